@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build a virtual environment, then copy it into a slim runtime as a non-root user.
+# Runtime configuration comes from WECARE_* variables (README "Configuration"); in production
+# WECARE_SECRET_KEY is mandatory and WECARE_DATABASE_URL should point at PostgreSQL.
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /srv/wecare
+RUN python -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY app ./app
+# Editable install: the package resolves to /srv/wecare/app, next to migrations/ and data/.
+RUN /opt/venv/bin/pip install -c constraints.txt -e .
+
+FROM python:3.11-slim-bookworm AS runtime
+ENV PATH="/opt/venv/bin:$PATH" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    WECARE_ENVIRONMENT=production \
+    WECARE_HOST=0.0.0.0 \
+    WECARE_PORT=8000 \
+    WECARE_WORKERS=4
+RUN groupadd --system wecare && useradd --system --gid wecare --home-dir /srv/wecare wecare
+WORKDIR /srv/wecare
+COPY --from=build /opt/venv /opt/venv
+COPY --chown=wecare:wecare pyproject.toml alembic.ini ./
+COPY --chown=wecare:wecare app ./app
+COPY --chown=wecare:wecare migrations ./migrations
+RUN mkdir -p var && chown wecare:wecare var
+USER wecare
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"WECARE_PORT\", \"8000\")}/healthz', timeout=2)"]
+# Migrations first (idempotent), then the server with several workers.
+CMD ["sh", "-c", "wecare db upgrade && exec wecare serve"]

@@ -1,0 +1,38 @@
+# The two quickstart commands: `make run` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck openapi bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## Start the service on the embedded SQLite database (./var/), migrated and seeded, on 127.0.0.1:8000.
+run: $(STAMP)
+	$(BIN)/wecare db upgrade
+	$(BIN)/wecare serve --host 127.0.0.1 --port 8000
+
+## Run everything CI runs: lint, format check, types, import layers, tests on SQLite and PostgreSQL.
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Regenerate openapi/openapi.json from the app.
+openapi: $(STAMP)
+	$(BIN)/wecare openapi export
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

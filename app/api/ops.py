@@ -1,0 +1,84 @@
+"""Operations endpoints: liveness, readiness, and the documentation served with local assets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.api.deps import DatabaseDep
+from app.api.problems import problem_responses
+from app.core.errors import NotReady
+from app.db.migrations import is_at_head
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ops"])
+
+# Swagger UI and ReDoc bundles from the fastapi-offline wheel: no CDN, no internet.
+STATIC_DIR = Path(fastapi_offline.__file__).parent / "static"
+STATIC_PATH = "/static/docs"
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> Health:
+    """Report that the process is up; touches nothing else."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses=problem_responses(503),
+)
+async def readyz(database: DatabaseDep) -> Health:
+    """Report whether the database is reachable and its schema is at the migration head."""
+    try:
+        async with database.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        migrated = await is_at_head(database.engine)
+    except Exception as exc:
+        log.exception("readiness check could not reach the database")
+        raise NotReady("The database is unreachable.") from exc
+    if not migrated:
+        raise NotReady("The database schema is not at the migration head.")
+    return Health(status="ready")
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve /docs and /redoc from the bundled assets."""
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="docs-static")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} — Swagger UI",
+            swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} — ReDoc",
+            redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+            with_google_fonts=False,
+        )

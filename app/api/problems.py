@@ -1,0 +1,149 @@
+"""Render every error as ``application/problem+json`` (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import DomainError
+from app.schemas.problem import Problem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "/problems/"
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def problem_response(
+    *,
+    status: int,
+    detail: str,
+    slug: str | None = None,
+    title: str | None = None,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> JSONResponse:
+    """Build a problem response; ``slug`` names a problem type documented by the service."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_TYPE_BASE}{slug}" if slug else "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    for key, value in (extra or {}).items():
+        body.setdefault(key, _jsonable(value))  # figures never overwrite the RFC members
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        status=exc.status,
+        slug=exc.rule,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        extra={"rule": exc.rule, **exc.figures},
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [part if isinstance(part, int) else str(part) for part in err.get("loc", ())],
+            "message": str(err.get("msg", "invalid value")),
+            "type": str(err.get("type", "value_error")),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors) or "the request"
+    return problem_response(
+        status=422,
+        slug="validation_error",
+        title="The request is not valid",
+        detail=f"Invalid input: {fields}.",
+        instance=request.url.path,
+        extra={"rule": "validation_error", "errors": errors},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    default = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != default else None
+    if detail is None:
+        detail = {
+            404: f"Nothing is served at {request.url.path}.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }.get(exc.status_code, default)
+    return problem_response(
+        status=exc.status_code,
+        detail=detail,
+        instance=request.url.path,
+        headers=exc.headers,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request.",
+    401: "Missing or invalid credentials.",
+    403: "The credentials lack a required scope.",
+    404: "No such resource (or not visible to the caller).",
+    409: "The request conflicts with the current state of the programme.",
+    412: "The If-Match precondition failed.",
+    413: "The request body is too large.",
+    422: "The request is not valid.",
+    428: "An If-Match header is required.",
+    500: "Unexpected server error (quote the X-Request-ID).",
+    503: "The service is not ready.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem bodies for these statuses."""
+
+    return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+def use_problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare error bodies as ``application/problem+json`` in the OpenAPI document."""
+    problem_ref = "#/components/schemas/Problem"
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                json_body = content.get("application/json")
+                if json_body and json_body.get("schema", {}).get("$ref") == problem_ref:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return schema

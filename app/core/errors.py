@@ -1,0 +1,57 @@
+"""Domain errors: what went wrong in the programme's terms. Nothing here knows HTTP.
+
+Each subclass carries a stable ``rule`` (the problem type's slug), the HTTP-neutral
+``status`` a transport should use, and the figures that explain the refusal.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """Base of every refusal the service can explain to its caller."""
+
+    status: ClassVar[int] = 422
+    rule: ClassVar[str] = "domain_error"
+    title: ClassVar[str] = "The request breaks a rule of the programme"
+
+    def __init__(self, detail: str, **figures: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.figures = figures
+
+
+class NotFound(DomainError):
+    status = 404
+    rule = "not_found"
+    title = "Resource not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    rule = "conflict"
+    title = "The request conflicts with the current state"
+
+
+class InvalidInput(DomainError):
+    status = 422
+    rule = "invalid_input"
+    title = "The request is not valid"
+
+
+class NotReady(DomainError):
+    status = 503
+    rule = "not_ready"
+    title = "The service is not ready"
+
+
+def all_problem_types() -> dict[str, type[DomainError]]:
+    """Every concrete DomainError by rule, for documentation and uniqueness checks."""
+    found: dict[str, type[DomainError]] = {}
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.rule, cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -1,0 +1,95 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+SQLite: WAL, foreign keys on, a busy timeout, and write transactions that start with
+``BEGIN IMMEDIATE`` so that two writers queue at BEGIN instead of failing at COMMIT.
+PostgreSQL: a sized pool with pre-ping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import Settings
+
+# Execution option carried by the write engine; read by the SQLite "begin" listener.
+_WRITE_OPTION = "wecare_write"
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the async engine for the configured database, tuned per dialect."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: we emit BEGIN ourselves,
+        # which also makes SAVEPOINT and transactional DDL behave.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """Hands out one session per unit of work, in a transaction that commits on success."""
+
+    def __init__(self, engine: AsyncEngine, *, bind: AsyncConnection | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        if bind is not None:
+            # Tests: every session joins the test's outer transaction through a SAVEPOINT.
+            shared = async_sessionmaker(
+                bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+            self._readers, self._writers = shared, shared
+        else:
+            self._readers = async_sessionmaker(engine, expire_on_commit=False)
+            self._writers = async_sessionmaker(
+                engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+            )
+
+    @asynccontextmanager
+    async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        """Yield a session inside a transaction: commit on exit, roll back on error."""
+        maker = self._writers if write else self._readers
+        async with maker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Every model module is imported here so that Alembic sees all tables."""

@@ -1,0 +1,70 @@
+"""Liveness, readiness and offline documentation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from app.core.config import Settings
+from app.db.session import Database, create_engine
+from app.main import create_app
+
+
+async def _get(app_settings: Settings, path: str) -> httpx.Response:
+    database = Database(create_engine(app_settings))
+    app = create_app(app_settings, database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(path)
+    finally:
+        await database.dispose()
+
+
+class TestHealth:
+    async def test_healthz(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+    async def test_readyz_on_a_migrated_database(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ready"}
+
+    async def test_readyz_on_an_unmigrated_database_is_503(self, tmp_path: Path) -> None:
+        response = await _get(
+            Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.sqlite3"), "/readyz"
+        )
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "migration head" in response.json()["detail"]
+
+    async def test_readyz_on_an_unreachable_database_is_503(self) -> None:
+        settings = Settings(
+            database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none", db_pool_timeout_seconds=1
+        )
+        response = await _get(settings, "/readyz")
+        assert response.status_code == 503
+        assert response.json()["rule"] == "not_ready"
+
+
+class TestOfflineDocs:
+    async def test_docs_and_redoc_use_only_local_assets(self, client: httpx.AsyncClient) -> None:
+        for page in ("/docs", "/redoc"):
+            response = await client.get(page)
+            assert response.status_code == 200
+            html = response.text
+            assert not re.search(r"(src|href)=\"https?://", html), f"{page} loads a remote asset"
+            assert "fonts.googleapis" not in html
+            for asset in re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", html):
+                if asset.startswith("/static/"):
+                    assert (await client.get(asset)).status_code == 200, asset
+            assert "/openapi.json" in html
+
+    async def test_openapi_json_is_served(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/openapi.json")
+        assert response.status_code == 200
+        assert response.json()["info"]["title"] == "WECARE funding API"

@@ -1,0 +1,131 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Each backend gets a fresh database built by ``alembic upgrade head`` (never create_all),
+dropped at the end of the run. Each test runs inside an outer transaction that is rolled
+back, with the app's sessions joining it through SAVEPOINTs.
+
+Set WECARE_TEST_REQUIRE_POSTGRES=1 (CI does) to make an unreachable PostgreSQL a failure
+rather than a skip; WECARE_TEST_POSTGRES_URL points at the server (any database on it).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from app.core.config import Settings
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.main import create_app
+
+POSTGRES_URL = os.environ.get(
+    "WECARE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("WECARE_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+async def _admin_engine() -> AsyncEngine:
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, Exception) as exc:
+        await engine.dispose()
+        message = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return engine
+
+
+async def create_database(backend: str, tmp_dir: Path) -> tuple[str, Callable[[], object]]:
+    """Create an empty database; return its URL and an async dropper."""
+    if backend == "sqlite":
+        path = tmp_dir / f"wecare-{uuid.uuid4().hex[:8]}.sqlite3"
+
+        async def drop_file() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 (test teardown)
+
+        return f"sqlite+aiosqlite:///{path}", drop_file
+    admin = await _admin_engine()
+    name = f"wecare_test_{uuid.uuid4().hex[:12]}"
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    async def drop_database() -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(False), drop_database
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated database per backend, for the whole run."""
+    url, drop = await create_database(request.param, tmp_path_factory.mktemp("db"))
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+    yield url
+    await drop()  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, max_body_bytes=64 * 1024)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        yield conn
+        if outer.is_active:
+            await outer.rollback()
+
+
+@pytest.fixture
+def database(engine: AsyncEngine, connection: AsyncConnection) -> Database:
+    return Database(engine, bind=connection)
+
+
+@pytest.fixture
+async def session(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session on the test's transaction, for arranging and asserting on the database."""
+    async with database.session(write=True) as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

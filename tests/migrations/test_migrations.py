@@ -1,0 +1,66 @@
+"""Migrations build the schema on both databases and agree with the models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import app.models  # noqa: F401
+from app.core.config import Settings
+from app.db import migrations
+from app.db.base import Base
+from app.db.session import create_engine
+from tests.conftest import BACKENDS, create_database
+
+
+@pytest.fixture(params=BACKENDS)
+async def scratch_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """An empty database of its own, because these tests migrate up and down."""
+    url, drop = await create_database(request.param, tmp_path)
+    engine = create_engine(Settings(database_url=url))
+    yield engine
+    await engine.dispose()
+    await drop()  # type: ignore[misc]
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_the_shared_test_database_is_at_head(engine: AsyncEngine) -> None:
+    assert await migrations.is_at_head(engine)
+
+
+async def test_downgrade_to_base_and_upgrade_again(scratch_engine: AsyncEngine) -> None:
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        tables = await conn.run_sync(_tables)
+    assert tables == set(Base.metadata.tables)
+
+    await migrations.downgrade(scratch_engine, "base")
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_tables) == set()
+
+    await migrations.upgrade(scratch_engine)
+    assert await migrations.is_at_head(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

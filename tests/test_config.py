@@ -1,0 +1,40 @@
+"""Settings: environment variables, and production refusing weak secrets."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from app.core.config import DEVELOPMENT_SECRET, Settings
+
+
+def test_defaults_are_a_local_sqlite_file() -> None:
+    settings = Settings()
+    assert settings.database_url.startswith("sqlite+aiosqlite:///./var/")
+    assert settings.environment == "development"
+    assert settings.secret == DEVELOPMENT_SECRET
+
+
+def test_environment_variables_use_the_wecare_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECARE_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("WECARE_LOG_LEVEL", "debug")
+    monkeypatch.setenv("WECARE_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    settings = Settings()
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.log_level == "DEBUG"
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "", DEVELOPMENT_SECRET, "short-secret"],
+    ids=["missing", "empty", "dev", "short"],
+)
+def test_production_refuses_a_default_or_weak_secret(secret: str | None) -> None:
+    with pytest.raises(ValidationError, match="WECARE_SECRET_KEY"):
+        Settings(environment="production", secret_key=None if secret is None else SecretStr(secret))
+
+
+def test_production_accepts_a_real_secret() -> None:
+    settings = Settings(environment="production", secret_key=SecretStr("x" * 48))
+    assert settings.secret == "x" * 48
