@@ -1,1 +1,24 @@
 """Every model module is imported here so that Alembic sees all tables."""
+
+from app.models.allocation import Allocation
+from app.models.application import Application
+from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+
+__all__ = [
+    "Allocation",
+    "Application",
+    "Call",
+    "CallParticipationLimit",
+    "CallPhase",
+    "District",
+    "Measure",
+    "MeasureLine",
+    "MeasurePhase",
+    "Organisation",
+    "Partnership",
+    "PartnershipMember",
+    "Programme",
+    "ThematicArea",
+]

@@ -1,0 +1,97 @@
+"""The vocabulary of the domain: enumerations shared by models, schemas and rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Fund(StrEnum):
+    FSE = "FSE"  # European Social Fund
+    FESR = "FESR"  # European Regional Development Fund
+
+
+class LegalNature(StrEnum):
+    MUNICIPALITY = "municipality"  # Comune
+    UNION_OF_MUNICIPALITIES = "union_of_municipalities"  # Unione di comuni
+    HEALTH_AUTHORITY = "health_authority"  # ASL / ASO
+    SOCIAL_SERVICES_BODY = "social_services_body"  # Ente gestore delle funzioni socio-assistenziali
+    OTHER_PUBLIC_BODY = "other_public_body"
+    THIRD_SECTOR_ORGANISATION = "third_sector_organisation"  # Ente del Terzo Settore
+    VOLUNTEER_ORGANISATION = "volunteer_organisation"  # Organizzazione di volontariato
+    SOCIAL_ENTERPRISE = "social_enterprise"  # Impresa sociale, cooperativa sociale
+    ENTERPRISE = "enterprise"
+    FOUNDATION = "foundation"
+
+
+class SizeClass(StrEnum):
+    """EU SME definition (Recommendation 2003/361/EC)."""
+
+    MICRO = "micro"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class ProfitStatus(StrEnum):
+    PROFIT = "profit"
+    NON_PROFIT = "non_profit"
+
+
+class PiemonteProvince(StrEnum):
+    AL = "AL"
+    AT = "AT"
+    BI = "BI"
+    CN = "CN"
+    NO = "NO"
+    TO = "TO"
+    VB = "VB"
+    VC = "VC"
+
+
+class ApplicantForm(StrEnum):
+    ORGANISATION = "organisation"  # a single organisation applies
+    PARTNERSHIP = "partnership"  # a partnership (ATS) applies through its lead
+
+
+class PartnershipForm(StrEnum):
+    ATS_FORMED = "ats_formed"  # Associazione temporanea di scopo, already constituted
+    ATS_TO_BE_FORMED = "ats_to_be_formed"  # committed to constitute it if funded
+    NETWORK = "network"  # other collaboration among organisations
+
+
+class MemberRole(StrEnum):
+    LEAD = "lead"  # capofila
+    PARTNER = "partner"
+
+
+class CallStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CLOSED = "closed"
+
+
+class PhaseKind(StrEnum):
+    SUBMISSION = "submission"  # single-stage calls
+    PRELIMINARY = "preliminary"  # two-stage calls: preliminary project
+    EXECUTIVE = "executive"  # two-stage calls: executive (definitive) project
+
+
+class ApplicationStage(StrEnum):
+    SINGLE = "single"
+    PRELIMINARY = "preliminary"
+    EXECUTIVE = "executive"
+
+
+class ApplicationStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    ADMITTED = "admitted"  # preliminary project admitted to the executive stage
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class AllocationStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"

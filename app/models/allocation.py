@@ -1,0 +1,44 @@
+"""Allocations ("concessioni"): funding granted to an approved application."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.domain import AllocationStatus
+from app.db.base import Base, utcnow
+from app.db.types import str_enum
+from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+
+
+class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
+    __tablename__ = "allocation"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revoked_has_time"),
+        Index(
+            "allocation_one_active_per_application_key",
+            "application_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("application.id"), index=True)
+    # Denormalised at grant time: the counters and the consistency check sum by these.
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), index=True)
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[AllocationStatus] = mapped_column(
+        str_enum(AllocationStatus, "allocation_status")
+    )
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revocation_reason: Mapped[str | None] = mapped_column(String(2000))

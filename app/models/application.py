@@ -1,0 +1,63 @@
+"""Applications (proposals, projects) submitted to a call."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.domain import ApplicationStage, ApplicationStatus
+from app.core.money import MAX_CENTS
+from app.db.base import Base
+from app.db.types import str_enum
+from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+
+
+class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
+    __tablename__ = "application"
+    __table_args__ = (
+        CheckConstraint(
+            "(applicant_organisation_id IS NULL) <> (partnership_id IS NULL)",
+            name="one_applicant",
+        ),
+        CheckConstraint(
+            f"total_cost_cents > 0 AND total_cost_cents <= {MAX_CENTS}",
+            name="total_cost_in_range",
+        ),
+        CheckConstraint(
+            "requested_cents > 0 AND requested_cents <= total_cost_cents",
+            name="requested_within_cost",
+        ),
+        CheckConstraint(
+            "(stage = 'executive') = (preliminary_id IS NOT NULL)",
+            name="executive_links_preliminary",
+        ),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
+    # Denormalised from the call: the cap checks and filters need it without a join.
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("measure_line.id"))
+    applicant_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id"), index=True
+    )
+    partnership_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("partnership.id"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    total_cost_cents: Mapped[int] = mapped_column(BigInteger)
+    requested_cents: Mapped[int] = mapped_column(BigInteger)
+    thematic_area_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("thematic_area.id"))
+    district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"), index=True)
+    stage: Mapped[ApplicationStage] = mapped_column(str_enum(ApplicationStage, "application_stage"))
+    preliminary_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("application.id"), unique=True
+    )
+    status: Mapped[ApplicationStatus] = mapped_column(
+        str_enum(ApplicationStatus, "application_status"), index=True
+    )
+    submitted_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]

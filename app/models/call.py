@@ -1,0 +1,83 @@
+"""The call aggregate: a call for proposals, its phase windows and its participation limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.domain import CallStatus, LegalNature, PhaseKind
+from app.db.base import Base
+from app.db.types import str_enum
+from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+
+
+class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
+    """A call for proposals ("bando") with its share of the measure's budget."""
+
+    __tablename__ = "call"
+    __table_args__ = (
+        CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
+        CheckConstraint(
+            "allocated_cents >= 0 AND allocated_cents <= budget_cents",
+            name="allocated_within_budget",
+        ),
+        CheckConstraint("funded_projects >= 0", name="funded_projects_non_negative"),
+    )
+
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("measure_line.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title_it: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
+    published_on: Mapped[date | None] = mapped_column(Date)
+    dates_note: Mapped[str | None] = mapped_column(String(1000))
+
+    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    # Counters: active allocations and funded projects of this call.
+    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+
+    phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
+    participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")
+
+
+class CallPhase(IdMixin, Base):
+    """A submission window: applications are accepted when opens_at <= now < closes_at."""
+
+    __tablename__ = "call_phase"
+    __table_args__ = (
+        UniqueConstraint("call_id", "ordinal"),
+        CheckConstraint("closes_at > opens_at", name="window_ordered"),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[PhaseKind] = mapped_column(str_enum(PhaseKind, "phase_kind"))
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+
+
+class CallParticipationLimit(IdMixin, Base):
+    """ "An organisation of this nature may take part in at most N projects of the call"."""
+
+    __tablename__ = "call_participation_limit"
+    __table_args__ = (
+        UniqueConstraint("call_id", "legal_nature"),
+        CheckConstraint("max_projects > 0", name="max_projects_positive"),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"))
+    legal_nature: Mapped[LegalNature] = mapped_column(str_enum(LegalNature, "legal_nature"))
+    max_projects: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,186 @@
+"""The programme aggregate: programme, measures, lines, measure phases, thematic areas.
+
+Budget figures and their running counters live on the rows they cap; CHECK constraints
+(named by the convention) make the database refuse any state that breaks a cap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.domain import Fund
+from app.db.base import Base
+from app.db.types import json_type, str_enum
+from app.models.mixins import EligibilityMixin, IdMixin, TimestampsMixin, VersionedMixin
+
+
+class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
+    __tablename__ = "programme"
+    __table_args__ = (
+        CheckConstraint("total_budget_cents > 0", name="total_budget_positive"),
+        CheckConstraint(
+            "measures_budget_cents >= 0 AND measures_budget_cents <= total_budget_cents",
+            name="measures_within_total",
+        ),
+        CheckConstraint(
+            "allocated_cents >= 0 AND allocated_cents <= total_budget_cents",
+            name="allocated_within_total",
+        ),
+        CheckConstraint("funded_projects >= 0", name="funded_projects_non_negative"),
+        CheckConstraint("currency = 'EUR'", name="currency_eur"),
+    )
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_it: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300))
+    description_it: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    responsible_office: Mapped[str] = mapped_column(String(300))
+    legal_basis: Mapped[str] = mapped_column(String(1000))
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    principles: Mapped[list[dict[str, str]]] = mapped_column(json_type(), default=list)
+    reference_data_version: Mapped[str | None] = mapped_column(String(40))
+
+    total_budget_cents: Mapped[int] = mapped_column(BigInteger)
+    # Counters: sum of the measures' budgets, sum of active allocations, funded projects.
+    measures_budget_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+
+    measures: Mapped[list[Measure]] = relationship(
+        back_populates="programme", lazy="raise", order_by="Measure.ordinal"
+    )
+
+
+class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
+    __tablename__ = "measure"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "code"),
+        CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
+        CheckConstraint(
+            "calls_budget_cents >= 0 AND calls_budget_cents <= budget_cents",
+            name="calls_within_budget",
+        ),
+        CheckConstraint(
+            "allocated_cents >= 0 AND allocated_cents <= budget_cents",
+            name="allocated_within_budget",
+        ),
+        CheckConstraint(
+            "max_funded_projects IS NULL OR max_funded_projects > 0", name="max_projects_positive"
+        ),
+        CheckConstraint(
+            "funded_projects >= 0 AND "
+            "(max_funded_projects IS NULL OR funded_projects <= max_funded_projects)",
+            name="funded_within_max",
+        ),
+        CheckConstraint("min_required_members >= 0", name="min_required_members_non_negative"),
+    )
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    ordinal: Mapped[int] = mapped_column(Integer, default=0)
+    fund: Mapped[Fund] = mapped_column(str_enum(Fund, "fund"))
+    title_it: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    objective_it: Mapped[str] = mapped_column(Text)
+    objective_en: Mapped[str] = mapped_column(Text)
+    beneficiaries_it: Mapped[str] = mapped_column(Text)
+    beneficiaries_en: Mapped[str] = mapped_column(Text)
+    notes_it: Mapped[str | None] = mapped_column(Text)
+    notes_en: Mapped[str | None] = mapped_column(Text)
+    example_actions: Mapped[list[dict[str, str]]] = mapped_column(json_type(), default=list)
+
+    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    max_funded_projects: Mapped[int | None] = mapped_column(Integer)
+    one_per_district: Mapped[bool] = mapped_column(Boolean, default=False)
+    two_stage_submission: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Counters: sum of the calls' budget shares, active allocations, funded projects.
+    calls_budget_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+
+    programme: Mapped[Programme] = relationship(back_populates="measures", lazy="raise")
+    lines: Mapped[list[MeasureLine]] = relationship(
+        back_populates="measure", lazy="raise", order_by="MeasureLine.number"
+    )
+    phases: Mapped[list[MeasurePhase]] = relationship(lazy="raise", order_by="MeasurePhase.ordinal")
+    thematic_areas: Mapped[list[ThematicArea]] = relationship(
+        lazy="raise", order_by="ThematicArea.ordinal"
+    )
+
+
+class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
+    """A line of action within a measure, with its own eligibility and project-value thresholds."""
+
+    __tablename__ = "measure_line"
+    __table_args__ = (
+        UniqueConstraint("measure_id", "number"),
+        UniqueConstraint("measure_id", "code"),
+        CheckConstraint("number > 0", name="number_positive"),
+        CheckConstraint(
+            "min_project_cost_cents IS NULL OR min_project_cost_cents >= 0",
+            name="min_cost_non_negative",
+        ),
+        CheckConstraint(
+            "min_project_cost_cents IS NULL OR max_project_cost_cents IS NULL "
+            "OR min_project_cost_cents <= max_project_cost_cents",
+            name="thresholds_ordered",
+        ),
+        CheckConstraint("min_required_members >= 0", name="min_required_members_non_negative"),
+    )
+
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40))
+    title_it: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    description_it: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    min_project_cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+    max_project_cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+
+    measure: Mapped[Measure] = relationship(back_populates="lines", lazy="raise")
+
+
+class MeasurePhase(IdMixin, Base):
+    """A phase of a measure's procedure (FSE1: preliminary then executive project)."""
+
+    __tablename__ = "measure_phase"
+    __table_args__ = (
+        UniqueConstraint("measure_id", "ordinal"),
+        UniqueConstraint("measure_id", "code"),
+    )
+
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40))
+    title_it: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    description_it: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+
+
+class ThematicArea(IdMixin, Base):
+    __tablename__ = "thematic_area"
+    __table_args__ = (UniqueConstraint("measure_id", "code"),)
+
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(60))
+    title_it: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))

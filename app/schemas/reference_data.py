@@ -1,0 +1,194 @@
+"""The shape of a programme's reference-data file (data/programmes/*.yaml).
+
+Everything a programme's rules need is here as data: budgets, caps, eligibility,
+thresholds, phases and per-call participation limits. A second programme is a second
+file, not new code.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from app.core.domain import (
+    ApplicantForm,
+    CallStatus,
+    Fund,
+    LegalNature,
+    PhaseKind,
+    ProfitStatus,
+    SizeClass,
+)
+from app.schemas.types import Money
+
+Code = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Spec):
+    """A text in Italian (the source language) and English."""
+
+    it: str = Field(min_length=1, max_length=4000)
+    en: str = Field(min_length=1, max_length=4000)
+
+
+class EligibilitySpec(_Spec):
+    """Who may apply. An empty list means "no restriction on this attribute"."""
+
+    applicant_forms: list[ApplicantForm] = Field(min_length=1)
+    legal_natures: list[LegalNature] = Field(
+        default_factory=list, description="Every applying organisation must have one of these."
+    )
+    size_classes: list[SizeClass] = Field(default_factory=list)
+    profit_statuses: list[ProfitStatus] = Field(default_factory=list)
+    requires_accompaniment_experience: bool = False
+    lead_must_be_district_lead: bool = Field(
+        default=False, description="A partnership's lead must be its district's lead body."
+    )
+    required_member_natures: list[LegalNature] = Field(
+        default_factory=list,
+        description="A partnership must include members of these natures ...",
+    )
+    min_required_members: int = Field(
+        default=0, ge=0, le=100, description="... at least this many."
+    )
+    required_members_in_piemonte: bool = Field(
+        default=False, description="... and those members must be based in Piemonte."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EligibilitySpec:
+        if self.min_required_members and not self.required_member_natures:
+            raise ValueError("min_required_members needs required_member_natures")
+        return self
+
+
+class ThematicAreaSpec(_Spec):
+    code: str = Code
+    title: Text
+
+
+class MeasurePhaseSpec(_Spec):
+    code: str = Code
+    title: Text
+    description: Text | None = None
+
+
+class LineSpec(_Spec):
+    number: int = Field(ge=1, le=99)
+    code: str = Code
+    title: Text
+    description: Text
+    min_project_cost: Money | None = None
+    max_project_cost: Money | None = None
+    eligibility: EligibilitySpec
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> LineSpec:
+        low, high = self.min_project_cost, self.max_project_cost
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"line {self.code}: min_project_cost {low} > max {high}")
+        return self
+
+
+class MeasureSpec(_Spec):
+    code: str = Code
+    fund: Fund
+    title: Text
+    objective: Text
+    beneficiaries: Text
+    notes: Text | None = None
+    budget: Money
+    max_funded_projects: int | None = Field(default=None, ge=1)
+    one_per_district: bool = False
+    two_stage_submission: bool = False
+    example_actions: list[Text] = Field(default_factory=list)
+    thematic_areas: list[ThematicAreaSpec] = Field(default_factory=list)
+    phases: list[MeasurePhaseSpec] = Field(default_factory=list)
+    eligibility: EligibilitySpec | None = Field(
+        default=None, description="Required unless every application goes through a line."
+    )
+    lines: list[LineSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _eligibility_somewhere(self) -> MeasureSpec:
+        if self.eligibility is None and not self.lines:
+            raise ValueError(f"measure {self.code}: give eligibility or lines")
+        return self
+
+
+class CallPhaseSpec(_Spec):
+    kind: PhaseKind
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _window(self) -> CallPhaseSpec:
+        if self.closes_at <= self.opens_at:
+            raise ValueError(f"phase closes ({self.closes_at}) before it opens ({self.opens_at})")
+        return self
+
+
+class ParticipationLimitSpec(_Spec):
+    legal_nature: LegalNature
+    max_projects: int = Field(ge=1, le=1000)
+
+
+class CallSpec(_Spec):
+    code: str = Code
+    measure: str = Code
+    line: int | None = None
+    title: Text
+    budget: Money
+    status: CallStatus
+    published_on: date | None = None
+    dates_note: str | None = Field(default=None, max_length=1000)
+    phases: list[CallPhaseSpec] = Field(min_length=1)
+    participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list)
+
+
+class ProgrammeSpec(_Spec):
+    code: str = Code
+    name: Text
+    description: Text
+    total_budget: Money
+    currency: str = Field(default="EUR", pattern="^EUR$")
+    responsible_office: str = Field(min_length=1, max_length=300)
+    legal_basis: str = Field(min_length=1, max_length=1000)
+    approved_on: date | None = None
+    principles: list[Text] = Field(default_factory=list)
+    measures: list[MeasureSpec] = Field(min_length=1)
+    calls: list[CallSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> ProgrammeSpec:
+        measures = {m.code: m for m in self.measures}
+        if len(measures) != len(self.measures):
+            raise ValueError("measure codes must be unique")
+        for call in self.calls:
+            measure = measures.get(call.measure)
+            if measure is None:
+                raise ValueError(f"call {call.code}: unknown measure {call.measure}")
+            if call.line is not None and call.line not in {ln.number for ln in measure.lines}:
+                raise ValueError(f"call {call.code}: {call.measure} has no line {call.line}")
+        if len({c.code for c in self.calls}) != len(self.calls):
+            raise ValueError("call codes must be unique")
+        return self
+
+    @property
+    def measures_budget(self) -> Decimal:
+        return sum((m.budget for m in self.measures), Decimal("0.00"))
+
+
+class ReferenceDataFile(_Spec):
+    """A versioned reference-data file."""
+
+    format_version: int = Field(ge=1, le=1)
+    data_version: str = Field(min_length=1, max_length=40)
+    source: str = Field(min_length=1, max_length=2000)
+    programme: ProgrammeSpec

@@ -1,0 +1,76 @@
+"""Pydantic field types for money and Italian identifiers, shared by every schema."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from app.core.identity import InvalidIdentifier, normalise_tax_code, normalise_vat_number
+from app.core.money import InvalidAmount, format_amount, parse_amount
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        return parse_amount(value)
+    except InvalidAmount as error:
+        raise PydanticCustomError("invalid_amount", str(error)) from error
+
+
+def _tax_code(value: str) -> str:
+    try:
+        return normalise_tax_code(value)
+    except InvalidIdentifier as error:
+        raise PydanticCustomError("invalid_tax_code", str(error)) from error
+
+
+def _vat_number(value: str) -> str:
+    try:
+        return normalise_vat_number(value)
+    except InvalidIdentifier as error:
+        raise PydanticCustomError("invalid_vat_number", str(error)) from error
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_amount),
+    PlainSerializer(format_amount, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$",
+            "description": "Euros as a decimal string with at most two decimals.",
+            "examples": ["6400000.00"],
+        }
+    ),
+]
+
+TaxCode = Annotated[
+    str,
+    AfterValidator(_tax_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 11,
+            "maxLength": 20,
+            "description": "Codice fiscale: 11 digits (legal entity) or 16 characters (person).",
+            "examples": ["80087670016"],
+        }
+    ),
+]
+
+VatNumber = Annotated[
+    str,
+    AfterValidator(_vat_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 11,
+            "maxLength": 16,
+            "description": "Partita IVA: 11 digits with a check digit (an IT prefix is accepted).",
+            "examples": ["02843860012"],
+        }
+    ),
+]
