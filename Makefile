@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 ## Start the service on the embedded SQLite database (./var/), migrated and seeded, on 127.0.0.1:8000.
 run: $(STAMP)
 	$(BIN)/wecare db upgrade
+	$(BIN)/wecare seed
 	$(BIN)/wecare serve --host 127.0.0.1 --port 8000
 
 ## Run everything CI runs: lint, format check, types, import layers, tests on SQLite and PostgreSQL.

@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.core.config import get_settings
+from app.core.errors import DomainError
 from app.db import migrations
-from app.db.session import create_engine
+from app.db.session import Database, create_engine
+from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -39,6 +41,29 @@ def _db_downgrade(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     print(f"database downgraded to {args.revision}")  # noqa: T201
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    async def run() -> str:
+        data = read_reference_file(Path(args.file))
+        database = Database(create_engine(get_settings()))
+        try:
+            async with database.session(write=True) as session:
+                report = await load_reference_data(session, data)
+        finally:
+            await database.dispose()
+        state = "loaded" if report.changed else "already up to date"
+        return (
+            f"programme {report.programme_code} {state} "
+            f"({report.created} rows created, {report.updated} updated)"
+        )
+
+    try:
+        print(asyncio.run(run()))  # noqa: T201
+    except DomainError as error:
+        print(f"wecare seed: {error.detail}", file=sys.stderr)  # noqa: T201
+        return 1
     return 0
 
 
@@ -87,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     down = db.add_parser("downgrade", help="revert migrations (default: to base)")
     down.add_argument("revision", nargs="?", default="base")
     down.set_defaults(handler=_db_downgrade)
+
+    seed = commands.add_parser("seed", help="load a programme's reference data (idempotent)")
+    seed.add_argument("--file", default=str(WECARE_FILE), help="default: the WECARE programme")
+    seed.set_defaults(handler=_seed)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
     serve.add_argument("--host", default=None, help="default: WECARE_HOST or 127.0.0.1")

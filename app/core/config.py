@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The checkout (or image directory) holding app/, migrations/ and data/.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Only ever used in development and tests; production refuses to start with it.
 DEVELOPMENT_SECRET = "development-only-secret-never-use-in-production-000"

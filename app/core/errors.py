@@ -46,6 +46,45 @@ class NotReady(DomainError):
     title = "The service is not ready"
 
 
+class ProgrammeMeasuresBudgetExceeded(DomainError):
+    """Rule 1: the measures' budgets together never exceed the programme total."""
+
+    status = 409
+    rule = "programme_measures_budget_cap"
+    title = "The measures' budgets would exceed the programme total"
+
+
+class MeasureCallsBudgetExceeded(DomainError):
+    """Rule 2: the calls' budget shares together never exceed their measure's budget."""
+
+    status = 409
+    rule = "measure_calls_budget_cap"
+    title = "The calls' budget shares would exceed the measure's budget"
+
+
+class BudgetBelowAllocated(DomainError):
+    status = 409
+    rule = "budget_below_allocated"
+    title = "A budget cannot be lowered below what is already allocated"
+
+
+class Ineligible(DomainError):
+    """Rules 4 and 5: the applicant or the project is not eligible for the measure or line.
+
+    ``violations`` lists every failed condition with its own rule slug.
+    """
+
+    status = 422
+    rule = "eligibility"
+    title = "The applicant or project is not eligible"
+
+
+class InvalidReferenceData(DomainError):
+    status = 422
+    rule = "invalid_reference_data"
+    title = "The reference-data file is not valid"
+
+
 def all_problem_types() -> dict[str, type[DomainError]]:
     """Every concrete DomainError by rule, for documentation and uniqueness checks."""
     found: dict[str, type[DomainError]] = {}

@@ -1,0 +1,202 @@
+"""Eligibility per measure and line, read from the data (never from measure codes).
+
+A pure function of the rules (columns of a measure or line) and of the facts about the
+applicant and the project: the same code judges WECARE and any other programme.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from app.core.domain import ApplicantForm, LegalNature, PiemonteProvince, ProfitStatus, SizeClass
+from app.core.errors import Ineligible
+from app.core.money import from_cents
+from app.models.mixins import EligibilityMixin
+from app.models.programme import Measure, MeasureLine
+
+
+@dataclass(frozen=True)
+class EligibilityRules:
+    applicant_forms: frozenset[ApplicantForm]
+    legal_natures: frozenset[LegalNature] = frozenset()
+    size_classes: frozenset[SizeClass] = frozenset()
+    profit_statuses: frozenset[ProfitStatus] = frozenset()
+    requires_accompaniment_experience: bool = False
+    lead_must_be_district_lead: bool = False
+    required_member_natures: frozenset[LegalNature] = frozenset()
+    min_required_members: int = 0
+    required_members_in_piemonte: bool = False
+    min_project_cost_cents: int | None = None
+    max_project_cost_cents: int | None = None
+
+    @classmethod
+    def of(cls, measure: Measure, line: MeasureLine | None = None) -> EligibilityRules:
+        """The rules that apply: the line's when there is one, else the measure's."""
+        source: EligibilityMixin = line if line is not None else measure
+        return cls(
+            applicant_forms=frozenset(ApplicantForm(v) for v in source.applicant_forms),
+            legal_natures=frozenset(LegalNature(v) for v in source.eligible_legal_natures),
+            size_classes=frozenset(SizeClass(v) for v in source.eligible_size_classes),
+            profit_statuses=frozenset(ProfitStatus(v) for v in source.eligible_profit_statuses),
+            requires_accompaniment_experience=source.requires_accompaniment_experience,
+            lead_must_be_district_lead=source.lead_must_be_district_lead,
+            required_member_natures=frozenset(
+                LegalNature(v) for v in source.required_member_natures
+            ),
+            min_required_members=source.min_required_members,
+            required_members_in_piemonte=source.required_members_in_piemonte,
+            min_project_cost_cents=line.min_project_cost_cents if line else None,
+            max_project_cost_cents=line.max_project_cost_cents if line else None,
+        )
+
+
+@dataclass(frozen=True)
+class OrganisationFacts:
+    id: uuid.UUID
+    name: str
+    legal_nature: LegalNature
+    profit_status: ProfitStatus
+    size_class: SizeClass | None
+    province: PiemonteProvince | None
+    accompaniment_experience: bool
+
+
+@dataclass(frozen=True)
+class ApplicantFacts:
+    """A single organisation (``members == (lead,)``) or a partnership led by ``lead``."""
+
+    form: ApplicantForm
+    lead: OrganisationFacts
+    members: tuple[OrganisationFacts, ...] = field(default=())
+
+    @property
+    def organisations(self) -> tuple[OrganisationFacts, ...]:
+        return self.members or (self.lead,)
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    detail: str
+
+
+def _names(values: Iterable[object]) -> str:
+    return ", ".join(sorted(str(v) for v in values))
+
+
+def evaluate(
+    rules: EligibilityRules,
+    applicant: ApplicantFacts,
+    *,
+    total_cost_cents: int,
+    district_lead_organisation_id: uuid.UUID | None = None,
+) -> list[Violation]:
+    """Every condition the applicant or project fails; empty when eligible."""
+    found: list[Violation] = []
+    if not rules.applicant_forms:
+        found.append(Violation("eligibility_line_required", "Apply through one of the lines."))
+    elif applicant.form not in rules.applicant_forms:
+        found.append(
+            Violation(
+                "eligibility_applicant_form",
+                f"Applicants must be: {_names(rules.applicant_forms)}; got {applicant.form}.",
+            )
+        )
+    for org in applicant.organisations:
+        if rules.legal_natures and org.legal_nature not in rules.legal_natures:
+            found.append(
+                Violation(
+                    "eligibility_legal_nature",
+                    f"{org.name} is a {org.legal_nature}; eligible: {_names(rules.legal_natures)}.",
+                )
+            )
+        if rules.size_classes and org.size_class not in rules.size_classes:
+            found.append(
+                Violation(
+                    "eligibility_size_class",
+                    f"{org.name} has size class {org.size_class or 'none'}; "
+                    f"eligible: {_names(rules.size_classes)}.",
+                )
+            )
+        if rules.profit_statuses and org.profit_status not in rules.profit_statuses:
+            found.append(
+                Violation(
+                    "eligibility_profit_status",
+                    f"{org.name} is {org.profit_status}; "
+                    f"eligible: {_names(rules.profit_statuses)}.",
+                )
+            )
+    if rules.requires_accompaniment_experience and not applicant.lead.accompaniment_experience:
+        found.append(
+            Violation(
+                "eligibility_accompaniment_experience",
+                f"{applicant.lead.name} has no experience in accompanying social innovation.",
+            )
+        )
+    if rules.lead_must_be_district_lead and (
+        district_lead_organisation_id is None or applicant.lead.id != district_lead_organisation_id
+    ):
+        found.append(
+            Violation(
+                "eligibility_district_lead",
+                "The lead must be the lead body of the application's social-cohesion district.",
+            )
+        )
+    if rules.min_required_members:
+        qualifying = [
+            org
+            for org in applicant.organisations
+            if org.legal_nature in rules.required_member_natures
+            and (not rules.required_members_in_piemonte or org.province is not None)
+        ]
+        if len(qualifying) < rules.min_required_members:
+            where = " based in Piemonte" if rules.required_members_in_piemonte else ""
+            found.append(
+                Violation(
+                    "eligibility_required_members",
+                    f"At least {rules.min_required_members} member(s) of kind "
+                    f"{_names(rules.required_member_natures)}{where} required; "
+                    f"found {len(qualifying)}.",
+                )
+            )
+    if rules.min_project_cost_cents is not None and total_cost_cents < rules.min_project_cost_cents:
+        found.append(
+            Violation(
+                "line_min_project_cost",
+                f"The project value {from_cents(total_cost_cents)} is below the line's minimum "
+                f"of {from_cents(rules.min_project_cost_cents)}.",
+            )
+        )
+    if rules.max_project_cost_cents is not None and total_cost_cents > rules.max_project_cost_cents:
+        found.append(
+            Violation(
+                "line_max_project_cost",
+                f"The project value {from_cents(total_cost_cents)} exceeds the line's maximum "
+                f"of {from_cents(rules.max_project_cost_cents)}.",
+            )
+        )
+    return found
+
+
+def ensure_eligible(
+    rules: EligibilityRules,
+    applicant: ApplicantFacts,
+    *,
+    total_cost_cents: int,
+    district_lead_organisation_id: uuid.UUID | None = None,
+) -> None:
+    """Raise :class:`Ineligible` listing every failed condition, or return."""
+    violations = evaluate(
+        rules,
+        applicant,
+        total_cost_cents=total_cost_cents,
+        district_lead_organisation_id=district_lead_organisation_id,
+    )
+    if violations:
+        raise Ineligible(
+            " ".join(v.detail for v in violations),
+            violations=[{"rule": v.rule, "detail": v.detail} for v in violations],
+            project_value=from_cents(total_cost_cents),
+        )

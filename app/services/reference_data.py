@@ -1,0 +1,389 @@
+"""Load a programme's reference-data file into the database, idempotently.
+
+Rows are matched by their natural keys (programme code, measure code, line number, phase
+ordinal, call code, ...). A row is written only when a value differs, so loading the same
+file twice changes nothing. Rows absent from the file are left alone: they may already
+carry applications. The caps are checked before anything is written, and the CHECK
+constraints on the counters guard the result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import PROJECT_ROOT
+from app.core.errors import (
+    BudgetBelowAllocated,
+    InvalidReferenceData,
+    MeasureCallsBudgetExceeded,
+    ProgrammeMeasuresBudgetExceeded,
+)
+from app.core.money import from_cents, to_cents
+from app.db.base import Base
+from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.repositories import programmes as repo
+from app.schemas.reference_data import (
+    CallSpec,
+    EligibilitySpec,
+    LineSpec,
+    MeasureSpec,
+    ProgrammeSpec,
+    ReferenceDataFile,
+)
+
+DATA_DIR = PROJECT_ROOT / "data" / "programmes"
+WECARE_FILE = DATA_DIR / "wecare.yaml"
+
+M = TypeVar("M", bound=Base)
+
+
+@dataclass
+class LoadReport:
+    programme_code: str
+    created: int = 0
+    updated: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+def read_reference_file(path: Path) -> ReferenceDataFile:
+    """Parse and validate a reference-data file, with messages that name the bad field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise InvalidReferenceData(f"Cannot read {path}: {error}") from error
+    try:
+        return ReferenceDataFile.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidReferenceData(f"{path.name} is not valid: {problems}") from error
+
+
+def _eligibility(spec: EligibilitySpec | None) -> dict[str, Any]:
+    if spec is None:  # applications go through the lines
+        return {
+            "applicant_forms": [],
+            "eligible_legal_natures": [],
+            "eligible_size_classes": [],
+            "eligible_profit_statuses": [],
+            "requires_accompaniment_experience": False,
+            "lead_must_be_district_lead": False,
+            "required_member_natures": [],
+            "min_required_members": 0,
+            "required_members_in_piemonte": False,
+        }
+    return {
+        "applicant_forms": [str(v) for v in spec.applicant_forms],
+        "eligible_legal_natures": [str(v) for v in spec.legal_natures],
+        "eligible_size_classes": [str(v) for v in spec.size_classes],
+        "eligible_profit_statuses": [str(v) for v in spec.profit_statuses],
+        "requires_accompaniment_experience": spec.requires_accompaniment_experience,
+        "lead_must_be_district_lead": spec.lead_must_be_district_lead,
+        "required_member_natures": [str(v) for v in spec.required_member_natures],
+        "min_required_members": spec.min_required_members,
+        "required_members_in_piemonte": spec.required_members_in_piemonte,
+    }
+
+
+class _Loader:
+    def __init__(self, session: AsyncSession, report: LoadReport) -> None:
+        self.session = session
+        self.report = report
+
+    async def upsert(self, model: type[M], existing: M | None, values: dict[str, Any]) -> M:
+        """Create the row, or change only the values that differ."""
+        if existing is None:
+            row = model(id=uuid.uuid4(), **values)
+            self.session.add(row)
+            self.report.created += 1
+            await self.session.flush()
+            return row
+        changed = False
+        for key, value in values.items():
+            if getattr(existing, key) != value:
+                setattr(existing, key, value)
+                changed = True
+        if changed:
+            self.report.updated += 1
+            await self.session.flush()
+        return existing
+
+    async def upsert_children(
+        self,
+        model: type[M],
+        current: Callable[[], Awaitable[Sequence[M]]],
+        key: Callable[[M], object],
+        wanted: Iterable[tuple[object, dict[str, Any]]],
+    ) -> list[M]:
+        existing = {key(row): row for row in await current()}
+        return [await self.upsert(model, existing.get(k), values) for k, values in wanted]
+
+
+def _check_caps(spec: ProgrammeSpec, programme: Programme | None, measures: list[Measure]) -> None:
+    """Refuse the file before writing anything if it would break a cap."""
+    in_file = {m.code: to_cents(m.budget) for m in spec.measures}
+    others = sum(m.budget_cents for m in measures if m.code not in in_file)
+    total = to_cents(spec.total_budget)
+    budgeted = sum(in_file.values()) + others
+    if budgeted > total:
+        raise ProgrammeMeasuresBudgetExceeded(
+            f"The measures' budgets ({from_cents(budgeted)}) exceed the total of programme "
+            f"{spec.code} ({spec.total_budget}).",
+            cap=from_cents(total),
+            requested=from_cents(budgeted),
+        )
+    if programme is not None and total < programme.allocated_cents:
+        raise BudgetBelowAllocated(
+            f"Programme {spec.code}: total {spec.total_budget} is below what is already "
+            f"allocated ({from_cents(programme.allocated_cents)}).",
+            allocated=from_cents(programme.allocated_cents),
+            requested=spec.total_budget,
+        )
+    existing = {m.code: m for m in measures}
+    for measure in spec.measures:
+        shares = sum(to_cents(c.budget) for c in spec.calls if c.measure == measure.code)
+        if shares > to_cents(measure.budget):
+            raise MeasureCallsBudgetExceeded(
+                f"The calls of measure {measure.code} share {from_cents(shares)}, more than its "
+                f"budget of {measure.budget}.",
+                cap=measure.budget,
+                requested=from_cents(shares),
+            )
+        current = existing.get(measure.code)
+        if current is not None and to_cents(measure.budget) < current.allocated_cents:
+            raise BudgetBelowAllocated(
+                f"Measure {measure.code}: budget {measure.budget} is below what is already "
+                f"allocated ({from_cents(current.allocated_cents)}).",
+                allocated=from_cents(current.allocated_cents),
+                requested=measure.budget,
+            )
+
+
+async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) -> LoadReport:
+    """Create or update the programme of ``data``; the caller owns the transaction."""
+    spec = data.programme
+    report = LoadReport(programme_code=spec.code)
+    loader = _Loader(session, report)
+    programme = await repo.get_programme_by_code(session, spec.code)
+    measures = await repo.list_measures(session, programme.id) if programme else []
+    _check_caps(spec, programme, measures)
+
+    programme = await loader.upsert(
+        Programme,
+        programme,
+        {
+            "code": spec.code,
+            "name_it": spec.name.it,
+            "name_en": spec.name.en,
+            "description_it": spec.description.it,
+            "description_en": spec.description.en,
+            "currency": spec.currency,
+            "responsible_office": spec.responsible_office,
+            "legal_basis": spec.legal_basis,
+            "approved_on": spec.approved_on,
+            "principles": [p.model_dump() for p in spec.principles],
+            "reference_data_version": data.data_version,
+            "total_budget_cents": to_cents(spec.total_budget),
+        },
+    )
+    by_code = {m.code: m for m in measures}
+    loaded: dict[str, Measure] = {}
+    lines: dict[tuple[str, int], MeasureLine] = {}
+    for ordinal, measure_spec in enumerate(spec.measures, start=1):
+        measure = await _load_measure(
+            loader, programme, by_code.get(measure_spec.code), ordinal, measure_spec
+        )
+        loaded[measure.code] = measure
+        for line in await _load_lines(loader, measure, measure_spec.lines):
+            lines[(measure.code, line.number)] = line
+    for call_spec in spec.calls:
+        await _load_call(loader, loaded[call_spec.measure], lines, call_spec)
+
+    # Counters of the budget caps, recomputed from the rows (CHECK constraints guard them).
+    all_measures = await repo.list_measures(session, programme.id)
+    calls = await repo.list_calls_of_programme(session, programme.id)
+    for measure in all_measures:
+        shares = sum(c.budget_cents for c in calls if c.measure_id == measure.id)
+        await loader.upsert(Measure, measure, {"calls_budget_cents": shares})
+    await loader.upsert(
+        Programme,
+        programme,
+        {"measures_budget_cents": sum(m.budget_cents for m in all_measures)},
+    )
+    return report
+
+
+async def _load_measure(
+    loader: _Loader, programme: Programme, existing: Measure | None, ordinal: int, spec: MeasureSpec
+) -> Measure:
+    measure = await loader.upsert(
+        Measure,
+        existing,
+        {
+            "programme_id": programme.id,
+            "code": spec.code,
+            "ordinal": ordinal,
+            "fund": spec.fund,
+            "title_it": spec.title.it,
+            "title_en": spec.title.en,
+            "objective_it": spec.objective.it,
+            "objective_en": spec.objective.en,
+            "beneficiaries_it": spec.beneficiaries.it,
+            "beneficiaries_en": spec.beneficiaries.en,
+            "notes_it": spec.notes.it if spec.notes else None,
+            "notes_en": spec.notes.en if spec.notes else None,
+            "example_actions": [a.model_dump() for a in spec.example_actions],
+            "budget_cents": to_cents(spec.budget),
+            "max_funded_projects": spec.max_funded_projects,
+            "one_per_district": spec.one_per_district,
+            "two_stage_submission": spec.two_stage_submission,
+            **_eligibility(spec.eligibility),
+        },
+    )
+    await loader.upsert_children(
+        MeasurePhase,
+        lambda: repo.list_measure_phases(loader.session, measure.id),
+        lambda row: row.ordinal,
+        (
+            (
+                ordinal,
+                {
+                    "measure_id": measure.id,
+                    "ordinal": ordinal,
+                    "code": phase.code,
+                    "title_it": phase.title.it,
+                    "title_en": phase.title.en,
+                    "description_it": phase.description.it if phase.description else None,
+                    "description_en": phase.description.en if phase.description else None,
+                },
+            )
+            for ordinal, phase in enumerate(spec.phases, start=1)
+        ),
+    )
+    await loader.upsert_children(
+        ThematicArea,
+        lambda: repo.list_thematic_areas(loader.session, measure.id),
+        lambda row: row.code,
+        (
+            (
+                area.code,
+                {
+                    "measure_id": measure.id,
+                    "ordinal": ordinal,
+                    "code": area.code,
+                    "title_it": area.title.it,
+                    "title_en": area.title.en,
+                },
+            )
+            for ordinal, area in enumerate(spec.thematic_areas, start=1)
+        ),
+    )
+    return measure
+
+
+async def _load_lines(
+    loader: _Loader, measure: Measure, specs: list[LineSpec]
+) -> list[MeasureLine]:
+    return await loader.upsert_children(
+        MeasureLine,
+        lambda: repo.list_lines(loader.session, measure.id),
+        lambda row: row.number,
+        (
+            (
+                line.number,
+                {
+                    "measure_id": measure.id,
+                    "number": line.number,
+                    "code": line.code,
+                    "title_it": line.title.it,
+                    "title_en": line.title.en,
+                    "description_it": line.description.it,
+                    "description_en": line.description.en,
+                    "min_project_cost_cents": (
+                        to_cents(line.min_project_cost)
+                        if line.min_project_cost is not None
+                        else None
+                    ),
+                    "max_project_cost_cents": (
+                        to_cents(line.max_project_cost)
+                        if line.max_project_cost is not None
+                        else None
+                    ),
+                    **_eligibility(line.eligibility),
+                },
+            )
+            for line in specs
+        ),
+    )
+
+
+async def _load_call(
+    loader: _Loader,
+    measure: Measure,
+    lines: dict[tuple[str, int], MeasureLine],
+    spec: CallSpec,
+) -> Call:
+    session = loader.session
+    call = await loader.upsert(
+        Call,
+        await repo.get_call_by_code(session, spec.code),
+        {
+            "measure_id": measure.id,
+            "line_id": lines[(measure.code, spec.line)].id if spec.line is not None else None,
+            "code": spec.code,
+            "title_it": spec.title.it,
+            "title_en": spec.title.en,
+            "status": spec.status,
+            "published_on": spec.published_on,
+            "dates_note": spec.dates_note,
+            "budget_cents": to_cents(spec.budget),
+        },
+    )
+    await loader.upsert_children(
+        CallPhase,
+        lambda: repo.list_call_phases(session, call.id),
+        lambda row: row.ordinal,
+        (
+            (
+                ordinal,
+                {
+                    "call_id": call.id,
+                    "ordinal": ordinal,
+                    "kind": phase.kind,
+                    "opens_at": phase.opens_at,
+                    "closes_at": phase.closes_at,
+                },
+            )
+            for ordinal, phase in enumerate(spec.phases, start=1)
+        ),
+    )
+    await loader.upsert_children(
+        CallParticipationLimit,
+        lambda: repo.list_participation_limits(session, call.id),
+        lambda row: row.legal_nature,
+        (
+            (
+                limit.legal_nature,
+                {
+                    "call_id": call.id,
+                    "legal_nature": limit.legal_nature,
+                    "max_projects": limit.max_projects,
+                },
+            )
+            for limit in spec.participation_limits
+        ),
+    )
+    return call

@@ -1,0 +1,244 @@
+"""Eligibility per measure and line, judged from the loaded data of two different programmes."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.domain import LegalNature as N
+from app.core.domain import ProfitStatus, SizeClass
+from app.core.errors import Ineligible
+from app.core.money import parse_amount, to_cents
+from app.models import Measure, MeasureLine
+from app.services.eligibility import ApplicantFacts, EligibilityRules, ensure_eligible, evaluate
+from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
+from tests.factories import org, partnership, single
+
+SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
+EUR = 100  # cents
+
+
+async def rules_for(
+    session: AsyncSession, measure_code: str, line_number: int | None = None
+) -> EligibilityRules:
+    measure = await session.scalar(select(Measure).where(Measure.code == measure_code))
+    assert measure is not None
+    line = None
+    if line_number is not None:
+        line = await session.scalar(
+            select(MeasureLine).where(
+                MeasureLine.measure_id == measure.id, MeasureLine.number == line_number
+            )
+        )
+        assert line is not None
+    return EligibilityRules.of(measure, line)
+
+
+def rules_failed(
+    rules: EligibilityRules,
+    applicant: ApplicantFacts,
+    cost: str = "500000.00",
+    *,
+    district_lead_organisation_id: uuid.UUID | None = None,
+) -> set[str]:
+    violations = evaluate(
+        rules,
+        applicant,
+        total_cost_cents=to_cents(parse_amount(cost)),
+        district_lead_organisation_id=district_lead_organisation_id,
+    )
+    return {v.rule for v in violations}
+
+
+@pytest.fixture
+async def wecare(session: AsyncSession) -> None:
+    await load_reference_data(session, read_reference_file(WECARE_FILE))
+
+
+@pytest.mark.usefixtures("wecare")
+class TestWecareFse1:
+    async def test_district_lead_with_a_third_sector_partner_in_piemonte(
+        self, session: AsyncSession
+    ) -> None:
+        rules = await rules_for(session, "FSE1")
+        lead = org(N.SOCIAL_SERVICES_BODY)
+        applicant = partnership(lead, org(N.THIRD_SECTOR_ORGANISATION), org(N.HEALTH_AUTHORITY))
+        assert rules_failed(rules, applicant, district_lead_organisation_id=lead.id) == set()
+
+    async def test_without_a_third_sector_member(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FSE1")
+        lead = org(N.SOCIAL_SERVICES_BODY)
+        applicant = partnership(lead, org(N.MUNICIPALITY))
+        assert rules_failed(rules, applicant, district_lead_organisation_id=lead.id) == {
+            "eligibility_required_members"
+        }
+
+    async def test_a_third_sector_member_outside_piemonte_does_not_count(
+        self, session: AsyncSession
+    ) -> None:
+        rules = await rules_for(session, "FSE1")
+        lead = org(N.SOCIAL_SERVICES_BODY)
+        applicant = partnership(lead, org(N.THIRD_SECTOR_ORGANISATION, province=None))
+        assert rules_failed(rules, applicant, district_lead_organisation_id=lead.id) == {
+            "eligibility_required_members"
+        }
+
+    async def test_lead_must_be_the_district_lead_body(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FSE1")
+        applicant = partnership(org(N.MUNICIPALITY), org(N.THIRD_SECTOR_ORGANISATION))
+        assert rules_failed(rules, applicant, district_lead_organisation_id=uuid.uuid4()) == {
+            "eligibility_district_lead"
+        }
+
+    async def test_a_single_organisation_or_an_enterprise_partner_is_refused(
+        self, session: AsyncSession
+    ) -> None:
+        rules = await rules_for(session, "FSE1")
+        lead = org(N.SOCIAL_SERVICES_BODY)
+        assert "eligibility_applicant_form" in rules_failed(
+            rules, single(lead), district_lead_organisation_id=lead.id
+        )
+        applicant = partnership(
+            lead, org(N.THIRD_SECTOR_ORGANISATION), org(N.ENTERPRISE, profit=ProfitStatus.PROFIT)
+        )
+        assert rules_failed(rules, applicant, district_lead_organisation_id=lead.id) == {
+            "eligibility_legal_nature"
+        }
+
+
+@pytest.mark.usefixtures("wecare")
+class TestWecareOtherMeasures:
+    async def test_fse2_admits_social_enterprises_and_third_sector_only(
+        self, session: AsyncSession
+    ) -> None:
+        rules = await rules_for(session, "FSE2")
+        assert rules_failed(rules, single(org(N.SOCIAL_ENTERPRISE))) == set()
+        assert rules_failed(rules, single(org(N.VOLUNTEER_ORGANISATION))) == set()
+        assert rules_failed(rules, single(org(N.MUNICIPALITY))) == {"eligibility_legal_nature"}
+
+    @pytest.mark.parametrize(
+        ("size", "eligible"),
+        [
+            (SizeClass.MICRO, True),
+            (SizeClass.MEDIUM, True),
+            (SizeClass.LARGE, False),
+            (None, False),
+        ],
+    )
+    async def test_fse3_admits_smes_only(
+        self, session: AsyncSession, size: SizeClass | None, eligible: bool
+    ) -> None:
+        rules = await rules_for(session, "FSE3")
+        company = org(N.ENTERPRISE, profit=ProfitStatus.PROFIT, size=size)
+        assert (rules_failed(rules, single(company)) == set()) is eligible
+        pair = partnership(company, org(N.ENTERPRISE, size=SizeClass.SMALL))
+        assert (rules_failed(rules, pair) == set()) is eligible
+
+    async def test_fse4_needs_accompaniment_experience(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FSE4")
+        assert rules_failed(rules, single(org(N.FOUNDATION, accompaniment=True))) == set()
+        assert rules_failed(rules, single(org(N.FOUNDATION))) == {
+            "eligibility_accompaniment_experience"
+        }
+
+    async def test_fesr_applications_go_through_a_line(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FESR")
+        assert "eligibility_line_required" in rules_failed(rules, single(org(N.SOCIAL_ENTERPRISE)))
+
+
+@pytest.mark.usefixtures("wecare")
+class TestWecareFesrThresholds:
+    @pytest.mark.parametrize(
+        ("cost", "failed"),
+        [
+            ("999999.99", {"line_min_project_cost"}),
+            ("1000000.00", set()),
+            ("5000000.00", set()),
+        ],
+    )
+    async def test_line_1_at_least_one_million(
+        self, session: AsyncSession, cost: str, failed: set[str]
+    ) -> None:
+        rules = await rules_for(session, "FESR", 1)
+        sme = org(N.SOCIAL_ENTERPRISE, size=SizeClass.SMALL)
+        assert rules_failed(rules, single(sme), cost) == failed
+
+    async def test_line_1_is_for_non_profit_smes(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FESR", 1)
+        profit = org(N.ENTERPRISE, profit=ProfitStatus.PROFIT, size=SizeClass.SMALL)
+        large = org(N.SOCIAL_ENTERPRISE, size=SizeClass.LARGE)
+        assert rules_failed(rules, single(profit), "1000000.00") == {"eligibility_profit_status"}
+        assert rules_failed(rules, single(large), "1000000.00") == {"eligibility_size_class"}
+
+    @pytest.mark.parametrize(
+        ("cost", "failed"),
+        [("100000.00", set()), ("100000.01", {"line_max_project_cost"}), ("0.01", set())],
+    )
+    async def test_line_2_at_most_one_hundred_thousand(
+        self, session: AsyncSession, cost: str, failed: set[str]
+    ) -> None:
+        rules = await rules_for(session, "FESR", 2)
+        micro = org(N.ENTERPRISE, profit=ProfitStatus.PROFIT, size=SizeClass.MICRO)
+        assert rules_failed(rules, single(micro), cost) == failed
+
+    async def test_line_2_is_for_micro_and_small_enterprises(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FESR", 2)
+        medium = org(N.ENTERPRISE, profit=ProfitStatus.PROFIT, size=SizeClass.MEDIUM)
+        assert rules_failed(rules, single(medium), "50000.00") == {"eligibility_size_class"}
+
+    async def test_ensure_eligible_raises_with_every_violation(self, session: AsyncSession) -> None:
+        rules = await rules_for(session, "FESR", 2)
+        medium_foundation = org(N.FOUNDATION, size=SizeClass.MEDIUM)
+        with pytest.raises(Ineligible) as caught:
+            ensure_eligible(rules, single(medium_foundation), total_cost_cents=100_000_01)
+        assert caught.value.status == 422
+        violations = caught.value.figures["violations"]
+        assert {v["rule"] for v in violations} == {  # type: ignore[attr-defined]
+            "eligibility_legal_nature",
+            "eligibility_size_class",
+            "line_max_project_cost",
+        }
+
+
+class TestSecondProgramme:
+    """A made-up programme with other kinds and thresholds: same engine, other verdicts."""
+
+    @pytest.fixture(autouse=True)
+    async def _load(self, session: AsyncSession) -> None:
+        await load_reference_data(session, read_reference_file(SECOND_FILE))
+        await load_reference_data(session, read_reference_file(WECARE_FILE))
+
+    async def test_its_kinds_are_not_wecare_kinds(self, session: AsyncSession) -> None:
+        care = await rules_for(session, "CARE")
+        fse3 = await rules_for(session, "FSE3")
+        volunteers = single(org(N.VOLUNTEER_ORGANISATION))
+        assert rules_failed(care, volunteers) == set()
+        assert rules_failed(fse3, volunteers) == {
+            "eligibility_legal_nature",
+            "eligibility_size_class",
+        }
+        assert rules_failed(care, single(org(N.SOCIAL_ENTERPRISE))) == {"eligibility_legal_nature"}
+
+    @pytest.mark.parametrize(
+        ("cost", "failed"),
+        [
+            ("49999.99", {"line_min_project_cost"}),
+            ("50000.00", set()),
+            ("200000.00", set()),
+            ("200000.01", {"line_max_project_cost"}),
+        ],
+    )
+    async def test_its_thresholds_come_from_its_data(
+        self, session: AsyncSession, cost: str, failed: set[str]
+    ) -> None:
+        rules = await rules_for(session, "INVEST", 1)
+        assert rules_failed(rules, single(org(N.FOUNDATION)), cost) == failed
+
+    async def test_its_caps_are_its_own(self, session: AsyncSession) -> None:
+        care = await session.scalar(select(Measure).where(Measure.code == "CARE"))
+        assert care is not None
+        assert (care.max_funded_projects, care.budget_cents) == (2, 600_000 * EUR)

@@ -1,0 +1,121 @@
+"""Money and Italian identifiers: exact, validated, with clear messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from app.core.identity import (
+    InvalidIdentifier,
+    is_legal_entity_tax_code,
+    normalise_tax_code,
+    normalise_vat_number,
+)
+from app.core.money import InvalidAmount, from_cents, parse_amount, to_cents
+from app.schemas.types import Money, TaxCode, VatNumber
+
+
+class TestParseAmount:
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("6400000.00", Decimal("6400000.00")),
+            ("0", Decimal("0.00")),
+            ("100000.5", Decimal("100000.50")),
+            (1000000, Decimal("1000000.00")),
+            ("1000000000.00", Decimal("1000000000.00")),
+        ],
+    )
+    def test_accepts_exact_euro_amounts(self, raw: object, expected: Decimal) -> None:
+        assert parse_amount(raw) == expected
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ("1.001", "more than two decimals"),
+            ("-1.00", "negative"),
+            ("1000000000.01", "exceeds the maximum"),
+            ("99999999999", "is not an amount"),
+            ("1e6", "is not an amount"),
+            ("01.00", "is not an amount"),
+            ("NaN", "is not an amount"),
+            ("", "is not an amount"),
+            (0.1, "binary floating point"),
+            (True, "decimal string"),
+            (None, "decimal string"),
+        ],
+    )
+    def test_refuses_anything_else_with_a_clear_message(self, raw: object, message: str) -> None:
+        with pytest.raises(InvalidAmount, match=message):
+            parse_amount(raw)
+
+    def test_cents_round_trip(self) -> None:
+        assert to_cents(Decimal("6400000.00")) == 640_000_000
+        assert from_cents(640_000_000) == Decimal("6400000.00")
+        assert to_cents(Decimal("0.01")) == 1
+        with pytest.raises(InvalidAmount):
+            to_cents(Decimal("0.001"))
+
+
+class TestIdentifiers:
+    def test_legal_entity_tax_code(self) -> None:
+        # Regione Piemonte's codice fiscale.
+        assert normalise_tax_code(" 800 876 700 16 ") == "80087670016"
+        assert is_legal_entity_tax_code("80087670016")
+
+    def test_person_tax_code_is_upper_cased(self) -> None:
+        assert normalise_tax_code("rssmra85t10a562s") == "RSSMRA85T10A562S"
+        assert not is_legal_entity_tax_code("RSSMRA85T10A562S")
+
+    @pytest.mark.parametrize(
+        ("raw", "reason"),
+        [
+            ("80087670017", "wrong check digit"),
+            ("RSSMRA85T10A562X", "wrong check digit"),
+            ("8008767001", "wrong length"),
+            ("RSSMRA85T10A56", "wrong length"),
+            ("12345678901234567", "wrong length"),
+        ],
+    )
+    def test_invalid_tax_codes(self, raw: str, reason: str) -> None:
+        with pytest.raises(InvalidIdentifier, match=reason):
+            normalise_tax_code(raw)
+
+    def test_vat_number(self) -> None:
+        assert normalise_vat_number("IT 02843860012") == "02843860012"
+        with pytest.raises(InvalidIdentifier, match=r"partita IVA .* wrong check digit"):
+            normalise_vat_number("02843860013")
+        with pytest.raises(InvalidIdentifier, match="wrong length"):
+            normalise_vat_number("0284386001")
+
+
+class Sample(BaseModel):
+    amount: Money
+    tax_code: TaxCode
+    vat_number: VatNumber | None = None
+
+
+class TestSchemaTypes:
+    def test_valid_values_are_normalised_and_money_serialises_as_a_string(self) -> None:
+        sample = Sample.model_validate(
+            {"amount": "100.5", "tax_code": "80087670016", "vat_number": "IT02843860012"}
+        )
+        assert sample.model_dump(mode="json") == {
+            "amount": "100.50",
+            "tax_code": "80087670016",
+            "vat_number": "02843860012",
+        }
+
+    def test_errors_name_the_field_and_the_reason(self) -> None:
+        with pytest.raises(ValidationError) as caught:
+            Sample.model_validate(
+                {"amount": "1.234", "tax_code": "80087670017", "vat_number": "123"}
+            )
+        errors = {e["loc"][0]: (e["type"], e["msg"]) for e in caught.value.errors()}
+        assert errors["amount"][0] == "invalid_amount"
+        assert "more than two decimals" in errors["amount"][1]
+        assert errors["tax_code"][0] == "invalid_tax_code"
+        assert "check digit" in errors["tax_code"][1]
+        assert errors["vat_number"][0] == "invalid_vat_number"
