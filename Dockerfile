@@ -26,10 +26,11 @@ COPY --from=build /opt/venv /opt/venv
 COPY --chown=wecare:wecare pyproject.toml alembic.ini ./
 COPY --chown=wecare:wecare app ./app
 COPY --chown=wecare:wecare migrations ./migrations
+COPY --chown=wecare:wecare data ./data
 RUN mkdir -p var && chown wecare:wecare var
 USER wecare
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"WECARE_PORT\", \"8000\")}/healthz', timeout=2)"]
-# Migrations first (idempotent), then the server with several workers.
-CMD ["sh", "-c", "wecare db upgrade && exec wecare serve"]
+# Migrations and reference data first (both idempotent), then the server with several workers.
+CMD ["sh", "-c", "wecare db upgrade && wecare seed && exec wecare serve"]
