@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,6 +46,11 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
 
 
 async def is_at_head(engine: AsyncEngine) -> bool:
+    """Compare the database's alembic_version with the scripts' heads (a quiet, cheap query)."""
     async with engine.connect() as conn:
-        current = await conn.run_sync(current_revisions)
+        has_table = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+        if not has_table:
+            return not head_revisions()
+        rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        current = frozenset(str(row[0]) for row in rows)
     return current == head_revisions()

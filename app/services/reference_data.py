@@ -132,8 +132,8 @@ class _Loader:
         return [await self.upsert(model, existing.get(k), values) for k, values in wanted]
 
 
-def _check_caps(spec: ProgrammeSpec, programme: Programme | None, measures: list[Measure]) -> None:
-    """Refuse the file before writing anything if it would break a cap."""
+def _check_caps(spec: ProgrammeSpec, programme: Programme | None, measures: list[Measure]) -> int:
+    """Refuse the file before writing anything if it would break a cap; return the budgeted sum."""
     in_file = {m.code: to_cents(m.budget) for m in spec.measures}
     others = sum(m.budget_cents for m in measures if m.code not in in_file)
     total = to_cents(spec.total_budget)
@@ -170,6 +170,7 @@ def _check_caps(spec: ProgrammeSpec, programme: Programme | None, measures: list
                 allocated=from_cents(current.allocated_cents),
                 requested=measure.budget,
             )
+    return budgeted
 
 
 async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) -> LoadReport:
@@ -179,7 +180,13 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     loader = _Loader(session, report)
     programme = await repo.get_programme_by_code(session, spec.code)
     measures = await repo.list_measures(session, programme.id) if programme else []
-    _check_caps(spec, programme, measures)
+    budgeted = _check_caps(spec, programme, measures)
+    # Counters start right, so a first load creates rows and updates none.
+    other_calls = [
+        c
+        for c in (await repo.list_calls_of_programme(session, programme.id) if programme else [])
+        if c.code not in {cs.code for cs in spec.calls}
+    ]
 
     programme = await loader.upsert(
         Programme,
@@ -197,14 +204,19 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
             "principles": [p.model_dump() for p in spec.principles],
             "reference_data_version": data.data_version,
             "total_budget_cents": to_cents(spec.total_budget),
+            "measures_budget_cents": budgeted,
         },
     )
     by_code = {m.code: m for m in measures}
     loaded: dict[str, Measure] = {}
     lines: dict[tuple[str, int], MeasureLine] = {}
     for ordinal, measure_spec in enumerate(spec.measures, start=1):
+        existing = by_code.get(measure_spec.code)
+        shares = sum(to_cents(c.budget) for c in spec.calls if c.measure == measure_spec.code)
+        if existing is not None:
+            shares += sum(c.budget_cents for c in other_calls if c.measure_id == existing.id)
         measure = await _load_measure(
-            loader, programme, by_code.get(measure_spec.code), ordinal, measure_spec
+            loader, programme, existing, ordinal, measure_spec, calls_budget_cents=shares
         )
         loaded[measure.code] = measure
         for line in await _load_lines(loader, measure, measure_spec.lines):
@@ -212,7 +224,8 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     for call_spec in spec.calls:
         await _load_call(loader, loaded[call_spec.measure], lines, call_spec)
 
-    # Counters of the budget caps, recomputed from the rows (CHECK constraints guard them).
+    # The counters again, from the rows as written: a no-op unless the file and the
+    # database disagree in a way the sums above could not see.
     all_measures = await repo.list_measures(session, programme.id)
     calls = await repo.list_calls_of_programme(session, programme.id)
     for measure in all_measures:
@@ -227,7 +240,13 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
 
 
 async def _load_measure(
-    loader: _Loader, programme: Programme, existing: Measure | None, ordinal: int, spec: MeasureSpec
+    loader: _Loader,
+    programme: Programme,
+    existing: Measure | None,
+    ordinal: int,
+    spec: MeasureSpec,
+    *,
+    calls_budget_cents: int,
 ) -> Measure:
     measure = await loader.upsert(
         Measure,
@@ -250,6 +269,7 @@ async def _load_measure(
             "max_funded_projects": spec.max_funded_projects,
             "one_per_district": spec.one_per_district,
             "two_stage_submission": spec.two_stage_submission,
+            "calls_budget_cents": calls_budget_cents,
             **_eligibility(spec.eligibility),
         },
     )
