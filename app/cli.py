@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
 from app.core.config import get_settings
-from app.core.errors import DomainError
+from app.core.errors import DomainError, NotFound
 from app.db import migrations
 from app.db.session import Database, create_engine
+from app.models.organisation import Organisation
+from app.repositories import auth as auth_repo
+from app.services import clients, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
@@ -67,6 +77,104 @@ def _seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[str]]) -> int:
+    """Run ``work`` in one write transaction on the configured database and print its result."""
+
+    async def run() -> str:
+        database = Database(create_engine(get_settings()))
+        try:
+            async with database.session(write=True) as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    try:
+        print(asyncio.run(run()))  # noqa: T201
+    except DomainError as error:
+        print(f"wecare: {error.detail}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        row = await keys.rotate_signing_key(session, secret=get_settings().secret)
+        return f"new signing key {row.kid} is active; older keys verify until retired"
+
+    return _in_transaction(work)
+
+
+def _keys_retire(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        row = await keys.retire_signing_key(session, kid=args.kid)
+        return f"signing key {row.kid} retired at {row.retired_at:%Y-%m-%dT%H:%M:%SZ}"
+
+    return _in_transaction(work)
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        rows = await auth_repo.signing_keys(session, include_retired=True)
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        lines = [
+            f"{row.kid}\t{row.created_at:{stamp}}\t"
+            + (f"retired {row.retired_at:{stamp}}" if row.retired_at else "active")
+            for row in rows
+        ]
+        return "\n".join(lines) or "no signing keys yet (one is created on first use)"
+
+    return _in_transaction(work)
+
+
+async def _organisation_id(session: AsyncSession, tax_code: str | None) -> uuid.UUID | None:
+    if tax_code is None:
+        return None
+    organisation = await session.scalar(
+        select(Organisation).where(Organisation.tax_code == tax_code.strip().upper())
+    )
+    if organisation is None:
+        raise NotFound(f"No organisation with tax code {tax_code}.")
+    return organisation.id
+
+
+def _clients_create(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        registered = await clients.register_client(
+            session,
+            name=args.name,
+            scopes=args.scopes.replace(",", " ").split(),
+            organisation_id=await _organisation_id(session, args.organisation),
+        )
+        return (
+            f"client_id={registered.client.client_id}\n"
+            f"client_secret={registered.secret}\n"
+            "(the secret is shown only now; store it safely)"
+        )
+
+    return _in_transaction(work)
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    password = os.environ.get("WECARE_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 12:
+        print("wecare: the password needs at least 12 characters", file=sys.stderr)  # noqa: T201
+        return 1
+
+    async def work(session: AsyncSession) -> str:
+        orgs = [await _organisation_id(session, code) for code in args.organisation or []]
+        user = await users.create_user(
+            session,
+            email=args.email,
+            display_name=args.name or args.email,
+            password=password,
+            role=Role(args.role),
+            organisation_ids=[org for org in orgs if org is not None],
+        )
+        return f"user {user.email} ({user.role}) created with id {user.id}"
+
+    return _in_transaction(work)
+
+
 def openapi_document() -> str:
     """The OpenAPI document of the app, as committed in openapi/openapi.json."""
     from app.main import create_app
@@ -116,6 +224,42 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="load a programme's reference data (idempotent)")
     seed.add_argument("--file", default=str(WECARE_FILE), help="default: the WECARE programme")
     seed.set_defaults(handler=_seed)
+
+    key_commands = commands.add_parser("keys", help="token signing keys").add_subparsers(
+        dest="keys", required=True
+    )
+    key_commands.add_parser("rotate", help="add a new active signing key").set_defaults(
+        handler=_keys_rotate
+    )
+    key_commands.add_parser("list", help="list signing keys").set_defaults(handler=_keys_list)
+    retire = key_commands.add_parser("retire", help="stop accepting a key's tokens")
+    retire.add_argument("kid")
+    retire.set_defaults(handler=_keys_retire)
+
+    client_commands = commands.add_parser("clients", help="partner OAuth clients")
+    create_client = client_commands.add_subparsers(dest="clients", required=True).add_parser(
+        "create", help="register a client; prints its secret once"
+    )
+    create_client.add_argument("--name", required=True)
+    create_client.add_argument(
+        "--scopes",
+        required=True,
+        help=f"space or comma separated: {sorted(CLIENT_GRANTABLE_SCOPES)}",
+    )
+    create_client.add_argument("--organisation", help="tax code of the partner's organisation")
+    create_client.set_defaults(handler=_clients_create)
+
+    user_commands = commands.add_parser("users", help="user accounts")
+    create_user = user_commands.add_subparsers(dest="users", required=True).add_parser(
+        "create", help="create an account (password from WECARE_NEW_USER_PASSWORD or a prompt)"
+    )
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--name", help="display name (default: the e-mail)")
+    create_user.add_argument("--role", choices=[r.value for r in Role], default="administrator")
+    create_user.add_argument(
+        "--organisation", action="append", help="tax code of an organisation (repeatable)"
+    )
+    create_user.set_defaults(handler=_users_create)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
     serve.add_argument("--host", default=None, help="default: WECARE_HOST or 127.0.0.1")

@@ -10,13 +10,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from app.api import ops
+from app.api import ops, wellknown
 from app.api import v1 as api_v1
 from app.api.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers, problem_responses, use_problem_media_type
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
+from app.services.keys import PublicKeyCache
 
 API_DESCRIPTION = """
 Backend of **WE.CA.RE. — Welfare Cantiere Regionale**, the Piemonte region's
@@ -30,6 +31,10 @@ places, in euros (`"6400000.00"`). Every response carries an `X-Request-ID`.
 """
 
 TAGS = [
+    {"name": "oauth", "description": "OAuth 2.0 authorisation server for partner clients."},
+    {"name": "auth", "description": "Sessions of users of the frontends."},
+    {"name": "users", "description": "User accounts, roles and memberships."},
+    {"name": "clients", "description": "Partner OAuth clients."},
     {"name": "ops", "description": "Liveness, readiness and documentation."},
 ]
 
@@ -71,10 +76,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.key_cache = PublicKeyCache(settings.signing_key_cache_seconds)
 
     install_problem_handlers(app)
     app.include_router(ops.router)
-    app.include_router(api_v1.router, responses=problem_responses(422))
+    app.include_router(wellknown.router)
+    app.include_router(api_v1.router)
     ops.install_docs(app)
 
     # Last added runs first: request id (and the last-resort 500) wraps everything.

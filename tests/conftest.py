@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from app.core import security
 from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
@@ -88,7 +90,19 @@ async def database_url(
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=64 * 1024)
+    # Keys are reloaded on every request so that rotation and retirement show at once.
+    return Settings(
+        database_url=database_url, max_body_bytes=64 * 1024, signing_key_cache_seconds=0
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_argon2() -> Iterator[None]:
+    """argon2id at minimal cost in tests: hashing strength is argon2-cffi's business."""
+    original = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security._hasher = original
 
 
 @pytest.fixture(scope="session")

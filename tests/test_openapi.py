@@ -33,9 +33,17 @@ def test_operations_have_ids_tags_summaries_and_descriptions() -> None:
 
 
 def test_error_responses_are_declared_as_problem_json() -> None:
+    """Problem JSON everywhere, except the OAuth endpoints' RFC 6749 errors."""
     document = json.loads(openapi_document())
-    for item in document["paths"].values():
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, item in document["paths"].items():
         for operation in item.values():
             for status, response in operation["responses"].items():
-                if status.startswith(("4", "5")):
-                    assert "application/problem+json" in response["content"], status
+                if not status.startswith(("4", "5")):
+                    continue
+                content = response["content"]
+                if path.startswith("/api/v1/oauth/") and status in ("400", "401"):
+                    schema = content["application/json"]["schema"]
+                    assert schema["$ref"].endswith("/OAuthError"), path
+                else:
+                    assert "application/problem+json" in content, f"{path} {status}"

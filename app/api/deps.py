@@ -1,21 +1,41 @@
-"""Dependencies shared by the routers."""
+"""Dependencies shared by the routers: the request's session and its principal."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import ANONYMOUS, SCOPE_DESCRIPTIONS, Principal
+from app.core.config import Settings
+from app.core.errors import InsufficientScope, Unauthenticated
 from app.db.session import Database
+from app.services.keys import PublicKeyCache
+from app.services.tokens import principal_from_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOKEN_URL = "/api/v1/oauth/token"
 
 
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_key_cache(request: Request) -> PublicKeyCache:
+    cache: PublicKeyCache = request.app.state.key_cache
+    return cache
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -28,3 +48,78 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # error response instead of a 2xx for data that never landed.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+KeyCacheDep = Annotated[PublicKeyCache, Depends(get_key_cache)]
+
+
+class BearerToken(SecurityBase):
+    """OAuth2 bearer tokens (RFC 6750), documented with the client-credentials flow.
+
+    Users' tokens from /api/v1/auth/login are bearer tokens of the same format.
+    """
+
+    def __init__(self) -> None:
+        self.model = OAuth2Model(
+            flows=OAuthFlows(
+                clientCredentials=OAuthFlowClientCredentials(
+                    tokenUrl=TOKEN_URL, scopes={str(k): v for k, v in SCOPE_DESCRIPTIONS.items()}
+                )
+            ),
+            description="Bearer access token (JWT, RFC 9068): client credentials for partner "
+            "foundations, /api/v1/auth/login for users.",
+        )
+        self.scheme_name = "oauth2"
+
+    async def __call__(self, request: Request) -> str | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "Use the Authorization header as 'Bearer <token>'.", error="invalid_request"
+            )
+        return token.strip()
+
+
+bearer_token = BearerToken()
+
+
+async def get_principal(
+    security_scopes: SecurityScopes,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeyCacheDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> Principal:
+    """The caller; anonymous only where the operation requires no scope."""
+    if token is None:
+        if security_scopes.scopes:
+            raise Unauthenticated("This operation requires an access token.")
+        return ANONYMOUS
+    principal = await principal_from_token(session, settings, keys, token)
+    missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
+    if missing:
+        raise InsufficientScope(
+            f"The access token lacks the scope(s): {' '.join(missing)}.", required=missing
+        )
+    return principal
+
+
+def require(*scopes: str) -> Any:
+    """``Security`` dependency: a principal holding every one of ``scopes``."""
+    return Security(get_principal, scopes=list(scopes))
+
+
+# The caller, possibly anonymous (operations open to the public).
+OptionalPrincipal = Annotated[Principal, Security(get_principal)]
+
+
+async def get_authenticated(principal: OptionalPrincipal) -> Principal:
+    if principal.kind == "anonymous":
+        raise Unauthenticated("This operation requires an access token.")
+    return principal
+
+
+# Any authenticated caller, whatever its scopes.
+AuthenticatedPrincipal = Annotated[Principal, Depends(get_authenticated)]

@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import DomainError
+from app.core.errors import (
+    DomainError,
+    InsufficientScope,
+    OAuthProtocolError,
+    TooManyLoginAttempts,
+    Unauthenticated,
+)
 from app.schemas.problem import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -59,6 +65,21 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def _challenge(exc: DomainError) -> dict[str, str]:
+    """RFC 6750 section 3 challenges and Retry-After, derived from the error."""
+    if isinstance(exc, Unauthenticated):
+        params = 'Bearer realm="wecare"'
+        if exc.error:
+            params += f', error="{exc.error}"'
+        return {"WWW-Authenticate": params}
+    if isinstance(exc, InsufficientScope):
+        scope = " ".join(exc.required)
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
+    if isinstance(exc, TooManyLoginAttempts):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     return problem_response(
@@ -67,8 +88,31 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         instance=request.url.path,
+        headers=_challenge(exc),
         extra={"rule": exc.rule, **exc.figures},
     )
+
+
+OAUTH_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
+    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
+    assert isinstance(exc, OAuthProtocolError)
+    headers = dict(OAUTH_HEADERS)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = (
+            'Basic realm="wecare", charset="UTF-8"' if exc.basic_auth else 'Bearer realm="wecare"'
+        )
+    body = {
+        "error": exc.error,
+        "error_description": exc.description,
+        "type": f"{PROBLEM_TYPE_BASE}oauth_{exc.error}",
+        "title": exc.error.replace("_", " "),
+        "status": exc.status,
+        "detail": exc.description,
+    }
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -111,12 +155,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(OAuthProtocolError, _oauth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 _DESCRIPTIONS = {
     400: "Malformed request.",
+    429: "Too many attempts; see Retry-After.",
     401: "Missing or invalid credentials.",
     403: "The credentials lack a required scope.",
     404: "No such resource (or not visible to the caller).",
@@ -137,13 +183,26 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def use_problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
-    """Declare error bodies as ``application/problem+json`` in the OpenAPI document."""
+    """Declare error bodies as ``application/problem+json`` in the OpenAPI document.
+
+    FastAPI's generated 422 (HTTPValidationError) is replaced by the Problem it really is.
+    """
     problem_ref = "#/components/schemas/Problem"
+    fastapi_422 = "#/components/schemas/HTTPValidationError"
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
-            for response in operation.get("responses", {}).values():
+            for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 json_body = content.get("application/json")
-                if json_body and json_body.get("schema", {}).get("$ref") == problem_ref:
+                if json_body is None:
+                    continue
+                ref = json_body.get("schema", {}).get("$ref")
+                if ref == fastapi_422:
+                    json_body["schema"]["$ref"] = ref = problem_ref
+                    response["description"] = _DESCRIPTIONS[int(status)]
+                if ref == problem_ref:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
     return schema

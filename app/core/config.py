@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where clients reach the service; the OAuth issuer and the tokens' iss.",
+    )
+    token_audience: str = "wecare-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_failure_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    signing_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -62,6 +72,10 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
         return self
+
+    @property
+    def issuer(self) -> str:
+        return self.public_base_url.rstrip("/")
 
     @property
     def secret(self) -> str:

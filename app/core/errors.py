@@ -85,6 +85,63 @@ class InvalidReferenceData(DomainError):
     title = "The reference-data file is not valid"
 
 
+class Unauthenticated(DomainError):
+    """No valid credentials. ``error`` is the RFC 6750 code (``invalid_token`` or empty)."""
+
+    status = 401
+    rule = "unauthenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error: str | None = None, **figures: object) -> None:
+        super().__init__(detail, **({"error": error} if error else {}), **figures)
+        self.error = error
+
+
+class InsufficientScope(DomainError):
+    status = 403
+    rule = "insufficient_scope"
+    title = "The access token lacks a required scope"
+
+    def __init__(self, detail: str, *, required: list[str]) -> None:
+        super().__init__(detail, error="insufficient_scope", required_scopes=required)
+        self.required = required
+
+
+class Forbidden(DomainError):
+    status = 403
+    rule = "forbidden"
+    title = "Not allowed"
+
+
+class InvalidCredentials(DomainError):
+    status = 401
+    rule = "invalid_credentials"
+    title = "Wrong e-mail or password"
+
+
+class TooManyLoginAttempts(DomainError):
+    status = 429
+    rule = "too_many_login_attempts"
+    title = "Too many failed logins"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class OAuthProtocolError(Exception):
+    """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
+
+    def __init__(
+        self, error: str, description: str, *, status: int = 400, basic_auth: bool = False
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.basic_auth = basic_auth
+
+
 def all_problem_types() -> dict[str, type[DomainError]]:
     """Every concrete DomainError by rule, for documentation and uniqueness checks."""
     found: dict[str, type[DomainError]] = {}

@@ -2,6 +2,16 @@
 
 from app.models.allocation import Allocation
 from app.models.application import Application
+from app.models.auth import (
+    LoginFailure,
+    OAuthClient,
+    RefreshToken,
+    ReviewAssignment,
+    RevokedToken,
+    SigningKeyRow,
+    UserAccount,
+    UserMembership,
+)
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
@@ -13,12 +23,20 @@ __all__ = [
     "CallParticipationLimit",
     "CallPhase",
     "District",
+    "LoginFailure",
     "Measure",
     "MeasureLine",
     "MeasurePhase",
+    "OAuthClient",
     "Organisation",
     "Partnership",
     "PartnershipMember",
     "Programme",
+    "RefreshToken",
+    "ReviewAssignment",
+    "RevokedToken",
+    "SigningKeyRow",
     "ThematicArea",
+    "UserAccount",
+    "UserMembership",
 ]

@@ -2,4 +2,10 @@
 
 from fastapi import APIRouter
 
+from app.api.v1 import auth, clients, oauth, users
+
 router = APIRouter(prefix="/api/v1")
+router.include_router(oauth.router)
+router.include_router(auth.router)
+router.include_router(users.router)
+router.include_router(clients.router)

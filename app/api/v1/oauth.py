@@ -1,0 +1,199 @@
+"""OAuth 2.0 authorisation server for partner clients: token (RFC 6749 section 4.4),
+revocation (RFC 7009) and introspection (RFC 7662)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.deps import KeyCacheDep, SessionDep, SettingsDep
+from app.api.problems import OAUTH_HEADERS
+from app.core.errors import OAuthProtocolError
+from app.models.auth import OAuthClient
+from app.schemas.auth import IntrospectionResponse, OAuthError, TokenResponse
+from app.services import clients as client_service
+from app.services import tokens as token_service
+
+router = APIRouter(prefix="/oauth", tags=["oauth"])
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 16 * 1024
+
+
+def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {"type": "object", "properties": fields, "required": required},
+                }
+            },
+        }
+    }
+
+
+_CLIENT_FIELDS = {
+    "client_id": {"type": "string", "description": "client_secret_post only"},
+    "client_secret": {"type": "string", "description": "client_secret_post only"},
+}
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthError, "description": "invalid_request, invalid_scope, ..."},
+    401: {"model": OAuthError, "description": "invalid_client"},
+}
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """Parse a urlencoded body strictly: right media type, UTF-8, no repeated parameter."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM:
+        raise OAuthProtocolError("invalid_request", f"The request body must be {FORM}.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise OAuthProtocolError("invalid_request", "The request body is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise OAuthProtocolError("invalid_request", "The request body is malformed.") from error
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise OAuthProtocolError("invalid_request", f"Parameter {name} is repeated.")
+        form[name] = value
+    return form
+
+
+async def _authenticate(request: Request, session: SessionDep, form: dict[str, str]) -> OAuthClient:
+    """client_secret_basic or client_secret_post, never both (RFC 6749 section 2.3)."""
+    header = request.headers.get("authorization")
+    posted = "client_secret" in form
+    if header is not None:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthProtocolError(
+                "invalid_client", "Use HTTP Basic.", status=401, basic_auth=True
+            )
+        if posted:
+            raise OAuthProtocolError("invalid_request", "Use one client authentication method.")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise OAuthProtocolError(
+                "invalid_client", "Malformed Basic credentials.", status=401, basic_auth=True
+            ) from error
+        raw_id, sep, raw_secret = decoded.partition(":")
+        if not sep:
+            raise OAuthProtocolError(
+                "invalid_client", "Malformed Basic credentials.", status=401, basic_auth=True
+            )
+        # RFC 6749 section 2.3.1: id and secret are form-urlencoded before base64.
+        return await client_service.authenticate_client(
+            session,
+            client_id=unquote_plus(raw_id),
+            secret=unquote_plus(raw_secret),
+            basic_auth=True,
+        )
+    if posted and form.get("client_id"):
+        return await client_service.authenticate_client(
+            session, client_id=form["client_id"], secret=form["client_secret"], basic_auth=False
+        )
+    raise OAuthProtocolError(
+        "invalid_client", "Client authentication is required.", status=401, basic_auth=True
+    )
+
+
+@router.post(
+    "/token",
+    summary="Obtain an access token (client credentials)",
+    response_model=TokenResponse,
+    responses=_OAUTH_ERRORS,
+    openapi_extra=_form_body(
+        {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "scope": {"type": "string", "description": "Space-separated; default: all granted."},
+            **_CLIENT_FIELDS,
+        },
+        ["grant_type"],
+    ),
+)
+async def issue_token(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Issue a short-lived JWT access token (RFC 9068) to an authenticated partner client."""
+    form = await _read_form(request)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthProtocolError("invalid_request", "grant_type is required.")
+    client = await _authenticate(request, session, form)
+    if grant_type != "client_credentials":
+        raise OAuthProtocolError(
+            "unsupported_grant_type", "Only the client_credentials grant is supported."
+        )
+    if not client.scopes:
+        raise OAuthProtocolError(
+            "unauthorized_client", "This client is not authorised for any scope."
+        )
+    issued = await client_service.grant_client_credentials(
+        session, settings, client=client, scope=form.get("scope")
+    )
+    body = TokenResponse(
+        access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
+    )
+    return JSONResponse(body.model_dump(), headers=OAUTH_HEADERS)
+
+
+@router.post(
+    "/revoke",
+    summary="Revoke an access token",
+    status_code=200,
+    response_class=Response,
+    responses={
+        200: {"description": "Revoked, or not a token of this client (RFC 7009)."},
+        **_OAUTH_ERRORS,
+    },
+    openapi_extra=_form_body(
+        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT_FIELDS},
+        ["token"],
+    ),
+)
+async def revoke_token(
+    request: Request, session: SessionDep, settings: SettingsDep, keys: KeyCacheDep
+) -> Response:
+    """Revoke one of the calling client's access tokens; every worker refuses it from now on."""
+    form = await _read_form(request)
+    client = await _authenticate(request, session, form)
+    token = form.get("token")
+    if not token:
+        raise OAuthProtocolError("invalid_request", "token is required.")
+    await token_service.revoke_access_token(
+        session, settings, keys, token, client_id=client.client_id
+    )
+    return Response(status_code=200, headers=OAUTH_HEADERS)
+
+
+@router.post(
+    "/introspect",
+    summary="Introspect an access token",
+    response_model=IntrospectionResponse,
+    responses=_OAUTH_ERRORS,
+    openapi_extra=_form_body(
+        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT_FIELDS},
+        ["token"],
+    ),
+)
+async def introspect_token(
+    request: Request, session: SessionDep, settings: SettingsDep, keys: KeyCacheDep
+) -> Response:
+    """Tell the calling client whether one of its tokens is active (RFC 7662)."""
+    form = await _read_form(request)
+    client = await _authenticate(request, session, form)
+    token = form.get("token")
+    if not token:
+        raise OAuthProtocolError("invalid_request", "token is required.")
+    result = await token_service.introspect(
+        session, settings, keys, token, client_id=client.client_id
+    )
+    return JSONResponse(result, headers=OAUTH_HEADERS)

@@ -1,0 +1,124 @@
+"""Who is calling and what they may do: roles, scopes and the principal of a request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"  # region: manages programmes, measures, calls, districts
+    OFFICER = "officer"  # region: manages calls and applications, grants and revokes
+    REVIEWER = "reviewer"  # reads and scores the applications assigned to them
+    APPLICANT = "applicant"  # acts for the organisations it belongs to
+
+
+class Scope(StrEnum):
+    PROGRAMMES_WRITE = "programmes:write"
+    CALLS_WRITE = "calls:write"
+    DISTRICTS_WRITE = "districts:write"
+    ORGANISATIONS_READ = "organisations:read"
+    ORGANISATIONS_WRITE = "organisations:write"
+    PARTNERSHIPS_READ = "partnerships:read"
+    PARTNERSHIPS_WRITE = "partnerships:write"
+    APPLICATIONS_READ = "applications:read"
+    APPLICATIONS_WRITE = "applications:write"
+    APPLICATIONS_DECIDE = "applications:decide"
+    APPLICATIONS_REVIEW = "applications:review"
+    ALLOCATIONS_READ = "allocations:read"
+    ALLOCATIONS_WRITE = "allocations:write"
+    AUDIT_READ = "audit:read"
+    USERS_ADMIN = "users:admin"
+    CLIENTS_ADMIN = "clients:admin"
+
+
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    Scope.PROGRAMMES_WRITE: "Create and change programmes and measures.",
+    Scope.CALLS_WRITE: "Create, publish and close calls for proposals.",
+    Scope.DISTRICTS_WRITE: "Create and change social-cohesion districts.",
+    Scope.ORGANISATIONS_READ: "Read organisations (your own, unless you are the region).",
+    Scope.ORGANISATIONS_WRITE: "Register and change your organisations.",
+    Scope.PARTNERSHIPS_READ: "Read partnerships you belong to.",
+    Scope.PARTNERSHIPS_WRITE: "Form and change partnerships you lead.",
+    Scope.APPLICATIONS_READ: "Read applications you may see.",
+    Scope.APPLICATIONS_WRITE: "Draft, submit and withdraw your applications.",
+    Scope.APPLICATIONS_DECIDE: "Review, admit, approve and reject applications.",
+    Scope.APPLICATIONS_REVIEW: "Score the applications assigned to you.",
+    Scope.ALLOCATIONS_READ: "Read allocations.",
+    Scope.ALLOCATIONS_WRITE: "Grant and revoke allocations.",
+    Scope.AUDIT_READ: "Read the audit trail.",
+    Scope.USERS_ADMIN: "Manage user accounts.",
+    Scope.CLIENTS_ADMIN: "Manage partner OAuth clients.",
+}
+
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.ADMINISTRATOR: frozenset(Scope),
+    Role.OFFICER: frozenset(
+        {
+            Scope.CALLS_WRITE,
+            Scope.ORGANISATIONS_READ,
+            Scope.PARTNERSHIPS_READ,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_DECIDE,
+            Scope.ALLOCATIONS_READ,
+            Scope.ALLOCATIONS_WRITE,
+        }
+    ),
+    Role.REVIEWER: frozenset({Scope.APPLICATIONS_READ, Scope.APPLICATIONS_REVIEW}),
+    Role.APPLICANT: frozenset(
+        {
+            Scope.ORGANISATIONS_READ,
+            Scope.ORGANISATIONS_WRITE,
+            Scope.PARTNERSHIPS_READ,
+            Scope.PARTNERSHIPS_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+            Scope.ALLOCATIONS_READ,
+        }
+    ),
+}
+
+# What a partner foundation's client may be granted: public data and its own records.
+CLIENT_GRANTABLE_SCOPES: frozenset[str] = frozenset(
+    {Scope.ORGANISATIONS_READ, Scope.ALLOCATIONS_READ}
+)
+
+# The client_id claim of tokens issued to users through the region's and applicants' apps.
+FIRST_PARTY_CLIENT_ID = "wecare-app"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a request, as established from its access token (or its absence)."""
+
+    kind: Literal["user", "client", "anonymous"]
+    id: uuid.UUID | None = None
+    client_id: str | None = None
+    role: Role | None = None
+    scopes: frozenset[str] = frozenset()
+    organisation_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    token_jti: str | None = None
+    token_expires_at: datetime | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        if self.kind == "user":
+            return f"user:{self.id}"
+        if self.kind == "client":
+            return f"client:{self.client_id}"
+        return "anonymous"
+
+    @property
+    def is_region(self) -> bool:
+        """Administrators and officers see every applicant's data."""
+        return self.role in (Role.ADMINISTRATOR, Role.OFFICER)
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+ANONYMOUS = Principal(kind="anonymous")

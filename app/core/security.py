@@ -1,0 +1,251 @@
+"""Cryptography in one place: JWT access tokens (RFC 9068), signing keys, secret hashing.
+
+This is the ONLY module that imports python-jose (an import-linter contract checks it).
+python-jose is lenient by default: it accepts tokens without ``aud`` or ``exp`` and ignores
+``kid``. Here it is made strict: the algorithm is pinned to RS256 before decoding, ``typ``
+must be ``at+jwt``, ``kid`` must name a known, unretired key, and every claim RFC 9068
+requires must be present and valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
+
+ALGORITHM = "RS256"
+TOKEN_TYPE = "at+jwt"
+MAX_TOKEN_BYTES = 8192
+# Claims RFC 9068 requires of an access token, plus jti for revocation.
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope")
+CLOCK_SKEW_SECONDS = 30
+
+
+class InvalidAccessToken(Exception):
+    """The token must be refused; the message says why (logged, never shown in detail)."""
+
+
+# --- secrets (client secrets, passwords) -----------------------------------------------
+
+_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
+# Verified against when the claimed identity does not exist, so that an unknown client or
+# user costs the same time as a wrong secret.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+def hash_secret(secret: str) -> str:
+    return _hasher.hash(secret)
+
+
+def verify_secret(secret: str, secret_hash: str | None) -> bool:
+    """Constant-work check: a missing hash is verified against a dummy and fails."""
+    try:
+        _hasher.verify(secret_hash or _DUMMY_HASH, secret)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return secret_hash is not None
+
+
+def new_client_secret() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def fingerprint(token: str) -> str:
+    """SHA-256 of a high-entropy opaque token (refresh tokens): stored instead of the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+# --- signing keys ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_pem: str
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    kid: str
+    encrypted_private_key: str
+    public_jwk: dict[str, str]
+
+
+def _fernet(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"wecare-signing-keys:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def generate_signing_key(secret: str) -> GeneratedKey:
+    """A new RSA-2048 key: private part encrypted with the server secret, public part as JWK."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    kid = secrets.token_urlsafe(12)
+    public = jwk.construct(pem, ALGORITHM).public_key().to_dict()
+    public_jwk = {k: str(v) for k, v in public.items()} | {"kid": kid, "use": "sig"}
+    public_jwk["alg"] = ALGORITHM
+    return GeneratedKey(
+        kid=kid,
+        encrypted_private_key=_fernet(secret).encrypt(pem.encode()).decode(),
+        public_jwk=public_jwk,
+    )
+
+
+def decrypt_signing_key(kid: str, encrypted_private_key: str, secret: str) -> SigningKey:
+    try:
+        pem = _fernet(secret).decrypt(encrypted_private_key.encode()).decode()
+    except InvalidToken as error:
+        raise RuntimeError(
+            f"signing key {kid} cannot be decrypted with this WECARE_SECRET_KEY; "
+            "rotate keys after changing the secret"
+        ) from error
+    return SigningKey(kid=kid, private_pem=pem)
+
+
+# --- access tokens ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+    raw: Mapping[str, Any]
+
+
+def issue_access_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    client_id: str,
+    scopes: frozenset[str],
+    ttl: timedelta,
+    now: datetime | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[str, AccessTokenClaims]:
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    expires = issued + ttl
+    claims: dict[str, Any] = {
+        **(extra or {}),
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "client_id": client_id,
+        "scope": " ".join(sorted(scopes)),
+        "iat": int(issued.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    token = jwt.encode(
+        claims, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}
+    )
+    return token, AccessTokenClaims(
+        subject=subject,
+        client_id=client_id,
+        scopes=scopes,
+        jti=claims["jti"],
+        issued_at=issued,
+        expires_at=expires,
+        raw=claims,
+    )
+
+
+def token_header(token: str) -> dict[str, Any]:
+    """The unverified JOSE header, after the size check; raises InvalidAccessToken."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidAccessToken("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except JOSEError as error:
+        raise InvalidAccessToken("malformed token") from error
+    if not isinstance(header, dict):
+        raise InvalidAccessToken("malformed header")
+    return header
+
+
+def verify_access_token(
+    token: str,
+    *,
+    public_keys: Mapping[str, Mapping[str, Any]],
+    issuer: str,
+    audience: str,
+    now: datetime | None = None,
+) -> AccessTokenClaims:
+    """Verify signature, header and claims strictly; ``public_keys`` maps kid to public JWK."""
+    header = token_header(token)
+    if header.get("alg") != ALGORITHM:
+        raise InvalidAccessToken(f"algorithm {header.get('alg')!r} is not accepted")
+    if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, f"application/{TOKEN_TYPE}"):
+        raise InvalidAccessToken("typ is not at+jwt")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in public_keys:
+        raise InvalidAccessToken("unknown signing key")
+    options = {f"require_{claim}": True for claim in ("aud", "exp", "iat", "iss", "sub", "jti")}
+    options["leeway"] = CLOCK_SKEW_SECONDS  # type: ignore[assignment]
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            dict(public_keys[kid]),
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options=options,
+        )
+    except ExpiredSignatureError as error:
+        raise InvalidAccessToken("token expired") from error
+    except JWTClaimsError as error:
+        raise InvalidAccessToken(f"invalid claims: {error}") from error
+    except JOSEError as error:
+        raise InvalidAccessToken(f"invalid token: {error}") from error
+    for claim in REQUIRED_CLAIMS:
+        if claim not in claims:
+            raise InvalidAccessToken(f"missing claim {claim}")
+    if not all(isinstance(claims[c], str) for c in ("sub", "client_id", "scope", "jti")):
+        raise InvalidAccessToken("malformed claims")
+    if not all(isinstance(claims[c], int) for c in ("iat", "exp")):
+        raise InvalidAccessToken("malformed time claims")
+    current = int((now or datetime.now(UTC)).timestamp())
+    if claims["iat"] > current + CLOCK_SKEW_SECONDS:
+        raise InvalidAccessToken("token issued in the future")
+    if claims["exp"] <= current - CLOCK_SKEW_SECONDS:  # jose checks too; no reliance on it
+        raise InvalidAccessToken("token expired")
+    return AccessTokenClaims(
+        subject=claims["sub"],
+        client_id=claims["client_id"],
+        scopes=frozenset(claims["scope"].split()),
+        jti=claims["jti"],
+        issued_at=datetime.fromtimestamp(claims["iat"], UTC),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        raw=claims,
+    )

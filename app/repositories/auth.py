@@ -1,0 +1,114 @@
+"""Queries on accounts, clients, keys and tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.auth import (
+    LoginFailure,
+    OAuthClient,
+    RefreshToken,
+    RevokedToken,
+    SigningKeyRow,
+    UserAccount,
+    UserMembership,
+)
+
+
+async def get_client_by_client_id(session: AsyncSession, client_id: str) -> OAuthClient | None:
+    return await session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+
+
+async def get_client(session: AsyncSession, id: uuid.UUID) -> OAuthClient | None:
+    return await session.get(OAuthClient, id)
+
+
+async def list_clients(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[OAuthClient]:
+    query = select(OAuthClient).order_by(OAuthClient.id).limit(limit)
+    if after is not None:
+        query = query.where(OAuthClient.id > after)
+    return list(await session.scalars(query))
+
+
+async def get_user(session: AsyncSession, id: uuid.UUID) -> UserAccount | None:
+    return await session.get(UserAccount, id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> UserAccount | None:
+    return await session.scalar(select(UserAccount).where(UserAccount.email == email))
+
+
+async def list_users(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[UserAccount]:
+    query = select(UserAccount).order_by(UserAccount.id).limit(limit)
+    if after is not None:
+        query = query.where(UserAccount.id > after)
+    return list(await session.scalars(query))
+
+
+async def memberships(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    rows = await session.execute(
+        select(UserMembership.user_id, UserMembership.organisation_id)
+        .where(UserMembership.user_id.in_(user_ids))
+        .order_by(UserMembership.organisation_id)
+    )
+    found: dict[uuid.UUID, list[uuid.UUID]] = {user_id: [] for user_id in user_ids}
+    for user_id, organisation_id in rows:
+        found[user_id].append(organisation_id)
+    return found
+
+
+async def signing_keys(session: AsyncSession, *, include_retired: bool) -> list[SigningKeyRow]:
+    query = select(SigningKeyRow).order_by(SigningKeyRow.created_at.desc(), SigningKeyRow.kid)
+    if not include_retired:
+        query = query.where(SigningKeyRow.retired_at.is_(None))
+    return list(await session.scalars(query))
+
+
+async def is_revoked(session: AsyncSession, jti: str) -> bool:
+    found = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti))
+    return found is not None
+
+
+async def revoke_jti(session: AsyncSession, jti: str, expires_at: datetime) -> None:
+    if not await is_revoked(session, jti):
+        session.add(RevokedToken(jti=jti, expires_at=expires_at))
+        await session.flush()
+
+
+async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def revoke_refresh_family(session: AsyncSession, family_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+
+
+async def count_login_failures(
+    session: AsyncSession, email: str, since: datetime
+) -> tuple[int, datetime | None]:
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(LoginFailure.failed_at)).where(
+                LoginFailure.email == email, LoginFailure.failed_at > since
+            )
+        )
+    ).one()
+    return int(count), oldest
+
+
+async def clear_login_failures(session: AsyncSession, email: str) -> None:
+    await session.execute(delete(LoginFailure).where(LoginFailure.email == email))

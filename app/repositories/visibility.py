@@ -1,0 +1,79 @@
+"""Object-level access as SQL predicates: what each principal may see.
+
+Every query that returns applicants' data adds the predicate for its principal, so a
+list never reveals another party's rows and a read of one returns 404 (not 403): the
+object's existence does not leak.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from app.core.auth import Principal, Role
+from app.core.domain import AllocationStatus
+from app.models.allocation import Allocation
+from app.models.application import Application
+from app.models.auth import ReviewAssignment
+from app.models.organisation import Organisation, Partnership, PartnershipMember
+
+
+def organisations(principal: Principal) -> ColumnElement[bool]:
+    """Region staff see all; applicants and partner clients their own organisations."""
+    if principal.is_region:
+        return true()
+    if principal.organisation_ids:
+        return Organisation.id.in_(principal.organisation_ids)
+    return false()
+
+
+def _partnerships_of_members(principal: Principal) -> ColumnElement[bool]:
+    return Partnership.id.in_(
+        select(PartnershipMember.partnership_id).where(
+            PartnershipMember.organisation_id.in_(principal.organisation_ids)
+        )
+    )
+
+
+def partnerships(principal: Principal) -> ColumnElement[bool]:
+    """Region staff see all; applicants the partnerships their organisations belong to."""
+    if principal.is_region:
+        return true()
+    if principal.kind == "user" and principal.organisation_ids:
+        return _partnerships_of_members(principal)
+    return false()
+
+
+def applications(principal: Principal) -> ColumnElement[bool]:
+    """Region staff: all. Reviewers: assigned ones. Applicants: their organisations' own
+    and those of partnerships they belong to. Partner clients: none (funded projects are
+    public through the allocations)."""
+    if principal.is_region:
+        return true()
+    if principal.role is Role.REVIEWER and principal.id is not None:
+        return Application.id.in_(
+            select(ReviewAssignment.application_id).where(
+                ReviewAssignment.reviewer_id == principal.id
+            )
+        )
+    if principal.role is Role.APPLICANT and principal.organisation_ids:
+        return or_(
+            Application.applicant_organisation_id.in_(principal.organisation_ids),
+            Application.partnership_id.in_(
+                select(PartnershipMember.partnership_id).where(
+                    PartnershipMember.organisation_id.in_(principal.organisation_ids)
+                )
+            ),
+        )
+    return false()
+
+
+def allocations(principal: Principal) -> ColumnElement[bool]:
+    """Active allocations are public (transparency law); revoked ones only to the region
+    and to the applicant concerned."""
+    public = Allocation.status == AllocationStatus.ACTIVE
+    if principal.is_region:
+        return true()
+    if principal.role is Role.APPLICANT and principal.organisation_ids:
+        own = Allocation.application_id.in_(select(Application.id).where(applications(principal)))
+        return or_(public, own)
+    return public

@@ -1,0 +1,160 @@
+"""I/O models of the OAuth 2.0 endpoints, user sessions, accounts and clients."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from app.core.auth import Role
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 section 5.1 (no refresh token for client credentials)."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2, with the RFC 9457 members alongside."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    error_description: str
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class IntrospectionResponse(BaseModel):
+    """RFC 7662; an inactive token is exactly ``{"active": false}``."""
+
+    model_config = ConfigDict(extra="allow")
+    active: bool
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, str]]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    revocation_endpoint: str
+    introspection_endpoint: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    introspection_endpoint_auth_methods_supported: list[str]
+    scopes_supported: list[str]
+    service_documentation: str
+
+
+class LoginRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "officer@example.org", "password": "…"}]},
+    )
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(_In):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutRequest(_In):
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SessionTokens(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    scope: str
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class UserCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "maria.rossi@example.org",
+                    "display_name": "Maria Rossi",
+                    "password": "a long passphrase of 12+ characters",
+                    "role": "applicant",
+                    "organisation_ids": ["5b1f3c1e-8d2a-4c57-9a51-2f0a5b7d9e10"],
+                }
+            ]
+        },
+    )
+    email: EmailStr = Field(max_length=320)
+    display_name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=12, max_length=256)
+    role: Role
+    organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+
+
+class UserRead(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    active: bool
+    organisation_ids: list[uuid.UUID]
+    created_at: datetime
+
+
+class ClientCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Fondazione CRT integration",
+                    "scopes": ["allocations:read", "organisations:read"],
+                    "organisation_id": None,
+                }
+            ]
+        },
+    )
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=20)
+    organisation_id: uuid.UUID | None = None
+
+
+class ClientRead(BaseModel):
+    id: uuid.UUID
+    client_id: str
+    name: str
+    scopes: list[str]
+    organisation_id: uuid.UUID | None
+    active: bool
+    created_at: datetime
+
+
+class ClientCreated(ClientRead):
+    client_secret: str = Field(description="Shown once: only its argon2id hash is stored.")

@@ -1,0 +1,16 @@
+"""A page of a list: ``{"items": [...], "next_cursor": ...}``."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Opaque; pass as ?cursor= for the next page. null on the last page."
+    )

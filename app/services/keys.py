@@ -1,0 +1,78 @@
+"""Signing keys shared by every worker through the database, and their rotation."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, NotFound
+from app.core.security import SigningKey, decrypt_signing_key, generate_signing_key
+from app.models.auth import SigningKeyRow
+from app.repositories import auth as repo
+
+
+async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow:
+    """Add a new key; it signs from now on, older keys keep verifying until retired."""
+    generated = generate_signing_key(secret)
+    row = SigningKeyRow(
+        kid=generated.kid,
+        encrypted_private_key=generated.encrypted_private_key,
+        public_jwk=generated.public_jwk,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRow:
+    """Stop accepting tokens signed with this key (refused by every worker)."""
+    keys = await repo.signing_keys(session, include_retired=True)
+    row = next((k for k in keys if k.kid == kid), None)
+    if row is None:
+        raise NotFound(f"No signing key {kid}.")
+    if row.retired_at is not None:
+        return row
+    if [k.kid for k in keys if k.retired_at is None] == [kid]:
+        raise Conflict("This is the only active key: rotate first, then retire it.")
+    row.retired_at = datetime.now(UTC)
+    await session.flush()
+    return row
+
+
+async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningKey:
+    """The newest unretired key, created on first use."""
+    keys = await repo.signing_keys(session, include_retired=False)
+    row = keys[0] if keys else await rotate_signing_key(session, secret=secret)
+    return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+
+
+async def public_jwks(session: AsyncSession) -> list[dict[str, Any]]:
+    return [dict(k.public_jwk) for k in await repo.signing_keys(session, include_retired=False)]
+
+
+class PublicKeyCache:
+    """Per-process cache of the verifying keys, refreshed after ``ttl`` seconds.
+
+    An unknown kid forces a refresh (at most once a second), so a key rotated in by
+    another worker is picked up at once; a retirement reaches every worker within ``ttl``.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._loaded_at = float("-inf")
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    async def get(self, session: AsyncSession, kid: str | None) -> dict[str, dict[str, Any]]:
+        age = time.monotonic() - self._loaded_at
+        if age > self.ttl or (kid not in self._keys and age > 1.0):
+            rows = await repo.signing_keys(session, include_retired=False)
+            self._keys = {row.kid: dict(row.public_jwk) for row in rows}
+            self._loaded_at = time.monotonic()
+        return self._keys

@@ -1,0 +1,174 @@
+"""Access tokens: issuing, verifying into a Principal, revoking, introspecting."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal
+from app.core.config import Settings
+from app.core.errors import Unauthenticated
+from app.core.security import (
+    AccessTokenClaims,
+    InvalidAccessToken,
+    issue_access_token,
+    token_header,
+    verify_access_token,
+)
+from app.repositories import auth as repo
+from app.services.keys import PublicKeyCache, current_signing_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+    claims: AccessTokenClaims
+
+
+async def issue_token(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    subject: str,
+    client_id: str,
+    scopes: frozenset[str],
+    extra: dict[str, Any] | None = None,
+) -> IssuedToken:
+    key = await current_signing_key(session, secret=settings.secret)
+    ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+    token, claims = issue_access_token(
+        key,
+        issuer=settings.issuer,
+        audience=settings.token_audience,
+        subject=subject,
+        client_id=client_id,
+        scopes=scopes,
+        ttl=ttl,
+        extra=extra,
+    )
+    return IssuedToken(token, settings.access_token_ttl_seconds, claims.raw["scope"], claims)
+
+
+async def verify_token(
+    session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
+) -> AccessTokenClaims:
+    """Signature, header, claims, and not revoked; raises InvalidAccessToken."""
+    kid = token_header(token).get("kid")
+    public_keys = await keys.get(session, kid if isinstance(kid, str) else None)
+    claims = verify_access_token(
+        token, public_keys=public_keys, issuer=settings.issuer, audience=settings.token_audience
+    )
+    if await repo.is_revoked(session, claims.jti):
+        raise InvalidAccessToken("token revoked")
+    return claims
+
+
+async def principal_from_token(
+    session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
+) -> Principal:
+    """The caller behind a bearer token, with the scopes it holds today."""
+    try:
+        claims = await verify_token(session, settings, keys, token)
+    except InvalidAccessToken as error:
+        log.info("access token refused: %s", error)
+        raise Unauthenticated("The access token is not valid.", error="invalid_token") from error
+    if claims.client_id == FIRST_PARTY_CLIENT_ID:
+        user = await _user(session, claims.subject)
+        if user is None or not user.active:
+            raise Unauthenticated("The account is not active.", error="invalid_token")
+        orgs = (await repo.memberships(session, [user.id]))[user.id]
+        return Principal(
+            kind="user",
+            id=user.id,
+            client_id=claims.client_id,
+            role=user.role,
+            # A role's scopes may have shrunk since the token was issued.
+            scopes=claims.scopes & ROLE_SCOPES[user.role],
+            organisation_ids=frozenset(orgs),
+            token_jti=claims.jti,
+            token_expires_at=claims.expires_at,
+        )
+    client = await repo.get_client_by_client_id(session, claims.client_id)
+    if client is None or not client.active or claims.subject != client.client_id:
+        raise Unauthenticated("The client is not active.", error="invalid_token")
+    return Principal(
+        kind="client",
+        id=client.id,
+        client_id=client.client_id,
+        scopes=claims.scopes & frozenset(client.scopes),
+        organisation_ids=frozenset({client.organisation_id} if client.organisation_id else ()),
+        token_jti=claims.jti,
+        token_expires_at=claims.expires_at,
+    )
+
+
+async def _user(session: AsyncSession, subject: str) -> Any:
+    try:
+        user_id = uuid.UUID(subject)
+    except ValueError:
+        return None
+    return await repo.get_user(session, user_id)
+
+
+async def revoke_access_token(
+    session: AsyncSession,
+    settings: Settings,
+    keys: PublicKeyCache,
+    token: str,
+    *,
+    client_id: str,
+) -> bool:
+    """Revoke a token issued to ``client_id``; anything else is silently ignored (RFC 7009)."""
+    try:
+        claims = await verify_token(session, settings, keys, token)
+    except InvalidAccessToken:
+        return False
+    if claims.client_id != client_id:
+        return False
+    await repo.revoke_jti(session, claims.jti, claims.expires_at)
+    return True
+
+
+async def introspect(
+    session: AsyncSession,
+    settings: Settings,
+    keys: PublicKeyCache,
+    token: str,
+    *,
+    client_id: str,
+) -> dict[str, Any]:
+    """RFC 7662: a client learns about its own tokens; anything else is ``{"active": false}``."""
+    try:
+        claims = await verify_token(session, settings, keys, token)
+    except InvalidAccessToken:
+        return {"active": False}
+    if claims.client_id != client_id:
+        return {"active": False}
+    client = await repo.get_client_by_client_id(session, client_id)
+    if client is None or not client.active:
+        return {"active": False}
+    return {
+        "active": True,
+        "scope": claims.raw["scope"],
+        "client_id": claims.client_id,
+        "sub": claims.subject,
+        "aud": claims.raw["aud"],
+        "iss": claims.raw["iss"],
+        "exp": claims.raw["exp"],
+        "iat": claims.raw["iat"],
+        "jti": claims.jti,
+        "token_type": "Bearer",
+    }
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,154 @@
+"""User accounts of the frontends: creation, login, rotating refresh tokens, logout."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
+from app.core.config import Settings
+from app.core.errors import (
+    Conflict,
+    InvalidCredentials,
+    NotFound,
+    TooManyLoginAttempts,
+    Unauthenticated,
+)
+from app.core.security import fingerprint, hash_secret, new_opaque_token, verify_secret
+from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
+from app.models.organisation import Organisation
+from app.repositories import auth as repo
+from app.services.tokens import IssuedToken, issue_token
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: IssuedToken
+    refresh_token: str
+    refresh_expires_in: int
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    organisation_ids: list[uuid.UUID],
+) -> UserAccount:
+    email = normalise_email(email)
+    if await repo.get_user_by_email(session, email) is not None:
+        raise Conflict(f"An account for {email} already exists.")
+    for organisation_id in organisation_ids:
+        if await session.get(Organisation, organisation_id) is None:
+            raise NotFound(f"No organisation {organisation_id}.")
+    user = UserAccount(
+        id=uuid.uuid4(),
+        email=email,
+        display_name=display_name,
+        password_hash=hash_secret(password),
+        role=role,
+        active=True,
+    )
+    session.add(user)
+    await session.flush()
+    for organisation_id in sorted(set(organisation_ids)):
+        session.add(UserMembership(user_id=user.id, organisation_id=organisation_id))
+    await session.flush()
+    return user
+
+
+async def _issue_pair(
+    session: AsyncSession, settings: Settings, user: UserAccount, family_id: uuid.UUID
+) -> TokenPair:
+    access = await issue_token(
+        session,
+        settings,
+        subject=str(user.id),
+        client_id=FIRST_PARTY_CLIENT_ID,
+        scopes=ROLE_SCOPES[user.role],
+        extra={"role": str(user.role)},
+    )
+    refresh = new_opaque_token()
+    now = datetime.now(UTC)
+    session.add(
+        RefreshToken(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=fingerprint(refresh),
+            issued_at=now,
+            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    await session.flush()
+    return TokenPair(access, refresh, settings.refresh_token_ttl_seconds)
+
+
+async def check_login_rate(session: AsyncSession, settings: Settings, email: str) -> None:
+    """Refuse a login once too many failures for this e-mail fall inside the window."""
+    now = datetime.now(UTC)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    failures, oldest = await repo.count_login_failures(session, email, now - window)
+    if failures >= settings.login_max_failures and oldest is not None:
+        retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
+        raise TooManyLoginAttempts(
+            f"Too many failed logins for this account; retry in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+
+
+async def record_login_failure(session: AsyncSession, email: str) -> None:
+    """Written in its own transaction by the caller, so that it survives the refusal."""
+    session.add(LoginFailure(id=uuid.uuid4(), email=email, failed_at=datetime.now(UTC)))
+    await session.flush()
+
+
+async def login(
+    session: AsyncSession, settings: Settings, *, email: str, password: str
+) -> TokenPair:
+    email = normalise_email(email)
+    await check_login_rate(session, settings, email)
+    user = await repo.get_user_by_email(session, email)
+    valid = verify_secret(password, user.password_hash if user else None)
+    if user is None or not valid or not user.active:
+        raise InvalidCredentials("Wrong e-mail or password.")
+    await repo.clear_login_failures(session, email)
+    return await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+
+
+async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair; a replayed token revokes its whole family."""
+    row = await repo.get_refresh_token(session, fingerprint(refresh_token))
+    now = datetime.now(UTC)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise Unauthenticated("The refresh token is not valid.", error="invalid_grant")
+    if row.used_at is not None:
+        # Reuse of a rotated token: someone holds a copy. Cut the family off.
+        await repo.revoke_refresh_family(session, row.family_id, now)
+        raise Unauthenticated("The refresh token was already used.", error="invalid_grant")
+    user = await repo.get_user(session, row.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("The account is not active.", error="invalid_grant")
+    row.used_at = now
+    await session.flush()
+    return await _issue_pair(session, settings, user, family_id=row.family_id)
+
+
+async def logout(session: AsyncSession, *, principal: Principal, refresh_token: str | None) -> None:
+    """Revoke the access token in use and, when given, the refresh token's family."""
+    if principal.token_jti and principal.token_expires_at:
+        await repo.revoke_jti(session, principal.token_jti, principal.token_expires_at)
+    if refresh_token:
+        row = await repo.get_refresh_token(session, fingerprint(refresh_token))
+        if row is not None and row.user_id == principal.id:
+            await repo.revoke_refresh_family(session, row.family_id, datetime.now(UTC))
