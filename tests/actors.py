@@ -49,6 +49,21 @@ class Actor:
     id: uuid.UUID | None = None
     client_id: str | None = None
     client_secret: str | None = None
+    subject: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+    async def fresh_token(self, session: AsyncSession, settings: Settings) -> str | None:
+        """Another token for the same caller (for tests whose requests may revoke one)."""
+        if self.subject is None:
+            return None
+        issued = await issue_token(
+            session,
+            settings,
+            subject=self.subject,
+            client_id=self.client_id or FIRST_PARTY_CLIENT_ID,
+            scopes=self.scopes,
+        )
+        return issued.access_token
 
     @property
     def headers(self) -> dict[str, str]:
@@ -78,7 +93,13 @@ async def user_actor(
         client_id=FIRST_PARTY_CLIENT_ID,
         scopes=ROLE_SCOPES[role],
     )
-    return Actor(name=str(role), token=issued.access_token, id=user.id)
+    return Actor(
+        name=str(role),
+        token=issued.access_token,
+        id=user.id,
+        subject=str(user.id),
+        scopes=ROLE_SCOPES[role],
+    )
 
 
 async def client_actor(
@@ -104,6 +125,8 @@ async def client_actor(
         id=registered.client.id,
         client_id=registered.client.client_id,
         client_secret=registered.secret,
+        subject=registered.client.client_id,
+        scopes=frozenset(scopes),
     )
 
 

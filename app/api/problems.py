@@ -80,8 +80,8 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     return {}
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def render_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    """The problem response for a domain error (routes that must commit despite refusing)."""
     return problem_response(
         status=exc.status,
         slug=exc.rule,
@@ -91,6 +91,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         headers=_challenge(exc),
         extra={"rule": exc.rule, **exc.figures},
     )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return render_domain_error(request, exc)
 
 
 OAUTH_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -97,6 +97,10 @@ class Unauthenticated(DomainError):
         self.error = error
 
 
+class RefreshTokenReplayed(Unauthenticated):
+    """A rotated refresh token came back: its family is revoked, and that must be kept."""
+
+
 class InsufficientScope(DomainError):
     status = 403
     rule = "insufficient_scope"

@@ -158,3 +158,15 @@ class ClientRead(BaseModel):
 
 class ClientCreated(ClientRead):
     client_secret: str = Field(description="Shown once: only its argon2id hash is stored.")
+
+
+class WhoAmI(BaseModel):
+    """The caller as the service sees it."""
+
+    kind: Literal["user", "client"]
+    subject: str
+    client_id: str | None
+    role: Role | None
+    scopes: list[str]
+    organisation_ids: list[uuid.UUID]
+    token_expires_at: datetime | None

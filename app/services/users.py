@@ -15,6 +15,7 @@ from app.core.errors import (
     Conflict,
     InvalidCredentials,
     NotFound,
+    RefreshTokenReplayed,
     TooManyLoginAttempts,
     Unauthenticated,
 )
@@ -135,7 +136,9 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     if row.used_at is not None:
         # Reuse of a rotated token: someone holds a copy. Cut the family off.
         await repo.revoke_refresh_family(session, row.family_id, now)
-        raise Unauthenticated("The refresh token was already used.", error="invalid_grant")
+        raise RefreshTokenReplayed(
+            "The refresh token was already used; the session is revoked.", error="invalid_grant"
+        )
     user = await repo.get_user(session, row.user_id)
     if user is None or not user.active:
         raise Unauthenticated("The account is not active.", error="invalid_grant")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
-from app.api.deps import AuthenticatedPrincipal, DatabaseDep, SessionDep, SettingsDep
-from app.api.problems import problem_responses
-from app.core.errors import Forbidden, InvalidCredentials
-from app.schemas.auth import LoginRequest, LogoutRequest, RefreshRequest, SessionTokens
+from app.api.deps import AuthenticatedPrincipal, SessionDep, SettingsDep
+from app.api.problems import problem_responses, render_domain_error
+from app.core.errors import Forbidden, InvalidCredentials, RefreshTokenReplayed
+from app.schemas.auth import LoginRequest, LogoutRequest, RefreshRequest, SessionTokens, WhoAmI
 from app.services import users as user_service
 from app.services.users import TokenPair, normalise_email
 
@@ -24,34 +25,41 @@ def _tokens(pair: TokenPair) -> SessionTokens:
     )
 
 
-@router.post("/login", summary="Log in", responses=problem_responses(401, 429))
+@router.post(
+    "/login",
+    summary="Log in",
+    response_model=SessionTokens,
+    responses=problem_responses(401, 429),
+)
 async def login(
-    body: LoginRequest,
-    session: SessionDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    response: Response,
-) -> SessionTokens:
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
     """Exchange e-mail and password for an access token and a rotating refresh token."""
     try:
         pair = await user_service.login(session, settings, email=body.email, password=body.password)
-    except InvalidCredentials:
-        # The request's transaction rolls back; the failure must be counted anyway.
-        async with database.session(write=True) as own:
-            await user_service.record_login_failure(own, normalise_email(body.email))
-        raise
-    response.headers["Cache-Control"] = "no-store"
-    return _tokens(pair)
+    except InvalidCredentials as refused:
+        # Returned, not raised: the request's transaction commits the counted failure.
+        await user_service.record_login_failure(session, normalise_email(body.email))
+        return render_domain_error(request, refused)
+    return JSONResponse(_tokens(pair).model_dump(), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/refresh", summary="Refresh a session", responses=problem_responses(401))
+@router.post(
+    "/refresh",
+    summary="Refresh a session",
+    response_model=SessionTokens,
+    responses=problem_responses(401),
+)
 async def refresh_session(
-    body: RefreshRequest, session: SessionDep, settings: SettingsDep, response: Response
-) -> SessionTokens:
+    body: RefreshRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
-    pair = await user_service.refresh(session, settings, refresh_token=body.refresh_token)
-    response.headers["Cache-Control"] = "no-store"
-    return _tokens(pair)
+    try:
+        pair = await user_service.refresh(session, settings, refresh_token=body.refresh_token)
+    except RefreshTokenReplayed as refused:
+        # Returned, not raised: the revocation of the family must commit.
+        return render_domain_error(request, refused)
+    return JSONResponse(_tokens(pair).model_dump(), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/logout", summary="Log out", status_code=204, responses=problem_responses(401, 403))
@@ -63,3 +71,18 @@ async def logout(
         raise Forbidden("Only user sessions log out; clients revoke tokens at /oauth/revoke.")
     await user_service.logout(session, principal=principal, refresh_token=body.refresh_token)
     return Response(status_code=204)
+
+
+@router.get("/whoami", summary="Describe the caller", responses=problem_responses(401))
+async def whoami(principal: AuthenticatedPrincipal) -> WhoAmI:
+    """Return who the access token stands for and what it may do (users and clients alike)."""
+    assert principal.kind != "anonymous"
+    return WhoAmI(
+        kind=principal.kind,
+        subject=str(principal.id) if principal.kind == "user" else str(principal.client_id),
+        client_id=principal.client_id,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
+        organisation_ids=sorted(principal.organisation_ids),
+        token_expires_at=principal.token_expires_at,
+    )

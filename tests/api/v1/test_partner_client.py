@@ -1,0 +1,67 @@
+"""A partner foundation's integration, done the way a partner would: Authlib's OAuth2 client
+against the real server running two worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from app.core.config import Settings
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.services.clients import register_client
+from tests.conftest import BACKENDS, create_database
+from tests.live import live_server
+
+
+@pytest.fixture(params=BACKENDS)
+async def live(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, Database]]:
+    url, drop = await create_database(request.param, tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    try:
+        await migrations.upgrade(database.engine)
+        with live_server(url, tmp_path, workers=2) as base:
+            yield base, database
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+async def test_authlib_client_credentials_against_the_running_server(
+    live: tuple[str, Database], auth_method: str
+) -> None:
+    base, database = live
+    async with database.session(write=True) as session:
+        registered = await register_client(
+            session, name="Fondazione Compagnia di San Paolo", scopes=["allocations:read"]
+        )
+    async with httpx.AsyncClient() as plain:
+        metadata = (await plain.get(f"{base}/.well-known/oauth-authorization-server")).json()
+    async with AsyncOAuth2Client(
+        client_id=registered.client.client_id,
+        client_secret=registered.secret,
+        scope="allocations:read",
+        token_endpoint_auth_method=auth_method,
+    ) as oauth:
+        token = await oauth.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+        assert token["token_type"] == "Bearer"
+        # Several requests, so that both workers verify the token.
+        for _ in range(6):
+            me = await oauth.get(f"{base}/api/v1/auth/whoami")
+            assert me.status_code == 200
+            assert me.json()["kind"] == "client"
+            assert me.json()["scopes"] == ["allocations:read"]
+        revoked = await oauth.revoke_token(
+            metadata["revocation_endpoint"], token=token["access_token"]
+        )
+        assert revoked.status_code == 200
+        for _ in range(6):
+            refused = await oauth.get(f"{base}/api/v1/auth/whoami")
+            assert refused.status_code == 401

@@ -1,0 +1,73 @@
+"""The wecare commands for keys, clients and users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.core.config import get_settings
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("WECARE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.sqlite3")
+    get_settings.cache_clear()
+    assert main(["db", "upgrade"]) == 0
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_keys_rotate_list_retire(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "rotate"]) == 0
+    assert main(["keys", "rotate"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 2
+    assert all(line.endswith("active") for line in listed)
+    oldest = listed[-1].split("\t")[0]
+    assert main(["keys", "retire", oldest]) == 0
+    assert main(["keys", "list"]) == 0
+    assert "retired" in capsys.readouterr().out
+    newest = listed[0].split("\t")[0]
+    assert main(["keys", "retire", newest]) == 1  # the only active key: refused
+    assert "rotate first" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_clients_create_prints_the_secret_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["clients", "create", "--name", "CRT", "--scopes", "allocations:read"]) == 0
+    out = capsys.readouterr().out
+    assert "client_id=wcc_" in out
+    assert "client_secret=" in out
+    assert main(["clients", "create", "--name", "X", "--scopes", "allocations:write"]) == 1
+    assert (
+        main(
+            [
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--scopes",
+                "allocations:read",
+                "--organisation",
+                "80087670016",
+            ]
+        )
+        == 1
+    )
+    assert "No organisation" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_users_create(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
+    assert main(["users", "create", "--email", "Admin@Example.org"]) == 0
+    assert "admin@example.org (administrator)" in capsys.readouterr().out
+    assert main(["users", "create", "--email", "admin@example.org"]) == 1
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "short")
+    assert main(["users", "create", "--email", "b@example.org"]) == 1
