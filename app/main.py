@@ -31,6 +31,14 @@ places, in euros (`"6400000.00"`). Every response carries an `X-Request-ID`.
 """
 
 TAGS = [
+    {"name": "programmes", "description": "Programmes and their budget figures (public)."},
+    {"name": "measures", "description": "Measures with lines, caps and eligibility (public)."},
+    {"name": "calls", "description": "Calls for proposals and their windows."},
+    {"name": "districts", "description": "Social-cohesion districts (public)."},
+    {"name": "organisations", "description": "Applicant organisations."},
+    {"name": "partnerships", "description": "Partnerships (ATS) of organisations."},
+    {"name": "applications", "description": "Applications and their lifecycle."},
+    {"name": "allocations", "description": "Grants within the caps; active ones are public."},
     {"name": "oauth", "description": "OAuth 2.0 authorisation server for partner clients."},
     {"name": "auth", "description": "Sessions of users of the frontends."},
     {"name": "users", "description": "User accounts, roles and memberships."},

@@ -6,50 +6,81 @@ import base64
 import binascii
 import json
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
 
 from app.core.errors import InvalidInput
+from app.schemas.page import Page
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+Parser = Callable[[str], Any]
+
+
+def _invalid() -> InvalidInput:
+    return InvalidInput("The cursor is not valid; start again without it.")
 
 
 class PageParams:
     def __init__(
         self,
-        limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 50,
+        limit: Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")] = 50,
         cursor: Annotated[
-            str | None, Query(max_length=500, description="From the previous page's next_cursor.")
+            str | None,
+            Query(max_length=500, description="Opaque: the next_cursor of the previous page."),
         ] = None,
     ) -> None:
         self.limit = limit
         self.cursor = cursor
 
-    def after(self) -> list[Any] | None:
-        """The sort key of the last row of the previous page, or None for the first page."""
+    def after(self, *parsers: Parser) -> tuple[Any, ...] | None:
+        """The sort key of the previous page's last row, parsed; None on the first page."""
         if self.cursor is None:
             return None
         try:
             padded = self.cursor + "=" * (-len(self.cursor) % 4)
             key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        except (binascii.Error, ValueError, UnicodeDecodeError) as error:
-            raise InvalidInput("The cursor is not valid; start again without it.") from error
-        if not isinstance(key, list):
-            raise InvalidInput("The cursor is not valid; start again without it.")
-        return key
+            if not isinstance(key, list) or len(key) != len(parsers):
+                raise _invalid()
+            return tuple(parse(str(part)) for parse, part in zip(parsers, key, strict=True))
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
+            raise _invalid() from error
 
     def after_id(self) -> uuid.UUID | None:
-        key = self.after()
-        if key is None:
-            return None
-        try:
-            return uuid.UUID(str(key[0]))
-        except (ValueError, IndexError) as error:
-            raise InvalidInput("The cursor is not valid; start again without it.") from error
+        key = self.after(uuid.UUID)
+        return None if key is None else key[0]
+
+    def page(
+        self,
+        rows: Sequence[R],
+        *,
+        key: Callable[[R], Sequence[object]],
+        item: Callable[[R], T],
+    ) -> Page[T]:
+        """Build the page from ``limit + 1`` fetched rows."""
+        more = len(rows) > self.limit
+        shown = rows[: self.limit]
+        return Page(
+            items=[item(row) for row in shown],
+            next_cursor=encode_cursor(*key(shown[-1])) if more and shown else None,
+        )
 
 
 def encode_cursor(*key: object) -> str:
-    raw = json.dumps([str(part) for part in key], separators=(",", ":")).encode()
+    parts = [part.isoformat() if isinstance(part, datetime) else str(part) for part in key]
+    raw = json.dumps(parts, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("naive datetime in cursor")
+    return parsed
 
 
 PageDep = Annotated[PageParams, Depends()]

@@ -11,15 +11,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import (
+    CONSTRAINT_ERRORS,
+    Conflict,
     DomainError,
     InsufficientScope,
     OAuthProtocolError,
+    PreconditionFailed,
     TooManyLoginAttempts,
     Unauthenticated,
 )
+from app.repositories.guards import violated_constraint
 from app.schemas.problem import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -158,7 +164,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database guard fired: answer with the rule it guards, never a 500."""
+    assert isinstance(exc, IntegrityError)
+    name = violated_constraint(exc)
+    error_class = CONSTRAINT_ERRORS.get(name or "", Conflict)
+    log.info("database guard %s refused a write on %s", name, request.url.path)
+    error = error_class(
+        "The database refused the change because it would break a rule"
+        + (f" ({name})." if name else "."),
+        constraint=name,
+    )
+    return render_domain_error(request, error)
+
+
+async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
+    """The ORM's optimistic lock (version column) lost a race: the resource changed."""
+    return render_domain_error(
+        request, PreconditionFailed("The resource changed meanwhile; read it again and retry.")
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(OAuthProtocolError, _oauth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

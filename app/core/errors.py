@@ -62,6 +62,84 @@ class MeasureCallsBudgetExceeded(DomainError):
     title = "The calls' budget shares would exceed the measure's budget"
 
 
+class ProgrammeBudgetExceeded(DomainError):
+    """Rule 2: active allocations never exceed the programme total."""
+
+    status = 409
+    rule = "programme_budget_cap"
+    title = "The allocation would exceed the programme's total"
+
+
+class MeasureBudgetExceeded(DomainError):
+    """Rule 2: active allocations of a measure never exceed its budget."""
+
+    status = 409
+    rule = "measure_budget_cap"
+    title = "The allocation would exceed the measure's budget"
+
+
+class CallBudgetExceeded(DomainError):
+    """Rule 2: active allocations of a call never exceed its budget share."""
+
+    status = 409
+    rule = "call_budget_cap"
+    title = "The allocation would exceed the call's budget share"
+
+
+class MeasureProjectCapReached(DomainError):
+    """Rule 3: at most N funded projects in the measure (FSE1: 30)."""
+
+    status = 409
+    rule = "measure_project_cap"
+    title = "The measure has funded its maximum number of projects"
+
+
+class DistrictAlreadyFunded(DomainError):
+    """Rule 3: at most one funded project per district where the measure says so."""
+
+    status = 409
+    rule = "district_already_funded"
+    title = "A project of this district is already funded"
+
+
+class DistrictAlreadyApplied(DomainError):
+    """Rule 3: at most one live application per district where the measure says so."""
+
+    status = 409
+    rule = "district_live_application"
+    title = "The district already has a live application"
+
+
+class AllocationAlreadyActive(DomainError):
+    """Rule 6: an application has at most one active allocation."""
+
+    status = 409
+    rule = "one_active_allocation"
+    title = "The application already has an active allocation"
+
+
+class AllocationExceedsRequest(DomainError):
+    """Rule 6: an allocation never exceeds the amount requested."""
+
+    status = 422
+    rule = "allocation_exceeds_request"
+    title = "The allocation exceeds the amount requested"
+
+
+class ParticipationLimitReached(DomainError):
+    """Per-call limit: an organisation of a kind may join at most N projects of the call."""
+
+    status = 409
+    rule = "participation_limit"
+    title = "An organisation has reached its participation limit in this call"
+
+
+class OrganisationExists(DomainError):
+    status = 409
+    rule = "organisation_exists"
+    title = "An organisation with this tax code or VAT number already exists"
+
+
 class BudgetBelowAllocated(DomainError):
     status = 409
     rule = "budget_below_allocated"
@@ -133,6 +211,44 @@ class TooManyLoginAttempts(DomainError):
         self.retry_after = retry_after
 
 
+class PreconditionRequired(DomainError):
+    status = 428
+    rule = "precondition_required"
+    title = "If-Match is required"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    rule = "precondition_failed"
+    title = "The resource changed since you read it"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    rule = "idempotency_key_reused"
+    title = "This Idempotency-Key was used with another request"
+
+
+class IdempotencyRequestInFlight(DomainError):
+    status = 409
+    rule = "idempotency_request_in_flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class IllegalTransition(DomainError):
+    """A lifecycle action that the resource's current state does not allow."""
+
+    status = 409
+    rule = "illegal_transition"
+    title = "The action is not allowed in the current state"
+
+
+class CallNotOpen(DomainError):
+    status = 409
+    rule = "call_not_open"
+    title = "The call is not accepting submissions now"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -144,6 +260,25 @@ class OAuthProtocolError(Exception):
         self.description = description
         self.status = status
         self.basic_auth = basic_auth
+
+
+# A database guard that fires becomes the problem the service would have raised.
+# Keys are constraint and index names (app.db.base naming convention, migrations/).
+CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
+    "programme_measures_within_total_check": ProgrammeMeasuresBudgetExceeded,
+    "programme_allocated_within_total_check": ProgrammeBudgetExceeded,
+    "measure_calls_within_budget_check": MeasureCallsBudgetExceeded,
+    "measure_allocated_within_budget_check": MeasureBudgetExceeded,
+    "measure_funded_within_max_check": MeasureProjectCapReached,
+    "call_allocated_within_budget_check": CallBudgetExceeded,
+    "allocation_one_active_per_application_key": AllocationAlreadyActive,
+    "allocation_one_funded_per_district_key": DistrictAlreadyFunded,
+    "application_one_live_per_district_key": DistrictAlreadyApplied,
+    "application_one_live_executive_per_preliminary_key": Conflict,
+    "application_requested_within_cost_check": InvalidInput,
+    "organisation_tax_code_key": OrganisationExists,
+    "organisation_vat_number_key": OrganisationExists,
+}
 
 
 def all_problem_types() -> dict[str, type[DomainError]]:

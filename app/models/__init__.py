@@ -13,6 +13,7 @@ from app.models.auth import (
     UserMembership,
 )
 from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.idempotency import IdempotencyKey
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 
@@ -23,6 +24,7 @@ __all__ = [
     "CallParticipationLimit",
     "CallPhase",
     "District",
+    "IdempotencyKey",
     "LoginFailure",
     "Measure",
     "MeasureLine",

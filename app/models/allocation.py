@@ -19,6 +19,16 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revoked_has_time"),
+        # Rule 3: one funded project per district where the measure says so (the district
+        # is recorded on the allocation only for such measures).
+        Index(
+            "allocation_one_funded_per_district_key",
+            "measure_id",
+            "district_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
         Index(
             "allocation_one_active_per_application_key",
             "application_id",
@@ -33,6 +43,7 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), index=True)
     measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
     call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
+    district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[AllocationStatus] = mapped_column(
         str_enum(AllocationStatus, "allocation_status")

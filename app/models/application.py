@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import ApplicationStage, ApplicationStatus
@@ -14,10 +14,31 @@ from app.db.base import Base
 from app.db.types import str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
+# Statuses that hold a place: a submitted, reviewed, admitted or approved project.
+LIVE_STATUSES = ("submitted", "under_review", "admitted", "approved")
+_LIVE = "status IN ('submitted', 'under_review', 'admitted', 'approved')"
+
 
 class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
     __tablename__ = "application"
     __table_args__ = (
+        # Rule 3: one live application per district where the measure says so. The slot is
+        # set only for such measures; an executive project holds it through its preliminary.
+        Index(
+            "application_one_live_per_district_key",
+            "measure_id",
+            "district_slot_id",
+            unique=True,
+            postgresql_where=text(_LIVE),
+            sqlite_where=text(_LIVE),
+        ),
+        Index(
+            "application_one_live_executive_per_preliminary_key",
+            "preliminary_id",
+            unique=True,
+            postgresql_where=text(_LIVE),
+            sqlite_where=text(_LIVE),
+        ),
         CheckConstraint(
             "(applicant_organisation_id IS NULL) <> (partnership_id IS NULL)",
             name="one_applicant",
@@ -52,9 +73,10 @@ class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
     requested_cents: Mapped[int] = mapped_column(BigInteger)
     thematic_area_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("thematic_area.id"))
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"), index=True)
+    district_slot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"))
     stage: Mapped[ApplicationStage] = mapped_column(str_enum(ApplicationStage, "application_stage"))
     preliminary_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("application.id"), unique=True
+        ForeignKey("application.id"), index=True
     )
     status: Mapped[ApplicationStatus] = mapped_column(
         str_enum(ApplicationStatus, "application_status"), index=True

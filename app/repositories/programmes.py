@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.organisation import District
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.repositories.paging import keyset
 
 
 async def get_programme_by_code(session: AsyncSession, code: str) -> Programme | None:
@@ -75,3 +79,123 @@ async def list_participation_limits(
         select(CallParticipationLimit).where(CallParticipationLimit.call_id == call_id)
     )
     return list(rows)
+
+
+def search(column: QueryableAttribute[str], q: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match, with LIKE's wildcards escaped."""
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+async def page_programmes(
+    session: AsyncSession, *, q: str | None, after: tuple[Any, ...] | None, limit: int
+) -> list[Programme]:
+    query = select(Programme)
+    if q:
+        query = query.where(or_(search(Programme.name_it, q), search(Programme.name_en, q)))
+    return list(await session.scalars(keyset(query, (Programme.code, Programme.id), after, limit)))
+
+
+async def page_measures(
+    session: AsyncSession,
+    *,
+    programme_id: uuid.UUID | None,
+    fund: str | None,
+    q: str | None,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Measure]:
+    query = select(Measure)
+    if programme_id is not None:
+        query = query.where(Measure.programme_id == programme_id)
+    if fund is not None:
+        query = query.where(Measure.fund == fund)
+    if q:
+        query = query.where(or_(search(Measure.title_it, q), search(Measure.title_en, q)))
+    return list(await session.scalars(keyset(query, (Measure.code, Measure.id), after, limit)))
+
+
+MeasureDetails = tuple[list[MeasureLine], list[MeasurePhase], list[ThematicArea]]
+
+
+async def measure_details(
+    session: AsyncSession, measure_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, MeasureDetails]:
+    """Lines, phases and themes of several measures in three queries, whatever their number."""
+    found: dict[uuid.UUID, MeasureDetails] = {m: ([], [], []) for m in measure_ids}
+    if not measure_ids:
+        return found
+    for line in await session.scalars(
+        select(MeasureLine)
+        .where(MeasureLine.measure_id.in_(measure_ids))
+        .order_by(MeasureLine.number)
+    ):
+        found[line.measure_id][0].append(line)
+    for phase in await session.scalars(
+        select(MeasurePhase)
+        .where(MeasurePhase.measure_id.in_(measure_ids))
+        .order_by(MeasurePhase.ordinal)
+    ):
+        found[phase.measure_id][1].append(phase)
+    for area in await session.scalars(
+        select(ThematicArea)
+        .where(ThematicArea.measure_id.in_(measure_ids))
+        .order_by(ThematicArea.ordinal)
+    ):
+        found[area.measure_id][2].append(area)
+    return found
+
+
+async def page_calls(
+    session: AsyncSession,
+    *,
+    programme_id: uuid.UUID | None,
+    measure_id: uuid.UUID | None,
+    statuses: list[str],
+    fund: str | None,
+    q: str | None,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Call]:
+    query = select(Call).where(Call.status.in_(statuses))
+    if measure_id is not None:
+        query = query.where(Call.measure_id == measure_id)
+    if programme_id is not None or fund is not None:
+        query = query.join(Measure, Measure.id == Call.measure_id)
+        if programme_id is not None:
+            query = query.where(Measure.programme_id == programme_id)
+        if fund is not None:
+            query = query.where(Measure.fund == fund)
+    if q:
+        query = query.where(or_(search(Call.title_it, q), search(Call.title_en, q)))
+    return list(await session.scalars(keyset(query, (Call.code, Call.id), after, limit)))
+
+
+CallDetails = tuple[list[CallPhase], list[CallParticipationLimit]]
+
+
+async def call_details(
+    session: AsyncSession, call_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, CallDetails]:
+    """Phases and participation limits of several calls in two queries."""
+    found: dict[uuid.UUID, CallDetails] = {c: ([], []) for c in call_ids}
+    if not call_ids:
+        return found
+    for phase in await session.scalars(
+        select(CallPhase).where(CallPhase.call_id.in_(call_ids)).order_by(CallPhase.ordinal)
+    ):
+        found[phase.call_id][0].append(phase)
+    for limit in await session.scalars(
+        select(CallParticipationLimit).where(CallParticipationLimit.call_id.in_(call_ids))
+    ):
+        found[limit.call_id][1].append(limit)
+    return found
+
+
+async def page_districts(
+    session: AsyncSession, *, q: str | None, after: tuple[Any, ...] | None, limit: int
+) -> list[District]:
+    query = select(District)
+    if q:
+        query = query.where(search(District.name, q))
+    return list(await session.scalars(keyset(query, (District.code, District.id), after, limit)))

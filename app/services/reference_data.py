@@ -98,7 +98,7 @@ def _eligibility(spec: EligibilitySpec | None) -> dict[str, Any]:
     }
 
 
-class _Loader:
+class RowWriter:
     def __init__(self, session: AsyncSession, report: LoadReport) -> None:
         self.session = session
         self.report = report
@@ -177,7 +177,7 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     """Create or update the programme of ``data``; the caller owns the transaction."""
     spec = data.programme
     report = LoadReport(programme_code=spec.code)
-    loader = _Loader(session, report)
+    loader = RowWriter(session, report)
     programme = await repo.get_programme_by_code(session, spec.code)
     measures = await repo.list_measures(session, programme.id) if programme else []
     budgeted = _check_caps(spec, programme, measures)
@@ -215,14 +215,14 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
         shares = sum(to_cents(c.budget) for c in spec.calls if c.measure == measure_spec.code)
         if existing is not None:
             shares += sum(c.budget_cents for c in other_calls if c.measure_id == existing.id)
-        measure = await _load_measure(
+        measure = await write_measure(
             loader, programme, existing, ordinal, measure_spec, calls_budget_cents=shares
         )
         loaded[measure.code] = measure
-        for line in await _load_lines(loader, measure, measure_spec.lines):
+        for line in await write_lines(loader, measure, measure_spec.lines):
             lines[(measure.code, line.number)] = line
     for call_spec in spec.calls:
-        await _load_call(loader, loaded[call_spec.measure], lines, call_spec)
+        await write_call(loader, loaded[call_spec.measure], lines, call_spec)
 
     # The counters again, from the rows as written: a no-op unless the file and the
     # database disagree in a way the sums above could not see.
@@ -239,8 +239,8 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     return report
 
 
-async def _load_measure(
-    loader: _Loader,
+async def write_measure(
+    loader: RowWriter,
     programme: Programme,
     existing: Measure | None,
     ordinal: int,
@@ -314,8 +314,8 @@ async def _load_measure(
     return measure
 
 
-async def _load_lines(
-    loader: _Loader, measure: Measure, specs: list[LineSpec]
+async def write_lines(
+    loader: RowWriter, measure: Measure, specs: list[LineSpec]
 ) -> list[MeasureLine]:
     return await loader.upsert_children(
         MeasureLine,
@@ -350,8 +350,8 @@ async def _load_lines(
     )
 
 
-async def _load_call(
-    loader: _Loader,
+async def write_call(
+    loader: RowWriter,
     measure: Measure,
     lines: dict[tuple[str, int], MeasureLine],
     spec: CallSpec,

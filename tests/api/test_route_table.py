@@ -22,6 +22,10 @@ ACTORS = ("anonymous", "administrator", "officer", "reviewer", "applicant", "cli
 USERS = frozenset({"administrator", "officer", "reviewer", "applicant"})
 PUBLIC = frozenset(ACTORS)
 ADMIN = frozenset({"administrator"})
+REGION = frozenset({"administrator", "officer"})
+APPLICANTS = frozenset({"administrator", "applicant"})
+ORGANISATION_READERS = frozenset({"administrator", "officer", "applicant", "client"})
+PARTNERSHIP_READERS = frozenset({"administrator", "officer", "applicant"})
 # OAuth endpoints authenticate the client itself (Basic or client_secret_post), never a
 # bearer token: without client credentials every caller is refused.
 CLIENT_CREDENTIALS = "client-credentials"
@@ -34,6 +38,47 @@ ROUTES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,
     ("GET", "/.well-known/oauth-authorization-server"): PUBLIC,
+    ("GET", "/api/v1/programmes"): PUBLIC,
+    ("GET", "/api/v1/programmes/{programme_id}"): PUBLIC,
+    ("POST", "/api/v1/programmes"): ADMIN,
+    ("PATCH", "/api/v1/programmes/{programme_id}"): ADMIN,
+    ("GET", "/api/v1/measures"): PUBLIC,
+    ("GET", "/api/v1/measures/{measure_id}"): PUBLIC,
+    ("POST", "/api/v1/measures"): ADMIN,
+    ("PATCH", "/api/v1/measures/{measure_id}"): ADMIN,
+    ("GET", "/api/v1/calls"): PUBLIC,
+    ("GET", "/api/v1/calls/{call_id}"): PUBLIC,
+    ("POST", "/api/v1/calls"): REGION,
+    ("PATCH", "/api/v1/calls/{call_id}"): REGION,
+    ("POST", "/api/v1/calls/{call_id}/publish"): REGION,
+    ("POST", "/api/v1/calls/{call_id}/close"): REGION,
+    ("GET", "/api/v1/districts"): PUBLIC,
+    ("GET", "/api/v1/districts/{district_id}"): PUBLIC,
+    ("POST", "/api/v1/districts"): ADMIN,
+    ("PATCH", "/api/v1/districts/{district_id}"): ADMIN,
+    ("GET", "/api/v1/organisations"): ORGANISATION_READERS,
+    ("GET", "/api/v1/organisations/{organisation_id}"): ORGANISATION_READERS,
+    ("POST", "/api/v1/organisations"): APPLICANTS,
+    ("PATCH", "/api/v1/organisations/{organisation_id}"): APPLICANTS,
+    ("GET", "/api/v1/partnerships"): PARTNERSHIP_READERS,
+    ("GET", "/api/v1/partnerships/{partnership_id}"): PARTNERSHIP_READERS,
+    ("POST", "/api/v1/partnerships"): APPLICANTS,
+    ("PATCH", "/api/v1/partnerships/{partnership_id}"): APPLICANTS,
+    ("GET", "/api/v1/applications"): USERS,
+    ("GET", "/api/v1/applications/{application_id}"): USERS,
+    ("POST", "/api/v1/applications"): APPLICANTS,
+    ("PATCH", "/api/v1/applications/{application_id}"): APPLICANTS,
+    ("POST", "/api/v1/applications/{application_id}/submit"): APPLICANTS,
+    ("POST", "/api/v1/applications/{application_id}/withdraw"): APPLICANTS,
+    ("POST", "/api/v1/applications/{application_id}/start-review"): REGION,
+    ("POST", "/api/v1/applications/{application_id}/approve"): REGION,
+    ("POST", "/api/v1/applications/{application_id}/reject"): REGION,
+    ("POST", "/api/v1/applications/{application_id}/admit-preliminary"): REGION,
+    ("POST", "/api/v1/applications/{application_id}/reject-preliminary"): REGION,
+    ("GET", "/api/v1/allocations"): PUBLIC,
+    ("GET", "/api/v1/allocations/{allocation_id}"): PUBLIC,
+    ("POST", "/api/v1/allocations"): REGION,
+    ("POST", "/api/v1/allocations/{allocation_id}/revoke"): REGION,
     ("POST", "/api/v1/oauth/token"): CLIENT_CREDENTIALS,
     ("POST", "/api/v1/oauth/revoke"): CLIENT_CREDENTIALS,
     ("POST", "/api/v1/oauth/introspect"): CLIENT_CREDENTIALS,

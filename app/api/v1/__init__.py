@@ -2,10 +2,34 @@
 
 from fastapi import APIRouter
 
-from app.api.v1 import auth, clients, oauth, users
+from app.api.v1 import (
+    allocations,
+    applications,
+    auth,
+    calls,
+    clients,
+    districts,
+    measures,
+    oauth,
+    organisations,
+    partnerships,
+    programmes,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
-router.include_router(oauth.router)
-router.include_router(auth.router)
-router.include_router(users.router)
-router.include_router(clients.router)
+for module in (
+    programmes,
+    measures,
+    calls,
+    districts,
+    organisations,
+    partnerships,
+    applications,
+    allocations,
+    oauth,
+    auth,
+    users,
+    clients,
+):
+    router.include_router(module.router)

@@ -1,0 +1,95 @@
+"""The Idempotency-Key header on POSTs that create."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
+
+from app.api.deps import SessionDep
+from app.core.auth import Principal
+from app.services import idempotency as service
+
+KEY_HEADER = "Idempotency-Key"
+
+
+class Idempotency:
+    """Per request: replay a stored response, or store the one about to be sent."""
+
+    def __init__(self, request: Request, session: SessionDep, key: str | None) -> None:
+        self.request = request
+        self.session = session
+        self.key = key
+
+    async def _request_hash(self) -> str:
+        body = await self.request.body()
+        try:
+            canonical = json.dumps(json.loads(body or b"null"), sort_keys=True).encode()
+        except ValueError:
+            canonical = body
+        material = b"\n".join(
+            [self.request.method.encode(), self.request.url.path.encode(), canonical]
+        )
+        return hashlib.sha256(material).hexdigest()
+
+    async def replay(self, principal: Principal) -> Response | None:
+        """The stored response when this is a retry, else None (go on and act)."""
+        if self.key is None:
+            return None
+        stored = await service.recall(
+            self.session,
+            actor=principal.actor,
+            key=self.key,
+            request_hash=await self._request_hash(),
+        )
+        if stored is None:
+            return None
+        headers = {**stored.headers, "Idempotent-Replayed": "true"}
+        return Response(
+            stored.body, status_code=stored.status, headers=headers, media_type="application/json"
+        )
+
+    async def respond(
+        self,
+        principal: Principal,
+        body: BaseModel,
+        *,
+        status: int = 201,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The response, stored under the key in the request's transaction."""
+        text = body.model_dump_json()
+        headers = dict(headers or {})
+        if self.key is not None:
+            await service.remember(
+                self.session,
+                actor=principal.actor,
+                key=self.key,
+                request_hash=await self._request_hash(),
+                response=service.StoredResponse(status, text, headers),
+            )
+        return Response(text, status_code=status, headers=headers, media_type="application/json")
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=KEY_HEADER,
+            min_length=8,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="A unique key per intended creation (for example a UUID); a retry with "
+            "the same key and body replays the first response. Kept 24 hours.",
+        ),
+    ] = None,
+) -> Idempotency:
+    return Idempotency(request, session, idempotency_key)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

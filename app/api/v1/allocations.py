@@ -1,0 +1,131 @@
+"""Allocations ("concessioni"): grants within every cap; active ones are public."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.api.deps import OptionalPrincipal, SessionDep, require
+from app.api.etag import require_if_match, with_etag
+from app.api.idempotency import IdempotencyDep
+from app.api.pagination import PageDep, parse_datetime
+from app.api.problems import problem_responses
+from app.core.auth import Principal, Scope
+from app.core.domain import AllocationStatus
+from app.core.money import to_cents
+from app.repositories import applications as repo
+from app.repositories import visibility
+from app.schemas.application import (
+    AllocationCreate,
+    AllocationRead,
+    RevocationRequest,
+    allocation_read,
+)
+from app.schemas.page import Page
+from app.schemas.types import Money
+from app.services import allocations as service
+
+router = APIRouter(prefix="/allocations", tags=["allocations"])
+
+AllocationId = Annotated[uuid.UUID, Path(description="The allocation's id.")]
+Granter = Annotated[Principal, require(Scope.ALLOCATIONS_WRITE)]
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_cents(amount)
+
+
+@router.get("", summary="List allocations", responses=problem_responses(401, 422))
+async def list_allocations(
+    session: SessionDep,
+    page: PageDep,
+    principal: OptionalPrincipal,
+    programme_id: Annotated[uuid.UUID | None, Query()] = None,
+    measure_id: Annotated[uuid.UUID | None, Query()] = None,
+    call_id: Annotated[uuid.UUID | None, Query()] = None,
+    application_id: Annotated[uuid.UUID | None, Query()] = None,
+    district_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[AllocationStatus | None, Query()] = None,
+    min_amount: Annotated[Money | None, Query(description="Amount at least.")] = None,
+    max_amount: Annotated[Money | None, Query(description="Amount at most.")] = None,
+) -> Page[AllocationRead]:
+    """List allocations by grant time. Active ones are public; revoked ones only for the
+    region and the applicant concerned."""
+    rows = await repo.page_allocations(
+        session,
+        visible=visibility.allocations(principal),
+        filters={
+            "programme_id": programme_id,
+            "measure_id": measure_id,
+            "call_id": call_id,
+            "application_id": application_id,
+            "district_id": district_id,
+            "status": status,
+            "min_amount_cents": _cents(min_amount),
+            "max_amount_cents": _cents(max_amount),
+        },
+        after=page.after(parse_datetime, uuid.UUID),
+        limit=page.limit,
+    )
+    return page.page(rows, key=lambda a: (a.granted_at, a.id), item=allocation_read)
+
+
+@router.get(
+    "/{allocation_id}", summary="Read an allocation", responses=problem_responses(401, 404, 422)
+)
+async def get_allocation(
+    allocation_id: AllocationId,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    response: Response,
+) -> AllocationRead:
+    """Return an allocation (public while active)."""
+    read = allocation_read(await service.get_allocation(session, allocation_id, principal))
+    with_etag(response, read)
+    return read
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Grant an allocation",
+    response_model=AllocationRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def create_allocation(
+    body: AllocationCreate, session: SessionDep, principal: Granter, idempotency: IdempotencyDep
+) -> Response:
+    """Grant funding to an approved application within the call, measure and programme caps
+    (409 with the rule and the figures otherwise)."""
+    if (replay := await idempotency.replay(principal)) is not None:
+        return replay
+    read = allocation_read(await service.grant_allocation(session, data=body, principal=principal))
+    return await idempotency.respond(
+        principal, read, headers={"Location": f"/api/v1/allocations/{read.id}"}
+    )
+
+
+@router.post(
+    "/{allocation_id}/revoke",
+    summary="Revoke an allocation",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def revoke_allocation(
+    allocation_id: AllocationId,
+    body: RevocationRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Granter,
+) -> AllocationRead:
+    """Revoke an active allocation with a reason (If-Match required); its amount and its
+    project slot are freed."""
+    allocation = await service.get_allocation(session, allocation_id, principal)
+    require_if_match(request, allocation_read(allocation))
+    await service.revoke_allocation(session, allocation, reason=body.reason, principal=principal)
+    read = allocation_read(allocation)
+    with_etag(response, read)
+    return read

@@ -1,0 +1,245 @@
+"""Applications (projects) and their lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.api.deps import SessionDep, require
+from app.api.etag import require_if_match, with_etag
+from app.api.idempotency import IdempotencyDep
+from app.api.pagination import PageDep, parse_datetime
+from app.api.problems import problem_responses
+from app.core.auth import Principal, Scope
+from app.core.domain import ApplicationStage, ApplicationStatus
+from app.core.money import to_cents
+from app.repositories import applications as repo
+from app.repositories import visibility
+from app.schemas.application import (
+    ApplicationCreate,
+    ApplicationRead,
+    ApplicationUpdate,
+    application_read,
+)
+from app.schemas.page import Page
+from app.schemas.types import Money
+from app.services import applications as service
+
+router = APIRouter(prefix="/applications", tags=["applications"])
+
+ApplicationId = Annotated[uuid.UUID, Path(description="The application's id.")]
+Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
+Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
+Decider = Annotated[Principal, require(Scope.APPLICATIONS_DECIDE)]
+ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_cents(amount)
+
+
+@router.get("", summary="List applications", responses=problem_responses(401, 403, 422))
+async def list_applications(
+    session: SessionDep,
+    page: PageDep,
+    principal: Reader,
+    programme_id: Annotated[uuid.UUID | None, Query()] = None,
+    measure_id: Annotated[uuid.UUID | None, Query()] = None,
+    call_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[ApplicationStatus | None, Query()] = None,
+    stage: Annotated[ApplicationStage | None, Query()] = None,
+    district_id: Annotated[uuid.UUID | None, Query()] = None,
+    organisation_id: Annotated[
+        uuid.UUID | None, Query(description="Applicant, or member of the applying partnership.")
+    ] = None,
+    min_requested: Annotated[Money | None, Query(description="Requested at least.")] = None,
+    max_requested: Annotated[Money | None, Query(description="Requested at most.")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
+) -> Page[ApplicationRead]:
+    """List the applications the caller may see, oldest first."""
+    rows = await repo.page_applications(
+        session,
+        visible=visibility.applications(principal),
+        filters={
+            "programme_id": programme_id,
+            "measure_id": measure_id,
+            "call_id": call_id,
+            "status": status,
+            "stage": stage,
+            "district_id": district_id,
+            "organisation_id": organisation_id,
+            "min_requested_cents": _cents(min_requested),
+            "max_requested_cents": _cents(max_requested),
+            "q": q,
+        },
+        after=page.after(parse_datetime, uuid.UUID),
+        limit=page.limit,
+    )
+    return page.page(rows, key=lambda a: (a.created_at, a.id), item=application_read)
+
+
+@router.get(
+    "/{application_id}",
+    summary="Read an application",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_application(
+    application_id: ApplicationId, session: SessionDep, principal: Reader, response: Response
+) -> ApplicationRead:
+    """Return an application the caller may see (another party's is 404)."""
+    read = application_read(await service.get_application(session, application_id, principal))
+    with_etag(response, read)
+    return read
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Draft an application",
+    response_model=ApplicationRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def create_application(
+    body: ApplicationCreate, session: SessionDep, principal: Writer, idempotency: IdempotencyDep
+) -> Response:
+    """Draft an application to a published call, by one of the caller's organisations or
+    partnerships; for two-stage calls, preliminary_id makes it the executive project."""
+    if (replay := await idempotency.replay(principal)) is not None:
+        return replay
+    application = await service.create_application(session, data=body, principal=principal)
+    read = application_read(application)
+    return await idempotency.respond(
+        principal, read, headers={"Location": f"/api/v1/applications/{read.id}"}
+    )
+
+
+@router.patch("/{application_id}", summary="Change a draft application", responses=ACTION_ERRORS)
+async def update_application(
+    application_id: ApplicationId,
+    body: ApplicationUpdate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Writer,
+) -> ApplicationRead:
+    """Change a draft (If-Match required)."""
+    application = await service.get_application(session, application_id, principal)
+    require_if_match(request, application_read(application))
+    await service.update_application(session, application, data=body, principal=principal)
+    read = application_read(application)
+    with_etag(response, read)
+    return read
+
+
+async def _act(
+    action: str,
+    application_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Principal,
+) -> ApplicationRead:
+    application = await service.get_application(session, application_id, principal)
+    require_if_match(request, application_read(application))
+    await service.move_application(session, application, action=action, principal=principal)
+    read = application_read(application)
+    with_etag(response, read)
+    return read
+
+
+@router.post("/{application_id}/submit", summary="Submit an application", responses=ACTION_ERRORS)
+async def submit_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Writer,
+) -> ApplicationRead:
+    """Submit a draft inside an open window of its call (409 call_not_open otherwise), after
+    the eligibility, one-per-district and participation checks."""
+    return await _act("submit", application_id, request, response, session, principal)
+
+
+@router.post(
+    "/{application_id}/withdraw", summary="Withdraw an application", responses=ACTION_ERRORS
+)
+async def withdraw_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Writer,
+) -> ApplicationRead:
+    """Withdraw an application that is not yet decided."""
+    return await _act("withdraw", application_id, request, response, session, principal)
+
+
+@router.post("/{application_id}/start-review", summary="Start the review", responses=ACTION_ERRORS)
+async def start_review_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Decider,
+) -> ApplicationRead:
+    """Take a submitted application under review."""
+    return await _act("start-review", application_id, request, response, session, principal)
+
+
+@router.post("/{application_id}/approve", summary="Approve an application", responses=ACTION_ERRORS)
+async def approve_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Decider,
+) -> ApplicationRead:
+    """Approve a reviewed single-stage or executive project; it may then be funded."""
+    return await _act("approve", application_id, request, response, session, principal)
+
+
+@router.post("/{application_id}/reject", summary="Reject an application", responses=ACTION_ERRORS)
+async def reject_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Decider,
+) -> ApplicationRead:
+    """Reject a reviewed single-stage or executive project."""
+    return await _act("reject", application_id, request, response, session, principal)
+
+
+@router.post(
+    "/{application_id}/admit-preliminary",
+    summary="Admit a preliminary project",
+    responses=ACTION_ERRORS,
+)
+async def admit_preliminary_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Decider,
+) -> ApplicationRead:
+    """Admit a reviewed preliminary project: its executive project may then be submitted."""
+    return await _act("admit-preliminary", application_id, request, response, session, principal)
+
+
+@router.post(
+    "/{application_id}/reject-preliminary",
+    summary="Reject a preliminary project",
+    responses=ACTION_ERRORS,
+)
+async def reject_preliminary_application(
+    application_id: ApplicationId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Decider,
+) -> ApplicationRead:
+    """Reject a reviewed preliminary project."""
+    return await _act("reject-preliminary", application_id, request, response, session, principal)

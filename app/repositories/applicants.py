@@ -1,0 +1,110 @@
+"""Queries on organisations and partnerships, always under a visibility predicate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.application import Application
+from app.models.organisation import Organisation, Partnership, PartnershipMember
+from app.repositories.paging import keyset
+from app.repositories.programmes import search
+
+
+async def get_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Organisation | None:
+    return await session.scalar(
+        select(Organisation).where(Organisation.id == organisation_id, visible)
+    )
+
+
+async def organisations_by_id(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Organisation]:
+    rows = await session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
+    return {row.id: row for row in rows}
+
+
+async def page_organisations(
+    session: AsyncSession,
+    *,
+    visible: ColumnElement[bool],
+    legal_nature: str | None,
+    province: str | None,
+    tax_code: str | None,
+    q: str | None,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Organisation]:
+    query = select(Organisation).where(visible)
+    if legal_nature is not None:
+        query = query.where(Organisation.legal_nature == legal_nature)
+    if province is not None:
+        query = query.where(Organisation.province == province)
+    if tax_code is not None:
+        query = query.where(Organisation.tax_code == tax_code.strip().upper())
+    if q:
+        query = query.where(search(Organisation.legal_name, q))
+    order = (Organisation.legal_name, Organisation.id)
+    return list(await session.scalars(keyset(query, order, after, limit)))
+
+
+async def get_partnership(
+    session: AsyncSession, partnership_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Partnership | None:
+    return await session.scalar(
+        select(Partnership).where(Partnership.id == partnership_id, visible)
+    )
+
+
+async def members_of(
+    session: AsyncSession, partnership_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[PartnershipMember]]:
+    found: dict[uuid.UUID, list[PartnershipMember]] = {p: [] for p in partnership_ids}
+    if partnership_ids:
+        for member in await session.scalars(
+            select(PartnershipMember).where(PartnershipMember.partnership_id.in_(partnership_ids))
+        ):
+            found[member.partnership_id].append(member)
+    return found
+
+
+async def page_partnerships(
+    session: AsyncSession,
+    *,
+    visible: ColumnElement[bool],
+    organisation_id: uuid.UUID | None,
+    district_id: uuid.UUID | None,
+    q: str | None,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Partnership]:
+    query = select(Partnership).where(visible)
+    if organisation_id is not None:
+        query = query.where(
+            Partnership.id.in_(
+                select(PartnershipMember.partnership_id).where(
+                    PartnershipMember.organisation_id == organisation_id
+                )
+            )
+        )
+    if district_id is not None:
+        query = query.where(Partnership.district_id == district_id)
+    if q:
+        query = query.where(search(Partnership.name, q))
+    return list(
+        await session.scalars(keyset(query, (Partnership.created_at, Partnership.id), after, limit))
+    )
+
+
+async def partnership_has_applications(session: AsyncSession, partnership_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Application.id)
+        .where(Application.partnership_id == partnership_id, Application.status != "draft")
+        .limit(1)
+    )
+    return found is not None

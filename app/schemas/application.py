@@ -1,0 +1,168 @@
+"""Applications (projects) and allocations (grants)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import ConfigDict, Field, model_validator
+
+from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
+from app.core.money import from_cents
+from app.models.allocation import Allocation
+from app.models.application import Application
+from app.schemas.common import Input, Output
+from app.schemas.types import Money
+
+
+class ApplicationCreate(Input):
+    """A draft application; ``preliminary_id`` makes it the executive project of an admitted
+    preliminary one (two-stage calls)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "call_id": "7d0c8e55-0f5a-4b3e-9f0b-3a1f2e4d5c6b",
+                    "partnership_id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "title": "Welfare di comunità Torino Nord",
+                    "description": "Servizi di prossimità co-progettati con il terzo settore.",
+                    "total_cost": "450000.00",
+                    "requested": "400000.00",
+                    "district_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
+                }
+            ]
+        },
+    )
+    call_id: uuid.UUID
+    applicant_organisation_id: uuid.UUID | None = None
+    partnership_id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(min_length=1, max_length=20_000)
+    total_cost: Money = Field(description="The project's total value.")
+    requested: Money = Field(description="The funding asked for (at most the total cost).")
+    line_number: int | None = Field(default=None, ge=1, le=99, description="FESR: 1 or 2.")
+    thematic_area_code: str | None = Field(default=None, min_length=1, max_length=60)
+    district_id: uuid.UUID | None = None
+    preliminary_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ApplicationCreate:
+        if (self.applicant_organisation_id is None) == (self.partnership_id is None):
+            raise ValueError("give exactly one of applicant_organisation_id and partnership_id")
+        if self.requested <= 0 or self.requested > self.total_cost:
+            raise ValueError("requested must be more than 0 and at most total_cost")
+        return self
+
+
+class ApplicationUpdate(Input):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, min_length=1, max_length=20_000)
+    total_cost: Money | None = None
+    requested: Money | None = None
+    thematic_area_code: str | None = Field(default=None, min_length=1, max_length=60)
+    district_id: uuid.UUID | None = None
+
+
+class ApplicationRead(Output):
+    id: uuid.UUID
+    call_id: uuid.UUID
+    measure_id: uuid.UUID
+    line_id: uuid.UUID | None
+    applicant_organisation_id: uuid.UUID | None
+    partnership_id: uuid.UUID | None
+    title: str
+    description: str
+    total_cost: Money
+    requested: Money
+    thematic_area_id: uuid.UUID | None
+    district_id: uuid.UUID | None
+    stage: ApplicationStage
+    preliminary_id: uuid.UUID | None
+    status: ApplicationStatus
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def application_read(application: Application) -> ApplicationRead:
+    return ApplicationRead(
+        id=application.id,
+        call_id=application.call_id,
+        measure_id=application.measure_id,
+        line_id=application.line_id,
+        applicant_organisation_id=application.applicant_organisation_id,
+        partnership_id=application.partnership_id,
+        title=application.title,
+        description=application.description,
+        total_cost=from_cents(application.total_cost_cents),
+        requested=from_cents(application.requested_cents),
+        thematic_area_id=application.thematic_area_id,
+        district_id=application.district_id,
+        stage=application.stage,
+        preliminary_id=application.preliminary_id,
+        status=application.status,
+        submitted_at=application.submitted_at,
+        decided_at=application.decided_at,
+        created_at=application.created_at,
+        updated_at=application.updated_at,
+    )
+
+
+class AllocationCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"application_id": "7d0c8e55-0f5a-4b3e-9f0b-3a1f2e4d5c6b", "amount": "400000.00"}
+            ]
+        },
+    )
+    application_id: uuid.UUID
+    amount: Money
+
+
+class RevocationRequest(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "Project abandoned by the beneficiary."}]},
+    )
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class AllocationRead(Output):
+    id: uuid.UUID
+    application_id: uuid.UUID
+    programme_id: uuid.UUID
+    measure_id: uuid.UUID
+    call_id: uuid.UUID
+    district_id: uuid.UUID | None
+    amount: Money
+    status: AllocationStatus
+    granted_at: datetime
+    granted_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revocation_reason: str | None
+
+
+def allocation_read(allocation: Allocation) -> AllocationRead:
+    return AllocationRead(
+        id=allocation.id,
+        application_id=allocation.application_id,
+        programme_id=allocation.programme_id,
+        measure_id=allocation.measure_id,
+        call_id=allocation.call_id,
+        district_id=allocation.district_id,
+        amount=from_cents(allocation.amount_cents),
+        status=allocation.status,
+        granted_at=allocation.granted_at,
+        granted_by=allocation.granted_by,
+        revoked_at=allocation.revoked_at,
+        revoked_by=allocation.revoked_by,
+        revocation_reason=allocation.revocation_reason,
+    )

@@ -1,0 +1,169 @@
+"""Calls for proposals with their phase windows and participation limits; districts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import ConfigDict, Field
+
+from app.core.domain import CallStatus, LegalNature, PhaseKind
+from app.core.money import from_cents
+from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.organisation import District
+from app.schemas.common import Input, Output
+from app.schemas.programme import CODE
+from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
+from app.schemas.types import Money
+
+
+class CallCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "measure_id": "0b9e6b8e-1c7e-4f0e-9a2a-6f3f7d1f2c11",
+                    "code": "WECARE-FSE2-2027",
+                    "title": {"it": "Bando FSE2 2027", "en": "FSE2 call 2027"},
+                    "budget": "1000000.00",
+                    "phases": [
+                        {
+                            "kind": "submission",
+                            "opens_at": "2027-01-10T09:00:00+01:00",
+                            "closes_at": "2027-03-31T12:00:00+02:00",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    measure_id: uuid.UUID
+    line_number: int | None = Field(default=None, ge=1, le=99)
+    code: str = Field(min_length=1, max_length=40, pattern=CODE)
+    title: Text
+    budget: Money
+    published_on: date | None = None
+    dates_note: str | None = Field(default=None, max_length=1000)
+    phases: list[CallPhaseSpec] = Field(min_length=1, max_length=10)
+    participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list, max_length=20)
+
+
+class CallUpdate(Input):
+    title: Text | None = None
+    budget: Money | None = None
+    dates_note: str | None = Field(default=None, max_length=1000)
+    phases: list[CallPhaseSpec] | None = Field(default=None, min_length=1, max_length=10)
+
+
+class CallPhaseRead(Output):
+    ordinal: int
+    kind: PhaseKind
+    opens_at: datetime
+    closes_at: datetime
+
+
+class ParticipationLimitRead(Output):
+    legal_nature: LegalNature
+    max_projects: int
+
+
+class CallRead(Output):
+    id: uuid.UUID
+    measure_id: uuid.UUID
+    line_id: uuid.UUID | None
+    code: str
+    title_it: str
+    title_en: str
+    status: CallStatus
+    published_on: date | None
+    dates_note: str | None
+    budget: Money = Field(description="The call's share of the measure's budget.")
+    allocated: Money
+    available: Money
+    funded_projects: int
+    open_phase: PhaseKind | None = Field(
+        description="The kind of submission window open now, if the call is published."
+    )
+    phases: list[CallPhaseRead]
+    participation_limits: list[ParticipationLimitRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+def open_phase(call: Call, phases: list[CallPhase], now: datetime) -> CallPhase | None:
+    if call.status != CallStatus.PUBLISHED:
+        return None
+    return next((p for p in phases if p.opens_at <= now < p.closes_at), None)
+
+
+def call_read(
+    call: Call, phases: list[CallPhase], limits: list[CallParticipationLimit], now: datetime
+) -> CallRead:
+    current = open_phase(call, phases, now)
+    return CallRead(
+        id=call.id,
+        measure_id=call.measure_id,
+        line_id=call.line_id,
+        code=call.code,
+        title_it=call.title_it,
+        title_en=call.title_en,
+        status=call.status,
+        published_on=call.published_on,
+        dates_note=call.dates_note,
+        budget=from_cents(call.budget_cents),
+        allocated=from_cents(call.allocated_cents),
+        available=from_cents(call.budget_cents - call.allocated_cents),
+        funded_projects=call.funded_projects,
+        open_phase=current.kind if current else None,
+        phases=[
+            CallPhaseRead(
+                ordinal=p.ordinal, kind=p.kind, opens_at=p.opens_at, closes_at=p.closes_at
+            )
+            for p in phases
+        ],
+        participation_limits=[
+            ParticipationLimitRead(legal_nature=x.legal_nature, max_projects=x.max_projects)
+            for x in sorted(limits, key=lambda x: x.legal_nature)
+        ],
+        created_at=call.created_at,
+        updated_at=call.updated_at,
+    )
+
+
+class DistrictCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "TO-04",
+                    "name": "Distretto di Coesione Sociale Torino Nord",
+                    "lead_organisation_id": "5b1f3c1e-8d2a-4c57-9a51-2f0a5b7d9e10",
+                }
+            ]
+        },
+    )
+    code: str = Field(min_length=1, max_length=40, pattern=CODE)
+    name: str = Field(min_length=1, max_length=300)
+    lead_organisation_id: uuid.UUID
+
+
+class DistrictUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    lead_organisation_id: uuid.UUID | None = None
+
+
+class DistrictRead(Output):
+    id: uuid.UUID
+    code: str
+    name: str
+    lead_organisation_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+def district_read(district: District) -> DistrictRead:
+    return DistrictRead.model_validate(district)

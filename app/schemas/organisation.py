@@ -1,0 +1,162 @@
+"""Organisations and partnerships."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import ConfigDict, Field, model_validator
+
+from app.core.domain import (
+    LegalNature,
+    MemberRole,
+    PartnershipForm,
+    PiemonteProvince,
+    ProfitStatus,
+    SizeClass,
+)
+from app.core.identity import is_legal_entity_tax_code
+from app.models.organisation import Organisation, Partnership, PartnershipMember
+from app.schemas.common import Input, Output
+from app.schemas.types import TaxCode, VatNumber
+
+
+class OrganisationCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "legal_name": "Cooperativa Sociale Esempio",
+                    "tax_code": "02843860012",
+                    "vat_number": "02843860012",
+                    "legal_nature": "social_enterprise",
+                    "profit_status": "non_profit",
+                    "size_class": "small",
+                    "province": "TO",
+                    "accompaniment_experience": False,
+                }
+            ]
+        },
+    )
+    legal_name: str = Field(min_length=1, max_length=300)
+    tax_code: TaxCode
+    vat_number: VatNumber | None = None
+    legal_nature: LegalNature
+    profit_status: ProfitStatus
+    size_class: SizeClass | None = None
+    province: PiemonteProvince | None = Field(
+        default=None, description="Piemonte province; null when based elsewhere."
+    )
+    accompaniment_experience: bool = False
+
+
+class OrganisationUpdate(Input):
+    legal_name: str | None = Field(default=None, min_length=1, max_length=300)
+    vat_number: VatNumber | None = None
+    legal_nature: LegalNature | None = None
+    profit_status: ProfitStatus | None = None
+    size_class: SizeClass | None = None
+    province: PiemonteProvince | None = None
+    accompaniment_experience: bool | None = None
+
+
+class OrganisationRead(Output):
+    id: uuid.UUID
+    legal_name: str
+    tax_code: str
+    is_legal_entity: bool = Field(description="11-digit tax code (not a natural person).")
+    vat_number: str | None
+    legal_nature: LegalNature
+    profit_status: ProfitStatus
+    size_class: SizeClass | None
+    province: PiemonteProvince | None
+    accompaniment_experience: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def organisation_read(organisation: Organisation) -> OrganisationRead:
+    return OrganisationRead(
+        id=organisation.id,
+        legal_name=organisation.legal_name,
+        tax_code=organisation.tax_code,
+        is_legal_entity=is_legal_entity_tax_code(organisation.tax_code),
+        vat_number=organisation.vat_number,
+        legal_nature=organisation.legal_nature,
+        profit_status=organisation.profit_status,
+        size_class=organisation.size_class,
+        province=organisation.province,
+        accompaniment_experience=organisation.accompaniment_experience,
+        created_at=organisation.created_at,
+        updated_at=organisation.updated_at,
+    )
+
+
+class PartnershipCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "ATS Welfare Torino Nord",
+                    "form": "ats_to_be_formed",
+                    "district_id": None,
+                    "lead_organisation_id": "5b1f3c1e-8d2a-4c57-9a51-2f0a5b7d9e10",
+                    "partner_organisation_ids": ["1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"],
+                }
+            ]
+        },
+    )
+    name: str = Field(min_length=1, max_length=300)
+    form: PartnershipForm
+    district_id: uuid.UUID | None = None
+    lead_organisation_id: uuid.UUID
+    partner_organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PartnershipCreate:
+        members = [self.lead_organisation_id, *self.partner_organisation_ids]
+        if len(set(members)) != len(members):
+            raise ValueError("an organisation appears twice among lead and partners")
+        return self
+
+
+class PartnershipUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    form: PartnershipForm | None = None
+    district_id: uuid.UUID | None = None
+    partner_organisation_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)
+
+
+class MemberRead(Output):
+    organisation_id: uuid.UUID
+    role: MemberRole
+
+
+class PartnershipRead(Output):
+    id: uuid.UUID
+    name: str
+    form: PartnershipForm
+    district_id: uuid.UUID | None
+    lead_organisation_id: uuid.UUID
+    members: list[MemberRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+def partnership_read(partnership: Partnership, members: list[PartnershipMember]) -> PartnershipRead:
+    ordered = sorted(members, key=lambda m: (m.role != MemberRole.LEAD, str(m.organisation_id)))
+    lead = next(m.organisation_id for m in ordered if m.role == MemberRole.LEAD)
+    return PartnershipRead(
+        id=partnership.id,
+        name=partnership.name,
+        form=partnership.form,
+        district_id=partnership.district_id,
+        lead_organisation_id=lead,
+        members=[MemberRead(organisation_id=m.organisation_id, role=m.role) for m in ordered],
+        created_at=partnership.created_at,
+        updated_at=partnership.updated_at,
+    )

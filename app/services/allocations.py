@@ -1,0 +1,187 @@
+"""Allocations ("concessioni"): granting within every cap, and revocation.
+
+Rules 2, 3 and 6. The counters move by one conditional UPDATE each, programme -> measure
+-> call; the partial unique indexes guard one active allocation per application and one
+funded project per district. Any refusal leaves nothing written: the request's
+transaction rolls back whatever counter already moved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.domain import AllocationStatus, ApplicationStatus
+from app.core.errors import (
+    AllocationAlreadyActive,
+    AllocationExceedsRequest,
+    CallBudgetExceeded,
+    DistrictAlreadyFunded,
+    DomainError,
+    IllegalTransition,
+    MeasureBudgetExceeded,
+    MeasureProjectCapReached,
+    NotFound,
+    ProgrammeBudgetExceeded,
+)
+from app.core.money import from_cents, to_cents
+from app.models.allocation import Allocation
+from app.models.application import Application
+from app.models.call import Call
+from app.models.programme import Measure, Programme
+from app.repositories import applications as repo
+from app.repositories import budgets, visibility
+from app.schemas.application import AllocationCreate
+
+
+async def get_allocation(
+    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
+) -> Allocation:
+    allocation = await repo.get_allocation(
+        session, allocation_id, visibility.allocations(principal)
+    )
+    if allocation is None:
+        raise NotFound(f"No allocation {allocation_id}.")
+    return allocation
+
+
+def _figures(cap: int, allocated: int, requested: int) -> dict[str, object]:
+    return {
+        "cap": from_cents(cap),
+        "allocated": from_cents(allocated),
+        "requested": from_cents(requested),
+        "available": from_cents(cap - allocated),
+    }
+
+
+async def _refusal(
+    session: AsyncSession, failed: str, application: Application, cents: int
+) -> DomainError:
+    """Explain which counter refused, with the figures as they stand now."""
+    if failed == "programme":
+        programme = await session.get(
+            Programme, (await _measure(session, application)).programme_id
+        )
+        assert programme is not None
+        await session.refresh(programme)
+        return ProgrammeBudgetExceeded(
+            f"Granting {from_cents(cents)} would exceed the total of programme {programme.code}.",
+            **_figures(programme.total_budget_cents, programme.allocated_cents, cents),
+        )
+    if failed == "measure":
+        measure = await _measure(session, application)
+        await session.refresh(measure)
+        if (
+            measure.max_funded_projects is not None
+            and measure.funded_projects >= measure.max_funded_projects
+        ):
+            return MeasureProjectCapReached(
+                f"Measure {measure.code} already funds {measure.funded_projects} projects, "
+                f"its maximum.",
+                cap=measure.max_funded_projects,
+                funded_projects=measure.funded_projects,
+            )
+        return MeasureBudgetExceeded(
+            f"Granting {from_cents(cents)} would exceed the budget of measure {measure.code}.",
+            **_figures(measure.budget_cents, measure.allocated_cents, cents),
+        )
+    call = await session.get(Call, application.call_id)
+    assert call is not None
+    await session.refresh(call)
+    return CallBudgetExceeded(
+        f"Granting {from_cents(cents)} would exceed the budget share of call {call.code}.",
+        **_figures(call.budget_cents, call.allocated_cents, cents),
+    )
+
+
+async def _measure(session: AsyncSession, application: Application) -> Measure:
+    measure = await session.get(Measure, application.measure_id)
+    assert measure is not None
+    return measure
+
+
+async def grant_allocation(
+    session: AsyncSession, *, data: AllocationCreate, principal: Principal
+) -> Allocation:
+    """Grant funding to an approved application within every cap, or raise and write nothing."""
+    application = await repo.get_application(
+        session, data.application_id, visibility.applications(principal)
+    )
+    if application is None:
+        raise NotFound(f"No application {data.application_id}.")
+    if application.status != ApplicationStatus.APPROVED:
+        raise IllegalTransition(
+            "Only an approved application can be funded.",
+            current_status=application.status,
+            attempted="grant",
+        )
+    cents = to_cents(data.amount)
+    if cents <= 0 or cents > application.requested_cents:
+        raise AllocationExceedsRequest(
+            "The allocation must be more than 0 and at most the "
+            f"{from_cents(application.requested_cents)} requested.",
+            requested=from_cents(application.requested_cents),
+            amount=data.amount,
+        )
+    if await repo.active_allocation_of(session, application.id) is not None:
+        raise AllocationAlreadyActive("The application already has an active allocation.")
+    measure = await _measure(session, application)
+    district_id = application.district_id if measure.one_per_district else None
+    if district_id is not None and await repo.active_allocation_in_district(
+        session, measure.id, district_id
+    ):
+        raise DistrictAlreadyFunded(
+            f"A project of this district is already funded by measure {measure.code}.",
+            district_id=district_id,
+        )
+    # Programme -> measure -> call: each conditional UPDATE either moves its counter or
+    # refuses; a refusal raises and the transaction undoes the counters already moved.
+    if not await budgets.reserve_in_programme(session, measure.programme_id, cents):
+        raise await _refusal(session, "programme", application, cents)
+    if not await budgets.reserve_in_measure(session, measure.id, cents):
+        raise await _refusal(session, "measure", application, cents)
+    if not await budgets.reserve_in_call(session, application.call_id, cents):
+        raise await _refusal(session, "call", application, cents)
+    allocation = Allocation(
+        id=uuid.uuid4(),
+        application_id=application.id,
+        programme_id=measure.programme_id,
+        measure_id=measure.id,
+        call_id=application.call_id,
+        district_id=district_id,
+        amount_cents=cents,
+        status=AllocationStatus.ACTIVE,
+        granted_at=datetime.now(UTC),
+        granted_by=principal.actor,
+    )
+    session.add(allocation)
+    await session.flush()  # the partial unique indexes fire here, inside the request
+    return allocation
+
+
+async def revoke_allocation(
+    session: AsyncSession, allocation: Allocation, *, reason: str, principal: Principal
+) -> Allocation:
+    """Revoke an active allocation: its amount and its project slot are freed."""
+    if allocation.status != AllocationStatus.ACTIVE:
+        raise IllegalTransition(
+            "Only an active allocation can be revoked.",
+            current_status=allocation.status,
+            attempted="revoke",
+        )
+    allocation.status = AllocationStatus.REVOKED
+    allocation.revoked_at = datetime.now(UTC)
+    allocation.revoked_by = principal.actor
+    allocation.revocation_reason = reason
+    await session.flush()
+    await budgets.release(
+        session,
+        programme_id=allocation.programme_id,
+        measure_id=allocation.measure_id,
+        call_id=allocation.call_id,
+        cents=allocation.amount_cents,
+    )
+    return allocation

@@ -1,0 +1,387 @@
+"""Applications: drafting, the lifecycle state machine, and the rules checked at submission
+(open window, eligibility, one live application per district, participation limits)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal, Role
+from app.core.domain import (
+    ApplicantForm,
+    ApplicationStage,
+    ApplicationStatus,
+    CallStatus,
+    MemberRole,
+    PhaseKind,
+)
+from app.core.errors import (
+    CallNotOpen,
+    Conflict,
+    DistrictAlreadyApplied,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    ParticipationLimitReached,
+)
+from app.core.money import to_cents
+from app.models.application import Application
+from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.organisation import District, Organisation
+from app.models.programme import Measure, MeasureLine, ThematicArea
+from app.repositories import applicants as applicant_repo
+from app.repositories import applications as repo
+from app.repositories import programmes as programme_repo
+from app.repositories import visibility
+from app.schemas.application import ApplicationCreate, ApplicationUpdate
+from app.services.eligibility import (
+    ApplicantFacts,
+    EligibilityRules,
+    OrganisationFacts,
+    ensure_eligible,
+)
+
+S = ApplicationStatus
+_STAGE_WINDOW = {
+    ApplicationStage.SINGLE: PhaseKind.SUBMISSION,
+    ApplicationStage.PRELIMINARY: PhaseKind.PRELIMINARY,
+    ApplicationStage.EXECUTIVE: PhaseKind.EXECUTIVE,
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[ApplicationStatus]
+    target: ApplicationStatus
+    stages: frozenset[ApplicationStage]
+    by_applicant: bool  # True: the applicant acts; False: the region decides
+
+
+_ALL_STAGES = frozenset(ApplicationStage)
+_FINAL_STAGES = frozenset({ApplicationStage.SINGLE, ApplicationStage.EXECUTIVE})
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(frozenset({S.DRAFT}), S.SUBMITTED, _ALL_STAGES, True),
+    "withdraw": Transition(
+        frozenset({S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW}), S.WITHDRAWN, _ALL_STAGES, True
+    ),
+    "start-review": Transition(frozenset({S.SUBMITTED}), S.UNDER_REVIEW, _ALL_STAGES, False),
+    "approve": Transition(frozenset({S.UNDER_REVIEW}), S.APPROVED, _FINAL_STAGES, False),
+    "reject": Transition(frozenset({S.UNDER_REVIEW}), S.REJECTED, _FINAL_STAGES, False),
+    "admit-preliminary": Transition(
+        frozenset({S.UNDER_REVIEW}), S.ADMITTED, frozenset({ApplicationStage.PRELIMINARY}), False
+    ),
+    "reject-preliminary": Transition(
+        frozenset({S.UNDER_REVIEW}), S.REJECTED, frozenset({ApplicationStage.PRELIMINARY}), False
+    ),
+}
+
+
+async def get_application(
+    session: AsyncSession, application_id: uuid.UUID, principal: Principal
+) -> Application:
+    application = await repo.get_application(
+        session, application_id, visibility.applications(principal)
+    )
+    if application is None:
+        raise NotFound(f"No application {application_id}.")
+    return application
+
+
+async def _applicant_organisations(
+    session: AsyncSession, application: Application
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The lead (or single applicant) and every organisation of the applicant."""
+    if application.applicant_organisation_id is not None:
+        return application.applicant_organisation_id, [application.applicant_organisation_id]
+    assert application.partnership_id is not None
+    members = (await applicant_repo.members_of(session, [application.partnership_id]))[
+        application.partnership_id
+    ]
+    lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+    return lead, [m.organisation_id for m in members]
+
+
+def _require_acts_for(principal: Principal, lead: uuid.UUID) -> None:
+    """The lead ("capofila") files; the region's administrators may act for anyone."""
+    if principal.role is Role.ADMINISTRATOR:
+        return
+    if principal.role is not Role.APPLICANT or lead not in principal.organisation_ids:
+        raise Forbidden("Only the applicant's lead organisation may do this.")
+
+
+async def _resolve_line(
+    session: AsyncSession, measure: Measure, call: Call, line_number: int | None
+) -> MeasureLine | None:
+    if call.line_id is not None:
+        line = await session.get(MeasureLine, call.line_id)
+        if line_number is not None and line is not None and line.number != line_number:
+            raise InvalidInput(f"This call is for line {line.number} only.")
+        return line
+    lines = await programme_repo.list_lines(session, measure.id)
+    if not lines:
+        if line_number is not None:
+            raise InvalidInput(f"Measure {measure.code} has no lines.")
+        return None
+    if line_number is None:
+        numbers = ", ".join(str(line.number) for line in lines)
+        raise InvalidInput(f"Measure {measure.code} needs a line_number ({numbers}).")
+    line = next((x for x in lines if x.number == line_number), None)
+    if line is None:
+        raise InvalidInput(f"Measure {measure.code} has no line {line_number}.")
+    return line
+
+
+async def _resolve_area(
+    session: AsyncSession, measure: Measure, code: str | None
+) -> uuid.UUID | None:
+    if code is None:
+        return None
+    area = await session.scalar(
+        select(ThematicArea).where(ThematicArea.measure_id == measure.id, ThematicArea.code == code)
+    )
+    if area is None:
+        raise InvalidInput(f"Measure {measure.code} has no thematic area {code}.")
+    return area.id
+
+
+async def create_application(
+    session: AsyncSession, *, data: ApplicationCreate, principal: Principal
+) -> Application:
+    """A draft application to a published call, by one of the caller's organisations."""
+    call = await session.get(Call, data.call_id)
+    if call is None or call.status != CallStatus.PUBLISHED:
+        raise NotFound(f"No published call {data.call_id}.")
+    measure = await session.get(Measure, call.measure_id)
+    assert measure is not None
+    if data.applicant_organisation_id is not None:
+        if await session.get(Organisation, data.applicant_organisation_id) is None:
+            raise NotFound(f"No organisation {data.applicant_organisation_id}.")
+        lead = data.applicant_organisation_id
+    else:
+        assert data.partnership_id is not None
+        members = (await applicant_repo.members_of(session, [data.partnership_id]))[
+            data.partnership_id
+        ]
+        if not members:
+            raise NotFound(f"No partnership {data.partnership_id}.")
+        lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+    _require_acts_for(principal, lead)
+    line = await _resolve_line(session, measure, call, data.line_number)
+    stage = ApplicationStage.SINGLE
+    district_id = data.district_id
+    preliminary: Application | None = None
+    if measure.two_stage_submission:
+        stage = ApplicationStage.PRELIMINARY
+        if data.preliminary_id is not None:
+            stage = ApplicationStage.EXECUTIVE
+            preliminary = await session.get(Application, data.preliminary_id)
+            if (
+                preliminary is None
+                or preliminary.call_id != call.id
+                or preliminary.applicant_organisation_id != data.applicant_organisation_id
+                or preliminary.partnership_id != data.partnership_id
+            ):
+                raise NotFound(f"No preliminary project {data.preliminary_id} of this applicant.")
+            if preliminary.status != S.ADMITTED:
+                raise Conflict(
+                    "The executive project needs an admitted preliminary project.",
+                    preliminary_status=preliminary.status,
+                )
+            district_id = preliminary.district_id
+    elif data.preliminary_id is not None:
+        raise InvalidInput("This call has a single stage: preliminary_id does not apply.")
+    if district_id is not None and await session.get(District, district_id) is None:
+        raise NotFound(f"No district {district_id}.")
+    if measure.one_per_district and district_id is None:
+        raise InvalidInput(
+            f"Measure {measure.code} takes one project per district: give district_id."
+        )
+    application = Application(
+        id=uuid.uuid4(),
+        call_id=call.id,
+        measure_id=measure.id,
+        line_id=line.id if line else None,
+        applicant_organisation_id=data.applicant_organisation_id,
+        partnership_id=data.partnership_id,
+        title=data.title,
+        description=data.description,
+        total_cost_cents=to_cents(data.total_cost),
+        requested_cents=to_cents(data.requested),
+        thematic_area_id=await _resolve_area(session, measure, data.thematic_area_code),
+        district_id=district_id,
+        stage=stage,
+        preliminary_id=preliminary.id if preliminary else None,
+        status=S.DRAFT,
+    )
+    session.add(application)
+    await session.flush()
+    return application
+
+
+async def update_application(
+    session: AsyncSession,
+    application: Application,
+    *,
+    data: ApplicationUpdate,
+    principal: Principal,
+) -> Application:
+    lead, _ = await _applicant_organisations(session, application)
+    _require_acts_for(principal, lead)
+    if application.status != S.DRAFT:
+        raise IllegalTransition(
+            "Only a draft can be changed.", current_status=application.status, attempted="update"
+        )
+    measure = await session.get(Measure, application.measure_id)
+    assert measure is not None
+    if data.title is not None:
+        application.title = data.title
+    if data.description is not None:
+        application.description = data.description
+    total = (
+        to_cents(data.total_cost) if data.total_cost is not None else application.total_cost_cents
+    )
+    requested = (
+        to_cents(data.requested) if data.requested is not None else application.requested_cents
+    )
+    if requested <= 0 or requested > total:
+        raise InvalidInput("requested must be more than 0 and at most total_cost.")
+    application.total_cost_cents, application.requested_cents = total, requested
+    if data.thematic_area_code is not None:
+        application.thematic_area_id = await _resolve_area(
+            session, measure, data.thematic_area_code
+        )
+    if data.district_id is not None and application.stage is not ApplicationStage.EXECUTIVE:
+        if await session.get(District, data.district_id) is None:
+            raise NotFound(f"No district {data.district_id}.")
+        application.district_id = data.district_id
+    await session.flush()
+    return application
+
+
+async def _facts(session: AsyncSession, application: Application) -> ApplicantFacts:
+    lead_id, ids = await _applicant_organisations(session, application)
+    organisations = await applicant_repo.organisations_by_id(session, ids)
+
+    def facts(org: Organisation) -> OrganisationFacts:
+        return OrganisationFacts(
+            id=org.id,
+            name=org.legal_name,
+            legal_nature=org.legal_nature,
+            profit_status=org.profit_status,
+            size_class=org.size_class,
+            province=org.province,
+            accompaniment_experience=org.accompaniment_experience,
+        )
+
+    lead = facts(organisations[lead_id])
+    if application.partnership_id is None:
+        return ApplicantFacts(form=ApplicantForm.ORGANISATION, lead=lead)
+    return ApplicantFacts(
+        form=ApplicantForm.PARTNERSHIP,
+        lead=lead,
+        members=tuple(facts(organisations[i]) for i in ids),
+    )
+
+
+async def _check_submission(
+    session: AsyncSession, application: Application, call: Call, now: datetime
+) -> None:
+    phases = await programme_repo.list_call_phases(session, call.id)
+    wanted = _STAGE_WINDOW[application.stage]
+    open_now = [p for p in phases if p.opens_at <= now < p.closes_at]
+    if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
+        raise CallNotOpen(
+            f"Call {call.code} is not accepting {wanted} submissions now.",
+            call_status=call.status,
+            open_phase=open_now[0].kind if open_now else None,
+            next_opening=_next_opening(phases, wanted, now),
+        )
+    measure = await session.get(Measure, application.measure_id)
+    assert measure is not None
+    line = await session.get(MeasureLine, application.line_id) if application.line_id else None
+    district_lead = None
+    if application.district_id is not None:
+        district = await session.get(District, application.district_id)
+        district_lead = district.lead_organisation_id if district else None
+    applicant = await _facts(session, application)
+    ensure_eligible(
+        EligibilityRules.of(measure, line),
+        applicant,
+        total_cost_cents=application.total_cost_cents,
+        district_lead_organisation_id=district_lead,
+    )
+    if measure.one_per_district and application.stage is not ApplicationStage.EXECUTIVE:
+        assert application.district_id is not None
+        holder = await repo.live_in_district_slot(session, measure.id, application.district_id)
+        if holder is not None and holder != application.id:
+            raise DistrictAlreadyApplied(
+                f"The district already has a live application to measure {measure.code}.",
+                district_id=application.district_id,
+            )
+        application.district_slot_id = application.district_id
+    if application.stage is not ApplicationStage.EXECUTIVE:
+        await _check_participation(session, application, call, applicant)
+
+
+def _next_opening(phases: list[CallPhase], kind: PhaseKind, now: datetime) -> datetime | None:
+    upcoming = [p.opens_at for p in phases if p.kind is kind and p.opens_at > now]
+    return min(upcoming) if upcoming else None
+
+
+async def _check_participation(
+    session: AsyncSession, application: Application, call: Call, applicant: ApplicantFacts
+) -> None:
+    limits = {
+        limit.legal_nature: limit.max_projects
+        for limit in await session.scalars(
+            select(CallParticipationLimit).where(CallParticipationLimit.call_id == call.id)
+        )
+    }
+    for org in applicant.organisations:
+        cap = limits.get(org.legal_nature)
+        if cap is None:
+            continue
+        taken = await repo.live_participations(session, call.id, org.id, excluding=application.id)
+        if taken >= cap:
+            raise ParticipationLimitReached(
+                f"{org.name} already takes part in {taken} projects of call {call.code} "
+                f"(at most {cap} for a {org.legal_nature}).",
+                organisation_id=org.id,
+                cap=cap,
+                taken=taken,
+            )
+
+
+async def move_application(
+    session: AsyncSession, application: Application, *, action: str, principal: Principal
+) -> Application:
+    """Apply one lifecycle action, or refuse it with the current and attempted states."""
+    transition = TRANSITIONS[action]
+    if transition.by_applicant:
+        lead, _ = await _applicant_organisations(session, application)
+        _require_acts_for(principal, lead)
+    elif not principal.is_region:
+        raise Forbidden("Only the region's officers decide on applications.")
+    if application.status not in transition.sources or application.stage not in transition.stages:
+        raise IllegalTransition(
+            f"Cannot {action} a {application.stage} application that is {application.status}.",
+            current_status=application.status,
+            stage=application.stage,
+            attempted=action,
+        )
+    now = datetime.now(UTC)
+    if action == "submit":
+        call = await repo.lock_call(session, application.call_id)
+        assert call is not None
+        await _check_submission(session, application, call, now)
+        application.submitted_at = now
+    if transition.target in (S.APPROVED, S.REJECTED, S.ADMITTED):
+        application.decided_at = now
+    application.status = transition.target
+    await session.flush()
+    return application

@@ -1,0 +1,165 @@
+"""Calls for proposals: their budget share within the measure (rule 2) and their lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal, Scope
+from app.core.domain import CallStatus
+from app.core.errors import (
+    BudgetBelowAllocated,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    MeasureCallsBudgetExceeded,
+    NotFound,
+)
+from app.core.money import from_cents, to_cents
+from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.programme import Measure, MeasureLine
+from app.repositories import budgets
+from app.repositories import programmes as repo
+from app.schemas.call import CallCreate, CallUpdate
+from app.schemas.reference_data import CallPhaseSpec
+
+PUBLIC_STATUSES = [CallStatus.PUBLISHED.value, CallStatus.CLOSED.value]
+
+
+def visible_statuses(principal: Principal) -> list[str]:
+    """Drafts are the region's business until published."""
+    if principal.has(Scope.CALLS_WRITE):
+        return [s.value for s in CallStatus]
+    return PUBLIC_STATUSES
+
+
+async def get_call(session: AsyncSession, call_id: uuid.UUID, principal: Principal) -> Call:
+    call = await session.get(Call, call_id)
+    if call is None or call.status not in visible_statuses(principal):
+        raise NotFound(f"No call {call_id}.")
+    return call
+
+
+def _shares_refused(measure: Measure, requested: int) -> MeasureCallsBudgetExceeded:
+    return MeasureCallsBudgetExceeded(
+        f"The calls of measure {measure.code} would share more than its budget.",
+        cap=from_cents(measure.budget_cents),
+        allocated=from_cents(measure.calls_budget_cents),
+        requested=from_cents(requested),
+        available=from_cents(measure.budget_cents - measure.calls_budget_cents),
+    )
+
+
+def _phases(call_id: uuid.UUID, specs: list[CallPhaseSpec]) -> list[CallPhase]:
+    return [
+        CallPhase(
+            id=uuid.uuid4(),
+            call_id=call_id,
+            ordinal=ordinal,
+            kind=spec.kind,
+            opens_at=spec.opens_at,
+            closes_at=spec.closes_at,
+        )
+        for ordinal, spec in enumerate(specs, start=1)
+    ]
+
+
+async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
+    """Create a draft call; its budget share is reserved in the measure's counter."""
+    measure = await session.get(Measure, data.measure_id)
+    if measure is None:
+        raise NotFound(f"No measure {data.measure_id}.")
+    line_id = None
+    if data.line_number is not None:
+        line = await session.scalar(
+            select(MeasureLine).where(
+                MeasureLine.measure_id == measure.id, MeasureLine.number == data.line_number
+            )
+        )
+        if line is None:
+            raise InvalidInput(f"Measure {measure.code} has no line {data.line_number}.")
+        line_id = line.id
+    if await repo.get_call_by_code(session, data.code) is not None:
+        raise Conflict(f"A call with code {data.code} exists.")
+    cents = to_cents(data.budget)
+    if not await budgets.add_to_calls_budget(session, measure.id, cents):
+        await session.refresh(measure)
+        raise _shares_refused(measure, cents)
+    call = Call(
+        id=uuid.uuid4(),
+        measure_id=measure.id,
+        line_id=line_id,
+        code=data.code,
+        title_it=data.title.it,
+        title_en=data.title.en,
+        status=CallStatus.DRAFT,
+        published_on=data.published_on,
+        dates_note=data.dates_note,
+        budget_cents=cents,
+    )
+    session.add(call)
+    await session.flush()
+    session.add_all(_phases(call.id, data.phases))
+    session.add_all(
+        CallParticipationLimit(
+            id=uuid.uuid4(),
+            call_id=call.id,
+            legal_nature=limit.legal_nature,
+            max_projects=limit.max_projects,
+        )
+        for limit in data.participation_limits
+    )
+    await session.flush()
+    return call
+
+
+async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
+    if data.budget is not None:
+        new = to_cents(data.budget)
+        if new < call.allocated_cents:
+            raise BudgetBelowAllocated(
+                f"Call {call.code} has {from_cents(call.allocated_cents)} allocated.",
+                allocated=from_cents(call.allocated_cents),
+                requested=data.budget,
+            )
+        delta = new - call.budget_cents
+        if delta and not await budgets.add_to_calls_budget(session, call.measure_id, delta):
+            measure = await session.get(Measure, call.measure_id)
+            assert measure is not None
+            await session.refresh(measure)
+            raise _shares_refused(measure, measure.calls_budget_cents + delta)
+        call.budget_cents = new
+    if data.title is not None:
+        call.title_it, call.title_en = data.title.it, data.title.en
+    if "dates_note" in data.model_fields_set:
+        call.dates_note = data.dates_note
+    if data.phases is not None:
+        await session.execute(delete(CallPhase).where(CallPhase.call_id == call.id))
+        session.add_all(_phases(call.id, data.phases))
+    await session.flush()
+    return call
+
+
+_MOVES = {
+    "publish": (CallStatus.DRAFT, CallStatus.PUBLISHED),
+    "close": (CallStatus.PUBLISHED, CallStatus.CLOSED),
+}
+
+
+async def move_call(session: AsyncSession, call: Call, *, action: str) -> Call:
+    """publish: draft -> published; close: published -> closed."""
+    source, target = _MOVES[action]
+    if call.status != source:
+        raise IllegalTransition(
+            f"Cannot {action} a call that is {call.status}.",
+            current_status=call.status,
+            attempted=action,
+        )
+    call.status = target
+    if target is CallStatus.PUBLISHED and call.published_on is None:
+        call.published_on = datetime.now(UTC).date()
+    await session.flush()
+    return call

@@ -1,0 +1,46 @@
+"""Social-cohesion districts and their lead bodies."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, NotFound
+from app.models.organisation import District, Organisation
+from app.schemas.call import DistrictCreate, DistrictUpdate
+
+
+async def get_district(session: AsyncSession, district_id: uuid.UUID) -> District:
+    district = await session.get(District, district_id)
+    if district is None:
+        raise NotFound(f"No district {district_id}.")
+    return district
+
+
+async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
+    if await session.get(Organisation, organisation_id) is None:
+        raise NotFound(f"No organisation {organisation_id}.")
+
+
+async def create_district(session: AsyncSession, *, data: DistrictCreate) -> District:
+    await _require_organisation(session, data.lead_organisation_id)
+    if await session.scalar(select(District.id).where(District.code == data.code)) is not None:
+        raise Conflict(f"A district with code {data.code} exists.")
+    district = District(id=uuid.uuid4(), **data.model_dump())
+    session.add(district)
+    await session.flush()
+    return district
+
+
+async def update_district(
+    session: AsyncSession, district: District, *, data: DistrictUpdate
+) -> District:
+    if data.lead_organisation_id is not None:
+        await _require_organisation(session, data.lead_organisation_id)
+        district.lead_organisation_id = data.lead_organisation_id
+    if data.name is not None:
+        district.name = data.name
+    await session.flush()
+    return district

@@ -1,0 +1,181 @@
+"""Organisations and partnerships of applicants, under object-level access."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal, Role
+from app.core.domain import MemberRole
+from app.core.errors import Conflict, Forbidden, NotFound, OrganisationExists
+from app.db.base import utcnow
+from app.models.auth import UserMembership
+from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.repositories import applicants as repo
+from app.repositories import visibility
+from app.schemas.organisation import (
+    OrganisationCreate,
+    OrganisationUpdate,
+    PartnershipCreate,
+    PartnershipUpdate,
+)
+
+
+async def get_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID, principal: Principal
+) -> Organisation:
+    """Another party's organisation is 404, exactly like a missing one."""
+    organisation = await repo.get_organisation(
+        session, organisation_id, visibility.organisations(principal)
+    )
+    if organisation is None:
+        raise NotFound(f"No organisation {organisation_id}.")
+    return organisation
+
+
+def _acts_for(principal: Principal, organisation_id: uuid.UUID) -> bool:
+    return principal.role is Role.ADMINISTRATOR or organisation_id in principal.organisation_ids
+
+
+async def create_organisation(
+    session: AsyncSession, *, data: OrganisationCreate, principal: Principal
+) -> Organisation:
+    """Register an organisation; an applicant who registers it acts for it from now on."""
+    taken = await session.scalar(
+        select(Organisation.id).where(
+            (Organisation.tax_code == data.tax_code)
+            | (
+                (Organisation.vat_number == data.vat_number)
+                & (Organisation.vat_number.is_not(None))
+            )
+        )
+    )
+    if taken is not None:
+        raise OrganisationExists(
+            "An organisation with this tax code or VAT number is already registered; "
+            "ask its users to add you."
+        )
+    organisation = Organisation(id=uuid.uuid4(), **data.model_dump())
+    session.add(organisation)
+    await session.flush()
+    if principal.kind == "user" and principal.role is Role.APPLICANT and principal.id:
+        session.add(UserMembership(user_id=principal.id, organisation_id=organisation.id))
+        await session.flush()
+    return organisation
+
+
+async def update_organisation(
+    session: AsyncSession,
+    organisation: Organisation,
+    *,
+    data: OrganisationUpdate,
+    principal: Principal,
+) -> Organisation:
+    if not _acts_for(principal, organisation.id):
+        raise Forbidden("Only the organisation's own users or an administrator may change it.")
+    for key, value in data.model_dump(exclude_unset=True).items():
+        if value is None and key not in ("vat_number", "size_class", "province"):
+            continue
+        setattr(organisation, key, value)
+    await session.flush()
+    return organisation
+
+
+async def get_partnership(
+    session: AsyncSession, partnership_id: uuid.UUID, principal: Principal
+) -> tuple[Partnership, list[PartnershipMember]]:
+    partnership = await repo.get_partnership(
+        session, partnership_id, visibility.partnerships(principal)
+    )
+    if partnership is None:
+        raise NotFound(f"No partnership {partnership_id}.")
+    return partnership, (await repo.members_of(session, [partnership.id]))[partnership.id]
+
+
+async def _require_organisations(session: AsyncSession, ids: list[uuid.UUID]) -> None:
+    found = await repo.organisations_by_id(session, ids)
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"No organisation {', '.join(missing)}.")
+
+
+async def _require_district(session: AsyncSession, district_id: uuid.UUID | None) -> None:
+    if district_id is not None and await session.get(District, district_id) is None:
+        raise NotFound(f"No district {district_id}.")
+
+
+async def create_partnership(
+    session: AsyncSession, *, data: PartnershipCreate, principal: Principal
+) -> tuple[Partnership, list[PartnershipMember]]:
+    """Form a partnership; the caller must act for its lead ("capofila")."""
+    if not _acts_for(principal, data.lead_organisation_id):
+        raise Forbidden("You can form partnerships only with one of your organisations as lead.")
+    await _require_organisations(
+        session, [data.lead_organisation_id, *data.partner_organisation_ids]
+    )
+    await _require_district(session, data.district_id)
+    partnership = Partnership(
+        id=uuid.uuid4(), name=data.name, form=data.form, district_id=data.district_id
+    )
+    session.add(partnership)
+    await session.flush()
+    members = [
+        PartnershipMember(
+            partnership_id=partnership.id,
+            organisation_id=data.lead_organisation_id,
+            role=MemberRole.LEAD,
+        ),
+        *(
+            PartnershipMember(
+                partnership_id=partnership.id, organisation_id=org, role=MemberRole.PARTNER
+            )
+            for org in data.partner_organisation_ids
+        ),
+    ]
+    session.add_all(members)
+    await session.flush()
+    return partnership, members
+
+
+async def update_partnership(
+    session: AsyncSession,
+    partnership: Partnership,
+    members: list[PartnershipMember],
+    *,
+    data: PartnershipUpdate,
+    principal: Principal,
+) -> list[PartnershipMember]:
+    lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+    if not _acts_for(principal, lead):
+        raise Forbidden("Only the lead's users or an administrator may change the partnership.")
+    if data.name is not None:
+        partnership.name = data.name
+    if data.form is not None:
+        partnership.form = data.form
+    if "district_id" in data.model_fields_set:
+        await _require_district(session, data.district_id)
+        partnership.district_id = data.district_id
+    if data.partner_organisation_ids is not None:
+        partners = data.partner_organisation_ids
+        if lead in partners or len(set(partners)) != len(partners):
+            raise Conflict("Partners must be distinct and must not include the lead.")
+        if await repo.partnership_has_applications(session, partnership.id):
+            raise Conflict("The members are frozen once the partnership has submitted.")
+        await _require_organisations(session, partners)
+        await session.execute(
+            delete(PartnershipMember).where(
+                PartnershipMember.partnership_id == partnership.id,
+                PartnershipMember.role == MemberRole.PARTNER,
+            )
+        )
+        session.add_all(
+            PartnershipMember(
+                partnership_id=partnership.id, organisation_id=org, role=MemberRole.PARTNER
+            )
+            for org in partners
+        )
+        partnership.updated_at = utcnow()  # the membership changed: bump the version too
+    await session.flush()
+    return (await repo.members_of(session, [partnership.id]))[partnership.id]

@@ -1,0 +1,143 @@
+"""Programmes and measures: creation and changes within the budget caps (rules 1 and 2)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import (
+    BudgetBelowAllocated,
+    Conflict,
+    MeasureCallsBudgetExceeded,
+    NotFound,
+    ProgrammeMeasuresBudgetExceeded,
+)
+from app.core.money import from_cents, to_cents
+from app.models.programme import Measure, Programme
+from app.repositories import budgets
+from app.repositories import programmes as repo
+from app.schemas.programme import MeasureCreate, MeasureUpdate, ProgrammeCreate, ProgrammeUpdate
+from app.schemas.reference_data import MeasureSpec
+from app.services.reference_data import LoadReport, RowWriter, write_lines, write_measure
+
+
+async def get_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
+    programme = await session.get(Programme, programme_id)
+    if programme is None:
+        raise NotFound(f"No programme {programme_id}.")
+    return programme
+
+
+async def get_measure(session: AsyncSession, measure_id: uuid.UUID) -> Measure:
+    measure = await session.get(Measure, measure_id)
+    if measure is None:
+        raise NotFound(f"No measure {measure_id}.")
+    return measure
+
+
+async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> Programme:
+    if await repo.get_programme_by_code(session, data.code) is not None:
+        raise Conflict(f"A programme with code {data.code} exists.")
+    programme = Programme(
+        id=uuid.uuid4(),
+        **data.model_dump(exclude={"total_budget"}),
+        total_budget_cents=to_cents(data.total_budget),
+        currency="EUR",
+        principles=[],
+    )
+    session.add(programme)
+    await session.flush()
+    return programme
+
+
+async def update_programme(
+    session: AsyncSession, programme: Programme, *, data: ProgrammeUpdate
+) -> Programme:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"total_budget"})
+    if data.total_budget is not None:
+        total = to_cents(data.total_budget)
+        floor = max(programme.allocated_cents, programme.measures_budget_cents)
+        if total < floor:
+            raise BudgetBelowAllocated(
+                f"The total cannot go below {from_cents(floor)}: that much is already "
+                "given to measures or allocated.",
+                allocated=from_cents(programme.allocated_cents),
+                measures_budget=from_cents(programme.measures_budget_cents),
+                requested=data.total_budget,
+            )
+        changes["total_budget_cents"] = total
+    for key, value in changes.items():
+        setattr(programme, key, value)
+    await session.flush()  # the version column turns a concurrent change into a 412
+    return programme
+
+
+def _budget_refused(programme: Programme, requested_cents: int) -> ProgrammeMeasuresBudgetExceeded:
+    return ProgrammeMeasuresBudgetExceeded(
+        f"The measures' budgets would exceed the total of programme {programme.code}.",
+        cap=from_cents(programme.total_budget_cents),
+        allocated=from_cents(programme.measures_budget_cents),
+        requested=from_cents(requested_cents),
+        available=from_cents(programme.total_budget_cents - programme.measures_budget_cents),
+    )
+
+
+async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measure:
+    """Create a measure with its lines, phases and themes, reserving its budget (rule 1)."""
+    programme = await get_programme(session, data.programme_id)
+    if any(m.code == data.code for m in await repo.list_measures(session, programme.id)):
+        raise Conflict(f"Programme {programme.code} already has a measure {data.code}.")
+    spec = MeasureSpec.model_validate(data.model_dump(exclude={"programme_id"}))
+    cents = to_cents(spec.budget)
+    if not await budgets.add_to_measures_budget(session, programme.id, cents):
+        await session.refresh(programme)
+        raise _budget_refused(programme, cents)
+    loader = RowWriter(session, LoadReport(programme.code))
+    ordinal = len(await repo.list_measures(session, programme.id)) + 1
+    measure = await write_measure(loader, programme, None, ordinal, spec, calls_budget_cents=0)
+    await write_lines(loader, measure, spec.lines)
+    return measure
+
+
+async def update_measure(
+    session: AsyncSession, measure: Measure, *, data: MeasureUpdate
+) -> Measure:
+    """Change a measure; a new budget stays within the programme and above what is used."""
+    if data.budget is not None:
+        new = to_cents(data.budget)
+        if new < measure.allocated_cents:
+            raise BudgetBelowAllocated(
+                f"Measure {measure.code} has {from_cents(measure.allocated_cents)} allocated.",
+                allocated=from_cents(measure.allocated_cents),
+                requested=data.budget,
+            )
+        if new < measure.calls_budget_cents:
+            raise MeasureCallsBudgetExceeded(
+                f"The calls of measure {measure.code} already share "
+                f"{from_cents(measure.calls_budget_cents)}.",
+                cap=data.budget,
+                requested=from_cents(measure.calls_budget_cents),
+            )
+        delta = new - measure.budget_cents
+        if delta and not await budgets.add_to_measures_budget(session, measure.programme_id, delta):
+            programme = await get_programme(session, measure.programme_id)
+            await session.refresh(programme)
+            raise _budget_refused(programme, programme.measures_budget_cents + delta)
+        measure.budget_cents = new
+    if data.max_funded_projects is not None:
+        if data.max_funded_projects < measure.funded_projects:
+            raise BudgetBelowAllocated(
+                f"Measure {measure.code} already funds {measure.funded_projects} projects.",
+                funded_projects=measure.funded_projects,
+                requested=data.max_funded_projects,
+            )
+        measure.max_funded_projects = data.max_funded_projects
+    for field in ("title", "objective", "beneficiaries", "notes"):
+        text = getattr(data, field)
+        if text is not None:
+            setattr(measure, f"{field}_it", text.it)
+            setattr(measure, f"{field}_en", text.en)
+    await session.flush()
+    return measure
