@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import luhn
 
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Role
 from app.core.config import Settings
@@ -17,7 +18,14 @@ from app.services.users import create_user
 
 PASSWORD = "correct horse battery staple"
 
+
 # Valid partite IVA / codici fiscali (check digits computed), one per test organisation.
+def tax_code(n: int) -> str:
+    """The n-th of a series of valid partite IVA (also valid codici fiscali of entities)."""
+    base = f"{1_000_000 + n * 7919:07d}001"
+    return base + luhn.calc_check_digit(base)
+
+
 TAX_CODES = ["80087670016", "02843860012", "12345670017", "76543210017", "11111110018"]
 
 

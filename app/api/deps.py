@@ -111,8 +111,10 @@ def require(*scopes: str) -> Any:
     return Security(get_principal, scopes=list(scopes))
 
 
-# The caller, possibly anonymous (operations open to the public).
+# The caller, possibly anonymous (operations open to the public). Routes that use it add
+# ``openapi_extra=OPTIONAL_AUTH`` so that OpenAPI says a token is optional there.
 OptionalPrincipal = Annotated[Principal, Security(get_principal)]
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # added to the bearer requirement
 
 
 async def get_authenticated(principal: OptionalPrincipal) -> Principal:

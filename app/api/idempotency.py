@@ -81,7 +81,6 @@ async def get_idempotency(
         str | None,
         Header(
             alias=KEY_HEADER,
-            min_length=8,
             max_length=200,
             pattern=r"^[\x21-\x7e]+$",
             description="A unique key per intended creation (for example a UUID); a retry with "

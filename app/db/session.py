@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
 
@@ -28,16 +29,24 @@ from app.core.config import Settings
 _WRITE_OPTION = "wecare_write"
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the async engine for the configured database, tuned per dialect."""
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """Create the async engine for the configured database, tuned per dialect.
+
+    ``pooled=False`` opens a connection per use: for callers that run each request on a
+    new event loop (synchronous test clients), where pooled connections cannot follow.
+    """
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = (
+            create_async_engine(url) if pooled else create_async_engine(url, poolclass=NullPool)
+        )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
+    if not pooled:
+        return create_async_engine(url, poolclass=NullPool)
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.deps import OptionalPrincipal, SessionDep, require
+from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
 from app.api.etag import require_if_match, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep, parse_datetime
@@ -38,7 +38,12 @@ def _cents(amount: Decimal | None) -> int | None:
     return None if amount is None else to_cents(amount)
 
 
-@router.get("", summary="List allocations", responses=problem_responses(401, 422))
+@router.get(
+    "",
+    summary="List allocations",
+    responses=problem_responses(401, 422),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def list_allocations(
     session: SessionDep,
     page: PageDep,
@@ -74,7 +79,10 @@ async def list_allocations(
 
 
 @router.get(
-    "/{allocation_id}", summary="Read an allocation", responses=problem_responses(401, 404, 422)
+    "/{allocation_id}",
+    summary="Read an allocation",
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def get_allocation(
     allocation_id: AllocationId,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.deps import OptionalPrincipal, SessionDep, require
+from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
 from app.api.etag import require_if_match, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep
@@ -33,7 +33,9 @@ async def _read(session: SessionDep, call: Call) -> CallRead:
     return call_read(call, phases, limits, datetime.now(UTC))
 
 
-@router.get("", summary="List calls", responses=problem_responses(401, 422))
+@router.get(
+    "", summary="List calls", responses=problem_responses(401, 422), openapi_extra=OPTIONAL_AUTH
+)
 async def list_calls(
     session: SessionDep,
     page: PageDep,
@@ -64,7 +66,12 @@ async def list_calls(
     )
 
 
-@router.get("/{call_id}", summary="Read a call", responses=problem_responses(401, 404, 422))
+@router.get(
+    "/{call_id}",
+    summary="Read a call",
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_call(
     call_id: CallId, session: SessionDep, principal: OptionalPrincipal, response: Response
 ) -> CallRead:

@@ -1,0 +1,107 @@
+"""HTTP steps shared by the API tests: each call asserts its status and returns the body."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.actors import Actor
+
+
+class Api:
+    """A thin client that keeps the last ETag of every resource it has read or written."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.etags: dict[str, str] = {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        actor: Actor | None,
+        *,
+        json: Any = None,
+        expect: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        sent = dict(actor.headers if actor else {})
+        sent.update(headers or {})
+        response = await self.client.request(method, path, json=json, headers=sent)
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.text}"
+        )
+        body = response.json() if response.content else None
+        if "etag" in response.headers and isinstance(body, dict) and "id" in body:
+            self.etags[self._resource(path, body)] = response.headers["etag"]
+        return body
+
+    @staticmethod
+    def _resource(path: str, body: dict[str, Any]) -> str:
+        base = "/".join(path.split("/")[:4])  # /api/v1/<collection>
+        return f"{base}/{body['id']}"
+
+    async def read(self, path: str, actor: Actor | None = None) -> Any:
+        return await self.call("GET", path, actor)
+
+    async def act(
+        self, path: str, action: str, actor: Actor, *, json: Any = None, expect: int = 200
+    ) -> Any:
+        """POST a lifecycle action with the resource's current ETag."""
+        await self.read(path, actor)
+        return await self.call(
+            "POST",
+            f"{path}/{action}",
+            actor,
+            json=json,
+            expect=expect,
+            headers={"If-Match": self.etags[path]},
+        )
+
+    async def patch(self, path: str, actor: Actor, json: Any, *, expect: int = 200) -> Any:
+        await self.read(path, actor)
+        return await self.call(
+            "PATCH", path, actor, json=json, expect=expect, headers={"If-Match": self.etags[path]}
+        )
+
+
+def window(days_from_now: float, length_days: float = 30) -> tuple[str, str]:
+    start = datetime.now(UTC) + timedelta(days=days_from_now)
+    return start.isoformat(), (start + timedelta(days=length_days)).isoformat()
+
+
+def text(it: str, en: str | None = None) -> dict[str, str]:
+    return {"it": it, "en": en or it}
+
+
+async def programme(api: Api, admin: Actor, code: str = "P1", total: str = "10000000.00") -> Any:
+    return await api.call(
+        "POST",
+        "/api/v1/programmes",
+        admin,
+        expect=201,
+        json={
+            "code": code,
+            "name_it": f"Programma {code}",
+            "name_en": f"Programme {code}",
+            "description_it": "Descrizione",
+            "description_en": "Description",
+            "responsible_office": "Direzione Coesione Sociale",
+            "legal_basis": "D.G.R. di prova",
+            "total_budget": total,
+        },
+    )
+
+
+async def organisation(api: Api, actor: Actor, name: str, tax_code: str, **fields: Any) -> Any:
+    body = {
+        "legal_name": name,
+        "tax_code": tax_code,
+        "legal_nature": "third_sector_organisation",
+        "profit_status": "non_profit",
+        "province": "TO",
+        **fields,
+    }
+    return await api.call("POST", "/api/v1/organisations", actor, json=body, expect=201)
