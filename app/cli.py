@@ -22,6 +22,7 @@ from app.db import migrations
 from app.db.session import Database, create_engine
 from app.models.organisation import Organisation
 from app.repositories import auth as auth_repo
+from app.repositories import consistency
 from app.services import clients, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
@@ -175,6 +176,26 @@ def _users_create(args: argparse.Namespace) -> int:
     return _in_transaction(work)
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Recompute every counter from the rows; exit 1 and name each difference."""
+
+    async def run() -> list[str]:
+        engine = create_engine(get_settings())
+        try:
+            async with engine.connect() as connection:
+                return [str(d) for d in await consistency.differences(connection)]
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(run())
+    for line in found:
+        print(f"MISMATCH {line}", file=sys.stderr)  # noqa: T201
+    if found:
+        return 1
+    print("every counter equals the sum of its rows")  # noqa: T201
+    return 0
+
+
 def openapi_document() -> str:
     """The OpenAPI document of the app, as committed in openapi/openapi.json."""
     from app.main import create_app
@@ -260,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--organisation", action="append", help="tax code of an organisation (repeatable)"
     )
     create_user.set_defaults(handler=_users_create)
+
+    check = commands.add_parser("check", help="verify every budget counter against its rows")
+    check.set_defaults(handler=_check)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
     serve.add_argument("--host", default=None, help="default: WECARE_HOST or 127.0.0.1")

@@ -28,6 +28,7 @@ from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
+from app.repositories import consistency
 
 POSTGRES_URL = os.environ.get(
     "WECARE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -113,11 +114,21 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def connection(
+    engine: AsyncEngine, request: pytest.FixtureRequest
+) -> AsyncIterator[AsyncConnection]:
+    """The test's transaction; after the test, every counter must equal the sum of its rows
+    (`wecare check`), unless the test is marked ``counters_may_disagree``."""
     async with engine.connect() as conn:
         outer = await conn.begin()
         yield conn
-        if outer.is_active:
+        checked = request.node.get_closest_marker("counters_may_disagree") is None
+        if outer.is_active and checked:
+            found = await consistency.differences(conn)
+            if outer.is_active:
+                await outer.rollback()
+            assert not found, "counters disagree with their rows: " + "; ".join(map(str, found))
+        elif outer.is_active:
             await outer.rollback()
 
 

@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/wecare.sqlite3"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=200)
-    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
-    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: LogLevel = "INFO"
     secret_key: SecretStr | None = None

@@ -276,6 +276,7 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "application_one_live_per_district_key": DistrictAlreadyApplied,
     "application_one_live_executive_per_preliminary_key": Conflict,
     "application_requested_within_cost_check": InvalidInput,
+    "application_line_thresholds_check": Ineligible,
     "organisation_tax_code_key": OrganisationExists,
     "organisation_vat_number_key": OrganisationExists,
 }

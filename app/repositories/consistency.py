@@ -1,0 +1,126 @@
+"""Recompute every counter from the rows it summarises."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import QueryableAttribute
+
+from app.core.domain import AllocationStatus
+from app.models.allocation import Allocation
+from app.models.call import Call
+from app.models.programme import Measure, Programme
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    code: str
+    column: str
+    stored: int
+    recomputed: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table} {self.code}: {self.column} is {self.stored}, "
+            f"the rows say {self.recomputed}"
+        )
+
+
+def _active_sums(key: QueryableAttribute[uuid.UUID]) -> Select[uuid.UUID, int, int]:
+    return (
+        select(key, func.coalesce(func.sum(Allocation.amount_cents), 0), func.count(Allocation.id))
+        .where(Allocation.status == AllocationStatus.ACTIVE)
+        .group_by(key)
+    )
+
+
+async def _sums(
+    connection: AsyncConnection, key: QueryableAttribute[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    rows = await connection.execute(_active_sums(key))
+    return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+
+def _compare(
+    table: str,
+    rows: list[tuple[uuid.UUID, str, int, int]],
+    sums: dict[uuid.UUID, tuple[int, int]],
+) -> list[Difference]:
+    found: list[Difference] = []
+    for row_id, code, stored_amount, stored_count in rows:
+        amount, count = sums.get(row_id, (0, 0))
+        if stored_amount != amount:
+            found.append(Difference(table, code, "allocated_cents", stored_amount, amount))
+        if stored_count != count:
+            found.append(Difference(table, code, "funded_projects", stored_count, count))
+    return found
+
+
+async def differences(connection: AsyncConnection) -> list[Difference]:
+    """Every counter that disagrees with the allocations, measures and calls (empty = sound)."""
+    programmes = (
+        await connection.execute(
+            select(
+                Programme.id,
+                Programme.code,
+                Programme.allocated_cents,
+                Programme.funded_projects,
+                Programme.measures_budget_cents,
+            )
+        )
+    ).all()
+    measures = (
+        await connection.execute(
+            select(
+                Measure.id,
+                Measure.code,
+                Measure.allocated_cents,
+                Measure.funded_projects,
+                Measure.calls_budget_cents,
+                Measure.programme_id,
+                Measure.budget_cents,
+            )
+        )
+    ).all()
+    calls = (
+        await connection.execute(
+            select(
+                Call.id,
+                Call.code,
+                Call.allocated_cents,
+                Call.funded_projects,
+                Call.measure_id,
+                Call.budget_cents,
+            )
+        )
+    ).all()
+    found = [
+        *_compare(
+            "programme",
+            [(p[0], p[1], p[2], p[3]) for p in programmes],
+            await _sums(connection, Allocation.programme_id),
+        ),
+        *_compare(
+            "measure",
+            [(m[0], m[1], m[2], m[3]) for m in measures],
+            await _sums(connection, Allocation.measure_id),
+        ),
+        *_compare(
+            "call",
+            [(c[0], c[1], c[2], c[3]) for c in calls],
+            await _sums(connection, Allocation.call_id),
+        ),
+    ]
+    for p in programmes:
+        budgeted = sum(m[6] for m in measures if m[5] == p[0])
+        if p[4] != budgeted:
+            found.append(Difference("programme", p[1], "measures_budget_cents", p[4], budgeted))
+    for m in measures:
+        shared = sum(c[5] for c in calls if c[4] == m[0])
+        if m[4] != shared:
+            found.append(Difference("measure", m[1], "calls_budget_cents", m[4], shared))
+    return found

@@ -1,0 +1,525 @@
+"""The rules that must never break (SPEC rules 1-6), at their exact boundaries, over HTTP.
+
+Each refusal is a 409/422 problem naming the rule with its figures, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Role
+from app.core.config import Settings
+from app.models import Allocation, Call, Measure, Programme
+from app.repositories import applications as application_repo
+from app.repositories.guards import violated_constraint
+from tests.actors import Actor, user_actor
+from tests.api.v1.flows import Api
+from tests.world import approved, budget, district
+
+
+@pytest.fixture
+async def officer(session: AsyncSession, settings: Settings) -> Actor:
+    return await user_actor(session, settings, Role.OFFICER)
+
+
+@pytest.fixture
+async def admin(session: AsyncSession, settings: Settings) -> Actor:
+    return await user_actor(session, settings, Role.ADMINISTRATOR)
+
+
+async def grant(
+    client: httpx.AsyncClient, officer: Actor, application_id: uuid.UUID, amount: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/allocations",
+        json={"application_id": str(application_id), "amount": amount},
+        headers=officer.headers,
+    )
+
+
+async def counters(session: AsyncSession) -> list[tuple[int, int]]:
+    rows = []
+    for model in (Programme, Measure, Call):
+        row = (await session.execute(select(model.allocated_cents, model.funded_projects))).one()
+        rows.append((int(row[0]), int(row[1])))
+    return rows
+
+
+def assert_refused(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["rule"] == rule
+    return body
+
+
+class TestBudgetCaps:
+    async def test_the_call_share_is_reached_exactly_and_never_passed(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, call_budget=100_000)
+        apps = [await approved(session, world, requested=60_000, n=i) for i in range(3)]
+        assert (await grant(client, officer, apps[0].id, "60000.00")).status_code == 201
+        assert (await grant(client, officer, apps[1].id, "40000.00")).status_code == 201
+        before = await counters(session)
+        body = assert_refused(
+            await grant(client, officer, apps[2].id, "0.01"), 409, "call_budget_cap"
+        )
+        assert (body["cap"], body["allocated"], body["requested"], body["available"]) == (
+            "100000.00",
+            "100000.00",
+            "0.01",
+            "0.00",
+        )
+        assert await counters(session) == before  # nothing written, not even the programme's
+        assert await session.scalar(select(func.count()).select_from(Allocation)) == 2
+
+    @pytest.mark.counters_may_disagree
+    async def test_measure_and_programme_caps_hold_as_defence_in_depth(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        # Calls' shares never exceed their measure's budget, so the measure's and the
+        # programme's counters bind only if something else went wrong; they still hold.
+        world = await budget(session, total=100_000)
+        app = await approved(session, world, requested=10_000)
+        await session.execute(
+            update(Measure).values(allocated_cents=Measure.budget_cents - 9_999_99)
+        )
+        assert_refused(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
+        await session.execute(update(Measure).values(allocated_cents=0))
+        await session.execute(
+            update(Programme).values(allocated_cents=Programme.total_budget_cents - 100)
+        )
+        assert_refused(
+            await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap"
+        )
+
+    async def test_an_allocation_never_exceeds_the_request(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=50_000)
+        assert_refused(
+            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
+        )
+        assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
+
+    async def test_one_active_allocation_per_application(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=50_000)
+        assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
+        assert_refused(
+            await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
+        )
+
+    async def test_only_approved_applications_are_funded(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        from app.core.domain import ApplicationStatus
+
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=5, status=ApplicationStatus.SUBMITTED)
+        assert_refused(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
+
+
+class TestProjectCaps:
+    async def test_max_projects_and_revocation_frees_the_slot(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, max_projects=2)
+        apps = [await approved(session, world, requested=1_000, n=i) for i in range(3)]
+        first = await grant(client, officer, apps[0].id, "1000.00")
+        assert (await grant(client, officer, apps[1].id, "1000.00")).status_code == 201
+        body = assert_refused(
+            await grant(client, officer, apps[2].id, "1000.00"), 409, "measure_project_cap"
+        )
+        assert (body["cap"], body["funded_projects"]) == (2, 2)
+        api = Api(client)
+        await api.act(
+            f"/api/v1/allocations/{first.json()['id']}",
+            "revoke",
+            officer,
+            json={"reason": "rinuncia"},
+        )
+        assert (await grant(client, officer, apps[2].id, "1000.00")).status_code == 201
+
+    async def test_one_funded_project_per_district(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, one_per_district=True)
+        here = await district(session, world, 1)
+        there = await district(session, world, 2)
+        a = await approved(session, world, requested=1_000, district=here, n=1)
+        b = await approved(session, world, requested=1_000, district=here, n=2)
+        c = await approved(session, world, requested=1_000, district=there, n=3)
+        funded = await grant(client, officer, a.id, "1000.00")
+        assert funded.status_code == 201
+        assert_refused(
+            await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
+        )
+        assert (await grant(client, officer, c.id, "1000.00")).status_code == 201
+        api = Api(client)
+        await api.act(
+            f"/api/v1/allocations/{funded.json()['id']}",
+            "revoke",
+            officer,
+            json={"reason": "rinuncia"},
+        )
+        assert (await grant(client, officer, b.id, "1000.00")).status_code == 201
+
+
+class TestDatabaseGuardsAnswerWithTheRule:
+    """With the service's pre-checks bypassed, the database refuses with the same rule."""
+
+    async def test_second_active_allocation(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        officer: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=50_000)
+        assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
+
+        async def nothing(*_: object) -> None:
+            return None
+
+        monkeypatch.setattr(application_repo, "active_allocation_of", nothing)
+        before = await counters(session)
+        body = assert_refused(
+            await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
+        )
+        assert body["constraint"] == "allocation_one_active_per_application_key"
+        assert await counters(session) == before
+
+    async def test_second_funded_project_in_a_district(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        officer: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        world = await budget(session, total=1_000_000, one_per_district=True)
+        here = await district(session, world, 1)
+        a = await approved(session, world, requested=1_000, district=here, n=1)
+        b = await approved(session, world, requested=1_000, district=here, n=2)
+        assert (await grant(client, officer, a.id, "1000.00")).status_code == 201
+
+        async def nothing(*_: object) -> None:
+            return None
+
+        monkeypatch.setattr(application_repo, "active_allocation_in_district", nothing)
+        body = assert_refused(
+            await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
+        )
+        assert body["constraint"] == "allocation_one_funded_per_district_key"
+
+
+class TestBudgetChanges:
+    async def test_measures_never_exceed_the_programme_total(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, measure_budget=600_000)
+        body_base = {
+            "programme_id": str(world.programme.id),
+            "fund": "FSE",
+            "title": {"it": "M2", "en": "M2"},
+            "objective": {"it": "-", "en": "-"},
+            "beneficiaries": {"it": "-", "en": "-"},
+            "eligibility": {"applicant_forms": ["organisation"]},
+        }
+        over = await client.post(
+            "/api/v1/measures",
+            json={**body_base, "code": "M2", "budget": "400000.01"},
+            headers=admin.headers,
+        )
+        body = assert_refused(over, 409, "programme_measures_budget_cap")
+        assert (body["cap"], body["available"], body["requested"]) == (
+            "1000000.00",
+            "400000.00",
+            "400000.01",
+        )
+        exact = await client.post(
+            "/api/v1/measures",
+            json={**body_base, "code": "M2", "budget": "400000.00"},
+            headers=admin.headers,
+        )
+        assert exact.status_code == 201, exact.text
+
+    async def test_lowering_budgets_below_what_is_used_is_refused(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, measure_budget=500_000, call_budget=300_000)
+        app = await approved(session, world, requested=200_000)
+        assert (await grant(client, officer, app.id, "200000.00")).status_code == 201
+        api = Api(client)
+        measure_path = f"/api/v1/measures/{world.measure.id}"
+        call_path = f"/api/v1/calls/{world.call.id}"
+        programme_path = f"/api/v1/programmes/{world.programme.id}"
+        assert_refused(
+            await client.patch(
+                measure_path,
+                json={"budget": "299999.99"},
+                headers={
+                    **admin.headers,
+                    "If-Match": (await client.get(measure_path)).headers["etag"],
+                },
+            ),
+            409,
+            "measure_calls_budget_cap",
+        )
+        body = await api.patch(call_path, admin, {"budget": "199999.99"}, expect=409)
+        assert body["rule"] == "budget_below_allocated"
+        assert (await api.patch(call_path, admin, {"budget": "200000.00"}))["budget"] == "200000.00"
+        body = await api.patch(programme_path, admin, {"total_budget": "499999.99"}, expect=409)
+        assert body["rule"] == "budget_below_allocated"
+        lowered = await api.patch(measure_path, admin, {"budget": "200000.00"})
+        assert (lowered["budget"], lowered["available"]) == ("200000.00", "0.00")
+        refused = await api.patch(measure_path, admin, {"budget": "199999.99"}, expect=409)
+        assert refused["rule"] == "budget_below_allocated"
+
+    async def test_call_shares_never_exceed_the_measure_budget(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await budget(session, total=1_000_000, measure_budget=500_000, call_budget=300_000)
+        phases = [
+            {
+                "kind": "submission",
+                "opens_at": "2030-01-01T00:00:00+00:00",
+                "closes_at": "2030-02-01T00:00:00+00:00",
+            }
+        ]
+        base = {
+            "measure_id": str(world.measure.id),
+            "title": {"it": "B2", "en": "C2"},
+            "phases": phases,
+        }
+        over = await client.post(
+            "/api/v1/calls",
+            json={**base, "code": "C2", "budget": "200000.01"},
+            headers=officer.headers,
+        )
+        body = assert_refused(over, 409, "measure_calls_budget_cap")
+        assert body["available"] == "200000.00"
+        exact = await client.post(
+            "/api/v1/calls",
+            json={**base, "code": "C2", "budget": "200000.00"},
+            headers=officer.headers,
+        )
+        assert exact.status_code == 201
+
+
+class TestFesrThresholdsInTheDatabase:
+    """The same boundary values, written with raw SQL, are refused by the database itself."""
+
+    @pytest.mark.parametrize(
+        ("line", "cost_cents", "refused"),
+        [
+            (1, 99_999_999, True),
+            (1, 100_000_000, False),
+            (2, 10_000_000, False),
+            (2, 10_000_001, True),
+        ],
+        ids=["L1-999999.99", "L1-1000000.00", "L2-100000.00", "L2-100000.01"],
+    )
+    async def test_raw_sql(
+        self, session: AsyncSession, line: int, cost_cents: int, refused: bool
+    ) -> None:
+        from app.services.reference_data import (
+            WECARE_FILE,
+            load_reference_data,
+            read_reference_file,
+        )
+        from tests.actors import make_organisation, tax_code
+
+        await load_reference_data(session, read_reference_file(WECARE_FILE))
+        org = await make_organisation(session, name="Impresa", tax_code=tax_code(77))
+        ids = (
+            await session.execute(
+                text(
+                    "SELECT c.id, c.measure_id, l.id FROM call c "
+                    "JOIN measure_line l ON l.measure_id = c.measure_id "
+                    "WHERE c.code = 'WECARE-FESR-2018' AND l.number = :n"
+                ),
+                {"n": line},
+            )
+        ).one()
+        insert = text(
+            "INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,"
+            " title, description, total_cost_cents, requested_cents, stage, status, version,"
+            " created_at, updated_at) VALUES (:id, :call, :measure, :line, :org, 't', 'd', :cost,"
+            " 100, 'single', 'submitted', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        new_id = uuid.uuid4()
+        params = {
+            "id": new_id.hex if session.bind.dialect.name == "sqlite" else new_id,  # type: ignore[union-attr]
+            "call": ids[0],
+            "measure": ids[1],
+            "line": ids[2],
+            "org": org.id.hex if session.bind.dialect.name == "sqlite" else org.id,  # type: ignore[union-attr]
+            "cost": cost_cents,
+        }
+        if refused:
+            with pytest.raises(IntegrityError) as caught:
+                async with session.begin_nested():
+                    await session.execute(insert, params)
+            assert violated_constraint(caught.value) == "application_line_thresholds_check"
+        else:
+            async with session.begin_nested():
+                await session.execute(insert, params)
+
+
+class TestSubmissionRules:
+    """One live application per district and per-call participation limits, from the data."""
+
+    async def test_district_and_participation_limits(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from app.core.domain import LegalNature, PhaseKind
+        from app.models import CallParticipationLimit, CallPhase
+        from tests.actors import make_organisation, tax_code
+
+        world = await budget(session, total=1_000_000, one_per_district=True)
+        await session.execute(
+            update(Measure).values(
+                applicant_forms=["partnership"],
+                lead_must_be_district_lead=True,
+                required_member_natures=["third_sector_organisation"],
+                min_required_members=1,
+            )
+        )
+        now = datetime.now(UTC)
+        session.add_all(
+            [
+                CallPhase(
+                    id=uuid.uuid4(),
+                    call_id=world.call.id,
+                    ordinal=1,
+                    kind=PhaseKind.SUBMISSION,
+                    opens_at=now - timedelta(days=1),
+                    closes_at=now + timedelta(days=1),
+                ),
+                CallParticipationLimit(
+                    id=uuid.uuid4(),
+                    call_id=world.call.id,
+                    legal_nature=LegalNature.THIRD_SECTOR_ORGANISATION,
+                    max_projects=2,
+                ),
+            ]
+        )
+        districts = [await district(session, world, n) for n in (1, 2, 3)]
+        third = await make_organisation(session, name="Volontari", tax_code=tax_code(300))
+        api = Api(client)
+
+        async def apply(d: int, name: str) -> str:
+            partnership = await api.call(
+                "POST",
+                "/api/v1/partnerships",
+                admin,
+                expect=201,
+                json={
+                    "name": name,
+                    "form": "ats_to_be_formed",
+                    "lead_organisation_id": str(districts[d].lead_organisation_id),
+                    "partner_organisation_ids": [str(third.id)],
+                },
+            )
+            application = await api.call(
+                "POST",
+                "/api/v1/applications",
+                admin,
+                expect=201,
+                json={
+                    "call_id": str(world.call.id),
+                    "partnership_id": partnership["id"],
+                    "title": name,
+                    "description": "-",
+                    "total_cost": "1000.00",
+                    "requested": "1000.00",
+                    "district_id": str(districts[d].id),
+                },
+            )
+            return f"/api/v1/applications/{application['id']}"
+
+        first = await apply(0, "A1")
+        rival = await apply(0, "A1-bis")
+        second = await apply(1, "A2")
+        third_project = await apply(2, "A3")
+        await api.act(first, "submit", admin)
+        refused = await api.act(rival, "submit", admin, expect=409)
+        assert refused["rule"] == "district_live_application"
+        await api.act(second, "submit", admin)
+        limited = await api.act(third_project, "submit", admin, expect=409)
+        assert limited["rule"] == "participation_limit"
+        assert (limited["cap"], limited["taken"]) == (2, 2)
+        await api.act(first, "withdraw", admin)
+        # The withdrawal frees the district's place and one of the partner's two participations.
+        await api.act(rival, "submit", admin)
+        again = await api.act(third_project, "submit", admin, expect=409)
+        assert again["rule"] == "participation_limit"
+
+    async def test_the_lead_must_be_the_districts_lead_body(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from app.core.domain import PhaseKind
+        from app.models import CallPhase
+        from tests.actors import make_organisation, tax_code
+
+        world = await budget(session, total=1_000_000, one_per_district=True)
+        await session.execute(
+            update(Measure).values(applicant_forms=["partnership"], lead_must_be_district_lead=True)
+        )
+        now = datetime.now(UTC)
+        session.add(
+            CallPhase(
+                id=uuid.uuid4(),
+                call_id=world.call.id,
+                ordinal=1,
+                kind=PhaseKind.SUBMISSION,
+                opens_at=now - timedelta(days=1),
+                closes_at=now + timedelta(days=1),
+            )
+        )
+        place = await district(session, world, 1)
+        outsider = await make_organisation(session, name="Comune", tax_code=tax_code(301))
+        api = Api(client)
+        partnership = await api.call(
+            "POST",
+            "/api/v1/partnerships",
+            admin,
+            expect=201,
+            json={"name": "P", "form": "ats_formed", "lead_organisation_id": str(outsider.id)},
+        )
+        application = await api.call(
+            "POST",
+            "/api/v1/applications",
+            admin,
+            expect=201,
+            json={
+                "call_id": str(world.call.id),
+                "partnership_id": partnership["id"],
+                "title": "P",
+                "description": "-",
+                "total_cost": "10.00",
+                "requested": "10.00",
+                "district_id": str(place.id),
+            },
+        )
+        refused = await api.act(
+            f"/api/v1/applications/{application['id']}", "submit", admin, expect=422
+        )
+        assert [v["rule"] for v in refused["violations"]] == ["eligibility_district_lead"]

@@ -1,0 +1,496 @@
+"""Grant storms against a real server with four worker processes, on SQLite and PostgreSQL.
+
+Hundreds of officers' grants are released at the same instant; the caps must hold exactly:
+every request is answered 201 or 409 with the rule that refused it (never a 5xx), and the
+counters in the database match the active allocations without ever passing a cap.
+
+The figures of each storm (statuses, rules, wall time, totals) are logged at INFO; run with
+``-o log_cli=true --log-cli-level=INFO`` to see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Role
+from app.core.config import Settings
+from app.core.domain import (
+    AllocationStatus,
+    ApplicationStage,
+    ApplicationStatus,
+    CallStatus,
+    Fund,
+)
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.models.allocation import Allocation
+from app.models.application import Application
+from app.models.call import Call
+from app.models.organisation import District
+from app.models.programme import Measure, Programme
+from app.services.users import create_user
+from tests.actors import PASSWORD, make_organisation, tax_code
+from tests.conftest import BACKENDS, create_database
+from tests.live import live_server
+
+log = logging.getLogger(__name__)
+
+WORKERS = 4
+PROBLEM_JSON = "application/problem+json"
+BUDGET_RULES = {"programme_budget_cap", "measure_budget_cap", "call_budget_cap"}
+FSE1_RULES = {"measure_project_cap", "district_already_funded"}
+
+# Distinct valid tax codes for every organisation created by this module (both backends).
+_tax_codes = itertools.count(500)
+
+
+# --- the live server --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Live:
+    backend: str
+    url: str
+    base: str
+    database: Database
+    token: str
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Live]:
+    """A fresh migrated database, an officer, and ``wecare serve --workers 4`` on it."""
+    backend = str(request.param)
+    tmp_path = tmp_path_factory.mktemp(f"storm-{backend}")
+    url, drop = await create_database(backend, tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    email = f"officer-{uuid.uuid4().hex[:6]}@example.org"
+    try:
+        await migrations.upgrade(database.engine)
+        async with database.session(write=True) as session:
+            await create_user(
+                session,
+                email=email,
+                display_name="Funzionario regionale",
+                password=PASSWORD,
+                role=Role.OFFICER,
+                organisation_ids=[],
+            )
+        with pytest.MonkeyPatch.context() as env:
+            # SQLite: 400 writers queue on BEGIN IMMEDIATE; let them wait instead of failing.
+            env.setenv("WECARE_SQLITE_BUSY_TIMEOUT_MS", "60000")
+            with live_server(url, tmp_path, workers=WORKERS) as base:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                    login = await client.post(
+                        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+                    )
+                assert login.status_code == 200, login.text
+                yield Live(backend, url, base, database, str(login.json()["access_token"]))
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+# --- arranging the programme --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scheme:
+    programme_id: uuid.UUID
+    measure_id: uuid.UUID
+    call_id: uuid.UUID
+
+
+async def _scheme(
+    session: AsyncSession,
+    label: str,
+    *,
+    budget_cents: int,
+    max_funded_projects: int | None = None,
+    one_per_district: bool = False,
+) -> Scheme:
+    """A programme with one measure with one call, all three with the same budget."""
+    suffix = uuid.uuid4().hex[:8].upper()
+    programme = Programme(
+        id=uuid.uuid4(),
+        code=f"{label}-{suffix}",
+        name_it=f"Programma {label}",
+        name_en=f"Programme {label}",
+        description_it="Programma di prova per la concorrenza.",
+        description_en="Concurrency test programme.",
+        responsible_office="Direzione Coesione Sociale",
+        legal_basis="DGR di prova",
+        total_budget_cents=budget_cents,
+        measures_budget_cents=budget_cents,
+    )
+    session.add(programme)
+    await session.flush()
+    measure = Measure(
+        id=uuid.uuid4(),
+        programme_id=programme.id,
+        code=f"M-{suffix}",
+        ordinal=1,
+        fund=Fund.FSE,
+        title_it="Misura di prova",
+        title_en="Test measure",
+        objective_it="Obiettivo",
+        objective_en="Objective",
+        beneficiaries_it="Beneficiari",
+        beneficiaries_en="Beneficiaries",
+        budget_cents=budget_cents,
+        max_funded_projects=max_funded_projects,
+        one_per_district=one_per_district,
+        calls_budget_cents=budget_cents,
+    )
+    session.add(measure)
+    await session.flush()
+    call = Call(
+        id=uuid.uuid4(),
+        measure_id=measure.id,
+        code=f"C-{suffix}",
+        title_it="Bando di prova",
+        title_en="Test call",
+        status=CallStatus.PUBLISHED,
+        budget_cents=budget_cents,
+    )
+    session.add(call)
+    await session.flush()
+    return Scheme(programme.id, measure.id, call.id)
+
+
+async def _organisations(session: AsyncSession, count: int) -> list[uuid.UUID]:
+    ids = []
+    for _ in range(count):
+        n = next(_tax_codes)
+        organisation = await make_organisation(session, name=f"Ente {n}", tax_code=tax_code(n))
+        ids.append(organisation.id)
+    return ids
+
+
+async def _districts(session: AsyncSession, count: int) -> dict[uuid.UUID, uuid.UUID]:
+    """Districts, each led by its own organisation: district id -> lead organisation id."""
+    leads = await _organisations(session, count)
+    districts = [
+        District(
+            id=uuid.uuid4(),
+            code=f"D-{uuid.uuid4().hex[:10].upper()}",
+            name=f"Distretto {i}",
+            lead_organisation_id=lead,
+        )
+        for i, lead in enumerate(leads)
+    ]
+    session.add_all(districts)
+    await session.flush()
+    return {district.id: district.lead_organisation_id for district in districts}
+
+
+def _approved(
+    scheme: Scheme,
+    applicant: uuid.UUID,
+    cents: int,
+    *,
+    district_id: uuid.UUID | None = None,
+) -> Application:
+    return Application(
+        id=uuid.uuid4(),
+        call_id=scheme.call_id,
+        measure_id=scheme.measure_id,
+        applicant_organisation_id=applicant,
+        title="Progetto di prova",
+        description="Un progetto approvato in attesa di concessione.",
+        total_cost_cents=cents,
+        requested_cents=cents,
+        district_id=district_id,
+        stage=ApplicationStage.SINGLE,
+        status=ApplicationStatus.APPROVED,
+    )
+
+
+# --- the storm ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    application_id: uuid.UUID
+    status: int  # 0: no HTTP response (transport error)
+    content_type: str
+    body: dict[str, object]
+    error: str | None = None
+
+    @property
+    def rule(self) -> str | None:
+        rule = self.body.get("rule")
+        return rule if isinstance(rule, str) else None
+
+
+@dataclass
+class Storm:
+    outcomes: list[Outcome]
+    seconds: float
+    statuses: Counter[int] = field(init=False)
+    rules: Counter[str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statuses = Counter(o.status for o in self.outcomes)
+        self.rules = Counter(o.rule for o in self.outcomes if o.status == 409)
+
+    def with_status(self, status: int) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def server_errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status >= 500 or o.status == 0]
+
+    def summary(self) -> str:
+        errors = Counter(
+            (o.status, str(o.body.get("detail") or o.error)[:120]) for o in self.server_errors
+        )
+        return (
+            f"{len(self.outcomes)} requests in {self.seconds:.2f} s: "
+            f"statuses {dict(sorted(self.statuses.items()))}, 409 rules {dict(self.rules)} "
+            f"({self.guarded} by a database guard), 5xx/transport {dict(errors)}"
+        )
+
+    @property
+    def guarded(self) -> int:
+        """Refusals that came from a constraint or unique index, not the service's checks."""
+        return sum(1 for o in self.with_status(409) if o.body.get("constraint"))
+
+
+async def _storm(live: Live, application_ids: Sequence[uuid.UUID], amount: str) -> Storm:
+    """One grant per application, all released at once behind a barrier."""
+    barrier = asyncio.Event()
+    everyone_waiting = asyncio.Event()
+    waiting = 0
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {live.token}"}
+    async with httpx.AsyncClient(
+        base_url=live.base, limits=limits, timeout=120, headers=headers
+    ) as client:
+
+        async def grant(application_id: uuid.UUID) -> Outcome:
+            nonlocal waiting
+            waiting += 1
+            if waiting == len(application_ids):
+                everyone_waiting.set()
+            await barrier.wait()
+            try:
+                response = await client.post(
+                    "/api/v1/allocations",
+                    json={"application_id": str(application_id), "amount": amount},
+                )
+            except httpx.HTTPError as exc:
+                return Outcome(application_id, 0, "", {}, error=repr(exc))
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"detail": response.text}
+            return Outcome(
+                application_id,
+                response.status_code,
+                response.headers.get("content-type", ""),
+                body if isinstance(body, dict) else {"detail": body},
+            )
+
+        tasks = [asyncio.create_task(grant(a)) for a in application_ids]
+        await everyone_waiting.wait()
+        started = time.perf_counter()
+        barrier.set()
+        outcomes = await asyncio.gather(*tasks)
+        seconds = time.perf_counter() - started
+    return Storm(list(outcomes), seconds)
+
+
+@dataclass(frozen=True)
+class Totals:
+    programme: Programme
+    measure: Measure
+    call: Call
+    active: list[Allocation]
+
+    @property
+    def active_cents(self) -> int:
+        return sum(a.amount_cents for a in self.active)
+
+    def summary(self) -> str:
+        p, m, c = self.programme, self.measure, self.call
+        return (
+            f"active allocations {len(self.active)} = {self.active_cents} cents; "
+            f"programme {p.allocated_cents}/{p.total_budget_cents} cents "
+            f"{p.funded_projects} projects; measure {m.allocated_cents}/{m.budget_cents} cents "
+            f"{m.funded_projects}/{m.max_funded_projects} projects; "
+            f"call {c.allocated_cents}/{c.budget_cents} cents {c.funded_projects} projects"
+        )
+
+
+async def _totals(live: Live, scheme: Scheme) -> Totals:
+    async with live.database.session(write=False) as session:
+        programme = await session.get(Programme, scheme.programme_id)
+        measure = await session.get(Measure, scheme.measure_id)
+        call = await session.get(Call, scheme.call_id)
+        assert programme is not None
+        assert measure is not None
+        assert call is not None
+        active = (
+            await session.scalars(
+                select(Allocation).where(
+                    Allocation.measure_id == scheme.measure_id,
+                    Allocation.status == AllocationStatus.ACTIVE,
+                )
+            )
+        ).all()
+        revoked = await session.scalar(
+            select(func.count())
+            .select_from(Allocation)
+            .where(
+                Allocation.measure_id == scheme.measure_id,
+                Allocation.status != AllocationStatus.ACTIVE,
+            )
+        )
+        assert revoked == 0
+        return Totals(programme, measure, call, list(active))
+
+
+def _assert_within_caps(totals: Totals) -> None:
+    p, m, c = totals.programme, totals.measure, totals.call
+    assert p.allocated_cents <= p.total_budget_cents
+    assert m.allocated_cents <= m.budget_cents
+    assert c.allocated_cents <= c.budget_cents
+    if m.max_funded_projects is not None:
+        assert m.funded_projects <= m.max_funded_projects
+    # The counters are exactly the active allocations.
+    assert p.allocated_cents == m.allocated_cents == c.allocated_cents == totals.active_cents
+    assert p.funded_projects == m.funded_projects == c.funded_projects == len(totals.active)
+
+
+def _assert_answers(storm: Storm, *, created: int, refused: int, rules: set[str]) -> None:
+    assert storm.server_errors == [], storm.summary()
+    assert set(storm.statuses) <= {201, 409}, storm.summary()
+    assert storm.statuses[201] == created, storm.summary()
+    assert storm.statuses[409] == refused, storm.summary()
+    for outcome in storm.with_status(409):
+        assert outcome.content_type.startswith(PROBLEM_JSON), outcome
+        assert outcome.rule in rules, outcome
+
+
+def _assert_granted_match(storm: Storm, totals: Totals) -> None:
+    """The 201s are exactly the active allocations in the database."""
+    granted = {o.application_id for o in storm.with_status(201)}
+    assert {a.application_id for a in totals.active} == granted
+    assert {str(a.id) for a in totals.active} == {str(o.body["id"]) for o in storm.with_status(201)}
+
+
+# --- the storms ---------------------------------------------------------------------------
+
+EURO = 100  # cents
+
+
+async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
+    """400 grants of 10,000.00 on a 1,000,000.00 programme: 100 pass, 300 are refused."""
+    budget = 1_000_000 * EURO
+    amount = 10_000 * EURO
+    async with live.database.session(write=True) as session:
+        scheme = await _scheme(session, "BUDGET", budget_cents=budget)
+        applicants = await _organisations(session, 10)
+        applications = [_approved(scheme, applicants[i % 10], amount) for i in range(400)]
+        session.add_all(applications)
+        await session.flush()
+        application_ids = [a.id for a in applications]
+
+    storm = await _storm(live, application_ids, "10000.00")
+    totals = await _totals(live, scheme)
+    log.info("[%s] budget storm: %s", live.backend, storm.summary())
+    log.info("[%s] budget storm: %s", live.backend, totals.summary())
+
+    _assert_answers(storm, created=100, refused=300, rules=BUDGET_RULES)
+    _assert_within_caps(totals)
+    assert totals.active_cents == budget
+    assert totals.programme.allocated_cents == budget
+    assert totals.programme.funded_projects == 100
+    assert len(totals.active) == 100
+    assert all(a.amount_cents == amount for a in totals.active)
+    _assert_granted_match(storm, totals)
+
+
+async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) -> None:
+    """FSE1: at most 30 projects, one per district; 400 grants over 50 districts."""
+    budget = 100_000_000 * EURO
+    amount = 100_000 * EURO
+    async with live.database.session(write=True) as session:
+        scheme = await _scheme(
+            session, "FSE1", budget_cents=budget, max_funded_projects=30, one_per_district=True
+        )
+        leads = await _districts(session, 50)
+        districts = list(leads)
+        applications = [
+            _approved(scheme, leads[districts[i % 50]], amount, district_id=districts[i % 50])
+            for i in range(400)
+        ]
+        session.add_all(applications)
+        await session.flush()
+        district_of = {a.id: a.district_id for a in applications}
+
+    storm = await _storm(live, list(district_of), "100000.00")
+    totals = await _totals(live, scheme)
+    log.info("[%s] FSE1 storm: %s", live.backend, storm.summary())
+    log.info("[%s] FSE1 storm: %s", live.backend, totals.summary())
+
+    _assert_answers(storm, created=30, refused=370, rules=FSE1_RULES)
+    granted_districts = [district_of[o.application_id] for o in storm.with_status(201)]
+    assert len(set(granted_districts)) == 30
+    _assert_within_caps(totals)
+    assert totals.measure.funded_projects == 30
+    assert len(totals.active) == 30
+    assert len({a.district_id for a in totals.active}) == 30
+    assert {a.district_id for a in totals.active} == set(granted_districts)
+    assert totals.active_cents == 30 * amount
+    _assert_granted_match(storm, totals)
+
+
+async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
+    """Two simultaneous grants to two projects of one district: one 201, one 409; 10 rounds."""
+    rounds = 10
+    amount = 50_000 * EURO
+    async with live.database.session(write=True) as session:
+        scheme = await _scheme(
+            session, "PAIR", budget_cents=100_000_000 * EURO, one_per_district=True
+        )
+        leads = await _districts(session, rounds)
+        pairs = [
+            [_approved(scheme, lead, amount, district_id=d) for _ in range(2)]
+            for d, lead in leads.items()
+        ]
+        session.add_all([a for pair in pairs for a in pair])
+        await session.flush()
+        pair_ids = [[a.id for a in pair] for pair in pairs]
+
+    storms = [await _storm(live, ids, "50000.00") for ids in pair_ids]
+    totals = await _totals(live, scheme)
+    log.info(
+        "[%s] district pairs: %s in %.2f s; 409 rules %s (%d by a database guard); %s",
+        live.backend,
+        dict(sum((s.statuses for s in storms), Counter[int]())),
+        sum(s.seconds for s in storms),
+        dict(sum((s.rules for s in storms), Counter[str | None]())),
+        sum(s.guarded for s in storms),
+        totals.summary(),
+    )
+
+    for storm in storms:
+        _assert_answers(storm, created=1, refused=1, rules={"district_already_funded"})
+    _assert_within_caps(totals)
+    assert len(totals.active) == rounds
+    assert len({a.district_id for a in totals.active}) == rounds

@@ -1,0 +1,135 @@
+"""Arranging budgets and applications directly in the database (fast, no HTTP)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.domain import (
+    ApplicationStage,
+    ApplicationStatus,
+    CallStatus,
+    Fund,
+    LegalNature,
+)
+from app.models import Application, Call, District, Measure, Programme
+from tests.actors import make_organisation, tax_code
+
+EUR = 100
+
+
+@dataclass
+class Budget:
+    programme: Programme
+    measure: Measure
+    call: Call
+    districts: list[District] = field(default_factory=list)
+
+
+async def budget(
+    session: AsyncSession,
+    *,
+    total: int,
+    measure_budget: int | None = None,
+    call_budget: int | None = None,
+    max_projects: int | None = None,
+    one_per_district: bool = False,
+    code: str = "T",
+) -> Budget:
+    """A programme with one measure and one call; amounts in euros."""
+    measure_budget = total if measure_budget is None else measure_budget
+    call_budget = measure_budget if call_budget is None else call_budget
+    programme = Programme(
+        id=uuid.uuid4(),
+        code=f"{code}-PROG",
+        name_it="Prova",
+        name_en="Test",
+        description_it="-",
+        description_en="-",
+        responsible_office="Ufficio",
+        legal_basis="Prova",
+        total_budget_cents=total * EUR,
+        measures_budget_cents=measure_budget * EUR,
+        principles=[],
+    )
+    session.add(programme)
+    await session.flush()
+    measure = Measure(
+        id=uuid.uuid4(),
+        programme_id=programme.id,
+        code=f"{code}-M",
+        fund=Fund.FSE,
+        title_it="Misura",
+        title_en="Measure",
+        objective_it="-",
+        objective_en="-",
+        beneficiaries_it="-",
+        beneficiaries_en="-",
+        budget_cents=measure_budget * EUR,
+        calls_budget_cents=call_budget * EUR,
+        max_funded_projects=max_projects,
+        one_per_district=one_per_district,
+        applicant_forms=["organisation"],
+        example_actions=[],
+    )
+    session.add(measure)
+    await session.flush()
+    call = Call(
+        id=uuid.uuid4(),
+        measure_id=measure.id,
+        code=f"{code}-CALL",
+        title_it="Bando",
+        title_en="Call",
+        status=CallStatus.PUBLISHED,
+        budget_cents=call_budget * EUR,
+    )
+    session.add(call)
+    await session.flush()
+    return Budget(programme, measure, call)
+
+
+async def district(session: AsyncSession, world: Budget, n: int) -> District:
+    lead = await make_organisation(
+        session,
+        name=f"Ente gestore {n}",
+        tax_code=tax_code(500 + n),
+        nature=LegalNature.SOCIAL_SERVICES_BODY,
+    )
+    found = District(
+        id=uuid.uuid4(), code=f"D{n:02d}", name=f"Distretto {n}", lead_organisation_id=lead.id
+    )
+    session.add(found)
+    await session.flush()
+    world.districts.append(found)
+    return found
+
+
+async def approved(
+    session: AsyncSession,
+    world: Budget,
+    *,
+    requested: int,
+    district: District | None = None,
+    n: int = 0,
+    status: ApplicationStatus = ApplicationStatus.APPROVED,
+) -> Application:
+    """An application (approved by default) requesting ``requested`` euros."""
+    applicant = await make_organisation(session, name=f"Applicant {n}", tax_code=tax_code(900 + n))
+    application = Application(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        measure_id=world.measure.id,
+        applicant_organisation_id=applicant.id,
+        title=f"Project {n}",
+        description="-",
+        total_cost_cents=requested * EUR,
+        requested_cents=requested * EUR,
+        district_id=district.id if district else None,
+        stage=ApplicationStage.SINGLE,
+        status=status,
+    )
+    session.add(application)
+    await session.flush()
+    return application
