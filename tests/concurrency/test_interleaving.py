@@ -1,0 +1,64 @@
+"""A scripted interleaving on PostgreSQL: the second grant blocks on the counter row held by
+the first, then sees the committed value and is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.core.config import Settings
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.models import Programme
+from app.repositories import budgets
+from tests.conftest import create_database
+from tests.world import EUR, budget
+
+
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
+    url, drop = await create_database("postgresql", tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    try:
+        await migrations.upgrade(database.engine)
+        yield database
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+async def test_the_second_waits_for_the_first_then_is_refused(scratch: Database) -> None:
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=100)
+        programme_id = world.programme.id
+    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
+    async with maker() as first, maker() as second:
+        async with first.begin():
+            assert await budgets.reserve_in_programme(first, programme_id, 60 * EUR)
+            # The first holds the counter row: the second's conditional UPDATE must wait.
+            await second.begin()
+            waiting = asyncio.create_task(
+                budgets.reserve_in_programme(second, programme_id, 60 * EUR)
+            )
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the second update did not wait for the row lock"
+        # The first committed 60 of 100: re-evaluated against it, 60 more do not fit.
+        assert await waiting is False
+        await second.rollback()
+    async with scratch.session(write=False) as check:
+        programme = await check.get(Programme, programme_id)
+        assert programme is not None
+        assert programme.allocated_cents == 60 * EUR
+
+
+async def test_without_contention_both_fit(scratch: Database) -> None:
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=120)
+    async with scratch.session(write=True) as one:
+        assert await budgets.reserve_in_programme(one, world.programme.id, 60 * EUR)
+    async with scratch.session(write=True) as two:
+        assert await budgets.reserve_in_programme(two, world.programme.id, 60 * EUR)
