@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from app.db.session import Database, create_engine
 from app.models.organisation import Organisation
 from app.repositories import auth as auth_repo
 from app.repositories import consistency
-from app.services import clients, keys, users
+from app.services import audit, clients, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
@@ -196,6 +197,30 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Walk the hash chain; exit 1 and name the first broken sequence number."""
+
+    async def run() -> audit.Verification:
+        engine = create_engine(get_settings())
+        try:
+            async with engine.connect() as connection:
+                return await audit.verify_chain(connection)
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    result = asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    if not result.ok:
+        print(  # noqa: T201
+            f"BROKEN at seq {result.first_broken_seq}: {result.reason}", file=sys.stderr
+        )
+        return 1
+    summary = f"{result.events} events, head seq {result.head_seq} ({elapsed:.2f} s)"
+    print(f"audit chain intact: {summary}")  # noqa: T201
+    return 0
+
+
 def openapi_document() -> str:
     """The OpenAPI document of the app, as committed in openapi/openapi.json."""
     from app.main import create_app
@@ -281,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--organisation", action="append", help="tax code of an organisation (repeatable)"
     )
     create_user.set_defaults(handler=_users_create)
+
+    audit_commands = commands.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit", required=True
+    )
+    audit_commands.add_parser("verify", help="verify the hash chain").set_defaults(
+        handler=_audit_verify
+    )
 
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)

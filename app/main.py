@@ -39,6 +39,7 @@ TAGS = [
     {"name": "partnerships", "description": "Partnerships (ATS) of organisations."},
     {"name": "applications", "description": "Applications and their lifecycle."},
     {"name": "allocations", "description": "Grants within the caps; active ones are public."},
+    {"name": "audit", "description": "The tamper-evident record of every change."},
     {"name": "oauth", "description": "OAuth 2.0 authorisation server for partner clients."},
     {"name": "auth", "description": "Sessions of users of the frontends."},
     {"name": "users", "description": "User accounts, roles and memberships."},

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import ANONYMOUS, SCOPE_DESCRIPTIONS, Principal
 from app.core.config import Settings
+from app.core.context import Actor, actor_var
 from app.core.errors import InsufficientScope, Unauthenticated
 from app.db.session import Database
 from app.services.keys import PublicKeyCache
@@ -98,6 +99,7 @@ async def get_principal(
             raise Unauthenticated("This operation requires an access token.")
         return ANONYMOUS
     principal = await principal_from_token(session, settings, keys, token)
+    actor_var.set(Actor(principal.kind, principal.actor.split(":", 1)[1]))
     missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
     if missing:
         raise InsufficientScope(

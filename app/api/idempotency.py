@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.api.deps import SessionDep
 from app.core.auth import Principal
+from app.core.context import idempotency_key_var
 from app.services import idempotency as service
 
 KEY_HEADER = "Idempotency-Key"
@@ -88,6 +89,7 @@ async def get_idempotency(
         ),
     ] = None,
 ) -> Idempotency:
+    idempotency_key_var.set(idempotency_key)  # recorded with the change in the audit trail
     return Idempotency(request, session, idempotency_key)
 
 

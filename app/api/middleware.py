@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
+from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
 
 log = logging.getLogger("app.request")
@@ -37,6 +38,9 @@ class RequestContextMiddleware:
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        # Fresh per request (in-process clients run many requests in one context).
+        actor_token = actor_var.set(ANONYMOUS_ACTOR)
+        key_token = idempotency_key_var.set(None)
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -60,6 +64,8 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send)
         finally:
+            idempotency_key_var.reset(key_token)
+            actor_var.reset(actor_token)
             request_id_var.reset(token)
 
 

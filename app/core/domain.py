@@ -70,6 +70,14 @@ class CallStatus(StrEnum):
     CLOSED = "closed"
 
 
+class SelectionMethod(StrEnum):
+    """How a call chooses what it funds (published with every grant, D.lgs. 33/2013 art. 27)."""
+
+    EVALUATIVE = "evaluative"  # procedura valutativa a graduatoria
+    FIRST_COME = "first_come"  # procedura a sportello
+    NEGOTIATED = "negotiated"  # procedura negoziale
+
+
 class PhaseKind(StrEnum):
     SUBMISSION = "submission"  # single-stage calls
     PRELIMINARY = "preliminary"  # two-stage calls: preliminary project

@@ -2,6 +2,7 @@
 
 from app.models.allocation import Allocation
 from app.models.application import Application
+from app.models.audit import AuditEvent, AuditHead
 from app.models.auth import (
     LoginFailure,
     OAuthClient,
@@ -20,6 +21,8 @@ from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, 
 __all__ = [
     "Allocation",
     "Application",
+    "AuditEvent",
+    "AuditHead",
     "Call",
     "CallParticipationLimit",
     "CallPhase",

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.domain import CallStatus, LegalNature, PhaseKind
+from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.db.base import Base
 from app.db.types import str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
@@ -41,6 +41,9 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     title_it: Mapped[str] = mapped_column(String(300))
     title_en: Mapped[str] = mapped_column(String(300))
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
+    selection_method: Mapped[SelectionMethod] = mapped_column(
+        str_enum(SelectionMethod, "selection_method"), default=SelectionMethod.EVALUATIVE
+    )
     published_on: Mapped[date | None] = mapped_column(Date)
     dates_note: Mapped[str | None] = mapped_column(String(1000))
 

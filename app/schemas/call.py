@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import ConfigDict, Field
 
-from app.core.domain import CallStatus, LegalNature, PhaseKind
+from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.core.money import from_cents
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District
@@ -44,6 +44,7 @@ class CallCreate(Input):
     code: str = Field(min_length=1, max_length=40, pattern=CODE)
     title: Text
     budget: Money
+    selection_method: SelectionMethod = SelectionMethod.EVALUATIVE
     published_on: date | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1, max_length=10)
@@ -77,6 +78,7 @@ class CallRead(Output):
     title_it: str
     title_en: str
     status: CallStatus
+    selection_method: SelectionMethod
     published_on: date | None
     dates_note: str | None
     budget: Money = Field(description="The call's share of the measure's budget.")
@@ -110,6 +112,7 @@ def call_read(
         title_it=call.title_it,
         title_en=call.title_en,
         status=call.status,
+        selection_method=call.selection_method,
         published_on=call.published_on,
         dates_note=call.dates_note,
         budget=from_cents(call.budget_cents),

@@ -19,6 +19,7 @@ from app.core.domain import (
     LegalNature,
     PhaseKind,
     ProfitStatus,
+    SelectionMethod,
     SizeClass,
 )
 from app.schemas.types import Money
@@ -146,6 +147,7 @@ class CallSpec(_Spec):
     title: Text
     budget: Money
     status: CallStatus
+    selection_method: SelectionMethod = SelectionMethod.EVALUATIVE
     published_on: date | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1)

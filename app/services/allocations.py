@@ -35,6 +35,7 @@ from app.models.programme import Measure, Programme
 from app.repositories import applications as repo
 from app.repositories import budgets, visibility
 from app.schemas.application import AllocationCreate
+from app.services import audit
 
 
 async def get_allocation(
@@ -159,6 +160,13 @@ async def grant_allocation(
     )
     session.add(allocation)
     await session.flush()  # the partial unique indexes fire here, inside the request
+    await audit.record(
+        session,
+        action="allocation.grant",
+        entity_type="allocation",
+        entity_id=allocation.id,
+        after=audit.snapshot(allocation),
+    )
     return allocation
 
 
@@ -172,6 +180,7 @@ async def revoke_allocation(
             current_status=allocation.status,
             attempted="revoke",
         )
+    before = audit.snapshot(allocation)
     allocation.status = AllocationStatus.REVOKED
     allocation.revoked_at = datetime.now(UTC)
     allocation.revoked_by = principal.actor
@@ -183,5 +192,14 @@ async def revoke_allocation(
         measure_id=allocation.measure_id,
         call_id=allocation.call_id,
         cents=allocation.amount_cents,
+    )
+    await audit.record(
+        session,
+        action="allocation.revoke",
+        entity_type="allocation",
+        entity_id=allocation.id,
+        before=before,
+        after=audit.snapshot(allocation),
+        reason=reason,
     )
     return allocation

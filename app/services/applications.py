@@ -39,6 +39,7 @@ from app.repositories import applications as repo
 from app.repositories import programmes as programme_repo
 from app.repositories import visibility
 from app.schemas.application import ApplicationCreate, ApplicationUpdate
+from app.services import audit
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -220,6 +221,13 @@ async def create_application(
     )
     session.add(application)
     await session.flush()
+    await audit.record(
+        session,
+        action="application.create",
+        entity_type="application",
+        entity_id=application.id,
+        after=audit.snapshot(application),
+    )
     return application
 
 
@@ -236,6 +244,7 @@ async def update_application(
         raise IllegalTransition(
             "Only a draft can be changed.", current_status=application.status, attempted="update"
         )
+    before = audit.snapshot(application)
     measure = await session.get(Measure, application.measure_id)
     assert measure is not None
     if data.title is not None:
@@ -260,6 +269,14 @@ async def update_application(
             raise NotFound(f"No district {data.district_id}.")
         application.district_id = data.district_id
     await session.flush()
+    await audit.record(
+        session,
+        action="application.update",
+        entity_type="application",
+        entity_id=application.id,
+        before=before,
+        after=audit.snapshot(application),
+    )
     return application
 
 
@@ -375,6 +392,7 @@ async def move_application(
             attempted=action,
         )
     now = datetime.now(UTC)
+    before = audit.snapshot(application)
     if action == "submit":
         call = await repo.lock_call(session, application.call_id)
         assert call is not None
@@ -384,4 +402,12 @@ async def move_application(
         application.decided_at = now
     application.status = transition.target
     await session.flush()
+    await audit.record(
+        session,
+        action=f"application.{action}",
+        entity_type="application",
+        entity_id=application.id,
+        before=before,
+        after=audit.snapshot(application),
+    )
     return application

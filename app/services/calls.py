@@ -19,12 +19,14 @@ from app.core.errors import (
     NotFound,
 )
 from app.core.money import from_cents, to_cents
+from app.db.base import utcnow
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure, MeasureLine
 from app.repositories import budgets
 from app.repositories import programmes as repo
 from app.schemas.call import CallCreate, CallUpdate
 from app.schemas.reference_data import CallPhaseSpec
+from app.services import audit
 
 PUBLIC_STATUSES = [CallStatus.PUBLISHED.value, CallStatus.CLOSED.value]
 
@@ -96,6 +98,7 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         title_it=data.title.it,
         title_en=data.title.en,
         status=CallStatus.DRAFT,
+        selection_method=data.selection_method,
         published_on=data.published_on,
         dates_note=data.dates_note,
         budget_cents=cents,
@@ -113,10 +116,18 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         for limit in data.participation_limits
     )
     await session.flush()
+    await audit.record(
+        session,
+        action="call.create",
+        entity_type="call",
+        entity_id=call.id,
+        after={**audit.snapshot(call), "phases": [p.model_dump() for p in data.phases]},
+    )
     return call
 
 
 async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
+    before = audit.snapshot(call)
     if data.budget is not None:
         new = to_cents(data.budget)
         if new < call.allocated_cents:
@@ -139,7 +150,19 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
     if data.phases is not None:
         await session.execute(delete(CallPhase).where(CallPhase.call_id == call.id))
         session.add_all(_phases(call.id, data.phases))
+        call.updated_at = utcnow()  # the windows changed: a new version of the call
     await session.flush()
+    after = audit.snapshot(call)
+    if data.phases is not None:
+        after["phases"] = [p.model_dump() for p in data.phases]
+    await audit.record(
+        session,
+        action="call.update",
+        entity_type="call",
+        entity_id=call.id,
+        before=before,
+        after=after,
+    )
     return call
 
 
@@ -152,6 +175,7 @@ _MOVES = {
 async def move_call(session: AsyncSession, call: Call, *, action: str) -> Call:
     """publish: draft -> published; close: published -> closed."""
     source, target = _MOVES[action]
+    before = audit.snapshot(call)
     if call.status != source:
         raise IllegalTransition(
             f"Cannot {action} a call that is {call.status}.",
@@ -162,4 +186,12 @@ async def move_call(session: AsyncSession, call: Call, *, action: str) -> Call:
     if target is CallStatus.PUBLISHED and call.published_on is None:
         call.published_on = datetime.now(UTC).date()
     await session.flush()
+    await audit.record(
+        session,
+        action=f"call.{action}",
+        entity_type="call",
+        entity_id=call.id,
+        before=before,
+        after=audit.snapshot(call),
+    )
     return call

@@ -15,6 +15,7 @@ from app.core.security import hash_secret, new_client_secret, verify_secret
 from app.models.auth import OAuthClient
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
+from app.services import audit
 from app.services.tokens import IssuedToken, issue_token
 
 
@@ -52,6 +53,13 @@ async def register_client(
     )
     session.add(client)
     await session.flush()
+    await audit.record(
+        session,
+        action="client.create",
+        entity_type="oauth_client",
+        entity_id=client.id,
+        after=audit.snapshot(client),
+    )
     return RegisteredClient(client=client, secret=secret)
 
 
@@ -59,8 +67,17 @@ async def deactivate_client(session: AsyncSession, *, id: uuid.UUID) -> OAuthCli
     client = await repo.get_client(session, id)
     if client is None:
         raise NotFound(f"No client {id}.")
+    before = audit.snapshot(client)
     client.active = False
     await session.flush()
+    await audit.record(
+        session,
+        action="client.deactivate",
+        entity_type="oauth_client",
+        entity_id=client.id,
+        before=before,
+        after=audit.snapshot(client),
+    )
     return client
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, NotFound
 from app.models.organisation import District, Organisation
 from app.schemas.call import DistrictCreate, DistrictUpdate
+from app.services import audit
 
 
 async def get_district(session: AsyncSession, district_id: uuid.UUID) -> District:
@@ -31,16 +32,32 @@ async def create_district(session: AsyncSession, *, data: DistrictCreate) -> Dis
     district = District(id=uuid.uuid4(), **data.model_dump())
     session.add(district)
     await session.flush()
+    await audit.record(
+        session,
+        action="district.create",
+        entity_type="district",
+        entity_id=district.id,
+        after=audit.snapshot(district),
+    )
     return district
 
 
 async def update_district(
     session: AsyncSession, district: District, *, data: DistrictUpdate
 ) -> District:
+    before = audit.snapshot(district)
     if data.lead_organisation_id is not None:
         await _require_organisation(session, data.lead_organisation_id)
         district.lead_organisation_id = data.lead_organisation_id
     if data.name is not None:
         district.name = data.name
     await session.flush()
+    await audit.record(
+        session,
+        action="district.update",
+        entity_type="district",
+        entity_id=district.id,
+        before=before,
+        after=audit.snapshot(district),
+    )
     return district

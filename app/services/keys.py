@@ -12,6 +12,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.security import SigningKey, decrypt_signing_key, generate_signing_key
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
+from app.services import audit
 
 
 async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow:
@@ -25,6 +26,13 @@ async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKe
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        action="signing_key.rotate",
+        entity_type="signing_key",
+        entity_id=row.kid,
+        after=audit.snapshot(row),
+    )
     return row
 
 
@@ -38,8 +46,17 @@ async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRo
         return row
     if [k.kid for k in keys if k.retired_at is None] == [kid]:
         raise Conflict("This is the only active key: rotate first, then retire it.")
+    before = audit.snapshot(row)
     row.retired_at = datetime.now(UTC)
     await session.flush()
+    await audit.record(
+        session,
+        action="signing_key.retire",
+        entity_type="signing_key",
+        entity_id=row.kid,
+        before=before,
+        after=audit.snapshot(row),
+    )
     return row
 
 

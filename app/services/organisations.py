@@ -21,6 +21,7 @@ from app.schemas.organisation import (
     PartnershipCreate,
     PartnershipUpdate,
 )
+from app.services import audit
 
 
 async def get_organisation(
@@ -63,6 +64,13 @@ async def create_organisation(
     if principal.kind == "user" and principal.role is Role.APPLICANT and principal.id:
         session.add(UserMembership(user_id=principal.id, organisation_id=organisation.id))
         await session.flush()
+    await audit.record(
+        session,
+        action="organisation.create",
+        entity_type="organisation",
+        entity_id=organisation.id,
+        after=audit.snapshot(organisation),
+    )
     return organisation
 
 
@@ -75,11 +83,20 @@ async def update_organisation(
 ) -> Organisation:
     if not _acts_for(principal, organisation.id):
         raise Forbidden("Only the organisation's own users or an administrator may change it.")
+    before = audit.snapshot(organisation)
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is None and key not in ("vat_number", "size_class", "province"):
             continue
         setattr(organisation, key, value)
     await session.flush()
+    await audit.record(
+        session,
+        action="organisation.update",
+        entity_type="organisation",
+        entity_id=organisation.id,
+        before=before,
+        after=audit.snapshot(organisation),
+    )
     return organisation
 
 
@@ -136,6 +153,13 @@ async def create_partnership(
     ]
     session.add_all(members)
     await session.flush()
+    await audit.record(
+        session,
+        action="partnership.create",
+        entity_type="partnership",
+        entity_id=partnership.id,
+        after=_partnership_state(partnership, members),
+    )
     return partnership, members
 
 
@@ -150,6 +174,7 @@ async def update_partnership(
     lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
     if not _acts_for(principal, lead):
         raise Forbidden("Only the lead's users or an administrator may change the partnership.")
+    before = _partnership_state(partnership, members)
     if data.name is not None:
         partnership.name = data.name
     if data.form is not None:
@@ -178,4 +203,25 @@ async def update_partnership(
         )
         partnership.updated_at = utcnow()  # the membership changed: bump the version too
     await session.flush()
-    return (await repo.members_of(session, [partnership.id]))[partnership.id]
+    members = (await repo.members_of(session, [partnership.id]))[partnership.id]
+    await audit.record(
+        session,
+        action="partnership.update",
+        entity_type="partnership",
+        entity_id=partnership.id,
+        before=before,
+        after=_partnership_state(partnership, members),
+    )
+    return members
+
+
+def _partnership_state(
+    partnership: Partnership, members: list[PartnershipMember]
+) -> dict[str, object]:
+    return {
+        **audit.snapshot(partnership),
+        "members": sorted(
+            ({"organisation_id": str(m.organisation_id), "role": str(m.role)} for m in members),
+            key=lambda m: (m["role"] != "lead", m["organisation_id"]),
+        ),
+    }

@@ -20,6 +20,7 @@ from app.repositories import budgets
 from app.repositories import programmes as repo
 from app.schemas.programme import MeasureCreate, MeasureUpdate, ProgrammeCreate, ProgrammeUpdate
 from app.schemas.reference_data import MeasureSpec
+from app.services import audit
 from app.services.reference_data import LoadReport, RowWriter, write_lines, write_measure
 
 
@@ -49,12 +50,20 @@ async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> P
     )
     session.add(programme)
     await session.flush()
+    await audit.record(
+        session,
+        action="programme.create",
+        entity_type="programme",
+        entity_id=programme.id,
+        after=audit.snapshot(programme),
+    )
     return programme
 
 
 async def update_programme(
     session: AsyncSession, programme: Programme, *, data: ProgrammeUpdate
 ) -> Programme:
+    before = audit.snapshot(programme)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"total_budget"})
     if data.total_budget is not None:
         total = to_cents(data.total_budget)
@@ -71,6 +80,14 @@ async def update_programme(
     for key, value in changes.items():
         setattr(programme, key, value)
     await session.flush()  # the version column turns a concurrent change into a 412
+    await audit.record(
+        session,
+        action="programme.update",
+        entity_type="programme",
+        entity_id=programme.id,
+        before=before,
+        after=audit.snapshot(programme),
+    )
     return programme
 
 
@@ -97,7 +114,14 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
     loader = RowWriter(session, LoadReport(programme.code))
     ordinal = len(await repo.list_measures(session, programme.id)) + 1
     measure = await write_measure(loader, programme, None, ordinal, spec, calls_budget_cents=0)
-    await write_lines(loader, measure, spec.lines)
+    lines = await write_lines(loader, measure, spec.lines)
+    await audit.record(
+        session,
+        action="measure.create",
+        entity_type="measure",
+        entity_id=measure.id,
+        after={**audit.snapshot(measure), "lines": [audit.snapshot(line) for line in lines]},
+    )
     return measure
 
 
@@ -105,6 +129,7 @@ async def update_measure(
     session: AsyncSession, measure: Measure, *, data: MeasureUpdate
 ) -> Measure:
     """Change a measure; a new budget stays within the programme and above what is used."""
+    before = audit.snapshot(measure)
     if data.budget is not None:
         new = to_cents(data.budget)
         if new < measure.allocated_cents:
@@ -140,4 +165,13 @@ async def update_measure(
             setattr(measure, f"{field}_it", text.it)
             setattr(measure, f"{field}_en", text.en)
     await session.flush()
+    await session.refresh(measure)
+    await audit.record(
+        session,
+        action="measure.update",
+        entity_type="measure",
+        entity_id=measure.id,
+        before=before,
+        after=audit.snapshot(measure),
+    )
     return measure

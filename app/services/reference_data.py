@@ -39,6 +39,7 @@ from app.schemas.reference_data import (
     ProgrammeSpec,
     ReferenceDataFile,
 )
+from app.services import audit
 
 DATA_DIR = PROJECT_ROOT / "data" / "programmes"
 WECARE_FILE = DATA_DIR / "wecare.yaml"
@@ -236,6 +237,18 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
         programme,
         {"measures_budget_cents": sum(m.budget_cents for m in all_measures)},
     )
+    if report.changed:
+        await audit.record(
+            session,
+            action="programme.load_reference_data",
+            entity_type="programme",
+            entity_id=programme.id,
+            after={
+                "data_version": data.data_version,
+                "rows_created": report.created,
+                "rows_updated": report.updated,
+            },
+        )
     return report
 
 
@@ -367,6 +380,7 @@ async def write_call(
             "title_it": spec.title.it,
             "title_en": spec.title.en,
             "status": spec.status,
+            "selection_method": spec.selection_method,
             "published_on": spec.published_on,
             "dates_note": spec.dates_note,
             "budget_cents": to_cents(spec.budget),

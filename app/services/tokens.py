@@ -21,6 +21,7 @@ from app.core.security import (
     verify_access_token,
 )
 from app.repositories import auth as repo
+from app.services import audit
 from app.services.keys import PublicKeyCache, current_signing_key
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ async def revoke_access_token(
     if claims.client_id != client_id:
         return False
     await repo.revoke_jti(session, claims.jti, claims.expires_at)
+    await audit.record(
+        session, action="token.revoke", entity_type="access_token", entity_id=claims.jti
+    )
     return True
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
 from app.core.config import Settings
+from app.core.context import Actor
 from app.core.errors import (
     Conflict,
     InvalidCredentials,
@@ -23,6 +24,7 @@ from app.core.security import fingerprint, hash_secret, new_opaque_token, verify
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
+from app.services import audit
 from app.services.tokens import IssuedToken, issue_token
 
 
@@ -65,6 +67,13 @@ async def create_user(
     for organisation_id in sorted(set(organisation_ids)):
         session.add(UserMembership(user_id=user.id, organisation_id=organisation_id))
     await session.flush()
+    await audit.record(
+        session,
+        action="user.create",
+        entity_type="user",
+        entity_id=user.id,
+        after={**audit.snapshot(user), "organisation_ids": sorted(map(str, organisation_ids))},
+    )
     return user
 
 
@@ -111,7 +120,7 @@ async def check_login_rate(session: AsyncSession, settings: Settings, email: str
 async def record_login_failure(session: AsyncSession, email: str) -> None:
     """Written in its own transaction by the caller, so that it survives the refusal."""
     session.add(LoginFailure(id=uuid.uuid4(), email=email, failed_at=datetime.now(UTC)))
-    await session.flush()
+    await audit.record(session, action="auth.login_failed", entity_type="account", entity_id=email)
 
 
 async def login(
@@ -124,7 +133,15 @@ async def login(
     if user is None or not valid or not user.active:
         raise InvalidCredentials("Wrong e-mail or password.")
     await repo.clear_login_failures(session, email)
-    return await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+    pair = await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+    await audit.record(
+        session,
+        action="auth.login",
+        entity_type="user",
+        entity_id=user.id,
+        actor=Actor("user", str(user.id)),
+    )
+    return pair
 
 
 async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> TokenPair:
@@ -136,6 +153,13 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     if row.used_at is not None:
         # Reuse of a rotated token: someone holds a copy. Cut the family off.
         await repo.revoke_refresh_family(session, row.family_id, now)
+        await audit.record(
+            session,
+            action="auth.refresh_replayed",
+            entity_type="user",
+            entity_id=row.user_id,
+            reason="a rotated refresh token was presented again; its session is revoked",
+        )
         raise RefreshTokenReplayed(
             "The refresh token was already used; the session is revoked.", error="invalid_grant"
         )
@@ -144,7 +168,15 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
         raise Unauthenticated("The account is not active.", error="invalid_grant")
     row.used_at = now
     await session.flush()
-    return await _issue_pair(session, settings, user, family_id=row.family_id)
+    pair = await _issue_pair(session, settings, user, family_id=row.family_id)
+    await audit.record(
+        session,
+        action="auth.refresh",
+        entity_type="user",
+        entity_id=user.id,
+        actor=Actor("user", str(user.id)),
+    )
+    return pair
 
 
 async def logout(session: AsyncSession, *, principal: Principal, refresh_token: str | None) -> None:
@@ -155,3 +187,4 @@ async def logout(session: AsyncSession, *, principal: Principal, refresh_token: 
         row = await repo.get_refresh_token(session, fingerprint(refresh_token))
         if row is not None and row.user_id == principal.id:
             await repo.revoke_refresh_family(session, row.family_id, datetime.now(UTC))
+    await audit.record(session, action="auth.logout", entity_type="user", entity_id=principal.id)

@@ -79,6 +79,8 @@ ROUTES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/allocations/{allocation_id}"): PUBLIC,
     ("POST", "/api/v1/allocations"): REGION,
     ("POST", "/api/v1/allocations/{allocation_id}/revoke"): REGION,
+    ("GET", "/api/v1/audit-events"): ADMIN,
+    ("GET", "/api/v1/audit-events/head"): ADMIN,
     ("POST", "/api/v1/oauth/token"): CLIENT_CREDENTIALS,
     ("POST", "/api/v1/oauth/revoke"): CLIENT_CREDENTIALS,
     ("POST", "/api/v1/oauth/introspect"): CLIENT_CREDENTIALS,

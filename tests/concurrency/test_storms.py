@@ -37,9 +37,11 @@ from app.db import migrations
 from app.db.session import Database, create_engine
 from app.models.allocation import Allocation
 from app.models.application import Application
+from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.models.organisation import District
 from app.models.programme import Measure, Programme
+from app.services.audit import verify_chain
 from app.services.users import create_user
 from tests.actors import PASSWORD, make_organisation, tax_code
 from tests.conftest import BACKENDS, create_database
@@ -494,3 +496,20 @@ async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
     _assert_within_caps(totals)
     assert len(totals.active) == rounds
     assert len({a.district_id for a in totals.active}) == rounds
+
+
+async def test_the_audit_chain_survives_the_storms(live: Live) -> None:
+    """After the storms (same server, same database): one event per grant, no fork."""
+    async with live.database.engine.connect() as connection:
+        verification = await verify_chain(connection)
+        grants = await connection.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "allocation.grant")
+        )
+        allocations = await connection.scalar(select(func.count()).select_from(Allocation))
+    assert verification.ok, verification
+    assert verification.events == verification.head_seq  # contiguous from 1
+    assert grants == allocations
+    assert allocations is not None
+    assert allocations >= 100 + 30 + 10

@@ -50,6 +50,8 @@ async def snapshot(session: AsyncSession) -> dict[str, list[str]]:
     """Every row of every table, ids and timestamps left out, in a stable order."""
     dump: dict[str, list[str]] = {}
     for table in Base.metadata.sorted_tables:
+        if table.name.startswith("audit_"):
+            continue  # times and hashes differ by nature; the audit tests cover the trail
         rows = (await session.execute(select(table))).mappings().all()
         dump[table.name] = sorted(
             repr(

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.api.v1 import (
     allocations,
     applications,
+    audit_events,
     auth,
     calls,
     clients,
@@ -27,6 +28,7 @@ for module in (
     partnerships,
     applications,
     allocations,
+    audit_events,
     oauth,
     auth,
     users,

@@ -1,0 +1,52 @@
+"""The audit trail as the API shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.models.audit import AuditEvent
+
+
+class AuditEventRead(BaseModel):
+    seq: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    request_id: str | None
+    idempotency_key: str | None
+    action: str
+    entity_type: str
+    entity_id: str
+    before: str | None = Field(description="Canonical JSON of the entity before the change.")
+    after: str | None = Field(description="Canonical JSON of the entity after the change.")
+    reason: str | None
+    prev_hash: str
+    hash: str = Field(description="SHA-256 of prev_hash followed by this event's content.")
+
+
+class AuditHeadRead(BaseModel):
+    """The chain's head: export it and keep it elsewhere to detect a rewritten history."""
+
+    seq: int
+    hash: str
+
+
+def audit_event_read(event: AuditEvent) -> AuditEventRead:
+    return AuditEventRead(
+        seq=event.seq,
+        occurred_at=event.occurred_at,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        request_id=event.request_id,
+        idempotency_key=event.idempotency_key,
+        action=event.action,
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        before=event.before,
+        after=event.after,
+        reason=event.reason,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )

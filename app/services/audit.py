@@ -1,0 +1,167 @@
+"""The audit trail: one event per change, in the change's own transaction, hash-chained.
+
+Each event's hash is SHA-256 of the previous event's hash followed by the event's own
+canonical content, so altering, removing or reordering any event breaks every hash after
+it. Recording is the last write of a transaction (it locks the chain's head row), which
+keeps lock order acyclic: budget counters, then rows, then the head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.core.context import Actor, actor_var, idempotency_key_var
+from app.core.logging import request_id_var
+from app.models.audit import GENESIS_HASH, AuditEvent
+from app.repositories import audit as repo
+
+# Never copied into the trail: secrets and their hashes.
+_SECRET_COLUMNS = {"password_hash", "secret_hash", "encrypted_private_key", "token_hash"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def snapshot(entity: object) -> dict[str, Any]:
+    """The entity's columns (secrets left out), ready for canonical JSON."""
+    mapper = inspect(entity).mapper
+    return {
+        attr.key: _plain(getattr(entity, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in _SECRET_COLUMNS
+    }
+
+
+def event_content(event: AuditEvent | Any) -> dict[str, Any]:
+    """What the hash covers: every field but the hash itself."""
+    return {
+        "seq": event.seq,
+        "occurred_at": _plain(event.occurred_at),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "request_id": event.request_id,
+        "idempotency_key": event.idempotency_key,
+        "action": event.action,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(content)).encode()).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    actor: Actor | None = None,
+) -> AuditEvent:
+    """Append one event for a change made in this transaction (call it last)."""
+    await session.flush()  # the change itself first: its guards fire before the head is locked
+    seq, prev_hash = await repo.advance_head(session)
+    actor = actor or actor_var.get()
+    request_id = request_id_var.get()
+    event = AuditEvent(
+        seq=seq,
+        occurred_at=datetime.now(UTC),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        request_id=None if request_id == "-" else request_id,
+        idempotency_key=idempotency_key_var.get(),
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=canonical(before) if before is not None else None,
+        after=canonical(after) if after is not None else None,
+        reason=reason,
+        prev_hash=prev_hash,
+        hash="",
+    )
+    event.hash = chain_hash(prev_hash, event_content(event))
+    session.add(event)
+    await session.flush()
+    await repo.set_head_hash(session, event.hash)
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    head_seq: int
+    first_broken_seq: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken_seq is None
+
+
+async def verify_chain(connection: AsyncConnection) -> Verification:
+    """Walk the chain from the start; name the first event that does not fit."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    async for row in repo.stream_events(connection):
+        count += 1
+        occurred = row.occurred_at
+        if isinstance(occurred, datetime) and occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)
+        content = event_content(row)
+        content["occurred_at"] = _plain(occurred)
+        problem = None
+        if row.seq != expected_seq:
+            problem = f"sequence jumps from {expected_seq - 1} to {row.seq}"
+        elif row.prev_hash != prev_hash:
+            problem = "prev_hash does not match the previous event's hash"
+        elif chain_hash(prev_hash, content) != row.hash:
+            problem = "hash does not match the event's content"
+        if problem:
+            return Verification(
+                count,
+                expected_seq - 1,
+                expected_seq if row.seq != expected_seq else row.seq,
+                problem,
+            )
+        expected_seq, prev_hash = row.seq + 1, row.hash
+    head_seq, head_hash = await repo.read_head(connection)
+    if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
+        return Verification(count, head_seq, expected_seq, "the head does not match the last event")
+    return Verification(count, head_seq, None, None)
