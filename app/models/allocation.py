@@ -29,6 +29,9 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
             postgresql_where=text("status = 'active'"),
             sqlite_where=text("status = 'active'"),
         ),
+        # Keyset pages of a call's grants, and of everyone's, in grant order.
+        Index("allocation_call_id_granted_at_id_idx", "call_id", "granted_at", "id"),
+        Index("allocation_granted_at_id_idx", "granted_at", "id"),
         Index(
             "allocation_one_active_per_application_key",
             "application_id",

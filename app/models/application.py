@@ -32,6 +32,8 @@ class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
             postgresql_where=text(_LIVE),
             sqlite_where=text(_LIVE),
         ),
+        Index("application_call_id_created_at_id_idx", "call_id", "created_at", "id"),
+        Index("application_created_at_id_idx", "created_at", "id"),
         Index(
             "application_one_live_executive_per_preliminary_key",
             "preliminary_id",

@@ -22,6 +22,7 @@ from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 class Organisation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     __tablename__ = "organisation"
+    __table_args__ = (Index("organisation_legal_name_id_idx", "legal_name", "id"),)
 
     legal_name: Mapped[str] = mapped_column(String(300))
     # Normalised (upper case, no spaces) and validated with its check digit before storage.
