@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -74,3 +76,17 @@ VatNumber = Annotated[
         }
     ),
 ]
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic would read "0.5" as a Unix timestamp; the API speaks ISO 8601 only.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise PydanticCustomError("iso8601", "expected an ISO 8601 date or date-time")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoDate = Annotated[date, BeforeValidator(_iso_only)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +13,7 @@ from app.core.auth import Principal, Scope
 from app.repositories import audit as repo
 from app.schemas.audit import AuditEventRead, AuditHeadRead, audit_event_read
 from app.schemas.page import Page
+from app.schemas.types import IsoDatetime
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
@@ -29,8 +29,8 @@ async def list_audit_events(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor_id: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
-    since: Annotated[datetime | None, Query(description="At or after this instant.")] = None,
-    until: Annotated[datetime | None, Query(description="Before this instant.")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="At or after this instant.")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="Before this instant.")] = None,
 ) -> Page[AuditEventRead]:
     """List the changes in sequence order, with who made them and the state before and after."""
     rows = await repo.page_events(
