@@ -31,7 +31,7 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.tokens import issue_token
 from app.services.users import create_user
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 # Validation that JSON Schema cannot express: cross-field rules and check digits.
 BEYOND_JSON_SCHEMA = {"value_error", "invalid_amount", "invalid_tax_code", "invalid_vat_number"}
 
