@@ -39,6 +39,10 @@ TAGS = [
     {"name": "partnerships", "description": "Partnerships (ATS) of organisations."},
     {"name": "applications", "description": "Applications and their lifecycle."},
     {"name": "allocations", "description": "Grants within the caps; active ones are public."},
+    {
+        "name": "transparency",
+        "description": "Published grants (D.lgs. 33/2013 art. 26-27), CSV and 360Giving exports.",
+    },
     {"name": "audit", "description": "The tamper-evident record of every change."},
     {"name": "oauth", "description": "OAuth 2.0 authorisation server for partner clients."},
     {"name": "auth", "description": "Sessions of users of the frontends."},

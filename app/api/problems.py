@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -22,6 +22,7 @@ from app.core.errors import (
     Conflict,
     DomainError,
     InsufficientScope,
+    InvalidInput,
     OAuthProtocolError,
     PreconditionFailed,
     TooManyLoginAttempts,
@@ -193,6 +194,22 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return render_domain_error(request, error)
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value (a NUL character in text, say): bad input, not a crash.
+
+    Only SQLSTATE class 22 ("data exception") is the caller's fault; anything else is ours.
+    """
+    assert isinstance(exc, DBAPIError)
+    cause = getattr(exc.orig, "__cause__", None)
+    sqlstate = str(getattr(cause, "sqlstate", "") or "")
+    if not (isinstance(exc, DataError) or sqlstate.startswith("22")):
+        raise exc
+    log.info("database refused a value on %s: %s", request.url.path, exc)
+    return render_domain_error(
+        request, InvalidInput("A value cannot be stored (for example text with a NUL character).")
+    )
+
+
 async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
     """The ORM's optimistic lock (version column) lost a race: the resource changed."""
     return render_domain_error(
@@ -203,6 +220,7 @@ async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StaleDataError, _stale_data)
+    app.add_exception_handler(DBAPIError, _data_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(OAuthProtocolError, _oauth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

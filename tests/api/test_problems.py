@@ -153,3 +153,12 @@ class TestRequestId:
     async def test_an_unsafe_incoming_id_is_replaced(self, probe: httpx.AsyncClient) -> None:
         response = await probe.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
         assert response.headers["x-request-id"] != "bad id\twith spaces"
+
+
+async def test_a_nul_character_is_bad_input_on_both_databases(client: httpx.AsyncClient) -> None:
+    """PostgreSQL refuses NUL in text; that is the caller's error, never a 500."""
+    response = await client.get("/api/v1/programmes", params={"q": "a\x00b"})
+    assert response.status_code in (200, 422)
+    assert response.status_code < 500
+    if response.status_code == 422:
+        assert response.headers["content-type"] == "application/problem+json"

@@ -15,6 +15,8 @@ from app.api.v1 import (
     organisations,
     partnerships,
     programmes,
+    reports,
+    transparency,
     users,
 )
 
@@ -28,6 +30,8 @@ for module in (
     partnerships,
     applications,
     allocations,
+    reports,
+    transparency,
     audit_events,
     oauth,
     auth,

@@ -1,0 +1,27 @@
+"""Public budget reports of programmes: totals, measures, calls and districts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.api.deps import SessionDep
+from app.api.problems import problem_responses
+from app.schemas.transparency import ProgrammeReportRead
+from app.services import transparency as service
+
+router = APIRouter(tags=["programmes"])
+
+ProgrammeId = Annotated[uuid.UUID, Path(description="The programme's id.")]
+
+
+@router.get(
+    "/programmes/{programme_id}/report",
+    summary="Report a programme's budget",
+    responses=problem_responses(404, 422),
+)
+async def report_programme(programme_id: ProgrammeId, session: SessionDep) -> ProgrammeReportRead:
+    """Return budgets, allocations and funded projects per measure, call and district. Public."""
+    return await service.programme_report(session, programme_id)

@@ -1,0 +1,253 @@
+"""Public transparency register (D.lgs. 33/2013 art. 26-27), its open-data exports
+(CSV, 360Giving Data Standard 1.4) and the programme budget report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.domain import CallStatus, SelectionMethod
+from app.core.money import format_amount
+from app.schemas.common import Output
+from app.schemas.types import Money
+
+# The register.
+
+
+class LegalBasisRead(Output):
+    """The act under which the grant was made: programme, measure and call."""
+
+    programme_code: str
+    programme_name: str
+    legal_basis: str = Field(description="The programme's legal basis (resolutions, acts).")
+    measure_code: str
+    measure_title: str
+    call_code: str
+    call_title: str
+
+
+class PublishedGrantRead(Output):
+    """A funded project as the law requires it to be published."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5b0f8a2e-6c3d-4e1f-9a7b-1c2d3e4f5a6b",
+                    "beneficiary_name": "Consorzio socio-assistenziale del Cuneese",
+                    "beneficiary_tax_code": "02843860012",
+                    "partnership_name": "ATS Welfare Cuneo",
+                    "amount": "450000.00",
+                    "currency": "EUR",
+                    "legal_basis": {
+                        "programme_code": "WECARE",
+                        "programme_name": "WE.CA.RE. - Welfare Cantiere Regionale",
+                        "legal_basis": "Strategia regionale per l'innovazione sociale "
+                        "WE.CA.RE., attuata con il POR FSE Piemonte 2014-2020.",
+                        "measure_code": "FSE1",
+                        "measure_title": "Sperimentazione di azioni innovative di welfare "
+                        "territoriale",
+                        "call_code": "WECARE-FSE1-2017",
+                        "call_title": "Bando FSE1 - Sperimentazione di azioni innovative di "
+                        "welfare territoriale",
+                    },
+                    "responsible_office": "Regione Piemonte - Direzione Coesione Sociale",
+                    "selection_method": "evaluative",
+                    "award_date": "2018-11-20",
+                    "project_title": "Welfare di comunità",
+                    "programme_id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "measure_id": "1c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "call_id": "2c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "url": "https://wecare.example.org/api/v1/transparency/grants/"
+                    "5b0f8a2e-6c3d-4e1f-9a7b-1c2d3e4f5a6b",
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID = Field(description="The allocation's id.")
+    beneficiary_name: str = Field(
+        description="The applicant organisation's legal name, or the lead's for a partnership."
+    )
+    beneficiary_tax_code: str | None = Field(
+        description="Codice fiscale of a legal entity (11 digits); null for natural persons, "
+        "whose personal codes are never published."
+    )
+    partnership_name: str | None = Field(
+        description="The partnership (ATS) led by the beneficiary, if it applied as one."
+    )
+    amount: Money
+    currency: str = Field(description="Always EUR.")
+    legal_basis: LegalBasisRead
+    responsible_office: str = Field(description="The office responsible for the procedure.")
+    selection_method: SelectionMethod = Field(
+        description="evaluative (graduatoria), first_come (a sportello) or negotiated."
+    )
+    award_date: date = Field(description="The day the allocation was granted (UTC).")
+    project_title: str
+    programme_id: uuid.UUID
+    measure_id: uuid.UUID
+    call_id: uuid.UUID
+    url: str = Field(description="The permanent address of this record.")
+
+
+CSV_HEADER = (
+    "id",
+    "award_date",
+    "beneficiary_name",
+    "beneficiary_tax_code",
+    "partnership_name",
+    "amount",
+    "currency",
+    "project_title",
+    "programme_code",
+    "programme_name",
+    "legal_basis",
+    "measure_code",
+    "measure_title",
+    "call_code",
+    "call_title",
+    "responsible_office",
+    "selection_method",
+    "url",
+)
+
+
+def csv_row(grant: PublishedGrantRead) -> tuple[str, ...]:
+    """A grant as a CSV record: ISO dates, amounts with a decimal point, empty for null."""
+    basis = grant.legal_basis
+    return (
+        str(grant.id),
+        grant.award_date.isoformat(),
+        grant.beneficiary_name,
+        grant.beneficiary_tax_code or "",
+        grant.partnership_name or "",
+        format_amount(grant.amount),
+        grant.currency,
+        grant.project_title,
+        basis.programme_code,
+        basis.programme_name,
+        basis.legal_basis,
+        basis.measure_code,
+        basis.measure_title,
+        basis.call_code,
+        basis.call_title,
+        grant.responsible_office,
+        str(grant.selection_method),
+        grant.url,
+    )
+
+
+# 360Giving Data Standard 1.4 (https://standard.threesixtygiving.org): its own field names.
+
+
+class GivingModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GivingOrganization(GivingModel):
+    id: str = Field(description="An org-id.guide identifier, e.g. IT-CF-<codice fiscale>.")
+    name: str
+
+
+class GivingProgramme(GivingModel):
+    code: str
+    title: str
+
+
+class GivingGrant(GivingModel):
+    id: str = Field(description='"360G-wecare-" followed by the allocation id.')
+    title: str
+    description: str
+    currency: str
+    amountAwarded: float = Field(description="Euros, a JSON number (the standard's choice).")
+    awardDate: str = Field(description="YYYY-MM-DD")
+    url: str
+    fromOpenCall: str = Field(description="Yes unless the call was a negotiated procedure.")
+    recipientOrganization: list[GivingOrganization]
+    fundingOrganization: list[GivingOrganization]
+    grantProgramme: list[GivingProgramme]
+
+
+class GivingPublisher(GivingModel):
+    identifier: str
+    name: str
+    website: str
+
+
+class GivingPackage(GivingModel):
+    """A 360Giving data package (schema 360-giving-package-schema.json, version 1.4)."""
+
+    grants: list[GivingGrant] = Field(min_length=1)
+    version: str
+    title: str
+    description: str
+    issued: str = Field(description="When this package was generated (RFC 3339 date-time).")
+    publisher: GivingPublisher
+    license: str
+    downloadURL: str
+
+
+# The programme budget report.
+
+
+class DistrictFiguresRead(Output):
+    district_id: uuid.UUID
+    code: str
+    name: str
+    live_applications: int = Field(
+        description="Applications submitted, under review, admitted or approved (an executive "
+        "project and its preliminary count as one)."
+    )
+    funded_projects: int = Field(description="Active allocations in this district.")
+    allocated: Money
+
+
+class CallFiguresRead(Output):
+    id: uuid.UUID
+    code: str
+    title_it: str
+    title_en: str
+    status: CallStatus
+    budget: Money = Field(description="The call's share of the measure's budget.")
+    allocated: Money
+    available: Money = Field(description="budget - allocated")
+    funded_projects: int
+
+
+class MeasureFiguresRead(Output):
+    id: uuid.UUID
+    code: str
+    title_it: str
+    title_en: str
+    budget: Money
+    calls_budget: Money = Field(
+        description="Sum of the calls' budget shares (draft calls' shares included)."
+    )
+    allocated: Money
+    available: Money = Field(description="budget - allocated")
+    funded_projects: int
+    max_funded_projects: int | None = Field(description="The cap on funded projects, if any.")
+    one_per_district: bool
+    calls: list[CallFiguresRead] = Field(description="Published and closed calls, by code.")
+    districts: list[DistrictFiguresRead] | None = Field(
+        description="Every district, by code, where the measure funds one project per district; "
+        "null otherwise."
+    )
+
+
+class ProgrammeReportRead(Output):
+    id: uuid.UUID
+    code: str
+    name_it: str
+    name_en: str
+    currency: str
+    total_budget: Money
+    measures_budget: Money = Field(description="Sum of the measures' budgets.")
+    allocated: Money
+    available: Money = Field(description="total_budget - allocated")
+    funded_projects: int
+    measures: list[MeasureFiguresRead]

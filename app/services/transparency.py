@@ -1,0 +1,308 @@
+"""What the public register shows (D.lgs. 33/2013 art. 26-27) and the budget report.
+
+Rules: only active allocations are published (a revocation withdraws the grant from the
+register); a beneficiary's tax code is published only for legal entities, never a
+natural person's personal code; the 360Giving export identifies organisations by
+org-id.guide prefixes (IT-CF for Italian codici fiscali).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.domain import SelectionMethod
+from app.core.errors import InvalidInput, NotFound
+from app.core.identity import is_legal_entity_tax_code
+from app.core.money import from_cents, to_cents
+from app.repositories import programmes as programme_repo
+from app.repositories import transparency as repo
+from app.repositories.transparency import GrantFilters, GrantRow
+from app.schemas.transparency import (
+    CallFiguresRead,
+    DistrictFiguresRead,
+    GivingGrant,
+    GivingOrganization,
+    GivingPackage,
+    GivingProgramme,
+    GivingPublisher,
+    LegalBasisRead,
+    MeasureFiguresRead,
+    ProgrammeReportRead,
+    PublishedGrantRead,
+)
+from app.services.calls import PUBLIC_STATUSES
+from app.services.programmes import get_programme
+
+GRANTS_PATH = "/api/v1/transparency/grants"
+EXPORT_BATCH = 1000
+
+# 360Giving: the funder is the managing authority, identified by its codice fiscale.
+GIVING_VERSION = "1.4"
+GIVING_GRANT_PREFIX = "360G-wecare-"
+GIVING_ORG_PREFIX = "360G-wecare-org-"
+FUNDER = GivingOrganization(id="IT-CF-80087670016", name="Regione Piemonte")
+PUBLISHER = GivingPublisher(
+    identifier=FUNDER.id, name=FUNDER.name, website="https://www.regione.piemonte.it/"
+)
+LICENSE = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def grant_filters(
+    *,
+    programme_id: uuid.UUID | None = None,
+    measure_id: uuid.UUID | None = None,
+    call_id: uuid.UUID | None = None,
+    awarded_from: date | None = None,
+    awarded_to: date | None = None,
+    q: str | None = None,
+    min_amount: Decimal | None = None,
+    max_amount: Decimal | None = None,
+) -> GrantFilters:
+    """The register's filters; award dates are whole UTC days, both bounds included."""
+    if awarded_from is not None and awarded_to is not None and awarded_from > awarded_to:
+        raise InvalidInput(
+            "awarded_from is after awarded_to.", awarded_from=awarded_from, awarded_to=awarded_to
+        )
+    if min_amount is not None and max_amount is not None and min_amount > max_amount:
+        raise InvalidInput(
+            "min_amount is more than max_amount.", min_amount=min_amount, max_amount=max_amount
+        )
+    return GrantFilters(
+        programme_id=programme_id,
+        measure_id=measure_id,
+        call_id=call_id,
+        awarded_from=None if awarded_from is None else _midnight(awarded_from),
+        awarded_before=_day_after(awarded_to),
+        q=q or None,
+        min_amount_cents=None if min_amount is None else to_cents(min_amount),
+        max_amount_cents=None if max_amount is None else to_cents(max_amount),
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _day_after(day: date | None) -> datetime | None:
+    """The first instant after ``day`` (UTC); None when unbounded (no day, or the last one)."""
+    if day is None or day == date.max:
+        return None
+    return _midnight(day + timedelta(days=1))
+
+
+def published_tax_code(tax_code: str | None) -> str | None:
+    """A legal entity's codice fiscale; a natural person's is personal data and never shown."""
+    return tax_code if tax_code and is_legal_entity_tax_code(tax_code) else None
+
+
+def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
+    return PublishedGrantRead(
+        id=row.allocation_id,
+        beneficiary_name=row.legal_name or row.partnership_name or "",
+        beneficiary_tax_code=published_tax_code(row.tax_code),
+        partnership_name=row.partnership_name,
+        amount=from_cents(row.amount_cents),
+        currency="EUR",
+        legal_basis=LegalBasisRead(
+            programme_code=row.programme_code,
+            programme_name=row.programme_name,
+            legal_basis=row.programme_legal_basis,
+            measure_code=row.measure_code,
+            measure_title=row.measure_title,
+            call_code=row.call_code,
+            call_title=row.call_title,
+        ),
+        responsible_office=row.responsible_office,
+        selection_method=row.selection_method,
+        award_date=row.granted_at.astimezone(UTC).date(),
+        project_title=row.project_title,
+        programme_id=row.programme_id,
+        measure_id=row.measure_id,
+        call_id=row.call_id,
+        url=f"{base_url.rstrip('/')}{GRANTS_PATH}/{row.allocation_id}",
+    )
+
+
+async def page_grants(
+    session: AsyncSession,
+    *,
+    filters: GrantFilters,
+    after: tuple[object, ...] | None,
+    limit: int,
+) -> list[GrantRow]:
+    """``limit + 1`` published grants in award order, for keyset pages."""
+    return await repo.page_grants(session, filters=filters, after=after, limit=limit)
+
+
+async def get_grant(
+    session: AsyncSession, allocation_id: uuid.UUID, *, base_url: str
+) -> PublishedGrantRead:
+    row = await repo.get_grant(session, allocation_id)
+    if row is None:
+        raise NotFound(f"No published grant {allocation_id}.")
+    return published_grant(row, base_url=base_url)
+
+
+async def _batches(
+    session: AsyncSession, filters: GrantFilters, batch: int | None
+) -> AsyncIterator[list[GrantRow]]:
+    """Every matching published grant in award order, one keyset query per ``batch`` rows."""
+    batch = batch or EXPORT_BATCH
+    after: tuple[object, ...] | None = None
+    while True:
+        rows = await repo.page_grants(session, filters=filters, after=after, limit=batch)
+        shown = rows[:batch]
+        if shown:
+            yield shown
+        if len(rows) <= batch:
+            return
+        after = (shown[-1].granted_at, shown[-1].allocation_id)
+
+
+async def iter_grants(
+    session: AsyncSession, *, filters: GrantFilters, base_url: str, batch: int | None = None
+) -> AsyncIterator[list[PublishedGrantRead]]:
+    """Every published grant matching ``filters``, in award order, in batches (exports)."""
+    async for rows in _batches(session, filters, batch):
+        yield [published_grant(row, base_url=base_url) for row in rows]
+
+
+def giving_grant(row: GrantRow, *, base_url: str) -> GivingGrant:
+    """One grant in the 360Giving Data Standard."""
+    grant = published_grant(row, base_url=base_url)
+    recipient_id = (
+        f"IT-CF-{grant.beneficiary_tax_code}"
+        if grant.beneficiary_tax_code
+        else f"{GIVING_ORG_PREFIX}{row.organisation_id}"
+    )
+    return GivingGrant(
+        id=f"{GIVING_GRANT_PREFIX}{grant.id}",
+        title=grant.project_title,
+        description=row.project_description,
+        currency=grant.currency,
+        # Cents / 100 as a float is the double nearest the exact decimal amount.
+        amountAwarded=row.amount_cents / 100,
+        awardDate=grant.award_date.isoformat(),
+        url=grant.url,
+        fromOpenCall="No" if grant.selection_method is SelectionMethod.NEGOTIATED else "Yes",
+        recipientOrganization=[GivingOrganization(id=recipient_id, name=grant.beneficiary_name)],
+        fundingOrganization=[FUNDER],
+        grantProgramme=[GivingProgramme(code=row.call_code, title=row.call_title)],
+    )
+
+
+async def giving_package(
+    session: AsyncSession,
+    *,
+    filters: GrantFilters,
+    base_url: str,
+    download_url: str,
+    batch: int | None = None,
+) -> GivingPackage:
+    """The 360Giving data package of every matching grant.
+
+    The package schema requires at least one grant, so an empty selection is NotFound
+    rather than a package that would not validate.
+    """
+    grants = [
+        giving_grant(row, base_url=base_url)
+        async for rows in _batches(session, filters, batch)
+        for row in rows
+    ]
+    if not grants:
+        raise NotFound(
+            "No grants are published yet, or none matches the filters: a 360Giving package "
+            "holds at least one grant."
+        )
+    return GivingPackage(
+        grants=grants,
+        version=GIVING_VERSION,
+        title="WECARE: grants awarded by Regione Piemonte",
+        description="Active funding allocations published under D.lgs. 33/2013 art. 26-27.",
+        issued=datetime.now(UTC).isoformat(timespec="seconds"),
+        publisher=PUBLISHER,
+        license=LICENSE,
+        downloadURL=download_url,
+    )
+
+
+async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> ProgrammeReportRead:
+    """Budget figures of a programme, its measures, calls and (one-per-district measures)
+    districts, in a fixed number of statements whatever their numbers."""
+    programme = await get_programme(session, programme_id)
+    measures = await programme_repo.list_measures(session, programme_id)
+    calls = [
+        call
+        for call in await programme_repo.list_calls_of_programme(session, programme_id)
+        if call.status in PUBLIC_STATUSES
+    ]
+    per_district = [m.id for m in measures if m.one_per_district]
+    districts = await repo.districts(session) if per_district else []
+    live = await repo.live_applications_by_district(session, per_district)
+    funded = await repo.active_allocations_by_district(session, per_district)
+
+    def district_figures(measure_id: uuid.UUID) -> list[DistrictFiguresRead]:
+        figures = []
+        for district in districts:
+            cents, projects = funded.get((measure_id, district.id), (0, 0))
+            figures.append(
+                DistrictFiguresRead(
+                    district_id=district.id,
+                    code=district.code,
+                    name=district.name,
+                    live_applications=live.get((measure_id, district.id), 0),
+                    funded_projects=projects,
+                    allocated=from_cents(cents),
+                )
+            )
+        return figures
+
+    return ProgrammeReportRead(
+        id=programme.id,
+        code=programme.code,
+        name_it=programme.name_it,
+        name_en=programme.name_en,
+        currency=programme.currency,
+        total_budget=from_cents(programme.total_budget_cents),
+        measures_budget=from_cents(programme.measures_budget_cents),
+        allocated=from_cents(programme.allocated_cents),
+        available=from_cents(programme.total_budget_cents - programme.allocated_cents),
+        funded_projects=programme.funded_projects,
+        measures=[
+            MeasureFiguresRead(
+                id=measure.id,
+                code=measure.code,
+                title_it=measure.title_it,
+                title_en=measure.title_en,
+                budget=from_cents(measure.budget_cents),
+                calls_budget=from_cents(measure.calls_budget_cents),
+                allocated=from_cents(measure.allocated_cents),
+                available=from_cents(measure.budget_cents - measure.allocated_cents),
+                funded_projects=measure.funded_projects,
+                max_funded_projects=measure.max_funded_projects,
+                one_per_district=measure.one_per_district,
+                calls=[
+                    CallFiguresRead(
+                        id=call.id,
+                        code=call.code,
+                        title_it=call.title_it,
+                        title_en=call.title_en,
+                        status=call.status,
+                        budget=from_cents(call.budget_cents),
+                        allocated=from_cents(call.allocated_cents),
+                        available=from_cents(call.budget_cents - call.allocated_cents),
+                        funded_projects=call.funded_projects,
+                    )
+                    for call in calls
+                    if call.measure_id == measure.id
+                ],
+                districts=district_figures(measure.id) if measure.one_per_district else None,
+            )
+            for measure in measures
+        ],
+    )
