@@ -2,7 +2,7 @@
 
 SQLite: WAL, foreign keys on, a busy timeout, and write transactions that start with
 ``BEGIN IMMEDIATE`` so that two writers queue at BEGIN instead of failing at COMMIT.
-PostgreSQL: a sized pool with pre-ping.
+PostgreSQL: a sized pool, and autocommit readers (no BEGIN/COMMIT round trips on a GET).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping (a SELECT 1 on every checkout); stale connections are recycled instead.
+        pool_recycle=1800,
     )
 
 
@@ -88,7 +89,15 @@ class Database:
             )
             self._readers, self._writers = shared, shared
         else:
-            self._readers = async_sessionmaker(engine, expire_on_commit=False)
+            # PostgreSQL readers run in autocommit: no BEGIN/COMMIT round trips for a GET
+            # (each statement still reads a consistent snapshot). SQLite keeps BEGIN: its
+            # readers are cheap and must not see a writer's half-done work.
+            readers = (
+                engine.execution_options(isolation_level="AUTOCOMMIT")
+                if engine.dialect.name == "postgresql"
+                else engine
+            )
+            self._readers = async_sessionmaker(readers, expire_on_commit=False)
             self._writers = async_sessionmaker(
                 engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
             )

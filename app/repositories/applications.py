@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import AllocationStatus, ApplicationStage
@@ -149,8 +150,9 @@ async def page_allocations(
     filters: dict[str, Any],
     after: tuple[Any, ...] | None,
     limit: int,
-) -> list[Allocation]:
-    query = select(Allocation).where(visible)
+) -> Sequence[Row[Any]]:
+    """Plain rows of the allocation's columns (no ORM identity map on the hot list)."""
+    query: Select[Any] = select(*Allocation.__table__.c).where(visible)
     for name in (
         "programme_id",
         "measure_id",
@@ -166,4 +168,5 @@ async def page_allocations(
     if filters.get("max_amount_cents") is not None:
         query = query.where(Allocation.amount_cents <= filters["max_amount_cents"])
     order = (Allocation.granted_at, Allocation.id)
-    return list(await session.scalars(keyset(query, order, after, limit)))
+    rows: Sequence[Row[Any]] = (await session.execute(keyset(query, order, after, limit))).all()
+    return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -150,7 +151,25 @@ class AllocationRead(Output):
     revocation_reason: str | None
 
 
-def allocation_read(allocation: Allocation) -> AllocationRead:
+class AllocationRow(Protocol):
+    """An Allocation entity, or a plain row of its columns (hot lists skip the ORM)."""
+
+    id: uuid.UUID
+    application_id: uuid.UUID
+    programme_id: uuid.UUID
+    measure_id: uuid.UUID
+    call_id: uuid.UUID
+    district_id: uuid.UUID | None
+    amount_cents: int
+    status: AllocationStatus
+    granted_at: datetime
+    granted_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revocation_reason: str | None
+
+
+def allocation_read(allocation: Allocation | AllocationRow) -> AllocationRead:
     return AllocationRead(
         id=allocation.id,
         application_id=allocation.application_id,
