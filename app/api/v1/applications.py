@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated
 
@@ -33,7 +34,6 @@ router = APIRouter(prefix="/applications", tags=["applications"])
 ApplicationId = Annotated[uuid.UUID, Path(description="The application's id.")]
 Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
-Decider = Annotated[Principal, require(Scope.APPLICATIONS_DECIDE)]
 ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 
 
@@ -134,112 +134,81 @@ async def update_application(
     return read
 
 
-async def _act(
-    action: str,
-    application_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Principal,
-) -> ApplicationRead:
-    application = await service.get_application(session, application_id, principal)
-    require_if_match(request, application_read(application))
-    await service.move_application(session, application, action=action, principal=principal)
-    read = application_read(application)
-    with_etag(response, read)
-    return read
+# The lifecycle actions, one route each, all built by the same function so that they behave
+# alike: object-level access, If-Match, the state machine, a fresh ETag.
+ACTIONS: list[tuple[str, str, str, str]] = [
+    (
+        "submit",
+        Scope.APPLICATIONS_WRITE,
+        "Submit an application",
+        "Submit a draft inside an open window of its call (409 call_not_open otherwise), after "
+        "the eligibility, one-per-district and participation checks.",
+    ),
+    (
+        "withdraw",
+        Scope.APPLICATIONS_WRITE,
+        "Withdraw an application",
+        "Withdraw an application that is not yet decided.",
+    ),
+    (
+        "start-review",
+        Scope.APPLICATIONS_DECIDE,
+        "Start the review",
+        "Take a submitted application under review.",
+    ),
+    (
+        "approve",
+        Scope.APPLICATIONS_DECIDE,
+        "Approve an application",
+        "Approve a reviewed single-stage or executive project; it may then be funded.",
+    ),
+    (
+        "reject",
+        Scope.APPLICATIONS_DECIDE,
+        "Reject an application",
+        "Reject a reviewed single-stage or executive project.",
+    ),
+    (
+        "admit-preliminary",
+        Scope.APPLICATIONS_DECIDE,
+        "Admit a preliminary project",
+        "Admit a reviewed preliminary project: its executive project may then be submitted.",
+    ),
+    (
+        "reject-preliminary",
+        Scope.APPLICATIONS_DECIDE,
+        "Reject a preliminary project",
+        "Reject a reviewed preliminary project.",
+    ),
+]
 
 
-@router.post("/{application_id}/submit", summary="Submit an application", responses=ACTION_ERRORS)
-async def submit_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Writer,
-) -> ApplicationRead:
-    """Submit a draft inside an open window of its call (409 call_not_open otherwise), after
-    the eligibility, one-per-district and participation checks."""
-    return await _act("submit", application_id, request, response, session, principal)
+def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[ApplicationRead]]:
+    async def act(
+        application_id: ApplicationId,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        principal: Principal = require(scope),
+    ) -> ApplicationRead:
+        application = await service.get_application(session, application_id, principal)
+        require_if_match(request, application_read(application))
+        await service.move_application(session, application, action=action, principal=principal)
+        read = application_read(application)
+        with_etag(response, read)
+        return read
+
+    return act
 
 
-@router.post(
-    "/{application_id}/withdraw", summary="Withdraw an application", responses=ACTION_ERRORS
-)
-async def withdraw_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Writer,
-) -> ApplicationRead:
-    """Withdraw an application that is not yet decided."""
-    return await _act("withdraw", application_id, request, response, session, principal)
-
-
-@router.post("/{application_id}/start-review", summary="Start the review", responses=ACTION_ERRORS)
-async def start_review_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Decider,
-) -> ApplicationRead:
-    """Take a submitted application under review."""
-    return await _act("start-review", application_id, request, response, session, principal)
-
-
-@router.post("/{application_id}/approve", summary="Approve an application", responses=ACTION_ERRORS)
-async def approve_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Decider,
-) -> ApplicationRead:
-    """Approve a reviewed single-stage or executive project; it may then be funded."""
-    return await _act("approve", application_id, request, response, session, principal)
-
-
-@router.post("/{application_id}/reject", summary="Reject an application", responses=ACTION_ERRORS)
-async def reject_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Decider,
-) -> ApplicationRead:
-    """Reject a reviewed single-stage or executive project."""
-    return await _act("reject", application_id, request, response, session, principal)
-
-
-@router.post(
-    "/{application_id}/admit-preliminary",
-    summary="Admit a preliminary project",
-    responses=ACTION_ERRORS,
-)
-async def admit_preliminary_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Decider,
-) -> ApplicationRead:
-    """Admit a reviewed preliminary project: its executive project may then be submitted."""
-    return await _act("admit-preliminary", application_id, request, response, session, principal)
-
-
-@router.post(
-    "/{application_id}/reject-preliminary",
-    summary="Reject a preliminary project",
-    responses=ACTION_ERRORS,
-)
-async def reject_preliminary_application(
-    application_id: ApplicationId,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    principal: Decider,
-) -> ApplicationRead:
-    """Reject a reviewed preliminary project."""
-    return await _act("reject-preliminary", application_id, request, response, session, principal)
+for _action, _scope, _summary, _description in ACTIONS:
+    router.add_api_route(
+        f"/{{application_id}}/{_action}",
+        _action_endpoint(_action, _scope),
+        methods=["POST"],
+        name=f"{_action.replace('-', '_')}_application",
+        summary=_summary,
+        description=_description,
+        response_model=ApplicationRead,
+        responses=ACTION_ERRORS,
+    )
