@@ -143,6 +143,27 @@ async def active_allocation_in_district(
     )
 
 
+_ALLOCATION_EQUALS = ("programme_id", "measure_id", "call_id", "application_id", "status")
+
+
+def _allocation_filters(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+    for name in (*_ALLOCATION_EQUALS, "district_id"):
+        if filters.get(name) is not None:
+            query = query.where(getattr(Allocation, name) == filters[name])
+    if filters.get("min_amount_cents") is not None:
+        query = query.where(Allocation.amount_cents >= filters["min_amount_cents"])
+    if filters.get("max_amount_cents") is not None:
+        query = query.where(Allocation.amount_cents <= filters["max_amount_cents"])
+    return query
+
+
+async def count_allocations(
+    session: AsyncSession, *, visible: ColumnElement[bool], filters: dict[str, Any]
+) -> int:
+    query = select(func.count()).select_from(Allocation).where(visible)
+    return int(await session.scalar(_allocation_filters(query, filters)) or 0)
+
+
 async def page_allocations(
     session: AsyncSession,
     *,
@@ -152,21 +173,7 @@ async def page_allocations(
     limit: int,
 ) -> Sequence[Row[Any]]:
     """Plain rows of the allocation's columns (no ORM identity map on the hot list)."""
-    query: Select[Any] = select(*Allocation.__table__.c).where(visible)
-    for name in (
-        "programme_id",
-        "measure_id",
-        "call_id",
-        "application_id",
-        "status",
-        "district_id",
-    ):
-        if filters.get(name) is not None:
-            query = query.where(getattr(Allocation, name) == filters[name])
-    if filters.get("min_amount_cents") is not None:
-        query = query.where(Allocation.amount_cents >= filters["min_amount_cents"])
-    if filters.get("max_amount_cents") is not None:
-        query = query.where(Allocation.amount_cents <= filters["max_amount_cents"])
+    query = _allocation_filters(select(*Allocation.__table__.c).where(visible), filters)
     order = (Allocation.granted_at, Allocation.id)
     rows: Sequence[Row[Any]] = (await session.execute(keyset(query, order, after, limit))).all()
     return rows

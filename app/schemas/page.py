@@ -14,3 +14,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="Opaque; pass as ?cursor= for the next page. null on the last page."
     )
+    total: int | None = Field(
+        default=None,
+        description="How many items match, where the list offers ?include_total=true; else null.",
+    )

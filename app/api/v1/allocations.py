@@ -57,26 +57,33 @@ async def list_allocations(
     status: Annotated[AllocationStatus | None, Query()] = None,
     min_amount: Annotated[Money | None, Query(description="Amount at least.")] = None,
     max_amount: Annotated[Money | None, Query(description="Amount at most.")] = None,
+    include_total: Annotated[
+        bool, Query(description="Also count every matching allocation (one more query).")
+    ] = False,
 ) -> Response:
     """List allocations by grant time. Active ones are public; revoked ones only for the
     region and the applicant concerned."""
+    visible = visibility.allocations(principal)
+    filters: dict[str, object] = {
+        "programme_id": programme_id,
+        "measure_id": measure_id,
+        "call_id": call_id,
+        "application_id": application_id,
+        "district_id": district_id,
+        "status": status,
+        "min_amount_cents": _cents(min_amount),
+        "max_amount_cents": _cents(max_amount),
+    }
     rows = await repo.page_allocations(
         session,
-        visible=visibility.allocations(principal),
-        filters={
-            "programme_id": programme_id,
-            "measure_id": measure_id,
-            "call_id": call_id,
-            "application_id": application_id,
-            "district_id": district_id,
-            "status": status,
-            "min_amount_cents": _cents(min_amount),
-            "max_amount_cents": _cents(max_amount),
-        },
+        visible=visible,
+        filters=filters,
         after=page.after(parse_datetime, uuid.UUID),
         limit=page.limit,
     )
     listed = page.page(rows, key=lambda a: (a.granted_at, a.id), item=allocation_read)
+    if include_total:
+        listed.total = await repo.count_allocations(session, visible=visible, filters=filters)
     # Serialised once, here: FastAPI would validate the page model a second time.
     return Response(listed.model_dump_json(), media_type="application/json")
 

@@ -238,6 +238,33 @@ class TestListCost:
             costs.append(len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]))
         assert costs[0] == costs[1] == costs[2], costs
 
+    async def test_a_total_costs_exactly_one_more_statement(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        connection: AsyncConnection,
+        admin: Actor,
+    ) -> None:
+        from tests.world import approved, budget
+
+        world = await budget(session, total=1_000_000)
+        for n in range(3):
+            application = await approved(session, world, requested=10, n=n)
+            granted = await client.post(
+                "/api/v1/allocations",
+                json={"application_id": str(application.id), "amount": "10.00"},
+                headers=admin.headers,
+            )
+            assert granted.status_code == 201
+        costs = {}
+        for flag in ("false", "true"):
+            with counting(connection) as statements:
+                response = await client.get(f"/api/v1/allocations?limit=2&include_total={flag}")
+            assert response.status_code == 200
+            costs[flag] = len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))])
+            assert response.json()["total"] == (3 if flag == "true" else None)
+        assert costs["true"] == costs["false"] + 1
+
     async def test_pages_walk_the_whole_list_without_overlap(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
