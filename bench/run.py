@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import os
 import platform
 import random
@@ -39,7 +41,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 
 from app.api.pagination import encode_cursor
-from bench import dataset
+from bench import dataset, grants, statements
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -170,6 +172,80 @@ def wrk(url: str, seconds: float) -> tuple[int, float, float, float, int]:
     return requests, rps, p50, p99, errors
 
 
+def wrk_post(
+    url: str, seconds: float, script: Path, args: list[str], connections: int = CONNECTIONS
+) -> tuple[int, float, float, float, int, int]:
+    """(requests, req/s, p50, p99, errors, issued) of a wrk run with the POST Lua script; an
+    error is a response whose status is not the expected one, or a socket error."""
+    command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", "--timeout", "10s"]
+    command += [f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url, "--", *args]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    issued = int(re.search(r"bench-issued: (\d+)", out).group(1))  # type: ignore[union-attr]
+    errors = int(re.search(r"bench-unexpected: (\d+)", out).group(1))  # type: ignore[union-attr]
+    if (socket_errors := re.search(r"Socket errors: (.*)", out)) is not None:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return requests, rps, p50, p99, errors, issued
+
+
+@dataclass
+class PostLoad:
+    """POSTs whose body takes the next line of ``lines`` (walked once, never repeated when
+    ``walk``), expecting ``status``."""
+
+    server: Server
+    path: str
+    lines: list[str]
+    status: int
+    content_type: str
+    authorization: str
+    body: str
+    workdir: Path
+    walk: bool = True
+    connections: int = CONNECTIONS
+    offset: int = 0
+
+    def run_once(self, seconds: float) -> tuple[int, float, float, float, int, int]:
+        script = self.workdir / "post.lua"
+        if not script.exists():
+            script.write_text(grants.LUA)
+        remaining = self.lines[self.offset :] if self.walk else self.lines
+        if not remaining:
+            raise RuntimeError(f"{self.path}: the pool of {len(self.lines)} ids is used up")
+        ids = self.workdir / f"ids-{id(self)}.txt"
+        ids.write_text("\n".join(remaining) + "\n")
+        args = [str(ids), str(self.status), self.content_type, self.authorization, self.body]
+        result = wrk_post(self.server.base + self.path, seconds, script, args, self.connections)
+        if self.walk:
+            self.offset += result[5]
+            if self.offset > len(self.lines):  # wrapped around: duplicates were sent
+                raise RuntimeError(f"{self.path}: the pool of {len(self.lines)} ids ran out")
+        return result
+
+    def __call__(self, seconds: float) -> Measurement:
+        self.run_once(min(1.0, seconds))  # warm-up, not counted
+        before = tree_cpu_seconds(self.server.process.pid)
+        requests, rps, p50, p99, errors, _ = self.run_once(seconds)
+        cpu = tree_cpu_seconds(self.server.process.pid) - before
+        return Measurement(cpu * 1e6 / max(requests, 1), rps, p50, p99, errors)
+
+
+def login(server: Server) -> str:
+    body = json.dumps({"email": grants.OFFICER_EMAIL, "password": grants.OFFICER_PASSWORD})
+    request = urllib.request.Request(
+        server.base + "/api/v1/auth/login",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token: str = json.loads(response.read())["access_token"]
+    return token
+
+
 def http_case(server: Server, path: str) -> Callable[[float], Measurement]:
     url = server.base + path
 
@@ -183,15 +259,19 @@ def http_case(server: Server, path: str) -> Callable[[float], Measurement]:
     return run
 
 
-def pgbench_case(db: dataset.Size, sql: str, workdir: Path) -> Callable[[float], Measurement]:
+def pgbench_case(
+    db: dataset.Size | str, sql: str, workdir: Path, *, script_text: bool = False
+) -> Callable[[float], Measurement]:
+    """pgbench on ``db`` (a dataset or a database name): one statement, or a whole script."""
     script = workdir / f"pgbench-{abs(hash(sql))}.sql"
-    script.write_text(sql + ";\n")
+    script.write_text(sql if script_text else sql + ";\n")
+    name = db if isinstance(db, str) else dataset.database_name(db)
 
     def run(seconds: float) -> Measurement:
         command = ["taskset", "-c", LOAD_CPU, "pgbench", "-h", "127.0.0.1", "-U", "postgres"]
         command += ["-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", "1"]
         command += ["-T", str(max(1, round(seconds))), "-f", str(script)]
-        command += [dataset.database_name(db)]
+        command += [name]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
         latency = re.search(r"latency average = ([\d.]+) ms", out)
@@ -308,6 +388,7 @@ def report(
     seconds: float,
     same_bytes: dict[str, bool],
     elapsed: float,
+    extra: Extra,
 ) -> str:
     by: dict[tuple[str, str], dict[str, float | None]] = {}
     for case in cases:
@@ -322,6 +403,9 @@ def report(
     def cpu(scenario: str, impl: str) -> float | None:
         return by.get((scenario, impl), {}).get("cpu")
 
+    def rps(scenario: str, impl: str) -> float | None:
+        return by.get((scenario, impl), {}).get("rps")
+
     def ratio(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None or b == 0 else a / b
 
@@ -330,6 +414,16 @@ def report(
         "S2": f"S2 — deepest page of 50, same call ({big.allocations:,} allocations)",
         "S3": f"S3 — first page of 50 on the small dataset ({small.allocations:,} allocations)",
         "S4": "S4 — one programme by id (GET /api/v1/programmes/{id})",
+        "G1": f"G1 — grant allocation, spread over {grants.SPREAD_CALLS} calls / 4 measures "
+        "(POST /api/v1/allocations, officer bearer token)",
+        "G2": "G2 — grant allocation, one hot call (all grants on BENCH-HOT)",
+        "G3": "G3 — over-cap refusal: grants on an exhausted call (expect 409 each)",
+        "G4": "G4 — token endpoint, 2 connections (POST /api/v1/oauth/token, client_credentials, "
+        "client_secret_basic; argon2id verification by design)",
+        "G5": "G5 — grant on a call holding 100 allocations",
+        "G6": "G6 — grant on a call holding 100,000 allocations",
+        "Q1": f"Q1 — SQLite: first page of 50, by call ({small.allocations:,} allocations)",
+        "Q2": f"Q2 — SQLite: deepest page of 50, same call ({small.allocations:,} allocations)",
     }
     lines = [
         "# Benchmark results",
@@ -349,6 +443,16 @@ def report(
         "- L returns byte-identical bodies to the app: "
         + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same_bytes.items())
         + " (S4: L has the same fields but no ETag header).",
+        "- Writes (G*) run on `bench_grants`, a fresh copy of the small dataset plus a BENCH "
+        "programme (bench/grants.py); every grant is EUR 1.00 on a different approved "
+        "application (wrk's Lua script walks a list of ids). For G1-G6 `errors` counts "
+        "responses other than the expected status (201; 409 for G3; 200 for G4). D runs the "
+        "capped transaction's writes in pgbench: BEGIN; the conditional UPDATEs of programme, "
+        "measure and call; INSERT allocation; UPDATE audit_head ... RETURNING; INSERT "
+        "audit_event; UPDATE audit_head; COMMIT (the app also reads the application, its "
+        "active allocation and the measure first).",
+        f"- Write cases run {extra.write_seconds:g} s per round; Q1/Q2 (SQLite) run on a copy "
+        f"of the small dataset made in {extra.sqlite_copy_s:.1f} s.",
         "",
     ]
     for scenario, title in titles.items():
@@ -366,41 +470,120 @@ def report(
             )
         lines.append("")
 
-    checks: list[tuple[str, float | None, str, bool | None]] = []
+    checks: list[tuple[str, str, str, str]] = []
+
+    def add(name: str, value: float | None, goal: str, ok: bool | None) -> None:
+        shown = "—" if value is None else f"{value:.2f}x"
+        checks.append((name, shown, goal, verdict(ok) if goal != "—" else "info"))
+
     for scenario in ("S1", "S2"):
         r = ratio(cpu(scenario, "app"), cpu(scenario, "L"))
-        checks.append((f"{scenario} list CPU/request app ÷ L", r, "≤ 2.0", _le(r, 2.0)))
+        add(f"{scenario} list CPU/request app ÷ L", r, "≤ 2.0", _le(r, 2.0))
         r = ratio(cpu(scenario, "P"), cpu(scenario, "app"))
-        checks.append((f"{scenario} P ÷ app (app cheaper by)", r, "≥ 3.0", _ge(r, 3.0)))
+        add(f"{scenario} P ÷ app (app cheaper by)", r, "≥ 3.0", _ge(r, 3.0))
     r = ratio(cpu("S1", "app"), cpu("S3", "app"))
-    checks.append(
-        (
-            f"growth {small.allocations:,} → {big.allocations:,} rows (S1 ÷ S3)",
-            r,
-            "≤ 1.2",
-            _le(r, 1.2),
-        )
+    add(
+        f"growth {small.allocations:,} → {big.allocations:,} rows (S1 ÷ S3)",
+        r,
+        "≤ 1.2",
+        _le(r, 1.2),
     )
     r = ratio(cpu("S2", "app"), cpu("S1", "app"))
-    checks.append(("deepest ÷ first page (S2 ÷ S1)", r, "≤ 1.2", _le(r, 1.2)))
+    add("deepest ÷ first page (S2 ÷ S1)", r, "≤ 1.2", _le(r, 1.2))
+    checks.append(
+        (
+            "list with a total ≤ 1.3 x list without",
+            "—",
+            "≤ 1.3",
+            "not measured (GET /api/v1/allocations has no total option)",
+        )
+    )
+    counts = extra.list_statements
+    constant = len(set(counts.values())) == 1 and set(counts.values()) <= {1}
+    checks.append(
+        (
+            "SQL statements per list request constant in page size (1, or 2 with a total)",
+            ", ".join(f"limit {k}: {v}" for k, v in counts.items()) or "—",
+            "1 each",
+            verdict(constant if counts else None),
+        )
+    )
+    r = ratio(rps("G1", "app"), rps("G1", "D"))
+    add("grant throughput spread: app req/s ÷ D tps", r, "≥ 0.5", _ge(r, 0.5))
+    r = ratio(rps("G2", "app"), rps("G2", "D"))
+    add("grant throughput one hot budget: app req/s ÷ D tps", r, "≥ 0.6", _ge(r, 0.6))
+    sound = extra.soundness
+    checks.append(
+        (
+            "zero overspend at the end (`wecare check` differences, counters ≤ caps)",
+            "—"
+            if sound is None
+            else f"{sound.grants:,} app grants; {len(sound.differences)} differences, "
+            f"{len(sound.over_cap)} over cap",
+            "0 and 0",
+            verdict(None if sound is None else sound.ok),
+        )
+    )
+    r = ratio(cpu("G6", "app"), cpu("G5", "app"))
+    add(
+        "cap check flat: grant CPU/request, 100,000 ÷ 100 allocations in the call",
+        r,
+        "≤ 1.2",
+        _le(r, 1.2),
+    )
+    r = ratio(cpu("G3", "app"), cpu("G1", "app"))
+    add("over-cap refusal CPU/request ÷ spread grant (informative)", r, "—", None)
+    r = ratio(cpu("Q2", "app"), cpu("Q1", "app"))
+    add("SQLite deepest ÷ first page (Q2 ÷ Q1)", r, "≤ 1.2", _le(r, 1.2))
+    r = ratio(cpu("Q1", "app"), cpu("S3", "app"))
+    add("SQLite ÷ PostgreSQL, first page on the small dataset (informative)", r, "—", None)
     r = ratio(cpu("S4", "app"), cpu("S4", "L"))
-    checks.append(("S4 by id app ÷ L (informative)", r, "—", None))
+    add("S4 by id app ÷ L (informative)", r, "—", None)
+    checks.append(("organisation by id (authenticated)", "—", "—", "not measured"))
     lines += ["## Targets (issue 8)", "", "| target | measured | goal | result |"]
     lines += ["|---|---:|---|---|"]
-    for name, value, goal, ok in checks:
-        shown = "—" if value is None else f"{value:.2f}x"
-        lines.append(f"| {name} | {shown} | {goal} | {verdict(ok) if goal != '—' else 'info'} |")
-    for name in (
-        "list with a total ≤ 1.3 x list without",
-        "SQL statements per request constant in page size (1, or 2 with a total)",
-        "grant allocation throughput ≥ 0.5 x D spread over many budgets",
-        "grant allocation throughput ≥ 0.6 x D on one hot budget, zero overspend",
-        "cap check cost flat: 100 vs 100,000 allocations in the call (≤ 1.2)",
-        "over-cap refusal, token endpoint, organisation by id (auth), SQLite",
-    ):
-        lines.append(f"| {name} | — | — | not measured |")
+    for name, shown, goal, result in checks:
+        lines.append(f"| {name} | {shown} | {goal} | {result} |")
+    lines += ["", "## SQL statements per request (in-process, before_cursor_execute)", ""]
+    lines += ["| request | status | statements | kinds |", "|---|---:|---:|---|"]
+    for name, (status, n, words) in extra.statement_rows.items():
+        lines.append(f"| {name} | {status} | {n} | {' '.join(words)} |")
     lines.append("")
     return "\n".join(lines)
+
+
+@dataclass
+class Extra:
+    write_seconds: float = 0.0
+    sqlite_copy_s: float = 0.0
+    list_statements: dict[int, int] = field(default_factory=dict)
+    statement_rows: dict[str, tuple[int, int, list[str]]] = field(default_factory=dict)
+    soundness: grants.Soundness | None = None
+
+
+def capped(run: Callable[[float], Measurement], limit: float) -> Callable[[float], Measurement]:
+    return lambda seconds: run(min(seconds, limit))
+
+
+async def count_statements(extra: Extra, t_small: Targets, setup: grants.Setup) -> None:
+    url = dataset.sqlalchemy_url(dataset.SIZES["small"])
+    limits = (1, 10, 50, 100)
+    path = f"/api/v1/allocations?call_id={t_small.call_id}&limit="
+    found = await statements.count(
+        url, [("GET", f"{path}{n}", None) for n in limits], login=("", "")
+    )
+    extra.list_statements = {n: row[1] for n, row in zip(limits, found, strict=True)}
+    for n, row in zip(limits, found, strict=True):
+        extra.statement_rows[f"GET allocations by call, limit {n} (anonymous)"] = row
+    body = {"application_id": grants.md5_uuid("bcount1"), "amount": "1.00"}
+    refused = {"application_id": setup.full_application, "amount": "1.00"}
+    grant, refusal = await statements.count(
+        grants.URL,
+        [("POST", "/api/v1/allocations", body), ("POST", "/api/v1/allocations", refused)],
+        login=(grants.OFFICER_EMAIL, grants.OFFICER_PASSWORD),
+    )
+    extra.statement_rows["POST allocations, grant (officer)"] = grant
+    extra.statement_rows["POST allocations, over-cap refusal (officer)"] = refusal
 
 
 def _le(value: float | None, limit: float) -> bool | None:
@@ -429,10 +612,17 @@ def main() -> None:
     for size in (big, small):
         asyncio.run(dataset.ensure(size, rebuild=args.rebuild))
     t_big, t_small = asyncio.run(targets(big)), asyncio.run(targets(small))
+    setup = asyncio.run(grants.prepare(small))
+    extra = Extra(write_seconds=min(seconds, 3.0))
+    asyncio.run(count_statements(extra, t_small, setup))
 
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
+        sqlite_file = work / "small.sqlite3"
+        extra.sqlite_copy_s = asyncio.run(
+            statements.sqlite_copy(dataset.sqlalchemy_url(small), sqlite_file)
+        )
         try:
             app_big = app_server(big, work)
             servers.append(app_big)
@@ -449,6 +639,65 @@ def main() -> None:
                 work,
             )
             servers.append(peer)
+            app_grants = start_server(
+                "app-grants",
+                ["-m", "app.cli", "serve", "--workers", "1"],
+                {"WECARE_DATABASE_URL": grants.URL, "WECARE_LOG_LEVEL": "WARNING"},
+                work,
+            )
+            servers.append(app_grants)
+            app_sqlite = start_server(
+                "app-sqlite",
+                ["-m", "app.cli", "serve", "--workers", "1"],
+                {
+                    "WECARE_DATABASE_URL": f"sqlite+aiosqlite:///{sqlite_file}",
+                    "WECARE_LOG_LEVEL": "WARNING",
+                },
+                work,
+            )
+            servers.append(app_sqlite)
+            token = login(app_grants)
+            json_type, bearer = "application/json", f"Bearer {token}"
+            grant_body = '{"application_id":"{id}","amount":"1.00"}'
+
+            def grant_load(pool: str) -> PostLoad:
+                ids = grants.pool_ids(pool)
+                return PostLoad(
+                    app_grants,
+                    "/api/v1/allocations",
+                    ids,
+                    201,
+                    json_type,
+                    bearer,
+                    grant_body,
+                    work,
+                )
+
+            basic = base64.b64encode(f"{setup.client_id}:{setup.client_secret}".encode())
+            refusal = PostLoad(
+                app_grants,
+                "/api/v1/allocations",
+                [setup.full_application],
+                409,
+                json_type,
+                bearer,
+                grant_body,
+                work,
+                walk=False,
+            )
+            token_load = PostLoad(
+                app_grants,
+                "/api/v1/oauth/token",
+                ["-"],
+                200,
+                "application/x-www-form-urlencoded",
+                f"Basic {basic.decode()}",
+                "grant_type=client_credentials",
+                work,
+                walk=False,
+                connections=2,  # argon2id: ~0.2 s of CPU each; 10 would queue past wrk
+            )
+            ws = extra.write_seconds
 
             first = f"/api/v1/allocations?call_id={t_big.call_id}&limit={PAGE}"
             deep = first + f"&cursor={t_big.deep_cursor}"
@@ -478,6 +727,38 @@ def main() -> None:
                 Case("S4", "L", http_case(lim, programme)),
                 Case("S4", "P", http_case(peer, programme)),
                 Case("S4", "D", pgbench_case(big, sql["S4"], work)),
+                Case("G1", "app", capped(grant_load("bspread"), ws)),
+                Case(
+                    "G1",
+                    "D",
+                    capped(
+                        pgbench_case(
+                            grants.NAME, grants.d_script("spread"), work, script_text=True
+                        ),
+                        ws,
+                    ),
+                ),
+                Case("G2", "app", capped(grant_load("bhot"), ws)),
+                Case(
+                    "G2",
+                    "D",
+                    capped(
+                        pgbench_case(grants.NAME, grants.d_script("HOT"), work, script_text=True),
+                        ws,
+                    ),
+                ),
+                Case("G3", "app", capped(refusal, ws)),
+                Case("G4", "app", capped(token_load, ws)),
+                Case("G5", "app", capped(grant_load("bf100-"), ws)),
+                Case("G6", "app", capped(grant_load("bf100k-"), ws)),
+                Case("Q1", "app", capped(http_case(app_sqlite, small_first), ws)),
+                Case(
+                    "Q2",
+                    "app",
+                    capped(
+                        http_case(app_sqlite, small_first + f"&cursor={t_small.deep_cursor}"), ws
+                    ),
+                ),
             ]
             for number in range(1, rounds + 1):
                 order = cases[:]
@@ -485,6 +766,7 @@ def main() -> None:
                 for case in order:
                     case.results.append(case.run(seconds))
                 print(f"round {number}/{rounds} done")  # noqa: T201
+            extra.soundness = asyncio.run(grants.soundness())
         finally:
             for server in servers:
                 server.process.terminate()
@@ -501,6 +783,7 @@ def main() -> None:
         seconds=seconds,
         same_bytes=same_bytes,
         elapsed=time.perf_counter() - started,
+        extra=extra,
     )
     RESULTS.write_text(text, encoding="utf-8")
     print(text)  # noqa: T201
