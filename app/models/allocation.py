@@ -32,6 +32,13 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
         # Keyset pages of a call's grants, and of everyone's, in grant order.
         Index("allocation_call_id_granted_at_id_idx", "call_id", "granted_at", "id"),
         Index("allocation_granted_at_id_idx", "granted_at", "id"),
+        # Counting a call's published (active) grants without reading the table.
+        Index(
+            "allocation_active_call_id_idx",
+            "call_id",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
         Index(
             "allocation_one_active_per_application_key",
             "application_id",
