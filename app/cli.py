@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
@@ -21,7 +20,7 @@ from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
 from app.db import migrations
 from app.db.session import Database, create_engine
-from app.models.organisation import Organisation
+from app.repositories import applicants as applicant_repo
 from app.repositories import auth as auth_repo
 from app.repositories import consistency
 from app.services import audit, clients, keys, users
@@ -131,9 +130,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 async def _organisation_id(session: AsyncSession, tax_code: str | None) -> uuid.UUID | None:
     if tax_code is None:
         return None
-    organisation = await session.scalar(
-        select(Organisation).where(Organisation.tax_code == tax_code.strip().upper())
-    )
+    organisation = await applicant_repo.get_organisation_by_tax_code(session, tax_code)
     if organisation is None:
         raise NotFound(f"No organisation with tax code {tax_code}.")
     return organisation.id

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.domain import MemberRole
 from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.repositories.paging import keyset
@@ -108,3 +109,27 @@ async def partnership_has_applications(session: AsyncSession, partnership_id: uu
         .limit(1)
     )
     return found is not None
+
+
+async def get_organisation_by_tax_code(session: AsyncSession, tax_code: str) -> Organisation | None:
+    return await session.scalar(
+        select(Organisation).where(Organisation.tax_code == tax_code.strip().upper())
+    )
+
+
+async def identifiers_taken(session: AsyncSession, tax_code: str, vat_number: str | None) -> bool:
+    """Whether an organisation already holds this tax code or (non-null) VAT number."""
+    clash = Organisation.tax_code == tax_code
+    if vat_number is not None:
+        clash = clash | (Organisation.vat_number == vat_number)
+    return await session.scalar(select(Organisation.id).where(clash).limit(1)) is not None
+
+
+async def delete_partners(session: AsyncSession, partnership_id: uuid.UUID) -> None:
+    """Remove the partners (never the lead) of a partnership."""
+    await session.execute(
+        delete(PartnershipMember).where(
+            PartnershipMember.partnership_id == partnership_id,
+            PartnershipMember.role == MemberRole.PARTNER,
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -199,3 +199,27 @@ async def page_districts(
     if q:
         query = query.where(search(District.name, q))
     return list(await session.scalars(keyset(query, (District.code, District.id), after, limit)))
+
+
+async def get_line(session: AsyncSession, measure_id: uuid.UUID, number: int) -> MeasureLine | None:
+    return await session.scalar(
+        select(MeasureLine).where(
+            MeasureLine.measure_id == measure_id, MeasureLine.number == number
+        )
+    )
+
+
+async def get_thematic_area(
+    session: AsyncSession, measure_id: uuid.UUID, code: str
+) -> ThematicArea | None:
+    return await session.scalar(
+        select(ThematicArea).where(ThematicArea.measure_id == measure_id, ThematicArea.code == code)
+    )
+
+
+async def delete_call_phases(session: AsyncSession, call_id: uuid.UUID) -> None:
+    await session.execute(delete(CallPhase).where(CallPhase.call_id == call_id))
+
+
+async def district_code_taken(session: AsyncSession, code: str) -> bool:
+    return await session.scalar(select(District.id).where(District.code == code)) is not None

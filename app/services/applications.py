@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
@@ -31,9 +30,9 @@ from app.core.errors import (
 )
 from app.core.money import to_cents
 from app.models.application import Application
-from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.call import Call, CallPhase
 from app.models.organisation import District, Organisation
-from app.models.programme import Measure, MeasureLine, ThematicArea
+from app.models.programme import Measure, MeasureLine
 from app.repositories import applicants as applicant_repo
 from app.repositories import applications as repo
 from app.repositories import programmes as programme_repo
@@ -142,9 +141,7 @@ async def _resolve_area(
 ) -> uuid.UUID | None:
     if code is None:
         return None
-    area = await session.scalar(
-        select(ThematicArea).where(ThematicArea.measure_id == measure.id, ThematicArea.code == code)
-    )
+    area = await programme_repo.get_thematic_area(session, measure.id, code)
     if area is None:
         raise InvalidInput(f"Measure {measure.code} has no thematic area {code}.")
     return area.id
@@ -355,9 +352,7 @@ async def _check_participation(
 ) -> None:
     limits = {
         limit.legal_nature: limit.max_projects
-        for limit in await session.scalars(
-            select(CallParticipationLimit).where(CallParticipationLimit.call_id == call.id)
-        )
+        for limit in await programme_repo.list_participation_limits(session, call.id)
     }
     for org in applicant.organisations:
         cap = limits.get(org.legal_nature)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Scope
@@ -21,7 +20,7 @@ from app.core.errors import (
 from app.core.money import from_cents, to_cents
 from app.db.base import utcnow
 from app.models.call import Call, CallParticipationLimit, CallPhase
-from app.models.programme import Measure, MeasureLine
+from app.models.programme import Measure
 from app.repositories import budgets
 from app.repositories import programmes as repo
 from app.schemas.call import CallCreate, CallUpdate
@@ -76,11 +75,7 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         raise NotFound(f"No measure {data.measure_id}.")
     line_id = None
     if data.line_number is not None:
-        line = await session.scalar(
-            select(MeasureLine).where(
-                MeasureLine.measure_id == measure.id, MeasureLine.number == data.line_number
-            )
-        )
+        line = await repo.get_line(session, measure.id, data.line_number)
         if line is None:
             raise InvalidInput(f"Measure {measure.code} has no line {data.line_number}.")
         line_id = line.id
@@ -148,7 +143,7 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
     if "dates_note" in data.model_fields_set:
         call.dates_note = data.dates_note
     if data.phases is not None:
-        await session.execute(delete(CallPhase).where(CallPhase.call_id == call.id))
+        await repo.delete_call_phases(session, call.id)
         session.add_all(_phases(call.id, data.phases))
         call.updated_at = utcnow()  # the windows changed: a new version of the call
     await session.flush()

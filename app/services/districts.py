@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound
 from app.models.organisation import District, Organisation
+from app.repositories import programmes as programme_repo
 from app.schemas.call import DistrictCreate, DistrictUpdate
 from app.services import audit
 
@@ -27,7 +27,7 @@ async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUI
 
 async def create_district(session: AsyncSession, *, data: DistrictCreate) -> District:
     await _require_organisation(session, data.lead_organisation_id)
-    if await session.scalar(select(District.id).where(District.code == data.code)) is not None:
+    if await programme_repo.district_code_taken(session, data.code):
         raise Conflict(f"A district with code {data.code} exists.")
     district = District(id=uuid.uuid4(), **data.model_dump())
     session.add(district)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
@@ -44,16 +43,7 @@ async def create_organisation(
     session: AsyncSession, *, data: OrganisationCreate, principal: Principal
 ) -> Organisation:
     """Register an organisation; an applicant who registers it acts for it from now on."""
-    taken = await session.scalar(
-        select(Organisation.id).where(
-            (Organisation.tax_code == data.tax_code)
-            | (
-                (Organisation.vat_number == data.vat_number)
-                & (Organisation.vat_number.is_not(None))
-            )
-        )
-    )
-    if taken is not None:
+    if await repo.identifiers_taken(session, data.tax_code, data.vat_number):
         raise OrganisationExists(
             "An organisation with this tax code or VAT number is already registered; "
             "ask its users to add you."
@@ -189,12 +179,7 @@ async def update_partnership(
         if await repo.partnership_has_applications(session, partnership.id):
             raise Conflict("The members are frozen once the partnership has submitted.")
         await _require_organisations(session, partners)
-        await session.execute(
-            delete(PartnershipMember).where(
-                PartnershipMember.partnership_id == partnership.id,
-                PartnershipMember.role == MemberRole.PARTNER,
-            )
-        )
+        await repo.delete_partners(session, partnership.id)
         session.add_all(
             PartnershipMember(
                 partnership_id=partnership.id, organisation_id=org, role=MemberRole.PARTNER
