@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,12 @@ def test_users_create(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert main(["users", "create", "--email", "admin@example.org"]) == 1
     monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "short")
     assert main(["users", "create", "--email", "b@example.org"]) == 1
+
+
+def test_key_ids_are_safe_command_line_arguments() -> None:
+    """A kid never starts with '-', which `wecare keys retire KID` would read as an option."""
+    from app.core.security import generate_signing_key
+
+    kids = {generate_signing_key("a" * 32).kid for _ in range(20)}
+    assert all(re.fullmatch(r"[0-9a-f]{24}", kid) for kid in kids)
+    assert len(kids) == 20

@@ -106,7 +106,8 @@ def generate_signing_key(secret: str) -> GeneratedKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    kid = secrets.token_urlsafe(12)
+    # Hex, never base64url: a kid starting with '-' reads as an option to `wecare keys retire`.
+    kid = secrets.token_hex(12)
     public = jwk.construct(pem, ALGORITHM).public_key().to_dict()
     public_jwk = {k: str(v) for k, v in public.items()} | {"kid": kid, "use": "sig"}
     public_jwk["alg"] = ALGORITHM
