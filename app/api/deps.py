@@ -24,24 +24,25 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_URL = "/api/v1/oauth/token"
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_key_cache(request: Request) -> PublicKeyCache:
+async def get_key_cache(request: Request) -> PublicKeyCache:
     cache: PublicKeyCache = request.app.state.key_cache
     return cache
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, before the response."""
-    async with get_database(request).session(write=request.method not in SAFE_METHODS) as session:
+    database: Database = request.app.state.database
+    async with database.session(write=request.method not in SAFE_METHODS) as session:
         yield session
 
 

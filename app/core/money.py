@@ -60,6 +60,12 @@ def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
 
 
+def format_cents(cents: int) -> str:
+    """The JSON form straight from cents, without a Decimal: ``640000000`` -> ``"6400000.00"``."""
+    sign, cents = ("-", -cents) if cents < 0 else ("", cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
 def format_amount(amount: Decimal) -> str:
     """The JSON form: ``"6400000.00"``."""
     return f"{amount.quantize(CENT):f}"

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ApplicationStage
+from app.db.driver import PreparedRead
 from app.models.allocation import Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
 from app.models.organisation import PartnershipMember
 from app.models.programme import Measure
-from app.repositories.paging import keyset
+from app.repositories import visibility
+from app.repositories.paging import keyset, keyset_bound, keyset_values
 from app.repositories.programmes import search
 
 
@@ -143,37 +147,95 @@ async def active_allocation_in_district(
     )
 
 
-_ALLOCATION_EQUALS = ("programme_id", "measure_id", "call_id", "application_id", "status")
+# The columns of a listed allocation, in the order of AllocationRead's fields.
+ALLOCATION_LIST_COLUMNS = (
+    Allocation.id,
+    Allocation.application_id,
+    Allocation.programme_id,
+    Allocation.measure_id,
+    Allocation.call_id,
+    Allocation.district_id,
+    Allocation.amount_cents,
+    Allocation.status,
+    Allocation.granted_at,
+    Allocation.granted_by,
+    Allocation.revoked_at,
+    Allocation.revoked_by,
+    Allocation.revocation_reason,
+)
+_ALLOCATION_ORDER = (Allocation.granted_at, Allocation.id)
+_ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
+    "programme_id": Allocation.programme_id == bindparam("programme_id"),
+    "measure_id": Allocation.measure_id == bindparam("measure_id"),
+    "call_id": Allocation.call_id == bindparam("call_id"),
+    "application_id": Allocation.application_id == bindparam("application_id"),
+    "district_id": Allocation.district_id == bindparam("district_id"),
+    "status": Allocation.status == bindparam("status"),
+    "min_amount_cents": Allocation.amount_cents >= bindparam("min_amount_cents"),
+    "max_amount_cents": Allocation.amount_cents <= bindparam("max_amount_cents"),
+}
 
 
-def _allocation_filters(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
-    for name in (*_ALLOCATION_EQUALS, "district_id"):
-        if filters.get(name) is not None:
-            query = query.where(getattr(Allocation, name) == filters[name])
-    if filters.get("min_amount_cents") is not None:
-        query = query.where(Allocation.amount_cents >= filters["min_amount_cents"])
-    if filters.get("max_amount_cents") is not None:
-        query = query.where(Allocation.amount_cents <= filters["max_amount_cents"])
-    return query
+def _allocation_filters(
+    query: Select[*tuple[Any, ...]], names: frozenset[str]
+) -> Select[*tuple[Any, ...]]:
+    return query.where(*(_ALLOCATION_FILTERS[name] for name in sorted(names)))
+
+
+@lru_cache(maxsize=2048)
+def _shared_allocation_page(view: str, names: frozenset[str], after: bool) -> PreparedRead:
+    query = select(*ALLOCATION_LIST_COLUMNS).where(visibility.SHARED_ALLOCATION_VIEWS[view])
+    return PreparedRead(
+        keyset_bound(_allocation_filters(query, names), _ALLOCATION_ORDER, after=after)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _shared_allocation_count(view: str, names: frozenset[str]) -> PreparedRead:
+    query = select(func.count()).select_from(Allocation)
+    return PreparedRead(
+        _allocation_filters(query.where(visibility.SHARED_ALLOCATION_VIEWS[view]), names)
+    )
+
+
+def _present(filters: dict[str, Any]) -> dict[str, Any]:
+    unknown = filters.keys() - _ALLOCATION_FILTERS.keys()
+    if unknown:
+        raise ValueError(f"unknown allocation filters: {sorted(unknown)}")
+    return {name: value for name, value in filters.items() if value is not None}
 
 
 async def count_allocations(
-    session: AsyncSession, *, visible: ColumnElement[bool], filters: dict[str, Any]
+    session: AsyncSession, *, principal: Principal, filters: dict[str, Any]
 ) -> int:
-    query = select(func.count()).select_from(Allocation).where(visible)
-    return int(await session.scalar(_allocation_filters(query, filters)) or 0)
+    values = _present(filters)
+    view = visibility.shared_allocation_view(principal)
+    if view is not None:
+        rows = await _shared_allocation_count(view, frozenset(values)).fetch(session, values)
+        return int(rows[0][0])
+    query = select(func.count()).select_from(Allocation).where(visibility.allocations(principal))
+    return int(await session.scalar(_allocation_filters(query, frozenset(values)), values) or 0)
 
 
 async def page_allocations(
     session: AsyncSession,
     *,
-    visible: ColumnElement[bool],
+    principal: Principal,
     filters: dict[str, Any],
     after: tuple[Any, ...] | None,
     limit: int,
-) -> Sequence[Row[Any]]:
-    """Plain rows of the allocation's columns (no ORM identity map on the hot list)."""
-    query = _allocation_filters(select(*Allocation.__table__.c).where(visible), filters)
-    order = (Allocation.granted_at, Allocation.id)
-    rows: Sequence[Row[Any]] = (await session.execute(keyset(query, order, after, limit))).all()
-    return rows
+) -> Sequence[Sequence[Any]]:
+    """Plain tuples of ALLOCATION_LIST_COLUMNS, ``limit + 1`` at most (keyset on granted_at,
+    id). The views shared by every caller of a kind run a statement built once per shape on
+    the driver; an applicant's own view is built per request."""
+    values = _present(filters)
+    params = values | keyset_values(after, limit)
+    view = visibility.shared_allocation_view(principal)
+    if view is not None:
+        prepared = _shared_allocation_page(view, frozenset(values), after is not None)
+        return await prepared.fetch(session, params)
+    query = select(*ALLOCATION_LIST_COLUMNS).where(visibility.allocations(principal))
+    query = keyset_bound(
+        _allocation_filters(query, frozenset(values)), _ALLOCATION_ORDER, after=after is not None
+    )
+    return list(await session.execute(query, params))

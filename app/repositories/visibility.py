@@ -67,13 +67,29 @@ def applications(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
+# Allocations as every caller of a kind sees them: the region all, everyone else active ones.
+SHARED_ALLOCATION_VIEWS: dict[str, ColumnElement[bool]] = {
+    "region": true(),
+    "public": Allocation.status == AllocationStatus.ACTIVE,
+}
+
+
+def shared_allocation_view(principal: Principal) -> str | None:
+    """The key of the principal's view in SHARED_ALLOCATION_VIEWS, or None when the view
+    depends on the principal's own organisations (an applicant sees its revoked ones too).
+    Lists built once per shape (``app.db.driver``) are keyed by it."""
+    if principal.is_region:
+        return "region"
+    if principal.role is Role.APPLICANT and principal.organisation_ids:
+        return None
+    return "public"
+
+
 def allocations(principal: Principal) -> ColumnElement[bool]:
     """Active allocations are public (transparency law); revoked ones only to the region
     and to the applicant concerned."""
-    public = Allocation.status == AllocationStatus.ACTIVE
-    if principal.is_region:
-        return true()
-    if principal.role is Role.APPLICANT and principal.organisation_ids:
-        own = Allocation.application_id.in_(select(Application.id).where(applications(principal)))
-        return or_(public, own)
-    return public
+    shared = shared_allocation_view(principal)
+    if shared is not None:
+        return SHARED_ALLOCATION_VIEWS[shared]
+    own = Allocation.application_id.in_(select(Application.id).where(applications(principal)))
+    return or_(SHARED_ALLOCATION_VIEWS["public"], own)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ConfigDict, Field, model_validator
 
 from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
-from app.core.money import from_cents
+from app.core.money import format_cents, from_cents
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.schemas.common import Input, Output
@@ -167,6 +168,42 @@ class AllocationRow(Protocol):
     revoked_at: datetime | None
     revoked_by: str | None
     revocation_reason: str | None
+
+
+def allocation_item(row: Sequence[Any]) -> dict[str, Any]:
+    """One listed allocation as AllocationRead serialises it, from a tuple of
+    ``ALLOCATION_LIST_COLUMNS`` (asyncpg record or SQLAlchemy row), without a model: the
+    hot list serialises with orjson. A test holds it byte for byte to AllocationRead."""
+    (
+        id_,
+        application_id,
+        programme_id,
+        measure_id,
+        call_id,
+        district_id,
+        amount_cents,
+        status,
+        granted_at,
+        granted_by,
+        revoked_at,
+        revoked_by,
+        revocation_reason,
+    ) = row
+    return {
+        "id": str(id_),
+        "application_id": str(application_id),
+        "programme_id": str(programme_id),
+        "measure_id": str(measure_id),
+        "call_id": str(call_id),
+        "district_id": None if district_id is None else str(district_id),
+        "amount": format_cents(amount_cents),
+        "status": str(status),
+        "granted_at": granted_at,
+        "granted_by": granted_by,
+        "revoked_at": revoked_at,
+        "revoked_by": revoked_by,
+        "revocation_reason": revocation_reason,
+    }
 
 
 def allocation_read(allocation: Allocation | AllocationRow) -> AllocationRead:

@@ -44,7 +44,7 @@ def _iso_day(value: object) -> object:
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 
-def grant_filters(
+async def grant_filters(
     programme_id: Annotated[uuid.UUID | None, Query()] = None,
     measure_id: Annotated[uuid.UUID | None, Query()] = None,
     call_id: Annotated[uuid.UUID | None, Query()] = None,

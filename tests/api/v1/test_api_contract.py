@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.auth import Role
@@ -20,6 +18,7 @@ from app.models import Organisation
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import Actor, tax_code, user_actor
 from tests.api.v1.flows import Api, organisation
+from tests.statements import counting
 
 
 @pytest.fixture
@@ -195,22 +194,6 @@ class TestInputLimits:
     @pytest.mark.parametrize("limit", ["0", "101", "x"])
     async def test_page_limits(self, client: httpx.AsyncClient, limit: str) -> None:
         assert (await client.get(f"/api/v1/programmes?limit={limit}")).status_code == 422
-
-
-@contextmanager
-def counting(connection: AsyncConnection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    target = connection.sync_connection
-    assert target is not None
-    event.listen(target, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(target, "before_cursor_execute", record)
 
 
 class TestListCost:

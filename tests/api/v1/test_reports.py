@@ -17,7 +17,8 @@ from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, Fun
 from app.models import Application, Call, District, Measure, Programme
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api
-from tests.api.v1.test_transparency import counting, include_routers, queries
+from tests.api.v1.test_transparency import include_routers, queries
+from tests.statements import counting
 from tests.world import EUR, Budget, approved, budget, district
 
 

@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +22,7 @@ from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.api.v1 import reports, transparency
@@ -43,6 +41,7 @@ from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
 from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.api.v1.flows import Api
+from tests.statements import counting
 from tests.world import EUR, Budget, budget
 
 GRANTS = "/api/v1/transparency/grants"
@@ -100,22 +99,6 @@ def errors_of(validator: Draft202012Validator, document: Any) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in validator.iter_errors(document)
     ]
-
-
-@contextmanager
-def counting(connection: AsyncConnection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    target = connection.sync_connection
-    assert target is not None
-    event.listen(target, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(target, "before_cursor_execute", record)
 
 
 def queries(statements: list[str]) -> list[str]:
