@@ -92,9 +92,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.key_cache = PublicKeyCache(settings.signing_key_cache_seconds)
 
     install_problem_handlers(app)
+    app.include_router(api_v1.router)  # first: the API's traffic is matched before the probes
     app.include_router(ops.router)
     app.include_router(wellknown.router)
-    app.include_router(api_v1.router)
     ops.install_docs(app)
 
     # Last added runs first: request id (and the last-resort 500) wraps everything.

@@ -133,7 +133,11 @@ class App:
                 rows = await conn.fetch(FIRST_PAGE_SQL, call_id, limit + 1)
         shown = rows[:limit]
         next_cursor = _cursor(shown[-1][8], shown[-1][0]) if len(rows) > limit else None
-        page = {"items": [_allocation(row) for row in shown], "next_cursor": next_cursor}
+        page = {
+            "items": [_allocation(row) for row in shown],
+            "next_cursor": next_cursor,
+            "total": None,
+        }
         return 200, orjson.dumps(page, option=orjson.OPT_UTC_Z)
 
     async def _programme(self, programme_id: str) -> tuple[int, bytes]:

@@ -88,18 +88,21 @@ bearer_token = BearerToken()
 
 
 async def get_principal(
+    request: Request,
     security_scopes: SecurityScopes,
     session: SessionDep,
-    settings: SettingsDep,
-    keys: KeyCacheDep,
     token: Annotated[str | None, Depends(bearer_token)],
 ) -> Principal:
-    """The caller; anonymous only where the operation requires no scope."""
+    """The caller; anonymous only where the operation requires no scope.
+
+    Settings and key cache come from the app's state, not as dependencies: every request
+    resolves this one, and each dependency costs its own resolution."""
     if token is None:
         if security_scopes.scopes:
             raise Unauthenticated("This operation requires an access token.")
         return ANONYMOUS
-    principal = await principal_from_token(session, settings, keys, token)
+    state = request.app.state
+    principal = await principal_from_token(session, state.settings, state.key_cache, token)
     actor_var.set(Actor(principal.kind, principal.actor.split(":", 1)[1]))
     missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
     if missing:

@@ -106,8 +106,13 @@ class Database:
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         """Yield a session inside a transaction: commit on exit, roll back on error."""
         maker = self._writers if write else self._readers
-        async with maker() as session, session.begin():
+        # Autobegin rather than session.begin(): a request that never touches the database
+        # (an anonymous caller's principal) pays no transaction bookkeeping; one that does
+        # begins on first use and commits here. Leaving the block on an error rolls back.
+        async with maker() as session:
             yield session
+            if session.in_transaction():
+                await session.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
