@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
 from app.core.money import format_cents, from_cents
@@ -150,6 +150,23 @@ class AllocationRead(Output):
     revoked_at: datetime | None
     revoked_by: str | None
     revocation_reason: str | None
+
+
+class AllocationQuery(BaseModel):
+    """The filters of the allocation list, as one query model: FastAPI validates it in one
+    pass instead of resolving each query parameter on its own (cheaper on the hot list)."""
+
+    programme_id: uuid.UUID | None = None
+    measure_id: uuid.UUID | None = None
+    call_id: uuid.UUID | None = None
+    application_id: uuid.UUID | None = None
+    district_id: uuid.UUID | None = None
+    status: AllocationStatus | None = None
+    min_amount: Money | None = Field(None, description="Amount at least.")
+    max_amount: Money | None = Field(None, description="Amount at most.")
+    include_total: bool = Field(
+        False, description="Also count every matching allocation (one more query)."
+    )
 
 
 class AllocationRow(Protocol):

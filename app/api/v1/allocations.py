@@ -15,18 +15,17 @@ from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
-from app.core.domain import AllocationStatus
 from app.core.money import to_cents
 from app.repositories import applications as repo
 from app.schemas.application import (
     AllocationCreate,
+    AllocationQuery,
     AllocationRead,
     RevocationRequest,
     allocation_item,
     allocation_read,
 )
 from app.schemas.page import Page
-from app.schemas.types import Money
 from app.services import allocations as service
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
@@ -54,29 +53,19 @@ async def list_allocations(
     session: SessionDep,
     page: PageDep,
     principal: OptionalPrincipal,
-    programme_id: Annotated[uuid.UUID | None, Query()] = None,
-    measure_id: Annotated[uuid.UUID | None, Query()] = None,
-    call_id: Annotated[uuid.UUID | None, Query()] = None,
-    application_id: Annotated[uuid.UUID | None, Query()] = None,
-    district_id: Annotated[uuid.UUID | None, Query()] = None,
-    status: Annotated[AllocationStatus | None, Query()] = None,
-    min_amount: Annotated[Money | None, Query(description="Amount at least.")] = None,
-    max_amount: Annotated[Money | None, Query(description="Amount at most.")] = None,
-    include_total: Annotated[
-        bool, Query(description="Also count every matching allocation (one more query).")
-    ] = False,
+    query: Annotated[AllocationQuery, Query()],
 ) -> Response:
     """List allocations by grant time. Active ones are public; revoked ones only for the
     region and the applicant concerned."""
     filters: dict[str, object] = {
-        "programme_id": programme_id,
-        "measure_id": measure_id,
-        "call_id": call_id,
-        "application_id": application_id,
-        "district_id": district_id,
-        "status": status,
-        "min_amount_cents": _cents(min_amount),
-        "max_amount_cents": _cents(max_amount),
+        "programme_id": query.programme_id,
+        "measure_id": query.measure_id,
+        "call_id": query.call_id,
+        "application_id": query.application_id,
+        "district_id": query.district_id,
+        "status": query.status,
+        "min_amount_cents": _cents(query.min_amount),
+        "max_amount_cents": _cents(query.max_amount),
     }
     rows = await repo.page_allocations(
         session,
@@ -86,7 +75,7 @@ async def list_allocations(
         limit=page.limit,
     )
     total = None
-    if include_total:
+    if query.include_total:
         total = await repo.count_allocations(session, principal=principal, filters=filters)
     body = page.page_json(rows, key=_sort_key, item=allocation_item, total=total)
     return Response(body, media_type="application/json")
