@@ -52,6 +52,7 @@ class Setup:
     client_id: str
     client_secret: str
     full_application: str  # an approved application of the FULL call (always refused)
+    organisation_id: str  # read by S6 with the officer's token
 
 
 STRUCTURE_SQL = [
@@ -151,6 +152,7 @@ async def prepare(template: dataset.Size) -> Setup:
                 await conn.execute(statement)
             await conn.execute("CREATE SEQUENCE bench_d_seq")
         await conn.execute("VACUUM (ANALYZE) application, allocation, call, measure, programme")
+        organisation_id = await conn.fetchval("SELECT id FROM organisation ORDER BY id LIMIT 1")
     finally:
         await conn.close()
     engine = create_engine(Settings(database_url=URL))
@@ -173,6 +175,7 @@ async def prepare(template: dataset.Size) -> Setup:
         client_id=registered.client.client_id,
         client_secret=registered.secret,
         full_application=md5_uuid("bfull1"),
+        organisation_id=str(organisation_id),
     )
 
 

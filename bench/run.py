@@ -155,9 +155,12 @@ def _ms(value: str) -> float:
     return number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, seconds: float) -> tuple[int, float, float, float, int]:
+def wrk(
+    url: str, seconds: float, headers: tuple[str, ...] = ()
+) -> tuple[int, float, float, float, int]:
     """(requests, req/s, p50 ms, p99 ms, errors) from one wrk run on the load CPU."""
     command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}"]
+    command += [arg for header in headers for arg in ("-H", header)]
     command += [f"-d{max(1, round(seconds))}s", "--latency", url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -246,13 +249,15 @@ def login(server: Server) -> str:
     return token
 
 
-def http_case(server: Server, path: str) -> Callable[[float], Measurement]:
+def http_case(
+    server: Server, path: str, headers: tuple[str, ...] = ()
+) -> Callable[[float], Measurement]:
     url = server.base + path
 
     def run(seconds: float) -> Measurement:
-        wrk(url, min(1.0, seconds))  # warm-up, not counted
+        wrk(url, min(1.0, seconds), headers)  # warm-up, not counted
         before = tree_cpu_seconds(server.process.pid)
-        requests, rps, p50, p99, errors = wrk(url, seconds)
+        requests, rps, p50, p99, errors = wrk(url, seconds, headers)
         cpu = tree_cpu_seconds(server.process.pid) - before
         return Measurement(cpu * 1e6 / max(requests, 1), rps, p50, p99, errors)
 
@@ -414,6 +419,8 @@ def report(
         "S2": f"S2 — deepest page of 50, same call ({big.allocations:,} allocations)",
         "S3": f"S3 — first page of 50 on the small dataset ({small.allocations:,} allocations)",
         "S4": "S4 — one programme by id (GET /api/v1/programmes/{id})",
+        "S6": "S6 — one organisation by id, officer bearer token (GET /api/v1/organisations/{id}: "
+        "token verified, revocation and account checked, object-level access)",
         "S5": f"S5 — S1 with a total: first page of 50 by call, `include_total=true` "
         f"({big.allocations:,} allocations)",
         "G1": f"G1 — grant allocation, spread over {grants.SPREAD_CALLS} calls / 4 measures "
@@ -552,7 +559,10 @@ def report(
     add("SQLite ÷ PostgreSQL, first page on the small dataset (informative)", r, "—", None)
     r = ratio(cpu("S4", "app"), cpu("S4", "L"))
     add("S4 by id app ÷ L (informative)", r, "—", None)
-    checks.append(("organisation by id (authenticated)", "—", "—", "not measured"))
+    r = ratio(cpu("S6", "app"), cpu("S4", "app"))
+    add(
+        "S6 organisation by id with a token ÷ S4 public programme by id (informative)", r, "—", None
+    )
     lines += ["## Targets (issue 8)", "", "| target | measured | goal | result |"]
     lines += ["|---|---:|---|---|"]
     for name, shown, goal, result in checks:
@@ -753,6 +763,15 @@ def main() -> None:
                 Case("S4", "P", http_case(peer, programme)),
                 Case("S4", "D", pgbench_case(big, sql["S4"], work)),
                 Case("S5", "app", http_case(app_big, with_total)),
+                Case(
+                    "S6",
+                    "app",
+                    http_case(
+                        app_grants,
+                        f"/api/v1/organisations/{setup.organisation_id}",
+                        (f"Authorization: {bearer}",),
+                    ),
+                ),
                 Case("G1", "app", capped(grant_load("bspread"), ws)),
                 Case(
                     "G1",
