@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
 from app.core.money import format_cents, from_cents
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.schemas.common import Input, Output
+from app.schemas.page import PageQuery
 from app.schemas.types import Money
 
 
@@ -152,9 +153,9 @@ class AllocationRead(Output):
     revocation_reason: str | None
 
 
-class AllocationQuery(BaseModel):
-    """The filters of the allocation list, as one query model: FastAPI validates it in one
-    pass instead of resolving each query parameter on its own (cheaper on the hot list)."""
+class AllocationQuery(PageQuery):
+    """The allocation list's query string, validated as one model (app.api.query): FastAPI
+    resolving each parameter on its own cost more than the SQL on this list."""
 
     programme_id: uuid.UUID | None = None
     measure_id: uuid.UUID | None = None

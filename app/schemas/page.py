@@ -9,6 +9,17 @@ from pydantic import BaseModel, Field
 T = TypeVar("T")
 
 
+class PageQuery(BaseModel):
+    """The paging part of a list's query string (lists read as one model, app.api.query)."""
+
+    limit: int = Field(default=50, ge=1, le=100, description="Page size (1-100).")
+    cursor: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Opaque: the next_cursor of the previous page.",
+    )
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(

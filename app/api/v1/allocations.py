@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
 from app.api.etag import require_if_match, with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep, parse_datetime
+from app.api.pagination import PageParams, parse_datetime
 from app.api.problems import problem_responses
+from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.core.money import to_cents
 from app.repositories import applications as repo
@@ -27,6 +28,8 @@ from app.schemas.application import (
 )
 from app.schemas.page import Page
 from app.services import allocations as service
+
+allocation_query = QueryModel(AllocationQuery)
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
 
@@ -47,13 +50,12 @@ def _cents(amount: Decimal | None) -> int | None:
     summary="List allocations",
     response_model=Page[AllocationRead],
     responses=problem_responses(401, 422),
-    openapi_extra=OPTIONAL_AUTH,
+    openapi_extra=allocation_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_allocations(
     session: SessionDep,
-    page: PageDep,
     principal: OptionalPrincipal,
-    query: Annotated[AllocationQuery, Query()],
+    query: Annotated[AllocationQuery, Depends(allocation_query)],
 ) -> Response:
     """List allocations by grant time. Active ones are public; revoked ones only for the
     region and the applicant concerned."""
@@ -67,6 +69,7 @@ async def list_allocations(
         "min_amount_cents": _cents(query.min_amount),
         "max_amount_cents": _cents(query.max_amount),
     }
+    page = PageParams(query.limit, query.cursor)
     rows = await repo.page_allocations(
         session,
         principal=principal,
