@@ -85,8 +85,7 @@ class PageParams:
 
 def encode_cursor(*key: object) -> str:
     parts = [part.isoformat() if isinstance(part, datetime) else str(part) for part in key]
-    raw = json.dumps(parts, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
 
 
 def parse_datetime(value: str) -> datetime:
