@@ -11,6 +11,7 @@ import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.pagination import PageParams, encode_cursor
@@ -162,6 +163,15 @@ def _matches(allocation: Allocation, filters: dict[str, Any]) -> bool:
     return all(checks[name](value) for name, value in filters.items())
 
 
+def _condition(name: str, value: Any) -> ColumnElement[bool]:
+    if name == "min_amount_cents":
+        condition: ColumnElement[bool] = Allocation.amount_cents >= value
+        return condition
+    column: ColumnElement[Any] = getattr(Allocation, name)
+    condition = column == value
+    return condition
+
+
 def _columns(allocation: Allocation) -> tuple[Any, ...]:
     return tuple(getattr(allocation, column.key) for column in repo.ALLOCATION_LIST_COLUMNS)
 
@@ -246,3 +256,53 @@ def test_no_dependency_runs_in_a_worker_thread(app: FastAPI) -> None:
         if dependant is not None:
             offenders.update(sync_calls(dependant))
     assert not offenders
+
+
+class TestTotals:
+    @pytest.mark.usefixtures("session")
+    async def test_a_counter_total_is_the_count_of_the_rows(self, session: AsyncSession) -> None:
+        """Totals read from a cap counter (one call, measure or programme; active only) equal
+        COUNT over the rows, after grants and a revocation; other shapes count the rows."""
+        from sqlalchemy import func
+
+        from app.schemas.application import AllocationCreate
+        from app.services import allocations as service
+
+        world = await budget(session, total=1_000_000, code="K")
+        other = await budget(session, total=1_000_000, code="L")
+        granted = []
+        for n, place in enumerate((world, world, world, other)):
+            application = await approved(session, place, requested=10, n=40 + n)
+            granted.append(
+                await service.grant_allocation(
+                    session,
+                    data=AllocationCreate(application_id=application.id, amount=Decimal("10.00")),
+                    principal=REGION,
+                )
+            )
+        await service.revoke_allocation(session, granted[0], reason="withdrawn", principal=REGION)
+        shapes: list[dict[str, Any]] = [
+            {"call_id": world.call.id},
+            {"measure_id": world.measure.id},
+            {"programme_id": world.programme.id},
+            {"call_id": world.call.id, "status": AllocationStatus.ACTIVE},
+            {"call_id": world.call.id, "status": AllocationStatus.REVOKED},
+            {"call_id": world.call.id, "min_amount_cents": 1000},
+            {"call_id": uuid.uuid4()},
+            {},
+        ]
+        for principal in (ANONYMOUS, REGION):
+            for filters in shapes:
+                query = select(func.count()).select_from(Allocation)
+                query = query.where(*(_condition(k, v) for k, v in filters.items()))
+                if not principal.is_region:
+                    query = query.where(Allocation.status == AllocationStatus.ACTIVE)
+                expected = await session.scalar(query)
+                total = await repo.count_allocations(session, principal=principal, filters=filters)
+                assert total == expected, (principal.kind, filters)
+        assert (
+            await repo.count_allocations(
+                session, principal=ANONYMOUS, filters={"call_id": world.call.id}
+            )
+            == 2
+        )
