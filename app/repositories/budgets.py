@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import BigInteger, ColumnElement, CursorResult, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.call import Call
@@ -47,41 +47,50 @@ async def add_to_calls_budget(session: AsyncSession, measure_id: uuid.UUID, cent
     return _changed(result)
 
 
-async def reserve_in_programme(session: AsyncSession, programme_id: uuid.UUID, cents: int) -> bool:
-    new = Programme.allocated_cents + cents
-    result = await session.execute(
-        update(Programme)
-        .where(Programme.id == programme_id, new <= Programme.total_budget_cents)
-        .values(allocated_cents=new, funded_projects=Programme.funded_projects + 1)
-        .execution_options(synchronize_session=False)
+# Each counter row's cap column.
+_CAP = {"programme": "total_budget_cents", "measure": "budget_cents", "call": "budget_cents"}
+
+
+def _reserve(table: Table, *extra: ColumnElement[bool]) -> Update:
+    """``allocated += :cents, funded_projects += 1`` on the row ``:key``, only while the cap
+    (and any ``extra`` condition) still holds. Built once: a grant runs three of these, and
+    building and keying them per request cost more than executing them."""
+    grown = table.c.allocated_cents + bindparam("cents", type_=BigInteger)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("key"), grown <= table.c[_CAP[table.name]], *extra)
+        .values(allocated_cents=grown, funded_projects=table.c.funded_projects + 1)
     )
+
+
+def _table(model: type[Programme | Measure | Call]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_MEASURE = _table(Measure)
+_RESERVE_IN_PROGRAMME = _reserve(_table(Programme))
+_RESERVE_IN_MEASURE = _reserve(
+    _MEASURE,
+    _MEASURE.c.max_funded_projects.is_(None)
+    | (_MEASURE.c.funded_projects + 1 <= _MEASURE.c.max_funded_projects),
+)
+_RESERVE_IN_CALL = _reserve(_table(Call))
+
+
+async def reserve_in_programme(session: AsyncSession, programme_id: uuid.UUID, cents: int) -> bool:
+    result = await session.execute(_RESERVE_IN_PROGRAMME, {"key": programme_id, "cents": cents})
     return _changed(result)
 
 
 async def reserve_in_measure(session: AsyncSession, measure_id: uuid.UUID, cents: int) -> bool:
-    new = Measure.allocated_cents + cents
-    result = await session.execute(
-        update(Measure)
-        .where(
-            Measure.id == measure_id,
-            new <= Measure.budget_cents,
-            Measure.max_funded_projects.is_(None)
-            | (Measure.funded_projects + 1 <= Measure.max_funded_projects),
-        )
-        .values(allocated_cents=new, funded_projects=Measure.funded_projects + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_RESERVE_IN_MEASURE, {"key": measure_id, "cents": cents})
     return _changed(result)
 
 
 async def reserve_in_call(session: AsyncSession, call_id: uuid.UUID, cents: int) -> bool:
-    new = Call.allocated_cents + cents
-    result = await session.execute(
-        update(Call)
-        .where(Call.id == call_id, new <= Call.budget_cents)
-        .values(allocated_cents=new, funded_projects=Call.funded_projects + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_RESERVE_IN_CALL, {"key": call_id, "cents": cents})
     return _changed(result)
 
 
