@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import AllocationStatus
@@ -63,3 +71,10 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revocation_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+# "Is active", written into the SQL as the partial indexes above are: PostgreSQL reuses a
+# generic plan for a prepared statement after a few runs, and a generic plan cannot use a
+# partial index when the status is a parameter (the district check: 366 ms instead of 1 ms on
+# a measure with 250,000 allocations). Use it instead of ``status == AllocationStatus.ACTIVE``.
+ACTIVE_ALLOCATION = Allocation.status == literal_column(f"'{AllocationStatus.ACTIVE.value}'")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ApplicationStage
 from app.db.driver import PreparedRead
-from app.models.allocation import Allocation
+from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
 from app.models.organisation import PartnershipMember
@@ -130,7 +130,7 @@ async def active_allocation_of(
     return await session.scalar(
         select(Allocation.id).where(
             Allocation.application_id == application_id,
-            Allocation.status == AllocationStatus.ACTIVE,
+            ACTIVE_ALLOCATION,
         )
     )
 
@@ -142,7 +142,7 @@ async def active_allocation_in_district(
         select(Allocation.id).where(
             Allocation.measure_id == measure_id,
             Allocation.district_id == district_id,
-            Allocation.status == AllocationStatus.ACTIVE,
+            ACTIVE_ALLOCATION,
         )
     )
 

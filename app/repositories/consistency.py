@@ -9,8 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 
-from app.core.domain import AllocationStatus
-from app.models.allocation import Allocation
+from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.call import Call
 from app.models.programme import Measure, Programme
 
@@ -33,7 +32,7 @@ class Difference:
 def _active_sums(key: QueryableAttribute[uuid.UUID]) -> Select[uuid.UUID, int, int]:
     return (
         select(key, func.coalesce(func.sum(Allocation.amount_cents), 0), func.count(Allocation.id))
-        .where(Allocation.status == AllocationStatus.ACTIVE)
+        .where(ACTIVE_ALLOCATION)
         .group_by(key)
     )
 

@@ -17,12 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.core.domain import (
-    AllocationStatus,
     ApplicationStage,
     MemberRole,
     SelectionMethod,
 )
-from app.models.allocation import Allocation
+from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
@@ -125,7 +124,7 @@ def _grants(filters: GrantFilters) -> Select[*tuple[Any, ...]]:
         )
         .outerjoin(_lead, _lead.id == _lead_member.organisation_id)
         # Revoked allocations are never published.
-        .where(Allocation.status == AllocationStatus.ACTIVE)
+        .where(ACTIVE_ALLOCATION)
     )
     for column, value in (
         (Allocation.programme_id, filters.programme_id),
@@ -246,7 +245,7 @@ async def active_allocations_by_district(
         .where(
             Allocation.measure_id.in_(measure_ids),
             Allocation.district_id.is_not(None),
-            Allocation.status == AllocationStatus.ACTIVE,
+            ACTIVE_ALLOCATION,
         )
         .group_by(Allocation.measure_id, Allocation.district_id)
     )
