@@ -7,7 +7,8 @@ present), with named bind parameters, compile it once per dialect, and run it on
 connection that lies under the request's SQLAlchemy connection: the same connection, so the
 request's transaction (and, in tests, the test's outer transaction) applies.
 
-PostgreSQL only: elsewhere :func:`fetch` runs the same statement through SQLAlchemy, so the
+PostgreSQL only: elsewhere :meth:`PreparedRead.fetch` runs the same statement through
+SQLAlchemy, so the
 SQL is written once and both paths return rows with the columns in the same order.
 SQLAlchemy's events do not see the driver's statements: :func:`observing` does (the tests
 and the benchmark count statements per request with both).
