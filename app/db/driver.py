@@ -8,8 +8,8 @@ connection that lies under the request's SQLAlchemy connection: the same connect
 request's transaction (and, in tests, the test's outer transaction) applies.
 
 PostgreSQL only: elsewhere :meth:`PreparedRead.fetch` runs the same statement through
-SQLAlchemy, so the
-SQL is written once and both paths return rows with the columns in the same order.
+SQLAlchemy, so the SQL is written once and both paths return rows with the columns in the
+same order.
 SQLAlchemy's events do not see the driver's statements: :func:`observing` does (the tests
 and the benchmark count statements per request with both).
 """
