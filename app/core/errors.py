@@ -277,6 +277,7 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "application_one_live_executive_per_preliminary_key": Conflict,
     "application_requested_within_cost_check": InvalidInput,
     "application_line_thresholds_check": Ineligible,
+    "allocation_within_request_check": AllocationExceedsRequest,
     "organisation_tax_code_key": OrganisationExists,
     "organisation_vat_number_key": OrganisationExists,
 }
