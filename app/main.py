@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.api import ops, wellknown
 from app.api import v1 as api_v1
-from app.api.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    ProblemCORSMiddleware,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+)
 from app.api.problems import install_problem_handlers, problem_responses, use_problem_media_type
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -97,11 +102,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(wellknown.router)
     ops.install_docs(app)
 
-    # Last added runs first: request id (and the last-resort 500) wraps everything.
+    # Last added runs first. Outermost the request id, so that every response carries it;
+    # then CORS, so that the last-resort 500 inside it is readable by a browser too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnhandledErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, the last-resort 500, and the request body limit."""
+"""Pure ASGI middleware: request ids, the last-resort 500, CORS problems and the body limit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
@@ -22,9 +24,10 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 
 
 class RequestContextMiddleware:
-    """Give every request an id (echoed in ``X-Request-ID``) and turn crashes into a 500 problem.
+    """Give every request an id, echoed in ``X-Request-ID`` on every response.
 
-    The traceback goes to the log with the request id; the body never carries it.
+    Outermost, so that the id is on every answer, the CORS layer's and the last-resort 500
+    included.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -41,32 +44,79 @@ class RequestContextMiddleware:
         # Fresh per request (in-process clients run many requests in one context).
         actor_token = actor_var.set(ANONYMOUS_ACTOR)
         key_token = idempotency_key_var.set(None)
-        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            response = problem_response(
-                status=500,
-                detail=f"An unexpected error occurred; quote request id {request_id}.",
-                instance=scope.get("path"),
-                headers={REQUEST_ID_HEADER: request_id},
-            )
-            await response(scope, receive, send)
         finally:
             idempotency_key_var.reset(key_token)
             actor_var.reset(actor_token)
             request_id_var.reset(token)
+
+
+class UnhandledErrorMiddleware:
+    """Turn crashes into a 500 problem; the traceback goes to the log with the request id.
+
+    Inside the CORS layer (and inside RequestContextMiddleware), so that a browser can read
+    the 500's body and its X-Request-ID; the body never carries the traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            request_id = scope.get("state", {}).get("request_id", request_id_var.get())
+            response = problem_response(
+                status=500,
+                detail=f"An unexpected error occurred; quote request id {request_id}.",
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as a problem like every error.
+
+    Starlette refuses with ``400 text/plain "Disallowed CORS origin"``; the status, the CORS
+    headers and the allowed path are kept, only the body becomes application/problem+json.
+    """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        reason = bytes(response.body).decode("utf-8", "replace")
+        headers = {
+            key: value
+            for key, value in response.headers.items()
+            if key.lower() not in ("content-length", "content-type")
+        }
+        return problem_response(
+            status=response.status_code,
+            detail=f"{reason}: this service's CORS policy refuses the preflight request.",
+            headers=headers,
+        )
 
 
 class BodySizeLimitMiddleware:

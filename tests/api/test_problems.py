@@ -49,6 +49,27 @@ async def probe(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+ORIGIN = "https://frontend.example.org"
+
+
+@pytest.fixture
+async def cors_probe(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app that allows one browser origin, with a route that crashes."""
+    app: FastAPI = create_app(settings.model_copy(update={"cors_origins": [ORIGIN]}))
+
+    @app.get("/probe/crash")
+    async def crash() -> None:
+        raise Boom("secret internal detail")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def _preflight(origin: str) -> dict[str, str]:
+    return {"Origin": origin, "Access-Control-Request-Method": "POST"}
+
+
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     assert response.status_code == status
     assert response.headers["content-type"] == PROBLEM
@@ -137,6 +158,37 @@ class TestServerError:
         assert getattr(records[0], "request_id", None) == request_id or request_id in (
             caplog.text + str(records[0].__dict__)
         )
+
+
+class TestCors:
+    async def test_a_refused_preflight_is_a_problem(self, cors_probe: httpx.AsyncClient) -> None:
+        response = await cors_probe.options(
+            "/api/v1/programmes", headers=_preflight("https://evil.example.com")
+        )
+        body = assert_problem(response, 400)
+        assert "Disallowed CORS origin" in str(body["detail"])
+        assert "access-control-allow-origin" not in response.headers
+        assert response.headers["x-request-id"]
+
+    async def test_an_allowed_preflight_is_unchanged(self, cors_probe: httpx.AsyncClient) -> None:
+        response = await cors_probe.options("/api/v1/programmes", headers=_preflight(ORIGIN))
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text == "OK"
+        assert response.headers["access-control-allow-origin"] == ORIGIN
+        assert "POST" in response.headers["access-control-allow-methods"]
+        assert response.headers["x-request-id"]
+
+    async def test_a_500_is_readable_from_an_allowed_origin(
+        self, cors_probe: httpx.AsyncClient
+    ) -> None:
+        """The browser hides a response without Access-Control-Allow-Origin from the page."""
+        response = await cors_probe.get("/probe/crash", headers={"Origin": ORIGIN})
+        body = assert_problem(response, 500)
+        assert response.headers["access-control-allow-origin"] == ORIGIN
+        request_id = response.headers["x-request-id"]
+        assert request_id in str(body["detail"])
+        assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
 
 
 class TestRequestId:
