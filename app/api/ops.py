@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from app.api.deps import DatabaseDep
 from app.api.problems import problem_responses
 from app.core.errors import NotReady
 from app.db.migrations import is_at_head
+from app.db.session import Database
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +39,35 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
+# A dropped database host never refuses a connection: without a bound the probe would wait
+# for asyncpg's 60 s connect timeout while the orchestrator's own probe times out.
+READINESS_TIMEOUT_SECONDS = 3.0
+
+
+async def _database_ready(database: Database) -> bool:
+    """Whether the database answers; True when its schema is at the migration head."""
+    async with database.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return await is_at_head(database.engine)
+
+
 @router.get(
     "/readyz",
     summary="Readiness",
     responses=problem_responses(503),
 )
 async def readyz(database: DatabaseDep) -> Health:
-    """Report whether the database is reachable and its schema is at the migration head."""
+    """Report whether the database is reachable (within a few seconds) and its schema is at
+    the migration head."""
     try:
-        async with database.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        migrated = await is_at_head(database.engine)
+        migrated = await asyncio.wait_for(_database_ready(database), READINESS_TIMEOUT_SECONDS)
+    except TimeoutError as exc:
+        log.warning(
+            "readiness check: no answer from the database in %ss", READINESS_TIMEOUT_SECONDS
+        )
+        raise NotReady(
+            f"The database did not answer within {READINESS_TIMEOUT_SECONDS:g} seconds."
+        ) from exc
     except Exception as exc:
         log.exception("readiness check could not reach the database")
         raise NotReady("The database is unreachable.") from exc

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 
+from app.api import ops
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
@@ -49,6 +52,23 @@ class TestHealth:
         response = await _get(settings, "/readyz")
         assert response.status_code == 503
         assert response.json()["rule"] == "not_ready"
+
+    async def test_readyz_gives_up_on_a_silent_database(
+        self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A dropped host answers nothing; the probe answers 503 within its bound."""
+
+        async def silent(_: Database) -> bool:
+            await asyncio.sleep(60)
+            return True
+
+        monkeypatch.setattr(ops, "_database_ready", silent)
+        monkeypatch.setattr(ops, "READINESS_TIMEOUT_SECONDS", 0.05)
+        response = await asyncio.wait_for(client.get("/readyz"), 5)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["rule"] == "not_ready"
+        assert "did not answer" in response.json()["detail"]
 
 
 class TestOfflineDocs:
