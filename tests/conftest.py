@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -35,6 +35,26 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("WECARE_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 BACKENDS = ["sqlite", "postgresql"]
+
+_DEVELOPER_ENVIRONMENT: dict[str, str] = {}
+
+
+def developer_variables(environ: Mapping[str, str]) -> list[str]:
+    """The service's settings exported in the shell (WECARE_*), not the test knobs."""
+    return [n for n in environ if n.startswith("WECARE_") and not n.startswith("WECARE_TEST_")]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never read the developer's shell: an exported WECARE_DATABASE_URL or
+    WECARE_ENVIRONMENT would change what ``Settings()`` builds (and what live servers
+    inherit). A hook rather than a fixture: some test modules build settings on import."""
+    for name in developer_variables(os.environ):
+        _DEVELOPER_ENVIRONMENT[name] = os.environ.pop(name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(_DEVELOPER_ENVIRONMENT)
+    _DEVELOPER_ENVIRONMENT.clear()
 
 
 async def _admin_engine() -> AsyncEngine:
