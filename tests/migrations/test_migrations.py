@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import app.models  # noqa: F401
 from app.core.config import Settings
+from app.core.errors import CONSTRAINT_ERRORS
 from app.db import migrations
 from app.db.base import Base
 from app.db.session import create_engine
@@ -39,6 +41,43 @@ def _diff(connection: Connection) -> list[object]:
 
 def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+def _guard_names(connection: Connection) -> set[str]:
+    """Every name a database guard can fail with: CHECK constraints, unique constraints and
+    (partial) unique indexes, triggers, and the constraint names triggers raise."""
+    inspector = inspect(connection)
+    names: set[str] = set()
+    for table in inspector.get_table_names():
+        names |= {str(c["name"]) for c in inspector.get_check_constraints(table) if c["name"]}
+        names |= {str(c["name"]) for c in inspector.get_unique_constraints(table) if c["name"]}
+        names |= {str(i["name"]) for i in inspector.get_indexes(table) if i["name"]}
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            text(
+                "SELECT t.tgname, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE NOT t.tgisinternal"
+            )
+        )
+        raised = re.compile(r"CONSTRAINT\s*=\s*'(\w+)'")
+    else:
+        rows = connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        )
+        raised = re.compile(r"CHECK constraint failed: (\w+)")
+    for name, source in rows:
+        names.add(name)
+        names |= set(raised.findall(source or ""))
+    return names
+
+
+async def test_every_guard_the_error_layer_maps_exists(engine: AsyncEngine) -> None:
+    """Autogenerate compares neither CHECK constraints, partial-index predicates nor triggers:
+    a renamed or dropped guard would silently turn its rule's refusal into a bare conflict."""
+    async with engine.connect() as conn:
+        names = await conn.run_sync(_guard_names)
+    missing = sorted(set(CONSTRAINT_ERRORS) - names)
+    assert not missing, f"CONSTRAINT_ERRORS names no guard of the migrated schema: {missing}"
 
 
 async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
