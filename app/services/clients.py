@@ -84,8 +84,14 @@ async def deactivate_client(session: AsyncSession, *, id: uuid.UUID) -> OAuthCli
 async def authenticate_client(
     session: AsyncSession, *, client_id: str, secret: str, basic_auth: bool
 ) -> OAuthClient:
-    """The same answer, after the same argon2 work, for an unknown client and a wrong secret."""
-    client = await repo.get_client_by_client_id(session, client_id)
+    """The same answer, after the same argon2 work, for an unknown client and a wrong secret.
+
+    An id with a NUL, which no client has and PostgreSQL refuses in text, is not looked up:
+    it is an unknown client, not a database error.
+    """
+    client = (
+        await repo.get_client_by_client_id(session, client_id) if "\x00" not in client_id else None
+    )
     valid = verify_secret(secret, client.secret_hash if client else None)
     if client is None or not valid or not client.active:
         raise OAuthProtocolError(

@@ -4,7 +4,6 @@ revocation (RFC 7009) and introspection (RFC 7662)."""
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import KeyCacheDep, SessionDep, SettingsDep
 from app.api.problems import OAUTH_HEADERS
+from app.core.context import Actor, actor_var
 from app.core.errors import OAuthProtocolError
 from app.models.auth import OAuthClient
 from app.schemas.auth import IntrospectionResponse, OAuthError, TokenResponse
@@ -69,7 +69,17 @@ async def _read_form(request: Request) -> dict[str, str]:
 
 
 async def _authenticate(request: Request, session: SessionDep, form: dict[str, str]) -> OAuthClient:
-    """client_secret_basic or client_secret_post, never both (RFC 6749 section 2.3)."""
+    """client_secret_basic or client_secret_post, never both (RFC 6749 section 2.3).
+
+    The authenticated client becomes the request's actor: what it changes here (a revoked
+    token, a signing key created for its first token) is recorded as done by it.
+    """
+    client = await _client_of(request, session, form)
+    actor_var.set(Actor("client", client.client_id))
+    return client
+
+
+async def _client_of(request: Request, session: SessionDep, form: dict[str, str]) -> OAuthClient:
     header = request.headers.get("authorization")
     posted = "client_secret" in form
     if header is not None:
@@ -82,7 +92,9 @@ async def _authenticate(request: Request, session: SessionDep, form: dict[str, s
             raise OAuthProtocolError("invalid_request", "Use one client authentication method.")
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as error:
+        except ValueError as error:
+            # binascii.Error (bad base64), UnicodeDecodeError, and the plain ValueError that
+            # b64decode raises for a non-ASCII header (Starlette decodes headers as Latin-1).
             raise OAuthProtocolError(
                 "invalid_client", "Malformed Basic credentials.", status=401, basic_auth=True
             ) from error

@@ -4,6 +4,7 @@ strict verification of access tokens."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 from jose import jwt
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
@@ -22,7 +23,9 @@ from app.core.config import Settings
 from app.core.security import SigningKey, hash_secret
 from app.db.session import Database
 from app.main import create_app
-from app.models.auth import OAuthClient
+from app.models.audit import AuditEvent
+from app.models.auth import OAuthClient, SigningKeyRow
+from app.services.clients import register_client
 from app.services.keys import current_signing_key, retire_signing_key, rotate_signing_key
 from tests.actors import Actor, client_actor, make_organisation
 
@@ -149,6 +152,71 @@ class TestTokenEndpoint:
         assert wrong.headers["www-authenticate"].startswith("Basic")
         # The same argon2 work on both paths: one verification each.
         assert verified == ["x", "x"]
+
+    @pytest.mark.parametrize(
+        "client_id",
+        ["wcc_\x00nul", "x" * 65, "wcc_" + "é" * 1000],
+        ids=["nul", "longer-than-any-client-id", "very-long"],
+    )
+    @pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
+    async def test_an_impossible_client_id_is_an_unknown_client(
+        self,
+        client: httpx.AsyncClient,
+        partner: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+        client_id: str,
+        method: str,
+    ) -> None:
+        """PostgreSQL refuses a NUL in text: the id is never looked up, and the answer and
+        the argon2 work are those of an unknown client (no 422, no 500, no timing)."""
+        verified: list[str] = []
+        original = security.verify_secret
+
+        def counting(secret: str, secret_hash: str | None) -> bool:
+            verified.append(secret)
+            return original(secret, secret_hash)
+
+        monkeypatch.setattr("app.services.clients.verify_secret", counting)
+
+        async def attempt(attempted_id: str) -> httpx.Response:
+            if method == "client_secret_post":
+                form = {"grant_type": "client_credentials", "client_id": attempted_id}
+                return await client.post(TOKEN, data={**form, "client_secret": "x"})
+            return await client.post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers=basic(attempted_id, "x"),
+            )
+
+        refused = await attempt(client_id)
+        unknown = await attempt("wcc_nobody")
+        assert refused.status_code == unknown.status_code == 401, refused.text
+        assert refused.json() == unknown.json()
+        assert refused.json()["error"] == "invalid_client"
+        assert verified == ["x", "x"]
+
+    @pytest.mark.parametrize(
+        ("path", "data"),
+        [
+            (TOKEN, {"grant_type": "client_credentials"}),
+            ("/api/v1/oauth/revoke", {"token": "x"}),
+            ("/api/v1/oauth/introspect", {"token": "x"}),
+        ],
+        ids=["token", "revoke", "introspect"],
+    )
+    @pytest.mark.parametrize(
+        "credentials", [b"\xe9t\xe9:secret", b"Zm9v\xe9YmFy"], ids=["latin-1", "in-base64"]
+    )
+    async def test_non_ascii_basic_credentials_are_invalid_client(
+        self, client: httpx.AsyncClient, path: str, data: dict[str, str], credentials: bytes
+    ) -> None:
+        """Latin-1 bytes in the header (b64decode raises a plain ValueError for them)."""
+        response = await client.post(
+            path, data=data, headers={b"Authorization": b"Basic " + credentials}
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == "invalid_client"
+        assert response.headers["www-authenticate"].startswith("Basic")
 
     @pytest.mark.parametrize(
         ("data", "headers", "status", "error"),
@@ -284,6 +352,28 @@ class TestRevocationAndIntrospection:
             await client.get(ME, headers={"Authorization": f"Bearer {token}"})
         ).status_code == 403  # still valid: not revoked by the intruder
 
+    async def test_the_client_is_the_actor_of_what_it_changes(
+        self, client: httpx.AsyncClient, session: AsyncSession
+    ) -> None:
+        """The first token creates the signing key and a revocation revokes: both are the
+        authenticated client's doing in the audit trail, not an anonymous caller's."""
+        registered = await register_client(session, name="Fondazione", scopes=["allocations:read"])
+        auth = basic(registered.client.client_id, registered.secret)
+        issued = await client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=auth)
+        assert issued.status_code == 200
+        token = issued.json()["access_token"]
+        revoked = await client.post("/api/v1/oauth/revoke", data={"token": token}, headers=auth)
+        assert revoked.status_code == 200
+        events = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.actor_type, AuditEvent.actor_id).where(
+                    AuditEvent.action.in_(["signing_key.rotate", "token.revoke"])
+                )
+            )
+        ).all()
+        actor = ("client", registered.client.client_id)
+        assert sorted(events) == [("signing_key.rotate", *actor), ("token.revoke", *actor)]
+
     async def test_garbage_is_exactly_inactive(
         self, client: httpx.AsyncClient, partner: Actor
     ) -> None:
@@ -418,6 +508,38 @@ class TestStrictVerification:
                 claims[name] = value
         await self.assert_refused(client, self.sign(key, claims))
 
+    async def test_a_token_31_seconds_past_exp_is_refused(
+        self, client: httpx.AsyncClient, key: SigningKey, good_claims: dict[str, Any]
+    ) -> None:
+        """Clock skew is forgiven for 30 s at most, whatever leeway the code grants."""
+        now = int(datetime.now(UTC).timestamp())
+        claims = {**good_claims, "iat": now - 600, "exp": now - 31}
+        await self.assert_refused(client, self.sign(key, claims))
+
+    async def test_expiry_is_checked_without_relying_on_jose(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        key: SigningKey,
+        good_claims: dict[str, Any],
+    ) -> None:
+        """jose sees a token with minutes left; the wrapper, told that it is 31 s past exp,
+        refuses it on its own."""
+        row = await session.get(SigningKeyRow, key.kid)
+        assert row is not None
+        token = self.sign(key, good_claims)
+        late = datetime.fromtimestamp(good_claims["exp"], UTC) + timedelta(seconds=31)
+        verify = functools.partial(
+            security.verify_access_token,
+            token,
+            public_keys={key.kid: row.public_jwk},
+            issuer=settings.issuer,
+            audience=settings.token_audience,
+        )
+        assert verify().jti == good_claims["jti"]  # valid now
+        with pytest.raises(security.InvalidAccessToken, match="expired"):
+            verify(now=late)
+
     async def test_typ_must_be_at_jwt(
         self, client: httpx.AsyncClient, key: SigningKey, good_claims: dict[str, Any]
     ) -> None:
@@ -495,7 +617,3 @@ class TestStrictVerification:
         new = await rotate_signing_key(session, secret=settings.secret)
         token = (await token_for(client, partner)).json()["access_token"]
         assert jwt.get_unverified_header(token)["kid"] == new.kid != key.kid
-
-
-def test_expired_token_rejected_by_the_wrapper_even_with_leeway_math() -> None:
-    assert timedelta(seconds=security.CLOCK_SKEW_SECONDS) < timedelta(minutes=1)
