@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.core.identity import InvalidIdentifier, normalise_tax_code, normalise_vat_number
@@ -88,5 +88,17 @@ def _iso_only(value: object) -> object:
     return value
 
 
-IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _utc_instant(value: datetime) -> datetime:
+    # An instant, not a wall-clock reading: the database stores UTC and refuses a naive
+    # value (a 500 at bind time), and an offset near datetime's limits would overflow there.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise PydanticCustomError(
+            "datetime_range", "the date-time is out of range once converted to UTC"
+        ) from error
+
+
+# Aware only ("2025-01-01T00:00:00" or "2025-01-01" is refused: which zone?), in UTC.
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_utc_instant)]
 IsoDate = Annotated[date, BeforeValidator(_iso_only)]
