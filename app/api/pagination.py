@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -92,7 +92,11 @@ def parse_datetime(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("naive datetime in cursor")
-    return parsed
+    try:
+        # In UTC here: an offset near datetime's limits would overflow at bind time (a 500).
+        return parsed.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("datetime in cursor out of range") from error
 
 
 # Dependencies are coroutines: FastAPI runs a plain function (or a class) in a worker thread,
