@@ -50,7 +50,8 @@ async def _allocations(session: AsyncSession) -> list[Allocation]:
     made = []
     for n in range(9):
         world = first if n % 3 else second
-        application = await approved(session, world, requested=10, n=n)
+        # Enough requested for the largest amount below (migration 0008's guard).
+        application = await approved(session, world, requested=10_000, n=n)
         # One funded project per district and measure: a district of its own.
         place = await district(session, world, 10 + n) if n % 2 else None
         allocation = Allocation(

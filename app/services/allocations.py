@@ -104,6 +104,18 @@ async def _measure(session: AsyncSession, application: Application) -> Measure:
     return measure
 
 
+def check_within_request(application: Application, cents: int) -> None:
+    """Rule 6: more than nothing and at most what was requested (migration 0008 is the
+    database's own guard of the upper bound)."""
+    if cents <= 0 or cents > application.requested_cents:
+        raise AllocationExceedsRequest(
+            "The allocation must be more than 0 and at most the "
+            f"{from_cents(application.requested_cents)} requested.",
+            requested=from_cents(application.requested_cents),
+            amount=from_cents(cents),
+        )
+
+
 async def grant_allocation(
     session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
@@ -120,27 +132,31 @@ async def grant_allocation(
             attempted="grant",
         )
     cents = to_cents(data.amount)
-    if cents <= 0 or cents > application.requested_cents:
-        raise AllocationExceedsRequest(
-            "The allocation must be more than 0 and at most the "
-            f"{from_cents(application.requested_cents)} requested.",
-            requested=from_cents(application.requested_cents),
-            amount=data.amount,
-        )
-    if await repo.active_allocation_of(session, application.id) is not None:
-        raise AllocationAlreadyActive("The application already has an active allocation.")
+    check_within_request(application, cents)
     measure = await _measure(session, application)
     district_id = application.district_id if measure.one_per_district else None
-    if district_id is not None and await repo.active_allocation_in_district(
-        session, measure.id, district_id
-    ):
-        raise DistrictAlreadyFunded(
-            f"A project of this district is already funded by measure {measure.code}.",
-            district_id=district_id,
-        )
     # Programme -> measure -> call: each conditional UPDATE either moves its counter or
     # refuses; a refusal raises and the transaction undoes the counters already moved.
-    if not await budgets.reserve_in_programme(session, measure.programme_id, cents):
+    # The programme's UPDATE comes first because it takes the programme row's lock: every
+    # grant of the programme queues there, so the checks below read what the grant before
+    # this one committed (read committed: each statement sees the latest commit). Run
+    # before the lock, two simultaneous grants both passed them and the loser was refused
+    # by the unique index, without the figures. The indexes stay as the backstop.
+    reserved = await budgets.reserve_in_programme(session, measure.programme_id, cents)
+    existing = await repo.active_allocation_of(session, application.id)
+    if existing is not None:
+        raise AllocationAlreadyActive(
+            "The application already has an active allocation.", allocation_id=existing
+        )
+    if district_id is not None:
+        funded = await repo.active_allocation_in_district(session, measure.id, district_id)
+        if funded is not None:
+            raise DistrictAlreadyFunded(
+                f"A project of this district is already funded by measure {measure.code}.",
+                district_id=district_id,
+                allocation_id=funded,
+            )
+    if not reserved:
         raise await _refusal(session, "programme", application, cents)
     if not await budgets.reserve_in_measure(session, measure.id, cents):
         raise await _refusal(session, "measure", application, cents)

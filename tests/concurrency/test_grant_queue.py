@@ -1,0 +1,92 @@
+"""Grants of one programme queue on its counter row, and only then look for an active
+allocation of the application or a funded project in the district: the second of two
+simultaneous grants reads what the first committed and is refused by the service, with its
+figures, not by the unique index (scripted on PostgreSQL; SQLite's writers queue at BEGIN)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.auth import Principal, Role
+from app.core.config import Settings
+from app.core.errors import AllocationAlreadyActive, DistrictAlreadyFunded, DomainError
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.models import Allocation, Programme
+from app.repositories.consistency import differences
+from app.schemas.application import AllocationCreate
+from app.services import allocations as service
+from tests.conftest import create_database
+from tests.world import approved, budget, district
+
+OFFICER = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
+
+
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
+    url, drop = await create_database("postgresql", tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    try:
+        await migrations.upgrade(database.engine)
+        yield database
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+def _grant(session: AsyncSession, application_id: uuid.UUID) -> asyncio.Task[Allocation]:
+    data = AllocationCreate(application_id=application_id, amount=Decimal("1000.00"))
+    return asyncio.create_task(service.grant_allocation(session, data=data, principal=OFFICER))
+
+
+async def _second_after_first(
+    scratch: Database, first_id: uuid.UUID, second_id: uuid.UUID
+) -> DomainError:
+    """The first grant holds the programme row until it commits; the second, started
+    meanwhile, must wait there and then be refused. Returns the second's refusal."""
+    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
+    async with maker() as first, maker() as second:
+        async with first.begin():
+            await _grant(first, first_id)
+            await second.begin()
+            waiting = _grant(second, second_id)
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the second grant did not queue on the programme row"
+        with pytest.raises(DomainError) as refused:
+            await waiting
+        await second.rollback()
+    async with scratch.engine.connect() as connection:
+        assert await differences(connection) == []
+        assert await connection.scalar(select(func.count()).select_from(Allocation)) == 1
+        assert await connection.scalar(select(Programme.funded_projects)) == 1
+    return refused.value
+
+
+async def test_a_second_grant_to_the_same_application(scratch: Database) -> None:
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=1_000_000)
+        application = await approved(arrange, world, requested=1_000)
+    refusal = await _second_after_first(scratch, application.id, application.id)
+    assert isinstance(refusal, AllocationAlreadyActive)
+    assert "constraint" not in refusal.figures
+    assert isinstance(refusal.figures["allocation_id"], uuid.UUID)
+
+
+async def test_a_second_project_of_the_same_district(scratch: Database) -> None:
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=1_000_000, one_per_district=True)
+        here = await district(arrange, world, 1)
+        a = await approved(arrange, world, requested=1_000, district=here, n=1)
+        b = await approved(arrange, world, requested=1_000, district=here, n=2)
+    refusal = await _second_after_first(scratch, a.id, b.id)
+    assert isinstance(refusal, DistrictAlreadyFunded)
+    assert refusal.figures["district_id"] == here.id
+    assert isinstance(refusal.figures["allocation_id"], uuid.UUID)
