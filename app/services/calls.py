@@ -12,6 +12,7 @@ from app.core.domain import CallStatus
 from app.core.errors import (
     BudgetBelowAllocated,
     Conflict,
+    DomainError,
     IllegalTransition,
     InvalidInput,
     MeasureCallsBudgetExceeded,
@@ -26,6 +27,7 @@ from app.repositories import programmes as repo
 from app.schemas.call import CallCreate, CallUpdate
 from app.schemas.reference_data import CallPhaseSpec
 from app.services import audit
+from app.services.programmes import lowering_caps
 
 PUBLIC_STATUSES = [CallStatus.PUBLISHED.value, CallStatus.CLOSED.value]
 
@@ -121,34 +123,51 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
     return call
 
 
+def _call_below(call: Call, requested: object) -> BudgetBelowAllocated:
+    return BudgetBelowAllocated(
+        f"Call {call.code} has {from_cents(call.allocated_cents)} allocated.",
+        allocated=from_cents(call.allocated_cents),
+        requested=requested,
+    )
+
+
 async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
     before = audit.snapshot(call)
-    if data.budget is not None:
-        new = to_cents(data.budget)
-        if new < call.allocated_cents:
-            raise BudgetBelowAllocated(
-                f"Call {call.code} has {from_cents(call.allocated_cents)} allocated.",
-                allocated=from_cents(call.allocated_cents),
-                requested=data.budget,
-            )
-        delta = new - call.budget_cents
-        if delta and not await budgets.add_to_calls_budget(session, call.measure_id, delta):
-            measure = await session.get(Measure, call.measure_id)
-            assert measure is not None
-            await session.refresh(measure)
-            raise _shares_refused(measure, measure.calls_budget_cents + delta)
-        call.budget_cents = new
-    if data.title is not None:
-        call.title_it, call.title_en = data.title.it, data.title.en
-    if "dates_note" in data.model_fields_set:
-        call.dates_note = data.dates_note
-    if data.phases is not None:
-        await repo.delete_call_phases(session, call.id)
-        session.add_all(_phases(call.id, data.phases))
-        call.updated_at = utcnow()  # the windows changed: a new version of the call
-    await session.flush()
+    budget = data.budget
+
+    async def refusal() -> DomainError:
+        await session.refresh(call)
+        return _call_below(call, budget)
+
+    previous_phases: list[dict[str, object]] = []
+    async with lowering_caps(session, None if budget is None else refusal):
+        if data.budget is not None:
+            new = to_cents(data.budget)
+            if new < call.allocated_cents:
+                raise _call_below(call, data.budget)
+            delta = new - call.budget_cents
+            if delta and not await budgets.add_to_calls_budget(session, call.measure_id, delta):
+                measure = await session.get(Measure, call.measure_id)
+                assert measure is not None
+                await session.refresh(measure)
+                raise _shares_refused(measure, measure.calls_budget_cents + delta)
+            call.budget_cents = new
+        if data.title is not None:
+            call.title_it, call.title_en = data.title.it, data.title.en
+        if "dates_note" in data.model_fields_set:
+            call.dates_note = data.dates_note
+        if data.phases is not None:
+            previous_phases = [
+                CallPhaseSpec.model_validate(phase, from_attributes=True).model_dump()
+                for phase in await repo.list_call_phases(session, call.id)
+            ]
+            await repo.delete_call_phases(session, call.id)
+            session.add_all(_phases(call.id, data.phases))
+            call.updated_at = utcnow()  # the windows changed: a new version of the call
+        await session.flush()
     after = audit.snapshot(call)
     if data.phases is not None:
+        before["phases"] = previous_phases
         after["phases"] = [p.model_dump() for p in data.phases]
     await audit.record(
         session,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import (
     BudgetBelowAllocated,
     Conflict,
+    DomainError,
     MeasureCallsBudgetExceeded,
     NotFound,
     ProgrammeMeasuresBudgetExceeded,
@@ -18,6 +22,7 @@ from app.core.money import from_cents, to_cents
 from app.models.programme import Measure, Programme
 from app.repositories import budgets
 from app.repositories import programmes as repo
+from app.repositories.guards import violated_constraint
 from app.schemas.programme import MeasureCreate, MeasureUpdate, ProgrammeCreate, ProgrammeUpdate
 from app.schemas.reference_data import MeasureSpec
 from app.services import audit
@@ -60,6 +65,50 @@ async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> P
     return programme
 
 
+# The counter CHECKs that hold a cap above what grants have used. A lowered budget that
+# passed the service's check can still meet one of them: a grant committed between the read
+# and the write (its UPDATE held the row, ours waited and then saw its allocation).
+_BELOW_USED = frozenset(
+    {
+        "programme_allocated_within_total_check",
+        "measure_allocated_within_budget_check",
+        "measure_funded_within_max_check",
+        "call_allocated_within_budget_check",
+    }
+)
+
+
+@asynccontextmanager
+async def lowering_caps(
+    session: AsyncSession, refusal: Callable[[], Awaitable[DomainError]] | None
+) -> AsyncIterator[None]:
+    """Around the change and flush of a cap: if a grant in flight used what it lowers, refuse
+    as the service does (``budget_below_allocated``, with the figures read after that grant)
+    rather than with the CHECK's own rule. The changes go into a savepoint, so that the
+    transaction is still usable to read the figures; no ``refusal``, no savepoint."""
+    if refusal is None:
+        yield
+        return
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as error:
+        if violated_constraint(error) not in _BELOW_USED:
+            raise
+        raise await refusal() from error
+
+
+def _programme_below(programme: Programme, requested: object) -> BudgetBelowAllocated:
+    floor = max(programme.allocated_cents, programme.measures_budget_cents)
+    return BudgetBelowAllocated(
+        f"The total cannot go below {from_cents(floor)}: that much is already "
+        "given to measures or allocated.",
+        allocated=from_cents(programme.allocated_cents),
+        measures_budget=from_cents(programme.measures_budget_cents),
+        requested=requested,
+    )
+
+
 async def update_programme(
     session: AsyncSession, programme: Programme, *, data: ProgrammeUpdate
 ) -> Programme:
@@ -67,19 +116,18 @@ async def update_programme(
     changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"total_budget"})
     if data.total_budget is not None:
         total = to_cents(data.total_budget)
-        floor = max(programme.allocated_cents, programme.measures_budget_cents)
-        if total < floor:
-            raise BudgetBelowAllocated(
-                f"The total cannot go below {from_cents(floor)}: that much is already "
-                "given to measures or allocated.",
-                allocated=from_cents(programme.allocated_cents),
-                measures_budget=from_cents(programme.measures_budget_cents),
-                requested=data.total_budget,
-            )
+        if total < max(programme.allocated_cents, programme.measures_budget_cents):
+            raise _programme_below(programme, data.total_budget)
         changes["total_budget_cents"] = total
-    for key, value in changes.items():
-        setattr(programme, key, value)
-    await session.flush()  # the version column turns a concurrent change into a 412
+
+    async def refusal() -> DomainError:
+        await session.refresh(programme)
+        return _programme_below(programme, data.total_budget)
+
+    async with lowering_caps(session, None if data.total_budget is None else refusal):
+        for key, value in changes.items():
+            setattr(programme, key, value)
+        await session.flush()  # the version column turns a concurrent change into a 412
     await audit.record(
         session,
         action="programme.update",
@@ -125,46 +173,65 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
     return measure
 
 
+def _measure_below(measure: Measure, requested: object) -> BudgetBelowAllocated:
+    return BudgetBelowAllocated(
+        f"Measure {measure.code} has {from_cents(measure.allocated_cents)} allocated.",
+        allocated=from_cents(measure.allocated_cents),
+        requested=requested,
+    )
+
+
+def _measure_full(measure: Measure, requested: int) -> BudgetBelowAllocated:
+    return BudgetBelowAllocated(
+        f"Measure {measure.code} already funds {measure.funded_projects} projects.",
+        funded_projects=measure.funded_projects,
+        requested=requested,
+    )
+
+
 async def update_measure(
     session: AsyncSession, measure: Measure, *, data: MeasureUpdate
 ) -> Measure:
     """Change a measure; a new budget stays within the programme and above what is used."""
     before = audit.snapshot(measure)
-    if data.budget is not None:
-        new = to_cents(data.budget)
-        if new < measure.allocated_cents:
-            raise BudgetBelowAllocated(
-                f"Measure {measure.code} has {from_cents(measure.allocated_cents)} allocated.",
-                allocated=from_cents(measure.allocated_cents),
-                requested=data.budget,
-            )
-        if new < measure.calls_budget_cents:
-            raise MeasureCallsBudgetExceeded(
-                f"The calls of measure {measure.code} already share "
-                f"{from_cents(measure.calls_budget_cents)}.",
-                cap=data.budget,
-                requested=from_cents(measure.calls_budget_cents),
-            )
-        delta = new - measure.budget_cents
-        if delta and not await budgets.add_to_measures_budget(session, measure.programme_id, delta):
-            programme = await get_programme(session, measure.programme_id)
-            await session.refresh(programme)
-            raise _budget_refused(programme, programme.measures_budget_cents + delta)
-        measure.budget_cents = new
-    if data.max_funded_projects is not None:
-        if data.max_funded_projects < measure.funded_projects:
-            raise BudgetBelowAllocated(
-                f"Measure {measure.code} already funds {measure.funded_projects} projects.",
-                funded_projects=measure.funded_projects,
-                requested=data.max_funded_projects,
-            )
-        measure.max_funded_projects = data.max_funded_projects
-    for field in ("title", "objective", "beneficiaries", "notes"):
-        text = getattr(data, field)
-        if text is not None:
-            setattr(measure, f"{field}_it", text.it)
-            setattr(measure, f"{field}_en", text.en)
-    await session.flush()
+
+    async def refusal() -> DomainError:
+        await session.refresh(measure)
+        if data.budget is not None and to_cents(data.budget) < measure.allocated_cents:
+            return _measure_below(measure, data.budget)
+        assert data.max_funded_projects is not None
+        return _measure_full(measure, data.max_funded_projects)
+
+    lowers = data.budget is not None or data.max_funded_projects is not None
+    async with lowering_caps(session, refusal if lowers else None):
+        if data.budget is not None:
+            new = to_cents(data.budget)
+            if new < measure.allocated_cents:
+                raise _measure_below(measure, data.budget)
+            if new < measure.calls_budget_cents:
+                raise MeasureCallsBudgetExceeded(
+                    f"The calls of measure {measure.code} already share "
+                    f"{from_cents(measure.calls_budget_cents)}.",
+                    cap=data.budget,
+                    requested=from_cents(measure.calls_budget_cents),
+                )
+            delta = new - measure.budget_cents
+            programme_id = measure.programme_id
+            if delta and not await budgets.add_to_measures_budget(session, programme_id, delta):
+                programme = await get_programme(session, measure.programme_id)
+                await session.refresh(programme)
+                raise _budget_refused(programme, programme.measures_budget_cents + delta)
+            measure.budget_cents = new
+        if data.max_funded_projects is not None:
+            if data.max_funded_projects < measure.funded_projects:
+                raise _measure_full(measure, data.max_funded_projects)
+            measure.max_funded_projects = data.max_funded_projects
+        for field in ("title", "objective", "beneficiaries", "notes"):
+            text = getattr(data, field)
+            if text is not None:
+                setattr(measure, f"{field}_it", text.it)
+                setattr(measure, f"{field}_en", text.en)
+        await session.flush()
     await session.refresh(measure)
     await audit.record(
         session,
