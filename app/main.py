@@ -43,7 +43,9 @@ TAGS = [
     {"name": "organisations", "description": "Applicant organisations."},
     {"name": "partnerships", "description": "Partnerships (ATS) of organisations."},
     {"name": "applications", "description": "Applications and their lifecycle."},
+    {"name": "reviews", "description": "Reviewers assigned to applications, and their scores."},
     {"name": "allocations", "description": "Grants within the caps; active ones are public."},
+    {"name": "pledges", "description": "Partner foundations' co-funding pledges to calls."},
     {
         "name": "transparency",
         "description": "Published grants (D.lgs. 33/2013 art. 26-27), CSV and 360Giving exports.",

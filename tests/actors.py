@@ -151,7 +151,7 @@ async def all_actors(session: AsyncSession, settings: Settings) -> dict[str, Act
     actors["client"] = await client_actor(
         session,
         settings,
-        scopes=["allocations:read", "organisations:read"],
+        scopes=["allocations:read", "organisations:read", "pledges:read", "pledges:write"],
         organisation_id=foundation.id,
     )
     return actors

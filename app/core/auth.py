@@ -28,8 +28,11 @@ class Scope(StrEnum):
     APPLICATIONS_WRITE = "applications:write"
     APPLICATIONS_DECIDE = "applications:decide"
     APPLICATIONS_REVIEW = "applications:review"
+    REVIEWS_READ = "reviews:read"
     ALLOCATIONS_READ = "allocations:read"
     ALLOCATIONS_WRITE = "allocations:write"
+    PLEDGES_READ = "pledges:read"
+    PLEDGES_WRITE = "pledges:write"
     AUDIT_READ = "audit:read"
     USERS_ADMIN = "users:admin"
     CLIENTS_ADMIN = "clients:admin"
@@ -47,8 +50,11 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.APPLICATIONS_WRITE: "Draft, submit and withdraw your applications.",
     Scope.APPLICATIONS_DECIDE: "Review, admit, approve and reject applications.",
     Scope.APPLICATIONS_REVIEW: "Score the applications assigned to you.",
+    Scope.REVIEWS_READ: "Read reviews (the region all, a reviewer their own).",
     Scope.ALLOCATIONS_READ: "Read allocations.",
     Scope.ALLOCATIONS_WRITE: "Grant and revoke allocations.",
+    Scope.PLEDGES_READ: "Read co-funding pledges (a foundation its own, the region all).",
+    Scope.PLEDGES_WRITE: "Make, change and withdraw your foundation's co-funding pledges.",
     Scope.AUDIT_READ: "Read the audit trail.",
     Scope.USERS_ADMIN: "Manage user accounts.",
     Scope.CLIENTS_ADMIN: "Manage partner OAuth clients.",
@@ -63,11 +69,15 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.PARTNERSHIPS_READ,
             Scope.APPLICATIONS_READ,
             Scope.APPLICATIONS_DECIDE,
+            Scope.REVIEWS_READ,
             Scope.ALLOCATIONS_READ,
             Scope.ALLOCATIONS_WRITE,
+            Scope.PLEDGES_READ,
         }
     ),
-    Role.REVIEWER: frozenset({Scope.APPLICATIONS_READ, Scope.APPLICATIONS_REVIEW}),
+    Role.REVIEWER: frozenset(
+        {Scope.APPLICATIONS_READ, Scope.APPLICATIONS_REVIEW, Scope.REVIEWS_READ}
+    ),
     Role.APPLICANT: frozenset(
         {
             Scope.ORGANISATIONS_READ,
@@ -83,7 +93,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
 
 # What a partner foundation's client may be granted: public data and its own records.
 CLIENT_GRANTABLE_SCOPES: frozenset[str] = frozenset(
-    {Scope.ORGANISATIONS_READ, Scope.ALLOCATIONS_READ}
+    {Scope.ORGANISATIONS_READ, Scope.ALLOCATIONS_READ, Scope.PLEDGES_READ, Scope.PLEDGES_WRITE}
 )
 
 # The client_id claim of tokens issued to users through the region's and applicants' apps.
@@ -119,6 +129,10 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def acts_for(self, organisation_id: uuid.UUID) -> bool:
+        """An administrator acts for every organisation; anyone else for their own."""
+        return self.role is Role.ADMINISTRATOR or organisation_id in self.organisation_ids
 
 
 ANONYMOUS = Principal(kind="anonymous")

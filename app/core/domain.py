@@ -103,3 +103,8 @@ class ApplicationStatus(StrEnum):
 class AllocationStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+
+
+class PledgeStatus(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"

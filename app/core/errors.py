@@ -140,6 +140,15 @@ class OrganisationExists(DomainError):
     title = "An organisation with this tax code or VAT number already exists"
 
 
+class OrganisationInLiveApplication(DomainError):
+    """Eligibility is judged at submission from the organisation's nature, size and place:
+    they stay as judged while an application of the organisation is live."""
+
+    status = 409
+    rule = "organisation_in_live_application"
+    title = "The organisation's eligibility details are frozen while it has a live application"
+
+
 class BudgetBelowAllocated(DomainError):
     status = 409
     rule = "budget_below_allocated"
@@ -249,6 +258,38 @@ class CallNotOpen(DomainError):
     title = "The call is not accepting submissions now"
 
 
+class NotAReviewer(DomainError):
+    status = 422
+    rule = "not_a_reviewer"
+    title = "Only an active user with the reviewer role can review"
+
+
+class ReviewerAlreadyAssigned(DomainError):
+    status = 409
+    rule = "reviewer_already_assigned"
+    title = "The reviewer is already assigned to this application"
+
+
+class ApplicationNotInReview(DomainError):
+    """Reviewers are assigned to submitted applications and score them while under review."""
+
+    status = 409
+    rule = "application_not_in_review"
+    title = "The application is not at a stage where it can be reviewed"
+
+
+class ReviewAlreadyScored(DomainError):
+    status = 409
+    rule = "review_already_scored"
+    title = "A scored review stays on the record"
+
+
+class NotAFoundation(DomainError):
+    status = 422
+    rule = "pledger_not_a_foundation"
+    title = "Only a foundation can pledge co-funding"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -280,6 +321,8 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "allocation_within_request_check": AllocationExceedsRequest,
     "organisation_tax_code_key": OrganisationExists,
     "organisation_vat_number_key": OrganisationExists,
+    "review_application_id_reviewer_id_key": ReviewerAlreadyAssigned,
+    "pledge_amount_in_range_check": InvalidInput,
 }
 
 

@@ -7,7 +7,6 @@ from app.models.auth import (
     LoginFailure,
     OAuthClient,
     RefreshToken,
-    ReviewAssignment,
     RevokedToken,
     SigningKeyRow,
     UserAccount,
@@ -16,7 +15,9 @@ from app.models.auth import (
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.idempotency import IdempotencyKey
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.models.review import Review
 
 __all__ = [
     "Allocation",
@@ -36,9 +37,10 @@ __all__ = [
     "Organisation",
     "Partnership",
     "PartnershipMember",
+    "Pledge",
     "Programme",
     "RefreshToken",
-    "ReviewAssignment",
+    "Review",
     "RevokedToken",
     "SigningKeyRow",
     "ThematicArea",

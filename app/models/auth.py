@@ -37,20 +37,6 @@ class UserMembership(Base):
     )
 
 
-class ReviewAssignment(Base):
-    """A reviewer sees only the applications assigned to them."""
-
-    __tablename__ = "review_assignment"
-
-    application_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("application.id", ondelete="CASCADE"), primary_key=True
-    )
-    reviewer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user_account.id"), primary_key=True, index=True
-    )
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class OAuthClient(IdMixin, TimestampsMixin, VersionedMixin, Base):
     """A partner's machine-to-machine client (client credentials grant)."""
 

@@ -12,8 +12,9 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from app.core.auth import Principal, Role
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
-from app.models.auth import ReviewAssignment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
+from app.models.pledge import Pledge
+from app.models.review import Review
 
 
 def organisations(principal: Principal) -> ColumnElement[bool]:
@@ -50,9 +51,7 @@ def applications(principal: Principal) -> ColumnElement[bool]:
         return true()
     if principal.role is Role.REVIEWER and principal.id is not None:
         return Application.id.in_(
-            select(ReviewAssignment.application_id).where(
-                ReviewAssignment.reviewer_id == principal.id
-            )
+            select(Review.application_id).where(Review.reviewer_id == principal.id)
         )
     if principal.role is Role.APPLICANT and principal.organisation_ids:
         return or_(
@@ -63,6 +62,25 @@ def applications(principal: Principal) -> ColumnElement[bool]:
                 )
             ),
         )
+    return false()
+
+
+def reviews(principal: Principal) -> ColumnElement[bool]:
+    """Region staff see every review; a reviewer their own; nobody else any (an applicant
+    learns the outcome from the decision, not from the reviewers)."""
+    if principal.is_region:
+        return true()
+    if principal.role is Role.REVIEWER and principal.id is not None:
+        return Review.reviewer_id == principal.id
+    return false()
+
+
+def pledges(principal: Principal) -> ColumnElement[bool]:
+    """Region staff see every pledge; a foundation's client its own foundation's."""
+    if principal.is_region:
+        return true()
+    if principal.kind == "client" and principal.organisation_ids:
+        return Pledge.organisation_id.in_(principal.organisation_ids)
     return false()
 
 

@@ -26,7 +26,7 @@ from app.models import (
     Partnership,
     PartnershipMember,
     Programme,
-    ReviewAssignment,
+    Review,
 )
 from app.repositories import visibility
 from app.services.reference_data import load_reference_data, read_reference_file
@@ -128,7 +128,7 @@ async def world(session: AsyncSession) -> World:
         role=Role.REVIEWER,
         organisation_ids=[],
     )
-    session.add(ReviewAssignment(application_id=w.apps["by-B"].id, reviewer_id=reviewer.id))
+    session.add(Review(application_id=w.apps["by-B"].id, reviewer_id=reviewer.id))
     w.reviewer_id = reviewer.id
     await session.flush()
     return w

@@ -40,8 +40,12 @@ class Api:
 
     @staticmethod
     def _resource(path: str, body: dict[str, Any]) -> str:
-        base = "/".join(path.split("/")[:4])  # /api/v1/<collection>
-        return f"{base}/{body['id']}"
+        """The resource's own path: up to its id (an action's or a read's path), or the
+        collection's path plus the id (a create); nested resources included."""
+        segments = path.split("?", 1)[0].split("/")
+        if body["id"] in segments:
+            return "/".join(segments[: segments.index(body["id"]) + 1])
+        return f"{'/'.join(segments)}/{body['id']}"
 
     async def read(self, path: str, actor: Actor | None = None) -> Any:
         return await self.call("GET", path, actor)

@@ -1,0 +1,44 @@
+"""Queries on co-funding pledges, always under a visibility predicate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.domain import PledgeStatus
+from app.models.pledge import Pledge
+from app.repositories.paging import keyset
+
+
+async def get_pledge(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    pledge_id: uuid.UUID,
+    visible: ColumnElement[bool],
+) -> Pledge | None:
+    return await session.scalar(
+        select(Pledge).where(
+            Pledge.id == pledge_id, Pledge.organisation_id == organisation_id, visible
+        )
+    )
+
+
+async def page_pledges(
+    session: AsyncSession,
+    *,
+    organisation_id: uuid.UUID,
+    visible: ColumnElement[bool],
+    call_id: uuid.UUID | None,
+    status: PledgeStatus | None,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Pledge]:
+    query = select(Pledge).where(Pledge.organisation_id == organisation_id, visible)
+    if call_id is not None:
+        query = query.where(Pledge.call_id == call_id)
+    if status is not None:
+        query = query.where(Pledge.status == status)
+    return list(await session.scalars(keyset(query, (Pledge.created_at, Pledge.id), after, limit)))

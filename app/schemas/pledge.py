@@ -1,0 +1,80 @@
+"""Co-funding pledges of partner foundations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import ConfigDict, Field
+
+from app.core.domain import PledgeStatus
+from app.core.money import from_cents
+from app.models.pledge import Pledge
+from app.schemas.common import Input, Output
+from app.schemas.types import Money
+
+
+class PledgeCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "call_id": "3f9a1c2b-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+                    "amount": "250000.00",
+                    "note": "Co-funding of the FSE1 executive projects, 2018 tranche.",
+                }
+            ]
+        },
+    )
+    call_id: uuid.UUID = Field(description="The published call the foundation co-funds.")
+    amount: Money = Field(gt=0, description="Euros pledged (more than zero).")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PledgeUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"amount": "300000.00"}]},
+    )
+    amount: Money | None = Field(default=None, gt=0)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PledgeWithdraw(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "The board moved the funds to 2019."}]},
+    )
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class PledgeRead(Output):
+    id: uuid.UUID
+    organisation_id: uuid.UUID = Field(description="The pledging foundation.")
+    call_id: uuid.UUID
+    amount: Money
+    note: str | None
+    status: PledgeStatus
+    withdrawn_at: datetime | None
+    withdrawal_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def pledge_read(pledge: Pledge) -> PledgeRead:
+    return PledgeRead(
+        id=pledge.id,
+        organisation_id=pledge.organisation_id,
+        call_id=pledge.call_id,
+        amount=from_cents(pledge.amount_cents),
+        note=pledge.note,
+        status=pledge.status,
+        withdrawn_at=pledge.withdrawn_at,
+        withdrawal_reason=pledge.withdrawal_reason,
+        created_at=pledge.created_at,
+        updated_at=pledge.updated_at,
+    )

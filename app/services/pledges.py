@@ -1,0 +1,128 @@
+"""Co-funding pledges: a partner foundation's own records, which only it (and an
+administrator) writes, and which the region reads.
+
+A pledge is foundation money, not EU money: no cap of the programme counts it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.domain import CallStatus, LegalNature, PledgeStatus
+from app.core.errors import Forbidden, IllegalTransition, NotAFoundation, NotFound
+from app.core.money import to_cents
+from app.models.organisation import Organisation
+from app.models.pledge import Pledge
+from app.repositories import pledges as repo
+from app.repositories import visibility
+from app.schemas.pledge import PledgeCreate, PledgeUpdate, PledgeWithdraw
+from app.services import audit
+from app.services.calls import get_call
+
+
+async def get_pledge(
+    session: AsyncSession, organisation_id: uuid.UUID, pledge_id: uuid.UUID, principal: Principal
+) -> Pledge:
+    """Another foundation's pledge is 404, exactly like a missing one."""
+    pledge = await repo.get_pledge(
+        session, organisation_id, pledge_id, visibility.pledges(principal)
+    )
+    if pledge is None:
+        raise NotFound(f"No pledge {pledge_id} of organisation {organisation_id}.")
+    return pledge
+
+
+def _require_acts_for(principal: Principal, organisation_id: uuid.UUID) -> None:
+    if not principal.acts_for(organisation_id):
+        raise Forbidden("Only the foundation's own client or an administrator may do this.")
+
+
+def _require_active(pledge: Pledge, attempted: str) -> None:
+    if pledge.status is not PledgeStatus.ACTIVE:
+        raise IllegalTransition(
+            "Only an active pledge can be changed or withdrawn.",
+            current_status=pledge.status,
+            attempted=attempted,
+        )
+
+
+async def create_pledge(
+    session: AsyncSession, organisation: Organisation, *, data: PledgeCreate, principal: Principal
+) -> Pledge:
+    _require_acts_for(principal, organisation.id)
+    if organisation.legal_nature is not LegalNature.FOUNDATION:
+        raise NotAFoundation(
+            f"Organisation {organisation.id} is a {organisation.legal_nature}, not a foundation.",
+            legal_nature=organisation.legal_nature,
+        )
+    call = await get_call(session, data.call_id, principal)  # a draft is 404 to a partner
+    if call.status is CallStatus.DRAFT:
+        raise IllegalTransition(
+            "Pledges go to published calls.", current_status=call.status, attempted="pledge"
+        )
+    pledge = Pledge(
+        id=uuid.uuid4(),
+        organisation_id=organisation.id,
+        call_id=call.id,
+        amount_cents=to_cents(data.amount),
+        note=data.note,
+        status=PledgeStatus.ACTIVE,
+    )
+    session.add(pledge)
+    await session.flush()
+    await audit.record(
+        session,
+        action="pledge.create",
+        entity_type="pledge",
+        entity_id=pledge.id,
+        after=audit.snapshot(pledge),
+    )
+    return pledge
+
+
+async def update_pledge(
+    session: AsyncSession, pledge: Pledge, *, data: PledgeUpdate, principal: Principal
+) -> Pledge:
+    _require_acts_for(principal, pledge.organisation_id)
+    _require_active(pledge, "update")
+    before = audit.snapshot(pledge)
+    if data.amount is not None:
+        pledge.amount_cents = to_cents(data.amount)
+    if "note" in data.model_fields_set:
+        pledge.note = data.note
+    await session.flush()
+    await audit.record(
+        session,
+        action="pledge.update",
+        entity_type="pledge",
+        entity_id=pledge.id,
+        before=before,
+        after=audit.snapshot(pledge),
+    )
+    return pledge
+
+
+async def withdraw_pledge(
+    session: AsyncSession, pledge: Pledge, *, data: PledgeWithdraw, principal: Principal
+) -> Pledge:
+    _require_acts_for(principal, pledge.organisation_id)
+    _require_active(pledge, "withdraw")
+    before = audit.snapshot(pledge)
+    pledge.status = PledgeStatus.WITHDRAWN
+    pledge.withdrawn_at = datetime.now(UTC)
+    pledge.withdrawal_reason = data.reason
+    await session.flush()
+    await audit.record(
+        session,
+        action="pledge.withdraw",
+        entity_type="pledge",
+        entity_id=pledge.id,
+        before=before,
+        after=audit.snapshot(pledge),
+        reason=data.reason,
+    )
+    return pledge
