@@ -53,6 +53,26 @@ async def live_in_district_slot(
     )
 
 
+async def live_application_of_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID
+) -> uuid.UUID | None:
+    """A live application the organisation applies with, alone or as a partnership member."""
+    as_member = select(PartnershipMember.partnership_id).where(
+        PartnershipMember.organisation_id == organisation_id
+    )
+    return await session.scalar(
+        select(Application.id)
+        .where(
+            Application.status.in_(LIVE_STATUSES),
+            or_(
+                Application.applicant_organisation_id == organisation_id,
+                Application.partnership_id.in_(as_member),
+            ),
+        )
+        .limit(1)
+    )
+
+
 async def live_participations(
     session: AsyncSession, call_id: uuid.UUID, organisation_id: uuid.UUID, excluding: uuid.UUID
 ) -> int:

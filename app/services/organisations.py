@@ -8,11 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
 from app.core.domain import MemberRole
-from app.core.errors import Conflict, Forbidden, NotFound, OrganisationExists
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OrganisationExists,
+    OrganisationInLiveApplication,
+)
 from app.db.base import utcnow
 from app.models.auth import UserMembership
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
 from app.repositories import applicants as repo
+from app.repositories import applications as application_repo
 from app.repositories import visibility
 from app.schemas.organisation import (
     OrganisationCreate,
@@ -37,6 +44,14 @@ async def get_organisation(
 
 def _acts_for(principal: Principal, organisation_id: uuid.UUID) -> bool:
     return principal.role is Role.ADMINISTRATOR or organisation_id in principal.organisation_ids
+
+
+# What eligibility and the per-call participation limits are judged on, at submission.
+# Changed while an application is live, they would let an organisation pass as what it is
+# not (a third-sector body turned foundation for a third project, then back again).
+ELIGIBILITY_FIELDS = frozenset(
+    {"legal_nature", "profit_status", "size_class", "province", "accompaniment_experience"}
+)
 
 
 async def create_organisation(
@@ -74,9 +89,26 @@ async def update_organisation(
     if not _acts_for(principal, organisation.id):
         raise Forbidden("Only the organisation's own users or an administrator may change it.")
     before = audit.snapshot(organisation)
-    for key, value in data.model_dump(exclude_unset=True).items():
-        if value is None and key not in ("vat_number", "size_class", "province"):
-            continue
+    changes = {
+        key: value
+        for key, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or key in ("vat_number", "size_class", "province")
+    }
+    frozen = sorted(
+        key
+        for key, value in changes.items()
+        if key in ELIGIBILITY_FIELDS and getattr(organisation, key) != value
+    )
+    if frozen:
+        live = await application_repo.live_application_of_organisation(session, organisation.id)
+        if live is not None:
+            raise OrganisationInLiveApplication(
+                f"Organisation {organisation.legal_name} takes part in a live application: "
+                f"{', '.join(frozen)} cannot change while it is live.",
+                fields=frozen,
+                application_id=live,
+            )
+    for key, value in changes.items():
         setattr(organisation, key, value)
     await session.flush()
     await audit.record(

@@ -725,3 +725,119 @@ class TestProjectCapChanges:
         assert (await api.patch(path, admin, {"max_funded_projects": 2}))[
             "max_funded_projects"
         ] == 2
+
+
+class TestEligibilityFrozenWhileLive:
+    """Eligibility and participation limits are judged at submission on the organisation's
+    nature, profit status, size, province and experience: while one of its applications is
+    live, those stay as judged (otherwise: become a foundation, submit a third project, turn
+    back). Its name and VAT number still change."""
+
+    async def test_the_applicant(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        from app.core.domain import ApplicationStatus
+        from app.models import Application
+
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=1_000, status=ApplicationStatus.SUBMITTED)
+        api = Api(client)
+        path = f"/api/v1/organisations/{app.applicant_organisation_id}"
+        refused = await api.patch(
+            path, admin, {"legal_nature": "foundation", "legal_name": "Fondazione"}, expect=409
+        )
+        assert refused["rule"] == "organisation_in_live_application"
+        assert (refused["fields"], refused["application_id"]) == (["legal_nature"], str(app.id))
+        unchanged = await api.read(path, admin)
+        assert (unchanged["legal_nature"], unchanged["legal_name"]) == (
+            "third_sector_organisation",
+            "Applicant 0",
+        )
+        # The name changes; the same eligibility values sent back are no change at all.
+        renamed = await api.patch(
+            path,
+            admin,
+            {"legal_name": "Cooperativa Nuova", "legal_nature": "third_sector_organisation"},
+        )
+        assert renamed["legal_name"] == "Cooperativa Nuova"
+        # Withdrawn, the application no longer counts: the organisation may change.
+        await session.execute(
+            update(Application)
+            .where(Application.id == app.id)
+            .values(status=ApplicationStatus.WITHDRAWN)
+        )
+        changed = await api.patch(path, admin, {"legal_nature": "foundation"})
+        assert changed["legal_nature"] == "foundation"
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"profit_status": "profit"},
+            {"size_class": "large"},
+            {"province": "CN"},
+            {"province": None},
+            {"accompaniment_experience": True},
+        ],
+        ids=["profit_status", "size_class", "province", "province-cleared", "experience"],
+    )
+    async def test_a_partner_of_a_live_partnership(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        admin: Actor,
+        change: dict[str, Any],
+    ) -> None:
+        from app.core.domain import ApplicationStage, ApplicationStatus, MemberRole
+        from app.models import Application, Partnership, PartnershipMember
+        from tests.actors import make_organisation, tax_code
+
+        world = await budget(session, total=1_000_000)
+        lead = await make_organisation(session, name="Capofila", tax_code=tax_code(310))
+        partner = await make_organisation(session, name="Partner", tax_code=tax_code(311))
+        partnership = Partnership(id=uuid.uuid4(), name="ATS", form="ats_to_be_formed")
+        session.add(partnership)
+        await session.flush()
+        session.add_all(
+            [
+                PartnershipMember(
+                    partnership_id=partnership.id, organisation_id=lead.id, role=MemberRole.LEAD
+                ),
+                PartnershipMember(
+                    partnership_id=partnership.id,
+                    organisation_id=partner.id,
+                    role=MemberRole.PARTNER,
+                ),
+            ]
+        )
+        session.add(
+            Application(
+                id=uuid.uuid4(),
+                call_id=world.call.id,
+                measure_id=world.measure.id,
+                partnership_id=partnership.id,
+                title="Progetto",
+                description="-",
+                total_cost_cents=100_000,
+                requested_cents=100_000,
+                stage=ApplicationStage.SINGLE,
+                status=ApplicationStatus.UNDER_REVIEW,
+            )
+        )
+        await session.flush()
+        api = Api(client)
+        path = f"/api/v1/organisations/{partner.id}"
+        refused = await api.patch(path, admin, change, expect=409)
+        assert refused["rule"] == "organisation_in_live_application"
+        assert refused["fields"] == list(change)
+        assert (await api.patch(path, admin, {"vat_number": tax_code(311)}))["vat_number"]
+
+    async def test_drafts_do_not_freeze(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        from app.core.domain import ApplicationStatus
+
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=1_000, status=ApplicationStatus.DRAFT)
+        api = Api(client)
+        path = f"/api/v1/organisations/{app.applicant_organisation_id}"
+        assert (await api.patch(path, admin, {"size_class": "small"}))["size_class"] == "small"
