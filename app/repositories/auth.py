@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -89,12 +90,51 @@ async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshTo
     return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
 
+async def claim_refresh_token(session: AsyncSession, id: uuid.UUID, at: datetime) -> bool:
+    """Mark a refresh token used, unless it already is (or is revoked): False then.
+
+    One conditional UPDATE, so that of two refreshes racing with the same token exactly one
+    wins; the other waits on the row lock and then matches nothing (PostgreSQL re-checks
+    the WHERE clause on the committed row).
+    """
+    result = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def revoke_refresh_family(session: AsyncSession, family_id: uuid.UUID, at: datetime) -> None:
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+
+
+# Class id of the advisory locks below (two-int4 keys, a key space apart from the bigint
+# keys of app.repositories.idempotency).
+_LOGIN_LOCK_CLASS = 0x4C4F47  # "LOG"
+
+
+async def lock_login(session: AsyncSession, email: str) -> None:
+    """PostgreSQL: serialise the logins of one e-mail until the transaction ends.
+
+    The rate limit counts committed failures; without this, parallel wrong logins would all
+    pass the count before any of them records its failure. SQLite needs none: its write
+    transactions are serialised by BEGIN IMMEDIATE.
+    """
+    if (await session.connection()).dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(email.encode()).digest()
+    key = int.from_bytes(digest[:4], "big", signed=True)
+    await session.execute(select(func.pg_advisory_xact_lock(_LOGIN_LOCK_CLASS, key)))
 
 
 async def count_login_failures(

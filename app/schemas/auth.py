@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.core.auth import Role
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# A password is taken as typed: a leading or trailing space is part of it (the CLI's
+# `wecare users create` stores it unstripped too, and a stripped login could never match).
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 
 class TokenResponse(BaseModel):
@@ -76,7 +81,7 @@ class LoginRequest(_In):
         json_schema_extra={"examples": [{"email": "officer@example.org", "password": "…"}]},
     )
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=256)
+    password: Password = Field(min_length=1, max_length=256)
 
 
 class RefreshRequest(_In):
@@ -113,7 +118,7 @@ class UserCreate(_In):
     )
     email: EmailStr = Field(max_length=320)
     display_name: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=12, max_length=256)
+    password: Password = Field(min_length=12, max_length=256)
     role: Role
     organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 

@@ -6,6 +6,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +38,16 @@ class TokenPair:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def email_fingerprint(email: str) -> str:
+    """How the audit trail names an account known only by an e-mail (a failed login).
+
+    SHA-256 hex of the normalised address: 64 characters, the width of
+    ``audit_event.entity_id`` (an address may have 320), and no raw e-mail in a log that
+    can never be erased. Whoever knows an address finds its events by fingerprinting it.
+    """
+    return fingerprint(normalise_email(email))
 
 
 async def create_user(
@@ -120,13 +131,20 @@ async def check_login_rate(session: AsyncSession, settings: Settings, email: str
 async def record_login_failure(session: AsyncSession, email: str) -> None:
     """Written in its own transaction by the caller, so that it survives the refusal."""
     session.add(LoginFailure(id=uuid.uuid4(), email=email, failed_at=datetime.now(UTC)))
-    await audit.record(session, action="auth.login_failed", entity_type="account", entity_id=email)
+    await audit.record(
+        session,
+        action="auth.login_failed",
+        entity_type="account",
+        entity_id=email_fingerprint(email),
+    )
 
 
 async def login(
     session: AsyncSession, settings: Settings, *, email: str, password: str
 ) -> TokenPair:
     email = normalise_email(email)
+    # Held until the caller's transaction ends, after it has recorded a failure.
+    await repo.lock_login(session, email)
     await check_login_rate(session, settings, email)
     user = await repo.get_user_by_email(session, email)
     valid = verify_secret(password, user.password_hash if user else None)
@@ -151,23 +169,13 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthenticated("The refresh token is not valid.", error="invalid_grant")
     if row.used_at is not None:
-        # Reuse of a rotated token: someone holds a copy. Cut the family off.
-        await repo.revoke_refresh_family(session, row.family_id, now)
-        await audit.record(
-            session,
-            action="auth.refresh_replayed",
-            entity_type="user",
-            entity_id=row.user_id,
-            reason="a rotated refresh token was presented again; its session is revoked",
-        )
-        raise RefreshTokenReplayed(
-            "The refresh token was already used; the session is revoked.", error="invalid_grant"
-        )
+        await _replayed(session, row, now)
     user = await repo.get_user(session, row.user_id)
     if user is None or not user.active:
         raise Unauthenticated("The account is not active.", error="invalid_grant")
-    row.used_at = now
-    await session.flush()
+    if not await repo.claim_refresh_token(session, row.id, now):
+        # A parallel refresh with the same token got there first: a replay all the same.
+        await _replayed(session, row, now)
     pair = await _issue_pair(session, settings, user, family_id=row.family_id)
     await audit.record(
         session,
@@ -177,6 +185,21 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
         actor=Actor("user", str(user.id)),
     )
     return pair
+
+
+async def _replayed(session: AsyncSession, row: RefreshToken, now: datetime) -> NoReturn:
+    """Reuse of a rotated token: someone holds a copy. Cut the family off."""
+    await repo.revoke_refresh_family(session, row.family_id, now)
+    await audit.record(
+        session,
+        action="auth.refresh_replayed",
+        entity_type="user",
+        entity_id=row.user_id,
+        reason="a rotated refresh token was presented again; its session is revoked",
+    )
+    raise RefreshTokenReplayed(
+        "The refresh token was already used; the session is revoked.", error="invalid_grant"
+    )
 
 
 async def logout(session: AsyncSession, *, principal: Principal, refresh_token: str | None) -> None:

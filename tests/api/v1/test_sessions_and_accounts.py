@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -10,10 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from app.db.session import Database
+from app.core.errors import RefreshTokenReplayed, Unauthenticated
+from app.db import migrations
+from app.db.session import Database, create_engine
 from app.main import create_app
+from app.models.audit import AuditEvent
 from app.models.auth import LoginFailure, OAuthClient
+from app.services import users as user_service
+from app.services.users import create_user
 from tests.actors import PASSWORD, Actor, make_organisation, user_actor
+from tests.conftest import BACKENDS, create_database
+from tests.live import live_server
 
 LOGIN = "/api/v1/auth/login"
 
@@ -87,6 +100,41 @@ class TestLogin:
             await login(client, "officer@example.org", "wrong")
         assert (await login(client, "officer@example.org")).status_code == 200
 
+    async def test_a_long_email_is_throttled_and_audited_by_fingerprint(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        """An address longer than audit_event.entity_id (64): the failure's audit event
+        names the account by the SHA-256 of the address, so the failure is recorded (on
+        PostgreSQL too) and the limit holds."""
+        email = "a" * 60 + "@" + "b" * 30 + ".example.org"
+        await user_actor(session, settings, Role.APPLICANT, email=email)
+        for _ in range(settings.login_max_failures):
+            wrong = await login(client, email.upper(), "wrong")
+            assert wrong.status_code == 401, wrong.text
+        assert (await login(client, email)).status_code == 429
+        logged = list(
+            await session.scalars(
+                select(AuditEvent.entity_id).where(AuditEvent.action == "auth.login_failed")
+            )
+        )
+        assert logged == [hashlib.sha256(email.encode()).hexdigest()] * settings.login_max_failures
+
+    async def test_a_password_is_taken_as_typed(
+        self, client: httpx.AsyncClient, session: AsyncSession
+    ) -> None:
+        """Spaces around a password are part of it (the CLI stores them so)."""
+        password = " correct horse battery staple "
+        await create_user(
+            session,
+            email="spaced@example.org",
+            display_name="Spaced",
+            password=password,
+            role=Role.OFFICER,
+            organisation_ids=[],
+        )
+        assert (await login(client, "spaced@example.org", password.strip())).status_code == 401
+        assert (await login(client, "spaced@example.org", password)).status_code == 200
+
     async def test_invalid_body_is_422_problem(self, client: httpx.AsyncClient) -> None:
         response = await client.post(LOGIN, json={"email": "not-an-email", "password": "x"})
         assert response.status_code == 422
@@ -131,6 +179,113 @@ class TestRefreshAndLogout:
         response = await client.post("/api/v1/auth/logout", json={})
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@dataclass(frozen=True)
+class Live:
+    backend: str
+    base: str
+    database: Database
+    settings: Settings
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Live]:
+    """A fresh database and ``wecare serve`` with two workers on it, for races that the
+    test's single transaction cannot show."""
+    backend = str(request.param)
+    tmp_path = tmp_path_factory.mktemp(f"sessions-{backend}")
+    url, drop = await create_database(backend, tmp_path)
+    settings = Settings(database_url=url)
+    database = Database(create_engine(settings))
+    try:
+        await migrations.upgrade(database.engine)
+        with live_server(url, tmp_path, workers=2) as base:
+            yield Live(backend, base, database, settings)
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+async def _account(live: Live) -> str:
+    email = f"officer-{uuid.uuid4().hex[:8]}@example.org"
+    async with live.database.session(write=True) as session:
+        await create_user(
+            session,
+            email=email,
+            display_name="Officer",
+            password=PASSWORD,
+            role=Role.OFFICER,
+            organisation_ids=[],
+        )
+    return email
+
+
+class TestRaces:
+    async def test_parallel_wrong_logins_get_no_more_guesses_than_the_limit(
+        self, live: Live
+    ) -> None:
+        """Every attempt of one e-mail waits for the previous one to record its failure
+        (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE)."""
+        email = await _account(live)
+        attempts = 12
+        async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+            responses = await asyncio.gather(
+                *(login(client, email, f"wrong {n}") for n in range(attempts))
+            )
+        statuses = sorted(response.status_code for response in responses)
+        limit = live.settings.login_max_failures
+        assert statuses == [401] * limit + [429] * (attempts - limit)
+
+    async def test_parallel_refreshes_with_one_token_let_one_through(self, live: Live) -> None:
+        email = await _account(live)
+        async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+            tokens = (await login(client, email)).json()
+            body = {"refresh_token": tokens["refresh_token"]}
+            responses = await asyncio.gather(
+                *(client.post("/api/v1/auth/refresh", json=body) for _ in range(2))
+            )
+            assert sorted(r.status_code for r in responses) == [200, 401]
+            winner = next(r for r in responses if r.status_code == 200).json()
+            # The loser was a replay: the family is revoked, the winner's new token too.
+            after = await client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]}
+            )
+            assert after.status_code == 401
+
+    async def test_a_refresh_waiting_on_another_with_the_same_token_is_a_replay(
+        self, live: Live
+    ) -> None:
+        """Deterministic interleaving: the second refresh reads the token while the first
+        holds it unused-but-claimed, then must lose, not rotate a second time."""
+        email = await _account(live)
+        async with live.database.session(write=True) as session:
+            pair = await user_service.login(session, live.settings, email=email, password=PASSWORD)
+
+        async def second_refresh() -> object:
+            async with live.database.session(write=True) as session:
+                try:
+                    return await user_service.refresh(
+                        session, live.settings, refresh_token=pair.refresh_token
+                    )
+                except RefreshTokenReplayed as replayed:
+                    return replayed  # returned, not raised: the revocation commits
+
+        async with live.database.session(write=True) as session:
+            first = await user_service.refresh(
+                session, live.settings, refresh_token=pair.refresh_token
+            )
+            second = asyncio.create_task(second_refresh())
+            await asyncio.sleep(0.5)
+            assert not second.done()  # waiting for the first transaction
+        assert isinstance(await second, RefreshTokenReplayed)
+        async with live.database.session(write=True) as session:
+            with pytest.raises(Unauthenticated):
+                await user_service.refresh(
+                    session, live.settings, refresh_token=first.refresh_token
+                )
 
 
 class TestUsersApi:
