@@ -841,3 +841,164 @@ class TestEligibilityFrozenWhileLive:
         api = Api(client)
         path = f"/api/v1/organisations/{app.applicant_organisation_id}"
         assert (await api.patch(path, admin, {"size_class": "small"}))["size_class"] == "small"
+
+
+class TestFesrLineOneOverHttp:
+    """FESR line 1: a project of at least EUR 1,000,000.00, judged at submission."""
+
+    async def test_the_minimum_project_value(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        admin: Actor,
+        officer: Actor,
+    ) -> None:
+        from tests.api.v1.flows import programme, window
+        from tests.api.v1.flows import text as label
+        from tests.api.v1.test_lifecycles import FESR_LIKE, applicant_for
+
+        api = Api(client)
+        prog = await programme(api, admin, code="P1", total="5000000.00")
+        measure = await api.call(
+            "POST",
+            "/api/v1/measures",
+            admin,
+            json={**FESR_LIKE, "programme_id": prog["id"]},
+            expect=201,
+        )
+        opens, closes = window(-1)
+        call = await api.call(
+            "POST",
+            "/api/v1/calls",
+            officer,
+            expect=201,
+            json={
+                "measure_id": measure["id"],
+                "line_number": 1,
+                "code": "FESR-L1",
+                "title": label("Sportello linea 1"),
+                "budget": "3000000.00",
+                "phases": [{"kind": "submission", "opens_at": opens, "closes_at": closes}],
+            },
+        )
+        await api.act(f"/api/v1/calls/{call['id']}", "publish", officer)
+        user, company = await applicant_for(
+            api,
+            session,
+            settings,
+            admin,
+            "Cooperativa Sociale",
+            4,
+            legal_nature="social_enterprise",
+            profit_status="non_profit",
+            size_class="small",
+        )
+        draft = {
+            "call_id": call["id"],
+            "applicant_organisation_id": company["id"],
+            "title": "Centro diurno",
+            "description": "Servizi per anziani",
+            "requested": "500000.00",
+            "thematic_area_code": "health-wellbeing",
+        }
+        short = await api.call(
+            "POST",
+            "/api/v1/applications",
+            user,
+            json={**draft, "total_cost": "999999.99"},
+            expect=201,
+        )
+        refused = await api.act(f"/api/v1/applications/{short['id']}", "submit", user, expect=422)
+        assert refused["rule"] == "eligibility"
+        assert [v["rule"] for v in refused["violations"]] == ["line_min_project_cost"]
+        assert (await api.read(f"/api/v1/applications/{short['id']}", user))["status"] == "draft"
+
+        enough = await api.call(
+            "POST",
+            "/api/v1/applications",
+            user,
+            json={**draft, "total_cost": "1000000.00"},
+            expect=201,
+        )
+        submitted = await api.act(f"/api/v1/applications/{enough['id']}", "submit", user)
+        assert submitted["status"] == "submitted"
+
+
+class TestOneLiveApplicationPerDistrictInTheDatabase:
+    async def test_without_the_service_check(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        admin: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """With the service's look-up bypassed, the partial unique index on the district
+        slot refuses the second live application with the same rule."""
+        from datetime import UTC, datetime, timedelta
+
+        from app.core.domain import PhaseKind
+        from app.models import Application, CallPhase
+
+        world = await budget(session, total=1_000_000, one_per_district=True)
+        await session.execute(update(Measure).values(applicant_forms=["partnership"]))
+        now = datetime.now(UTC)
+        session.add(
+            CallPhase(
+                id=uuid.uuid4(),
+                call_id=world.call.id,
+                ordinal=1,
+                kind=PhaseKind.SUBMISSION,
+                opens_at=now - timedelta(days=1),
+                closes_at=now + timedelta(days=1),
+            )
+        )
+        place = await district(session, world, 1)
+        api = Api(client)
+
+        async def apply(name: str) -> str:
+            partnership = await api.call(
+                "POST",
+                "/api/v1/partnerships",
+                admin,
+                expect=201,
+                json={
+                    "name": name,
+                    "form": "ats_formed",
+                    "lead_organisation_id": str(place.lead_organisation_id),
+                },
+            )
+            application = await api.call(
+                "POST",
+                "/api/v1/applications",
+                admin,
+                expect=201,
+                json={
+                    "call_id": str(world.call.id),
+                    "partnership_id": partnership["id"],
+                    "title": name,
+                    "description": "-",
+                    "total_cost": "10.00",
+                    "requested": "10.00",
+                    "district_id": str(place.id),
+                },
+            )
+            return f"/api/v1/applications/{application['id']}"
+
+        first, rival = await apply("A1"), await apply("A1-bis")
+        await api.act(first, "submit", admin)
+
+        async def nobody(*_: object) -> None:
+            return None
+
+        monkeypatch.setattr(application_repo, "live_in_district_slot", nobody)
+        refused = await api.act(rival, "submit", admin, expect=409)
+        assert refused["rule"] == "district_live_application"
+        assert refused["constraint"] == "application_one_live_per_district_key"
+        assert (await api.read(rival, admin))["status"] == "draft"
+        live = await session.scalar(
+            select(func.count())
+            .select_from(Application)
+            .where(Application.district_slot_id == place.id)
+        )
+        assert live == 1
