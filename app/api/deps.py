@@ -46,9 +46,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read whose statements all see one snapshot: reports whose figures must add up."""
+    database: Database = request.app.state.database
+    async with database.session(write=False, snapshot=True) as session:
+        yield session
+
+
 # scope="function": the commit runs when the route returns, so a failed commit becomes an
 # error response instead of a 2xx for data that never landed.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# For GETs that combine several statements into figures that must agree (a programme's
+# allocated and the sum of its measures'); single-statement reads keep SessionDep.
+SnapshotSessionDep = Annotated[AsyncSession, Depends(get_snapshot_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KeyCacheDep = Annotated[PublicKeyCache, Depends(get_key_cache)]

@@ -2,7 +2,8 @@
 
 SQLite: WAL, foreign keys on, a busy timeout, and write transactions that start with
 ``BEGIN IMMEDIATE`` so that two writers queue at BEGIN instead of failing at COMMIT.
-PostgreSQL: a sized pool, and autocommit readers (no BEGIN/COMMIT round trips on a GET).
+PostgreSQL: a sized pool, and autocommit readers (no BEGIN/COMMIT round trips on a GET);
+reads that combine several statements into figures that must agree opt in to a snapshot.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Database:
             shared = async_sessionmaker(
                 bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
             )
-            self._readers, self._writers = shared, shared
+            self._readers, self._snapshots, self._writers = shared, shared, shared
         else:
             # PostgreSQL readers run in autocommit: no BEGIN/COMMIT round trips for a GET
             # (each statement still reads a consistent snapshot). SQLite keeps BEGIN: its
@@ -98,14 +99,33 @@ class Database:
                 else engine
             )
             self._readers = async_sessionmaker(readers, expire_on_commit=False)
+            # In autocommit, each statement reads its own snapshot: a grant committed between
+            # two statements of a report shows in one figure and not in the other. A snapshot
+            # reader is one REPEATABLE READ, READ ONLY transaction (one snapshot for all its
+            # statements, at the price of BEGIN and COMMIT). SQLite's readers already read one
+            # snapshot from their first statement to COMMIT (WAL), so they serve as is.
+            self._snapshots = (
+                async_sessionmaker(
+                    engine.execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                    ),
+                    expire_on_commit=False,
+                )
+                if engine.dialect.name == "postgresql"
+                else self._readers
+            )
             self._writers = async_sessionmaker(
                 engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
             )
 
     @asynccontextmanager
-    async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside a transaction: commit on exit, roll back on error."""
-        maker = self._writers if write else self._readers
+    async def session(self, *, write: bool, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
+        """Yield a session inside a transaction: commit on exit, roll back on error.
+
+        ``snapshot`` (reads only): every statement sees the same committed state, for reads
+        whose figures must agree with one another; plain reads need not pay for it.
+        """
+        maker = self._writers if write else self._snapshots if snapshot else self._readers
         # Autobegin rather than session.begin(): a request that never touches the database
         # (an anonymous caller's principal) pays no transaction bookkeeping; one that does
         # begins on first use and commits here. Leaving the block on an error rolls back.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import SessionDep
+from app.api.deps import SnapshotSessionDep
 from app.api.problems import problem_responses
 from app.schemas.transparency import ProgrammeReportRead
 from app.services import transparency as service
@@ -22,6 +22,9 @@ ProgrammeId = Annotated[uuid.UUID, Path(description="The programme's id.")]
     summary="Report a programme's budget",
     responses=problem_responses(404, 422),
 )
-async def report_programme(programme_id: ProgrammeId, session: SessionDep) -> ProgrammeReportRead:
+async def report_programme(
+    programme_id: ProgrammeId, session: SnapshotSessionDep
+) -> ProgrammeReportRead:
     """Return budgets, allocations and funded projects per measure, call and district. Public."""
+    # One snapshot for the report's statements: its totals must equal the sums of its parts.
     return await service.programme_report(session, programme_id)
