@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models.audit import AuditEvent, AuditHead
@@ -56,14 +56,17 @@ async def page_events(
     return list(await session.scalars(keyset(query, (AuditEvent.seq,), after, limit)))
 
 
-async def stream_events(connection: AsyncConnection, batch: int = 5000) -> AsyncIterator[Any]:
-    """Every event in sequence order, in batches (for verification)."""
+async def stream_events(
+    connection: AsyncConnection, *, upto: int, batch: int = 5000
+) -> AsyncIterator[Any]:
+    """Every event up to sequence number ``upto``, in sequence order, in batches (for
+    verification: events committed while the walk runs lie beyond ``upto``)."""
     last = 0
     while True:
         rows = (
             await connection.execute(
                 select(AuditEvent.__table__)
-                .where(AuditEvent.seq > last)
+                .where(AuditEvent.seq > last, AuditEvent.seq <= upto)
                 .order_by(AuditEvent.seq)
                 .limit(batch)
             )
@@ -78,3 +81,9 @@ async def stream_events(connection: AsyncConnection, batch: int = 5000) -> Async
 async def read_head(connection: AsyncConnection) -> tuple[int, str]:
     row = (await connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1"))).one()
     return int(row[0]), str(row[1])
+
+
+async def last_seq(connection: AsyncConnection) -> int:
+    """The highest sequence number stored (0 for an empty trail)."""
+    found = await connection.scalar(select(func.max(AuditEvent.seq)))
+    return int(found or 0)

@@ -137,9 +137,15 @@ class Verification:
 
 
 async def verify_chain(connection: AsyncConnection) -> Verification:
-    """Walk the chain from the start; name the first event that does not fit."""
+    """Walk the chain from the start to the head; name the first event that does not fit.
+
+    The head is read first and the walk stops at its sequence number: on a live database
+    writers keep committing (each its event and the head together), and reading the head
+    last would compare the walk with a head that moved on after it, a false alarm.
+    """
+    head_seq, head_hash = await repo.read_head(connection)
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    async for row in repo.stream_events(connection):
+    async for row in repo.stream_events(connection, upto=head_seq):
         count += 1
         occurred = row.occurred_at
         if isinstance(occurred, datetime) and occurred.tzinfo is None:
@@ -161,7 +167,13 @@ async def verify_chain(connection: AsyncConnection) -> Verification:
                 problem,
             )
         expected_seq, prev_hash = row.seq + 1, row.hash
-    head_seq, head_hash = await repo.read_head(connection)
     if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
         return Verification(count, head_seq, expected_seq, "the head does not match the last event")
+    # An event beyond the head: read the last sequence number, then the head again. Every
+    # commit moves both together, so the later read of the head is never behind the earlier
+    # read of the events, unless rows were added, or the head moved back, by hand.
+    last = await repo.last_seq(connection)
+    current_seq, _ = await repo.read_head(connection)
+    if last > current_seq or current_seq < head_seq:
+        return Verification(count, head_seq, head_seq + 1, "events lie beyond the head")
     return Verification(count, head_seq, None, None)
