@@ -61,6 +61,15 @@ class ApplicationCreate(Input):
 
 
 class ApplicationUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"title": "Welfare di comunità Torino Nord e Sud", "requested": "380000.00"}
+            ]
+        },
+    )
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, min_length=1, max_length=20_000)
     total_cost: Money | None = None

@@ -85,10 +85,24 @@ class LoginRequest(_In):
 
 
 class RefreshRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"refresh_token": "kJ3m9Qx2Vb7N1sLw5ZyT0aHc4dRe8uFg6iPo1qWtYzE"}]
+        },
+    )
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
 class LogoutRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"refresh_token": "kJ3m9Qx2Vb7N1sLw5ZyT0aHc4dRe8uFg6iPo1qWtYzE"}]
+        },
+    )
     refresh_token: str | None = Field(default=None, min_length=1, max_length=200)
 
 

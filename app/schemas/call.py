@@ -52,6 +52,15 @@ class CallCreate(Input):
 
 
 class CallUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"budget": "2500000.00", "dates_note": "Proroga della scadenza al 30 giugno."}
+            ]
+        },
+    )
     title: Text | None = None
     budget: Money | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
@@ -155,6 +164,11 @@ class DistrictCreate(Input):
 
 
 class DistrictUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"name": "Distretto Torino Nord"}]},
+    )
     name: str | None = Field(default=None, min_length=1, max_length=300)
     lead_organisation_id: uuid.UUID | None = None
 

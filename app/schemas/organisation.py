@@ -53,6 +53,13 @@ class OrganisationCreate(Input):
 
 
 class OrganisationUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"legal_name": "Cooperativa Sociale Il Ponte", "size_class": "small"}]
+        },
+    )
     legal_name: str | None = Field(default=None, min_length=1, max_length=300)
     vat_number: VatNumber | None = None
     legal_nature: LegalNature | None = None
@@ -125,6 +132,11 @@ class PartnershipCreate(Input):
 
 
 class PartnershipUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"name": "ATS Welfare Nord", "form": "ats_formed"}]},
+    )
     name: str | None = Field(default=None, min_length=1, max_length=300)
     form: PartnershipForm | None = None
     district_id: uuid.UUID | None = None

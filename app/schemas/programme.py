@@ -64,6 +64,13 @@ class ProgrammeCreate(Input):
 
 
 class ProgrammeUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"approved_on": "2018-03-26", "total_budget": "20000000.00"}]
+        },
+    )
     name_it: str | None = Field(default=None, min_length=1, max_length=300)
     name_en: str | None = Field(default=None, min_length=1, max_length=300)
     description_it: str | None = Field(default=None, min_length=1, max_length=10_000)
@@ -173,6 +180,11 @@ class MeasureCreate(Input):
 
 
 class MeasureUpdate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"budget": "6400000.00", "max_funded_projects": 30}]},
+    )
     title: Text | None = None
     objective: Text | None = None
     beneficiaries: Text | None = None
