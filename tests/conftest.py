@@ -143,13 +143,16 @@ async def connection(
         outer = await conn.begin()
         yield conn
         checked = request.node.get_closest_marker("counters_may_disagree") is None
-        if outer.is_active and checked:
-            found = await consistency.differences(conn)
-            if outer.is_active:
-                await outer.rollback()
-            assert not found, "counters disagree with their rows: " + "; ".join(map(str, found))
-        elif outer.is_active:
+        active = outer.is_active
+        found = await consistency.differences(conn) if active and checked else []
+        if outer.is_active:
             await outer.rollback()
+        # Fail loudly rather than skip the check unseen when the test ended the transaction.
+        assert active or not checked, (
+            "the test's outer transaction ended before the after-test consistency check "
+            "(something committed or rolled back the shared connection)"
+        )
+        assert not found, "counters disagree with their rows: " + "; ".join(map(str, found))
 
 
 @pytest.fixture
