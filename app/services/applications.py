@@ -156,18 +156,27 @@ async def create_application(
         raise NotFound(f"No published call {data.call_id}.")
     measure = await session.get(Measure, call.measure_id)
     assert measure is not None
+    # The applicant is looked up through the caller's eyes: another party's organisation or
+    # partnership is as absent as a missing one (404; a 403 would confirm that it exists).
     if data.applicant_organisation_id is not None:
-        if await session.get(Organisation, data.applicant_organisation_id) is None:
+        organisation = await applicant_repo.get_organisation(
+            session, data.applicant_organisation_id, visibility.organisations(principal)
+        )
+        if organisation is None:
             raise NotFound(f"No organisation {data.applicant_organisation_id}.")
-        lead = data.applicant_organisation_id
+        lead = organisation.id
     else:
         assert data.partnership_id is not None
+        partnership = await applicant_repo.get_partnership(
+            session, data.partnership_id, visibility.partnerships(principal)
+        )
         members = (await applicant_repo.members_of(session, [data.partnership_id]))[
             data.partnership_id
         ]
-        if not members:
+        if partnership is None or not members:
             raise NotFound(f"No partnership {data.partnership_id}.")
         lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+    # Visible but not the lead (a partner of the partnership, region staff): 403.
     _require_acts_for(principal, lead)
     line = await _resolve_line(session, measure, call, data.line_number)
     stage = ApplicationStage.SINGLE
