@@ -1,0 +1,113 @@
+"""`wecare audit verify`: exit 0 on an intact chain, exit 1 naming the first broken event,
+on each backend (a database of its own, committed by the commands like in production)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.cli import main
+from app.core.config import get_settings
+from tests.conftest import BACKENDS, POSTGRES_URL, REQUIRE_POSTGRES
+
+INTACT = re.compile(r"audit chain intact: (\d+) events, head seq (\d+) \(")
+
+
+async def _on_server(statement: str) -> None:
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def _server_or_skip(statement: str) -> None:
+    try:
+        asyncio.run(_on_server(statement))
+    except (OSError, Exception) as exc:
+        message = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(params=BACKENDS)
+def cli_database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A migrated database named by WECARE_DATABASE_URL, as the command reads it."""
+    name = f"wecare_test_{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/audit.sqlite3"
+    else:
+        _server_or_skip(f'CREATE DATABASE "{name}"')
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    monkeypatch.setenv("WECARE_DATABASE_URL", url)
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
+    get_settings.cache_clear()
+    try:
+        assert main(["db", "upgrade"]) == 0
+        yield url
+    finally:
+        get_settings.cache_clear()
+        if request.param == "postgresql":
+            asyncio.run(_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _forge(url: str, seq: int) -> None:
+    """Rewrite one event's content behind the guard's back (committed, as an intruder would)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
+                )
+            else:
+                await conn.execute(text("DROP TRIGGER audit_event_append_only_update"))
+            await conn.execute(
+                text('UPDATE audit_event SET after = \'{"email":"x@example.org"}\' WHERE seq = :s'),
+                {"s": seq},
+            )
+    finally:
+        await engine.dispose()
+
+
+def _intact(out: str) -> tuple[int, int]:
+    found = INTACT.search(out)
+    assert found, out
+    return int(found[1]), int(found[2])
+
+
+def test_an_empty_chain_is_intact(cli_database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 0
+    assert _intact(capsys.readouterr().out) == (0, 0)
+
+
+def test_exit_0_when_intact_then_1_naming_the_forged_event(
+    cli_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        assert main(["users", "create", "--email", f"user{n}@example.org"]) == 0
+    capsys.readouterr()
+
+    assert main(["audit", "verify"]) == 0
+    events, head = _intact(capsys.readouterr().out)
+    assert events == head == 3
+
+    asyncio.run(_forge(cli_database, 2))
+    assert main(["audit", "verify"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.strip() == "BROKEN at seq 2: hash does not match the event's content"
