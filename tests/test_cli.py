@@ -31,3 +31,28 @@ def test_unknown_command_exits_with_usage() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["nonsense"])
     assert exc.value.code == 2
+
+
+def test_check_finds_a_counter_that_disagrees_with_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "check.sqlite3"
+    monkeypatch.setenv("WECARE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    get_settings.cache_clear()
+    try:
+        assert main(["db", "upgrade"]) == 0
+        assert main(["seed"]) == 0
+        capsys.readouterr()
+        assert main(["check"]) == 0
+        assert "every counter equals the sum of its rows" in capsys.readouterr().out
+
+        with sqlite3.connect(path) as db:
+            code = db.execute("SELECT code FROM measure ORDER BY code LIMIT 1").fetchone()[0]
+            db.execute("UPDATE measure SET allocated_cents = 1 WHERE code = ?", (code,))
+        assert main(["check"]) == 1
+        mismatches = capsys.readouterr().err.splitlines()
+        assert mismatches == [f"MISMATCH measure {code}: allocated_cents is 1, the rows say 0"]
+    finally:
+        get_settings.cache_clear()
