@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
 from app.api.deps import SessionDep
+from app.api.etag import etag_of
 from app.core.auth import Principal
 from app.core.context import idempotency_key_var
 from app.services import idempotency as service
@@ -61,9 +62,10 @@ class Idempotency:
         status: int = 201,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """The response, stored under the key in the request's transaction."""
+        """The response with the created resource's ETag, stored under the key in the
+        request's transaction (a replay carries the same ETag, ready for If-Match)."""
         text = body.model_dump_json()
-        headers = dict(headers or {})
+        headers = {**(headers or {}), "ETag": etag_of(body)}
         if self.key is not None:
             await service.remember(
                 self.session,
