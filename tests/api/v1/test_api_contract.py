@@ -197,30 +197,6 @@ class TestInputLimits:
 
 
 class TestListCost:
-    @pytest.mark.parametrize(
-        "path",
-        ["/api/v1/organisations", "/api/v1/measures", "/api/v1/calls", "/api/v1/allocations"],
-    )
-    async def test_queries_do_not_grow_with_the_page_size(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        connection: AsyncConnection,
-        admin: Actor,
-        path: str,
-    ) -> None:
-        await load_reference_data(session, read_reference_file(WECARE_FILE))
-        for n in range(12):
-            session.add(Organisation(id=uuid.uuid4(), **org_body(20 + n)))
-        await session.flush()
-        costs = []
-        for limit in (1, 5, 100):
-            with counting(connection) as statements:
-                response = await client.get(f"{path}?limit={limit}", headers=admin.headers)
-            assert response.status_code == 200
-            costs.append(len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]))
-        assert costs[0] == costs[1] == costs[2], costs
-
     async def test_a_total_costs_exactly_one_more_statement(
         self,
         client: httpx.AsyncClient,

@@ -1,0 +1,151 @@
+"""Every list of the API costs a constant number of SQL statements, whatever the page size.
+
+The lists are found in the app's OpenAPI (a 200 body with ``items`` and ``next_cursor``), so a
+new list that is not arranged here fails the meta-test; each is filled with more rows than the
+smallest page so that the sizes really differ."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.core.auth import Role
+from app.core.config import Settings
+from app.core.domain import (
+    ApplicationStatus,
+    LegalNature,
+    MemberRole,
+    PartnershipForm,
+    PledgeStatus,
+)
+from app.models import Partnership, PartnershipMember, Pledge, Review
+from app.services.clients import register_client
+from tests.actors import make_organisation, tax_code, user_actor
+from tests.statements import counting
+from tests.world import approved, budget, district
+
+ROWS = 6
+
+
+@pytest.fixture
+async def world(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> dict[str, Any]:
+    """At least ROWS rows in every list, some of them written over HTTP (audit events)."""
+    admin = await user_actor(session, settings, Role.ADMINISTRATOR)
+    w = await budget(session, total=10_000_000, code="LC")
+    for n in range(ROWS - 1):  # programmes, measures and calls
+        await budget(session, total=1_000, code=f"LC{n}")
+    for n in range(ROWS):
+        await district(session, w, n)
+    apps = [await approved(session, w, requested=1_000, n=n) for n in range(ROWS)]
+    for application in apps:
+        granted = await client.post(
+            "/api/v1/allocations",
+            json={"application_id": str(application.id), "amount": "1000.00"},
+            headers=admin.headers,
+        )
+        assert granted.status_code == 201, granted.text
+    reviewed = await approved(session, w, requested=1_000, n=99, status=ApplicationStatus.SUBMITTED)
+    foundation = await make_organisation(
+        session, name="Fondazione", tax_code=tax_code(880), nature=LegalNature.FOUNDATION
+    )
+    for n in range(ROWS):
+        partnership = Partnership(
+            id=uuid.uuid4(), name=f"ATS {n}", form=PartnershipForm.ATS_TO_BE_FORMED
+        )
+        session.add(partnership)
+        await session.flush()
+        session.add(
+            PartnershipMember(
+                partnership_id=partnership.id,
+                organisation_id=apps[n].applicant_organisation_id,
+                role=MemberRole.LEAD,
+            )
+        )
+        reviewer = await user_actor(session, settings, Role.REVIEWER)
+        session.add(Review(id=uuid.uuid4(), application_id=reviewed.id, reviewer_id=reviewer.id))
+        session.add(
+            Pledge(
+                id=uuid.uuid4(),
+                organisation_id=foundation.id,
+                call_id=w.call.id,
+                amount_cents=100_000 + n,
+                status=PledgeStatus.ACTIVE,
+            )
+        )
+        await register_client(session, name=f"Client {n}", scopes=["pledges:read"])
+    await session.flush()
+    return {
+        "admin": admin,
+        "application_id": reviewed.id,
+        "organisation_id": foundation.id,
+        "programme_id": w.programme.id,
+    }
+
+
+def list_paths(app: FastAPI) -> set[str]:
+    """Every GET whose 200 body is a page (``items`` and ``next_cursor``)."""
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    found = set()
+    for path, operations in spec["paths"].items():
+        get = operations.get("get")
+        if get is None:
+            continue
+        content = get["responses"].get("200", {}).get("content", {})
+        ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+        properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+        if {"items", "next_cursor"} <= set(properties):
+            found.add(path)
+    return found
+
+
+LISTS = {
+    "/api/v1/programmes",
+    "/api/v1/measures",
+    "/api/v1/calls",
+    "/api/v1/districts",
+    "/api/v1/organisations",
+    "/api/v1/partnerships",
+    "/api/v1/applications",
+    "/api/v1/applications/{application_id}/reviews",
+    "/api/v1/allocations",
+    "/api/v1/organisations/{organisation_id}/pledges",
+    "/api/v1/transparency/grants",
+    "/api/v1/audit-events",
+    "/api/v1/users",
+    "/api/v1/clients",
+}
+
+
+def test_every_list_is_measured(app: FastAPI) -> None:
+    assert list_paths(app) == LISTS
+
+
+async def test_queries_do_not_grow_with_the_page_size(
+    client: httpx.AsyncClient, connection: AsyncConnection, world: dict[str, Any]
+) -> None:
+    """One world for all the lists (building it costs more than measuring them)."""
+    wrong = []
+    for template in sorted(LISTS):
+        path = template.format(**world)
+        costs, sizes = [], []
+        for limit in (1, 3, 100):
+            with counting(connection) as statements:
+                response = await client.get(
+                    path, params={"limit": limit}, headers=world["admin"].headers
+                )
+            assert response.status_code == 200, f"{path}: {response.text}"
+            sizes.append(len(response.json()["items"]))
+            costs.append(len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]))
+        if sizes[0] != 1 or sizes[1] != 3 or sizes[2] < ROWS:
+            wrong.append(f"{template}: page sizes {sizes} (arrange more rows)")
+        if len(set(costs)) != 1:
+            wrong.append(f"{template}: statements {costs} for limits 1, 3, 100")
+    assert wrong == []
