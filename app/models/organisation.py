@@ -53,6 +53,8 @@ class Partnership(IdMixin, TimestampsMixin, VersionedMixin, Base):
     """A partnership (ATS formed or to be formed) that applies through its lead ("capofila")."""
 
     __tablename__ = "partnership"
+    # Keyset pages of partnerships, oldest first: deep pages cost what the first costs.
+    __table_args__ = (Index("partnership_created_at_id_idx", "created_at", "id"),)
 
     name: Mapped[str] = mapped_column(String(300))
     form: Mapped[PartnershipForm] = mapped_column(str_enum(PartnershipForm, "partnership_form"))
