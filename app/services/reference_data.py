@@ -370,9 +370,17 @@ async def write_call(
     spec: CallSpec,
 ) -> Call:
     session = loader.session
+    existing = await repo.get_call_by_code(session, spec.code)
+    if existing is not None and existing.measure_id != measure.id:
+        # Call codes are unique across programmes; moving a call would move its grants out
+        # of the counters of the measure (and programme) that hold them.
+        raise InvalidReferenceData(
+            f"Call code {spec.code} already belongs to another measure; call codes are "
+            "unique across programmes and a call never changes measure."
+        )
     call = await loader.upsert(
         Call,
-        await repo.get_call_by_code(session, spec.code),
+        existing,
         {
             "measure_id": measure.id,
             "line_id": lines[(measure.code, spec.line)].id if spec.line is not None else None,

@@ -190,6 +190,20 @@ class TestCapsCheckedBeforeWriting:
         with pytest.raises(BudgetBelowAllocated):
             await load_reference_data(session, _variant(SECOND_FILE, lower))
 
+    async def test_a_call_code_of_another_programme_is_refused(
+        self, session: AsyncSession, wecare: Programme
+    ) -> None:
+        """Loading must never move WECARE's call (and its grants) into another programme."""
+
+        def steal(programme: dict[str, Any]) -> None:
+            programme["calls"][0]["code"] = "WECARE-FSE1-2017"
+
+        before = await snapshot(session)
+        with pytest.raises(InvalidReferenceData, match="WECARE-FSE1-2017 already belongs"):
+            async with session.begin_nested():  # `wecare seed` rolls its transaction back
+                await load_reference_data(session, _variant(SECOND_FILE, steal))
+        assert await snapshot(session) == before
+
     def test_an_invalid_file_is_refused_with_the_field_named(self, tmp_path: Path) -> None:
         raw = yaml.safe_load(SECOND_FILE.read_text(encoding="utf-8"))
         raw["programme"]["total_budget"] = "1000000.005"
