@@ -23,7 +23,7 @@ from app.db.session import Database, create_engine
 from app.repositories import applicants as applicant_repo
 from app.repositories import auth as auth_repo
 from app.repositories import consistency
-from app.services import audit, clients, keys, users
+from app.services import audit, clients, housekeeping, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
@@ -174,6 +174,14 @@ def _users_create(args: argparse.Namespace) -> int:
     return _in_transaction(work)
 
 
+def _prune(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        deleted = await housekeeping.prune(session, get_settings())
+        return "deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items())
+
+    return _in_transaction(work)
+
+
 def _check(args: argparse.Namespace) -> int:
     """Recompute every counter from the rows; exit 1 and name each difference."""
 
@@ -311,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_audit_verify
     )
 
+    commands.add_parser(
+        "prune", help="delete expired idempotency keys, token revocations, old login failures"
+    ).set_defaults(handler=_prune)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)
 

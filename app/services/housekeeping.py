@@ -1,0 +1,29 @@
+"""Housekeeping (``wecare prune``): the tables that only grow, kept to what still matters.
+
+An idempotency key is kept until its expiry (at least 24 hours); a revoked access token's
+entry and a refresh token until they would have expired anyway, plus a margin larger than
+any clock leeway; a failed login while it still counts in the rate-limit window. None of
+these rows is a change of the programme: pruning them writes no audit event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.repositories import housekeeping as repo
+
+MARGIN = timedelta(hours=1)
+
+
+async def prune(
+    session: AsyncSession, settings: Settings, *, now: datetime | None = None
+) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    return await repo.prune(
+        session,
+        expired_before=now - MARGIN,
+        failed_before=now - timedelta(seconds=settings.login_failure_window_seconds) - MARGIN,
+    )
