@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, tzinfo
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal, Role
+from app.core.domain import ApplicationStage, ApplicationStatus, ProfitStatus, SizeClass
 from app.core.domain import LegalNature as N
-from app.core.domain import ProfitStatus, SizeClass
-from app.core.errors import Ineligible
+from app.core.errors import Ineligible, MeasureProjectCapReached, ParticipationLimitReached
 from app.core.money import parse_amount, to_cents
-from app.models import Measure, MeasureLine
+from app.models import Application, Call, District, Measure, MeasureLine
+from app.schemas.application import AllocationCreate
+from app.services import applications as applications_service
+from app.services.allocations import grant_allocation
+from app.services.applications import move_application
 from app.services.eligibility import ApplicantFacts, EligibilityRules, ensure_eligible, evaluate
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
+from tests.actors import make_organisation, tax_code
 from tests.factories import org, partnership, single
 
 SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
@@ -242,3 +250,116 @@ class TestSecondProgramme:
         care = await session.scalar(select(Measure).where(Measure.code == "CARE"))
         assert care is not None
         assert (care.max_funded_projects, care.budget_cents) == (2, 600_000 * EUR)
+
+    async def test_its_project_cap_is_enforced_by_the_same_engine(
+        self, session: AsyncSession
+    ) -> None:
+        """CARE funds two projects at most (WECARE's FSE1: thirty): the third grant is
+        refused with CARE's own figures."""
+        care, call = await _care(session)
+        applications = [
+            await _care_application(session, care, call, n, status=ApplicationStatus.APPROVED)
+            for n in range(3)
+        ]
+        for application in applications[:2]:
+            await grant_allocation(
+                session,
+                data=AllocationCreate(application_id=application.id, amount=Decimal("1000.00")),
+                principal=REGION,
+            )
+        # A request's refusal rolls its transaction back; here, a savepoint does.
+        with pytest.raises(MeasureProjectCapReached) as refused:
+            async with session.begin_nested():
+                await grant_allocation(
+                    session,
+                    data=AllocationCreate(
+                        application_id=applications[2].id, amount=Decimal("1000.00")
+                    ),
+                    principal=REGION,
+                )
+        assert refused.value.figures == {"cap": 2, "funded_projects": 2}
+        await session.refresh(care)
+        assert (care.funded_projects, care.allocated_cents) == (2, 2_000 * EUR)
+
+    async def test_its_participation_limit_is_enforced_by_the_same_engine(
+        self, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """TEST-CARE-2030 lets a volunteer organisation into one project (from the data):
+        its second submission, in another district, is refused; withdrawing frees it."""
+        care, call = await _care(session)
+        first = await _care_application(session, care, call, 1)
+        second = await _care_application(
+            session, care, call, 2, applicant_id=first.applicant_organisation_id
+        )
+        # Inside the call's submission window (2030-01-01 to 2030-07-01).
+        monkeypatch.setattr(applications_service, "datetime", _FixedClock)
+        await move_application(session, first, action="submit", principal=REGION)
+        with pytest.raises(ParticipationLimitReached) as refused:
+            await move_application(session, second, action="submit", principal=REGION)
+        assert (refused.value.figures["cap"], refused.value.figures["taken"]) == (1, 1)
+        assert second.status == ApplicationStatus.DRAFT
+        await move_application(session, first, action="withdraw", principal=REGION)
+        await move_application(session, second, action="submit", principal=REGION)
+        assert second.status == ApplicationStatus.SUBMITTED
+
+
+REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+
+
+class _FixedClock(datetime):
+    """``datetime`` whose ``now`` is inside the second programme's 2030 windows."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FixedClock:
+        return cls(2030, 3, 1, 9, 0, tzinfo=tz)
+
+
+async def _care(session: AsyncSession) -> tuple[Measure, Call]:
+    care = await session.scalar(select(Measure).where(Measure.code == "CARE"))
+    call = await session.scalar(select(Call).where(Call.code == "TEST-CARE-2030"))
+    assert care is not None
+    assert call is not None
+    return care, call
+
+
+async def _care_application(
+    session: AsyncSession,
+    care: Measure,
+    call: Call,
+    n: int,
+    *,
+    status: ApplicationStatus = ApplicationStatus.DRAFT,
+    applicant_id: uuid.UUID | None = None,
+) -> Application:
+    """A CARE application by a volunteer organisation, in a district of its own (CARE funds
+    one project per district)."""
+    if applicant_id is None:
+        applicant = await make_organisation(
+            session,
+            name=f"Volontari {n}",
+            tax_code=tax_code(700 + n),
+            nature=N.VOLUNTEER_ORGANISATION,
+        )
+        applicant_id = applicant.id
+    lead = await make_organisation(session, name=f"Comune {n}", tax_code=tax_code(720 + n))
+    place = District(
+        id=uuid.uuid4(), code=f"CARE-D{n}", name=f"Distretto {n}", lead_organisation_id=lead.id
+    )
+    session.add(place)
+    await session.flush()
+    application = Application(
+        id=uuid.uuid4(),
+        call_id=call.id,
+        measure_id=care.id,
+        applicant_organisation_id=applicant_id,
+        title=f"Cura {n}",
+        description="-",
+        total_cost_cents=1_000 * EUR,
+        requested_cents=1_000 * EUR,
+        district_id=place.id,
+        stage=ApplicationStage.SINGLE,
+        status=status,
+    )
+    session.add(application)
+    await session.flush()
+    return application
