@@ -300,7 +300,9 @@ class TestSecondProgramme:
         assert second.status == ApplicationStatus.DRAFT
         await move_application(session, first, action="withdraw", principal=REGION)
         await move_application(session, second, action="submit", principal=REGION)
-        assert second.status == ApplicationStatus.SUBMITTED
+        submitted = await session.get(Application, second.id)
+        assert submitted is not None
+        assert submitted.status == ApplicationStatus.SUBMITTED
 
 
 REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
