@@ -1,0 +1,117 @@
+"""Bad values in JSON bodies, over HTTP: a clear 422 (or 409) problem that names the field,
+and nothing written. Types are tested on their own in tests/services/test_money_and_identity.py;
+these prove the API uses them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Role
+from app.core.config import Settings
+from app.models import Allocation, Organisation
+from tests.actors import Actor, user_actor
+from tests.world import approved, budget
+
+
+@pytest.fixture
+async def admin(session: AsyncSession, settings: Settings) -> Actor:
+    return await user_actor(session, settings, Role.ADMINISTRATOR)
+
+
+def organisation(**more: Any) -> dict[str, Any]:
+    return {
+        "legal_name": "Cooperativa Sociale Esempio",
+        "tax_code": "02843860012",
+        "legal_nature": "social_enterprise",
+        "profit_status": "non_profit",
+        **more,
+    }
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("1000.001", "more than two decimals"),
+        ("-1.00", "negative"),
+        ("1e3", None),
+        ("100000000000.01", None),
+        (1000.5, None),
+        ("NaN", None),
+    ],
+)
+async def test_bad_amounts_are_refused_with_the_field_named(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    admin: Actor,
+    amount: object,
+    message: str | None,
+) -> None:
+    world = await budget(session, total=1_000_000)
+    application = await approved(session, world, requested=5_000)
+    response = await client.post(
+        "/api/v1/allocations",
+        json={"application_id": str(application.id), "amount": amount},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert [e["loc"][-1] for e in errors] == ["amount"]
+    if message is not None:
+        assert message in errors[0]["message"]
+    assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tax_code", "80087670017"),  # wrong check digit
+        ("tax_code", "RSSMRA85T10A562X"),  # a person's code with a wrong check character
+        ("tax_code", "8008767001"),  # too short
+        ("vat_number", "02843860013"),
+        ("vat_number", "IT0284386001"),
+    ],
+)
+async def test_bad_identifiers_are_refused(
+    client: httpx.AsyncClient, session: AsyncSession, admin: Actor, field: str, value: str
+) -> None:
+    body = organisation(**{field: value})
+    response = await client.post("/api/v1/organisations", json=body, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    assert [e["loc"][-1] for e in response.json()["errors"]] == [field]
+    assert await session.scalar(select(func.count()).select_from(Organisation)) == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"tax_code": "80087670016"}, {"tax_code": " 800 876 700 16 "}),
+        (
+            {"tax_code": "80087670016", "vat_number": "02843860012"},
+            {"tax_code": "12345670017", "vat_number": "it 02843860012"},
+        ),
+    ],
+)
+async def test_an_organisation_is_registered_once(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    admin: Actor,
+    first: dict[str, str],
+    second: dict[str, str],
+) -> None:
+    """The same tax code or VAT number, however spaced or prefixed, is the same organisation."""
+    created = await client.post(
+        "/api/v1/organisations", json=organisation(**first), headers=admin.headers
+    )
+    assert created.status_code == 201, created.text
+    again = await client.post(
+        "/api/v1/organisations", json=organisation(**second), headers=admin.headers
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["rule"] == "organisation_exists"
+    assert await session.scalar(select(func.count()).select_from(Organisation)) == 1
