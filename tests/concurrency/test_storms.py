@@ -35,12 +35,13 @@ from app.core.domain import (
 )
 from app.db import migrations
 from app.db.session import Database, create_engine
-from app.models.allocation import Allocation
+from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.models.organisation import District
 from app.models.programme import Measure, Programme
+from app.repositories.consistency import differences
 from app.services.audit import verify_chain
 from app.services.users import create_user
 from tests.actors import PASSWORD, make_organisation, tax_code
@@ -380,12 +381,23 @@ def _assert_within_caps(totals: Totals) -> None:
 
 def _assert_answers(storm: Storm, *, created: int, refused: int, rules: set[str]) -> None:
     assert storm.server_errors == [], storm.summary()
+    # Every refusal is the service's, with its figures: grants queue on the programme row
+    # before looking for a funded application or district, so no unique index is reached.
+    assert storm.guarded == 0, storm.summary()
     assert set(storm.statuses) <= {201, 409}, storm.summary()
     assert storm.statuses[201] == created, storm.summary()
     assert storm.statuses[409] == refused, storm.summary()
     for outcome in storm.with_status(409):
         assert outcome.content_type.startswith(PROBLEM_JSON), outcome
         assert outcome.rule in rules, outcome
+
+
+async def _assert_consistent(live: Live, label: str) -> None:
+    """``wecare check`` on the live database: every counter equals the sum of its rows."""
+    async with live.database.engine.connect() as connection:
+        found = await differences(connection)
+    log.info("[%s] %s: consistency check, %d differences", live.backend, label, len(found))
+    assert found == [], "; ".join(map(str, found))
 
 
 def _assert_granted_match(storm: Storm, totals: Totals) -> None:
@@ -417,6 +429,7 @@ async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
     log.info("[%s] budget storm: %s", live.backend, storm.summary())
     log.info("[%s] budget storm: %s", live.backend, totals.summary())
 
+    await _assert_consistent(live, "budget storm")
     _assert_answers(storm, created=100, refused=300, rules=BUDGET_RULES)
     _assert_within_caps(totals)
     assert totals.active_cents == budget
@@ -450,6 +463,7 @@ async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) 
     log.info("[%s] FSE1 storm: %s", live.backend, storm.summary())
     log.info("[%s] FSE1 storm: %s", live.backend, totals.summary())
 
+    await _assert_consistent(live, "FSE1 storm")
     _assert_answers(storm, created=30, refused=370, rules=FSE1_RULES)
     granted_districts = [district_of[o.application_id] for o in storm.with_status(201)]
     assert len(set(granted_districts)) == 30
@@ -491,11 +505,96 @@ async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
         totals.summary(),
     )
 
+    await _assert_consistent(live, "district pairs")
     for storm in storms:
         _assert_answers(storm, created=1, refused=1, rules={"district_already_funded"})
     _assert_within_caps(totals)
     assert len(totals.active) == rounds
     assert len({a.district_id for a in totals.active}) == rounds
+
+
+async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
+    """Two calls sharing 500,000.00 of a 1,000,000.00 measure (300,000.00 and 200,000.00):
+    400 grants of 10,000.00, 200 on each call. The call shares bind, not the measure or the
+    programme: 30 + 20 pass, 350 are refused with call_budget_cap."""
+    budget = 1_000_000 * EURO
+    amount = 10_000 * EURO
+    shares = [300_000 * EURO, 200_000 * EURO]
+    async with live.database.session(write=True) as session:
+        scheme = await _scheme(session, "CALLS", budget_cents=budget)
+        # The scheme's one call takes the first share; a second call of the same measure
+        # takes the other; the measure's budget stays above the two together.
+        first = await session.get(Call, scheme.call_id)
+        measure = await session.get(Measure, scheme.measure_id)
+        assert first is not None
+        assert measure is not None
+        first.budget_cents = shares[0]
+        second = Call(
+            id=uuid.uuid4(),
+            measure_id=scheme.measure_id,
+            code=f"C2-{uuid.uuid4().hex[:8].upper()}",
+            title_it="Secondo bando di prova",
+            title_en="Second test call",
+            status=CallStatus.PUBLISHED,
+            budget_cents=shares[1],
+        )
+        session.add(second)
+        measure.calls_budget_cents = sum(shares)
+        await session.flush()
+        schemes = [scheme, Scheme(scheme.programme_id, scheme.measure_id, second.id)]
+        applicants = await _organisations(session, 10)
+        applications = [_approved(schemes[i % 2], applicants[i % 10], amount) for i in range(400)]
+        session.add_all(applications)
+        await session.flush()
+        call_of = {a.id: a.call_id for a in applications}
+
+    storm = await _storm(live, list(call_of), "10000.00")
+    async with live.database.session(write=False) as session:
+        programme = await session.get(Programme, scheme.programme_id)
+        measure = await session.get(Measure, scheme.measure_id)
+        calls = [await session.get(Call, s.call_id) for s in schemes]
+        active = (
+            await session.scalars(
+                select(Allocation).where(
+                    Allocation.measure_id == scheme.measure_id, ACTIVE_ALLOCATION
+                )
+            )
+        ).all()
+    assert programme is not None
+    assert measure is not None
+    log.info("[%s] call storm: %s", live.backend, storm.summary())
+    log.info(
+        "[%s] call storm: active allocations %d = %d cents; programme %d/%d cents; "
+        "measure %d/%d cents; calls %s",
+        live.backend,
+        len(active),
+        sum(a.amount_cents for a in active),
+        programme.allocated_cents,
+        programme.total_budget_cents,
+        measure.allocated_cents,
+        measure.budget_cents,
+        ", ".join(
+            f"{c.allocated_cents}/{c.budget_cents} cents {c.funded_projects} projects"
+            for c in calls
+            if c is not None
+        ),
+    )
+    await _assert_consistent(live, "call storm")
+
+    _assert_answers(storm, created=50, refused=350, rules={"call_budget_cap"})
+    for share, call in zip(shares, calls, strict=True):
+        assert call is not None
+        assert call.allocated_cents == share
+        granted = [o for o in storm.with_status(201) if call_of[o.application_id] == call.id]
+        assert len(granted) == call.funded_projects == share // amount
+    for outcome in storm.with_status(409):
+        call_id = call_of[outcome.application_id]
+        share = shares[0] if call_id == scheme.call_id else shares[1]
+        assert outcome.body["cap"] == f"{share // EURO}.00", outcome
+        assert outcome.body["available"] == "0.00", outcome
+    assert measure.allocated_cents == programme.allocated_cents == sum(shares)
+    assert measure.allocated_cents < measure.budget_cents
+    assert {a.application_id for a in active} == {o.application_id for o in storm.with_status(201)}
 
 
 async def test_the_audit_chain_survives_the_storms(live: Live) -> None:
@@ -512,4 +611,4 @@ async def test_the_audit_chain_survives_the_storms(live: Live) -> None:
     assert verification.events == verification.head_seq  # contiguous from 1
     assert grants == allocations
     assert allocations is not None
-    assert allocations >= 100 + 30 + 10
+    assert allocations >= 100 + 30 + 10 + 50
