@@ -103,3 +103,25 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_engine: AsyncEngine) 
     assert await migrations.is_at_head(scratch_engine)
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+async def _request_guards(engine: AsyncEngine) -> set[str]:
+    """The triggers of migration 0008 in the database."""
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            query = "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'allocation_within_request%'"
+        else:
+            query = (
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'trigger' AND name LIKE 'allocation_within_request%'"
+            )
+        return set((await conn.execute(text(query))).scalars())
+
+
+async def test_0008_downgrade_drops_the_request_guard(scratch_engine: AsyncEngine) -> None:
+    await migrations.upgrade(scratch_engine)
+    assert await _request_guards(scratch_engine)
+    await migrations.downgrade(scratch_engine, "0007")
+    assert await _request_guards(scratch_engine) == set()
+    await migrations.upgrade(scratch_engine)
+    assert await _request_guards(scratch_engine)
