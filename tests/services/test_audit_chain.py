@@ -3,7 +3,10 @@ broken head, and rows added beyond the head, or a head moved back, are still cau
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
 from app.core.context import SYSTEM
+from app.core.domain import PhaseKind
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.repositories import audit as audit_repo
 from app.services import audit
-from app.services.audit import verify_chain
+from app.services.audit import canonical, verify_chain
 from tests.conftest import BACKENDS, create_database
 
 
@@ -143,3 +147,23 @@ async def test_a_head_ahead_of_the_events_is_caught(
     assert not result.ok
     assert result.first_broken_seq == three_events + 1
     assert result.reason == "the head does not match the last event"
+
+
+def test_canonical_json_keeps_plain_values_and_turns_the_rest_into_text() -> None:
+    """Scalars pass through as they are (the walk's fast path); an enum member, a
+    str subclass, still becomes its value, and nested values are converted too."""
+    at = datetime(2025, 1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    content = {
+        "z": PhaseKind.SUBMISSION,
+        "n": 1,
+        "f": 1.5,
+        "b": True,
+        "none": None,
+        "s": "Società",
+        "nested": {"at": at, "id": uuid.UUID(int=1), "amount": Decimal("10.50")},
+    }
+    assert canonical(content) == (
+        '{"b":true,"f":1.5,"n":1,"nested":{"amount":"10.50",'
+        '"at":"2025-01-01T00:00:00+00:00","id":"00000000-0000-0000-0000-000000000001"},'
+        '"none":null,"s":"Società","z":"submission"}'
+    )
