@@ -110,6 +110,25 @@ async def claim_refresh_token(session: AsyncSession, id: uuid.UUID, at: datetime
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def revoke_refresh_tokens_of(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+
+
+async def replace_memberships(
+    session: AsyncSession, user_id: uuid.UUID, organisation_ids: list[uuid.UUID]
+) -> None:
+    await session.execute(delete(UserMembership).where(UserMembership.user_id == user_id))
+    session.add_all(
+        UserMembership(user_id=user_id, organisation_id=organisation_id)
+        for organisation_id in organisation_ids
+    )
+    await session.flush()
+
+
 async def revoke_refresh_family(session: AsyncSession, family_id: uuid.UUID, at: datetime) -> None:
     await session.execute(
         update(RefreshToken)

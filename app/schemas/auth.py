@@ -137,6 +137,26 @@ class UserCreate(_In):
     organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
 
+class UserUpdate(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"active": False},
+                {"role": "officer", "organisation_ids": []},
+            ]
+        },
+    )
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    active: bool | None = Field(
+        default=None, description="false: the account's tokens stop working at once."
+    )
+    organisation_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=100, description="Replaces the organisations it acts for."
+    )
+
+
 class UserRead(BaseModel):
     id: uuid.UUID
     email: str

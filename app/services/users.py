@@ -25,6 +25,7 @@ from app.core.security import fingerprint, hash_secret, new_opaque_token, verify
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
+from app.schemas.auth import UserUpdate
 from app.services import audit
 from app.services.tokens import IssuedToken, issue_token
 
@@ -62,9 +63,7 @@ async def create_user(
     email = normalise_email(email)
     if await repo.get_user_by_email(session, email) is not None:
         raise Conflict(f"An account for {email} already exists.")
-    for organisation_id in organisation_ids:
-        if await session.get(Organisation, organisation_id) is None:
-            raise NotFound(f"No organisation {organisation_id}.")
+    await _require_organisations(session, organisation_ids)
     user = UserAccount(
         id=uuid.uuid4(),
         email=email,
@@ -86,6 +85,52 @@ async def create_user(
         after={**audit.snapshot(user), "organisation_ids": sorted(map(str, organisation_ids))},
     )
     return user
+
+
+async def _require_organisations(session: AsyncSession, organisation_ids: list[uuid.UUID]) -> None:
+    for organisation_id in organisation_ids:
+        if await session.get(Organisation, organisation_id) is None:
+            raise NotFound(f"No organisation {organisation_id}.")
+
+
+async def update_user(
+    session: AsyncSession, user: UserAccount, *, data: UserUpdate, principal: Principal
+) -> list[uuid.UUID]:
+    """Change an account; the change holds from the account's next request (its role, state
+    and organisations are read on every request). Deactivation also ends its sessions.
+    Returns the organisations it acts for."""
+    if user.id == principal.id and (
+        data.active is False or (data.role is not None and data.role is not user.role)
+    ):
+        raise Conflict(
+            "You cannot deactivate your own account or change your own role: ask another "
+            "administrator, so that the region never locks itself out."
+        )
+    current = (await repo.memberships(session, [user.id]))[user.id]
+    before = {**audit.snapshot(user), "organisation_ids": sorted(map(str, current))}
+    if data.display_name is not None:
+        user.display_name = data.display_name
+    if data.role is not None:
+        user.role = data.role
+    if data.active is not None:
+        user.active = data.active
+        if not data.active:
+            await repo.revoke_refresh_tokens_of(session, user.id, datetime.now(UTC))
+    if data.organisation_ids is not None:
+        current = sorted(set(data.organisation_ids))
+        await _require_organisations(session, current)
+        await repo.replace_memberships(session, user.id, current)
+        user.updated_at = datetime.now(UTC)  # the memberships changed: bump the version too
+    await session.flush()
+    await audit.record(
+        session,
+        action="user.update",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after={**audit.snapshot(user), "organisation_ids": sorted(map(str, current))},
+    )
+    return current
 
 
 async def _issue_pair(

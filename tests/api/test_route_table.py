@@ -113,6 +113,7 @@ ROUTES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/users"): ADMIN,
     ("GET", "/api/v1/users/me"): USERS,
     ("GET", "/api/v1/users/{user_id}"): ADMIN,
+    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
     ("POST", "/api/v1/clients"): ADMIN,
     ("GET", "/api/v1/clients"): ADMIN,
     ("GET", "/api/v1/clients/{client_id}"): ADMIN,

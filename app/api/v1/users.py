@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Security
+from fastapi import APIRouter, Path, Request, Response, Security
 
 from app.api.deps import AuthenticatedPrincipal, SessionDep, get_principal
+from app.api.etag import require_if_match, with_etag
 from app.api.pagination import PageDep, encode_cursor
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
 from app.core.errors import Forbidden, NotFound
 from app.models.auth import UserAccount
 from app.repositories import auth as repo
-from app.schemas.auth import UserCreate, UserRead
+from app.schemas.auth import UserCreate, UserRead, UserUpdate
 from app.schemas.page import Page
 from app.services import users as user_service
 
@@ -75,12 +76,45 @@ async def get_current_user(session: SessionDep, principal: AuthenticatedPrincipa
     return _read(user, sorted(principal.organisation_ids))
 
 
-@router.get("/{user_id}", summary="Read a user", responses=problem_responses(401, 403, 404))
-async def get_user(
-    user_id: Annotated[uuid.UUID, Path()], session: SessionDep, _: UsersAdmin
-) -> UserRead:
-    """Return one account."""
+UserId = Annotated[uuid.UUID, Path(description="The account's id.")]
+
+
+async def _get(session: SessionDep, user_id: uuid.UUID) -> tuple[UserAccount, UserRead]:
     user = await repo.get_user(session, user_id)
     if user is None:
         raise NotFound(f"No user {user_id}.")
-    return _read(user, (await repo.memberships(session, [user.id]))[user.id])
+    return user, _read(user, (await repo.memberships(session, [user.id]))[user.id])
+
+
+@router.get("/{user_id}", summary="Read a user", responses=problem_responses(401, 403, 404, 422))
+async def get_user(
+    user_id: UserId, session: SessionDep, _: UsersAdmin, response: Response
+) -> UserRead:
+    """Return one account."""
+    read = (await _get(session, user_id))[1]
+    with_etag(response, read)
+    return read
+
+
+@router.patch(
+    "/{user_id}",
+    summary="Change a user",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def update_user(
+    user_id: UserId,
+    body: UserUpdate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: UsersAdmin,
+) -> UserRead:
+    """Change an account's name, role, state or organisations (If-Match required). It takes
+    effect at the account's next request; deactivating also ends its sessions. An
+    administrator cannot deactivate or demote their own account (409)."""
+    user, read = await _get(session, user_id)
+    require_if_match(request, read)
+    organisation_ids = await user_service.update_user(session, user, data=body, principal=principal)
+    read = _read(user, organisation_ids)
+    with_etag(response, read)
+    return read
