@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response, Security
 
 from app.api.deps import AuthenticatedPrincipal, SessionDep, get_principal
 from app.api.etag import require_if_match, with_etag
+from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep, encode_cursor
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
@@ -37,10 +38,18 @@ def _read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:
 
 
 @router.post(
-    "", status_code=201, summary="Create a user", responses=problem_responses(401, 403, 404, 409)
+    "",
+    status_code=201,
+    summary="Create a user",
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def create_user(body: UserCreate, session: SessionDep, _: UsersAdmin) -> UserRead:
+async def create_user(
+    body: UserCreate, session: SessionDep, principal: UsersAdmin, idempotency: IdempotencyDep
+) -> Response:
     """Create an account with a role and, for applicants, the organisations it acts for."""
+    if (replay := await idempotency.replay(principal)) is not None:
+        return replay
     user = await user_service.create_user(
         session,
         email=body.email,
@@ -49,7 +58,10 @@ async def create_user(body: UserCreate, session: SessionDep, _: UsersAdmin) -> U
         role=body.role,
         organisation_ids=body.organisation_ids,
     )
-    return _read(user, sorted(set(body.organisation_ids)))
+    read = _read(user, sorted(set(body.organisation_ids)))
+    return await idempotency.respond(
+        principal, read, headers={"Location": f"/api/v1/users/{read.id}"}
+    )
 
 
 @router.get("", summary="List users", responses=problem_responses(401, 403))

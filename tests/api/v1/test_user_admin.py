@@ -156,3 +156,26 @@ async def test_if_match_is_required_and_checked(
     assert (
         await client.patch(path(user), json={"active": False}, headers=other.headers)
     ).status_code == 403
+
+
+async def test_creating_a_user_is_idempotent(
+    client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+) -> None:
+    body = {
+        "email": "lucia@example.org",
+        "display_name": "Lucia",
+        "password": "a long passphrase of 12+",
+        "role": "reviewer",
+    }
+    headers = {**admin.headers, "Idempotency-Key": "new-reviewer-lucia"}
+    first = await client.post("/api/v1/users", json=body, headers=headers)
+    second = await client.post("/api/v1/users", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert first.headers["location"] == f"/api/v1/users/{first.json()['id']}"
+    other = await client.post(
+        "/api/v1/users", json={**body, "display_name": "Lucia B."}, headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["rule"] == "idempotency_key_reused"
