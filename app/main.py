@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from copy import deepcopy
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,6 +12,8 @@ from fastapi.routing import APIRoute
 
 from app.api import ops, wellknown
 from app.api import v1 as api_v1
+from app.api.etag import ETAG_HEADER, IF_MATCH_PARAMETER
+from app.api.idempotency import KEY_HEADER, LOCATION_HEADER
 from app.api.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
@@ -18,11 +21,18 @@ from app.api.middleware import (
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
 )
-from app.api.problems import install_problem_handlers, problem_responses, use_problem_media_type
+from app.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    install_problem_handlers,
+    problem_responses,
+    use_problem_media_type,
+)
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
 from app.services.keys import PublicKeyCache
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 
 API_DESCRIPTION = """
 Backend of **WE.CA.RE. — Welfare Cantiere Regionale**, the Piemonte region's
@@ -68,6 +78,58 @@ def operation_id(route: APIRoute) -> str:
             name = name.removesuffix(f"_{noun}")
             break
     return f"{tag}-{name.replace('_', '-')}"
+
+
+def _success_ref(response: dict[str, Any]) -> str | None:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref")
+    return ref if isinstance(ref, str) else None
+
+
+def document_http_semantics(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document, for every operation alike, what the route functions cannot declare.
+
+    - If-Match on every operation that can answer 428 (require_if_match), and the ETag
+      header on what they return, on reads by id of the same representation and on the
+      201 of creates (with Location): with_etag and idempotency.respond always set them.
+    - 413 on every operation with a request body (BodySizeLimitMiddleware).
+    - ``security: []`` where no token is required, so that "public" is stated, not implied.
+    """
+    operations = [
+        (path, method, operation)
+        for path, item in schema.get("paths", {}).items()
+        for method, operation in item.items()
+    ]
+    etagged: set[str] = set()
+    for _, _, operation in operations:
+        responses = operation.get("responses", {})
+        if "428" not in responses:
+            continue
+        parameters = operation.setdefault("parameters", [])
+        if not any(p.get("in") == "header" and p.get("name") == "If-Match" for p in parameters):
+            parameters.append(deepcopy(IF_MATCH_PARAMETER))
+        for status, response in responses.items():
+            if status.startswith("2") and (ref := _success_ref(response)) is not None:
+                response.setdefault("headers", {})["ETag"] = deepcopy(ETAG_HEADER)
+                etagged.add(ref)
+    too_large = problem_responses(413)[413]["description"]
+    for path, method, operation in operations:
+        responses = operation.get("responses", {})
+        read = responses.get("200", {})
+        if method == "get" and path.endswith("}") and _success_ref(read) in etagged:
+            read.setdefault("headers", {})["ETag"] = deepcopy(ETAG_HEADER)
+        keyed = any(p.get("name") == KEY_HEADER for p in operation.get("parameters", []))
+        if keyed and "201" in responses:
+            headers = responses["201"].setdefault("headers", {})
+            headers["ETag"] = deepcopy(ETAG_HEADER)
+            headers["Location"] = deepcopy(LOCATION_HEADER)
+        if "requestBody" in operation and "413" not in responses:
+            responses["413"] = {
+                "description": too_large,
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+            }
+        operation.setdefault("security", [])
+    return schema
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -129,7 +191,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 routes=app.routes,
                 tags=app.openapi_tags,
             )
-            app.openapi_schema = use_problem_media_type(schema)
+            app.openapi_schema = document_http_semantics(use_problem_media_type(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

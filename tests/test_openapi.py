@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from app.cli import openapi_document
 
@@ -47,3 +50,97 @@ def test_error_responses_are_declared_as_problem_json() -> None:
                     assert schema["$ref"].endswith("/OAuthError"), path
                 else:
                     assert "application/problem+json" in content, f"{path} {status}"
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_json_request_body_has_a_valid_example() -> None:
+    """The OAuth endpoints' urlencoded forms are RFC 6749's and documented there."""
+    document = json.loads(openapi_document())
+    components = document["components"]["schemas"]
+    bodies = 0
+    for where, operation in _operations(document):
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        media = content["application/json"]
+        name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+        examples = components[name].get("examples") or (
+            [media["example"]] if "example" in media else []
+        )
+        assert examples, f"{where}: no example for {name}"
+        schema = {**components[name], "components": document["components"]}
+        for example in examples:
+            errors = list(Draft202012Validator(schema).iter_errors(example))
+            assert not errors, f"{where}: the example of {name} is invalid: {errors[0].message}"
+        bodies += 1
+    assert bodies >= 10
+
+
+def test_every_operation_that_answers_428_declares_if_match() -> None:
+    document = json.loads(openapi_document())
+    checked = 0
+    for where, operation in _operations(document):
+        if "428" not in operation["responses"]:
+            continue
+        headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+        if_match = [p for p in headers if p["name"] == "If-Match"]
+        assert len(if_match) == 1, f"{where} answers 428 but documents no If-Match"
+        assert if_match[0]["required"] is True, where
+        assert if_match[0]["description"], where
+        success = [r for s, r in operation["responses"].items() if s.startswith("2")]
+        for response in success:
+            if "content" in response:
+                assert "ETag" in response.get("headers", {}), f"{where}: no ETag on success"
+        checked += 1
+    assert checked >= 10
+
+
+def test_reads_and_creates_of_resources_with_etags_document_them() -> None:
+    """The read by id of a representation that If-Match guards has an ETag; a create that
+    takes an Idempotency-Key answers 201 with ETag and Location."""
+    document = json.loads(openapi_document())
+    guarded = {
+        r["content"]["application/json"]["schema"]["$ref"]
+        for _, operation in _operations(document)
+        if "428" in operation["responses"]
+        for s, r in operation["responses"].items()
+        if s.startswith("2") and "content" in r
+    }
+    reads = creates = 0
+    for where, operation in _operations(document):
+        responses = operation["responses"]
+        ok = responses.get("200", {}).get("content", {}).get("application/json", {})
+        if where.startswith("GET ") and where.endswith("}") and ok["schema"].get("$ref") in guarded:
+            assert "ETag" in responses["200"].get("headers", {}), where
+            reads += 1
+        parameters = [p["name"] for p in operation.get("parameters", [])]
+        if "Idempotency-Key" in parameters:
+            assert {"ETag", "Location"} <= set(responses["201"].get("headers", {})), where
+            creates += 1
+    assert reads >= 8
+    assert creates >= 8
+
+
+def test_every_operation_with_a_body_documents_413() -> None:
+    document = json.loads(openapi_document())
+    for where, operation in _operations(document):
+        if "requestBody" in operation:
+            response = operation["responses"].get("413")
+            assert response is not None, f"{where} takes a body but documents no 413"
+            assert "application/problem+json" in response["content"], where
+
+
+def test_every_operation_states_its_security() -> None:
+    """``security: []`` says "public"; a missing key would silently mean "as the default"."""
+    document = json.loads(openapi_document())
+    for where, operation in _operations(document):
+        assert "security" in operation, where
+    public = json.loads(openapi_document())["paths"]["/healthz"]["get"]
+    assert public["security"] == []

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 
 from app.core.errors import PreconditionFailed, PreconditionRequired
+
+# OpenAPI: the If-Match parameter of every operation that answers 428, and the ETag header
+# of the representations they (and the reads and creates of the same resources) return.
+IF_MATCH_PARAMETER: dict[str, Any] = {
+    "name": "If-Match",
+    "in": "header",
+    "required": True,
+    "description": "The ETag of the representation the change is based on (from a read, a "
+    "create or the last change). 412 when the resource has changed since; 428 without it.",
+    "schema": {"type": "string"},
+    "example": '"5d41402abc4b2a76b9719d911017c592"',
+}
+ETAG_HEADER: dict[str, Any] = {
+    "description": "Strong entity tag of this representation; send it as If-Match to change "
+    "the resource.",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 
 def etag_of(representation: BaseModel) -> str:

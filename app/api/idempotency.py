@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
@@ -16,6 +16,12 @@ from app.core.context import idempotency_key_var
 from app.services import idempotency as service
 
 KEY_HEADER = "Idempotency-Key"
+# OpenAPI: the header of a 201 from an operation that takes an Idempotency-Key.
+LOCATION_HEADER: dict[str, Any] = {
+    "description": "The created resource's path.",
+    "required": True,
+    "schema": {"type": "string", "format": "uri-reference"},
+}
 
 
 class Idempotency:

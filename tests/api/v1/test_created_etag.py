@@ -50,3 +50,18 @@ async def test_a_replay_carries_the_same_etag(client: httpx.AsyncClient, admin: 
     assert replay.headers["etag"] == first.headers["etag"]
     read = await client.get(first.headers["location"], headers=admin.headers)
     assert replay.headers["etag"] == read.headers["etag"]
+
+
+@pytest.mark.parametrize("if_match", ["*", 'W/"abc"', "garbage", '"a", "b"', ",", "é"])
+async def test_any_other_if_match_is_412(
+    client: httpx.AsyncClient, admin: Actor, if_match: str
+) -> None:
+    """OpenAPI declares If-Match required, so fuzzers send arbitrary ones: never a 5xx."""
+    created = await client.post("/api/v1/organisations", json=_body(13), headers=admin.headers)
+    headers = {k.encode(): v.encode() for k, v in admin.headers.items()}
+    headers[b"If-Match"] = if_match.encode("latin-1")
+    changed = await client.patch(
+        created.headers["location"], json={"legal_name": "Coop Nuova"}, headers=headers
+    )
+    assert changed.status_code == 412
+    assert changed.headers["content-type"] == "application/problem+json"
