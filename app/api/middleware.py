@@ -98,8 +98,8 @@ class UnhandledErrorMiddleware:
 class ProblemCORSMiddleware(CORSMiddleware):
     """Starlette's CORS, with a refused preflight answered as a problem like every error.
 
-    Starlette refuses with ``400 text/plain "Disallowed CORS origin"``; the status, the CORS
-    headers and the allowed path are kept, only the body becomes application/problem+json.
+    Starlette refuses with ``400 text/plain "Disallowed CORS origin"``; the status and the
+    CORS headers are kept, only the body becomes application/problem+json.
     """
 
     def preflight_response(self, request_headers: Headers) -> Response:
