@@ -24,10 +24,26 @@ async def get_organisation(
 
 
 async def organisations_by_id(
-    session: AsyncSession, ids: list[uuid.UUID]
+    session: AsyncSession, ids: list[uuid.UUID], *, lock: bool = False
 ) -> dict[uuid.UUID, Organisation]:
-    rows = await session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
+    """``lock``: read them FOR SHARE, fresh (a submission judges their eligibility; a change
+    to them waits for it, see :func:`lock_organisation`). SQLite's writers queue anyway."""
+    query = select(Organisation).where(Organisation.id.in_(ids))
+    if lock:
+        query = query.with_for_update(read=True).execution_options(populate_existing=True)
+    rows = await session.scalars(query)
     return {row.id: row for row in rows}
+
+
+async def lock_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
+    """Lock the row (FOR UPDATE) and refresh the loaded object: a submission that judges the
+    organisation's eligibility cannot run between the live-application check and the change."""
+    await session.execute(
+        select(Organisation)
+        .where(Organisation.id == organisation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def page_organisations(

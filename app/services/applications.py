@@ -287,8 +287,10 @@ async def update_application(
 
 
 async def _facts(session: AsyncSession, application: Application) -> ApplicantFacts:
+    """The applicant's organisations as they are now, locked against a concurrent change of
+    their eligibility details until the submission commits."""
     lead_id, ids = await _applicant_organisations(session, application)
-    organisations = await applicant_repo.organisations_by_id(session, ids)
+    organisations = await applicant_repo.organisations_by_id(session, ids, lock=True)
 
     def facts(org: Organisation) -> OrganisationFacts:
         return OrganisationFacts(

@@ -88,6 +88,9 @@ async def update_organisation(
 ) -> Organisation:
     if not _acts_for(principal, organisation.id):
         raise Forbidden("Only the organisation's own users or an administrator may change it.")
+    # Lock first: a submission judging this organisation either committed (its application
+    # is live below) or waits for this change and judges the new details.
+    await repo.lock_organisation(session, organisation.id)
     before = audit.snapshot(organisation)
     changes = {
         key: value

@@ -1,0 +1,143 @@
+"""A submission judges its organisations' eligibility; a change of those details can neither
+slip in before the submission commits nor be lost after it (scripted on PostgreSQL; SQLite's
+writers queue at BEGIN). Either order ends with a consistent refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.auth import Principal, Role
+from app.core.config import Settings
+from app.core.domain import ApplicationStatus, LegalNature, PhaseKind
+from app.core.errors import DomainError, Ineligible, OrganisationInLiveApplication
+from app.db import migrations
+from app.db.session import Database, create_engine
+from app.models import Application, CallPhase, Measure, Organisation
+from app.schemas.organisation import OrganisationUpdate
+from app.services import applications as applications_service
+from app.services import organisations as organisations_service
+from tests.conftest import create_database
+from tests.world import approved, budget
+
+ADMIN = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
+    url, drop = await create_database("postgresql", tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    try:
+        await migrations.upgrade(database.engine)
+        yield database
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+@pytest.fixture
+async def draft(scratch: Database) -> Application:
+    """A draft by a third-sector organisation to a call open now, for third-sector only."""
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=1_000_000)
+        await arrange.execute(
+            update(Measure).values(eligible_legal_natures=["third_sector_organisation"])
+        )
+        now = datetime.now(UTC)
+        arrange.add(
+            CallPhase(
+                id=uuid.uuid4(),
+                call_id=world.call.id,
+                ordinal=1,
+                kind=PhaseKind.SUBMISSION,
+                opens_at=now - timedelta(days=1),
+                closes_at=now + timedelta(days=1),
+            )
+        )
+        return await approved(arrange, world, requested=1_000, status=ApplicationStatus.DRAFT)
+
+
+async def _submit(session: AsyncSession, application_id: uuid.UUID) -> Any:
+    application = await session.get(Application, application_id)
+    assert application is not None
+    return await applications_service.move_application(
+        session, application, action="submit", principal=ADMIN
+    )
+
+
+async def _turn_into_an_enterprise(session: AsyncSession, organisation_id: uuid.UUID) -> Any:
+    organisation = await session.get(Organisation, organisation_id)
+    assert organisation is not None
+    data = OrganisationUpdate(legal_nature=LegalNature.ENTERPRISE)
+    return await organisations_service.update_organisation(
+        session, organisation, data=data, principal=ADMIN
+    )
+
+
+async def _second_waits_then_fails(
+    scratch: Database,
+    first_step: Callable[[AsyncSession], Awaitable[Any]],
+    second_step: Callable[[AsyncSession], Awaitable[Any]],
+) -> DomainError:
+    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
+    async with maker() as first, maker() as second:
+        async with first.begin():
+            await first_step(first)
+            await second.begin()
+            waiting = asyncio.create_task(second_step(second))
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the second step did not wait for the first"
+        with pytest.raises(DomainError) as refused:
+            await waiting
+        await second.rollback()
+    return refused.value
+
+
+async def test_a_change_waits_for_the_submission_then_is_refused(
+    scratch: Database, draft: Application
+) -> None:
+    organisation_id = draft.applicant_organisation_id
+    assert organisation_id is not None
+    refusal = await _second_waits_then_fails(
+        scratch,
+        lambda s: _submit(s, draft.id),
+        lambda s: _turn_into_an_enterprise(s, organisation_id),
+    )
+    assert isinstance(refusal, OrganisationInLiveApplication)
+    async with scratch.session(write=False) as check:
+        assert (
+            await check.scalar(
+                select(Organisation.legal_nature).where(Organisation.id == organisation_id)
+            )
+            == LegalNature.THIRD_SECTOR_ORGANISATION
+        )
+        assert (
+            await check.scalar(select(Application.status).where(Application.id == draft.id))
+            == ApplicationStatus.SUBMITTED
+        )
+
+
+async def test_a_submission_waits_for_the_change_then_judges_it(
+    scratch: Database, draft: Application
+) -> None:
+    organisation_id = draft.applicant_organisation_id
+    assert organisation_id is not None
+    refusal = await _second_waits_then_fails(
+        scratch,
+        lambda s: _turn_into_an_enterprise(s, organisation_id),
+        lambda s: _submit(s, draft.id),
+    )
+    assert isinstance(refusal, Ineligible)
+    async with scratch.session(write=False) as check:
+        assert (
+            await check.scalar(select(Application.status).where(Application.id == draft.id))
+            == ApplicationStatus.DRAFT
+        )
