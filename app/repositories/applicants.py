@@ -35,14 +35,23 @@ async def organisations_by_id(
     return {row.id: row for row in rows}
 
 
-async def lock_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
-    """Lock the row (FOR UPDATE) and refresh the loaded object: a submission that judges the
-    organisation's eligibility cannot run between the live-application check and the change."""
+async def lock_partnership(
+    session: AsyncSession, partnership_id: uuid.UUID, *, share: bool = False
+) -> None:
+    """FOR UPDATE (a change of its members) or FOR SHARE (a submission judging them), so
+    that the two never interleave. A loaded object is left as it was read: its version
+    still guards the change against a concurrent one (412), as If-Match promised."""
     await session.execute(
-        select(Organisation)
-        .where(Organisation.id == organisation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Partnership.id).where(Partnership.id == partnership_id).with_for_update(read=share)
+    )
+
+
+async def lock_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
+    """Lock the row (FOR UPDATE): a submission that judges the organisation's eligibility
+    cannot run between the live-application check and the change. The loaded object is left
+    as read: its version still refuses a concurrent change (412), as If-Match promised."""
+    await session.execute(
+        select(Organisation.id).where(Organisation.id == organisation_id).with_for_update()
     )
 
 

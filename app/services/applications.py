@@ -289,6 +289,8 @@ async def update_application(
 async def _facts(session: AsyncSession, application: Application) -> ApplicantFacts:
     """The applicant's organisations as they are now, locked against a concurrent change of
     their eligibility details until the submission commits."""
+    if application.partnership_id is not None:
+        await applicant_repo.lock_partnership(session, application.partnership_id, share=True)
     lead_id, ids = await _applicant_organisations(session, application)
     organisations = await applicant_repo.organisations_by_id(session, ids, lock=True)
 

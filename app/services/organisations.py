@@ -199,6 +199,10 @@ async def update_partnership(
     lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
     if not _acts_for(principal, lead):
         raise Forbidden("Only the lead's users or an administrator may change the partnership.")
+    if data.partner_organisation_ids is not None:
+        # Locked first: a submission of this partnership either committed (found below)
+        # or waits for this change and judges the new members.
+        await repo.lock_partnership(session, partnership.id)
     before = _partnership_state(partnership, members)
     if data.name is not None:
         partnership.name = data.name

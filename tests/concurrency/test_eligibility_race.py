@@ -141,3 +141,109 @@ async def test_a_submission_waits_for_the_change_then_judges_it(
             await check.scalar(select(Application.status).where(Application.id == draft.id))
             == ApplicationStatus.DRAFT
         )
+
+
+@pytest.fixture
+async def partnership_draft(scratch: Database) -> Application:
+    """A partnership's draft to a call open now; partnerships need a third-sector member."""
+    from app.core.domain import ApplicationStage, MemberRole, PartnershipForm
+    from app.models import Partnership, PartnershipMember
+    from tests.actors import make_organisation, tax_code
+
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=1_000_000)
+        await arrange.execute(
+            update(Measure).values(
+                applicant_forms=["partnership"],
+                required_member_natures=["third_sector_organisation"],
+                min_required_members=1,
+            )
+        )
+        now = datetime.now(UTC)
+        arrange.add(
+            CallPhase(
+                id=uuid.uuid4(),
+                call_id=world.call.id,
+                ordinal=1,
+                kind=PhaseKind.SUBMISSION,
+                opens_at=now - timedelta(days=1),
+                closes_at=now + timedelta(days=1),
+            )
+        )
+        lead = await make_organisation(
+            arrange, name="Comune", tax_code=tax_code(41), nature=LegalNature.OTHER_PUBLIC_BODY
+        )
+        partner = await make_organisation(arrange, name="Volontari", tax_code=tax_code(42))
+        partnership = Partnership(
+            id=uuid.uuid4(), name="ATS", form=PartnershipForm.ATS_TO_BE_FORMED
+        )
+        arrange.add(partnership)
+        await arrange.flush()
+        arrange.add_all(
+            [
+                PartnershipMember(
+                    partnership_id=partnership.id, organisation_id=lead.id, role=MemberRole.LEAD
+                ),
+                PartnershipMember(
+                    partnership_id=partnership.id,
+                    organisation_id=partner.id,
+                    role=MemberRole.PARTNER,
+                ),
+            ]
+        )
+        application = Application(
+            id=uuid.uuid4(),
+            call_id=world.call.id,
+            measure_id=world.measure.id,
+            partnership_id=partnership.id,
+            title="Progetto",
+            description="-",
+            total_cost_cents=100_000,
+            requested_cents=100_000,
+            stage=ApplicationStage.SINGLE,
+            status=ApplicationStatus.DRAFT,
+        )
+        arrange.add(application)
+        await arrange.flush()
+        return application
+
+
+async def _drop_the_partners(session: AsyncSession, partnership_id: uuid.UUID) -> Any:
+    from app.schemas.organisation import PartnershipUpdate
+
+    partnership, members = await organisations_service.get_partnership(
+        session, partnership_id, ADMIN
+    )
+    return await organisations_service.update_partnership(
+        session,
+        partnership,
+        members,
+        data=PartnershipUpdate(partner_organisation_ids=[]),
+        principal=ADMIN,
+    )
+
+
+async def test_a_change_of_members_waits_for_the_submission_then_is_refused(
+    scratch: Database, partnership_draft: Application
+) -> None:
+    partnership_id = partnership_draft.partnership_id
+    assert partnership_id is not None
+    refusal = await _second_waits_then_fails(
+        scratch,
+        lambda s: _submit(s, partnership_draft.id),
+        lambda s: _drop_the_partners(s, partnership_id),
+    )
+    assert "frozen" in refusal.detail
+
+
+async def test_a_submission_waits_for_the_change_of_members_then_judges_it(
+    scratch: Database, partnership_draft: Application
+) -> None:
+    partnership_id = partnership_draft.partnership_id
+    assert partnership_id is not None
+    refusal = await _second_waits_then_fails(
+        scratch,
+        lambda s: _drop_the_partners(s, partnership_id),
+        lambda s: _submit(s, partnership_draft.id),
+    )
+    assert isinstance(refusal, Ineligible)
