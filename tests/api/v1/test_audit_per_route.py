@@ -427,6 +427,14 @@ async def _user_create(w: World) -> Request:
     return Request("POST", "/api/v1/users", admin, json=body, expect=201)
 
 
+async def _user_update(w: World) -> Request:
+    admin = await w.actor("administrator")
+    officer = await w.actor("officer")
+    path = f"/api/v1/users/{officer.id}"
+    headers = await w.etag(path, admin)
+    return Request("PATCH", path, admin, json={"display_name": "Rinominato"}, headers=headers)
+
+
 async def _client_create(w: World) -> Request:
     admin = await w.actor("administrator")
     body = {"name": "Fondazione", "scopes": ["allocations:read"]}
@@ -543,6 +551,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/refresh"): Case("auth.refresh", "user", True, _refresh),
     ("POST", "/api/v1/auth/logout"): Case("auth.logout", "user", True, _logout),
     ("POST", "/api/v1/users"): Case("user.create", "user", True, _user_create),
+    ("PATCH", "/api/v1/users/{user_id}"): Case("user.update", "user", False, _user_update),
     ("POST", "/api/v1/clients"): Case("client.create", "oauth_client", True, _client_create),
     ("DELETE", "/api/v1/clients/{client_id}"): Case(
         "client.deactivate", "oauth_client", False, _client_deactivate
