@@ -477,6 +477,98 @@ async def _token_revoke(w: World) -> Request:
     )
 
 
+async def _reviewed(w: World, status: ApplicationStatus) -> tuple[str, str]:
+    """An application in ``status`` with the reviewer assigned: (reviews path, review id)."""
+    officer, reviewer = await w.actor("officer"), await w.actor("reviewer")
+    reviews = f"/api/v1/applications/{await w.application(status, ApplicationStage.SINGLE)}/reviews"
+    return reviews, await w.created(reviews, officer, {"reviewer_id": str(reviewer.id)})
+
+
+async def _review_assign(w: World) -> Request:
+    officer, reviewer = await w.actor("officer"), await w.actor("reviewer")
+    application = await w.application(ApplicationStatus.SUBMITTED, ApplicationStage.SINGLE)
+    path = f"/api/v1/applications/{application}/reviews"
+    return Request("POST", path, officer, json={"reviewer_id": str(reviewer.id)}, expect=201)
+
+
+async def _review_score(w: World) -> Request:
+    reviews, review = await _reviewed(w, ApplicationStatus.UNDER_REVIEW)
+    reviewer = await w.actor("reviewer")
+    headers = await w.etag(f"{reviews}/{review}", reviewer)
+    return Request(
+        "POST", f"{reviews}/{review}/score", reviewer, json={"score": 80}, headers=headers
+    )
+
+
+async def _review_unassign(w: World) -> Request:
+    reviews, review = await _reviewed(w, ApplicationStatus.SUBMITTED)
+    officer = await w.actor("officer")
+    headers = await w.etag(f"{reviews}/{review}", officer)
+    return Request(
+        "DELETE", f"{reviews}/{review}", officer, headers=headers, expect=204, entity_id=review
+    )
+
+
+async def _foundation(w: World) -> tuple[Actor, str, dict[str, Any]]:
+    """A foundation's client, its pledges path, and a pledge body for a published call."""
+    from app.core.domain import LegalNature
+
+    foundation = await make_organisation(
+        w.session, name="Fondazione", tax_code=tax_code(77), nature=LegalNature.FOUNDATION
+    )
+    partner = await client_actor(
+        w.session,
+        w.settings,
+        scopes=["pledges:read", "pledges:write"],
+        organisation_id=foundation.id,
+    )
+    body = {"call_id": str((await w.budget()).call.id), "amount": "50000.00"}
+    return partner, f"/api/v1/organisations/{foundation.id}/pledges", body
+
+
+def _as_client(partner: Actor) -> tuple[str, str]:
+    assert partner.client_id is not None
+    return ("client", partner.client_id)
+
+
+async def _pledge_create(w: World) -> Request:
+    partner, pledges, body = await _foundation(w)
+    return Request(
+        "POST", pledges, partner, json=body, expect=201, actor_recorded=_as_client(partner)
+    )
+
+
+async def _pledge(w: World) -> tuple[Actor, str]:
+    partner, pledges, body = await _foundation(w)
+    return partner, f"{pledges}/{await w.created(pledges, partner, body)}"
+
+
+async def _pledge_update(w: World) -> Request:
+    partner, path = await _pledge(w)
+    headers = await w.etag(path, partner)
+    return Request(
+        "PATCH",
+        path,
+        partner,
+        json={"amount": "60000.00"},
+        headers=headers,
+        actor_recorded=_as_client(partner),
+    )
+
+
+async def _pledge_withdraw(w: World) -> Request:
+    partner, path = await _pledge(w)
+    headers = await w.etag(path, partner)
+    return Request(
+        "POST",
+        f"{path}/withdraw",
+        partner,
+        json={"reason": "Fondi spostati."},
+        headers=headers,
+        actor_recorded=_as_client(partner),
+    )
+
+
 S, D = ApplicationStatus, ApplicationStage
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/programmes"): Case("programme.create", "programme", True, _programme_create),
@@ -557,15 +649,29 @@ CASES: dict[tuple[str, str], Case] = {
         "client.deactivate", "oauth_client", False, _client_deactivate
     ),
     ("POST", "/api/v1/oauth/revoke"): Case("token.revoke", "access_token", True, _token_revoke),
-    # ---- ROUTES ADDED BY THE LEAD: add their cases here --------------------------------
-    # Application reviews (/api/v1/applications/{application_id}/reviews...) and co-funding
-    # pledges (/api/v1/organisations/{organisation_id}/pledges...): one Case per route,
-    # e.g. ("POST", "/api/v1/organisations/{organisation_id}/pledges"): Case("pledge.create",
-    # "pledge", True, _pledge_create). Until then the meta-test below names them.
-    # -------------------------------------------------------------------------------------
+    ("POST", "/api/v1/applications/{application_id}/reviews"): Case(
+        "review.assign", "review", True, _review_assign
+    ),
+    ("POST", "/api/v1/applications/{application_id}/reviews/{review_id}/score"): Case(
+        "review.score", "review", False, _review_score
+    ),
+    ("DELETE", "/api/v1/applications/{application_id}/reviews/{review_id}"): Case(
+        "review.unassign", "review", False, _review_unassign
+    ),
+    ("POST", "/api/v1/organisations/{organisation_id}/pledges"): Case(
+        "pledge.create", "pledge", True, _pledge_create
+    ),
+    ("PATCH", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}"): Case(
+        "pledge.update", "pledge", False, _pledge_update
+    ),
+    ("POST", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}/withdraw"): Case(
+        "pledge.withdraw", "pledge", False, _pledge_withdraw
+    ),
 }
 # Events that carry no entity snapshot at all (a session is not an entity's state).
 NO_STATE = frozenset({"auth.login", "auth.refresh", "auth.logout", "token.revoke"})
+# Events of a deletion: the state before, nothing after.
+DELETIONS = frozenset({"review.unassign"})
 
 
 def test_every_mutating_route_has_a_case_or_a_reason(app: FastAPI) -> None:
@@ -619,6 +725,10 @@ async def test_the_route_writes_exactly_one_event(
         assert (event.actor_type, event.actor_id) == ("user", str(request.actor.id))
     if case.action in NO_STATE:
         assert (event.before, event.after) == (None, None)
+        return
+    if case.action in DELETIONS:
+        assert event.after is None
+        assert json.loads(event.before or "null")["id"] == entity_id
         return
     after = json.loads(event.after or "null")
     assert isinstance(after, dict)
