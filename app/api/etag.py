@@ -17,7 +17,8 @@ IF_MATCH_PARAMETER: dict[str, Any] = {
     "in": "header",
     "required": True,
     "description": "The ETag of the representation the change is based on (from a read, a "
-    "create or the last change). 412 when the resource has changed since; 428 without it.",
+    "create or the last change). 412 when the resource has changed since; 428 without it. "
+    "`*` (RFC 9110: any current representation) deliberately gives up that protection.",
     "schema": {"type": "string"},
     "example": '"5d41402abc4b2a76b9719d911017c592"',
 }
@@ -48,6 +49,8 @@ def require_if_match(request: Request, current: BaseModel) -> None:
         )
     current_tag = etag_of(current)
     tags = [tag.strip() for tag in header.split(",")]
+    if tags == ["*"]:
+        return  # RFC 9110 13.1.1: "*" matches any current representation (it exists)
     if current_tag not in tags:
         raise PreconditionFailed(
             "The resource changed since you read it; read it again and retry.",

@@ -11,7 +11,7 @@ from app.core.domain import PledgeStatus
 from app.core.money import from_cents
 from app.models.pledge import Pledge
 from app.schemas.common import Input, Output
-from app.schemas.types import Money
+from app.schemas.types import Money, PositiveMoney
 
 
 class PledgeCreate(Input):
@@ -29,7 +29,7 @@ class PledgeCreate(Input):
         },
     )
     call_id: uuid.UUID = Field(description="The published call the foundation co-funds.")
-    amount: Money = Field(gt=0, description="Euros pledged (more than zero).")
+    amount: PositiveMoney
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -39,7 +39,7 @@ class PledgeUpdate(Input):
         str_strip_whitespace=True,
         json_schema_extra={"examples": [{"amount": "300000.00"}]},
     )
-    amount: Money | None = Field(default=None, gt=0)
+    amount: PositiveMoney | None = None
     note: str | None = Field(default=None, max_length=2000)
 
 

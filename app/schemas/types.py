@@ -49,6 +49,29 @@ Money = Annotated[
     ),
 ]
 
+def _positive_amount(value: object) -> Decimal:
+    amount = _amount(value)
+    if amount <= 0:
+        raise PydanticCustomError("invalid_amount", "the amount must be more than zero")
+    return amount
+
+
+# More than zero: a pledge (or any figure that means "this much money") of 0.00 is no figure.
+PositiveMoney = Annotated[
+    Decimal,
+    BeforeValidator(_positive_amount),
+    PlainSerializer(format_amount, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(0\.(0[1-9]|[1-9]\d?)|[1-9]\d{0,9}(\.\d{1,2})?)$",
+            "description": "Euros, more than zero, as a decimal string with at most two "
+            "decimals.",
+            "examples": ["250000.00"],
+        }
+    ),
+]
+
 TaxCode = Annotated[
     str,
     AfterValidator(_tax_code),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,15 +84,15 @@ async def _turn_into_an_enterprise(session: AsyncSession, organisation_id: uuid.
 
 async def _second_waits_then_fails(
     scratch: Database,
-    first_step: Callable[[AsyncSession], Awaitable[Any]],
-    second_step: Callable[[AsyncSession], Awaitable[Any]],
+    first_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
+    second_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
 ) -> DomainError:
     maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
     async with maker() as first, maker() as second:
         async with first.begin():
             await first_step(first)
             await second.begin()
-            waiting = asyncio.create_task(second_step(second))
+            waiting: asyncio.Task[Any] = asyncio.create_task(second_step(second))
             await asyncio.sleep(0.5)
             assert not waiting.done(), "the second step did not wait for the first"
         with pytest.raises(DomainError) as refused:

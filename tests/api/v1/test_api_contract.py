@@ -66,6 +66,17 @@ class TestOptimisticConcurrency:
         assert stale.status_code == 412
         assert stale.json()["current_etag"] == changed.headers["etag"]
         assert (await client.get(path, headers=admin.headers)).json()["legal_name"] == "Coop Due"
+        # RFC 9110: "*" matches whatever the current representation is; a list must hold it.
+        star = await client.patch(
+            path, json={"legal_name": "Coop Quattro"}, headers={**admin.headers, "If-Match": "*"}
+        )
+        assert star.status_code == 200
+        listed = await client.patch(
+            path,
+            json={"legal_name": "Coop Cinque"},
+            headers={**admin.headers, "If-Match": f'"other", {star.headers["etag"]}'},
+        )
+        assert listed.status_code == 200
 
     async def test_lifecycle_actions_need_if_match(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
