@@ -151,13 +151,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method served at this path (Starlette lists only the first route's)."""
-    methods: set[str] = set()
+    """Every method served at this path (Starlette lists only the first route's). A path
+    that a route spells out (/users/me) is that route's alone: /users/{user_id} also
+    matches its text but would refuse "me" as an id."""
+    exact: set[str] = set()
+    templated: set[str] = set()
     path = request.scope.get("path", "")
     for route in iter_route_contexts(request.app.routes):
         if route.path and route.methods and compile_path(route.path)[0].match(path):
-            methods |= set(route.methods)
-    return ", ".join(sorted(methods))
+            (templated if "{" in route.path else exact).update(route.methods)
+    return ", ".join(sorted(exact or templated))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

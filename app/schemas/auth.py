@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.core.auth import Role
+from app.schemas.common import JsonScalars
 
 
-class _In(BaseModel):
+class _In(JsonScalars):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

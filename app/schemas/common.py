@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import types
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 
-class Input(BaseModel):
+def _scalar(annotation: Any) -> type | None:
+    """``int`` or ``bool`` when the field is one (or one or None), else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        annotation = members[0] if len(members) == 1 else None
+    return annotation if annotation in (int, bool) else None
+
+
+class JsonScalars(BaseModel):
+    """Integers and booleans as the OpenAPI document states them.
+
+    Pydantic's lax mode reads "3" and true as integers and 0, "yes" or "off" as booleans, none
+    of which the documented JSON Schema allows; a client that sends them has a bug that
+    should surface. (Strict mode would also refuse enum values read from JSON, and 3.0, which
+    JSON Schema counts as an integer.)"""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_scalar(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _scalar(field.annotation) if field is not None else None
+        if kind is bool and not isinstance(value, bool) and value is not None:
+            raise PydanticCustomError("bool_type", "Input should be a JSON boolean")
+        if kind is int and isinstance(value, bool | str):
+            raise PydanticCustomError("int_type", "Input should be a JSON integer")
+        return value
+
+
+class Input(JsonScalars):
     """Every request body: unknown fields are refused, strings are stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from app.core.domain import (
     ApplicantForm,
@@ -22,12 +22,13 @@ from app.core.domain import (
     SelectionMethod,
     SizeClass,
 )
+from app.schemas.common import JsonScalars
 from app.schemas.types import Money
 
 Code = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-class _Spec(BaseModel):
+class _Spec(JsonScalars):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

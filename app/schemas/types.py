@@ -49,6 +49,7 @@ Money = Annotated[
     ),
 ]
 
+
 def _positive_amount(value: object) -> Decimal:
     amount = _amount(value)
     if amount <= 0:
@@ -65,8 +66,7 @@ PositiveMoney = Annotated[
         {
             "type": "string",
             "pattern": r"^(0\.(0[1-9]|[1-9]\d?)|[1-9]\d{0,9}(\.\d{1,2})?)$",
-            "description": "Euros, more than zero, as a decimal string with at most two "
-            "decimals.",
+            "description": "Euros, more than zero, as a decimal string with at most two decimals.",
             "examples": ["250000.00"],
         }
     ),

@@ -3,14 +3,20 @@
 The bar: no server error and no unhandled exception on any generated input, and responses
 that match the OpenAPI document (status codes, content types, headers, schemas). Requests
 carry an administrator's token so that the deepest paths are reached; the database is a
-fresh SQLite file, migrated and seeded with the WECARE programme before the first case.
+fresh SQLite file, migrated and seeded with the WECARE programme and one row of every
+resource before the first case. Random ids only ever reach a 404 and random If-Match values
+a 412, so about half of the cases (chosen from the generated values, so the run stays
+deterministic) address the existing rows, and half of those carry the resource's current
+ETag: the generated bodies then reach the services' rules and writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,18 +26,37 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
+from starlette.testclient import TestClient
 
-from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Role
+from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
 from app.core.config import Settings
+from app.core.domain import (
+    ApplicationStatus,
+    LegalNature,
+    MemberRole,
+    PartnershipForm,
+    PledgeStatus,
+)
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
+from app.models import Partnership, PartnershipMember, Pledge, Review
+from app.schemas.application import AllocationCreate
+from app.services.allocations import grant_allocation
+from app.services.clients import register_client
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.tokens import issue_token
 from app.services.users import create_user
+from tests.actors import make_organisation, tax_code
+from tests.world import approved, budget, district
 
 EXAMPLES_PER_OPERATION = 20
+# Logging out revokes the token it is called with: each logout case gets a token of its own,
+# or every case after it would only meet 401s (as happened until this was noticed).
+LOGOUT = "/api/v1/auth/logout"
+SPARE_TOKENS = 3 * EXAMPLES_PER_OPERATION
+_SPARE: list[str] = []
 # Validation that JSON Schema cannot express: cross-field rules and check digits.
 BEYOND_JSON_SCHEMA = {"value_error", "invalid_amount", "invalid_tax_code", "invalid_vat_number"}
 
@@ -42,8 +67,70 @@ APP = create_app(SETTINGS, Database(create_engine(SETTINGS, pooled=False)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
-async def _prepare() -> str:
-    """Migrate, seed, create an administrator; return a token for it."""
+async def _world(session: Any) -> dict[str, str]:
+    """One row of every resource, consistent with each other: their ids by path parameter."""
+    w = await budget(session, total=10_000_000, code="FUZZ")
+    area = await district(session, w, 1)
+    funded = await approved(session, w, requested=50_000, n=1)
+    reviewed = await approved(
+        session, w, requested=50_000, n=2, status=ApplicationStatus.UNDER_REVIEW
+    )
+    officer = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
+    allocation = await grant_allocation(
+        session,
+        data=AllocationCreate(application_id=funded.id, amount="40000.00"),  # type: ignore[arg-type]
+        principal=officer,
+    )
+    reviewer = await create_user(
+        session,
+        email="reviewer@example.org",
+        display_name="Reviewer",
+        password="p" * 16,
+        role=Role.REVIEWER,
+        organisation_ids=[],
+    )
+    review = Review(id=uuid.uuid4(), application_id=reviewed.id, reviewer_id=reviewer.id)
+    foundation = await make_organisation(
+        session, name="Fondazione", tax_code=tax_code(990), nature=LegalNature.FOUNDATION
+    )
+    partnership = Partnership(id=uuid.uuid4(), name="ATS", form=PartnershipForm.ATS_FORMED)
+    pledge = Pledge(
+        id=uuid.uuid4(),
+        organisation_id=foundation.id,
+        call_id=w.call.id,
+        amount_cents=1_000_000,
+        status=PledgeStatus.ACTIVE,
+    )
+    session.add_all([review, partnership, pledge])
+    await session.flush()
+    session.add(
+        PartnershipMember(
+            partnership_id=partnership.id, organisation_id=foundation.id, role=MemberRole.LEAD
+        )
+    )
+    partner = await register_client(
+        session, name="Fondazione", scopes=["pledges:read"], organisation_id=foundation.id
+    )
+    await session.flush()
+    ids = {
+        "programme_id": w.programme.id,
+        "measure_id": w.measure.id,
+        "call_id": w.call.id,
+        "district_id": area.id,
+        "organisation_id": foundation.id,
+        "partnership_id": partnership.id,
+        "application_id": reviewed.id,
+        "review_id": review.id,
+        "allocation_id": allocation.id,
+        "pledge_id": pledge.id,
+        "user_id": reviewer.id,
+        "client_id": partner.client.id,
+    }
+    return {name: str(value) for name, value in ids.items()}
+
+
+async def _prepare() -> tuple[str, dict[str, str]]:
+    """Migrate, seed, create an administrator and the world; return its token and the ids."""
     database = Database(create_engine(SETTINGS))
     try:
         await migrations.upgrade(database.engine)
@@ -64,18 +151,55 @@ async def _prepare() -> str:
                 client_id=FIRST_PARTY_CLIENT_ID,
                 scopes=ROLE_SCOPES[Role.ADMINISTRATOR],
             )
-        return issued.access_token
+            ids = await _world(session)
+            for _ in range(SPARE_TOKENS):
+                spare = await issue_token(
+                    session,
+                    SETTINGS,
+                    subject=str(admin.id),
+                    client_id=FIRST_PARTY_CLIENT_ID,
+                    scopes=ROLE_SCOPES[Role.ADMINISTRATOR],
+                )
+                _SPARE.append(spare.access_token)
+        return issued.access_token, ids
     finally:
         await database.dispose()
 
 
 @pytest.fixture(scope="module")
-def admin_headers() -> Iterator[dict[str, str]]:
+def prepared() -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     # Its own thread and event loop: the test session's loop may be running.
     with ThreadPoolExecutor(1) as pool:
-        token = pool.submit(asyncio.run, _prepare()).result()
-    yield {"Authorization": f"Bearer {token}"}
+        token, ids = pool.submit(asyncio.run, _prepare()).result()
+    yield {"Authorization": f"Bearer {token}"}, ids
     shutil.rmtree(_DIRECTORY, ignore_errors=True)
+
+
+def _takes_if_match(case: schemathesis.Case[Any]) -> bool:
+    parameters = case.operation.definition.raw.get("parameters", [])
+    return any(p.get("in") == "header" and p.get("name") == "If-Match" for p in parameters)
+
+
+def _aim_at_the_world(
+    case: schemathesis.Case[Any], headers: dict[str, str], ids: dict[str, str]
+) -> None:
+    """For about half of the cases, the existing rows instead of random ids, and for about
+    half of those the resource's current ETag instead of a random If-Match."""
+    params = dict(case.path_parameters or {})
+    if not params or not set(params) <= set(ids):
+        return
+    digest = hashlib.sha256(repr(sorted(params.items())).encode()).digest()
+    if digest[0] % 2:
+        return
+    case.path_parameters = {name: ids[name] for name in params}
+    if not case.headers or "If-Match" not in case.headers or digest[1] % 2:
+        return
+    path = case.formatted_path
+    if case.method.upper() == "POST":  # an action: its resource is the path above it
+        path = path.rsplit("/", 1)[0]
+    read = TestClient(APP).get(path, headers=headers)  # no lifespan: the app stays up
+    if "etag" in read.headers:
+        case.headers["If-Match"] = read.headers["etag"]
 
 
 @schema.parametrize()
@@ -86,17 +210,27 @@ def admin_headers() -> Iterator[dict[str, str]]:
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_holds_under_generated_input(
-    case: schemathesis.Case[Any], admin_headers: dict[str, str]
+    case: schemathesis.Case[Any], prepared: tuple[dict[str, str], dict[str, str]]
 ) -> None:
+    admin_headers, ids = prepared
+    if case.path == LOGOUT:
+        admin_headers = {"Authorization": f"Bearer {_SPARE.pop()}"}
+    _aim_at_the_world(case, admin_headers, ids)
     # positive_data_acceptance is replaced by the stricter assertion below: this API answers
     # 422 to schema-valid requests that break a rule of the programme (an ineligible
     # project, an allocation above the request, a stale cursor), so "valid data is never
     # 422" does not hold here by design. What must hold: schema-valid data never fails a
     # check that the schema itself expresses (types, lengths, enums, formats); only checks
     # JSON Schema cannot state may refuse it (cross-field rules, check digits).
+    #
+    # missing_required_header expects 400/401/403/406/415/422 when a required header is left
+    # out; the one required header here is If-Match, whose absence is 428 Precondition
+    # Required (RFC 6585), asserted below instead.
     response = case.call_and_validate(
-        headers=admin_headers, excluded_checks=[positive_data_acceptance]
+        headers=admin_headers, excluded_checks=[positive_data_acceptance, missing_required_header]
     )
+    if case.headers is not None and "If-Match" not in case.headers and _takes_if_match(case):
+        assert response.status_code >= 400, "a change without If-Match went through"
     meta = case.meta
     modes = [meta.generation.mode, *(c.mode for c in meta.components.values())] if meta else []
     positive = bool(modes) and all(mode is GenerationMode.POSITIVE for mode in modes)

@@ -127,7 +127,8 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
     for route in iter_route_contexts(app.routes):
         for method in route.methods or ():
             if method != "HEAD" and route.path is not None:
-                found.add((method, route.path))
+                # As documented: /users/{user_id:uuid} is /users/{user_id} in OpenAPI.
+                found.add((method, getattr(route, "path_format", None) or route.path))
     return found
 
 

@@ -88,6 +88,8 @@ async def get_current_user(session: SessionDep, principal: AuthenticatedPrincipa
     return _read(user, sorted(principal.organisation_ids))
 
 
+# The path converter keeps /users/me its own route: /users/{user_id} without it also matched
+# "me" (then refused it as an id) and PATCH /users/me was 422 instead of 405.
 UserId = Annotated[uuid.UUID, Path(description="The account's id.")]
 
 
@@ -98,7 +100,9 @@ async def _get(session: SessionDep, user_id: uuid.UUID) -> tuple[UserAccount, Us
     return user, _read(user, (await repo.memberships(session, [user.id]))[user.id])
 
 
-@router.get("/{user_id}", summary="Read a user", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/{user_id:uuid}", summary="Read a user", responses=problem_responses(401, 403, 404, 422)
+)
 async def get_user(
     user_id: UserId, session: SessionDep, _: UsersAdmin, response: Response
 ) -> UserRead:
@@ -109,7 +113,7 @@ async def get_user(
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:uuid}",
     summary="Change a user",
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )

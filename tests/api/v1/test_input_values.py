@@ -115,3 +115,52 @@ async def test_an_organisation_is_registered_once(
     assert again.status_code == 409, again.text
     assert again.json()["rule"] == "organisation_exists"
     assert await session.scalar(select(func.count()).select_from(Organisation)) == 1
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", "off", None])
+async def test_booleans_are_json_booleans(
+    client: httpx.AsyncClient, session: AsyncSession, admin: Actor, value: object
+) -> None:
+    """Pydantic alone would read 0, "yes" or "off" as booleans; the schema says boolean."""
+    body = organisation(accompaniment_experience=value)
+    response = await client.post("/api/v1/organisations", json=body, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    assert [e["loc"][-1] for e in response.json()["errors"]] == ["accompaniment_experience"]
+    assert await session.scalar(select(func.count()).select_from(Organisation)) == 0
+
+
+@pytest.mark.parametrize(("value", "status"), [("30", 422), (True, 422), (30.0, 201), (30, 201)])
+async def test_integers_are_json_integers(
+    client: httpx.AsyncClient, admin: Actor, value: object, status: int
+) -> None:
+    """ "30" and true are not integers in JSON Schema; 30.0 is."""
+    programme = await client.post(
+        "/api/v1/programmes",
+        json={
+            "code": "INT",
+            "name_it": "Programma",
+            "name_en": "Programme",
+            "description_it": "-",
+            "description_en": "-",
+            "responsible_office": "Ufficio",
+            "legal_basis": "Prova",
+            "total_budget": "1000000.00",
+        },
+        headers=admin.headers,
+    )
+    assert programme.status_code == 201, programme.text
+    measure = {
+        "programme_id": programme.json()["id"],
+        "code": "INT-M",
+        "fund": "FSE",
+        "title": {"it": "Misura", "en": "Measure"},
+        "objective": {"it": "-", "en": "-"},
+        "beneficiaries": {"it": "-", "en": "-"},
+        "budget": "1000.00",
+        "max_funded_projects": value,
+        "eligibility": {"applicant_forms": ["organisation"]},
+    }
+    response = await client.post("/api/v1/measures", json=measure, headers=admin.headers)
+    assert response.status_code == status, response.text
+    if status == 201:
+        assert response.json()["max_funded_projects"] == 30
