@@ -116,6 +116,10 @@ async def page_applications(
                 select(Measure.id).where(Measure.programme_id == filters["programme_id"])
             )
         )
+    if filters.get("fund") is not None:
+        query = query.where(
+            Application.measure_id.in_(select(Measure.id).where(Measure.fund == filters["fund"]))
+        )
     if filters.get("organisation_id") is not None:
         org = filters["organisation_id"]
         query = query.where(
@@ -193,6 +197,20 @@ _ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
     "status": Allocation.status == bindparam("status"),
     "min_amount_cents": Allocation.amount_cents >= bindparam("min_amount_cents"),
     "max_amount_cents": Allocation.amount_cents <= bindparam("max_amount_cents"),
+    # The beneficiary: the applicant organisation, or a member of the applying partnership.
+    "organisation_id": Allocation.application_id.in_(
+        select(Application.id).where(
+            or_(
+                Application.applicant_organisation_id == bindparam("organisation_id"),
+                Application.partnership_id.in_(
+                    select(PartnershipMember.partnership_id).where(
+                        PartnershipMember.organisation_id == bindparam("organisation_id")
+                    )
+                ),
+            )
+        )
+    ),
+    "fund": Allocation.measure_id.in_(select(Measure.id).where(Measure.fund == bindparam("fund"))),
 }
 
 

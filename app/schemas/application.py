@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
+from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus, Fund
 from app.core.money import format_cents, from_cents
 from app.models.allocation import Allocation
 from app.models.application import Application
@@ -171,6 +171,10 @@ class AllocationQuery(PageQuery):
     call_id: uuid.UUID | None = None
     application_id: uuid.UUID | None = None
     district_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = Field(
+        None, description="Beneficiary: the applicant, or a member of the applying partnership."
+    )
+    fund: Fund | None = None
     status: AllocationStatus | None = None
     min_amount: Money | None = Field(None, description="Amount at least.")
     max_amount: Money | None = Field(None, description="Amount at most.")

@@ -65,6 +65,8 @@ async def list_allocations(
         "call_id": query.call_id,
         "application_id": query.application_id,
         "district_id": query.district_id,
+        "organisation_id": query.organisation_id,
+        "fund": query.fund,
         "status": query.status,
         "min_amount_cents": _cents(query.min_amount),
         "max_amount_cents": _cents(query.max_amount),

@@ -15,7 +15,7 @@ from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
-from app.core.domain import ApplicationStage, ApplicationStatus
+from app.core.domain import ApplicationStage, ApplicationStatus, Fund
 from app.core.money import to_cents
 from app.repositories import applications as repo
 from app.repositories import visibility
@@ -49,6 +49,7 @@ async def list_applications(
     programme_id: Annotated[uuid.UUID | None, Query()] = None,
     measure_id: Annotated[uuid.UUID | None, Query()] = None,
     call_id: Annotated[uuid.UUID | None, Query()] = None,
+    fund: Annotated[Fund | None, Query()] = None,
     status: Annotated[ApplicationStatus | None, Query()] = None,
     stage: Annotated[ApplicationStage | None, Query()] = None,
     district_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -67,6 +68,7 @@ async def list_applications(
             "programme_id": programme_id,
             "measure_id": measure_id,
             "call_id": call_id,
+            "fund": fund,
             "status": status,
             "stage": stage,
             "district_id": district_id,
