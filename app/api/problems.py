@@ -115,9 +115,9 @@ async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthProtocolError)
     headers = dict(OAUTH_HEADERS)
     if exc.status == 401:
-        headers["WWW-Authenticate"] = (
-            'Basic realm="wecare", charset="UTF-8"' if exc.basic_auth else 'Bearer realm="wecare"'
-        )
+        # The scheme the endpoint takes (RFC 6749 5.2), also after client_secret_post: a
+        # Bearer challenge would point the client at tokens, which it is here to obtain.
+        headers["WWW-Authenticate"] = 'Basic realm="wecare", charset="UTF-8"'
     body = {
         "error": exc.error,
         "error_description": exc.description,

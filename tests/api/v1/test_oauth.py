@@ -194,6 +194,9 @@ class TestTokenEndpoint:
         assert refused.json() == unknown.json()
         assert refused.json()["error"] == "invalid_client"
         assert verified == ["x", "x"]
+        # Whatever way the client authenticated, the challenge names the scheme the endpoint
+        # takes (never Bearer: the client is here to obtain a token).
+        assert refused.headers["www-authenticate"] == 'Basic realm="wecare", charset="UTF-8"'
 
     @pytest.mark.parametrize(
         ("path", "data"),
