@@ -112,6 +112,8 @@ class Principal:
     organisation_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
     token_jti: str | None = None
     token_expires_at: datetime | None = None
+    # A user's login session (its refresh-token family), named by the token's "sid" claim.
+    session_id: uuid.UUID | None = None
 
     @property
     def actor(self) -> str:

@@ -73,6 +73,15 @@ async def verify_token(
     return claims
 
 
+def _session_id(value: object) -> uuid.UUID | None:
+    """The "sid" claim (absent from tokens issued before it existed); the signature vouches
+    for it, so a malformed one is simply no session."""
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 async def principal_from_token(
     session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
 ) -> Principal:
@@ -97,6 +106,7 @@ async def principal_from_token(
             organisation_ids=frozenset(orgs),
             token_jti=claims.jti,
             token_expires_at=claims.expires_at,
+            session_id=_session_id(claims.raw.get("sid")),
         )
     client = await repo.get_client_by_client_id(session, claims.client_id)
     if client is None or not client.active or claims.subject != client.client_id:

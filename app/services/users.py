@@ -142,7 +142,7 @@ async def _issue_pair(
         subject=str(user.id),
         client_id=FIRST_PARTY_CLIENT_ID,
         scopes=ROLE_SCOPES[user.role],
-        extra={"role": str(user.role)},
+        extra={"role": str(user.role), "sid": str(family_id)},
     )
     refresh = new_opaque_token()
     now = datetime.now(UTC)
@@ -248,9 +248,13 @@ async def _replayed(session: AsyncSession, row: RefreshToken, now: datetime) -> 
 
 
 async def logout(session: AsyncSession, *, principal: Principal, refresh_token: str | None) -> None:
-    """Revoke the access token in use and, when given, the refresh token's family."""
+    """Revoke the access token in use and its session (the refresh-token family the token's
+    "sid" names), and the family of a refresh token given as well."""
+    now = datetime.now(UTC)
     if principal.token_jti and principal.token_expires_at:
         await repo.revoke_jti(session, principal.token_jti, principal.token_expires_at)
+    if principal.session_id is not None:
+        await repo.revoke_refresh_family(session, principal.session_id, now)
     if refresh_token:
         row = await repo.get_refresh_token(session, fingerprint(refresh_token))
         if row is not None and row.user_id == principal.id:

@@ -64,12 +64,15 @@ async def refresh_session(
 
 @router.post("/logout", summary="Log out", status_code=204, responses=problem_responses(401, 403))
 async def logout(
-    body: LogoutRequest, session: SessionDep, principal: AuthenticatedPrincipal
+    session: SessionDep, principal: AuthenticatedPrincipal, body: LogoutRequest | None = None
 ) -> Response:
-    """Revoke the access token in use and the session's refresh tokens."""
+    """Revoke the access token in use and its session's refresh tokens (the body is
+    optional: a refresh token given there has its session revoked too)."""
     if principal.kind != "user":
         raise Forbidden("Only user sessions log out; clients revoke tokens at /oauth/revoke.")
-    await user_service.logout(session, principal=principal, refresh_token=body.refresh_token)
+    await user_service.logout(
+        session, principal=principal, refresh_token=body.refresh_token if body else None
+    )
     return Response(status_code=204)
 
 

@@ -142,6 +142,33 @@ class TestLogin:
 
 
 class TestRefreshAndLogout:
+    @pytest.mark.parametrize("body", [None, {}])
+    async def test_logout_ends_the_session_without_its_refresh_token(
+        self, client: httpx.AsyncClient, officer: Actor, body: dict[str, str] | None
+    ) -> None:
+        """The access token names its session ("sid"): logging out with it alone revokes
+        the refresh token too, and every token the session later rotated to."""
+        first = (await login(client, "officer@example.org")).json()
+        rotated = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+        )
+        assert rotated.status_code == 200
+        tokens = rotated.json()
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        other = (await login(client, "officer@example.org")).json()  # another device
+        out = await client.post("/api/v1/auth/logout", json=body, headers=bearer)
+        assert out.status_code == 204, out.text
+        assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 401
+        again = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert again.status_code == 401
+        # The other device's session is its own.
+        kept = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}
+        )
+        assert kept.status_code == 200
+
     async def test_refresh_rotates_and_a_replay_revokes_the_family(
         self, client: httpx.AsyncClient, officer: Actor
     ) -> None:
