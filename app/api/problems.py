@@ -86,6 +86,8 @@ def _challenge(exc: DomainError) -> dict[str, str]:
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
     if isinstance(exc, TooManyLoginAttempts):
         return {"Retry-After": str(exc.retry_after)}
+    if exc.status == 401:  # RFC 9110 15.5.2: every 401 names a scheme (a failed login too)
+        return {"WWW-Authenticate": 'Bearer realm="wecare"'}
     return {}
 
 

@@ -51,7 +51,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.APPLICATIONS_DECIDE: "Review, admit, approve and reject applications.",
     Scope.APPLICATIONS_REVIEW: "Score the applications assigned to you.",
     Scope.REVIEWS_READ: "Read reviews (the region all, a reviewer their own).",
-    Scope.ALLOCATIONS_READ: "Read allocations.",
+    Scope.ALLOCATIONS_READ: "Read allocations (active ones are public without a token; "
+    "kept for clients registered with it).",
     Scope.ALLOCATIONS_WRITE: "Grant and revoke allocations.",
     Scope.PLEDGES_READ: "Read co-funding pledges (a foundation its own, the region all).",
     Scope.PLEDGES_WRITE: "Make, change and withdraw your foundation's co-funding pledges.",

@@ -71,6 +71,8 @@ class TestLogin:
         assert wrong.headers["content-type"] == "application/problem+json"
         assert wrong.json()["detail"] == unknown.json()["detail"]
         assert wrong.json()["rule"] == "invalid_credentials"
+        assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"]
+        assert wrong.headers["www-authenticate"].startswith("Bearer")  # RFC 9110: every 401
 
     async def test_failed_logins_are_rate_limited_across_workers(
         self,
