@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,32 @@ async def create_database(backend: str, tmp_dir: Path) -> tuple[str, Callable[[]
         await admin.dispose()
 
     return make_url(POSTGRES_URL).set(database=name).render_as_string(False), drop_database
+
+
+@asynccontextmanager
+async def own_database(
+    backend: str, tmp_dir: Path, **settings: object
+) -> AsyncIterator[tuple[Database, Settings]]:
+    """A migrated database of the test's own, whose transactions really commit (not the
+    shared, rolled-back test transaction): for races between connections that must see each
+    other's commits, and for commits that must fail. Dropped afterwards."""
+    url, drop = await create_database(backend, tmp_dir)
+    configured = Settings(database_url=url, **settings)  # type: ignore[arg-type]
+    database = Database(create_engine(configured))
+    try:
+        await migrations.upgrade(database.engine)
+        yield database, configured
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+
+
+@pytest.fixture
+async def postgres_scratch(tmp_path: Path) -> AsyncIterator[Database]:
+    """:func:`own_database` on PostgreSQL (scripted lock interleavings need its row locks;
+    SQLite's writers queue at BEGIN IMMEDIATE)."""
+    async with own_database("postgresql", tmp_path) as (database, _):
+        yield database
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +14,21 @@ from app.core.domain import (
     CallStatus,
     Fund,
     LegalNature,
+    MemberRole,
+    PartnershipForm,
+    PhaseKind,
 )
-from app.models import Application, Call, District, Measure, Programme
+from app.models import (
+    Application,
+    Call,
+    CallPhase,
+    District,
+    Measure,
+    Organisation,
+    Partnership,
+    PartnershipMember,
+    Programme,
+)
 from tests.actors import make_organisation, tax_code
 
 EUR = 100
@@ -127,6 +141,74 @@ async def approved(
         total_cost_cents=requested * EUR,
         requested_cents=requested * EUR,
         district_id=district.id if district else None,
+        stage=ApplicationStage.SINGLE,
+        status=status,
+    )
+    session.add(application)
+    await session.flush()
+    return application
+
+
+def open_window(session: AsyncSession, world: Budget, *, days: float = 1) -> CallPhase:
+    """A submission window on the world's call, opened a day ago, closing in ``days``."""
+    now = datetime.now(UTC)
+    phase = CallPhase(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        ordinal=1,
+        kind=PhaseKind.SUBMISSION,
+        opens_at=now - timedelta(days=1),
+        closes_at=now + timedelta(days=days),
+    )
+    session.add(phase)
+    return phase
+
+
+async def partnership(
+    session: AsyncSession,
+    lead: Organisation,
+    *partners: Organisation,
+    form: PartnershipForm = PartnershipForm.ATS_TO_BE_FORMED,
+) -> Partnership:
+    """A partnership led by ``lead`` with ``partners``."""
+    formed = Partnership(id=uuid.uuid4(), name=f"ATS {lead.legal_name}", form=form)
+    session.add(formed)
+    await session.flush()
+    session.add_all(
+        [
+            PartnershipMember(
+                partnership_id=formed.id, organisation_id=lead.id, role=MemberRole.LEAD
+            ),
+            *(
+                PartnershipMember(
+                    partnership_id=formed.id, organisation_id=org.id, role=MemberRole.PARTNER
+                )
+                for org in partners
+            ),
+        ]
+    )
+    await session.flush()
+    return formed
+
+
+async def partnership_application(
+    session: AsyncSession,
+    world: Budget,
+    applicant: Partnership,
+    *,
+    status: ApplicationStatus,
+    requested: int = 1_000,
+) -> Application:
+    """An application of ``applicant`` to the world's call (amounts in euros)."""
+    application = Application(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        measure_id=world.measure.id,
+        partnership_id=applicant.id,
+        title="Progetto",
+        description="-",
+        total_cost_cents=requested * EUR,
+        requested_cents=requested * EUR,
         stage=ApplicationStage.SINGLE,
         status=status,
     )

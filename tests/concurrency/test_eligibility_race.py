@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -16,31 +14,21 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.auth import Principal, Role
-from app.core.config import Settings
-from app.core.domain import ApplicationStatus, LegalNature, PhaseKind
+from app.core.domain import ApplicationStatus, LegalNature
 from app.core.errors import DomainError, Ineligible, OrganisationInLiveApplication
-from app.db import migrations
-from app.db.session import Database, create_engine
-from app.models import Application, CallPhase, Measure, Organisation
+from app.db.session import Database
+from app.models import Application, Measure, Organisation
 from app.schemas.organisation import OrganisationUpdate
 from app.services import applications as applications_service
 from app.services import organisations as organisations_service
-from tests.conftest import create_database
-from tests.world import approved, budget
+from tests.world import approved, budget, open_window, partnership, partnership_application
 
 ADMIN = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
 
 
 @pytest.fixture
-async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    try:
-        await migrations.upgrade(database.engine)
-        yield database
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+async def scratch(postgres_scratch: Database) -> Database:
+    return postgres_scratch
 
 
 @pytest.fixture
@@ -51,17 +39,7 @@ async def draft(scratch: Database) -> Application:
         await arrange.execute(
             update(Measure).values(eligible_legal_natures=["third_sector_organisation"])
         )
-        now = datetime.now(UTC)
-        arrange.add(
-            CallPhase(
-                id=uuid.uuid4(),
-                call_id=world.call.id,
-                ordinal=1,
-                kind=PhaseKind.SUBMISSION,
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=1),
-            )
-        )
+        open_window(arrange, world)
         return await approved(arrange, world, requested=1_000, status=ApplicationStatus.DRAFT)
 
 
@@ -146,8 +124,6 @@ async def test_a_submission_waits_for_the_change_then_judges_it(
 @pytest.fixture
 async def partnership_draft(scratch: Database) -> Application:
     """A partnership's draft to a call open now; partnerships need a third-sector member."""
-    from app.core.domain import ApplicationStage, MemberRole, PartnershipForm
-    from app.models import Partnership, PartnershipMember
     from tests.actors import make_organisation, tax_code
 
     async with scratch.session(write=True) as arrange:
@@ -159,52 +135,15 @@ async def partnership_draft(scratch: Database) -> Application:
                 min_required_members=1,
             )
         )
-        now = datetime.now(UTC)
-        arrange.add(
-            CallPhase(
-                id=uuid.uuid4(),
-                call_id=world.call.id,
-                ordinal=1,
-                kind=PhaseKind.SUBMISSION,
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=1),
-            )
-        )
+        open_window(arrange, world)
         lead = await make_organisation(
             arrange, name="Comune", tax_code=tax_code(41), nature=LegalNature.OTHER_PUBLIC_BODY
         )
         partner = await make_organisation(arrange, name="Volontari", tax_code=tax_code(42))
-        partnership = Partnership(
-            id=uuid.uuid4(), name="ATS", form=PartnershipForm.ATS_TO_BE_FORMED
+        applicant = await partnership(arrange, lead, partner)
+        application = await partnership_application(
+            arrange, world, applicant, status=ApplicationStatus.DRAFT
         )
-        arrange.add(partnership)
-        await arrange.flush()
-        arrange.add_all(
-            [
-                PartnershipMember(
-                    partnership_id=partnership.id, organisation_id=lead.id, role=MemberRole.LEAD
-                ),
-                PartnershipMember(
-                    partnership_id=partnership.id,
-                    organisation_id=partner.id,
-                    role=MemberRole.PARTNER,
-                ),
-            ]
-        )
-        application = Application(
-            id=uuid.uuid4(),
-            call_id=world.call.id,
-            measure_id=world.measure.id,
-            partnership_id=partnership.id,
-            title="Progetto",
-            description="-",
-            total_cost_cents=100_000,
-            requested_cents=100_000,
-            stage=ApplicationStage.SINGLE,
-            status=ApplicationStatus.DRAFT,
-        )
-        arrange.add(application)
-        await arrange.flush()
         return application
 
 

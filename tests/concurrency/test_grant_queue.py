@@ -7,39 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.auth import Principal, Role
-from app.core.config import Settings
 from app.core.errors import AllocationAlreadyActive, DistrictAlreadyFunded, DomainError
-from app.db import migrations
-from app.db.session import Database, create_engine
+from app.db.session import Database
 from app.models import Allocation, Programme
 from app.repositories.consistency import differences
 from app.schemas.application import AllocationCreate
 from app.services import allocations as service
-from tests.conftest import create_database
 from tests.world import approved, budget, district
 
 OFFICER = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
 
 
 @pytest.fixture
-async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    try:
-        await migrations.upgrade(database.engine)
-        yield database
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+async def scratch(postgres_scratch: Database) -> Database:
+    return postgres_scratch
 
 
 def _grant(session: AsyncSession, application_id: uuid.UUID) -> asyncio.Task[Allocation]:

@@ -4,31 +4,19 @@ the first, then sees the committed value and is refused."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.core.config import Settings
-from app.db import migrations
-from app.db.session import Database, create_engine
+from app.db.session import Database
 from app.models import Programme
 from app.repositories import budgets
-from tests.conftest import create_database
 from tests.world import EUR, budget
 
 
 @pytest.fixture
-async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    try:
-        await migrations.upgrade(database.engine)
-        yield database
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+async def scratch(postgres_scratch: Database) -> Database:
+    return postgres_scratch
 
 
 async def test_the_second_waits_for_the_first_then_is_refused(scratch: Database) -> None:

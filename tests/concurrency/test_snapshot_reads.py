@@ -23,12 +23,11 @@ from sqlalchemy.util import await_only
 
 from app.core.auth import Principal, Role
 from app.core.config import Settings
-from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.schemas.application import AllocationCreate
 from app.services import allocations
-from tests.conftest import BACKENDS, create_database
+from tests.conftest import BACKENDS, own_database
 from tests.world import approved, budget
 
 REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
@@ -39,16 +38,12 @@ async def databases(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Database, Database]]:
     """The app's database and another one on the same data, for the concurrent writer."""
-    url, drop = await create_database(request.param, tmp_path)
-    settings = Settings(database_url=url)
-    reader, writer = Database(create_engine(settings)), Database(create_engine(settings))
-    try:
-        await migrations.upgrade(writer.engine)
-        yield reader, writer
-    finally:
-        await reader.dispose()
-        await writer.dispose()
-        await drop()  # type: ignore[misc]
+    async with own_database(request.param, tmp_path) as (reader, settings):
+        writer = Database(create_engine(settings))
+        try:
+            yield reader, writer
+        finally:
+            await writer.dispose()
 
 
 async def test_a_grant_committed_during_the_report_is_in_all_figures_or_none(

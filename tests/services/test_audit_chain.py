@@ -14,29 +14,21 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.config import Settings
 from app.core.context import SYSTEM
 from app.core.domain import PhaseKind
-from app.db import migrations
-from app.db.session import Database, create_engine
+from app.db.session import Database
 from app.repositories import audit as audit_repo
 from app.services import audit
 from app.services.audit import canonical, verify_chain
-from tests.conftest import BACKENDS, create_database
+from tests.conftest import BACKENDS, own_database
 
 
 @pytest.fixture(params=BACKENDS)
 async def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated database of its own whose transactions really commit (not the shared,
     rolled-back test transaction): the race needs two connections that see each other."""
-    url, drop = await create_database(request.param, tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    try:
-        await migrations.upgrade(database.engine)
+    async with own_database(request.param, tmp_path) as (database, _):
         yield database
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
 
 
 async def commit_event(database: Database, n: int) -> None:

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, PhaseKind
-from app.models import AuditEvent, CallPhase
+from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus
+from app.models import AuditEvent
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -37,7 +37,7 @@ from tests.actors import (
 )
 from tests.api.test_route_table import app_routes
 from tests.api.v1.flows import Api, programme, text
-from tests.world import Budget, approved, budget, district
+from tests.world import Budget, approved, budget, district, open_window
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -79,17 +79,7 @@ class World:
         """A programme, a measure and a published call with an open submission window."""
         if self._budget is None:
             self._budget = await budget(self.session, total=1_000_000)
-            now = datetime.now(UTC)
-            self.session.add(
-                CallPhase(
-                    id=uuid.uuid4(),
-                    call_id=self._budget.call.id,
-                    ordinal=1,
-                    kind=PhaseKind.SUBMISSION,
-                    opens_at=now - timedelta(days=1),
-                    closes_at=now + timedelta(days=30),
-                )
-            )
+            open_window(self.session, self._budget, days=30)
             await self.session.flush()
         return self._budget
 

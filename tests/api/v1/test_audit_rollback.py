@@ -15,16 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
-from app.core.config import Settings
-from app.db import migrations
-from app.db.session import Database, create_engine
+from app.db.session import Database
 from app.main import create_app
 from app.models import AuditEvent, Organisation
 from app.repositories import audit as audit_repo
 from app.services import audit
 from app.services.audit import verify_chain
 from tests.actors import Actor, tax_code, user_actor
-from tests.conftest import BACKENDS, create_database
+from tests.conftest import BACKENDS, own_database
 
 BODY = {
     "legal_name": "Cooperativa Mai Nata",
@@ -43,11 +41,10 @@ class Live:
 
 @pytest.fixture(params=BACKENDS)
 async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Live]:
-    url, drop = await create_database(request.param, tmp_path)
-    settings = Settings(database_url=url, signing_key_cache_seconds=0)
-    database = Database(create_engine(settings))
-    try:
-        await migrations.upgrade(database.engine)
+    async with own_database(request.param, tmp_path, signing_key_cache_seconds=0) as (
+        database,
+        settings,
+    ):
         async with database.session(write=True) as session:
             admin = await user_actor(session, settings, Role.ADMINISTRATOR)
         transport = httpx.ASGITransport(
@@ -55,9 +52,6 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Live(database, client, admin)
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
 
 
 async def _state(database: Database) -> tuple[int, tuple[int, str], int]:

@@ -21,7 +21,14 @@ from app.repositories import applications as application_repo
 from app.repositories.guards import violated_constraint
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api
-from tests.world import approved, budget, district
+from tests.world import (
+    approved,
+    budget,
+    district,
+    open_window,
+    partnership,
+    partnership_application,
+)
 
 
 @pytest.fixture
@@ -473,27 +480,14 @@ class TestSubmissionRules:
     async def test_the_lead_must_be_the_districts_lead_body(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from datetime import UTC, datetime, timedelta
 
-        from app.core.domain import PhaseKind
-        from app.models import CallPhase
         from tests.actors import make_organisation, tax_code
 
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(
             update(Measure).values(applicant_forms=["partnership"], lead_must_be_district_lead=True)
         )
-        now = datetime.now(UTC)
-        session.add(
-            CallPhase(
-                id=uuid.uuid4(),
-                call_id=world.call.id,
-                ordinal=1,
-                kind=PhaseKind.SUBMISSION,
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=1),
-            )
-        )
+        open_window(session, world)
         place = await district(session, world, 1)
         outsider = await make_organisation(session, name="Comune", tax_code=tax_code(301))
         api = Api(client)
@@ -787,41 +781,15 @@ class TestEligibilityFrozenWhileLive:
         admin: Actor,
         change: dict[str, Any],
     ) -> None:
-        from app.core.domain import ApplicationStage, ApplicationStatus, MemberRole
-        from app.models import Application, Partnership, PartnershipMember
+        from app.core.domain import ApplicationStatus
         from tests.actors import make_organisation, tax_code
 
         world = await budget(session, total=1_000_000)
         lead = await make_organisation(session, name="Capofila", tax_code=tax_code(310))
         partner = await make_organisation(session, name="Partner", tax_code=tax_code(311))
-        partnership = Partnership(id=uuid.uuid4(), name="ATS", form="ats_to_be_formed")
-        session.add(partnership)
-        await session.flush()
-        session.add_all(
-            [
-                PartnershipMember(
-                    partnership_id=partnership.id, organisation_id=lead.id, role=MemberRole.LEAD
-                ),
-                PartnershipMember(
-                    partnership_id=partnership.id,
-                    organisation_id=partner.id,
-                    role=MemberRole.PARTNER,
-                ),
-            ]
-        )
-        session.add(
-            Application(
-                id=uuid.uuid4(),
-                call_id=world.call.id,
-                measure_id=world.measure.id,
-                partnership_id=partnership.id,
-                title="Progetto",
-                description="-",
-                total_cost_cents=100_000,
-                requested_cents=100_000,
-                stage=ApplicationStage.SINGLE,
-                status=ApplicationStatus.UNDER_REVIEW,
-            )
+        applicant = await partnership(session, lead, partner)
+        await partnership_application(
+            session, world, applicant, status=ApplicationStatus.UNDER_REVIEW
         )
         await session.flush()
         api = Api(client)
@@ -935,24 +903,12 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
     ) -> None:
         """With the service's look-up bypassed, the partial unique index on the district
         slot refuses the second live application with the same rule."""
-        from datetime import UTC, datetime, timedelta
 
-        from app.core.domain import PhaseKind
-        from app.models import Application, CallPhase
+        from app.models import Application
 
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(update(Measure).values(applicant_forms=["partnership"]))
-        now = datetime.now(UTC)
-        session.add(
-            CallPhase(
-                id=uuid.uuid4(),
-                call_id=world.call.id,
-                ordinal=1,
-                kind=PhaseKind.SUBMISSION,
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=1),
-            )
-        )
+        open_window(session, world)
         place = await district(session, world, 1)
         api = Api(client)
 

@@ -3,17 +3,14 @@ partnership (the member organisations are beneficiaries too)."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from app.core.domain import ApplicationStage, ApplicationStatus, MemberRole, PartnershipForm
-from app.models import Application, Partnership, PartnershipMember
+from app.core.domain import ApplicationStatus
 from tests.actors import make_organisation, tax_code, user_actor
-from tests.world import budget
+from tests.world import budget, partnership, partnership_application
 
 
 async def test_filters_by_beneficiary_and_fund(
@@ -24,33 +21,10 @@ async def test_filters_by_beneficiary_and_fund(
     lead = await make_organisation(session, name="Comune", tax_code=tax_code(61))
     member = await make_organisation(session, name="Volontari", tax_code=tax_code(62))
     outsider = await make_organisation(session, name="Altri", tax_code=tax_code(63))
-    partnership = Partnership(id=uuid.uuid4(), name="ATS", form=PartnershipForm.ATS_FORMED)
-    session.add(partnership)
-    await session.flush()
-    session.add_all(
-        [
-            PartnershipMember(
-                partnership_id=partnership.id, organisation_id=lead.id, role=MemberRole.LEAD
-            ),
-            PartnershipMember(
-                partnership_id=partnership.id, organisation_id=member.id, role=MemberRole.PARTNER
-            ),
-        ]
+    applicant = await partnership(session, lead, member)
+    application = await partnership_application(
+        session, world, applicant, status=ApplicationStatus.APPROVED
     )
-    application = Application(
-        id=uuid.uuid4(),
-        call_id=world.call.id,
-        measure_id=world.measure.id,
-        partnership_id=partnership.id,
-        title="Progetto",
-        description="-",
-        total_cost_cents=100_000,
-        requested_cents=100_000,
-        stage=ApplicationStage.SINGLE,
-        status=ApplicationStatus.APPROVED,
-    )
-    session.add(application)
-    await session.flush()
     granted = await client.post(
         "/api/v1/allocations",
         json={"application_id": str(application.id), "amount": "1000.00"},
