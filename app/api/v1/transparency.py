@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
-from app.api.deps import DatabaseDep, SessionDep, SettingsDep
+from app.api.deps import DatabaseDep, SessionDep, SettingsDep, SnapshotSessionDep
 from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
 from app.db.session import Database
@@ -118,12 +118,14 @@ def spreadsheet_safe(cell: str) -> str:
 async def _csv_lines(
     database: Database, filters: GrantFilters, base_url: str
 ) -> AsyncIterator[str]:
-    # Runs while the body streams, after the route has returned: its own read transaction.
+    # Runs while the body streams, after the route has returned: its own read transaction,
+    # one snapshot for every batch (a grant or revocation committing meanwhile is in the
+    # file entirely or not at all).
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
-    async with database.session(write=False) as session:
+    async with database.session(write=False, snapshot=True) as session:
         async for grants in service.iter_grants(session, filters=filters, base_url=base_url):
             buffer.seek(0)
             buffer.truncate()
@@ -160,7 +162,7 @@ def _address(base_url: str, request: Request) -> str:
     responses=problem_responses(404, 422),
 )
 async def export_grants_360giving(
-    request: Request, session: SessionDep, settings: SettingsDep, filters: FiltersDep
+    request: Request, session: SnapshotSessionDep, settings: SettingsDep, filters: FiltersDep
 ) -> GivingPackage:
     """Return every matching grant as a 360Giving 1.4 data package (404 when there is none)."""
     return await service.giving_package(
