@@ -53,6 +53,24 @@ def pytest_configure(config: pytest.Config) -> None:
         _DEVELOPER_ENVIRONMENT[name] = os.environ.pop(name)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.one_backend("postgresql")``: a test whose subject does not depend on
+    the database (who may call which route) runs on that backend only, not on both; the
+    other variant is deselected (reported as such), not skipped."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("one_backend")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec is not None else None
+        if marker is not None and backend is not None and backend != marker.args[0]:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     os.environ.update(_DEVELOPER_ENVIRONMENT)
     _DEVELOPER_ENVIRONMENT.clear()

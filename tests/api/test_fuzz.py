@@ -51,7 +51,7 @@ from app.services.users import create_user
 from tests.actors import make_organisation, tax_code
 from tests.world import approved, budget, district
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 15
 # Logging out revokes the token it is called with: each logout case gets a token of its own,
 # or every case after it would only meet 401s (as happened until this was noticed).
 LOGOUT = "/api/v1/auth/logout"

@@ -138,6 +138,8 @@ def test_every_route_is_in_the_table(app: FastAPI) -> None:
     assert set(ROUTES) - routes == set(), "ROUTES lists routes the app no longer has"
 
 
+# Authorisation does not depend on the dialect, and this test sends 800 requests.
+@pytest.mark.one_backend("postgresql")
 async def test_each_caller_gets_what_the_table_says(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
