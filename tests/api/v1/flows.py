@@ -109,3 +109,74 @@ async def organisation(api: Api, actor: Actor, name: str, tax_code: str, **field
         **fields,
     }
     return await api.call("POST", "/api/v1/organisations", actor, json=body, expect=201)
+
+
+# A FESR-like measure: line 1 at least EUR 1,000,000 for non-profit SMEs, line 2 at most
+# EUR 100,000 for micro and small enterprises (SPEC rule 4), with a health theme.
+FESR_LIKE = {
+    "code": "FESR",
+    "fund": "FESR",
+    "title": text("Imprese sociali", "Social enterprises"),
+    "objective": text("Obiettivo"),
+    "beneficiaries": text("PMI"),
+    "budget": "5000000.00",
+    "thematic_areas": [{"code": "health-wellbeing", "title": text("Salute e benessere")}],
+    "lines": [
+        {
+            "number": 1,
+            "code": "L1",
+            "title": text("Linea 1"),
+            "description": text("Almeno 1 milione"),
+            "min_project_cost": "1000000.00",
+            "eligibility": {
+                "applicant_forms": ["organisation", "partnership"],
+                "size_classes": ["micro", "small", "medium"],
+                "profit_statuses": ["non_profit"],
+            },
+        },
+        {
+            "number": 2,
+            "code": "L2",
+            "title": text("Linea 2"),
+            "description": text("Al massimo 100 mila"),
+            "max_project_cost": "100000.00",
+            "eligibility": {
+                "applicant_forms": ["organisation"],
+                "legal_natures": ["enterprise", "social_enterprise"],
+                "size_classes": ["micro", "small"],
+            },
+        },
+    ],
+}
+
+
+async def fesr_call(
+    api: Api, admin: Actor, officer: Actor, *, line: int, budget: str
+) -> tuple[Any, Any]:
+    """A programme with a FESR-like measure and a published call on ``line``, open now:
+    (measure, call) as the API returned them."""
+    prog = await programme(api, admin, code=f"P-L{line}", total="5000000.00")
+    measure = await api.call(
+        "POST",
+        "/api/v1/measures",
+        admin,
+        json={**FESR_LIKE, "programme_id": prog["id"]},
+        expect=201,
+    )
+    opens, closes = window(-1)
+    call = await api.call(
+        "POST",
+        "/api/v1/calls",
+        officer,
+        expect=201,
+        json={
+            "measure_id": measure["id"],
+            "line_number": line,
+            "code": f"FESR-L{line}",
+            "title": text(f"Sportello linea {line}"),
+            "budget": budget,
+            "phases": [{"kind": "submission", "opens_at": opens, "closes_at": closes}],
+        },
+    )
+    await api.act(f"/api/v1/calls/{call['id']}", "publish", officer)
+    return measure, call

@@ -822,35 +822,11 @@ class TestFesrLineOneOverHttp:
         admin: Actor,
         officer: Actor,
     ) -> None:
-        from tests.api.v1.flows import programme, window
-        from tests.api.v1.flows import text as label
-        from tests.api.v1.test_lifecycles import FESR_LIKE, applicant_for
+        from tests.api.v1.flows import fesr_call
+        from tests.api.v1.test_lifecycles import applicant_for
 
         api = Api(client)
-        prog = await programme(api, admin, code="P1", total="5000000.00")
-        measure = await api.call(
-            "POST",
-            "/api/v1/measures",
-            admin,
-            json={**FESR_LIKE, "programme_id": prog["id"]},
-            expect=201,
-        )
-        opens, closes = window(-1)
-        call = await api.call(
-            "POST",
-            "/api/v1/calls",
-            officer,
-            expect=201,
-            json={
-                "measure_id": measure["id"],
-                "line_number": 1,
-                "code": "FESR-L1",
-                "title": label("Sportello linea 1"),
-                "budget": "3000000.00",
-                "phases": [{"kind": "submission", "opens_at": opens, "closes_at": closes}],
-            },
-        )
-        await api.act(f"/api/v1/calls/{call['id']}", "publish", officer)
+        _, call = await fesr_call(api, admin, officer, line=1, budget="3000000.00")
         user, company = await applicant_for(
             api,
             session,

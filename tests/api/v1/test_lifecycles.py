@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from tests.actors import Actor, tax_code, user_actor
-from tests.api.v1.flows import Api, organisation, programme, text, window
+from tests.api.v1.flows import Api, fesr_call, organisation, programme, text, window
 
 
 @pytest.fixture
@@ -265,73 +265,13 @@ async def test_fse1_application_from_partnership_to_revocation(
     assert twice["rule"] == "illegal_transition"
 
 
-FESR_LIKE = {
-    "code": "FESR",
-    "fund": "FESR",
-    "title": text("Imprese sociali", "Social enterprises"),
-    "objective": text("Obiettivo"),
-    "beneficiaries": text("PMI"),
-    "budget": "5000000.00",
-    "thematic_areas": [{"code": "health-wellbeing", "title": text("Salute e benessere")}],
-    "lines": [
-        {
-            "number": 1,
-            "code": "L1",
-            "title": text("Linea 1"),
-            "description": text("Almeno 1 milione"),
-            "min_project_cost": "1000000.00",
-            "eligibility": {
-                "applicant_forms": ["organisation", "partnership"],
-                "size_classes": ["micro", "small", "medium"],
-                "profit_statuses": ["non_profit"],
-            },
-        },
-        {
-            "number": 2,
-            "code": "L2",
-            "title": text("Linea 2"),
-            "description": text("Al massimo 100 mila"),
-            "max_project_cost": "100000.00",
-            "eligibility": {
-                "applicant_forms": ["organisation"],
-                "legal_natures": ["enterprise", "social_enterprise"],
-                "size_classes": ["micro", "small"],
-            },
-        },
-    ],
-}
-
-
 async def test_fesr_line_2_application(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings, people: dict[str, Actor]
 ) -> None:
     api = Api(client)
     admin, officer = people["admin"], people["officer"]
-    prog = await programme(api, admin, code="P2", total="5000000.00")
-    measure = await api.call(
-        "POST",
-        "/api/v1/measures",
-        admin,
-        json={**FESR_LIKE, "programme_id": prog["id"]},
-        expect=201,
-    )
+    measure, call = await fesr_call(api, admin, officer, line=2, budget="1000000.00")
     assert [line["number"] for line in measure["lines"]] == [1, 2]
-    opens, closes = window(-1)
-    call = await api.call(
-        "POST",
-        "/api/v1/calls",
-        officer,
-        expect=201,
-        json={
-            "measure_id": measure["id"],
-            "line_number": 2,
-            "code": "FESR-L2",
-            "title": text("Sportello linea 2"),
-            "budget": "1000000.00",
-            "phases": [{"kind": "submission", "opens_at": opens, "closes_at": closes}],
-        },
-    )
-    await api.act(f"/api/v1/calls/{call['id']}", "publish", officer)
     user, company = await applicant_for(
         api,
         session,
