@@ -59,6 +59,20 @@ async def counters(session: AsyncSession) -> list[tuple[int, int]]:
     return rows
 
 
+async def raw_write(
+    session: AsyncSession, statement: Any, params: dict[str, Any], *, refused_by: str | None
+) -> None:
+    """Raw SQL past the service: accepted, or refused by the named database guard."""
+    if refused_by is None:
+        async with session.begin_nested():
+            await session.execute(statement, params)
+        return
+    with pytest.raises(IntegrityError) as caught:
+        async with session.begin_nested():
+            await session.execute(statement, params)
+    assert violated_constraint(caught.value) == refused_by
+
+
 def assert_refused(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -376,14 +390,12 @@ class TestFesrThresholdsInTheDatabase:
             "org": org.id.hex if session.bind.dialect.name == "sqlite" else org.id,  # type: ignore[union-attr]
             "cost": cost_cents,
         }
-        if refused:
-            with pytest.raises(IntegrityError) as caught:
-                async with session.begin_nested():
-                    await session.execute(insert, params)
-            assert violated_constraint(caught.value) == "application_line_thresholds_check"
-        else:
-            async with session.begin_nested():
-                await session.execute(insert, params)
+        await raw_write(
+            session,
+            insert,
+            params,
+            refused_by="application_line_thresholds_check" if refused else None,
+        )
 
 
 class TestSubmissionRules:
@@ -550,14 +562,12 @@ class TestAllocationWithinRequestInTheDatabase:
             "call": key(world.call.id),
             "cents": amount_cents,
         }
-        if refused:
-            with pytest.raises(IntegrityError) as caught:
-                async with session.begin_nested():
-                    await session.execute(insert, params)
-            assert violated_constraint(caught.value) == "allocation_within_request_check"
-        else:
-            async with session.begin_nested():
-                await session.execute(insert, params)
+        await raw_write(
+            session,
+            insert,
+            params,
+            refused_by="allocation_within_request_check" if refused else None,
+        )
         stored = await session.scalar(
             select(func.count()).select_from(Allocation).where(Allocation.application_id == app.id)
         )
