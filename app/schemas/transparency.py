@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import CallStatus, SelectionMethod
-from app.core.money import format_amount
+from app.core.money import CENT
 from app.schemas.common import Output
 from app.schemas.types import Money
 
@@ -116,8 +117,9 @@ CSV_HEADER = (
 )
 
 
-def csv_row(grant: PublishedGrantRead) -> tuple[str, ...]:
-    """A grant as a CSV record: ISO dates, amounts with a decimal point, empty for null."""
+def csv_row(grant: PublishedGrantRead) -> tuple[str | Decimal, ...]:
+    """A grant as a CSV record: ISO dates, empty text for null, the amount a number (a
+    Decimal with two places: written bare, with a decimal point); everything else text."""
     basis = grant.legal_basis
     return (
         str(grant.id),
@@ -125,7 +127,7 @@ def csv_row(grant: PublishedGrantRead) -> tuple[str, ...]:
         grant.beneficiary_name,
         grant.beneficiary_tax_code or "",
         grant.partnership_name or "",
-        format_amount(grant.amount),
+        grant.amount.quantize(CENT),
         grant.currency,
         grant.project_title,
         basis.programme_code,

@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -115,6 +116,11 @@ def spreadsheet_safe(cell: str) -> str:
     return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
 
 
+def spreadsheet_row(row: tuple[str | Decimal, ...]) -> list[str | Decimal]:
+    """Text cells made safe; the amount stays a number."""
+    return [spreadsheet_safe(cell) if isinstance(cell, str) else cell for cell in row]
+
+
 async def _csv_lines(
     database: Database, filters: GrantFilters, base_url: str
 ) -> AsyncIterator[str]:
@@ -122,14 +128,18 @@ async def _csv_lines(
     # one snapshot for every batch (a grant or revocation committing meanwhile is in the
     # file entirely or not at all).
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # Every text cell in double quotes, the amount bare. A separator inside a name is then
+    # inside quotes whichever separator the spreadsheet splits on: "Rossi;=1+1" stays one
+    # text cell where the list separator is ';' (Excel in Italian), instead of ending a
+    # cell and starting the formula =1+1.
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
     async with database.session(write=False, snapshot=True) as session:
         async for grants in service.iter_grants(session, filters=filters, base_url=base_url):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(map(spreadsheet_safe, csv_row(grant)) for grant in grants)
+            writer.writerows(spreadsheet_row(csv_row(grant)) for grant in grants)
             yield buffer.getvalue()
 
 

