@@ -290,6 +290,14 @@ class NotAFoundation(DomainError):
     title = "Only a foundation can pledge co-funding"
 
 
+class CallNotOpenForPledges(DomainError):
+    """Pledges go to calls that are published and not closed (``call_status`` says which)."""
+
+    status = 409
+    rule = "call_not_open_for_pledges"
+    title = "The call does not take pledges in its current status"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 

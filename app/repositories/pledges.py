@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.domain import PledgeStatus
+from app.core.domain import CallStatus, PledgeStatus
+from app.models.call import Call
 from app.models.pledge import Pledge
 from app.repositories.paging import keyset
 
@@ -23,6 +24,15 @@ async def get_pledge(
         select(Pledge).where(
             Pledge.id == pledge_id, Pledge.organisation_id == organisation_id, visible
         )
+    )
+
+
+async def call_status_for_pledge(session: AsyncSession, call_id: uuid.UUID) -> CallStatus | None:
+    """The call's status as committed, read FOR SHARE: a close of the call waits for the
+    pledge's transaction, or the pledge waits for the close and reads 'closed' (PostgreSQL;
+    SQLite's writers queue anyway). Pledges to one call do not wait for each other."""
+    return await session.scalar(
+        select(Call.status).where(Call.id == call_id).with_for_update(read=True)
     )
 
 

@@ -28,7 +28,9 @@ class PledgeCreate(Input):
             ]
         },
     )
-    call_id: uuid.UUID = Field(description="The published call the foundation co-funds.")
+    call_id: uuid.UUID = Field(
+        description="The call the foundation co-funds: published and not closed."
+    )
     amount: PositiveMoney
     note: str | None = Field(default=None, max_length=2000)
 

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
 from app.core.domain import CallStatus, LegalNature, PledgeStatus
-from app.core.errors import Forbidden, IllegalTransition, NotAFoundation, NotFound
+from app.core.errors import (
+    CallNotOpenForPledges,
+    Forbidden,
+    IllegalTransition,
+    NotAFoundation,
+    NotFound,
+)
 from app.core.money import to_cents
 from app.models.organisation import Organisation
 from app.models.pledge import Pledge
@@ -60,9 +66,11 @@ async def create_pledge(
             legal_nature=organisation.legal_nature,
         )
     call = await get_call(session, data.call_id, principal)  # a draft is 404 to a partner
-    if call.status is CallStatus.DRAFT:
-        raise IllegalTransition(
-            "Pledges go to published calls.", current_status=call.status, attempted="pledge"
+    status = await repo.call_status_for_pledge(session, call.id)
+    if status is not CallStatus.PUBLISHED:
+        raise CallNotOpenForPledges(
+            f"Call {call.code} is {status}: pledges go to published calls that are not closed.",
+            call_status=status,
         )
     pledge = Pledge(
         id=uuid.uuid4(),

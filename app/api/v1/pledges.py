@@ -75,8 +75,9 @@ async def create_pledge(
     principal: Writer,
     idempotency: IdempotencyDep,
 ) -> Response:
-    """Record the foundation's co-funding of a published call. Foundation money is not EU
-    money: no cap of the programme counts it."""
+    """Record the foundation's co-funding of a published call that is not closed (409
+    call_not_open_for_pledges otherwise). Foundation money is not EU money: no cap of the
+    programme counts it."""
     if (replay := await idempotency.replay(principal)) is not None:
         return replay
     organisation = await organisations_service.get_organisation(session, organisation_id, principal)

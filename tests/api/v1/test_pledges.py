@@ -156,7 +156,7 @@ async def test_another_foundations_pledges_do_not_exist_for_you(
     assert await session.scalar(select(func.count()).select_from(Pledge)) == 1
 
 
-async def test_only_foundations_pledge_and_only_to_published_calls(
+async def test_only_foundations_pledge_and_a_draft_call_takes_none(
     client: httpx.AsyncClient, session: AsyncSession, f: Foundations
 ) -> None:
     cooperative = f.actors["cooperative"]
@@ -182,8 +182,34 @@ async def test_only_foundations_pledge_and_only_to_published_calls(
     admin = await client.post(
         f.pledges("crt"), json=pledge_body(f), headers=f.actors["admin"].headers
     )
-    assert problem(admin, 409, "illegal_transition")["current_status"] == "draft"
+    assert problem(admin, 409, "call_not_open_for_pledges")["call_status"] == "draft"
     assert await session.scalar(select(func.count()).select_from(Pledge)) == 0
+
+
+async def test_a_call_takes_pledges_until_the_moment_it_is_closed(
+    client: httpx.AsyncClient, session: AsyncSession, f: Foundations
+) -> None:
+    api = Api(client)
+    crt = f.actors["crt"]
+    last = await client.post(f.pledges("crt"), json=pledge_body(f), headers=crt.headers)
+    assert last.status_code == 201, last.text
+    # Calls have no closing time: the close action is the moment. The very next pledge is
+    # refused, the foundation's and the administrator's alike, and nothing is written.
+    await api.act(f"/api/v1/calls/{f.world.call.id}", "close", f.actors["officer"])
+    events = await session.scalar(select(func.count()).select_from(AuditEvent))
+    for actor in (crt, f.actors["admin"]):
+        refused = await client.post(
+            f.pledges("crt"), json=pledge_body(f, "1.00"), headers=actor.headers
+        )
+        body = problem(refused, 409, "call_not_open_for_pledges")
+        assert body["call_status"] == "closed"
+        assert f.world.call.code in body["detail"]
+    assert await session.scalar(select(func.count()).select_from(Pledge)) == 1
+    assert await session.scalar(select(func.count()).select_from(AuditEvent)) == events
+    # A pledge made while the call was open stays the foundation's to withdraw.
+    path = f"{f.pledges('crt')}/{last.json()['id']}"
+    withdrawn = await api.act(path, "withdraw", crt, json={"reason": "Bando chiuso."})
+    assert withdrawn["status"] == "withdrawn"
 
 
 @pytest.mark.parametrize(
