@@ -290,6 +290,14 @@ class NotAFoundation(DomainError):
     title = "Only a foundation can pledge co-funding"
 
 
+class ReasonRequired(DomainError):
+    """A change that must say why, in the audit trail (``field`` names where to write it)."""
+
+    status = 422
+    rule = "reason_required"
+    title = "This change needs a reason"
+
+
 class CallNotOpenForPledges(DomainError):
     """Pledges go to calls that are published and not closed (``call_status`` says which)."""
 

@@ -65,6 +65,12 @@ class CallUpdate(Input):
     budget: Money | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] | None = Field(default=None, min_length=1, max_length=10)
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why the call changes, recorded in the audit trail. Required (not "
+        "blank) to change the budget of a closed call: 422 reason_required otherwise.",
+    )
 
 
 class CallPhaseRead(Output):

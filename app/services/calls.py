@@ -17,6 +17,7 @@ from app.core.errors import (
     InvalidInput,
     MeasureCallsBudgetExceeded,
     NotFound,
+    ReasonRequired,
 )
 from app.core.money import from_cents, to_cents
 from app.db.base import utcnow
@@ -131,7 +132,22 @@ def _call_below(call: Call, requested: object) -> BudgetBelowAllocated:
     )
 
 
+def _require_reason(call: Call, data: CallUpdate) -> None:
+    """A closed call's budget is the basis of its grants: changing it must say why."""
+    changes_budget = data.budget is not None and to_cents(data.budget) != call.budget_cents
+    if changes_budget and call.status is CallStatus.CLOSED and not data.reason:
+        raise ReasonRequired(
+            f"Call {call.code} is closed: a change of its budget needs a reason, which the "
+            "audit trail records.",
+            field="reason",
+            call_status=call.status,
+            budget=from_cents(call.budget_cents),
+            requested=data.budget,
+        )
+
+
 async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
+    _require_reason(call, data)
     before = audit.snapshot(call)
     budget = data.budget
 
@@ -176,6 +192,7 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
         entity_id=call.id,
         before=before,
         after=after,
+        reason=data.reason or None,
     )
     return call
 

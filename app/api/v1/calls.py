@@ -109,7 +109,8 @@ async def update_call(
     session: SessionDep,
     principal: Write,
 ) -> CallRead:
-    """Change a call (If-Match required): title, windows, or its budget share within the measure."""
+    """Change a call (If-Match required): title, windows, or its budget share within the
+    measure; a closed call's budget only with a reason, which the audit trail records."""
     call = await service.get_call(session, call_id, principal)
     require_if_match(request, await _read(session, call))
     await service.update_call(session, call, data=body)
