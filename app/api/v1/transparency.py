@@ -152,7 +152,8 @@ async def _csv_lines(
 async def export_grants_csv(
     database: DatabaseDep, settings: SettingsDep, filters: FiltersDep
 ) -> StreamingResponse:
-    """Stream every matching published grant as CSV (UTF-8, ISO dates, decimal point)."""
+    """Stream every matching published grant as CSV (UTF-8, comma-separated, every text cell
+    in double quotes, ISO dates, the amount a bare number with a decimal point)."""
     return StreamingResponse(
         _csv_lines(database, filters, settings.issuer),
         media_type=CSV_MEDIA_TYPE,
