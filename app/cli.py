@@ -31,7 +31,7 @@ DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings())
+        engine = create_engine(get_settings(), request_timeouts=False)
         try:
             await migrations.upgrade(engine, args.revision)
         finally:
@@ -44,7 +44,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _db_downgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings())
+        engine = create_engine(get_settings(), request_timeouts=False)
         try:
             await migrations.downgrade(engine, args.revision)
         finally:

@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses=problem_responses(400, 500),
+        responses=problem_responses(400, 500, 503),
     )
     app.state.settings = settings
     app.state.database = db

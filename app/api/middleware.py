@@ -9,12 +9,14 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import problem_response
+from app.api.problems import database_unavailable, problem_response, render_domain_error
 from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
+from app.db.faults import database_fault
 
 log = logging.getLogger("app.request")
 
@@ -82,7 +84,14 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracked)
-        except Exception:
+        except Exception as error:
+            # A database that is down or exhausted is no bug: one line and a 503 (raised
+            # here when it escapes the handlers, from the session's commit, say).
+            fault = database_fault(error)
+            if fault is not None and not started:
+                unavailable = database_unavailable(scope, fault)
+                await render_domain_error(Request(scope), unavailable)(scope, receive, send)
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
