@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -202,3 +203,63 @@ async def test_a_real_bug_is_still_a_500_with_its_traceback(
     assert response.status_code == 500
     assert "retry-after" not in response.headers
     assert any(r.exc_info for r in caplog.records)
+
+
+async def test_too_many_clients_is_503(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL refuses the connection (53300, as "too many clients" does): a role
+    limited to one connection, which another client already uses."""
+    role = f"wecare_limited_{uuid.uuid4().hex[:8]}"
+    async with own_database("postgresql", tmp_path) as (database, settings):
+        async with database.engine.connect() as admin:
+            await admin.execute(text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1"))
+            await admin.execute(text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"))
+            await admin.commit()
+        limited_url = make_url(settings.database_url).set(username=role)
+        try:
+            limited = settings.model_copy(
+                update={"database_url": limited_url.render_as_string(False)}
+            )
+            other = create_async_engine(limited.database_url)
+            async with other.connect() as holder:
+                await holder.execute(text("SELECT 1"))
+                caplog.set_level(logging.INFO)
+                async with served_with(limited) as client:
+                    response = await client.post("/api/v1/auth/login", json=LOGIN)
+            await other.dispose()
+        finally:
+            async with database.engine.connect() as admin:
+                await admin.execute(text(f"REASSIGN OWNED BY {role} TO CURRENT_USER"))
+                await admin.execute(text(f"DROP OWNED BY {role}"))
+                await admin.execute(text(f"DROP ROLE {role}"))
+                await admin.commit()
+    assert_unavailable(response)
+    assert "too many connections" in response.json()["detail"]
+    assert_one_line_each(caplog, 1)
+
+
+async def test_a_pooled_connection_killed_by_the_server_is_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server ends the pooled connection (as a restart does): the next request on it
+    answers 503, and the one after is served on a new connection."""
+    async with own_database("postgresql", tmp_path) as (_, settings):
+        changed = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0})
+        database = Database(create_engine(changed))
+        try:
+            async with serving(changed, database) as client:
+                assert (await client.get("/api/v1/programmes")).status_code == 200
+                async with database.engine.connect() as conn:
+                    pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+                killer = create_async_engine(settings.database_url)
+                async with killer.connect() as admin:
+                    await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                await killer.dispose()
+                caplog.set_level(logging.INFO)
+                lost = await client.get("/api/v1/programmes")
+                caplog.set_level(logging.CRITICAL)
+                after = await client.get("/api/v1/programmes")
+        finally:
+            await database.dispose()
+    assert_unavailable(lost)
+    assert after.status_code == 200
+    assert "Traceback" not in caplog.text
