@@ -31,7 +31,7 @@ DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings())
+        engine = create_engine(get_settings(), request_timeouts=False)
         try:
             await migrations.upgrade(engine, args.revision)
         finally:
@@ -44,7 +44,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _db_downgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings())
+        engine = create_engine(get_settings(), request_timeouts=False)
         try:
             await migrations.downgrade(engine, args.revision)
         finally:
@@ -247,6 +247,8 @@ def _openapi_export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.api import server
+
     settings = get_settings()
     uvicorn.run(
         "app.main:create_app",
@@ -256,6 +258,11 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers or settings.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # Limits (README "Configuration"); the protocol adds the head limits uvicorn lacks.
+        http=server.PROTOCOL_PATH,
+        limit_concurrency=settings.server_limit_concurrency,
+        timeout_keep_alive=settings.server_keep_alive_seconds,
+        backlog=settings.server_backlog,
     )
     return 0
 

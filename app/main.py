@@ -19,6 +19,7 @@ from app.api.middleware import (
     BodySizeLimitMiddleware,
     ProblemCORSMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
     UnhandledErrorMiddleware,
 )
 from app.api.problems import (
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses=problem_responses(400, 500),
+        responses=problem_responses(400, 500, 503),
     )
     app.state.settings = settings
     app.state.database = db
@@ -164,7 +165,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api_v1.router)  # first: the API's traffic is matched before the probes
     app.include_router(ops.router)
     app.include_router(wellknown.router)
-    ops.install_docs(app)
+    if settings.docs_enabled:
+        ops.install_docs(app)
 
     # Last added runs first. Outermost the request id, so that every response carries it;
     # then CORS, so that the last-resort 500 inside it is readable by a browser too.
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             allow_headers=["*"],
             expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
         )
+    # Outside CORS and the last-resort 500, so that their answers carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:

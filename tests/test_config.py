@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -35,6 +38,25 @@ def test_production_refuses_a_default_or_weak_secret(secret: str | None) -> None
         Settings(environment="production", secret_key=None if secret is None else SecretStr(secret))
 
 
-def test_production_accepts_a_real_secret() -> None:
-    settings = Settings(environment="production", secret_key=SecretStr("x" * 48))
-    assert settings.secret == "x" * 48
+@pytest.mark.parametrize(
+    "secret",
+    ["a" * 36, "x" * 48, "wecare" * 8, "0123" * 10],
+    ids=["36a", "48x", "word", "digits"],
+)
+def test_production_refuses_a_long_secret_without_entropy(secret: str) -> None:
+    with pytest.raises(ValidationError, match="too predictable"):
+        Settings(environment="production", secret_key=SecretStr(secret))
+
+
+def test_development_keeps_any_secret() -> None:
+    assert Settings(secret_key=SecretStr("a" * 36)).secret == "a" * 36
+
+
+@pytest.mark.parametrize(
+    "generate", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(32)]
+)
+def test_production_accepts_a_generated_secret(generate: Callable[[], str]) -> None:
+    for _ in range(50):
+        secret = generate()
+        settings = Settings(environment="production", secret_key=SecretStr(secret))
+        assert settings.secret == secret

@@ -9,12 +9,14 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import problem_response
+from app.api.problems import database_unavailable, problem_response, render_domain_error
 from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
+from app.db.faults import database_fault
 
 log = logging.getLogger("app.request")
 
@@ -58,6 +60,40 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+HSTS = "max-age=63072000; includeSubDomains"  # two years, as the HSTS preload list asks
+
+
+class SecurityHeadersMiddleware:
+    """``X-Content-Type-Options: nosniff`` on every response; ``Cache-Control: no-store`` on
+    the responses to requests that carried credentials (an Authorization header), so that
+    no shared or browser cache keeps a caller's data; HSTS in production.
+
+    Anonymous reads keep their own caching headers (ETag, conditional GETs) untouched.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        credentials = "authorization" in Headers(scope=scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if credentials:
+                    headers["Cache-Control"] = "no-store"
+                if self.hsts:
+                    headers["Strict-Transport-Security"] = HSTS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class UnhandledErrorMiddleware:
     """Turn crashes into a 500 problem; the traceback goes to the log with the request id.
 
@@ -82,7 +118,14 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracked)
-        except Exception:
+        except Exception as error:
+            # A database that is down or exhausted is no bug: one line and a 503 (raised
+            # here when it escapes the handlers, from the session's commit, say).
+            fault = database_fault(error)
+            if fault is not None and not started:
+                unavailable = database_unavailable(scope, fault)
+                await render_domain_error(Request(scope), unavailable)(scope, receive, send)
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise

@@ -14,11 +14,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, SettingsDep
 from app.api.problems import problem_responses
 from app.core.errors import NotReady
 from app.db.migrations import is_at_head
 from app.db.session import Database
+from app.services import keys
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,25 @@ async def _database_ready(database: Database) -> bool:
     return await is_at_head(database.engine)
 
 
+async def _undecryptable_key(database: Database, secret: str) -> str | None:
+    """The signing key in use if the configured secret cannot decrypt it (one query and
+    one Fernet decryption of about 2 kB: cheap enough for every probe)."""
+    async with database.session(write=False) as session:
+        return await keys.undecryptable_signing_key(session, secret=secret)
+
+
 @router.get(
     "/readyz",
     summary="Readiness",
     responses=problem_responses(503),
 )
-async def readyz(database: DatabaseDep) -> Health:
-    """Report whether the database is reachable (within a few seconds) and its schema is at
-    the migration head."""
+async def readyz(database: DatabaseDep, settings: SettingsDep) -> Health:
+    """Report whether the database is reachable (within a few seconds), its schema is at
+    the migration head, and the signing key in use decrypts with the configured secret."""
     try:
-        migrated = await asyncio.wait_for(_database_ready(database), READINESS_TIMEOUT_SECONDS)
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            migrated = await _database_ready(database)
+            kid = await _undecryptable_key(database, settings.secret) if migrated else None
     except TimeoutError as exc:
         log.warning(
             "readiness check: no answer from the database in %ss", READINESS_TIMEOUT_SECONDS
@@ -69,10 +79,19 @@ async def readyz(database: DatabaseDep) -> Health:
             f"The database did not answer within {READINESS_TIMEOUT_SECONDS:g} seconds."
         ) from exc
     except Exception as exc:
-        log.exception("readiness check could not reach the database")
+        # One line per probe: an outage would otherwise log a traceback every few seconds.
+        log.warning("readiness check could not reach the database: %r", exc)
         raise NotReady("The database is unreachable.") from exc
     if not migrated:
         raise NotReady("The database schema is not at the migration head.")
+    if kid is not None:
+        # Every login would fail: the secret changed without rotating the keys.
+        log.warning("readiness check: signing key %s does not decrypt with the secret", kid)
+        raise NotReady(
+            f"The signing key in use ({kid}) cannot be decrypted with the configured "
+            "WECARE_SECRET_KEY; restore the secret, or rotate the keys (wecare keys rotate).",
+            kid=kid,
+        )
     return Health(status="ready")
 
 

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -20,7 +21,9 @@ from starlette.routing import compile_path
 from app.core.errors import (
     CONSTRAINT_ERRORS,
     Conflict,
+    DatabaseUnavailable,
     DomainError,
+    IdempotencyRequestInFlight,
     InsufficientScope,
     InvalidInput,
     OAuthProtocolError,
@@ -28,6 +31,7 @@ from app.core.errors import (
     TooManyLoginAttempts,
     Unauthenticated,
 )
+from app.db.faults import DatabaseFault, database_fault
 from app.repositories.guards import violated_constraint
 from app.schemas.problem import Problem
 
@@ -35,6 +39,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "/problems/"
 
 log = logging.getLogger(__name__)
+fault_log = logging.getLogger("app.database")
 
 
 def _jsonable(value: object) -> object:
@@ -84,7 +89,7 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     if isinstance(exc, InsufficientScope):
         scope = " ".join(exc.required)
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-    if isinstance(exc, TooManyLoginAttempts):
+    if isinstance(exc, (TooManyLoginAttempts, DatabaseUnavailable, IdempotencyRequestInFlight)):
         return {"Retry-After": str(exc.retry_after)}
     if exc.status == 401:  # RFC 9110 15.5.2: every 401 names a scheme (a failed login too)
         return {"WWW-Authenticate": 'Bearer realm="wecare"'}
@@ -199,12 +204,40 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return render_domain_error(request, error)
 
 
+def database_unavailable(scope: Mapping[str, Any], fault: DatabaseFault) -> DatabaseUnavailable:
+    """The 503 for a database fault, logged as one WARNING line: an outage repeats on every
+    request, and a traceback each time would bury the log (23 MB in one outage)."""
+    fault_log.warning(
+        "database unavailable (%s) on %s %s; answered 503, Retry-After %ss",
+        fault.reason,
+        scope.get("method"),
+        scope.get("path"),
+        fault.retry_after,
+    )
+    return DatabaseUnavailable(
+        f"The database is temporarily unavailable ({fault.reason}); nothing was changed. "
+        f"Retry in {fault.retry_after} seconds.",
+        retry_after=fault.retry_after,
+    )
+
+
+async def _database_fault(request: Request, exc: Exception) -> JSONResponse:
+    """A pool timeout or connect error reaching the handlers: 503, or a real crash."""
+    fault = database_fault(exc)
+    if fault is None:
+        raise exc
+    return render_domain_error(request, database_unavailable(request.scope, fault))
+
+
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     """The database refused a value (a NUL character in text, say): bad input, not a crash.
 
-    Only SQLSTATE class 22 ("data exception") is the caller's fault; anything else is ours.
+    Only SQLSTATE class 22 ("data exception") is the caller's fault; anything else is ours,
+    except a database that is down, full or busy (503 with Retry-After).
     """
     assert isinstance(exc, DBAPIError)
+    if (fault := database_fault(exc)) is not None:
+        return render_domain_error(request, database_unavailable(request.scope, fault))
     cause = getattr(exc.orig, "__cause__", None)
     sqlstate = str(getattr(cause, "sqlstate", "") or "")
     if not (isinstance(exc, DataError) or sqlstate.startswith("22")):
@@ -226,6 +259,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _data_error)
+    app.add_exception_handler(PoolTimeoutError, _database_fault)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(OAuthProtocolError, _oauth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -244,7 +278,7 @@ _DESCRIPTIONS = {
     422: "The request is not valid.",
     428: "An If-Match header is required.",
     500: "Unexpected server error (quote the X-Request-ID).",
-    503: "The service is not ready.",
+    503: "The service or its database is temporarily unavailable; see Retry-After.",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +17,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Only ever used in development and tests; production refuses to start with it.
 DEVELOPMENT_SECRET = "development-only-secret-never-use-in-production-000"
 MIN_SECRET_LENGTH = 32
+# Shannon estimate over the secret's own characters: 36 x "a" scores 0 bits, a
+# secrets.token_urlsafe(32) (43 characters) about 200, `openssl rand -hex 32` about 240.
+MIN_SECRET_ENTROPY_BITS = 128
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """Length times the Shannon entropy of the secret's character frequencies.
+
+    An estimate, not a proof: it refuses repeated and low-variety secrets ("a" x 36, a
+    word repeated), not a sequence such as the alphabet; the README says how to generate."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    total = len(secret)
+    per_character = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return abs(per_character * total)  # abs: no -0.0 in the message
+
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -31,6 +50,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # PostgreSQL, per connection of the service (0 = no limit); see README "Configuration".
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_lock_timeout_ms: int = Field(default=5_000, ge=0)
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: LogLevel = "INFO"
     secret_key: SecretStr | None = None
@@ -48,6 +71,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # uvicorn, per worker process (`wecare serve`); see README "Configuration".
+    server_limit_concurrency: int = Field(default=200, ge=1, le=100_000)
+    server_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    server_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    server_max_request_line_bytes: int = Field(default=8192, ge=256, le=1_048_576)
+    server_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    server_max_headers: int = Field(default=100, ge=10, le=10_000)
+    server_backlog: int = Field(default=2048, ge=1, le=65_535)
+    docs_enabled: bool = Field(
+        default=True, description="Serve /docs and /redoc (the OpenAPI document stays)."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -70,6 +104,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "WECARE_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
+                )
+            if estimated_entropy_bits(secret) < MIN_SECRET_ENTROPY_BITS:
+                raise ValueError(
+                    "WECARE_SECRET_KEY is too predictable for production (an estimated "
+                    f"{estimated_entropy_bits(secret):.0f} bits, at least "
+                    f"{MIN_SECRET_ENTROPY_BITS} needed); generate one with "
+                    '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
                 )
         return self
 

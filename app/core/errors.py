@@ -46,6 +46,19 @@ class NotReady(DomainError):
     title = "The service is not ready"
 
 
+class DatabaseUnavailable(DomainError):
+    """The database is unreachable, out of connections, or a lock or statement timed out:
+    nothing was changed, and the same request may succeed after ``retry_after`` seconds."""
+
+    status = 503
+    rule = "database_unavailable"
+    title = "The database is temporarily unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 class ProgrammeMeasuresBudgetExceeded(DomainError):
     """Rule 1: the measures' budgets together never exceed the programme total."""
 
@@ -242,6 +255,10 @@ class IdempotencyRequestInFlight(DomainError):
     status = 409
     rule = "idempotency_request_in_flight"
     title = "A request with this Idempotency-Key is still being processed"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class IllegalTransition(DomainError):

@@ -118,11 +118,15 @@ def generate_signing_key(secret: str) -> GeneratedKey:
     )
 
 
+class SigningKeyUndecryptable(RuntimeError):
+    """The stored signing key was encrypted under another WECARE_SECRET_KEY."""
+
+
 def decrypt_signing_key(kid: str, encrypted_private_key: str, secret: str) -> SigningKey:
     try:
         pem = _fernet(secret).decrypt(encrypted_private_key.encode()).decode()
     except InvalidToken as error:
-        raise RuntimeError(
+        raise SigningKeyUndecryptable(
             f"signing key {kid} cannot be decrypted with this WECARE_SECRET_KEY; "
             "rotate keys after changing the secret"
         ) from error

@@ -30,11 +30,15 @@ from app.core.config import Settings
 _WRITE_OPTION = "wecare_write"
 
 
-def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, pooled: bool = True, request_timeouts: bool = True
+) -> AsyncEngine:
     """Create the async engine for the configured database, tuned per dialect.
 
     ``pooled=False`` opens a connection per use: for callers that run each request on a
     new event loop (synchronous test clients), where pooled connections cannot follow.
+    ``request_timeouts=False`` leaves out the statement and lock timeouts (migrations,
+    whose DDL may rightly take longer than any request).
     """
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
@@ -46,16 +50,34 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
+    connect_args = _postgresql_connect_args(settings, request_timeouts=request_timeouts)
     if not pooled:
-        return create_async_engine(url, poolclass=NullPool)
+        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
     return create_async_engine(
         url,
+        connect_args=connect_args,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         # No pre-ping (a SELECT 1 on every checkout); stale connections are recycled instead.
         pool_recycle=1800,
     )
+
+
+def _postgresql_connect_args(settings: Settings, *, request_timeouts: bool) -> dict[str, Any]:
+    """asyncpg's connect timeout, and the server-side timeouts set once per connection.
+
+    Without lock_timeout every pooled connection would wait out a stuck lock (all 60 did, for
+    30 s, in the security review); without statement_timeout a runaway query holds its
+    connection for ever. Either answers 503 with Retry-After (app.db.faults).
+    """
+    args: dict[str, Any] = {"timeout": settings.db_connect_timeout_seconds}
+    if request_timeouts:
+        args["server_settings"] = {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "lock_timeout": str(settings.db_lock_timeout_ms),
+        }
+    return args
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

@@ -26,16 +26,35 @@ class StoredResponse:
     headers: dict[str, str]
 
 
+# A request holding its key is mid-transaction; most finish well within this.
+IN_FLIGHT_RETRY_AFTER = 1
+
+
 async def recall(
     session: AsyncSession, *, actor: str, key: str, request_hash: str
 ) -> StoredResponse | None:
-    """The stored response for this key, None if the key is new; refuse reuse and overlap."""
-    if not await repo.try_lock(session, actor, key):
-        raise IdempotencyRequestInFlight(
-            "A request with this Idempotency-Key is still being processed; retry shortly."
-        )
+    """The stored response for this key, None if the key is new; refuse reuse and overlap.
+
+    The stored response is looked for before the lock and again after it: the lock is also
+    held by a concurrent retry that is itself only replaying, and by the first request until
+    the instant it commits. A retry that finds the response replays it whoever holds the
+    lock; only a key with no stored response and a holder is still being processed.
+    """
     now = datetime.now(UTC)
     stored = await repo.find(session, actor, key, now)
+    if stored is None:
+        if not await repo.try_lock(session, actor, key):
+            # The holder may have committed since the first look (READ COMMITTED: a new
+            # statement sees it).
+            stored = await repo.find(session, actor, key, now)
+            if stored is None:
+                raise IdempotencyRequestInFlight(
+                    "A request with this Idempotency-Key is still being processed; "
+                    f"retry in {IN_FLIGHT_RETRY_AFTER} second(s).",
+                    retry_after=IN_FLIGHT_RETRY_AFTER,
+                )
+        else:
+            stored = await repo.find(session, actor, key, now)
     if stored is None:
         await repo.delete_expired_key(session, actor, key, now)
         return None

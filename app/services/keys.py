@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound
-from app.core.security import SigningKey, decrypt_signing_key, generate_signing_key
+from app.core.security import (
+    SigningKey,
+    SigningKeyUndecryptable,
+    decrypt_signing_key,
+    generate_signing_key,
+)
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
 from app.services import audit
@@ -65,6 +70,22 @@ async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningK
     keys = await repo.signing_keys(session, include_retired=False)
     row = keys[0] if keys else await rotate_signing_key(session, secret=secret)
     return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+
+
+async def undecryptable_signing_key(session: AsyncSession, *, secret: str) -> str | None:
+    """The kid of the signing key in use if this secret cannot decrypt it, else None.
+
+    None too when there is no key yet (the first login creates one under this secret).
+    """
+    keys = await repo.signing_keys(session, include_retired=False)
+    if not keys:
+        return None
+    row = keys[0]
+    try:
+        decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+    except SigningKeyUndecryptable:
+        return row.kid
+    return None
 
 
 async def public_jwks(session: AsyncSession) -> list[dict[str, Any]]:

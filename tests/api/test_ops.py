@@ -8,11 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import ops
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
+from app.services import keys
 
 
 async def _get(app_settings: Settings, path: str) -> httpx.Response:
@@ -69,6 +71,21 @@ class TestHealth:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["rule"] == "not_ready"
         assert "did not answer" in response.json()["detail"]
+
+    async def test_readyz_is_503_when_the_signing_key_does_not_decrypt(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        """WECARE_SECRET_KEY changed without rotating: every login would fail."""
+        await keys.rotate_signing_key(session, secret=settings.secret)
+        assert (await client.get("/readyz")).status_code == 200
+        stale = await keys.rotate_signing_key(session, secret="the-secret-before-it-changed-" * 2)
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["rule"] == "not_ready"
+        assert response.json()["kid"] == stale.kid
+        assert "WECARE_SECRET_KEY" in response.json()["detail"]
+        await keys.rotate_signing_key(session, secret=settings.secret)  # the documented fix
+        assert (await client.get("/readyz")).status_code == 200
 
 
 class TestOfflineDocs:

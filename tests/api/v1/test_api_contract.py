@@ -3,8 +3,10 @@ list page, and object-level access through the HTTP surface."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
+from app.main import create_app
 from app.models import Organisation
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import Actor, tax_code, user_actor
 from tests.api.v1.flows import Api, organisation
+from tests.conftest import own_database
 from tests.statements import counting
 
 
@@ -160,6 +164,69 @@ class TestIdempotency:
             await other.rollback()
         assert response.status_code == 409
         assert response.json()["rule"] == "idempotency_request_in_flight"
+        assert int(response.headers["retry-after"]) >= 1
+
+    async def test_a_retry_after_the_commit_replays_while_another_retry_holds_the_key(
+        self, tmp_path: Path
+    ) -> None:
+        """The first request committed; a concurrent retry holds the key's lock while it
+        replays (scripted: another connection takes it). A retry arriving then finds the
+        stored response and replays too; it was told 409 in flight."""
+        async with own_database("postgresql", tmp_path) as (database, settings):
+            async with database.session(write=True) as arrange:
+                admin = await user_actor(arrange, settings, Role.ADMINISTRATOR)
+            key = "committed-0009"
+            headers = {**admin.headers, "Idempotency-Key": key}
+            transport = httpx.ASGITransport(
+                app=create_app(settings, database), raise_app_exceptions=False
+            )
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                first = await client.post(
+                    "/api/v1/organisations", json=org_body(9), headers=headers
+                )
+                digest = hashlib.sha256(f"user:{admin.id}\x00{key}".encode()).digest()
+                lock_id = int.from_bytes(digest[:8], "big", signed=True)
+                async with database.engine.connect() as other:
+                    await other.begin()
+                    assert await other.scalar(select(func.pg_try_advisory_xact_lock(lock_id)))
+                    retry = await client.post(
+                        "/api/v1/organisations", json=org_body(9), headers=headers
+                    )
+                    await other.rollback()
+        assert first.status_code == 201
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json() == first.json()
+
+    @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+    async def test_concurrent_retries_of_a_committed_request_all_replay(
+        self, backend: str, tmp_path: Path
+    ) -> None:
+        """Real commits on a database of the test's own: ten retries released together after
+        the first committed all replay it, none is told the key is in flight."""
+        async with own_database(backend, tmp_path) as (database, settings):
+            async with database.session(write=True) as arrange:
+                admin = await user_actor(arrange, settings, Role.ADMINISTRATOR)
+            transport = httpx.ASGITransport(
+                app=create_app(settings, database), raise_app_exceptions=False
+            )
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                headers = {**admin.headers, "Idempotency-Key": "storm-of-retries-0010"}
+                body = org_body(10)
+                first = await client.post("/api/v1/organisations", json=body, headers=headers)
+                retries = await asyncio.gather(
+                    *(
+                        client.post("/api/v1/organisations", json=body, headers=headers)
+                        for _ in range(10)
+                    )
+                )
+                async with database.session(write=False) as check:
+                    count = await check.scalar(select(func.count()).select_from(Organisation))
+        assert first.status_code == 201
+        assert [r.status_code for r in retries] == [201] * 10, [r.text for r in retries]
+        assert all(r.headers["idempotent-replayed"] == "true" for r in retries)
+        assert all(r.json() == first.json() for r in retries)
+        assert count == 1
 
 
 class TestInputLimits:
