@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
 )
 from app.models import (
@@ -70,11 +71,13 @@ async def world(session: AsyncSession) -> World:
                 partnership_id=partnership.id,
                 organisation_id=w.orgs["A"].id,
                 role=MemberRole.LEAD,
+                status=MemberStatus.ACCEPTED,
             ),
             PartnershipMember(
                 partnership_id=partnership.id,
                 organisation_id=w.orgs["C"].id,
                 role=MemberRole.PARTNER,
+                status=MemberStatus.ACCEPTED,
             ),
         ]
     )

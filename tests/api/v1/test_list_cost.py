@@ -20,6 +20,7 @@ from app.core.domain import (
     ApplicationStatus,
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PledgeStatus,
 )
@@ -66,6 +67,7 @@ async def world(
                 partnership_id=partnership.id,
                 organisation_id=apps[n].applicant_organisation_id,
                 role=MemberRole.LEAD,
+                status=MemberStatus.ACCEPTED,
             )
         )
         reviewer = await user_actor(session, settings, Role.REVIEWER)
