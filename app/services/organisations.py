@@ -383,7 +383,7 @@ async def _locked_invitation(
     if fresh.status is not MemberStatus.INVITED:
         raise Conflict(
             f"Only a pending invitation can be {action}; this organisation is {fresh.status}.",
-            status=fresh.status,
+            current_status=fresh.status,
         )
     await _require_members_open(session, partnership.id)
     return (await repo.members_of(session, [partnership.id], fresh=True))[partnership.id]

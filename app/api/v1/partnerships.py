@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from app.api.deps import SessionDep, require
 from app.api.etag import require_if_match, with_etag
@@ -35,6 +35,8 @@ Reader = Annotated[Principal, require(Scope.PARTNERSHIPS_READ)]
 Writer = Annotated[Principal, require(Scope.PARTNERSHIPS_WRITE)]
 Consenter = Annotated[Principal, require(Scope.PARTNERSHIPS_CONSENT)]
 MemberId = Annotated[uuid.UUID, Path(description="The member (or invited) organisation's id.")]
+# Optional: the organisation's own users need not say why; the region must (reason).
+Decision = Annotated[MembershipDecision | None, Body()]
 DECISION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 
 
@@ -185,11 +187,11 @@ async def get_membership(
 async def accept_membership(
     partnership_id: PartnershipId,
     organisation_id: MemberId,
-    body: MembershipDecision,
     request: Request,
     response: Response,
     session: SessionDep,
     principal: Consenter,
+    body: Decision = None,
 ) -> MembershipRead:
     """Accept a pending invitation (If-Match required): by the organisation's users, or by
     the region with a reason (422 reason_required without)."""
@@ -197,7 +199,9 @@ async def accept_membership(
         session, partnership_id, organisation_id, principal
     )
     require_if_match(request, membership_read(partnership, lead, member))
-    await service.accept_membership(session, partnership, member, data=body, principal=principal)
+    await service.accept_membership(
+        session, partnership, member, data=body or MembershipDecision(), principal=principal
+    )
     read = membership_read(partnership, lead, member)
     with_etag(response, read)
     return read
@@ -212,10 +216,10 @@ async def accept_membership(
 async def decline_membership(
     partnership_id: PartnershipId,
     organisation_id: MemberId,
-    body: MembershipDecision,
     request: Request,
     session: SessionDep,
     principal: Consenter,
+    body: Decision = None,
 ) -> Response:
     """Decline a pending invitation (If-Match required): it is removed, on the record. By
     the organisation's users, or by the region with a reason."""
@@ -223,5 +227,7 @@ async def decline_membership(
         session, partnership_id, organisation_id, principal
     )
     require_if_match(request, membership_read(partnership, lead, member))
-    await service.decline_membership(session, partnership, member, data=body, principal=principal)
+    await service.decline_membership(
+        session, partnership, member, data=body or MembershipDecision(), principal=principal
+    )
     return Response(status_code=204)
