@@ -15,6 +15,7 @@ from app.core.domain import (
     Fund,
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PhaseKind,
 )
@@ -168,22 +169,34 @@ async def partnership(
     session: AsyncSession,
     lead: Organisation,
     *partners: Organisation,
+    invited: tuple[Organisation, ...] = (),
     form: PartnershipForm = PartnershipForm.ATS_TO_BE_FORMED,
 ) -> Partnership:
-    """A partnership led by ``lead`` with ``partners``."""
+    """A partnership led by ``lead`` with ``partners`` (who have accepted) and ``invited``
+    organisations (who have not answered yet)."""
     formed = Partnership(id=uuid.uuid4(), name=f"ATS {lead.legal_name}", form=form)
     session.add(formed)
     await session.flush()
     session.add_all(
         [
             PartnershipMember(
-                partnership_id=formed.id, organisation_id=lead.id, role=MemberRole.LEAD
+                partnership_id=formed.id,
+                organisation_id=lead.id,
+                role=MemberRole.LEAD,
+                status=MemberStatus.ACCEPTED,
             ),
             *(
                 PartnershipMember(
-                    partnership_id=formed.id, organisation_id=org.id, role=MemberRole.PARTNER
+                    partnership_id=formed.id,
+                    organisation_id=org.id,
+                    role=MemberRole.PARTNER,
+                    status=status,
                 )
-                for org in partners
+                for orgs, status in (
+                    (partners, MemberStatus.ACCEPTED),
+                    (invited, MemberStatus.INVITED),
+                )
+                for org in orgs
             ),
         ]
     )

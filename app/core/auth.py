@@ -24,6 +24,7 @@ class Scope(StrEnum):
     ORGANISATIONS_WRITE = "organisations:write"
     PARTNERSHIPS_READ = "partnerships:read"
     PARTNERSHIPS_WRITE = "partnerships:write"
+    PARTNERSHIPS_CONSENT = "partnerships:consent"
     APPLICATIONS_READ = "applications:read"
     APPLICATIONS_WRITE = "applications:write"
     APPLICATIONS_DECIDE = "applications:decide"
@@ -46,6 +47,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.ORGANISATIONS_WRITE: "Register and change your organisations.",
     Scope.PARTNERSHIPS_READ: "Read partnerships you belong to.",
     Scope.PARTNERSHIPS_WRITE: "Form and change partnerships you lead.",
+    Scope.PARTNERSHIPS_CONSENT: "Accept or decline your organisations' invitations to "
+    "partnerships (the region: for any organisation, with a recorded reason).",
     Scope.APPLICATIONS_READ: "Read applications you may see.",
     Scope.APPLICATIONS_WRITE: "Draft, submit and withdraw your applications.",
     Scope.APPLICATIONS_DECIDE: "Review, admit, approve and reject applications.",
@@ -68,6 +71,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.CALLS_WRITE,
             Scope.ORGANISATIONS_READ,
             Scope.PARTNERSHIPS_READ,
+            Scope.PARTNERSHIPS_CONSENT,
             Scope.APPLICATIONS_READ,
             Scope.APPLICATIONS_DECIDE,
             Scope.REVIEWS_READ,
@@ -85,6 +89,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.ORGANISATIONS_WRITE,
             Scope.PARTNERSHIPS_READ,
             Scope.PARTNERSHIPS_WRITE,
+            Scope.PARTNERSHIPS_CONSENT,
             Scope.APPLICATIONS_READ,
             Scope.APPLICATIONS_WRITE,
             Scope.ALLOCATIONS_READ,

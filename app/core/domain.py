@@ -64,6 +64,14 @@ class MemberRole(StrEnum):
     PARTNER = "partner"
 
 
+class MemberStatus(StrEnum):
+    """An organisation is a member once it has consented: until then it is only invited
+    (it counts for no limit, freezes nothing and sees nothing but the invitation)."""
+
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+
+
 class CallStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"

@@ -162,6 +162,23 @@ class OrganisationInLiveApplication(DomainError):
     title = "The organisation's eligibility details are frozen while it has a live application"
 
 
+class PartnershipMemberNotAccepted(DomainError):
+    """A partnership applies only with members that have consented: an invited organisation
+    must accept (or be removed) before a submission."""
+
+    status = 409
+    rule = "partnership_member_not_accepted"
+    title = "A member of the partnership has not accepted its invitation"
+
+
+class ReasonRequired(DomainError):
+    """The region acting for an organisation records why, in the audit trail."""
+
+    status = 422
+    rule = "reason_required"
+    title = "A reason is required when the region acts for an organisation"
+
+
 class BudgetBelowAllocated(DomainError):
     status = 409
     rule = "budget_below_allocated"

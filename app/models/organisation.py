@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.core.domain import (
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PiemonteProvince,
     ProfitStatus,
@@ -85,3 +86,7 @@ class PartnershipMember(Base):
         ForeignKey("organisation.id"), primary_key=True, index=True
     )
     role: Mapped[MemberRole] = mapped_column(str_enum(MemberRole, "member_role"))
+    # Only accepted members count: for visibility, participation limits and the freeze of
+    # eligibility details. A submission needs every member accepted.
+    # No default: whoever adds a member says whether it has consented.
+    status: Mapped[MemberStatus] = mapped_column(str_enum(MemberStatus, "member_status"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.domain import MemberRole
+from app.core.domain import MemberRole, MemberStatus
 from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.repositories.paging import keyset
@@ -24,11 +24,18 @@ async def get_organisation(
 
 
 async def organisations_by_id(
-    session: AsyncSession, ids: list[uuid.UUID], *, lock: bool = False
+    session: AsyncSession,
+    ids: list[uuid.UUID],
+    *,
+    lock: bool = False,
+    visible: ColumnElement[bool] | None = None,
 ) -> dict[uuid.UUID, Organisation]:
     """``lock``: read them FOR SHARE, fresh (a submission judges their eligibility; a change
-    to them waits for it, see :func:`lock_organisation`). SQLite's writers queue anyway."""
+    to them waits for it, see :func:`lock_organisation`). SQLite's writers queue anyway.
+    ``visible``: only those the caller may see (the others are as absent as missing ones)."""
     query = select(Organisation).where(Organisation.id.in_(ids))
+    if visible is not None:
+        query = query.where(visible)
     if lock:
         query = query.with_for_update(read=True).execution_options(populate_existing=True)
     rows = await session.scalars(query)
@@ -88,13 +95,18 @@ async def get_partnership(
 
 
 async def members_of(
-    session: AsyncSession, partnership_ids: list[uuid.UUID]
+    session: AsyncSession, partnership_ids: list[uuid.UUID], *, fresh: bool = False
 ) -> dict[uuid.UUID, list[PartnershipMember]]:
+    """``fresh``: as committed now, even for members this session loaded before (a status
+    read after the partnership's lock must be the one the lock waited for)."""
     found: dict[uuid.UUID, list[PartnershipMember]] = {p: [] for p in partnership_ids}
     if partnership_ids:
-        for member in await session.scalars(
-            select(PartnershipMember).where(PartnershipMember.partnership_id.in_(partnership_ids))
-        ):
+        query = select(PartnershipMember).where(
+            PartnershipMember.partnership_id.in_(partnership_ids)
+        )
+        if fresh:
+            query = query.execution_options(populate_existing=True)
+        for member in await session.scalars(query):
             found[member.partnership_id].append(member)
     return found
 
@@ -114,7 +126,8 @@ async def page_partnerships(
         query = query.where(
             Partnership.id.in_(
                 select(PartnershipMember.partnership_id).where(
-                    PartnershipMember.organisation_id == organisation_id
+                    PartnershipMember.organisation_id == organisation_id,
+                    PartnershipMember.status == MemberStatus.ACCEPTED,
                 )
             )
         )
@@ -150,11 +163,76 @@ async def identifiers_taken(session: AsyncSession, tax_code: str, vat_number: st
     return await session.scalar(select(Organisation.id).where(clash).limit(1)) is not None
 
 
-async def delete_partners(session: AsyncSession, partnership_id: uuid.UUID) -> None:
-    """Remove the partners (never the lead) of a partnership."""
+async def delete_partners(
+    session: AsyncSession, partnership_id: uuid.UUID, organisation_ids: list[uuid.UUID]
+) -> None:
+    """Remove these partners (never the lead) of a partnership, invited or accepted."""
+    if not organisation_ids:
+        return
     await session.execute(
         delete(PartnershipMember).where(
             PartnershipMember.partnership_id == partnership_id,
+            PartnershipMember.organisation_id.in_(organisation_ids),
             PartnershipMember.role == MemberRole.PARTNER,
         )
     )
+
+
+async def get_member(
+    session: AsyncSession,
+    partnership_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    visible: ColumnElement[bool] | None = None,
+    *,
+    fresh: bool = False,
+) -> PartnershipMember | None:
+    """``fresh``: re-read it as committed now (after the partnership's lock was taken)."""
+    query = select(PartnershipMember).where(
+        PartnershipMember.partnership_id == partnership_id,
+        PartnershipMember.organisation_id == organisation_id,
+    )
+    if visible is not None:
+        query = query.where(visible)
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def leads_of(
+    session: AsyncSession, partnership_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Organisation]:
+    """Each partnership's lead: who invites, on an invitation."""
+    if not partnership_ids:
+        return {}
+    rows = await session.execute(
+        select(PartnershipMember.partnership_id, Organisation)
+        .join(Organisation, PartnershipMember.organisation_id == Organisation.id)
+        .where(
+            PartnershipMember.partnership_id.in_(partnership_ids),
+            PartnershipMember.role == MemberRole.LEAD,
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def page_invitations(
+    session: AsyncSession,
+    *,
+    organisation_id: uuid.UUID,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[tuple[Partnership, PartnershipMember]]:
+    """The organisation's pending invitations, by the partnership's creation."""
+    order = (Partnership.created_at, Partnership.id)
+    query = (
+        select(Partnership, PartnershipMember)
+        .join(PartnershipMember, PartnershipMember.partnership_id == Partnership.id)
+        .where(
+            PartnershipMember.organisation_id == organisation_id,
+            PartnershipMember.status == MemberStatus.INVITED,
+        )
+    )
+    if after is not None:
+        query = query.where(tuple_(*order) > tuple_(*after))
+    rows = await session.execute(query.order_by(*order).limit(limit + 1))
+    return [(partnership, member) for partnership, member in rows]

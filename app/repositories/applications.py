@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
-from app.core.domain import AllocationStatus, ApplicationStage
+from app.core.domain import AllocationStatus, ApplicationStage, MemberStatus
 from app.db.driver import PreparedRead
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
@@ -21,6 +21,15 @@ from app.models.programme import Measure, Programme
 from app.repositories import visibility
 from app.repositories.paging import keyset, keyset_bound, keyset_values
 from app.repositories.programmes import search
+
+
+def accepted_member_of(organisation_id: Any) -> Select[uuid.UUID]:
+    """The partnerships the organisation has accepted to join: an invitation makes it no
+    applicant (it takes no participation, freezes nothing and benefits from nothing)."""
+    return select(PartnershipMember.partnership_id).where(
+        PartnershipMember.organisation_id == organisation_id,
+        PartnershipMember.status == MemberStatus.ACCEPTED,
+    )
 
 
 async def get_application(
@@ -56,10 +65,9 @@ async def live_in_district_slot(
 async def live_application_of_organisation(
     session: AsyncSession, organisation_id: uuid.UUID
 ) -> uuid.UUID | None:
-    """A live application the organisation applies with, alone or as a partnership member."""
-    as_member = select(PartnershipMember.partnership_id).where(
-        PartnershipMember.organisation_id == organisation_id
-    )
+    """A live application the organisation applies with, alone or as an accepted member of
+    a partnership."""
+    as_member = accepted_member_of(organisation_id)
     return await session.scalar(
         select(Application.id)
         .where(
@@ -76,11 +84,9 @@ async def live_application_of_organisation(
 async def live_participations(
     session: AsyncSession, call_id: uuid.UUID, organisation_id: uuid.UUID, excluding: uuid.UUID
 ) -> int:
-    """Projects of the call the organisation takes part in (an executive project and its
-    preliminary count as one)."""
-    as_member = select(PartnershipMember.partnership_id).where(
-        PartnershipMember.organisation_id == organisation_id
-    )
+    """Projects of the call the organisation takes part in, alone or as an accepted member
+    (an executive project and its preliminary count as one)."""
+    as_member = accepted_member_of(organisation_id)
     count = await session.scalar(
         select(func.count())
         .select_from(Application)
@@ -125,11 +131,7 @@ async def page_applications(
         query = query.where(
             or_(
                 Application.applicant_organisation_id == org,
-                Application.partnership_id.in_(
-                    select(PartnershipMember.partnership_id).where(
-                        PartnershipMember.organisation_id == org
-                    )
-                ),
+                Application.partnership_id.in_(accepted_member_of(org)),
             )
         )
     if filters.get("min_requested_cents") is not None:
@@ -202,11 +204,7 @@ _ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
         select(Application.id).where(
             or_(
                 Application.applicant_organisation_id == bindparam("organisation_id"),
-                Application.partnership_id.in_(
-                    select(PartnershipMember.partnership_id).where(
-                        PartnershipMember.organisation_id == bindparam("organisation_id")
-                    )
-                ),
+                Application.partnership_id.in_(accepted_member_of(bindparam("organisation_id"))),
             )
         )
     ),

@@ -7,9 +7,12 @@ object's existence does not leak.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+import uuid
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 
 from app.core.auth import Principal, Role
+from app.core.domain import MemberStatus
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
@@ -26,27 +29,43 @@ def organisations(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
-def _partnerships_of_members(principal: Principal) -> ColumnElement[bool]:
-    return Partnership.id.in_(
-        select(PartnershipMember.partnership_id).where(
-            PartnershipMember.organisation_id.in_(principal.organisation_ids)
-        )
+def _accepted_memberships(principal: Principal) -> Select[uuid.UUID]:
+    """The partnerships the principal's organisations have accepted to join. An invitation
+    shows nothing of the partnership's applications or other members (only itself, see
+    :func:`memberships`)."""
+    return select(PartnershipMember.partnership_id).where(
+        PartnershipMember.organisation_id.in_(principal.organisation_ids),
+        PartnershipMember.status == MemberStatus.ACCEPTED,
     )
 
 
 def partnerships(principal: Principal) -> ColumnElement[bool]:
-    """Region staff see all; applicants the partnerships their organisations belong to."""
+    """Region staff see all; applicants the partnerships their organisations are accepted
+    members of (an invited organisation sees the invitation only)."""
     if principal.is_region:
         return true()
     if principal.kind == "user" and principal.organisation_ids:
-        return _partnerships_of_members(principal)
+        return Partnership.id.in_(_accepted_memberships(principal))
+    return false()
+
+
+def memberships(principal: Principal) -> ColumnElement[bool]:
+    """A membership or invitation (one row of partnership_member): to the region, to the
+    users of the organisation concerned, and to the partnership's accepted members."""
+    if principal.is_region:
+        return true()
+    if principal.kind == "user" and principal.organisation_ids:
+        return or_(
+            PartnershipMember.organisation_id.in_(principal.organisation_ids),
+            PartnershipMember.partnership_id.in_(_accepted_memberships(principal)),
+        )
     return false()
 
 
 def applications(principal: Principal) -> ColumnElement[bool]:
     """Region staff: all. Reviewers: assigned ones. Applicants: their organisations' own
-    and those of partnerships they belong to. Partner clients: none (funded projects are
-    public through the allocations)."""
+    and those of partnerships they are accepted members of. Partner clients: none (funded
+    projects are public through the allocations)."""
     if principal.is_region:
         return true()
     if principal.role is Role.REVIEWER and principal.id is not None:
@@ -56,11 +75,7 @@ def applications(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.APPLICANT and principal.organisation_ids:
         return or_(
             Application.applicant_organisation_id.in_(principal.organisation_ids),
-            Application.partnership_id.in_(
-                select(PartnershipMember.partnership_id).where(
-                    PartnershipMember.organisation_id.in_(principal.organisation_ids)
-                )
-            ),
+            Application.partnership_id.in_(_accepted_memberships(principal)),
         )
     return false()
 

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from app.core.domain import (
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PiemonteProvince,
     ProfitStatus,
@@ -121,7 +122,12 @@ class PartnershipCreate(Input):
     form: PartnershipForm
     district_id: uuid.UUID | None = None
     lead_organisation_id: uuid.UUID
-    partner_organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    partner_organisation_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Organisations the caller may see: its own join at once; others (seen "
+        "only by the region) are invited. Invite any other organisation by tax code.",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> PartnershipCreate:
@@ -140,12 +146,21 @@ class PartnershipUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=300)
     form: PartnershipForm | None = None
     district_id: uuid.UUID | None = None
-    partner_organisation_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)
+    partner_organisation_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=200,
+        description="The partners from now on: members left out are removed (an invitation "
+        "left out is withdrawn); current members keep their status; new ones as on creation.",
+    )
 
 
 class MemberRead(Output):
     organisation_id: uuid.UUID
     role: MemberRole
+    status: MemberStatus = Field(
+        description="invited until one of the organisation's users (or the region, with a "
+        "reason) accepts; only accepted members count, and a submission needs them all."
+    )
 
 
 class PartnershipRead(Output):
@@ -168,7 +183,64 @@ def partnership_read(partnership: Partnership, members: list[PartnershipMember])
         form=partnership.form,
         district_id=partnership.district_id,
         lead_organisation_id=lead,
-        members=[MemberRead(organisation_id=m.organisation_id, role=m.role) for m in ordered],
+        members=[
+            MemberRead(organisation_id=m.organisation_id, role=m.role, status=m.status)
+            for m in ordered
+        ],
         created_at=partnership.created_at,
         updated_at=partnership.updated_at,
+    )
+
+
+class MemberInvite(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"tax_code": "02843860012"}]},
+    )
+    tax_code: TaxCode = Field(
+        description="The invited organisation's tax code (public, unlike its record here)."
+    )
+
+
+class MembershipDecision(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "Signed letter of intent, prot. 1234/2026."}]},
+    )
+    reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=2000,
+        description="Why; required when the region acts for the organisation (recorded in "
+        "the audit trail).",
+    )
+
+
+class MembershipRead(Output):
+    """A membership or invitation: what the invited organisation sees of the partnership."""
+
+    partnership_id: uuid.UUID
+    partnership_name: str
+    partnership_form: PartnershipForm
+    invited_by_organisation_id: uuid.UUID = Field(description="The partnership's lead.")
+    invited_by_organisation_name: str
+    organisation_id: uuid.UUID
+    role: MemberRole
+    status: MemberStatus
+
+
+def membership_read(
+    partnership: Partnership, lead: Organisation, member: PartnershipMember
+) -> MembershipRead:
+    return MembershipRead(
+        partnership_id=partnership.id,
+        partnership_name=partnership.name,
+        partnership_form=partnership.form,
+        invited_by_organisation_id=lead.id,
+        invited_by_organisation_name=lead.legal_name,
+        organisation_id=member.organisation_id,
+        role=member.role,
+        status=member.status,
     )

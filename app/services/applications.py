@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStatus,
     CallStatus,
     MemberRole,
+    MemberStatus,
     PhaseKind,
 )
 from app.core.errors import (
@@ -27,6 +28,7 @@ from app.core.errors import (
     InvalidInput,
     NotFound,
     ParticipationLimitReached,
+    PartnershipMemberNotAccepted,
 )
 from app.core.money import to_cents
 from app.models.application import Application
@@ -291,6 +293,7 @@ async def _facts(session: AsyncSession, application: Application) -> ApplicantFa
     their eligibility details until the submission commits."""
     if application.partnership_id is not None:
         await applicant_repo.lock_partnership(session, application.partnership_id, share=True)
+        await _require_all_accepted(session, application.partnership_id)
     lead_id, ids = await _applicant_organisations(session, application)
     organisations = await applicant_repo.organisations_by_id(session, ids, lock=True)
 
@@ -313,6 +316,21 @@ async def _facts(session: AsyncSession, application: Application) -> ApplicantFa
         lead=lead,
         members=tuple(facts(organisations[i]) for i in ids),
     )
+
+
+async def _require_all_accepted(session: AsyncSession, partnership_id: uuid.UUID) -> None:
+    """With the partnership held FOR SHARE: an acceptance (FOR UPDATE) has committed or
+    waits, so the members judged below are the ones that consented."""
+    members = (await applicant_repo.members_of(session, [partnership_id], fresh=True))[
+        partnership_id
+    ]
+    pending = sorted(str(m.organisation_id) for m in members if m.status is MemberStatus.INVITED)
+    if pending:
+        raise PartnershipMemberNotAccepted(
+            f"The partnership applies only with members that have accepted; still invited: "
+            f"{', '.join(pending)}.",
+            pending_organisation_ids=pending,
+        )
 
 
 async def _check_submission(

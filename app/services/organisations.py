@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
-from app.core.domain import MemberRole
+from app.core.domain import MemberRole, MemberStatus
 from app.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
     OrganisationExists,
     OrganisationInLiveApplication,
+    ReasonRequired,
 )
 from app.db.base import utcnow
 from app.models.auth import UserMembership
@@ -22,6 +24,8 @@ from app.repositories import applicants as repo
 from app.repositories import applications as application_repo
 from app.repositories import visibility
 from app.schemas.organisation import (
+    MemberInvite,
+    MembershipDecision,
     OrganisationCreate,
     OrganisationUpdate,
     PartnershipCreate,
@@ -136,9 +140,31 @@ async def get_partnership(
     return partnership, (await repo.members_of(session, [partnership.id]))[partnership.id]
 
 
-async def _require_organisations(session: AsyncSession, ids: list[uuid.UUID]) -> None:
-    found = await repo.organisations_by_id(session, ids)
-    missing = [str(i) for i in ids if i not in found]
+def _own(principal: Principal, organisation_id: uuid.UUID) -> bool:
+    """One of the user's own organisations: its consent is the user's to give."""
+    return principal.kind == "user" and organisation_id in principal.organisation_ids
+
+
+def _status_for(principal: Principal, organisation_id: uuid.UUID) -> MemberStatus:
+    """The caller's own organisations join at once; any other is only invited."""
+    return MemberStatus.ACCEPTED if _own(principal, organisation_id) else MemberStatus.INVITED
+
+
+async def _require_nameable(
+    session: AsyncSession,
+    principal: Principal,
+    ids: list[uuid.UUID],
+    *,
+    members: frozenset[uuid.UUID] = frozenset(),
+) -> None:
+    """Partners named by id must be organisations the caller may see (an applicant: its
+    own), or already members. Another party's organisation gets the very answer a missing
+    one gets, so that an id reveals nothing; it is invited by its (public) tax code."""
+    wanted = [i for i in ids if i not in members]
+    found = await repo.organisations_by_id(
+        session, wanted, visible=visibility.organisations(principal)
+    )
+    missing = [str(i) for i in wanted if i not in found]
     if missing:
         raise NotFound(f"No organisation {', '.join(missing)}.")
 
@@ -151,12 +177,13 @@ async def _require_district(session: AsyncSession, district_id: uuid.UUID | None
 async def create_partnership(
     session: AsyncSession, *, data: PartnershipCreate, principal: Principal
 ) -> tuple[Partnership, list[PartnershipMember]]:
-    """Form a partnership; the caller must act for its lead ("capofila")."""
+    """Form a partnership; the caller must act for its lead ("capofila"), which is accepted
+    (forming it is the lead's act). Partners are accepted when they are the caller's own
+    organisations, invited otherwise."""
     if not _acts_for(principal, data.lead_organisation_id):
         raise Forbidden("You can form partnerships only with one of your organisations as lead.")
-    await _require_organisations(
-        session, [data.lead_organisation_id, *data.partner_organisation_ids]
-    )
+    await _require_nameable(session, principal, [data.lead_organisation_id])
+    await _require_nameable(session, principal, data.partner_organisation_ids)
     await _require_district(session, data.district_id)
     partnership = Partnership(
         id=uuid.uuid4(), name=data.name, form=data.form, district_id=data.district_id
@@ -168,10 +195,14 @@ async def create_partnership(
             partnership_id=partnership.id,
             organisation_id=data.lead_organisation_id,
             role=MemberRole.LEAD,
+            status=MemberStatus.ACCEPTED,
         ),
         *(
             PartnershipMember(
-                partnership_id=partnership.id, organisation_id=org, role=MemberRole.PARTNER
+                partnership_id=partnership.id,
+                organisation_id=org,
+                role=MemberRole.PARTNER,
+                status=_status_for(principal, org),
             )
             for org in data.partner_organisation_ids
         ),
@@ -188,6 +219,17 @@ async def create_partnership(
     return partnership, members
 
 
+def _lead_of(members: list[PartnershipMember]) -> uuid.UUID:
+    return next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+
+
+async def _require_members_open(session: AsyncSession, partnership_id: uuid.UUID) -> None:
+    """Call with the partnership locked FOR UPDATE: a submission holds it FOR SHARE, so it
+    either committed (found here) or waits for this change and judges the new members."""
+    if await repo.partnership_has_applications(session, partnership_id):
+        raise Conflict("The members are frozen once the partnership has submitted.")
+
+
 async def update_partnership(
     session: AsyncSession,
     partnership: Partnership,
@@ -196,12 +238,10 @@ async def update_partnership(
     data: PartnershipUpdate,
     principal: Principal,
 ) -> list[PartnershipMember]:
-    lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
+    lead = _lead_of(members)
     if not _acts_for(principal, lead):
         raise Forbidden("Only the lead's users or an administrator may change the partnership.")
     if data.partner_organisation_ids is not None:
-        # Locked first: a submission of this partnership either committed (found below)
-        # or waits for this change and judges the new members.
         await repo.lock_partnership(session, partnership.id)
     before = _partnership_state(partnership, members)
     if data.name is not None:
@@ -215,15 +255,26 @@ async def update_partnership(
         partners = data.partner_organisation_ids
         if lead in partners or len(set(partners)) != len(partners):
             raise Conflict("Partners must be distinct and must not include the lead.")
-        if await repo.partnership_has_applications(session, partnership.id):
-            raise Conflict("The members are frozen once the partnership has submitted.")
-        await _require_organisations(session, partners)
-        await repo.delete_partners(session, partnership.id)
+        await _require_members_open(session, partnership.id)
+        current = {
+            m.organisation_id: m
+            for m in (await repo.members_of(session, [partnership.id], fresh=True))[partnership.id]
+            if m.role is MemberRole.PARTNER
+        }
+        await _require_nameable(session, principal, partners, members=frozenset(current))
+        # Members kept keep their consent; those left out (an invitation: withdrawn) go.
+        await repo.delete_partners(
+            session, partnership.id, [o for o in current if o not in partners]
+        )
         session.add_all(
             PartnershipMember(
-                partnership_id=partnership.id, organisation_id=org, role=MemberRole.PARTNER
+                partnership_id=partnership.id,
+                organisation_id=org,
+                role=MemberRole.PARTNER,
+                status=_status_for(principal, org),
             )
             for org in partners
+            if org not in current
         )
         partnership.updated_at = utcnow()  # the membership changed: bump the version too
     await session.flush()
@@ -239,13 +290,189 @@ async def update_partnership(
     return members
 
 
+async def invite_member(
+    session: AsyncSession,
+    partnership: Partnership,
+    members: list[PartnershipMember],
+    *,
+    data: MemberInvite,
+    principal: Principal,
+) -> tuple[Organisation, PartnershipMember]:
+    """Name another organisation by its tax code: invited (accepted at once when it is one
+    of the caller's own). Returns the lead (who invites) and the new membership."""
+    lead = _lead_of(members)
+    if not _acts_for(principal, lead):
+        raise Forbidden("Only the lead's users or an administrator may invite.")
+    await repo.lock_partnership(session, partnership.id)
+    await _require_members_open(session, partnership.id)
+    organisation = await repo.get_organisation_by_tax_code(session, data.tax_code)
+    if organisation is None:
+        # Whether a tax code is registered is no secret of the invitation's: registering
+        # it again answers organisation_exists. Its record stays unseen either way.
+        raise NotFound(f"No organisation is registered with tax code {data.tax_code}.")
+    current = (await repo.members_of(session, [partnership.id], fresh=True))[partnership.id]
+    if any(m.organisation_id == organisation.id for m in current):
+        raise Conflict(
+            "This organisation is already a member of the partnership, or invited.",
+            organisation_id=organisation.id,
+        )
+    before = _partnership_state(partnership, current)
+    member = PartnershipMember(
+        partnership_id=partnership.id,
+        organisation_id=organisation.id,
+        role=MemberRole.PARTNER,
+        status=_status_for(principal, organisation.id),
+    )
+    session.add(member)
+    partnership.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        action="partnership.invite",
+        entity_type="partnership",
+        entity_id=partnership.id,
+        before=before,
+        after=_partnership_state(partnership, [*current, member]),
+    )
+    return await _lead(session, partnership.id), member
+
+
+async def _lead(session: AsyncSession, partnership_id: uuid.UUID) -> Organisation:
+    return (await repo.leads_of(session, [partnership_id]))[partnership_id]
+
+
+async def get_membership(
+    session: AsyncSession,
+    partnership_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    principal: Principal,
+) -> tuple[Partnership, Organisation, PartnershipMember]:
+    """A membership or invitation, to the organisation's users, the partnership's accepted
+    members and the region; to anyone else as absent as one that does not exist."""
+    member = await repo.get_member(
+        session, partnership_id, organisation_id, visibility.memberships(principal)
+    )
+    partnership = await session.get(Partnership, partnership_id) if member else None
+    if member is None or partnership is None:
+        raise NotFound(f"No member {organisation_id} of partnership {partnership_id}.")
+    return partnership, await _lead(session, partnership_id), member
+
+
+def _consent_reason(principal: Principal, member: PartnershipMember, reason: str | None) -> None:
+    """The organisation's own users decide; the region may decide for it, saying why."""
+    if _own(principal, member.organisation_id) and principal.role is Role.APPLICANT:
+        return
+    if not principal.is_region:
+        raise Forbidden("Only the invited organisation's users (or the region) may decide.")
+    if reason is None:
+        raise ReasonRequired(
+            "The region accepts or declines for an organisation only with a reason, "
+            "recorded in the audit trail."
+        )
+
+
+async def _locked_invitation(
+    session: AsyncSession, partnership: Partnership, member: PartnershipMember, action: str
+) -> list[PartnershipMember]:
+    """Lock the partnership FOR UPDATE (as a change of members does: a submission holding it
+    FOR SHARE has committed or waits), then check the invitation is still pending."""
+    await repo.lock_partnership(session, partnership.id)
+    fresh = await repo.get_member(session, partnership.id, member.organisation_id, fresh=True)
+    if fresh is None:
+        raise NotFound(f"No member {member.organisation_id} of partnership {partnership.id}.")
+    if fresh.status is not MemberStatus.INVITED:
+        raise Conflict(
+            f"Only a pending invitation can be {action}; this organisation is {fresh.status}.",
+            current_status=fresh.status,
+        )
+    await _require_members_open(session, partnership.id)
+    return (await repo.members_of(session, [partnership.id], fresh=True))[partnership.id]
+
+
+async def accept_membership(
+    session: AsyncSession,
+    partnership: Partnership,
+    member: PartnershipMember,
+    *,
+    data: MembershipDecision,
+    principal: Principal,
+) -> PartnershipMember:
+    """The invited organisation joins: it now counts (visibility, participation, freeze)."""
+    _consent_reason(principal, member, data.reason)
+    current = await _locked_invitation(session, partnership, member, "accepted")
+    before = _partnership_state(partnership, current)
+    member.status = MemberStatus.ACCEPTED
+    partnership.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        action="partnership.accept",
+        entity_type="partnership",
+        entity_id=partnership.id,
+        before=before,
+        after=_partnership_state(partnership, current),
+        reason=data.reason,
+    )
+    return member
+
+
+async def decline_membership(
+    session: AsyncSession,
+    partnership: Partnership,
+    member: PartnershipMember,
+    *,
+    data: MembershipDecision,
+    principal: Principal,
+) -> None:
+    """The invited organisation says no: the invitation is removed (on the record)."""
+    _consent_reason(principal, member, data.reason)
+    current = await _locked_invitation(session, partnership, member, "declined")
+    before = _partnership_state(partnership, current)
+    await repo.delete_partners(session, partnership.id, [member.organisation_id])
+    partnership.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        action="partnership.decline",
+        entity_type="partnership",
+        entity_id=partnership.id,
+        before=before,
+        after=_partnership_state(
+            partnership, [m for m in current if m.organisation_id != member.organisation_id]
+        ),
+        reason=data.reason,
+    )
+
+
+async def list_invitations(
+    session: AsyncSession,
+    organisation: Organisation,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[tuple[Partnership, Organisation, PartnershipMember]]:
+    """The organisation's pending invitations (the caller may see the organisation)."""
+    rows = await repo.page_invitations(
+        session, organisation_id=organisation.id, after=after, limit=limit
+    )
+    leads = await repo.leads_of(session, [p.id for p, _ in rows])
+    return [(p, leads[p.id], m) for p, m in rows]
+
+
 def _partnership_state(
     partnership: Partnership, members: list[PartnershipMember]
 ) -> dict[str, object]:
     return {
         **audit.snapshot(partnership),
         "members": sorted(
-            ({"organisation_id": str(m.organisation_id), "role": str(m.role)} for m in members),
+            (
+                {
+                    "organisation_id": str(m.organisation_id),
+                    "role": str(m.role),
+                    "status": str(m.status),
+                }
+                for m in members
+            ),
             key=lambda m: (m["role"] != "lead", m["organisation_id"]),
         ),
     }

@@ -35,6 +35,7 @@ from app.core.domain import (
     ApplicationStatus,
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PledgeStatus,
 )
@@ -105,7 +106,10 @@ async def _world(session: Any) -> dict[str, str]:
     await session.flush()
     session.add(
         PartnershipMember(
-            partnership_id=partnership.id, organisation_id=foundation.id, role=MemberRole.LEAD
+            partnership_id=partnership.id,
+            organisation_id=foundation.id,
+            role=MemberRole.LEAD,
+            status=MemberStatus.ACCEPTED,
         )
     )
     partner = await register_client(

@@ -26,6 +26,8 @@ REGION = frozenset({"administrator", "officer"})
 APPLICANTS = frozenset({"administrator", "applicant"})
 ORGANISATION_READERS = frozenset({"administrator", "officer", "applicant", "client"})
 PARTNERSHIP_READERS = frozenset({"administrator", "officer", "applicant"})
+# An invitation is answered by the invited organisation's users, or by the region for it.
+CONSENTERS = frozenset({"administrator", "officer", "applicant"})
 REVIEW_READERS = frozenset({"administrator", "officer", "reviewer"})
 SCORERS = frozenset({"administrator", "reviewer"})  # an administrator is refused by the service
 PLEDGE_READERS = frozenset({"administrator", "officer", "client"})
@@ -68,6 +70,17 @@ ROUTES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/partnerships/{partnership_id}"): PARTNERSHIP_READERS,
     ("POST", "/api/v1/partnerships"): APPLICANTS,
     ("PATCH", "/api/v1/partnerships/{partnership_id}"): APPLICANTS,
+    ("POST", "/api/v1/partnerships/{partnership_id}/members"): APPLICANTS,
+    ("GET", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}"): (
+        PARTNERSHIP_READERS
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/accept"): (
+        CONSENTERS
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/decline"): (
+        CONSENTERS
+    ),
+    ("GET", "/api/v1/organisations/{organisation_id}/invitations"): PARTNERSHIP_READERS,
     ("GET", "/api/v1/applications"): USERS,
     ("GET", "/api/v1/applications/{application_id}"): USERS,
     ("POST", "/api/v1/applications"): APPLICANTS,

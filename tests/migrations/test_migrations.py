@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -125,3 +126,45 @@ async def test_0008_downgrade_drops_the_request_guard(scratch_engine: AsyncEngin
     assert await _request_guards(scratch_engine) == set()
     await migrations.upgrade(scratch_engine)
     assert await _request_guards(scratch_engine)
+
+
+async def test_0011_existing_members_become_accepted(scratch_engine: AsyncEngine) -> None:
+    """Memberships formed before consent existed are accepted: nothing live changes."""
+    await migrations.upgrade(scratch_engine, "0010")
+    sqlite = scratch_engine.dialect.name == "sqlite"
+    ids = [uuid.uuid4() for _ in range(3)]
+    partnership, lead, partner = (i.hex if sqlite else i for i in ids)
+    async with scratch_engine.begin() as conn:
+        for org, code in ((lead, "80087670016"), (partner, "02843860012")):
+            await conn.execute(
+                text(
+                    "INSERT INTO organisation (id, legal_name, tax_code, legal_nature,"
+                    " profit_status, accompaniment_experience, version, created_at, updated_at)"
+                    " VALUES (:id, 'Ente', :code, 'municipality', 'non_profit', false, 1,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": org, "code": code},
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO partnership (id, name, form, version, created_at, updated_at)"
+                " VALUES (:id, 'ATS', 'ats_formed', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": partnership},
+        )
+        for org, role in ((lead, "lead"), (partner, "partner")):
+            await conn.execute(
+                text(
+                    "INSERT INTO partnership_member (partnership_id, organisation_id, role)"
+                    " VALUES (:p, :o, :r)"
+                ),
+                {"p": partnership, "o": org, "r": role},
+            )
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        statuses = (await conn.execute(text("SELECT status FROM partnership_member"))).scalars()
+        assert sorted(statuses) == ["accepted", "accepted"]
+    await migrations.downgrade(scratch_engine, "0010")
+    async with scratch_engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM partnership_member"))
+    assert count == 2

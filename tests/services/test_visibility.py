@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
 )
 from app.models import (
@@ -70,11 +71,13 @@ async def world(session: AsyncSession) -> World:
                 partnership_id=partnership.id,
                 organisation_id=w.orgs["A"].id,
                 role=MemberRole.LEAD,
+                status=MemberStatus.ACCEPTED,
             ),
             PartnershipMember(
                 partnership_id=partnership.id,
                 organisation_id=w.orgs["C"].id,
                 role=MemberRole.PARTNER,
+                status=MemberStatus.ACCEPTED,
             ),
         ]
     )
@@ -206,6 +209,45 @@ class TestOtherResources:
         assert await count(user(Role.APPLICANT, world.orgs["B"].id)) == 0
         assert await count(user(Role.OFFICER)) == 1
         assert await count(client(world.orgs["A"].id)) == 0
+
+    async def test_an_invited_organisation_sees_its_invitation_only(
+        self, session: AsyncSession, world: World
+    ) -> None:
+        """B invited to P (not yet accepted): no partnership, no application of P, only the
+        invitation; accepted, it sees P and P's application."""
+        partnership_id = world.apps["by-P"].partnership_id
+        invitation = PartnershipMember(
+            partnership_id=partnership_id,
+            organisation_id=world.orgs["B"].id,
+            role=MemberRole.PARTNER,
+            status=MemberStatus.INVITED,
+        )
+        session.add(invitation)
+        await session.flush()
+        b = user(Role.APPLICANT, world.orgs["B"].id)
+
+        async def memberships(principal: Principal) -> set[str]:
+            found = set(
+                await session.scalars(
+                    select(PartnershipMember.organisation_id).where(
+                        visibility.memberships(principal)
+                    )
+                )
+            )
+            return {name for name, org in world.orgs.items() if org.id in found}
+
+        assert await visible_apps(session, world, b) == {"by-B"}
+        assert (
+            list(await session.scalars(select(Partnership.id).where(visibility.partnerships(b))))
+            == []
+        )
+        assert await memberships(b) == {"B"}
+        # The partnership's accepted members see the invitation (who is pending).
+        assert await memberships(user(Role.APPLICANT, world.orgs["C"].id)) == {"A", "B", "C"}
+        invitation.status = MemberStatus.ACCEPTED
+        await session.flush()
+        assert await visible_apps(session, world, b) == {"by-B", "by-P"}
+        assert await memberships(b) == {"A", "B", "C"}
 
     async def test_allocations_active_are_public_revoked_are_not(
         self, session: AsyncSession, world: World

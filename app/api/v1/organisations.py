@@ -10,16 +10,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.api.deps import SessionDep, require
 from app.api.etag import require_if_match, with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep
+from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
 from app.core.domain import LegalNature, PiemonteProvince
 from app.repositories import applicants as repo
 from app.repositories import visibility
 from app.schemas.organisation import (
+    MembershipRead,
     OrganisationCreate,
     OrganisationRead,
     OrganisationUpdate,
+    membership_read,
     organisation_read,
 )
 from app.schemas.page import Page
@@ -110,3 +112,27 @@ async def update_organisation(
     read = organisation_read(organisation)
     with_etag(response, read)
     return read
+
+
+@router.get(
+    "/{organisation_id}/invitations",
+    summary="List an organisation's invitations",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_invitations(
+    organisation_id: OrganisationId,
+    session: SessionDep,
+    page: PageDep,
+    principal: Annotated[Principal, require(Scope.PARTNERSHIPS_READ)],
+) -> Page[MembershipRead]:
+    """The partnerships that invited one of the caller's organisations and wait for its
+    answer, oldest first (accept or decline each under /partnerships)."""
+    organisation = await service.get_organisation(session, organisation_id, principal)
+    rows = await service.list_invitations(
+        session, organisation, after=page.after(parse_datetime, uuid.UUID), limit=page.limit
+    )
+    return page.page(
+        rows,
+        key=lambda row: (row[0].created_at, row[0].id),
+        item=lambda row: membership_read(*row),
+    )

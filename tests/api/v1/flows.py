@@ -36,6 +36,8 @@ class Api:
         body = response.json() if response.content else None
         if "etag" in response.headers and isinstance(body, dict) and "id" in body:
             self.etags[self._resource(path, body)] = response.headers["etag"]
+        elif "etag" in response.headers and method == "GET":
+            self.etags[path] = response.headers["etag"]  # a resource without an id of its own
         return body
 
     @staticmethod
@@ -69,6 +71,39 @@ class Api:
         return await self.call(
             "PATCH", path, actor, json=json, expect=expect, headers={"If-Match": self.etags[path]}
         )
+
+
+async def invite(
+    api: Api,
+    partnership_id: str,
+    lead: Actor,
+    tax_code: str,
+    accepted_by: Actor | None = None,
+    *,
+    reason: str | None = None,
+) -> Any:
+    """Invite an organisation into a partnership by tax code; ``accepted_by`` (one of its
+    users, or the region with ``reason``) accepts at once. Returns the membership."""
+    member = await api.call(
+        "POST",
+        f"/api/v1/partnerships/{partnership_id}/members",
+        lead,
+        json={"tax_code": tax_code},
+        expect=201,
+    )
+    if accepted_by is not None:
+        path = f"/api/v1/partnerships/{partnership_id}/members/{member['organisation_id']}"
+        member = await api.act(path, "accept", accepted_by, json={"reason": reason})
+    return member
+
+
+async def accept(
+    api: Api, partnership_id: str, organisation_id: str, actor: Actor, *, reason: str | None = None
+) -> Any:
+    """Accept a pending invitation (with If-Match), as one of the organisation's users or as
+    the region with ``reason``."""
+    path = f"/api/v1/partnerships/{partnership_id}/members/{organisation_id}"
+    return await api.act(path, "accept", actor, json={"reason": reason})
 
 
 def window(days_from_now: float, length_days: float = 30) -> tuple[str, str]:

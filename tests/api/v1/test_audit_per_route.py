@@ -279,12 +279,10 @@ async def _organisation_update(w: World) -> Request:
 
 async def _partnership_body(w: World) -> dict[str, Any]:
     await w.actor("applicant")
-    partner = await make_organisation(w.session, name="Partner", tax_code=tax_code(43))
     return {
         "name": "ATS Audit",
         "form": "ats_to_be_formed",
         "lead_organisation_id": str(w.applicant_org),
-        "partner_organisation_ids": [str(partner.id)],
     }
 
 
@@ -300,6 +298,49 @@ async def _partnership_update(w: World) -> Request:
     path = f"/api/v1/partnerships/{made}"
     headers = await w.etag(path, applicant)
     return Request("PATCH", path, applicant, json={"name": "ATS Rinominata"}, headers=headers)
+
+
+async def _partnership_invite(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    made = await w.created("/api/v1/partnerships", applicant, await _partnership_body(w))
+    await make_organisation(w.session, name="Partner", tax_code=tax_code(43))
+    return Request(
+        "POST",
+        f"/api/v1/partnerships/{made}/members",
+        applicant,
+        json={"tax_code": tax_code(43)},
+        expect=201,
+        entity_id=made,
+    )
+
+
+async def _invitation(w: World) -> tuple[str, str, Actor]:
+    """A partnership of the applicant's, its invitation path, and a user of the invited."""
+    applicant = await w.actor("applicant")
+    made = await w.created("/api/v1/partnerships", applicant, await _partnership_body(w))
+    partner = await make_organisation(w.session, name="Partner", tax_code=tax_code(43))
+    invited = await user_actor(w.session, w.settings, Role.APPLICANT, organisation_ids=[partner.id])
+    response = await w.client.post(
+        f"/api/v1/partnerships/{made}/members",
+        json={"tax_code": tax_code(43)},
+        headers=applicant.headers,
+    )
+    assert response.status_code == 201, response.text
+    return made, f"/api/v1/partnerships/{made}/members/{partner.id}", invited
+
+
+async def _membership_accept(w: World) -> Request:
+    made, path, invited = await _invitation(w)
+    headers = await w.etag(path, invited)
+    return Request("POST", f"{path}/accept", invited, json={}, headers=headers, entity_id=made)
+
+
+async def _membership_decline(w: World) -> Request:
+    made, path, invited = await _invitation(w)
+    headers = await w.etag(path, invited)
+    return Request(
+        "POST", f"{path}/decline", invited, json={}, headers=headers, expect=204, entity_id=made
+    )
 
 
 async def _application_create(w: World) -> Request:
@@ -588,6 +629,15 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("PATCH", "/api/v1/partnerships/{partnership_id}"): Case(
         "partnership.update", "partnership", False, _partnership_update
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members"): Case(
+        "partnership.invite", "partnership", False, _partnership_invite
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/accept"): Case(
+        "partnership.accept", "partnership", False, _membership_accept
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/decline"): Case(
+        "partnership.decline", "partnership", False, _membership_decline
     ),
     ("POST", "/api/v1/applications"): Case(
         "application.create", "application", True, _application_create

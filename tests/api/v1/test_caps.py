@@ -20,7 +20,7 @@ from app.models import Allocation, Call, Measure, Programme
 from app.repositories import applications as application_repo
 from app.repositories.guards import violated_constraint
 from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, accept
 from tests.world import (
     approved,
     budget,
@@ -455,6 +455,8 @@ class TestSubmissionRules:
                     "partner_organisation_ids": [str(third.id)],
                 },
             )
+            # Named by the region, the partner is invited; the region accepts for it, saying why.
+            await accept(api, partnership["id"], str(third.id), admin, reason="Lettera firmata.")
             application = await api.call(
                 "POST",
                 "/api/v1/applications",

@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from tests.actors import Actor, tax_code, user_actor
-from tests.api.v1.flows import Api, fesr_call, organisation, programme, text, window
+from tests.api.v1.flows import (
+    Api,
+    accept,
+    fesr_call,
+    invite,
+    organisation,
+    programme,
+    text,
+    window,
+)
 
 
 @pytest.fixture
@@ -95,7 +104,9 @@ async def test_fse1_application_from_partnership_to_revocation(
         1,
         legal_nature="social_services_body",
     )
-    _, third = await applicant_for(api, session, settings, admin, "Associazione Volontari", 2)
+    third_user, third = await applicant_for(
+        api, session, settings, admin, "Associazione Volontari", 2
+    )
     district = await api.call(
         "POST",
         "/api/v1/districts",
@@ -140,9 +151,13 @@ async def test_fse1_application_from_partnership_to_revocation(
             "form": "ats_to_be_formed",
             "district_id": district["id"],
             "lead_organisation_id": lead["id"],
-            "partner_organisation_ids": [third["id"]],
         },
     )
+    # Another applicant's organisation is invited by its tax code, and joins when one of
+    # its own users accepts: until then the partnership cannot submit.
+    invited = await invite(api, partnership["id"], lead_user, third["tax_code"])
+    assert (invited["organisation_id"], invited["status"]) == (third["id"], "invited")
+    await accept(api, partnership["id"], third["id"], third_user)
     preliminary = await api.call(
         "POST",
         "/api/v1/applications",

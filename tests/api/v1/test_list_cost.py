@@ -20,6 +20,7 @@ from app.core.domain import (
     ApplicationStatus,
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     PledgeStatus,
 )
@@ -61,12 +62,22 @@ async def world(
         )
         session.add(partnership)
         await session.flush()
-        session.add(
-            PartnershipMember(
-                partnership_id=partnership.id,
-                organisation_id=apps[n].applicant_organisation_id,
-                role=MemberRole.LEAD,
-            )
+        session.add_all(
+            [
+                PartnershipMember(
+                    partnership_id=partnership.id,
+                    organisation_id=apps[n].applicant_organisation_id,
+                    role=MemberRole.LEAD,
+                    status=MemberStatus.ACCEPTED,
+                ),
+                # The foundation's invitations: each shows its partnership's lead.
+                PartnershipMember(
+                    partnership_id=partnership.id,
+                    organisation_id=foundation.id,
+                    role=MemberRole.PARTNER,
+                    status=MemberStatus.INVITED,
+                ),
+            ]
         )
         reviewer = await user_actor(session, settings, Role.REVIEWER)
         session.add(Review(id=uuid.uuid4(), application_id=reviewed.id, reviewer_id=reviewer.id))
@@ -117,6 +128,7 @@ LISTS = {
     "/api/v1/applications/{application_id}/reviews",
     "/api/v1/allocations",
     "/api/v1/organisations/{organisation_id}/pledges",
+    "/api/v1/organisations/{organisation_id}/invitations",
     "/api/v1/transparency/grants",
     "/api/v1/audit-events",
     "/api/v1/users",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from tests.actors import Actor, make_organisation, tax_code, user_actor
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, invite
 from tests.world import budget
 
 APPLICATIONS = "/api/v1/applications"
@@ -66,9 +66,9 @@ async def scene(client: httpx.AsyncClient, session: AsyncSession, settings: Sett
             "name": "ATS di A",
             "form": "ats_to_be_formed",
             "lead_organisation_id": str(a.id),
-            "partner_organisation_ids": [str(c.id)],
         },
     )
+    await invite(api, partnership["id"], alice, c.tax_code, accepted_by=carol)
     return Scene(api, alice, bob, carol, a.id, world.call.id, application, partnership)
 
 

@@ -33,6 +33,7 @@ from app.core.domain import (
     ApplicationStatus,
     LegalNature,
     MemberRole,
+    MemberStatus,
     PartnershipForm,
     SelectionMethod,
 )
@@ -189,9 +190,17 @@ async def register(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     await session.flush()
     session.add_all(
         [
-            PartnershipMember(partnership_id=ats.id, organisation_id=lead.id, role=MemberRole.LEAD),
             PartnershipMember(
-                partnership_id=ats.id, organisation_id=partner.id, role=MemberRole.PARTNER
+                partnership_id=ats.id,
+                organisation_id=lead.id,
+                role=MemberRole.LEAD,
+                status=MemberStatus.ACCEPTED,
+            ),
+            PartnershipMember(
+                partnership_id=ats.id,
+                organisation_id=partner.id,
+                role=MemberRole.PARTNER,
+                status=MemberStatus.ACCEPTED,
             ),
         ]
     )
