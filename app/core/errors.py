@@ -171,14 +171,6 @@ class PartnershipMemberNotAccepted(DomainError):
     title = "A member of the partnership has not accepted its invitation"
 
 
-class ReasonRequired(DomainError):
-    """The region acting for an organisation records why, in the audit trail."""
-
-    status = 422
-    rule = "reason_required"
-    title = "A reason is required when the region acts for an organisation"
-
-
 class BudgetBelowAllocated(DomainError):
     status = 409
     rule = "budget_below_allocated"

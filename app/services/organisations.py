@@ -367,7 +367,8 @@ def _consent_reason(principal: Principal, member: PartnershipMember, reason: str
     if reason is None:
         raise ReasonRequired(
             "The region accepts or declines for an organisation only with a reason, "
-            "recorded in the audit trail."
+            "recorded in the audit trail.",
+            field="reason",
         )
 
 
