@@ -19,7 +19,7 @@ from app.cli import main
 from app.core.config import get_settings
 from tests.conftest import BACKENDS, POSTGRES_URL, REQUIRE_POSTGRES
 
-INTACT = re.compile(r"audit chain intact: (\d+) events, head seq (\d+) \(")
+INTACT = re.compile(r"audit chain intact: (\d+) events, head seq (\d+), (\d+) checkpoints \(")
 
 
 async def _on_server(statement: str) -> None:
