@@ -125,6 +125,7 @@ async def test_a_real_service_flow_works_under_the_runtime_role(deployment: Depl
     app = create_app(deployment.runtime_settings, deployment.runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.get("/readyz")).status_code == 200  # reads alembic_version
         login = await client.post(
             "/api/v1/auth/login", json={"email": "admin@example.org", "password": PASSWORD}
         )

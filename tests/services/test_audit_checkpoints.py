@@ -20,6 +20,7 @@ from app.core.context import SYSTEM
 from app.models.audit import GENESIS_HASH
 from app.repositories import audit as audit_repo
 from app.services import audit, checkpoints
+from app.services import keys as keys_service
 from app.services.audit import chain_hash, trusted_keys, verify_chain
 from tests.conftest import own_database
 from tests.tamper import lift_audit_guards
@@ -119,6 +120,17 @@ class TestIntact:
             ISSUER,
             row.kid,
         )
+
+    async def test_a_checkpoint_signed_by_a_retired_key_still_verifies(
+        self, session: AsyncSession, connection: AsyncConnection, settings: Settings, signed: int
+    ) -> None:
+        old = (await connection.execute(text("SELECT kid FROM audit_checkpoint"))).scalar_one()
+        await keys_service.rotate_signing_key(session, secret=settings.secret)
+        await keys_service.retire_signing_key(session, kid=old)
+        await session.flush()
+        result = await verify_chain(connection, keys=await keys(connection, settings))
+        assert result.ok, result
+        assert result.checkpoints == 1
 
     async def test_a_periodic_checkpoint_is_skipped_when_the_trail_did_not_move(
         self, session: AsyncSession, settings: Settings, signed: int
