@@ -38,3 +38,11 @@ def test_production_refuses_a_default_or_weak_secret(secret: str | None) -> None
 def test_production_accepts_a_real_secret() -> None:
     settings = Settings(environment="production", secret_key=SecretStr("x" * 48))
     assert settings.secret == "x" * 48
+
+
+def test_migrations_use_the_owner_url_and_fall_back_to_the_runtime_url() -> None:
+    runtime = "postgresql+asyncpg://app@db/wecare"
+    owner = "postgresql+asyncpg://owner@db/wecare"
+    assert Settings(database_url=runtime).owner_database_url == runtime
+    both = Settings(database_url=runtime, migration_database_url=owner)
+    assert (both.database_url, both.owner_database_url) == (runtime, owner)

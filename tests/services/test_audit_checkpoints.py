@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core import security
 from app.core.config import Settings
 from app.core.context import SYSTEM
+from app.main import create_app
 from app.models.audit import GENESIS_HASH
 from app.repositories import audit as audit_repo
 from app.services import audit, checkpoints
@@ -335,3 +336,26 @@ async def test_workers_do_not_sign_the_same_head_twice(postgres_scratch: Any) ->
     async with database.session(write=True) as third:
         made = await checkpoints.checkpoint_if_due(third, secret="s" * 40, issuer=ISSUER)
         assert made is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_app_runs_the_periodic_task_while_it_serves(backend: str, tmp_path: Path) -> None:
+    """create_app's lifespan starts the task every WECARE_AUDIT_CHECKPOINT_SECONDS and stops
+    it on shutdown."""
+    async with own_database(backend, tmp_path, audit_checkpoint_seconds=0.05) as (
+        database,
+        configured,
+    ):
+        async with database.session(write=True) as session:
+            await add_events(session, 2)
+        app = create_app(configured, database)
+        async with app.router.lifespan_context(app):
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                async with database.engine.connect() as conn:
+                    signed = await conn.scalar(text("SELECT max(seq) FROM audit_checkpoint"))
+                if signed is not None:
+                    break
+        assert signed == 3  # the two events and the first key's creation
+        tasks = [t for t in asyncio.all_tasks() if "run_periodic_checkpoints" in repr(t)]
+        assert all(t.done() for t in tasks)
