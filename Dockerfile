@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a virtual environment, then copy it into a slim runtime as a non-root user.
 # Runtime configuration comes from WECARE_* variables (README "Configuration"); in production
-# WECARE_SECRET_KEY is mandatory and WECARE_DATABASE_URL should point at PostgreSQL.
+# WECARE_SECRET_KEY is mandatory and the database should be PostgreSQL with two roles:
+# WECARE_MIGRATION_DATABASE_URL (the tables' owner) and WECARE_DATABASE_URL (the runtime role).
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -32,5 +33,8 @@ USER wecare
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"WECARE_PORT\", \"8000\")}/healthz', timeout=2)"]
-# Migrations and reference data first (both idempotent), then the server with several workers.
-CMD ["sh", "-c", "wecare db upgrade && wecare seed && exec wecare serve"]
+# Migrations, the runtime role's grants and reference data first (all idempotent, as the owner:
+# WECARE_MIGRATION_DATABASE_URL), then the server with several workers as the runtime role
+# (WECARE_DATABASE_URL), without the owner's URL in its environment. On PostgreSQL,
+# grant-runtime refuses a runtime URL that is a superuser or the owner; on SQLite it does nothing.
+CMD ["sh", "-c", "wecare db upgrade && wecare db grant-runtime && wecare seed && exec env -u WECARE_MIGRATION_DATABASE_URL wecare serve"]

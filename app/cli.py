@@ -13,25 +13,33 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.errors import DomainError, NotFound
-from app.db import migrations
+from app.db import migrations, roles
 from app.db.session import Database, create_engine
 from app.repositories import applicants as applicant_repo
 from app.repositories import auth as auth_repo
 from app.repositories import consistency
-from app.services import audit, clients, housekeeping, keys, users
+from app.services import audit, checkpoints, clients, housekeeping, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
 
+def _owner_settings() -> Settings:
+    """The settings with the tables' owner as the database (WECARE_MIGRATION_DATABASE_URL,
+    or WECARE_DATABASE_URL when there is no separate runtime role)."""
+    settings = get_settings()
+    return settings.model_copy(update={"database_url": settings.owner_database_url})
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings(), request_timeouts=False)
+        engine = create_engine(_owner_settings(), request_timeouts=False)
         try:
             await migrations.upgrade(engine, args.revision)
         finally:
@@ -44,7 +52,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _db_downgrade(args: argparse.Namespace) -> int:
     async def run() -> None:
-        engine = create_engine(get_settings(), request_timeouts=False)
+        engine = create_engine(_owner_settings(), request_timeouts=False)
         try:
             await migrations.downgrade(engine, args.revision)
         finally:
@@ -55,10 +63,42 @@ def _db_downgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_grant_runtime(args: argparse.Namespace) -> int:
+    """Grant the runtime role what the service needs, as the owner (PostgreSQL)."""
+    settings = get_settings()
+    runtime_url = make_url(settings.database_url)
+    if runtime_url.get_backend_name() != "postgresql":
+        print("wecare db grant-runtime: SQLite has no roles; nothing to grant")  # noqa: T201
+        return 0
+    role = args.role or runtime_url.username
+    if not role:
+        print("wecare db grant-runtime: name the role", file=sys.stderr)  # noqa: T201
+        return 1
+
+    async def run() -> list[str]:
+        engine = create_engine(_owner_settings())
+        try:
+            async with engine.begin() as connection:
+                return await roles.grant_runtime(connection, role)
+        finally:
+            await engine.dispose()
+
+    try:
+        statements = asyncio.run(run())
+    except roles.RuntimeRoleRefused as error:
+        print(f"wecare db grant-runtime: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(  # noqa: T201
+        f"role {role} may now run the service ({len(statements)} grants; "
+        "the audit trail is append-only to it)"
+    )
+    return 0
+
+
 def _seed(args: argparse.Namespace) -> int:
     async def run() -> str:
         data = read_reference_file(Path(args.file))
-        database = Database(create_engine(get_settings()))
+        database = Database(create_engine(_owner_settings()))
         try:
             async with database.session(write=True) as session:
                 report = await load_reference_data(session, data)
@@ -202,14 +242,31 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_jwks(path: str) -> dict[str, dict[str, object]]:
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {str(key["kid"]): dict(key) for key in document["keys"]}
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
-    """Walk the hash chain; exit 1 and name the first broken sequence number."""
+    """Walk the hash chain and check it against every signed checkpoint; exit 1 naming the
+    first broken sequence number and each checkpoint the trail contradicts."""
+    settings = get_settings()
+    try:
+        jwks = _read_jwks(args.jwks) if args.jwks else None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"wecare audit verify: cannot read the JWKS: {error}", file=sys.stderr)  # noqa: T201
+        return 2
 
     async def run() -> audit.Verification:
-        engine = create_engine(get_settings())
+        engine = create_engine(settings)
         try:
             async with engine.connect() as connection:
-                return await audit.verify_chain(connection)
+                keys = (
+                    jwks
+                    if jwks is not None
+                    else await audit.trusted_keys(connection, secret=settings.secret)
+                )
+                return await audit.verify_chain(connection, keys=keys)
         finally:
             await engine.dispose()
 
@@ -217,13 +274,32 @@ def _audit_verify(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     elapsed = time.perf_counter() - started
     if not result.ok:
-        print(  # noqa: T201
-            f"BROKEN at seq {result.first_broken_seq}: {result.reason}", file=sys.stderr
-        )
+        if result.first_broken_seq is not None:
+            print(  # noqa: T201
+                f"BROKEN at seq {result.first_broken_seq}: {result.reason}", file=sys.stderr
+            )
+        for failure in result.checkpoint_failures:
+            print(f"BROKEN {failure}", file=sys.stderr)  # noqa: T201
         return 1
-    summary = f"{result.events} events, head seq {result.head_seq} ({elapsed:.2f} s)"
+    summary = (
+        f"{result.events} events, head seq {result.head_seq}, "
+        f"{result.checkpoints} checkpoints ({elapsed:.2f} s)"
+    )
     print(f"audit chain intact: {summary}")  # noqa: T201
     return 0
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> str:
+        made = await checkpoints.create_checkpoint(
+            session, secret=settings.secret, issuer=settings.issuer
+        )
+        state = "signed" if made.created else "already signed"
+        return f"checkpoint at seq {made.checkpoint.seq} {state}\n{made.checkpoint.jws}"
+
+    return _in_transaction(work)
 
 
 def openapi_document() -> str:
@@ -278,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     down = db.add_parser("downgrade", help="revert migrations (default: to base)")
     down.add_argument("revision", nargs="?", default="base")
     down.set_defaults(handler=_db_downgrade)
+    grant = db.add_parser(
+        "grant-runtime", help="grant the service's runtime role its privileges (PostgreSQL)"
+    )
+    grant.add_argument(
+        "role", nargs="?", default=None, help="default: the user of WECARE_DATABASE_URL"
+    )
+    grant.set_defaults(handler=_db_grant_runtime)
 
     seed = commands.add_parser("seed", help="load a programme's reference data (idempotent)")
     seed.add_argument("--file", default=str(WECARE_FILE), help="default: the WECARE programme")
@@ -322,9 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = commands.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit", required=True
     )
-    audit_commands.add_parser("verify", help="verify the hash chain").set_defaults(
-        handler=_audit_verify
+    verify = audit_commands.add_parser(
+        "verify", help="verify the hash chain against every signed checkpoint"
     )
+    verify.add_argument(
+        "--jwks",
+        help="a JWKS document kept elsewhere to verify the checkpoints with (default: the "
+        "database's keys, each authenticated with WECARE_SECRET_KEY)",
+    )
+    verify.set_defaults(handler=_audit_verify)
+    audit_commands.add_parser(
+        "checkpoint", help="sign a checkpoint of the chain's head now"
+    ).set_defaults(handler=_audit_checkpoint)
 
     commands.add_parser(
         "prune", help="delete expired idempotency keys, token revocations, old login failures"

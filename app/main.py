@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from copy import deepcopy
 from typing import Any
 
@@ -31,6 +32,7 @@ from app.api.problems import (
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
+from app.services.checkpoints import run_periodic_checkpoints
 from app.services.keys import PublicKeyCache
 
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
@@ -142,9 +144,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_database:
-            await db.dispose()
+        # Every worker runs the loop; an advisory lock and "already signed" keep them from
+        # signing the same head twice.
+        task = (
+            asyncio.create_task(
+                run_periodic_checkpoints(
+                    db,
+                    interval_seconds=settings.audit_checkpoint_seconds,
+                    secret=settings.secret,
+                    issuer=settings.issuer,
+                )
+            )
+            if settings.audit_checkpoint_seconds > 0
+            else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            if owns_database:
+                await db.dispose()
 
     app = FastAPI(
         title="WECARE funding API",

@@ -204,15 +204,15 @@ def d_script(call: str) -> str:
         "revocation_reason, created_at, updated_at, version) VALUES (gen_random_uuid(), "
         f"md5('bd' || nextval('bench_d_seq'))::uuid, {PROGRAMME_ID}, {measure_id}, {call_id}, "
         f"NULL, {cents}, 'active', now(), 'bench', NULL, NULL, NULL, now(), now(), 1);\n"
-        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash;\n"
+        "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE;\n"
         "INSERT INTO audit_event (seq, occurred_at, actor_type, actor_id, request_id, "
         "idempotency_key, action, entity_type, entity_id, before, after, reason, prev_hash, "
-        "hash) SELECT seq, now(), 'user', 'bench', NULL, NULL, 'allocation.grant', "
+        "hash) SELECT seq + 1, now(), 'user', 'bench', NULL, NULL, 'allocation.grant', "
         "'allocation', 'bench', NULL, "
         '\'{"amount_cents":100,"status":"active","granted_by":"bench",'
         '"id":"00000000-0000-0000-0000-000000000000"}\', NULL, hash, '
         "md5(hash) || md5(hash) FROM audit_head WHERE id = 1;\n"
-        "UPDATE audit_head SET hash = md5(hash) || md5(hash) WHERE id = 1;\n"
+        "UPDATE audit_head SET seq = seq + 1, hash = md5(hash) || md5(hash) WHERE id = 1;\n"
         "COMMIT;\n"
     )
 

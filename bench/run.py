@@ -471,7 +471,7 @@ def report(
         "application (wrk's Lua script walks a list of ids). For G1-G6 `errors` counts "
         "responses other than the expected status (201; 409 for G3; 200 for G4). D runs the "
         "capped transaction's writes in pgbench: BEGIN; the conditional UPDATEs of programme, "
-        "measure and call; INSERT allocation; UPDATE audit_head ... RETURNING; INSERT "
+        "measure and call; INSERT allocation; SELECT audit_head ... FOR UPDATE; INSERT "
         "audit_event; UPDATE audit_head; COMMIT (the app also reads the application, its "
         "active allocation and the measure first).",
         f"- Write cases run {extra.write_seconds:g} s per round; Q1/Q2 (SQLite) run on a copy "

@@ -60,3 +60,11 @@ def test_production_accepts_a_generated_secret(generate: Callable[[], str]) -> N
         secret = generate()
         settings = Settings(environment="production", secret_key=SecretStr(secret))
         assert settings.secret == secret
+
+
+def test_migrations_use_the_owner_url_and_fall_back_to_the_runtime_url() -> None:
+    runtime = "postgresql+asyncpg://app@db/wecare"
+    owner = "postgresql+asyncpg://owner@db/wecare"
+    assert Settings(database_url=runtime).owner_database_url == runtime
+    both = Settings(database_url=runtime, migration_database_url=owner)
+    assert (both.database_url, both.owner_database_url) == (runtime, owner)

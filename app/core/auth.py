@@ -35,6 +35,7 @@ class Scope(StrEnum):
     PLEDGES_READ = "pledges:read"
     PLEDGES_WRITE = "pledges:write"
     AUDIT_READ = "audit:read"
+    AUDIT_CHECKPOINT = "audit:checkpoint"
     USERS_ADMIN = "users:admin"
     CLIENTS_ADMIN = "clients:admin"
 
@@ -60,6 +61,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.PLEDGES_READ: "Read co-funding pledges (a foundation its own, the region all).",
     Scope.PLEDGES_WRITE: "Make, change and withdraw your foundation's co-funding pledges.",
     Scope.AUDIT_READ: "Read the audit trail.",
+    Scope.AUDIT_CHECKPOINT: "Sign a checkpoint of the audit chain now.",
     Scope.USERS_ADMIN: "Manage user accounts.",
     Scope.CLIENTS_ADMIN: "Manage partner OAuth clients.",
 }

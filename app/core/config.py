@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     environment: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///./var/wecare.sqlite3"
+    # The tables' owner, for `wecare db upgrade`, `seed` and `db grant-runtime`; the service
+    # itself connects with database_url, a role that may only append to the audit trail.
+    migration_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -68,6 +71,13 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_failure_window_seconds: int = Field(default=900, ge=10, le=86_400)
     signing_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    audit_checkpoint_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="Each worker signs a checkpoint of the audit chain this often if the "
+        "trail moved (0: only on demand).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -122,6 +132,11 @@ class Settings(BaseSettings):
     def secret(self) -> str:
         """The effective secret: the configured one, or the development default."""
         return self.secret_key.get_secret_value() if self.secret_key else DEVELOPMENT_SECRET
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL of the tables' owner (migrations, seed, grants)."""
+        return self.migration_database_url or self.database_url
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,5 @@
-"""Cryptography in one place: JWT access tokens (RFC 9068), signing keys, secret hashing.
+"""Cryptography in one place: JWT access tokens (RFC 9068), signing keys, secret hashing,
+signed checkpoints of the audit chain.
 
 This is the ONLY module that imports python-jose (an import-linter contract checks it).
 python-jose is lenient by default: it accepts tokens without ``aud`` or ``exp`` and ignores
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwk, jwt
+from jose import jwk, jws, jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
 ALGORITHM = "RS256"
@@ -254,3 +256,79 @@ def verify_access_token(
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         raw=claims,
     )
+
+
+# --- audit checkpoints -----------------------------------------------------------------
+
+CHECKPOINT_TYPE = "audit-checkpoint+jwt"
+
+
+class InvalidCheckpoint(Exception):
+    """A checkpoint's signature or content does not hold; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckpointClaims:
+    seq: int
+    hash: str
+    issued_at: int
+    issuer: str
+    kid: str
+
+
+def sign_checkpoint(key: SigningKey, *, seq: int, digest: str, issuer: str, now: datetime) -> str:
+    """A compact JWS (RS256, ``kid`` header) over ``{"seq", "hash", "iat", "iss"}``."""
+    claims = {"seq": seq, "hash": digest, "iat": int(now.timestamp()), "iss": issuer}
+    return str(
+        jwt.encode(
+            claims,
+            key.private_pem,
+            algorithm=ALGORITHM,
+            headers={"kid": key.kid, "typ": CHECKPOINT_TYPE},
+        )
+    )
+
+
+def verify_checkpoint(
+    token: str, *, public_keys: Mapping[str, Mapping[str, Any]]
+) -> CheckpointClaims:
+    """Verify a checkpoint's signature with the key its ``kid`` names (a JWKS's keys by
+    kid), RS256 only; return what it signs. Raises InvalidCheckpoint."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except JOSEError as error:
+        raise InvalidCheckpoint("malformed JWS") from error
+    if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
+        raise InvalidCheckpoint("algorithm is not RS256")
+    if header.get("typ") != CHECKPOINT_TYPE:
+        raise InvalidCheckpoint(f"typ is not {CHECKPOINT_TYPE}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in public_keys:
+        raise InvalidCheckpoint(f"signed with an unknown key {kid!r}")
+    try:
+        payload = jws.verify(token, dict(public_keys[kid]), algorithms=[ALGORITHM])
+        claims = json.loads(payload)
+    except (JOSEError, ValueError) as error:
+        raise InvalidCheckpoint("the signature does not verify") from error
+    if not (
+        isinstance(claims, dict)
+        and type(claims.get("seq")) is int
+        and isinstance(claims.get("hash"), str)
+        and type(claims.get("iat")) is int
+        and isinstance(claims.get("iss"), str)
+    ):
+        raise InvalidCheckpoint("malformed claims")
+    return CheckpointClaims(
+        seq=claims["seq"],
+        hash=claims["hash"],
+        issued_at=claims["iat"],
+        issuer=claims["iss"],
+        kid=kid,
+    )
+
+
+def public_jwk_is_authentic(key: SigningKey, public_jwk: Mapping[str, Any]) -> bool:
+    """Whether ``public_jwk`` is the public half of ``key`` (a decrypted private key): a key
+    row planted in the database by someone without the server secret cannot pass."""
+    public = jwk.construct(key.private_pem, ALGORITHM).public_key().to_dict()
+    return all(str(public[member]) == str(public_jwk.get(member)) for member in ("n", "e"))

@@ -2,7 +2,7 @@
 
 from app.models.allocation import Allocation
 from app.models.application import Application
-from app.models.audit import AuditEvent, AuditHead
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from app.models.auth import (
     LoginFailure,
     OAuthClient,
@@ -22,6 +22,7 @@ from app.models.review import Review
 __all__ = [
     "Allocation",
     "Application",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Call",

@@ -41,7 +41,10 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """The chain's head: one row, locked by every writer, so the chain never forks."""
+    """The chain's head: one row, locked by every writer, so the chain never forks.
+
+    A trigger (migration 0013) lets it move only one step forward, onto the event that
+    chains from it, and refuses its deletion."""
 
     __tablename__ = "audit_head"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
@@ -49,3 +52,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """The chain's head at one moment, signed with the token signing key (a compact JWS).
+
+    Append-only like the events (migration 0013). ``wecare audit verify`` checks the chain
+    against every checkpoint, so history below a checkpoint cannot be rewritten, nor the
+    trail cut below it, without the signing key."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    hash: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

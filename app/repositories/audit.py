@@ -8,30 +8,29 @@ from typing import Any
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.models.audit import AuditEvent, AuditHead
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
+from app.models.auth import SigningKeyRow
 from app.repositories.paging import keyset
 
 
-async def advance_head(session: AsyncSession) -> tuple[int, str]:
-    """Take the next sequence number and the previous hash, holding the head row's lock
-    until commit: concurrent writers queue here, so the chain cannot fork."""
+async def lock_head(session: AsyncSession) -> tuple[int, str]:
+    """The last sequence number and hash, holding the head row's lock until commit:
+    concurrent writers queue here, so the chain cannot fork. (SQLite: the write transaction
+    already holds the database's write lock from BEGIN IMMEDIATE.)"""
     row = (
         await session.execute(
-            update(AuditHead)
-            .where(AuditHead.id == 1)
-            .values(seq=AuditHead.seq + 1)
-            .returning(AuditHead.seq, AuditHead.hash)
-            .execution_options(synchronize_session=False)
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
         )
     ).one()
     return int(row[0]), str(row[1])
 
 
-async def set_head_hash(session: AsyncSession, digest: str) -> None:
+async def set_head(session: AsyncSession, *, seq: int, digest: str) -> None:
+    """Move the head onto the event just inserted (the only move its trigger allows)."""
     await session.execute(
         update(AuditHead)
         .where(AuditHead.id == 1)
-        .values(hash=digest)
+        .values(seq=seq, hash=digest)
         .execution_options(synchronize_session=False)
     )
 
@@ -87,3 +86,60 @@ async def last_seq(connection: AsyncConnection) -> int:
     """The highest sequence number stored (0 for an empty trail)."""
     found = await connection.scalar(select(func.max(AuditEvent.seq)))
     return int(found or 0)
+
+
+async def event_hash(connection: AsyncConnection, seq: int) -> str | None:
+    found = await connection.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+    return None if found is None else str(found)
+
+
+async def newest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
+    found: AuditCheckpoint | None = await session.scalar(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+    )
+    return found
+
+
+async def get_checkpoint(session: AsyncSession, seq: int) -> AuditCheckpoint | None:
+    return await session.get(AuditCheckpoint, seq)
+
+
+async def page_checkpoints(
+    session: AsyncSession, *, after: tuple[Any, ...] | None, limit: int
+) -> list[AuditCheckpoint]:
+    query: Select[tuple[AuditCheckpoint]] = select(AuditCheckpoint)
+    return list(await session.scalars(keyset(query, (AuditCheckpoint.seq,), after, limit)))
+
+
+async def all_checkpoints(connection: AsyncConnection) -> list[Any]:
+    """Every checkpoint, oldest first (a few per day: small next to the events)."""
+    query = select(AuditCheckpoint.__table__).order_by(AuditCheckpoint.seq)
+    return list((await connection.execute(query)).all())
+
+
+async def signing_key_rows(connection: AsyncConnection) -> list[Any]:
+    """Every signing key, retired ones too: old checkpoints stay verifiable."""
+    return list((await connection.execute(select(SigningKeyRow.__table__))).all())
+
+
+async def current_head(session: AsyncSession) -> tuple[int, str]:
+    """The committed head (no lock: a checkpoint signs a head that already exists)."""
+    row = (await session.execute(select(AuditHead.seq, AuditHead.hash))).one()
+    return int(row[0]), str(row[1])
+
+
+async def checkpoint_lock(session: AsyncSession, *, wait: bool) -> bool:
+    """PostgreSQL: one checkpoint writer at a time across workers (a transaction-scoped
+    advisory lock; without ``wait``, False when another holds it). SQLite: the write
+    transaction's BEGIN IMMEDIATE already serialises writers."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        await session.execute(select(func.pg_advisory_xact_lock(_CHECKPOINT_LOCK)))
+        return True
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(_CHECKPOINT_LOCK))))
+
+
+# Advisory-lock key of checkpoint writers (bigint key space; the login and idempotency
+# locks use other keys).
+_CHECKPOINT_LOCK = 0x5745_4341_5245_0A

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.models.audit import AuditEvent
+from app.models.audit import AuditCheckpoint, AuditEvent
 
 
 class AuditEventRead(BaseModel):
@@ -49,4 +49,26 @@ def audit_event_read(event: AuditEvent) -> AuditEventRead:
         reason=event.reason,
         prev_hash=event.prev_hash,
         hash=event.hash,
+    )
+
+
+class AuditCheckpointRead(BaseModel):
+    """The chain's head at one moment, signed: verify ``jws`` with the key named by its
+    ``kid`` in /.well-known/jwks.json (RS256); its payload is ``{"seq", "hash", "iat",
+    "iss"}``. Keep a copy elsewhere: a trail cut or rewritten below it is then detected."""
+
+    seq: int
+    hash: str
+    jws: str = Field(description="Compact JWS (RS256) over seq, hash, iat and iss.")
+    kid: str = Field(description="The signing key, as in /.well-known/jwks.json.")
+    created_at: datetime
+
+
+def audit_checkpoint_read(checkpoint: AuditCheckpoint) -> AuditCheckpointRead:
+    return AuditCheckpointRead(
+        seq=checkpoint.seq,
+        hash=checkpoint.hash,
+        jws=checkpoint.jws,
+        kid=checkpoint.kid,
+        created_at=checkpoint.created_at,
     )

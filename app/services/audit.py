@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -22,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.context import Actor, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
+from app.core.security import (
+    CheckpointClaims,
+    InvalidCheckpoint,
+    decrypt_signing_key,
+    public_jwk_is_authentic,
+    verify_checkpoint,
+)
 from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
 
@@ -104,7 +112,8 @@ async def record(
 ) -> AuditEvent:
     """Append one event for a change made in this transaction (call it last)."""
     await session.flush()  # the change itself first: its guards fire before the head is locked
-    seq, prev_hash = await repo.advance_head(session)
+    last_seq, prev_hash = await repo.lock_head(session)
+    seq = last_seq + 1
     actor = actor or actor_var.get()
     request_id = request_id_var.get()
     event = AuditEvent(
@@ -126,7 +135,7 @@ async def record(
     event.hash = chain_hash(prev_hash, event_content(event))
     session.add(event)
     await session.flush()
-    await repo.set_head_hash(session, event.hash)
+    await repo.set_head(session, seq=seq, digest=event.hash)
     return event
 
 
@@ -136,23 +145,110 @@ class Verification:
     head_seq: int
     first_broken_seq: int | None
     reason: str | None
+    checkpoints: int = 0
+    # One line per checkpoint the trail contradicts, naming the checkpoint and the tamper.
+    checkpoint_failures: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.first_broken_seq is None
+        return self.first_broken_seq is None and not self.checkpoint_failures
 
 
-async def verify_chain(connection: AsyncConnection) -> Verification:
-    """Walk the chain from the start to the head; name the first event that does not fit.
+async def trusted_keys(connection: AsyncConnection, *, secret: str) -> dict[str, dict[str, Any]]:
+    """Every signing key (retired ones too) whose public part is the public half of a
+    private key that decrypts with the server secret, by kid: a key row planted by someone
+    with database access but without the secret is left out."""
+    trusted: dict[str, dict[str, Any]] = {}
+    for row in await repo.signing_key_rows(connection):
+        try:
+            private = decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+        except RuntimeError:
+            continue
+        public = dict(row.public_jwk)
+        if public_jwk_is_authentic(private, public):
+            trusted[row.kid] = public
+    return trusted
 
-    The head is read first and the walk stops at its sequence number: on a live database
-    writers keep committing (each its event and the head together), and reading the head
-    last would compare the walk with a head that moved on after it, a false alarm.
+
+async def verify_chain(
+    connection: AsyncConnection, *, keys: Mapping[str, Mapping[str, Any]] | None = None
+) -> Verification:
+    """Walk the chain from the start to the head; name the first event that does not fit,
+    and every checkpoint the trail contradicts.
+
+    ``keys`` (kid -> public JWK, a JWKS's keys) verify the checkpoints' signatures; by
+    default the public keys stored in the database (``wecare audit verify`` passes only
+    keys authenticated with the server secret, or a JWKS kept elsewhere).
+
+    Checkpoints are read first, then the head, and the walk stops at the head's sequence
+    number: on a live database writers keep committing (each its event and the head
+    together) and checkpoints keep being signed, and reading either after the walk would
+    compare it with a state that moved on, a false alarm.
     """
+    checkpoint_rows = await repo.all_checkpoints(connection)
+    if keys is None:
+        keys = {row.kid: dict(row.public_jwk) for row in await repo.signing_key_rows(connection)}
     head_seq, head_hash = await repo.read_head(connection)
+    signed, failures = _signed_checkpoints(checkpoint_rows, keys)
+    wanted = {claims.seq for claims in signed}
+    seen: dict[int, str] = {}
+    walk = await _walk(connection, head_seq, head_hash, wanted, seen)
+    for claims in signed:
+        if claims.seq == 0:
+            actual: str | None = GENESIS_HASH
+        elif claims.seq in seen:
+            actual = seen[claims.seq]
+        else:
+            actual = await repo.event_hash(connection, claims.seq)
+        if actual is None and claims.seq > head_seq:
+            failures.append(
+                f"checkpoint {claims.seq}: the trail ends at seq {head_seq}, below the "
+                "checkpoint (truncated, or its last events dropped)"
+            )
+        elif actual is None:
+            failures.append(f"checkpoint {claims.seq}: event {claims.seq} is missing")
+        elif actual != claims.hash:
+            failures.append(
+                f"checkpoint {claims.seq}: event {claims.seq} does not have the signed hash "
+                f"(the range up to seq {claims.seq} was rewritten)"
+            )
+    return replace(walk, checkpoints=len(checkpoint_rows), checkpoint_failures=tuple(failures))
+
+
+def _signed_checkpoints(
+    rows: list[Any], keys: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[CheckpointClaims], list[str]]:
+    """The claims of every checkpoint whose signature holds and agrees with its row; a
+    failure line for each of the others."""
+    signed: list[CheckpointClaims] = []
+    failures: list[str] = []
+    for row in rows:
+        try:
+            claims = verify_checkpoint(row.jws, public_keys=keys)
+        except InvalidCheckpoint as error:
+            failures.append(f"checkpoint {row.seq}: forged signature ({error})")
+            continue
+        if (claims.seq, claims.hash) != (row.seq, row.hash):
+            failures.append(
+                f"checkpoint {row.seq}: the row differs from what its signature covers "
+                f"(seq {claims.seq})"
+            )
+        signed.append(claims)
+    return signed, failures
+
+
+async def _walk(
+    connection: AsyncConnection,
+    head_seq: int,
+    head_hash: str,
+    wanted: set[int],
+    seen: dict[int, str],
+) -> Verification:
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     async for row in repo.stream_events(connection, upto=head_seq):
         count += 1
+        if row.seq in wanted:
+            seen[row.seq] = row.hash
         occurred = row.occurred_at
         if isinstance(occurred, datetime) and occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)

@@ -45,6 +45,7 @@ from app.main import create_app
 from app.models import Partnership, PartnershipMember, Pledge, Review
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
+from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.tokens import issue_token
@@ -115,6 +116,8 @@ async def _world(session: Any) -> dict[str, str]:
     partner = await register_client(
         session, name="Fondazione", scopes=["pledges:read"], organisation_id=foundation.id
     )
+    # A signed checkpoint, so that the newest is a 200 and the list has a page to walk.
+    await create_checkpoint(session, secret=SETTINGS.secret, issuer=SETTINGS.issuer)
     await session.flush()
     ids = {
         "programme_id": w.programme.id,

@@ -21,6 +21,7 @@ from app.repositories import audit as audit_repo
 from app.services import audit
 from app.services.audit import canonical, verify_chain
 from tests.conftest import BACKENDS, own_database
+from tests.tamper import lift_audit_guards
 
 
 @pytest.fixture(params=BACKENDS)
@@ -116,7 +117,9 @@ async def test_a_row_added_beyond_the_head_is_caught(
 
 async def test_a_head_moved_back_is_caught(connection: AsyncConnection, three_events: int) -> None:
     # The head rewound to the event before the last, with that event's true hash: the walk
-    # up to it is intact, but the last event now lies beyond the head.
+    # up to it is intact, but the last event now lies beyond the head. (The owner, past the
+    # head's guard: the service's own role cannot, test_audit_guards.py.)
+    await lift_audit_guards(connection)
     await connection.execute(
         text(
             "UPDATE audit_head SET seq = :seq - 1, "
@@ -134,6 +137,7 @@ async def test_a_head_moved_back_is_caught(connection: AsyncConnection, three_ev
 async def test_a_head_ahead_of_the_events_is_caught(
     connection: AsyncConnection, three_events: int
 ) -> None:
+    await lift_audit_guards(connection)
     await connection.execute(text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1"))
     result = await verify_chain(connection)
     assert not result.ok

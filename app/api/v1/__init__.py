@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.api.v1 import (
     allocations,
     applications,
+    audit_checkpoints,
     audit_events,
     auth,
     calls,
@@ -39,6 +40,7 @@ for module in (
     pledges,
     reports,
     audit_events,
+    audit_checkpoints,
     oauth,
     auth,
     users,

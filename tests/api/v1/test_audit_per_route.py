@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus
-from app.models import AuditEvent
+from app.models import AuditEvent, AuditHead
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -466,6 +466,13 @@ async def _user_update(w: World) -> Request:
     return Request("PATCH", path, admin, json={"display_name": "Rinominato"}, headers=headers)
 
 
+async def _checkpoint_create(w: World) -> Request:
+    admin = await w.actor("administrator")
+    # The checkpoint is named by the sequence number it signs: the head before the request.
+    head = await w.session.scalar(select(AuditHead.seq))
+    return Request("POST", "/api/v1/audit/checkpoints", admin, expect=201, entity_id=str(head))
+
+
 async def _client_create(w: World) -> Request:
     admin = await w.actor("administrator")
     body = {"name": "Fondazione", "scopes": ["allocations:read"]}
@@ -685,6 +692,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/users"): Case("user.create", "user", True, _user_create),
     ("PATCH", "/api/v1/users/{user_id}"): Case("user.update", "user", False, _user_update),
     ("POST", "/api/v1/clients"): Case("client.create", "oauth_client", True, _client_create),
+    ("POST", "/api/v1/audit/checkpoints"): Case(
+        "audit_checkpoint.create", "audit_checkpoint", True, _checkpoint_create
+    ),
     ("DELETE", "/api/v1/clients/{client_id}"): Case(
         "client.deactivate", "oauth_client", False, _client_deactivate
     ),

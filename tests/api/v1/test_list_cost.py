@@ -25,6 +25,7 @@ from app.core.domain import (
     PledgeStatus,
 )
 from app.models import Partnership, PartnershipMember, Pledge, Review
+from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from tests.actors import make_organisation, tax_code, user_actor
 from tests.statements import counting
@@ -91,6 +92,8 @@ async def world(
             )
         )
         await register_client(session, name=f"Client {n}", scopes=["pledges:read"])
+    for _ in range(ROWS):  # each records an event, so the next signs another head
+        await create_checkpoint(session, secret=settings.secret, issuer=settings.issuer)
     await session.flush()
     return {
         "admin": admin,
@@ -131,6 +134,7 @@ LISTS = {
     "/api/v1/organisations/{organisation_id}/invitations",
     "/api/v1/transparency/grants",
     "/api/v1/audit-events",
+    "/api/v1/audit/checkpoints",
     "/api/v1/users",
     "/api/v1/clients",
 }

@@ -1,0 +1,117 @@
+"""Signed checkpoints of the audit chain: its head (sequence number and hash) signed with
+the token signing key, on demand and periodically.
+
+A checkpoint is public and verifiable offline with the JWKS. Whoever can write to the
+database but does not hold the signing key (encrypted with the server secret) cannot
+rewrite or cut the trail below a checkpoint without ``wecare audit verify`` naming it.
+
+On-demand checkpoints (``wecare audit checkpoint``, ``POST /api/v1/audit/checkpoints``) are
+audited like every action. Periodic ones are not: an event recording a checkpoint lies
+beyond it, so a periodic task that audited itself would never find the trail quiet, and
+the checkpoint table is itself an append-only, public record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.core.security import sign_checkpoint
+from app.db.session import Database
+from app.models.audit import AuditCheckpoint
+from app.repositories import audit as repo
+from app.services import audit, keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpointed:
+    checkpoint: AuditCheckpoint
+    created: bool  # False: the head was already checkpointed, nothing was written
+
+
+async def _sign_head(session: AsyncSession, *, secret: str, issuer: str) -> AuditCheckpoint:
+    # The key first: creating the very first key records an event, which moves the head.
+    key = await keys.current_signing_key(session, secret=secret)
+    seq, digest = await repo.current_head(session)
+    existing = await repo.get_checkpoint(session, seq)
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    checkpoint = AuditCheckpoint(
+        seq=seq,
+        hash=digest,
+        jws=sign_checkpoint(key, seq=seq, digest=digest, issuer=issuer, now=now),
+        kid=key.kid,
+        created_at=now,
+    )
+    session.add(checkpoint)
+    await session.flush()
+    return checkpoint
+
+
+async def create_checkpoint(session: AsyncSession, *, secret: str, issuer: str) -> Checkpointed:
+    """Sign the chain's head now (audited); a head already signed returns its checkpoint."""
+    await repo.checkpoint_lock(session, wait=True)
+    seq, _ = await repo.current_head(session)
+    existing = await repo.get_checkpoint(session, seq)
+    if existing is not None:
+        return Checkpointed(existing, created=False)
+    checkpoint = await _sign_head(session, secret=secret, issuer=issuer)
+    await audit.record(
+        session,
+        action="audit_checkpoint.create",
+        entity_type="audit_checkpoint",
+        entity_id=checkpoint.seq,
+        after=audit.snapshot(checkpoint),
+    )
+    return Checkpointed(checkpoint, created=True)
+
+
+async def checkpoint_if_due(
+    session: AsyncSession, *, secret: str, issuer: str
+) -> AuditCheckpoint | None:
+    """The periodic checkpoint: sign the head unless it is already signed, the trail is
+    empty, or another worker is signing right now (then it is not needed twice)."""
+    if not await repo.checkpoint_lock(session, wait=False):
+        return None
+    seq, _ = await repo.current_head(session)
+    newest = await repo.newest_checkpoint(session)
+    if seq == 0 or (newest is not None and newest.seq >= seq):
+        return None
+    return await _sign_head(session, secret=secret, issuer=issuer)
+
+
+async def run_periodic_checkpoints(
+    database: Database, *, interval_seconds: float, secret: str, issuer: str
+) -> None:
+    """Every ``interval_seconds``, a checkpoint if the trail moved (runs until cancelled)."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            async with database.session(write=True) as session:
+                made = await checkpoint_if_due(session, secret=secret, issuer=issuer)
+            if made is not None:
+                log.info("audit checkpoint signed at seq %s", made.seq)
+        except Exception:
+            # A database that is down now may be up at the next tick; the server stays up.
+            log.exception("periodic audit checkpoint failed")
+
+
+async def list_checkpoints(
+    session: AsyncSession, *, after: tuple[object, ...] | None, limit: int
+) -> list[AuditCheckpoint]:
+    return await repo.page_checkpoints(session, after=after, limit=limit)
+
+
+async def newest_checkpoint(session: AsyncSession) -> AuditCheckpoint:
+    found = await repo.newest_checkpoint(session)
+    if found is None:
+        raise NotFound("No checkpoint of the audit chain has been signed yet.")
+    return found
