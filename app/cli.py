@@ -140,6 +140,7 @@ def _clients_create(args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> str:
         registered = await clients.register_client(
             session,
+            settings=get_settings(),
             name=args.name,
             scopes=args.scopes.replace(",", " ").split(),
             organisation_id=await _organisation_id(session, args.organisation),
@@ -168,6 +169,7 @@ def _users_create(args: argparse.Namespace) -> int:
             password=password,
             role=Role(args.role),
             organisation_ids=[org for org in orgs if org is not None],
+            settings=get_settings(),
         )
         return f"user {user.email} ({user.role}) created with id {user.id}"
 
@@ -256,6 +258,8 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers or settings.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # X-Forwarded-For moves request.client only when sent by one of these (default none).
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
     return 0
 
@@ -320,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser(
-        "prune", help="delete expired idempotency keys, token revocations, old login failures"
+        "prune",
+        help="delete expired idempotency keys, token revocations, old authentication failures",
     ).set_defaults(handler=_prune)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)

@@ -24,7 +24,9 @@ from app.core.errors import (
     InsufficientScope,
     InvalidInput,
     OAuthProtocolError,
+    PasswordHashingBusy,
     PreconditionFailed,
+    TooManyClientAuthFailures,
     TooManyLoginAttempts,
     Unauthenticated,
 )
@@ -84,7 +86,7 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     if isinstance(exc, InsufficientScope):
         scope = " ".join(exc.required)
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-    if isinstance(exc, TooManyLoginAttempts):
+    if isinstance(exc, (TooManyLoginAttempts, TooManyClientAuthFailures, PasswordHashingBusy)):
         return {"Retry-After": str(exc.retry_after)}
     if exc.status == 401:  # RFC 9110 15.5.2: every 401 names a scheme (a failed login too)
         return {"WWW-Authenticate": 'Bearer realm="wecare"'}
@@ -113,8 +115,12 @@ OAUTH_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
-    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
     assert isinstance(exc, OAuthProtocolError)
+    return oauth_error_response(exc)
+
+
+def oauth_error_response(exc: OAuthProtocolError) -> JSONResponse:
+    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
     headers = dict(OAUTH_HEADERS)
     if exc.status == 401:
         # The scheme the endpoint takes (RFC 6749 5.2), also after client_secret_post: a
@@ -244,7 +250,7 @@ _DESCRIPTIONS = {
     422: "The request is not valid.",
     428: "An If-Match header is required.",
     500: "Unexpected server error (quote the X-Request-ID).",
-    503: "The service is not ready.",
+    503: "The service is not ready, or busy (see Retry-After).",
 }
 
 

@@ -4,6 +4,7 @@ from app.models.allocation import Allocation
 from app.models.application import Application
 from app.models.audit import AuditEvent, AuditHead
 from app.models.auth import (
+    ClientAuthFailure,
     LoginFailure,
     OAuthClient,
     RefreshToken,
@@ -27,6 +28,7 @@ __all__ = [
     "Call",
     "CallParticipationLimit",
     "CallPhase",
+    "ClientAuthFailure",
     "District",
     "IdempotencyKey",
     "LoginFailure",

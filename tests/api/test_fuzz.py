@@ -109,7 +109,11 @@ async def _world(session: Any) -> dict[str, str]:
         )
     )
     partner = await register_client(
-        session, name="Fondazione", scopes=["pledges:read"], organisation_id=foundation.id
+        session,
+        settings=SETTINGS,
+        name="Fondazione",
+        scopes=["pledges:read"],
+        organisation_id=foundation.id,
     )
     await session.flush()
     ids = {

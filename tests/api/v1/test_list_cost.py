@@ -79,7 +79,9 @@ async def world(
                 status=PledgeStatus.ACTIVE,
             )
         )
-        await register_client(session, name=f"Client {n}", scopes=["pledges:read"])
+        await register_client(
+            session, settings=settings, name=f"Client {n}", scopes=["pledges:read"]
+        )
     await session.flush()
     return {
         "admin": admin,
