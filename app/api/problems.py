@@ -22,6 +22,7 @@ from app.core.errors import (
     Conflict,
     DomainError,
     InsufficientScope,
+    InvalidCredentials,
     InvalidInput,
     OAuthProtocolError,
     PasswordHashingBusy,
@@ -93,8 +94,27 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     return {}
 
 
+# request.state key: send this response only after that many seconds (RefusalDelayMiddleware).
+REFUSAL_DELAY = "refusal_delay_seconds"
+# Refusals of a credential check, or of its throttle: sent late (see delay_refusal).
+_CREDENTIAL_REFUSALS = (
+    InvalidCredentials,
+    TooManyLoginAttempts,
+    TooManyClientAuthFailures,
+    PasswordHashingBusy,
+)
+
+
+def delay_refusal(request: Request) -> None:
+    """Mark the response as a refused credential check: it leaves after
+    WECARE_AUTH_FAILURE_DELAY_SECONDS, once the request's transaction has ended."""
+    setattr(request.state, REFUSAL_DELAY, request.app.state.settings.auth_failure_delay_seconds)
+
+
 def render_domain_error(request: Request, exc: DomainError) -> JSONResponse:
     """The problem response for a domain error (routes that must commit despite refusing)."""
+    if isinstance(exc, _CREDENTIAL_REFUSALS):
+        delay_refusal(request)
     return problem_response(
         status=exc.status,
         slug=exc.rule,

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     client_auth_max_failures_per_address: int = Field(default=20, ge=1, le=100_000)
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
     password_hash_wait_seconds: float = Field(default=1.0, ge=0, le=30)
+    auth_failure_delay_seconds: float = Field(default=1.0, ge=0, le=10)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     signing_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     host: str = "127.0.0.1"

@@ -11,7 +11,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientAddressDep, KeyCacheDep, SessionDep, SettingsDep
-from app.api.problems import OAUTH_HEADERS, oauth_error_response, problem_responses
+from app.api.problems import (
+    OAUTH_HEADERS,
+    delay_refusal,
+    oauth_error_response,
+    problem_responses,
+)
 from app.core.context import Actor, actor_var
 from app.core.errors import OAuthProtocolError
 from app.models.auth import OAuthClient
@@ -89,6 +94,7 @@ async def _authenticate(
         if refused.status != 401:
             raise
         await client_service.record_client_auth_failure(session, address)
+        delay_refusal(request)
         return oauth_error_response(refused)
     actor_var.set(Actor("client", client.client_id))
     return client
