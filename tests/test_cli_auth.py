@@ -81,3 +81,34 @@ def test_key_ids_are_safe_command_line_arguments() -> None:
     kids = {generate_signing_key("a" * 32).kid for _ in range(20)}
     assert all(re.fullmatch(r"[0-9a-f]{24}", kid) for kid in kids)
     assert len(kids) == 20
+
+
+# What the login refuses, `wecare users create` refuses too: an account it created could
+# never log in. Special-use domains (.test, .localhost, ...) are not deliverable addresses.
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("admin@x.test", False),
+        ("root@localhost", False),
+        ("officer@regione.invalid", False),
+        ("no-at-sign.example.org", False),
+        ("two@@example.org", False),
+        ("Maria.Rossi@Regione.Piemonte.it", True),
+    ],
+)
+@pytest.mark.usefixtures("cli_database")
+def test_users_create_and_login_share_one_e_mail_rule(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, email: str, valid: bool
+) -> None:
+    from app.schemas.auth import LoginRequest
+
+    try:
+        LoginRequest(email=email, password="x")
+        login_accepts = True
+    except ValueError:
+        login_accepts = False
+    assert login_accepts is valid
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
+    assert (main(["users", "create", "--email", email]) == 0) is valid
+    if not valid:
+        assert "not a valid e-mail address" in capsys.readouterr().err

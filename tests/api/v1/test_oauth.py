@@ -524,6 +524,27 @@ class TestStrictVerification:
         claims = {**good_claims, "iat": now - 600, "exp": now - 31}
         await self.assert_refused(client, self.sign(key, claims))
 
+    @pytest.mark.parametrize(("extra", "accepted"), [(30, True), (31, False)])
+    async def test_a_token_living_longer_than_the_ttl_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        key: SigningKey,
+        good_claims: dict[str, Any],
+        extra: int,
+        accepted: bool,
+    ) -> None:
+        """exp - iat may exceed the configured TTL by the clock leeway (30 s), not more:
+        a longer-lived token was not issued under this configuration."""
+        lifetime = settings.access_token_ttl_seconds + extra
+        claims = {**good_claims, "exp": good_claims["iat"] + lifetime}
+        token = self.sign(key, claims)
+        if accepted:
+            response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 403  # authenticated; clients have no account
+        else:
+            await self.assert_refused(client, token)
+
     async def test_expiry_is_checked_without_relying_on_jose(
         self,
         session: AsyncSession,

@@ -190,6 +190,33 @@ class TestRefreshAndLogout:
         after = await client.post("/api/v1/auth/refresh", json={"refresh_token": new_refresh})
         assert after.status_code == 401
 
+    async def test_a_replay_also_stops_the_session_s_access_tokens(
+        self, client: httpx.AsyncClient, officer: Actor
+    ) -> None:
+        """A replayed refresh token means someone holds a copy: the session's access
+        tokens (the first and the rotated one) stop at once, not at their expiry."""
+        first = (await login(client, "officer@example.org")).json()
+        second = (
+            await client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+            )
+        ).json()
+        other = (await login(client, "officer@example.org")).json()  # another session
+        for tokens in (first, second, other):
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+        replay = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+        )
+        assert replay.status_code == 401
+        for tokens in (first, second):
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            refused = await client.get("/api/v1/users/me", headers=bearer)
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "invalid_token"
+        bearer = {"Authorization": f"Bearer {other['access_token']}"}
+        assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+
     async def test_logout_revokes_access_and_refresh_tokens(
         self, client: httpx.AsyncClient, officer: Actor
     ) -> None:
