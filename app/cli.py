@@ -165,7 +165,8 @@ def _users_create(args: argparse.Namespace) -> int:
         user = await users.create_user(
             session,
             email=args.email,
-            display_name=args.name or args.email,
+            # Not the address itself: the display name is in the audit trail, e-mails never.
+            display_name=args.name or args.email.split("@")[0],
             password=password,
             role=Role(args.role),
             organisation_ids=[org for org in orgs if org is not None],
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create an account (password from WECARE_NEW_USER_PASSWORD or a prompt)"
     )
     create_user.add_argument("--email", required=True)
-    create_user.add_argument("--name", help="display name (default: the e-mail)")
+    create_user.add_argument("--name", help="display name (default: the e-mail's local part)")
     create_user.add_argument("--role", choices=[r.value for r in Role], default="administrator")
     create_user.add_argument(
         "--organisation", action="append", help="tax code of an organisation (repeatable)"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -98,7 +100,11 @@ def test_key_ids_are_safe_command_line_arguments() -> None:
 )
 @pytest.mark.usefixtures("cli_database")
 def test_users_create_and_login_share_one_e_mail_rule(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, email: str, valid: bool
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    email: str,
+    valid: bool,
 ) -> None:
     from app.schemas.auth import LoginRequest
 
@@ -112,3 +118,10 @@ def test_users_create_and_login_share_one_e_mail_rule(
     assert (main(["users", "create", "--email", email]) == 0) is valid
     if not valid:
         assert "not a valid e-mail address" in capsys.readouterr().err
+        return
+    # The account's audit event names it without its address (the display name included).
+    with closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
+        query = "SELECT after FROM audit_event WHERE action = 'user.create'"
+        (after,) = db.execute(query).fetchone()
+    assert "@" not in after
+    assert '"display_name":"Maria.Rossi"' in after
