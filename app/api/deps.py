@@ -68,7 +68,7 @@ KeyCacheDep = Annotated[PublicKeyCache, Depends(get_key_cache)]
 # serve` has uvicorn replace the peer by the right-most untrusted X-Forwarded-For entry only
 # when the peer is one of WECARE_TRUSTED_PROXIES (none by default), so a header anyone can
 # send never moves a caller to another address. 64 characters: the column's width.
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host[:64] if request.client else ""
 
 

@@ -105,7 +105,7 @@ class LoginFailure(IdMixin, Base):
     )
 
     email: Mapped[str] = mapped_column(String(320))
-    # The client's address as app.api.client_address sees it ('' for rows from before).
+    # The client's address as app.api.deps.client_address sees it ('' for rows from before).
     address: Mapped[str] = mapped_column(String(64), server_default="")
     failed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
