@@ -154,6 +154,20 @@ def _clients_create(args: argparse.Namespace) -> int:
     return _in_transaction(work)
 
 
+def _clients_rotate_secret(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        rotated = await clients.rotate_client_secret(
+            session, get_settings(), client_id=args.client_id
+        )
+        return (
+            f"client_id={rotated.client.client_id}\n"
+            f"client_secret={rotated.secret}\n"
+            "(the secret is shown only now; the previous one no longer works)"
+        )
+
+    return _in_transaction(work)
+
+
 def _users_create(args: argparse.Namespace) -> int:
     password = os.environ.get("WECARE_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
     if len(password) < 12:
@@ -293,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     retire.set_defaults(handler=_keys_retire)
 
     client_commands = commands.add_parser("clients", help="partner OAuth clients")
-    create_client = client_commands.add_subparsers(dest="clients", required=True).add_parser(
+    client_subcommands = client_commands.add_subparsers(dest="clients", required=True)
+    create_client = client_subcommands.add_parser(
         "create", help="register a client; prints its secret once"
     )
     create_client.add_argument("--name", required=True)
@@ -304,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_client.add_argument("--organisation", help="tax code of the partner's organisation")
     create_client.set_defaults(handler=_clients_create)
+    rotate = client_subcommands.add_parser(
+        "rotate-secret", help="issue a new secret to a client; prints it once"
+    )
+    rotate.add_argument("client_id")
+    rotate.set_defaults(handler=_clients_rotate_secret)
 
     user_commands = commands.add_parser("users", help="user accounts")
     create_user = user_commands.add_subparsers(dest="users", required=True).add_parser(

@@ -67,6 +67,45 @@ def test_clients_create_prints_the_secret_once(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.usefixtures("cli_database")
+def test_clients_rotate_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """A new secret authenticates, the old one no longer does (after a leak, or after a
+    change of WECARE_SECRET_KEY, which invalidates every stored client secret)."""
+    import asyncio
+
+    from app.core.security import client_secret_pepper, verify_client_secret
+    from app.db.session import Database, create_engine
+    from app.repositories import auth as repo
+
+    assert main(["clients", "create", "--name", "CRT", "--scopes", "allocations:read"]) == 0
+    created = dict(
+        line.split("=", 1) for line in capsys.readouterr().out.splitlines() if "=" in line
+    )
+    assert main(["clients", "rotate-secret", created["client_id"]]) == 0
+    rotated = dict(
+        line.split("=", 1) for line in capsys.readouterr().out.splitlines() if "=" in line
+    )
+    assert rotated["client_id"] == created["client_id"]
+    assert rotated["client_secret"] != created["client_secret"]
+
+    async def stored() -> str:
+        database = Database(create_engine(get_settings()))
+        try:
+            async with database.session(write=False) as session:
+                client = await repo.get_client_by_client_id(session, created["client_id"])
+                assert client is not None
+                return client.secret_hash
+        finally:
+            await database.dispose()
+
+    secret_hash = asyncio.run(stored())
+    pepper = client_secret_pepper(get_settings().secret)
+    assert verify_client_secret(rotated["client_secret"], secret_hash, pepper)
+    assert not verify_client_secret(created["client_secret"], secret_hash, pepper)
+    assert main(["clients", "rotate-secret", "wcc_nobody"]) == 1
+    assert "No client wcc_nobody" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_database")
 def test_users_create(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
     assert main(["users", "create", "--email", "Admin@Example.org"]) == 0

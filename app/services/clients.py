@@ -82,6 +82,27 @@ async def register_client(
     return RegisteredClient(client=client, secret=secret)
 
 
+async def rotate_client_secret(
+    session: AsyncSession, settings: Settings, *, client_id: str
+) -> RegisteredClient:
+    """Give a client a fresh secret (the old one stops at once): after a leak, or after a
+    change of WECARE_SECRET_KEY, under which no stored client secret verifies any more."""
+    client = await repo.get_client_by_client_id(session, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}.")
+    secret = new_client_secret()
+    client.secret_hash = hash_client_secret(secret, client_secret_pepper(settings.secret))
+    await session.flush()
+    await audit.record(
+        session,
+        action="client.secret_rotate",
+        entity_type="oauth_client",
+        entity_id=client.id,
+        reason="a new client secret was issued; the previous one no longer authenticates",
+    )
+    return RegisteredClient(client=client, secret=secret)
+
+
 async def deactivate_client(session: AsyncSession, *, id: uuid.UUID) -> OAuthClient:
     client = await repo.get_client(session, id)
     if client is None:
