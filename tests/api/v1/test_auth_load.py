@@ -42,7 +42,7 @@ READ = "/api/v1/calls"
 STORM = 16  # concurrent bogus token requests, as in the finding
 PHASE_SECONDS = 2.5  # of back-to-back reads: longer than a refusal's delay, so that the
 # storm phases hold several rounds of refusals, not one burst at their start
-PHASES = 4  # idle and storm phases alternate, so that drift of the machine's load cancels
+PHASES = 3  # idle and storm phases alternate, so that drift of the machine's load cancels
 MAX_RATIO = 3.0
 
 
