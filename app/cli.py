@@ -180,6 +180,7 @@ def _clients_create(args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> str:
         registered = await clients.register_client(
             session,
+            settings=get_settings(),
             name=args.name,
             scopes=args.scopes.replace(",", " ").split(),
             organisation_id=await _organisation_id(session, args.organisation),
@@ -188,6 +189,20 @@ def _clients_create(args: argparse.Namespace) -> int:
             f"client_id={registered.client.client_id}\n"
             f"client_secret={registered.secret}\n"
             "(the secret is shown only now; store it safely)"
+        )
+
+    return _in_transaction(work)
+
+
+def _clients_rotate_secret(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        rotated = await clients.rotate_client_secret(
+            session, get_settings(), client_id=args.client_id
+        )
+        return (
+            f"client_id={rotated.client.client_id}\n"
+            f"client_secret={rotated.secret}\n"
+            "(the secret is shown only now; the previous one no longer works)"
         )
 
     return _in_transaction(work)
@@ -204,10 +219,12 @@ def _users_create(args: argparse.Namespace) -> int:
         user = await users.create_user(
             session,
             email=args.email,
-            display_name=args.name or args.email,
+            # Not the address itself: the display name is in the audit trail, e-mails never.
+            display_name=args.name or args.email.split("@")[0],
             password=password,
             role=Role(args.role),
             organisation_ids=[org for org in orgs if org is not None],
+            settings=get_settings(),
         )
         return f"user {user.email} ({user.role}) created with id {user.id}"
 
@@ -339,6 +356,8 @@ def _serve(args: argparse.Namespace) -> int:
         limit_concurrency=settings.server_limit_concurrency,
         timeout_keep_alive=settings.server_keep_alive_seconds,
         backlog=settings.server_backlog,
+        # X-Forwarded-For moves request.client only when sent by one of these (default none).
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
     return 0
 
@@ -378,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     retire.set_defaults(handler=_keys_retire)
 
     client_commands = commands.add_parser("clients", help="partner OAuth clients")
-    create_client = client_commands.add_subparsers(dest="clients", required=True).add_parser(
+    client_subcommands = client_commands.add_subparsers(dest="clients", required=True)
+    create_client = client_subcommands.add_parser(
         "create", help="register a client; prints its secret once"
     )
     create_client.add_argument("--name", required=True)
@@ -389,13 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_client.add_argument("--organisation", help="tax code of the partner's organisation")
     create_client.set_defaults(handler=_clients_create)
+    rotate = client_subcommands.add_parser(
+        "rotate-secret", help="issue a new secret to a client; prints it once"
+    )
+    rotate.add_argument("client_id")
+    rotate.set_defaults(handler=_clients_rotate_secret)
 
     user_commands = commands.add_parser("users", help="user accounts")
     create_user = user_commands.add_subparsers(dest="users", required=True).add_parser(
         "create", help="create an account (password from WECARE_NEW_USER_PASSWORD or a prompt)"
     )
     create_user.add_argument("--email", required=True)
-    create_user.add_argument("--name", help="display name (default: the e-mail)")
+    create_user.add_argument("--name", help="display name (default: the e-mail's local part)")
     create_user.add_argument("--role", choices=[r.value for r in Role], default="administrator")
     create_user.add_argument(
         "--organisation", action="append", help="tax code of an organisation (repeatable)"
@@ -419,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_audit_checkpoint)
 
     commands.add_parser(
-        "prune", help="delete expired idempotency keys, token revocations, old login failures"
+        "prune",
+        help="delete expired idempotency keys, token revocations, old authentication failures",
     ).set_defaults(handler=_prune)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)

@@ -19,6 +19,7 @@ from app.api.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     ProblemCORSMiddleware,
+    RefusalDelayMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     UnhandledErrorMiddleware,
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     # Last added runs first. Outermost the request id, so that every response carries it;
     # then CORS, so that the last-resort 500 inside it is readable by a browser too.
+    app.add_middleware(RefusalDelayMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     if settings.cors_origins:

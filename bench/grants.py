@@ -167,7 +167,10 @@ async def prepare(template: dataset.Size) -> Setup:
                 organisation_ids=[],
             )
             registered = await register_client(
-                session, name="Bench partner", scopes=["allocations:read"]
+                session,
+                settings=Settings(database_url=URL),
+                name="Bench partner",
+                scopes=["allocations:read"],
             )
     finally:
         await engine.dispose()

@@ -118,7 +118,11 @@ async def client_actor(
     organisation_id: uuid.UUID | None = None,
 ) -> Actor:
     registered = await register_client(
-        session, name="Fondazione di prova", scopes=scopes, organisation_id=organisation_id
+        session,
+        settings=settings,
+        name="Fondazione di prova",
+        scopes=scopes,
+        organisation_id=organisation_id,
     )
     issued = await issue_token(
         session,

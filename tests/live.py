@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,8 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(database_url: str, log_dir: Path, *, workers: int = 1) -> Iterator[str]:
-    """Start ``wecare serve`` and yield its base URL once /healthz answers."""
+def live_server(
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    environment: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Start ``wecare serve`` and yield its base URL once /healthz answers; ``environment``
+    adds settings (WECARE_...) of the server's own."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -32,6 +39,7 @@ def live_server(database_url: str, log_dir: Path, *, workers: int = 1) -> Iterat
         "WECARE_DATABASE_URL": database_url,
         "WECARE_PUBLIC_BASE_URL": base,
         "WECARE_LOG_LEVEL": "WARNING",
+        **(environment or {}),
     }
     log = (log_dir / f"server-{port}.log").open("w")
     process = subprocess.Popen(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,45 @@ def test_clients_create_prints_the_secret_once(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.usefixtures("cli_database")
+def test_clients_rotate_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """A new secret authenticates, the old one no longer does (after a leak, or after a
+    change of WECARE_SECRET_KEY, which invalidates every stored client secret)."""
+    import asyncio
+
+    from app.core.security import client_secret_pepper, verify_client_secret
+    from app.db.session import Database, create_engine
+    from app.repositories import auth as repo
+
+    assert main(["clients", "create", "--name", "CRT", "--scopes", "allocations:read"]) == 0
+    created = dict(
+        line.split("=", 1) for line in capsys.readouterr().out.splitlines() if "=" in line
+    )
+    assert main(["clients", "rotate-secret", created["client_id"]]) == 0
+    rotated = dict(
+        line.split("=", 1) for line in capsys.readouterr().out.splitlines() if "=" in line
+    )
+    assert rotated["client_id"] == created["client_id"]
+    assert rotated["client_secret"] != created["client_secret"]
+
+    async def stored() -> str:
+        database = Database(create_engine(get_settings()))
+        try:
+            async with database.session(write=False) as session:
+                client = await repo.get_client_by_client_id(session, created["client_id"])
+                assert client is not None
+                return client.secret_hash
+        finally:
+            await database.dispose()
+
+    secret_hash = asyncio.run(stored())
+    pepper = client_secret_pepper(get_settings().secret)
+    assert verify_client_secret(rotated["client_secret"], secret_hash, pepper)
+    assert not verify_client_secret(created["client_secret"], secret_hash, pepper)
+    assert main(["clients", "rotate-secret", "wcc_nobody"]) == 1
+    assert "No client wcc_nobody" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_database")
 def test_users_create(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
     assert main(["users", "create", "--email", "Admin@Example.org"]) == 0
@@ -81,3 +122,45 @@ def test_key_ids_are_safe_command_line_arguments() -> None:
     kids = {generate_signing_key("a" * 32).kid for _ in range(20)}
     assert all(re.fullmatch(r"[0-9a-f]{24}", kid) for kid in kids)
     assert len(kids) == 20
+
+
+# What the login refuses, `wecare users create` refuses too: an account it created could
+# never log in. Special-use domains (.test, .localhost, ...) are not deliverable addresses.
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("admin@x.test", False),
+        ("root@localhost", False),
+        ("officer@regione.invalid", False),
+        ("no-at-sign.example.org", False),
+        ("two@@example.org", False),
+        ("Maria.Rossi@Regione.Piemonte.it", True),
+    ],
+)
+@pytest.mark.usefixtures("cli_database")
+def test_users_create_and_login_share_one_e_mail_rule(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    email: str,
+    valid: bool,
+) -> None:
+    from app.schemas.auth import LoginRequest
+
+    try:
+        LoginRequest(email=email, password="x")
+        login_accepts = True
+    except ValueError:
+        login_accepts = False
+    assert login_accepts is valid
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
+    assert (main(["users", "create", "--email", email]) == 0) is valid
+    if not valid:
+        assert "not a valid e-mail address" in capsys.readouterr().err
+        return
+    # The account's audit event names it without its address (the display name included).
+    with closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
+        query = "SELECT after FROM audit_event WHERE action = 'user.create'"
+        (after,) = db.execute(query).fetchone()
+    assert "@" not in after
+    assert '"display_name":"Maria.Rossi"' in after

@@ -64,6 +64,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KeyCacheDep = Annotated[PublicKeyCache, Depends(get_key_cache)]
 
 
+# Where the caller is, for throttling: the socket peer as the server reports it. `wecare
+# serve` has uvicorn replace the peer by the right-most untrusted X-Forwarded-For entry only
+# when the peer is one of WECARE_TRUSTED_PROXIES (none by default), so a header anyone can
+# send never moves a caller to another address. 64 characters: the column's width.
+async def client_address(request: Request) -> str:
+    return request.client.host[:64] if request.client else ""
+
+
+ClientAddressDep = Annotated[str, Depends(client_address)]
+
+
 class BearerToken(SecurityBase):
     """OAuth2 bearer tokens (RFC 6750), documented with the client-credentials flow.
 

@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request ids, the last-resort 500, CORS problems and the body limit."""
+"""Pure ASGI middleware: request ids, the last-resort 500, CORS problems, the body limit and
+the delay of refused credential checks."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -13,7 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import database_unavailable, problem_response, render_domain_error
+from app.api.problems import (
+    REFUSAL_DELAY,
+    database_unavailable,
+    problem_response,
+    render_domain_error,
+)
 from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
 from app.db.faults import database_fault
@@ -193,3 +200,33 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class RefusalDelayMiddleware:
+    """Hold back the response of a refused credential check (a wrong password or client
+    secret, a throttled address, a full password-hashing pool) for a fixed time, after the
+    request's transaction has ended: the wait costs no CPU and no database connection.
+
+    An attacker who waits for answers, as HTTP clients do, gets at most one refusal per
+    connection per delay, so a handful of connections cannot keep a worker busy with cheap
+    refusals either; a real client mistyping a secret barely notices.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Created here, so that the routes' request.state is this very dict.
+        state = scope.setdefault("state", {})
+
+        async def delayed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                delay = state.get(REFUSAL_DELAY)
+                if delay:
+                    await asyncio.sleep(delay)
+            await send(message)
+
+        await self.app(scope, receive, delayed_send)

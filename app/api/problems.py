@@ -25,9 +25,12 @@ from app.core.errors import (
     DomainError,
     IdempotencyRequestInFlight,
     InsufficientScope,
+    InvalidCredentials,
     InvalidInput,
     OAuthProtocolError,
+    PasswordHashingBusy,
     PreconditionFailed,
+    TooManyClientAuthFailures,
     TooManyLoginAttempts,
     Unauthenticated,
 )
@@ -89,15 +92,43 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     if isinstance(exc, InsufficientScope):
         scope = " ".join(exc.required)
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-    if isinstance(exc, (TooManyLoginAttempts, DatabaseUnavailable, IdempotencyRequestInFlight)):
+    if isinstance(
+        exc,
+        (
+            TooManyLoginAttempts,
+            TooManyClientAuthFailures,
+            PasswordHashingBusy,
+            DatabaseUnavailable,
+            IdempotencyRequestInFlight,
+        ),
+    ):
         return {"Retry-After": str(exc.retry_after)}
     if exc.status == 401:  # RFC 9110 15.5.2: every 401 names a scheme (a failed login too)
         return {"WWW-Authenticate": 'Bearer realm="wecare"'}
     return {}
 
 
+# request.state key: send this response only after that many seconds (RefusalDelayMiddleware).
+REFUSAL_DELAY = "refusal_delay_seconds"
+# Refusals of a credential check, or of its throttle: sent late (see delay_refusal).
+_CREDENTIAL_REFUSALS = (
+    InvalidCredentials,
+    TooManyLoginAttempts,
+    TooManyClientAuthFailures,
+    PasswordHashingBusy,
+)
+
+
+def delay_refusal(request: Request) -> None:
+    """Mark the response as a refused credential check: it leaves after
+    WECARE_AUTH_FAILURE_DELAY_SECONDS, once the request's transaction has ended."""
+    setattr(request.state, REFUSAL_DELAY, request.app.state.settings.auth_failure_delay_seconds)
+
+
 def render_domain_error(request: Request, exc: DomainError) -> JSONResponse:
     """The problem response for a domain error (routes that must commit despite refusing)."""
+    if isinstance(exc, _CREDENTIAL_REFUSALS):
+        delay_refusal(request)
     return problem_response(
         status=exc.status,
         slug=exc.rule,
@@ -118,8 +149,12 @@ OAUTH_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
-    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
     assert isinstance(exc, OAuthProtocolError)
+    return oauth_error_response(exc)
+
+
+def oauth_error_response(exc: OAuthProtocolError) -> JSONResponse:
+    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
     headers = dict(OAUTH_HEADERS)
     if exc.status == 401:
         # The scheme the endpoint takes (RFC 6749 5.2), also after client_secret_post: a
@@ -278,7 +313,7 @@ _DESCRIPTIONS = {
     422: "The request is not valid.",
     428: "An If-Match header is required.",
     500: "Unexpected server error (quote the X-Request-ID).",
-    503: "The service or its database is temporarily unavailable; see Retry-After.",
+    503: "The service or its database is temporarily unavailable, or busy; see Retry-After.",
 }
 
 

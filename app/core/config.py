@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import Counter
 from functools import lru_cache
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_failure_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    login_max_failures_per_address: int = Field(default=20, ge=1, le=100_000)
+    client_auth_max_failures_per_address: int = Field(default=20, ge=1, le=100_000)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    password_hash_wait_seconds: float = Field(default=1.0, ge=0, le=30)
+    auth_failure_delay_seconds: float = Field(default=1.0, ge=0, le=10)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     signing_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     audit_checkpoint_seconds: float = Field(
         default=3600.0,
@@ -99,6 +106,27 @@ class Settings(BaseSettings):
         # "https://a.example,https://b.example" is friendlier in an env file than JSON.
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [proxy.strip() for proxy in value.split(",") if proxy.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        # uvicorn takes anything it cannot parse as a literal host name and "*" as everyone:
+        # both would let a forged X-Forwarded-For through, so only addresses and networks.
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"WECARE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+                ) from error
         return value
 
     @field_validator("log_level", mode="before")

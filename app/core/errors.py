@@ -242,6 +242,30 @@ class TooManyLoginAttempts(DomainError):
         self.retry_after = retry_after
 
 
+class TooManyClientAuthFailures(DomainError):
+    """Failed client authentications from one address, at the OAuth endpoints."""
+
+    status = 429
+    rule = "too_many_client_auth_failures"
+    title = "Too many failed client authentications from this address"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class PasswordHashingBusy(DomainError):
+    """Every password-hashing slot of the worker is taken: come back shortly."""
+
+    status = 503
+    rule = "password_hashing_busy"
+    title = "Too many password checks in progress"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 class PreconditionRequired(DomainError):
     status = 428
     rule = "precondition_required"

@@ -18,13 +18,15 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jose import jwk, jws, jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
@@ -49,16 +51,56 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
 
 
 def hash_secret(secret: str) -> str:
+    """argon2id: for human passwords. Slow on purpose (CPU-bound: run it off the loop)."""
     return _hasher.hash(secret)
 
 
 def verify_secret(secret: str, secret_hash: str | None) -> bool:
-    """Constant-work check: a missing hash is verified against a dummy and fails."""
+    """Constant-work argon2 check: a missing hash is verified against a dummy and fails.
+    CPU-bound for the hash's cost: callers in the service run it in a thread."""
     try:
         _hasher.verify(secret_hash or _DUMMY_HASH, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return secret_hash is not None
+
+
+def is_password_hash(stored: str) -> bool:
+    """An argon2 hash (every user's password; a client secret stored before HMAC)."""
+    return stored.startswith("$argon2")
+
+
+# --- client secrets: 256 random bits, checked with a keyed fast hash ---------------------
+
+CLIENT_SECRET_SCHEME = "hmac-sha256"
+
+
+@lru_cache(maxsize=4)
+def client_secret_pepper(server_secret: str) -> bytes:
+    """The key of client-secret hashes, derived from the server secret (HKDF, own label),
+    so that it is never the key of anything else (the signing keys' Fernet key is another)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"wecare client secrets v1"
+    ).derive(server_secret.encode())
+
+
+def hash_client_secret(secret: str, pepper: bytes) -> str:
+    """``hmac-sha256$<hex>``: a 256-bit random secret needs no slow hash to resist guessing;
+    the pepper keeps a stolen table of hashes useless without the server secret."""
+    digest = hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+    return f"{CLIENT_SECRET_SCHEME}${digest}"
+
+
+# Compared against when the client does not exist: the same HMAC and compare as a real one.
+_DUMMY_CLIENT_HASH = f"{CLIENT_SECRET_SCHEME}${'0' * 64}"
+
+
+def verify_client_secret(secret: str, stored: str | None, pepper: bytes) -> bool:
+    """Constant-time check of an HMAC-stored secret; a missing hash does the same work and
+    fails. An argon2 hash (stored before HMAC) is not checked here: see is_password_hash."""
+    expected = stored if stored and stored.startswith(f"{CLIENT_SECRET_SCHEME}$") else None
+    computed = hash_client_secret(secret, pepper)
+    return hmac.compare_digest(computed, expected or _DUMMY_CLIENT_HASH) and expected is not None
 
 
 def new_client_secret() -> str:
@@ -207,9 +249,13 @@ def verify_access_token(
     public_keys: Mapping[str, Mapping[str, Any]],
     issuer: str,
     audience: str,
+    max_lifetime: timedelta,
     now: datetime | None = None,
 ) -> AccessTokenClaims:
-    """Verify signature, header and claims strictly; ``public_keys`` maps kid to public JWK."""
+    """Verify signature, header and claims strictly; ``public_keys`` maps kid to public JWK.
+
+    ``max_lifetime``: the configured TTL; a token whose exp - iat exceeds it (plus the
+    clock leeway) is refused."""
     header = token_header(token)
     if header.get("alg") != ALGORITHM:
         raise InvalidAccessToken(f"algorithm {header.get('alg')!r} is not accepted")
@@ -242,6 +288,10 @@ def verify_access_token(
         raise InvalidAccessToken("malformed claims")
     if not all(isinstance(claims[c], int) for c in ("iat", "exp")):
         raise InvalidAccessToken("malformed time claims")
+    if claims["exp"] - claims["iat"] > (max_lifetime.total_seconds() + CLOCK_SKEW_SECONDS):
+        # Only this service signs, and never for longer than the TTL: a longer-lived token
+        # was minted with a leaked key or under a TTL since shortened.
+        raise InvalidAccessToken("token lifetime exceeds the configured TTL")
     current = int((now or datetime.now(UTC)).timestamp())
     if claims["iat"] > current + CLOCK_SKEW_SECONDS:
         raise InvalidAccessToken("token issued in the future")

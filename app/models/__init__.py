@@ -4,6 +4,7 @@ from app.models.allocation import Allocation
 from app.models.application import Application
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from app.models.auth import (
+    ClientAuthFailure,
     LoginFailure,
     OAuthClient,
     RefreshToken,
@@ -28,6 +29,7 @@ __all__ = [
     "Call",
     "CallParticipationLimit",
     "CallPhase",
+    "ClientAuthFailure",
     "District",
     "IdempotencyKey",
     "LoginFailure",

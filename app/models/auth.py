@@ -95,10 +95,26 @@ class RefreshToken(IdMixin, Base):
 
 
 class LoginFailure(IdMixin, Base):
-    """One failed login; counted per e-mail over a window, shared by every worker."""
+    """One failed login, counted over a window per e-mail and client address, and per
+    address across e-mails (see app.services.users); shared by every worker."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index("login_failure_email_failed_at_idx", "email", "failed_at"),)
+    __table_args__ = (
+        Index("login_failure_email_address_failed_at_idx", "email", "address", "failed_at"),
+        Index("login_failure_address_failed_at_idx", "address", "failed_at"),
+    )
 
     email: Mapped[str] = mapped_column(String(320))
+    # The client's address as app.api.deps.client_address sees it ('' for rows from before).
+    address: Mapped[str] = mapped_column(String(64), server_default="")
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClientAuthFailure(IdMixin, Base):
+    """One failed client authentication at the OAuth endpoints, counted per address."""
+
+    __tablename__ = "client_auth_failure"
+    __table_args__ = (Index("client_auth_failure_address_failed_at_idx", "address", "failed_at"),)
+
+    address: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(default=utcnow)

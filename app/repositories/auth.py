@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.auth import (
+    ClientAuthFailure,
     LoginFailure,
     OAuthClient,
     RefreshToken,
@@ -86,6 +87,17 @@ async def revoke_jti(session: AsyncSession, jti: str, expires_at: datetime) -> N
         await session.flush()
 
 
+async def is_session_revoked(session: AsyncSession, family_id: uuid.UUID) -> bool:
+    """Whether a session (a refresh-token family) was revoked. Its rows outlive every access
+    token of it: they are pruned an hour after the refresh tokens expire (days, not minutes)."""
+    found = await session.scalar(
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
     return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
@@ -157,17 +169,32 @@ async def lock_login(session: AsyncSession, email: str) -> None:
 
 
 async def count_login_failures(
-    session: AsyncSession, email: str, since: datetime
+    session: AsyncSession, since: datetime, *, address: str, email: str | None = None
+) -> tuple[int, datetime | None]:
+    """Failed logins since ``since`` from ``address``: of one e-mail, or of any."""
+    query = select(func.count(), func.min(LoginFailure.failed_at)).where(
+        LoginFailure.address == address, LoginFailure.failed_at > since
+    )
+    if email is not None:
+        query = query.where(LoginFailure.email == email)
+    count, oldest = (await session.execute(query)).one()
+    return int(count), oldest
+
+
+async def clear_login_failures(session: AsyncSession, email: str, address: str) -> None:
+    await session.execute(
+        delete(LoginFailure).where(LoginFailure.email == email, LoginFailure.address == address)
+    )
+
+
+async def count_client_auth_failures(
+    session: AsyncSession, address: str, since: datetime
 ) -> tuple[int, datetime | None]:
     count, oldest = (
         await session.execute(
-            select(func.count(), func.min(LoginFailure.failed_at)).where(
-                LoginFailure.email == email, LoginFailure.failed_at > since
+            select(func.count(), func.min(ClientAuthFailure.failed_at)).where(
+                ClientAuthFailure.address == address, ClientAuthFailure.failed_at > since
             )
         )
     ).one()
     return int(count), oldest
-
-
-async def clear_login_failures(session: AsyncSession, email: str) -> None:
-    await session.execute(delete(LoginFailure).where(LoginFailure.email == email))

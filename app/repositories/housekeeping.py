@@ -1,5 +1,6 @@
 """Deleting rows that have served their purpose: expired idempotency keys, revocations and
-refresh tokens of expired tokens, login failures outside the rate-limit window."""
+refresh tokens of expired tokens, login and client-authentication failures outside the
+rate-limit window."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.auth import LoginFailure, RefreshToken, RevokedToken
+from app.models.auth import ClientAuthFailure, LoginFailure, RefreshToken, RevokedToken
 from app.models.idempotency import IdempotencyKey
 
 
@@ -23,6 +24,9 @@ async def prune(
         "revoked_token": delete(RevokedToken).where(RevokedToken.expires_at <= expired_before),
         "refresh_token": delete(RefreshToken).where(RefreshToken.expires_at <= expired_before),
         "login_failure": delete(LoginFailure).where(LoginFailure.failed_at <= failed_before),
+        "client_auth_failure": delete(ClientAuthFailure).where(
+            ClientAuthFailure.failed_at <= failed_before
+        ),
     }
     deleted = {}
     for table, statement in statements.items():

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter
 
 from app.core.auth import Role
 from app.schemas.common import JsonScalars
@@ -14,6 +14,18 @@ from app.schemas.common import JsonScalars
 
 class _In(JsonScalars):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# The one e-mail rule of the service (login, the users API, `wecare users create`): what
+# email-validator accepts for delivery, so special-use domains such as .test or .local are
+# refused everywhere, never accepted at creation and then refused at login.
+Email = Annotated[EmailStr, Field(max_length=320)]
+_EMAIL = TypeAdapter(Email)
+
+
+def email_address(value: str) -> str:
+    """``value`` checked by the rule above; raises pydantic.ValidationError (a ValueError)."""
+    return _EMAIL.validate_python(value)
 
 
 # A password is taken as typed: a leading or trailing space is part of it (the CLI's
@@ -81,7 +93,7 @@ class LoginRequest(_In):
         extra="forbid",
         json_schema_extra={"examples": [{"email": "officer@example.org", "password": "…"}]},
     )
-    email: EmailStr = Field(max_length=320)
+    email: Email
     password: Password = Field(min_length=1, max_length=256)
 
 
@@ -131,7 +143,7 @@ class UserCreate(_In):
             ]
         },
     )
-    email: EmailStr = Field(max_length=320)
+    email: Email
     display_name: str = Field(min_length=1, max_length=200)
     password: Password = Field(min_length=12, max_length=256)
     role: Role
@@ -197,7 +209,9 @@ class ClientRead(BaseModel):
 
 
 class ClientCreated(ClientRead):
-    client_secret: str = Field(description="Shown once: only its argon2id hash is stored.")
+    client_secret: str = Field(
+        description="Shown once: only its HMAC-SHA-256 (keyed by the server secret) is stored."
+    )
 
 
 class WhoAmI(BaseModel):

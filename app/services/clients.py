@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES
 from app.core.config import Settings
-from app.core.errors import InvalidInput, NotFound, OAuthProtocolError
-from app.core.security import hash_secret, new_client_secret, verify_secret
-from app.models.auth import OAuthClient
+from app.core.context import Actor
+from app.core.errors import (
+    InvalidInput,
+    NotFound,
+    OAuthProtocolError,
+    TooManyClientAuthFailures,
+)
+from app.core.security import (
+    client_secret_pepper,
+    hash_client_secret,
+    is_password_hash,
+    new_client_secret,
+    verify_client_secret,
+)
+from app.models.auth import ClientAuthFailure, OAuthClient
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
-from app.services import audit
+from app.services import audit, passwords
 from app.services.tokens import IssuedToken, issue_token
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,11 +45,13 @@ class RegisteredClient:
 async def register_client(
     session: AsyncSession,
     *,
+    settings: Settings,
     name: str,
     scopes: list[str],
     organisation_id: uuid.UUID | None = None,
 ) -> RegisteredClient:
-    """Create a client with a fresh 256-bit secret, stored only as an argon2id hash."""
+    """Create a client with a fresh 256-bit secret, stored only as its HMAC-SHA-256 keyed by
+    a pepper derived from the server secret."""
     unknown = sorted(set(scopes) - CLIENT_GRANTABLE_SCOPES)
     if unknown:
         raise InvalidInput(
@@ -46,7 +65,7 @@ async def register_client(
         id=uuid.uuid4(),
         client_id=f"wcc_{secrets.token_urlsafe(12)}",
         name=name,
-        secret_hash=hash_secret(secret),
+        secret_hash=hash_client_secret(secret, client_secret_pepper(settings.secret)),
         scopes=sorted(set(scopes)),
         organisation_id=organisation_id,
         active=True,
@@ -59,6 +78,27 @@ async def register_client(
         entity_type="oauth_client",
         entity_id=client.id,
         after=audit.snapshot(client),
+    )
+    return RegisteredClient(client=client, secret=secret)
+
+
+async def rotate_client_secret(
+    session: AsyncSession, settings: Settings, *, client_id: str
+) -> RegisteredClient:
+    """Give a client a fresh secret (the old one stops at once): after a leak, or after a
+    change of WECARE_SECRET_KEY, under which no stored client secret verifies any more."""
+    client = await repo.get_client_by_client_id(session, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}.")
+    secret = new_client_secret()
+    client.secret_hash = hash_client_secret(secret, client_secret_pepper(settings.secret))
+    await session.flush()
+    await audit.record(
+        session,
+        action="client.secret_rotate",
+        entity_type="oauth_client",
+        entity_id=client.id,
+        reason="a new client secret was issued; the previous one no longer authenticates",
     )
     return RegisteredClient(client=client, secret=secret)
 
@@ -81,23 +121,75 @@ async def deactivate_client(session: AsyncSession, *, id: uuid.UUID) -> OAuthCli
     return client
 
 
+async def check_client_auth_rate(session: AsyncSession, settings: Settings, address: str) -> None:
+    """Refuse client authentication from an address with too many recent failures."""
+    now = datetime.now(UTC)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    failures, oldest = await repo.count_client_auth_failures(session, address, now - window)
+    if failures >= settings.client_auth_max_failures_per_address and oldest is not None:
+        retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
+        raise TooManyClientAuthFailures(
+            f"Too many failed client authentications from this address; retry in "
+            f"{retry_after} seconds.",
+            retry_after=retry_after,
+        )
+
+
+async def record_client_auth_failure(session: AsyncSession, address: str) -> None:
+    """Committed by the caller despite the refusal. No audit event: nothing changed, and an
+    anonymous caller must not be able to grow a trail that is never erased; the row is
+    pruned with the window."""
+    session.add(ClientAuthFailure(id=uuid.uuid4(), address=address, failed_at=datetime.now(UTC)))
+    await session.flush()
+    log.info("client authentication failed from %s", address)
+
+
 async def authenticate_client(
-    session: AsyncSession, *, client_id: str, secret: str, basic_auth: bool
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    client_id: str,
+    secret: str,
+    basic_auth: bool,
+    address: str,
 ) -> OAuthClient:
-    """The same answer, after the same argon2 work, for an unknown client and a wrong secret.
+    """The same answer, after the same HMAC work, for an unknown client and a wrong secret.
 
     An id with a NUL, which no client has and PostgreSQL refuses in text, is not looked up:
-    it is an unknown client, not a database error.
+    it is an unknown client, not a database error. A secret still stored as an argon2 hash
+    (registered before HMAC) is checked once with argon2, in the password-hashing pool, and
+    rewritten as HMAC on success.
     """
+    await check_client_auth_rate(session, settings, address)
     client = (
         await repo.get_client_by_client_id(session, client_id) if "\x00" not in client_id else None
     )
-    valid = verify_secret(secret, client.secret_hash if client else None)
+    pepper = client_secret_pepper(settings.secret)
+    stored = client.secret_hash if client else None
+    if client is not None and stored is not None and is_password_hash(stored):
+        valid = await passwords.verify_password(settings, secret, stored)
+        if valid and client.active:
+            await _rehash(session, client, hash_client_secret(secret, pepper))
+    else:
+        valid = verify_client_secret(secret, stored, pepper)
     if client is None or not valid or not client.active:
         raise OAuthProtocolError(
             "invalid_client", "Client authentication failed.", status=401, basic_auth=basic_auth
         )
     return client
+
+
+async def _rehash(session: AsyncSession, client: OAuthClient, secret_hash: str) -> None:
+    client.secret_hash = secret_hash
+    await session.flush()
+    await audit.record(
+        session,
+        action="client.secret_rehash",
+        entity_type="oauth_client",
+        entity_id=client.id,
+        reason="the client secret's argon2id hash was replaced by HMAC-SHA-256 on its first use",
+        actor=Actor("client", client.client_id),
+    )
 
 
 async def grant_client_credentials(

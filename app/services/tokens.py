@@ -66,10 +66,19 @@ async def verify_token(
     kid = token_header(token).get("kid")
     public_keys = await keys.get(session, kid if isinstance(kid, str) else None)
     claims = verify_access_token(
-        token, public_keys=public_keys, issuer=settings.issuer, audience=settings.token_audience
+        token,
+        public_keys=public_keys,
+        issuer=settings.issuer,
+        audience=settings.token_audience,
+        max_lifetime=timedelta(seconds=settings.access_token_ttl_seconds),
     )
     if await repo.is_revoked(session, claims.jti):
         raise InvalidAccessToken("token revoked")
+    session_id = _session_id(claims.raw.get("sid"))
+    if session_id is not None and await repo.is_session_revoked(session, session_id):
+        # Logout, a refresh-token replay or a deactivation revoked the session: every
+        # access token of it stops, not only the one that was presented.
+        raise InvalidAccessToken("session revoked")
     return claims
 
 

@@ -16,17 +16,18 @@ from app.core.context import Actor
 from app.core.errors import (
     Conflict,
     InvalidCredentials,
+    InvalidInput,
     NotFound,
     RefreshTokenReplayed,
     TooManyLoginAttempts,
     Unauthenticated,
 )
-from app.core.security import fingerprint, hash_secret, new_opaque_token, verify_secret
+from app.core.security import fingerprint, new_opaque_token
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
-from app.schemas.auth import UserUpdate
-from app.services import audit
+from app.schemas.auth import UserUpdate, email_address
+from app.services import audit, passwords
 from app.services.tokens import IssuedToken, issue_token
 
 
@@ -51,6 +52,14 @@ def email_fingerprint(email: str) -> str:
     return fingerprint(normalise_email(email))
 
 
+def _audited(user: UserAccount, organisation_ids: list[uuid.UUID]) -> dict[str, object]:
+    """The account as the audit trail keeps it: its e-mail only as a fingerprint (the trail
+    can never be erased; the account row can)."""
+    content = audit.snapshot(user)
+    content["email"] = email_fingerprint(content["email"])
+    return {**content, "organisation_ids": sorted(map(str, organisation_ids))}
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -59,16 +68,23 @@ async def create_user(
     password: str,
     role: Role,
     organisation_ids: list[uuid.UUID],
+    settings: Settings | None = None,
 ) -> UserAccount:
-    email = normalise_email(email)
+    """``settings``: the request's, for the password-hashing limits (defaults without)."""
+    try:
+        # The login's own rule: an address that could never log in is refused here too.
+        email = normalise_email(email_address(email.strip()))
+    except ValueError:
+        raise InvalidInput(f"{email!r} is not a valid e-mail address.") from None
     if await repo.get_user_by_email(session, email) is not None:
         raise Conflict(f"An account for {email} already exists.")
     await _require_organisations(session, organisation_ids)
+    password_hash = await passwords.hash_password(settings, password)
     user = UserAccount(
         id=uuid.uuid4(),
         email=email,
         display_name=display_name,
-        password_hash=hash_secret(password),
+        password_hash=password_hash,
         role=role,
         active=True,
     )
@@ -82,7 +98,7 @@ async def create_user(
         action="user.create",
         entity_type="user",
         entity_id=user.id,
-        after={**audit.snapshot(user), "organisation_ids": sorted(map(str, organisation_ids))},
+        after=_audited(user, organisation_ids),
     )
     return user
 
@@ -107,7 +123,7 @@ async def update_user(
             "administrator, so that the region never locks itself out."
         )
     current = (await repo.memberships(session, [user.id]))[user.id]
-    before = {**audit.snapshot(user), "organisation_ids": sorted(map(str, current))}
+    before = _audited(user, current)
     if data.display_name is not None:
         user.display_name = data.display_name
     if data.role is not None:
@@ -128,7 +144,7 @@ async def update_user(
         entity_type="user",
         entity_id=user.id,
         before=before,
-        after={**audit.snapshot(user), "organisation_ids": sorted(map(str, current))},
+        after=_audited(user, current),
     )
     return current
 
@@ -160,22 +176,41 @@ async def _issue_pair(
     return TokenPair(access, refresh, settings.refresh_token_ttl_seconds)
 
 
-async def check_login_rate(session: AsyncSession, settings: Settings, email: str) -> None:
-    """Refuse a login once too many failures for this e-mail fall inside the window."""
+def _retry_after(oldest: datetime, window: timedelta, now: datetime) -> int:
+    return max(1, math.ceil((oldest + window - now).total_seconds()))
+
+
+async def check_login_rate(
+    session: AsyncSession, settings: Settings, *, email: str, address: str
+) -> None:
+    """Refuse a login from ``address`` once too many failures fall inside the window: of
+    this e-mail from this address (guessing one password), or of any e-mail from it
+    (spraying). The count is per address, so an attacker's failures never lock the owner,
+    who logs in from elsewhere."""
     now = datetime.now(UTC)
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    failures, oldest = await repo.count_login_failures(session, email, now - window)
+    since = now - window
+    failures, oldest = await repo.count_login_failures(session, since, address=address, email=email)
     if failures >= settings.login_max_failures and oldest is not None:
-        retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
+        retry_after = _retry_after(oldest, window, now)
         raise TooManyLoginAttempts(
             f"Too many failed logins for this account; retry in {retry_after} seconds.",
             retry_after=retry_after,
         )
+    failures, oldest = await repo.count_login_failures(session, since, address=address)
+    if failures >= settings.login_max_failures_per_address and oldest is not None:
+        retry_after = _retry_after(oldest, window, now)
+        raise TooManyLoginAttempts(
+            f"Too many failed logins from this address; retry in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
 
 
-async def record_login_failure(session: AsyncSession, email: str) -> None:
+async def record_login_failure(session: AsyncSession, *, email: str, address: str) -> None:
     """Written in its own transaction by the caller, so that it survives the refusal."""
-    session.add(LoginFailure(id=uuid.uuid4(), email=email, failed_at=datetime.now(UTC)))
+    session.add(
+        LoginFailure(id=uuid.uuid4(), email=email, address=address, failed_at=datetime.now(UTC))
+    )
     await audit.record(
         session,
         action="auth.login_failed",
@@ -185,17 +220,22 @@ async def record_login_failure(session: AsyncSession, email: str) -> None:
 
 
 async def login(
-    session: AsyncSession, settings: Settings, *, email: str, password: str
+    session: AsyncSession, settings: Settings, *, email: str, password: str, address: str
 ) -> TokenPair:
     email = normalise_email(email)
-    # Held until the caller's transaction ends, after it has recorded a failure.
+    # Held until the caller's transaction ends, after it has recorded a failure: the count
+    # of one e-mail is exact under concurrency. The count per address across e-mails is
+    # not serialised (that would queue every login behind one office's NAT); it can be
+    # exceeded by the logins in flight at once, which password_hash_concurrency bounds.
     await repo.lock_login(session, email)
-    await check_login_rate(session, settings, email)
+    await check_login_rate(session, settings, email=email, address=address)
     user = await repo.get_user_by_email(session, email)
-    valid = verify_secret(password, user.password_hash if user else None)
+    valid = await passwords.verify_password(
+        settings, password, user.password_hash if user else None
+    )
     if user is None or not valid or not user.active:
         raise InvalidCredentials("Wrong e-mail or password.")
-    await repo.clear_login_failures(session, email)
+    await repo.clear_login_failures(session, email, address)
     pair = await _issue_pair(session, settings, user, family_id=uuid.uuid4())
     await audit.record(
         session,

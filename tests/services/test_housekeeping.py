@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cli import main
 from app.core.auth import Role
 from app.core.config import Settings, get_settings
-from app.models import IdempotencyKey, LoginFailure, RefreshToken, RevokedToken
+from app.models import (
+    ClientAuthFailure,
+    IdempotencyKey,
+    LoginFailure,
+    RefreshToken,
+    RevokedToken,
+)
 from app.services.housekeeping import MARGIN, prune
 from app.services.users import create_user
 
@@ -58,7 +64,12 @@ async def test_prune_keeps_what_still_matters(session: AsyncSession, settings: S
             )
         )
     for failed_at in (cutoff["failure"] - second, cutoff["failure"] + second):
-        session.add(LoginFailure(id=uuid.uuid4(), email="prune@example.org", failed_at=failed_at))
+        session.add(
+            LoginFailure(
+                id=uuid.uuid4(), email="prune@example.org", address="192.0.2.1", failed_at=failed_at
+            )
+        )
+        session.add(ClientAuthFailure(id=uuid.uuid4(), address="192.0.2.1", failed_at=failed_at))
     await session.flush()
 
     deleted = await prune(session, settings, now=NOW)
@@ -68,11 +79,13 @@ async def test_prune_keeps_what_still_matters(session: AsyncSession, settings: S
         "revoked_token": 1,
         "refresh_token": 1,
         "login_failure": 1,
+        "client_auth_failure": 1,
     }
-    for model in (IdempotencyKey, RevokedToken, RefreshToken, LoginFailure):
+    for model in (IdempotencyKey, RevokedToken, RefreshToken, LoginFailure, ClientAuthFailure):
         assert await session.scalar(select(func.count()).select_from(model)) == 1
     assert await session.scalar(select(RevokedToken.jti)) == "jti-1"
     assert await session.scalar(select(LoginFailure.failed_at)) == cutoff["failure"] + second
+    assert await session.scalar(select(ClientAuthFailure.failed_at)) == cutoff["failure"] + second
 
 
 def test_the_command(
@@ -85,7 +98,8 @@ def test_the_command(
         capsys.readouterr()
         assert main(["prune"]) == 0
         assert capsys.readouterr().out.strip() == (
-            "deleted 0 idempotency_key, 0 revoked_token, 0 refresh_token, 0 login_failure"
+            "deleted 0 idempotency_key, 0 revoked_token, 0 refresh_token, 0 login_failure, "
+            "0 client_auth_failure"
         )
     finally:
         get_settings.cache_clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import AuthenticatedPrincipal, SessionDep, SettingsDep
+from app.api.deps import AuthenticatedPrincipal, ClientAddressDep, SessionDep, SettingsDep
 from app.api.problems import problem_responses, render_domain_error
 from app.core.errors import Forbidden, InvalidCredentials, RefreshTokenReplayed
 from app.schemas.auth import LoginRequest, LogoutRequest, RefreshRequest, SessionTokens, WhoAmI
@@ -29,17 +29,25 @@ def _tokens(pair: TokenPair) -> SessionTokens:
     "/login",
     summary="Log in",
     response_model=SessionTokens,
-    responses=problem_responses(401, 429),
+    responses=problem_responses(401, 429, 503),
 )
 async def login(
-    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddressDep,
 ) -> Response:
     """Exchange e-mail and password for an access token and a rotating refresh token."""
     try:
-        pair = await user_service.login(session, settings, email=body.email, password=body.password)
+        pair = await user_service.login(
+            session, settings, email=body.email, password=body.password, address=address
+        )
     except InvalidCredentials as refused:
         # Returned, not raised: the request's transaction commits the counted failure.
-        await user_service.record_login_failure(session, normalise_email(body.email))
+        await user_service.record_login_failure(
+            session, email=normalise_email(body.email), address=address
+        )
         return render_domain_error(request, refused)
     return JSONResponse(_tokens(pair).model_dump(), headers={"Cache-Control": "no-store"})
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, Security
 
-from app.api.deps import SessionDep, get_principal
+from app.api.deps import SessionDep, SettingsDep, get_principal
 from app.api.pagination import PageDep, encode_cursor
 from app.api.problems import problem_responses
 from app.core.auth import Principal, Scope
@@ -41,10 +41,16 @@ def _read(client: OAuthClient) -> ClientRead:
     summary="Register a partner client",
     responses=problem_responses(401, 403, 404),
 )
-async def create_client(body: ClientCreate, session: SessionDep, _: ClientsAdmin) -> ClientCreated:
+async def create_client(
+    body: ClientCreate, session: SessionDep, settings: SettingsDep, _: ClientsAdmin
+) -> ClientCreated:
     """Register a client for the client-credentials grant; the secret is in this response only."""
     registered = await client_service.register_client(
-        session, name=body.name, scopes=body.scopes, organisation_id=body.organisation_id
+        session,
+        settings=settings,
+        name=body.name,
+        scopes=body.scopes,
+        organisation_id=body.organisation_id,
     )
     return ClientCreated(**_read(registered.client).model_dump(), client_secret=registered.secret)
 

@@ -10,8 +10,13 @@ from urllib.parse import parse_qsl, unquote_plus
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import KeyCacheDep, SessionDep, SettingsDep
-from app.api.problems import OAUTH_HEADERS
+from app.api.deps import ClientAddressDep, KeyCacheDep, SessionDep, SettingsDep
+from app.api.problems import (
+    OAUTH_HEADERS,
+    delay_refusal,
+    oauth_error_response,
+    problem_responses,
+)
 from app.core.context import Actor, actor_var
 from app.core.errors import OAuthProtocolError
 from app.models.auth import OAuthClient
@@ -45,6 +50,7 @@ _CLIENT_FIELDS = {
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthError, "description": "invalid_request, invalid_scope, ..."},
     401: {"model": OAuthError, "description": "invalid_client"},
+    **problem_responses(429, 503),
 }
 
 
@@ -68,18 +74,39 @@ async def _read_form(request: Request) -> dict[str, str]:
     return form
 
 
-async def _authenticate(request: Request, session: SessionDep, form: dict[str, str]) -> OAuthClient:
+async def _authenticate(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: str,
+    form: dict[str, str],
+) -> OAuthClient | Response:
     """client_secret_basic or client_secret_post, never both (RFC 6749 section 2.3).
 
     The authenticated client becomes the request's actor: what it changes here (a revoked
-    token, a signing key created for its first token) is recorded as done by it.
+    token, a signing key created for its first token) is recorded as done by it. A failure
+    is counted against the caller's address and returned as the response, not raised: the
+    request's transaction commits the count.
     """
-    client = await _client_of(request, session, form)
+    try:
+        client = await _client_of(request, session, settings, address, form)
+    except OAuthProtocolError as refused:
+        if refused.status != 401:
+            raise
+        await client_service.record_client_auth_failure(session, address)
+        delay_refusal(request)
+        return oauth_error_response(refused)
     actor_var.set(Actor("client", client.client_id))
     return client
 
 
-async def _client_of(request: Request, session: SessionDep, form: dict[str, str]) -> OAuthClient:
+async def _client_of(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: str,
+    form: dict[str, str],
+) -> OAuthClient:
     header = request.headers.get("authorization")
     posted = "client_secret" in form
     if header is not None:
@@ -106,13 +133,20 @@ async def _client_of(request: Request, session: SessionDep, form: dict[str, str]
         # RFC 6749 section 2.3.1: id and secret are form-urlencoded before base64.
         return await client_service.authenticate_client(
             session,
+            settings,
             client_id=unquote_plus(raw_id),
             secret=unquote_plus(raw_secret),
             basic_auth=True,
+            address=address,
         )
     if posted and form.get("client_id"):
         return await client_service.authenticate_client(
-            session, client_id=form["client_id"], secret=form["client_secret"], basic_auth=False
+            session,
+            settings,
+            client_id=form["client_id"],
+            secret=form["client_secret"],
+            basic_auth=False,
+            address=address,
         )
     raise OAuthProtocolError(
         "invalid_client", "Client authentication is required.", status=401, basic_auth=True
@@ -133,13 +167,17 @@ async def _client_of(request: Request, session: SessionDep, form: dict[str, str]
         ["grant_type"],
     ),
 )
-async def issue_token(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def issue_token(
+    request: Request, session: SessionDep, settings: SettingsDep, address: ClientAddressDep
+) -> Response:
     """Issue a short-lived JWT access token (RFC 9068) to an authenticated partner client."""
     form = await _read_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthProtocolError("invalid_request", "grant_type is required.")
-    client = await _authenticate(request, session, form)
+    client = await _authenticate(request, session, settings, address, form)
+    if isinstance(client, Response):
+        return client
     if grant_type != "client_credentials":
         raise OAuthProtocolError(
             "unsupported_grant_type", "Only the client_credentials grant is supported."
@@ -172,11 +210,17 @@ async def issue_token(request: Request, session: SessionDep, settings: SettingsD
     ),
 )
 async def revoke_token(
-    request: Request, session: SessionDep, settings: SettingsDep, keys: KeyCacheDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeyCacheDep,
+    address: ClientAddressDep,
 ) -> Response:
     """Revoke one of the calling client's access tokens; every worker refuses it from now on."""
     form = await _read_form(request)
-    client = await _authenticate(request, session, form)
+    client = await _authenticate(request, session, settings, address, form)
+    if isinstance(client, Response):
+        return client
     token = form.get("token")
     if not token:
         raise OAuthProtocolError("invalid_request", "token is required.")
@@ -197,11 +241,17 @@ async def revoke_token(
     ),
 )
 async def introspect_token(
-    request: Request, session: SessionDep, settings: SettingsDep, keys: KeyCacheDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeyCacheDep,
+    address: ClientAddressDep,
 ) -> Response:
     """Tell the calling client whether one of its tokens is active (RFC 7662)."""
     form = await _read_form(request)
-    client = await _authenticate(request, session, form)
+    client = await _authenticate(request, session, settings, address, form)
+    if isinstance(client, Response):
+        return client
     token = form.get("token")
     if not token:
         raise OAuthProtocolError("invalid_request", "token is required.")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, Security
 
-from app.api.deps import AuthenticatedPrincipal, SessionDep, get_principal
+from app.api.deps import AuthenticatedPrincipal, SessionDep, SettingsDep, get_principal
 from app.api.etag import require_if_match, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.pagination import PageDep, encode_cursor
@@ -42,10 +42,14 @@ def _read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:
     status_code=201,
     summary="Create a user",
     response_model=UserRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def create_user(
-    body: UserCreate, session: SessionDep, principal: UsersAdmin, idempotency: IdempotencyDep
+    body: UserCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UsersAdmin,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Create an account with a role and, for applicants, the organisations it acts for."""
     if (replay := await idempotency.replay(principal)) is not None:
@@ -57,6 +61,7 @@ async def create_user(
         password=body.password,
         role=body.role,
         organisation_ids=body.organisation_ids,
+        settings=settings,
     )
     read = _read(user, sorted(set(body.organisation_ids)))
     return await idempotency.respond(

@@ -91,7 +91,9 @@ async def world(
                 status=PledgeStatus.ACTIVE,
             )
         )
-        await register_client(session, name=f"Client {n}", scopes=["pledges:read"])
+        await register_client(
+            session, settings=settings, name=f"Client {n}", scopes=["pledges:read"]
+        )
     for _ in range(ROWS):  # each records an event, so the next signs another head
         await create_checkpoint(session, secret=settings.secret, issuer=settings.issuer)
     await session.flush()

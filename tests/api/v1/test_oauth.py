@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
 from app.core.config import Settings
-from app.core.security import SigningKey, hash_secret
+from app.core.security import SigningKey, client_secret_pepper, hash_client_secret
 from app.db.session import Database
 from app.main import create_app
 from app.models.audit import AuditEvent
@@ -61,6 +61,23 @@ async def token_for(client: httpx.AsyncClient, partner: Actor, **form: str) -> h
     )
 
 
+def count_client_secret_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The secrets the service checks by HMAC; an argon2 verification fails the test."""
+    verified: list[str] = []
+    original = security.verify_client_secret
+
+    def counting(secret: str, stored: str | None, pepper: bytes) -> bool:
+        verified.append(secret)
+        return original(secret, stored, pepper)
+
+    def no_argon2(secret: str, secret_hash: str | None) -> bool:
+        raise AssertionError("client authentication ran argon2")
+
+    monkeypatch.setattr("app.services.clients.verify_client_secret", counting)
+    monkeypatch.setattr(security, "verify_secret", no_argon2)
+    return verified
+
+
 def claims_of(token: str) -> dict[str, Any]:
     return jwt.get_unverified_claims(token)  # type: ignore[no-any-return]
 
@@ -99,13 +116,13 @@ class TestTokenEndpoint:
         assert response.status_code == 200
 
     async def test_basic_credentials_are_form_urlencoded(
-        self, client: httpx.AsyncClient, session: AsyncSession, partner: Actor
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, partner: Actor
     ) -> None:
         secret = "s3cr:t/+ é&="
         await session.execute(
             update(OAuthClient)
             .where(OAuthClient.client_id == partner.client_id)
-            .values(secret_hash=hash_secret(secret))
+            .values(secret_hash=hash_client_secret(secret, client_secret_pepper(settings.secret)))
         )
         assert partner.client_id
         response = await client.post(
@@ -131,14 +148,7 @@ class TestTokenEndpoint:
     async def test_unknown_client_and_wrong_secret_are_indistinguishable(
         self, client: httpx.AsyncClient, partner: Actor, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        verified: list[str] = []
-        original = security.verify_secret
-
-        def counting(secret: str, secret_hash: str | None) -> bool:
-            verified.append(secret)
-            return original(secret, secret_hash)
-
-        monkeypatch.setattr("app.services.clients.verify_secret", counting)
+        verified = count_client_secret_checks(monkeypatch)
         assert partner.client_id
         wrong = await client.post(
             TOKEN, data={"grant_type": "client_credentials"}, headers=basic(partner.client_id, "x")
@@ -150,7 +160,7 @@ class TestTokenEndpoint:
         assert wrong.json() == unknown.json()
         assert wrong.json()["error"] == "invalid_client"
         assert wrong.headers["www-authenticate"].startswith("Basic")
-        # The same argon2 work on both paths: one verification each.
+        # The same HMAC work on both paths, one check each, and no argon2 on either.
         assert verified == ["x", "x"]
 
     @pytest.mark.parametrize(
@@ -168,15 +178,8 @@ class TestTokenEndpoint:
         method: str,
     ) -> None:
         """PostgreSQL refuses a NUL in text: the id is never looked up, and the answer and
-        the argon2 work are those of an unknown client (no 422, no 500, no timing)."""
-        verified: list[str] = []
-        original = security.verify_secret
-
-        def counting(secret: str, secret_hash: str | None) -> bool:
-            verified.append(secret)
-            return original(secret, secret_hash)
-
-        monkeypatch.setattr("app.services.clients.verify_secret", counting)
+        the HMAC work are those of an unknown client (no 422, no 500, no timing)."""
+        verified = count_client_secret_checks(monkeypatch)
 
         async def attempt(attempted_id: str) -> httpx.Response:
             if method == "client_secret_post":
@@ -356,11 +359,13 @@ class TestRevocationAndIntrospection:
         ).status_code == 403  # still valid: not revoked by the intruder
 
     async def test_the_client_is_the_actor_of_what_it_changes(
-        self, client: httpx.AsyncClient, session: AsyncSession
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
     ) -> None:
         """The first token creates the signing key and a revocation revokes: both are the
         authenticated client's doing in the audit trail, not an anonymous caller's."""
-        registered = await register_client(session, name="Fondazione", scopes=["allocations:read"])
+        registered = await register_client(
+            session, settings=settings, name="Fondazione", scopes=["allocations:read"]
+        )
         auth = basic(registered.client.client_id, registered.secret)
         issued = await client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=auth)
         assert issued.status_code == 200
@@ -519,6 +524,27 @@ class TestStrictVerification:
         claims = {**good_claims, "iat": now - 600, "exp": now - 31}
         await self.assert_refused(client, self.sign(key, claims))
 
+    @pytest.mark.parametrize(("extra", "accepted"), [(30, True), (31, False)])
+    async def test_a_token_living_longer_than_the_ttl_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        key: SigningKey,
+        good_claims: dict[str, Any],
+        extra: int,
+        accepted: bool,
+    ) -> None:
+        """exp - iat may exceed the configured TTL by the clock leeway (30 s), not more:
+        a longer-lived token was not issued under this configuration."""
+        lifetime = settings.access_token_ttl_seconds + extra
+        claims = {**good_claims, "exp": good_claims["iat"] + lifetime}
+        token = self.sign(key, claims)
+        if accepted:
+            response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 403  # authenticated; clients have no account
+        else:
+            await self.assert_refused(client, token)
+
     async def test_expiry_is_checked_without_relying_on_jose(
         self,
         session: AsyncSession,
@@ -538,6 +564,7 @@ class TestStrictVerification:
             public_keys={key.kid: row.public_jwk},
             issuer=settings.issuer,
             audience=settings.token_audience,
+            max_lifetime=timedelta(seconds=settings.access_token_ttl_seconds),
         )
         assert verify().jti == good_claims["jti"]  # valid now
         with pytest.raises(security.InvalidAccessToken, match="expired"):

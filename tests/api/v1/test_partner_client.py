@@ -40,7 +40,10 @@ async def test_authlib_client_credentials_against_the_running_server(
     base, database = live
     async with database.session(write=True) as session:
         registered = await register_client(
-            session, name="Fondazione Compagnia di San Paolo", scopes=["allocations:read"]
+            session,
+            settings=Settings(),  # the server's secret: the development one, as here
+            name="Fondazione Compagnia di San Paolo",
+            scopes=["allocations:read"],
         )
     async with httpx.AsyncClient() as plain:
         metadata = (await plain.get(f"{base}/.well-known/oauth-authorization-server")).json()

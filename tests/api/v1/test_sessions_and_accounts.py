@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.errors import RefreshTokenReplayed, Unauthenticated
+from app.core.security import client_secret_pepper, hash_client_secret
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
@@ -189,6 +190,33 @@ class TestRefreshAndLogout:
         after = await client.post("/api/v1/auth/refresh", json={"refresh_token": new_refresh})
         assert after.status_code == 401
 
+    async def test_a_replay_also_stops_the_session_s_access_tokens(
+        self, client: httpx.AsyncClient, officer: Actor
+    ) -> None:
+        """A replayed refresh token means someone holds a copy: the session's access
+        tokens (the first and the rotated one) stop at once, not at their expiry."""
+        first = (await login(client, "officer@example.org")).json()
+        second = (
+            await client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+            )
+        ).json()
+        other = (await login(client, "officer@example.org")).json()  # another session
+        for tokens in (first, second, other):
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+        replay = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+        )
+        assert replay.status_code == 401
+        for tokens in (first, second):
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            refused = await client.get("/api/v1/users/me", headers=bearer)
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "invalid_token"
+        bearer = {"Authorization": f"Bearer {other['access_token']}"}
+        assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+
     async def test_logout_revokes_access_and_refresh_tokens(
         self, client: httpx.AsyncClient, officer: Actor
     ) -> None:
@@ -291,7 +319,9 @@ class TestRaces:
         holds it unused-but-claimed, then must lose, not rotate a second time."""
         email = await _account(live)
         async with live.database.session(write=True) as session:
-            pair = await user_service.login(session, live.settings, email=email, password=PASSWORD)
+            pair = await user_service.login(
+                session, live.settings, email=email, password=PASSWORD, address="test"
+            )
 
         async def second_refresh() -> object:
             async with live.database.session(write=True) as session:
@@ -388,7 +418,7 @@ class TestUsersApi:
 
 class TestClientsApi:
     async def test_register_shows_the_secret_once(
-        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, admin: Actor
     ) -> None:
         created = await client.post(
             "/api/v1/clients",
@@ -403,7 +433,8 @@ class TestClientsApi:
             select(OAuthClient.secret_hash).where(OAuthClient.client_id == body["client_id"])
         )
         assert stored is not None
-        assert stored.startswith("$argon2id$")
+        # A keyed fast hash (the secret is 256 random bits): HMAC-SHA-256 under the pepper.
+        assert stored == hash_client_secret(secret, client_secret_pepper(settings.secret))
         assert secret not in stored
         listed = await client.get("/api/v1/clients", headers=admin.headers)
         assert secret not in listed.text
