@@ -23,13 +23,13 @@ from app.core.errors import (
     Conflict,
     DatabaseUnavailable,
     DomainError,
-    IdempotencyRequestInFlight,
     InsufficientScope,
     InvalidCredentials,
     InvalidInput,
     OAuthProtocolError,
     PasswordHashingBusy,
     PreconditionFailed,
+    RetryLater,
     TooManyClientAuthFailures,
     TooManyLoginAttempts,
     Unauthenticated,
@@ -92,16 +92,7 @@ def _challenge(exc: DomainError) -> dict[str, str]:
     if isinstance(exc, InsufficientScope):
         scope = " ".join(exc.required)
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-    if isinstance(
-        exc,
-        (
-            TooManyLoginAttempts,
-            TooManyClientAuthFailures,
-            PasswordHashingBusy,
-            DatabaseUnavailable,
-            IdempotencyRequestInFlight,
-        ),
-    ):
+    if isinstance(exc, RetryLater):
         return {"Retry-After": str(exc.retry_after)}
     if exc.status == 401:  # RFC 9110 15.5.2: every 401 names a scheme (a failed login too)
         return {"WWW-Authenticate": 'Bearer realm="wecare"'}

@@ -22,6 +22,14 @@ class DomainError(Exception):
         self.figures = figures
 
 
+class RetryLater(DomainError):
+    """A refusal that may pass later: the transport says when (``Retry-After``)."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 class NotFound(DomainError):
     status = 404
     rule = "not_found"
@@ -46,7 +54,7 @@ class NotReady(DomainError):
     title = "The service is not ready"
 
 
-class DatabaseUnavailable(DomainError):
+class DatabaseUnavailable(RetryLater):
     """The database is unreachable, out of connections, or a lock or statement timed out:
     nothing was changed, and the same request may succeed after ``retry_after`` seconds."""
 
@@ -54,9 +62,15 @@ class DatabaseUnavailable(DomainError):
     rule = "database_unavailable"
     title = "The database is temporarily unavailable"
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
+
+class SigningKeyUnavailable(RetryLater):
+    """The active signing key does not decrypt with the configured WECARE_SECRET_KEY (the
+    secret was changed without a key rotation): nothing can be signed until an operator
+    rotates the keys or restores the secret. /readyz reports the same."""
+
+    status = 503
+    rule = "signing_key_unavailable"
+    title = "The service cannot sign tokens at the moment"
 
 
 class ProgrammeMeasuresBudgetExceeded(DomainError):
@@ -232,38 +246,26 @@ class InvalidCredentials(DomainError):
     title = "Wrong e-mail or password"
 
 
-class TooManyLoginAttempts(DomainError):
+class TooManyLoginAttempts(RetryLater):
     status = 429
     rule = "too_many_login_attempts"
     title = "Too many failed logins"
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
 
-
-class TooManyClientAuthFailures(DomainError):
+class TooManyClientAuthFailures(RetryLater):
     """Failed client authentications from one address, at the OAuth endpoints."""
 
     status = 429
     rule = "too_many_client_auth_failures"
     title = "Too many failed client authentications from this address"
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
 
-
-class PasswordHashingBusy(DomainError):
+class PasswordHashingBusy(RetryLater):
     """Every password-hashing slot of the worker is taken: come back shortly."""
 
     status = 503
     rule = "password_hashing_busy"
     title = "Too many password checks in progress"
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
 
 
 class PreconditionRequired(DomainError):
@@ -284,14 +286,10 @@ class IdempotencyKeyReused(DomainError):
     title = "This Idempotency-Key was used with another request"
 
 
-class IdempotencyRequestInFlight(DomainError):
+class IdempotencyRequestInFlight(RetryLater):
     status = 409
     rule = "idempotency_request_in_flight"
     title = "A request with this Idempotency-Key is still being processed"
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
 
 
 class IllegalTransition(DomainError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound, SigningKeyUnavailable
 from app.core.security import (
     SigningKey,
     SigningKeyUndecryptable,
@@ -18,6 +19,11 @@ from app.core.security import (
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
 from app.services import audit
+
+log = logging.getLogger(__name__)
+
+# An operator has to act (rotate the keys or restore the secret): ask for a slow retry.
+SIGNING_KEY_RETRY_AFTER = 60
 
 
 async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow:
@@ -69,7 +75,16 @@ async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningK
     """The newest unretired key, created on first use."""
     keys = await repo.signing_keys(session, include_retired=False)
     row = keys[0] if keys else await rotate_signing_key(session, secret=secret)
-    return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+    try:
+        return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
+    except SigningKeyUndecryptable as error:
+        # A misconfiguration, not a bug: one line for the operator, a 503 for the caller.
+        log.error("%s", error)
+        raise SigningKeyUnavailable(
+            "The service cannot sign tokens until its signing keys are rotated "
+            "(wecare keys rotate) or its secret is restored.",
+            retry_after=SIGNING_KEY_RETRY_AFTER,
+        ) from None
 
 
 async def undecryptable_signing_key(session: AsyncSession, *, secret: str) -> str | None:

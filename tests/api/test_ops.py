@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import ops
+from app.core.auth import Role
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.services import keys
+from tests.actors import PASSWORD, user_actor
 
 
 async def _get(app_settings: Settings, path: str) -> httpx.Response:
@@ -86,6 +88,21 @@ class TestHealth:
         assert "WECARE_SECRET_KEY" in response.json()["detail"]
         await keys.rotate_signing_key(session, secret=settings.secret)  # the documented fix
         assert (await client.get("/readyz")).status_code == 200
+
+    async def test_a_login_with_an_undecryptable_signing_key_is_503_not_500(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        """The same misconfiguration at the login: a problem with Retry-After, not a traceback."""
+        await user_actor(session, settings, Role.OFFICER, email="officer@example.org")
+        await keys.rotate_signing_key(session, secret="the-secret-before-it-changed-" * 2)
+        body = {"email": "officer@example.org", "password": PASSWORD}
+        refused = await client.post("/api/v1/auth/login", json=body)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "60"
+        assert refused.json()["rule"] == "signing_key_unavailable"
+        await keys.rotate_signing_key(session, secret=settings.secret)  # the documented fix
+        assert (await client.post("/api/v1/auth/login", json=body)).status_code == 200
 
 
 class TestOfflineDocs:
