@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
-    app.state.key_cache = PublicKeyCache(settings.signing_key_cache_seconds)
+    app.state.key_cache = PublicKeyCache(settings.signing_key_cache_seconds, secret=settings.secret)
 
     install_problem_handlers(app)
     app.include_router(api_v1.router)  # first: the API's traffic is matched before the probes

@@ -241,8 +241,9 @@ def database_unavailable(scope: Mapping[str, Any], fault: DatabaseFault) -> Data
         fault.retry_after,
     )
     return DatabaseUnavailable(
-        f"The database is temporarily unavailable ({fault.reason}); nothing was changed. "
-        f"Retry in {fault.retry_after} seconds.",
+        f"The database is temporarily unavailable ({fault.reason}). Retry in "
+        f"{fault.retry_after} seconds; a change retried with its Idempotency-Key or If-Match "
+        "is never applied twice.",
         retry_after=fault.retry_after,
     )
 

@@ -13,9 +13,9 @@ router = APIRouter(prefix="/.well-known", tags=["oauth"])
 
 
 @router.get("/jwks.json", summary="Token signing keys")
-async def get_jwks(session: SessionDep) -> Jwks:
+async def get_jwks(session: SessionDep, settings: SettingsDep) -> Jwks:
     """Publish the public members of every key that tokens may be signed with."""
-    return Jwks(keys=await public_jwks(session))
+    return Jwks(keys=await public_jwks(session, secret=settings.secret))
 
 
 @router.get("/oauth-authorization-server", summary="Authorisation server metadata")

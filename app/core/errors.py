@@ -56,7 +56,9 @@ class NotReady(DomainError):
 
 class DatabaseUnavailable(RetryLater):
     """The database is unreachable, out of connections, or a lock or statement timed out:
-    nothing was changed, and the same request may succeed after ``retry_after`` seconds."""
+    the request was rolled back (unless the connection was lost during the commit itself, whose
+    outcome nobody can know), and the same request may succeed after ``retry_after`` seconds;
+    a change retried with its Idempotency-Key or If-Match is never applied twice."""
 
     status = 503
     rule = "database_unavailable"

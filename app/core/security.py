@@ -377,6 +377,27 @@ def verify_checkpoint(
     )
 
 
+def signing_key_is_authentic(
+    kid: str, encrypted_private_key: str, public_jwk: Mapping[str, Any], secret: str
+) -> bool:
+    """Whether a stored key row was made with this server secret: its private part decrypts
+    and ``public_jwk`` is that key's public half. A row planted in the database by someone
+    without the secret (the runtime role can write the table) fails, so it never verifies a
+    token nor appears in the JWKS. Memoised: each row is checked once per process."""
+    return _authentic(
+        kid, encrypted_private_key, str(public_jwk.get("n")), str(public_jwk.get("e")), secret
+    )
+
+
+@lru_cache(maxsize=1024)
+def _authentic(kid: str, encrypted_private_key: str, n: str, e: str, secret: str) -> bool:
+    try:
+        key = decrypt_signing_key(kid, encrypted_private_key, secret)
+    except SigningKeyUndecryptable:
+        return False
+    return public_jwk_is_authentic(key, {"n": n, "e": e})
+
+
 def public_jwk_is_authentic(key: SigningKey, public_jwk: Mapping[str, Any]) -> bool:
     """Whether ``public_jwk`` is the public half of ``key`` (a decrypted private key): a key
     row planted in the database by someone without the server secret cannot pass."""

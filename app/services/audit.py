@@ -26,8 +26,7 @@ from app.core.logging import request_id_var
 from app.core.security import (
     CheckpointClaims,
     InvalidCheckpoint,
-    decrypt_signing_key,
-    public_jwk_is_authentic,
+    signing_key_is_authentic,
     verify_checkpoint,
 )
 from app.models.audit import GENESIS_HASH, AuditEvent
@@ -158,16 +157,11 @@ async def trusted_keys(connection: AsyncConnection, *, secret: str) -> dict[str,
     """Every signing key (retired ones too) whose public part is the public half of a
     private key that decrypts with the server secret, by kid: a key row planted by someone
     with database access but without the secret is left out."""
-    trusted: dict[str, dict[str, Any]] = {}
-    for row in await repo.signing_key_rows(connection):
-        try:
-            private = decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
-        except RuntimeError:
-            continue
-        public = dict(row.public_jwk)
-        if public_jwk_is_authentic(private, public):
-            trusted[row.kid] = public
-    return trusted
+    return {
+        row.kid: dict(row.public_jwk)
+        for row in await repo.signing_key_rows(connection)
+        if signing_key_is_authentic(row.kid, row.encrypted_private_key, row.public_jwk, secret)
+    }
 
 
 async def verify_chain(

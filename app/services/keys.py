@@ -15,6 +15,7 @@ from app.core.security import (
     SigningKeyUndecryptable,
     decrypt_signing_key,
     generate_signing_key,
+    signing_key_is_authentic,
 )
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
@@ -103,8 +104,14 @@ async def undecryptable_signing_key(session: AsyncSession, *, secret: str) -> st
     return None
 
 
-async def public_jwks(session: AsyncSession) -> list[dict[str, Any]]:
-    return [dict(k.public_jwk) for k in await repo.signing_keys(session, include_retired=False)]
+def _authentic(row: SigningKeyRow, secret: str) -> bool:
+    return signing_key_is_authentic(row.kid, row.encrypted_private_key, row.public_jwk, secret)
+
+
+async def public_jwks(session: AsyncSession, *, secret: str) -> list[dict[str, Any]]:
+    """The public halves of the unretired keys made with this server's secret."""
+    rows = await repo.signing_keys(session, include_retired=False)
+    return [dict(row.public_jwk) for row in rows if _authentic(row, secret)]
 
 
 class PublicKeyCache:
@@ -114,8 +121,9 @@ class PublicKeyCache:
     another worker is picked up at once; a retirement reaches every worker within ``ttl``.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, *, secret: str) -> None:
         self.ttl = ttl
+        self._secret = secret
         self._keys: dict[str, dict[str, Any]] = {}
         self._loaded_at = float("-inf")
 
@@ -126,6 +134,10 @@ class PublicKeyCache:
         age = time.monotonic() - self._loaded_at
         if age > self.ttl or (kid not in self._keys and age > 1.0):
             rows = await repo.signing_keys(session, include_retired=False)
-            self._keys = {row.kid: dict(row.public_jwk) for row in rows}
+            # Only keys made with the secret: a row planted by a database login cannot
+            # make the service accept tokens it did not sign.
+            self._keys = {
+                row.kid: dict(row.public_jwk) for row in rows if _authentic(row, self._secret)
+            }
             self._loaded_at = time.monotonic()
         return self._keys
