@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -126,3 +127,18 @@ def test_serve_passes_the_limits_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> 
     assert passed["timeout_keep_alive"] == 3
     assert passed["backlog"] == 128
     assert passed["http"] == "app.api.server:LimitedHttpToolsProtocol"
+
+
+def test_over_the_concurrency_limit_is_a_problem_with_retry_after(tmp_path: Path) -> None:
+    """Beyond WECARE_SERVER_LIMIT_CONCURRENCY a worker answers at once, and says when to
+    come back: a 503 problem with Retry-After, not uvicorn's bare text."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WECARE_SERVER_LIMIT_CONCURRENCY", "2")
+        with live_server(f"sqlite+aiosqlite:///{tmp_path}/unused.sqlite3", tmp_path) as base:
+            assert httpx.get(f"{base}/healthz").status_code == 200  # 1 connection: under
+            with socket.create_connection(_address(base)):  # held open: now 2 with the next
+                response = httpx.get(f"{base}/healthz")
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"] == "1"
+            assert response.json()["rule"] == "over_capacity"

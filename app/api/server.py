@@ -14,16 +14,52 @@ which reads the limits from the same environment.
 from __future__ import annotations
 
 import asyncio
+import json
 from http import HTTPStatus
 from typing import Any
 
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.config import Config
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.core.config import get_settings
 
 PROTOCOL_PATH = "app.api.server:LimitedHttpToolsProtocol"
+
+# Over WECARE_SERVER_LIMIT_CONCURRENCY, a problem with Retry-After (a 503 is only ever "come
+# back later" here), not uvicorn's bare text/plain 503.
+OVER_CAPACITY_BODY = json.dumps(
+    {
+        "type": "/problems/over_capacity",
+        "title": "The server is at its concurrency limit",
+        "status": 503,
+        "detail": "Too many connections and requests in progress on this worker; retry shortly.",
+        "rule": "over_capacity",
+    }
+).encode()
+
+
+async def over_capacity(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(OVER_CAPACITY_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": OVER_CAPACITY_BODY, "more_body": False})
+
+
+# uvicorn's protocol looks this name up in its module on every request over the limit; this
+# module is imported only by uvicorn's workers (through PROTOCOL_PATH) and by `wecare serve`.
+setattr(httptools_impl, "service_unavailable", over_capacity)  # noqa: B010 (not exported)
 
 
 class RequestHeadRefused(Exception):

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     # uvicorn, per worker process (`wecare serve`); see README "Configuration".
-    server_limit_concurrency: int = Field(default=200, ge=1, le=100_000)
+    server_limit_concurrency: int = Field(default=1000, ge=1, le=100_000)
     server_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     server_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     server_max_request_line_bytes: int = Field(default=8192, ge=256, le=1_048_576)

@@ -37,7 +37,7 @@ async def test_a_planted_key_signs_no_token_the_service_accepts(
         decrypt_signing_key(planted.kid, planted.encrypted_private_key, ATTACKERS_SECRET),
         issuer=settings.issuer,
         audience=settings.token_audience,
-        subject=admin.subject,
+        subject=str(admin.id),
         client_id=FIRST_PARTY_CLIENT_ID,
         scopes=ROLE_SCOPES[Role.ADMINISTRATOR],
         ttl=timedelta(minutes=5),
