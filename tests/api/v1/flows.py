@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.actors import Actor
+from app.core.auth import Role
+from app.core.config import Settings
+from tests.actors import Actor, tax_code, user_actor
 
 
 class Api:
@@ -144,6 +148,23 @@ async def organisation(api: Api, actor: Actor, name: str, tax_code: str, **field
         **fields,
     }
     return await api.call("POST", "/api/v1/organisations", actor, json=body, expect=201)
+
+
+async def applicant_for(
+    api: Api,
+    session: AsyncSession,
+    settings: Settings,
+    admin: Actor,
+    name: str,
+    n: int,
+    **fields: Any,
+) -> tuple[Actor, dict[str, Any]]:
+    """An organisation registered by the region, and an applicant user acting for it."""
+    org = await organisation(api, admin, name, tax_code(n), **fields)
+    user = await user_actor(
+        session, settings, Role.APPLICANT, organisation_ids=[uuid.UUID(org["id"])]
+    )
+    return user, org
 
 
 # A FESR-like measure: line 1 at least EUR 1,000,000 for non-profit SMEs, line 2 at most

@@ -1,6 +1,8 @@
 """The rules that must never break (SPEC rules 1-6), at their exact boundaries, over HTTP.
 
 Each refusal is a 409/422 problem naming the rule with its figures, and writes nothing.
+The same rules held by the services alone are in tests/services/test_caps.py, and by the
+database alone (raw SQL) in tests/migrations/test_guards.py.
 """
 
 from __future__ import annotations
@@ -10,17 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
 from app.models import Allocation, Call, Measure, Programme
 from app.repositories import applications as application_repo
-from app.repositories.guards import violated_constraint
 from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api, accept
+from tests.api.v1.flows import Api, accept, applicant_for, fesr_call
 from tests.world import (
     approved,
     budget,
@@ -57,20 +57,6 @@ async def counters(session: AsyncSession) -> list[tuple[int, int]]:
         row = (await session.execute(select(model.allocated_cents, model.funded_projects))).one()
         rows.append((int(row[0]), int(row[1])))
     return rows
-
-
-async def raw_write(
-    session: AsyncSession, statement: Any, params: dict[str, Any], *, refused_by: str | None
-) -> None:
-    """Raw SQL past the service: accepted, or refused by the named database guard."""
-    if refused_by is None:
-        async with session.begin_nested():
-            await session.execute(statement, params)
-        return
-    with pytest.raises(IntegrityError) as caught:
-        async with session.begin_nested():
-            await session.execute(statement, params)
-    assert violated_constraint(caught.value) == refused_by
 
 
 def assert_refused(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
@@ -245,6 +231,27 @@ class TestDatabaseGuardsAnswerWithTheRule:
         )
         assert body["constraint"] == "allocation_one_funded_per_district_key"
 
+    async def test_an_allocation_above_the_request(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        officer: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from app.services import allocations as allocation_service
+
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=50_000)
+        monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
+        before = await counters(session)
+        body = assert_refused(
+            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
+        )
+        assert body["constraint"] == "allocation_within_request_check"
+        assert await counters(session) == before
+        assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
+        assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
+
 
 class TestBudgetChanges:
     async def test_measures_never_exceed_the_programme_total(
@@ -338,64 +345,6 @@ class TestBudgetChanges:
             headers=officer.headers,
         )
         assert exact.status_code == 201
-
-
-class TestFesrThresholdsInTheDatabase:
-    """The same boundary values, written with raw SQL, are refused by the database itself."""
-
-    @pytest.mark.parametrize(
-        ("line", "cost_cents", "refused"),
-        [
-            (1, 99_999_999, True),
-            (1, 100_000_000, False),
-            (2, 10_000_000, False),
-            (2, 10_000_001, True),
-        ],
-        ids=["L1-999999.99", "L1-1000000.00", "L2-100000.00", "L2-100000.01"],
-    )
-    async def test_raw_sql(
-        self, session: AsyncSession, line: int, cost_cents: int, refused: bool
-    ) -> None:
-        from app.services.reference_data import (
-            WECARE_FILE,
-            load_reference_data,
-            read_reference_file,
-        )
-        from tests.actors import make_organisation, tax_code
-
-        await load_reference_data(session, read_reference_file(WECARE_FILE))
-        org = await make_organisation(session, name="Impresa", tax_code=tax_code(77))
-        ids = (
-            await session.execute(
-                text(
-                    "SELECT c.id, c.measure_id, l.id FROM call c "
-                    "JOIN measure_line l ON l.measure_id = c.measure_id "
-                    "WHERE c.code = 'WECARE-FESR-2018' AND l.number = :n"
-                ),
-                {"n": line},
-            )
-        ).one()
-        insert = text(
-            "INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,"
-            " title, description, total_cost_cents, requested_cents, stage, status, version,"
-            " created_at, updated_at) VALUES (:id, :call, :measure, :line, :org, 't', 'd', :cost,"
-            " 100, 'single', 'submitted', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        )
-        new_id = uuid.uuid4()
-        params = {
-            "id": new_id.hex if session.bind.dialect.name == "sqlite" else new_id,  # type: ignore[union-attr]
-            "call": ids[0],
-            "measure": ids[1],
-            "line": ids[2],
-            "org": org.id.hex if session.bind.dialect.name == "sqlite" else org.id,  # type: ignore[union-attr]
-            "cost": cost_cents,
-        }
-        await raw_write(
-            session,
-            insert,
-            params,
-            refused_by="application_line_thresholds_check" if refused else None,
-        )
 
 
 class TestSubmissionRules:
@@ -533,187 +482,6 @@ class TestSubmissionRules:
         assert [v["rule"] for v in refused["violations"]] == ["eligibility_district_lead"]
 
 
-@pytest.mark.counters_may_disagree  # raw inserts below do not move the counters
-class TestAllocationWithinRequestInTheDatabase:
-    """Rule 6's upper bound, written with raw SQL, is refused by the database (migration 0008)."""
-
-    @pytest.mark.parametrize(
-        ("amount_cents", "refused"),
-        [(5_000_001, True), (5_000_000, False)],
-        ids=["50000.01", "50000.00"],
-    )
-    async def test_raw_sql(self, session: AsyncSession, amount_cents: int, refused: bool) -> None:
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        sqlite = session.bind.dialect.name == "sqlite"  # type: ignore[union-attr]
-
-        def key(value: uuid.UUID) -> object:
-            return value.hex if sqlite else value
-
-        insert = text(
-            "INSERT INTO allocation (id, application_id, programme_id, measure_id, call_id,"
-            " amount_cents, status, granted_at, granted_by, version, created_at, updated_at)"
-            " VALUES (:id, :app, :programme, :measure, :call, :cents, 'active',"
-            " CURRENT_TIMESTAMP, 'sql', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        )
-        params = {
-            "id": key(uuid.uuid4()),
-            "app": key(app.id),
-            "programme": key(world.programme.id),
-            "measure": key(world.measure.id),
-            "call": key(world.call.id),
-            "cents": amount_cents,
-        }
-        await raw_write(
-            session,
-            insert,
-            params,
-            refused_by="allocation_within_request_check" if refused else None,
-        )
-        stored = await session.scalar(
-            select(func.count()).select_from(Allocation).where(Allocation.application_id == app.id)
-        )
-        assert stored == (0 if refused else 1)
-
-    async def test_raising_an_active_allocation_above_the_request_is_refused(
-        self, session: AsyncSession
-    ) -> None:
-        """The guard judges updates too: a grant cannot be inflated after the fact."""
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        allocation = Allocation(
-            id=uuid.uuid4(),
-            application_id=app.id,
-            programme_id=world.programme.id,
-            measure_id=world.measure.id,
-            call_id=world.call.id,
-            amount_cents=5_000_000,
-            status="active",
-            granted_by="sql",
-        )
-        session.add(allocation)
-        await session.flush()
-        with pytest.raises(IntegrityError) as caught:
-            async with session.begin_nested():
-                await session.execute(
-                    update(Allocation)
-                    .where(Allocation.id == allocation.id)
-                    .values(amount_cents=5_000_001)
-                )
-        assert violated_constraint(caught.value) == "allocation_within_request_check"
-
-    async def test_over_http_without_the_service_check(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        officer: Actor,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        from app.services import allocations as allocation_service
-
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
-        before = await counters(session)
-        body = assert_refused(
-            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
-        )
-        assert body["constraint"] == "allocation_within_request_check"
-        assert await counters(session) == before
-        assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
-        assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
-
-
-@pytest.mark.counters_may_disagree  # the grant in flight is simulated on the counters alone
-class TestCapsLoweredWhileAGrantIsInFlight:
-    """A grant commits between the service's read of a counter and its write of a lower cap:
-    the service's check passed on the value it read, the counter's CHECK fires at the write,
-    and the answer is still the service's rule, with the figures as they are now.
-
-    The object the service holds keeps the value it read; the grant's counter UPDATE is
-    played with Core, which does not refresh it - exactly what the service sees in the race.
-    """
-
-    @staticmethod
-    async def _grant_in_flight(
-        session: AsyncSession,
-        cents: int,
-        models: tuple[type[Programme | Measure | Call], ...] = (Programme, Measure, Call),
-    ) -> None:
-        for model in models:
-            await session.execute(
-                update(model)
-                .values(
-                    allocated_cents=model.allocated_cents + cents,
-                    funded_projects=model.funded_projects + 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
-
-    async def test_call_budget(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.call import CallUpdate
-        from app.services import calls as service
-
-        world = await budget(session, total=1_000_000, call_budget=300_000)
-        await self._grant_in_flight(session, 200_000 * 100)
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_call(
-                session, world.call, data=CallUpdate(budget=Decimal("199999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("200000.00")
-        assert refused.value.figures["requested"] == Decimal("199999.99")
-
-    async def test_measure_budget_and_project_cap(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.programme import MeasureUpdate
-        from app.services import programmes as service
-
-        # The calls share less than is allocated only in a damaged database, so the measure's
-        # own counter is moved alone: its CHECK is what a lowered budget meets.
-        world = await budget(
-            session, total=1_000_000, measure_budget=500_000, call_budget=50_000, max_projects=5
-        )
-        await self._grant_in_flight(session, 100_000 * 100, (Programme, Measure))
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_measure(
-                session, world.measure, data=MeasureUpdate(budget=Decimal("99999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("100000.00")
-        await self._grant_in_flight(session, 100, (Programme, Measure))  # a second project
-        with pytest.raises(BudgetBelowAllocated) as full:
-            await service.update_measure(
-                session, world.measure, data=MeasureUpdate(max_funded_projects=1)
-            )
-        assert (full.value.figures["funded_projects"], full.value.figures["requested"]) == (2, 1)
-
-    async def test_programme_total(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.programme import ProgrammeUpdate
-        from app.services import programmes as service
-
-        # The measures share only part of the total, so only the allocated CHECK can fire.
-        world = await budget(session, total=1_000_000, measure_budget=100_000)
-        await session.execute(
-            update(Programme)
-            .values(measures_budget_cents=0)
-            .execution_options(synchronize_session=False)
-        )
-        await session.refresh(world.programme)
-        await self._grant_in_flight(session, 100_000 * 100)
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_programme(
-                session, world.programme, data=ProgrammeUpdate(total_budget=Decimal("99999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("100000.00")
-
-
 class TestProjectCapChanges:
     async def test_max_funded_projects_cannot_go_below_the_funded_count(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor, officer: Actor
@@ -834,9 +602,6 @@ class TestFesrLineOneOverHttp:
         admin: Actor,
         officer: Actor,
     ) -> None:
-        from tests.api.v1.flows import fesr_call
-        from tests.api.v1.test_lifecycles import applicant_for
-
         api = Api(client)
         _, call = await fesr_call(api, admin, officer, line=1, budget="3000000.00")
         user, company = await applicant_for(

@@ -3,21 +3,19 @@ line-2 application, over HTTP, with the budget figures checked at every step."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from tests.actors import Actor, tax_code, user_actor
+from tests.actors import Actor, user_actor
 from tests.api.v1.flows import (
     Api,
     accept,
+    applicant_for,
     fesr_call,
     invite,
-    organisation,
     programme,
     text,
     window,
@@ -30,25 +28,6 @@ async def people(session: AsyncSession, settings: Settings) -> dict[str, Actor]:
         "admin": await user_actor(session, settings, Role.ADMINISTRATOR),
         "officer": await user_actor(session, settings, Role.OFFICER),
     }
-
-
-async def applicant_for(
-    api: Api,
-    session: AsyncSession,
-    settings: Settings,
-    admin: Actor,
-    name: str,
-    n: int,
-    **fields: Any,
-) -> tuple[Actor, dict[str, Any]]:
-    """An organisation registered by the region, and an applicant user acting for it."""
-    org = await organisation(api, admin, name, tax_code(n), **fields)
-    import uuid
-
-    user = await user_actor(
-        session, settings, Role.APPLICANT, organisation_ids=[uuid.UUID(org["id"])]
-    )
-    return user, org
 
 
 FSE1_LIKE = {
