@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -17,14 +16,8 @@ from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, Fun
 from app.models import Application, Call, District, Measure, Programme
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api
-from tests.api.v1.test_transparency import include_routers, queries
-from tests.statements import counting
+from tests.statements import counting, queries
 from tests.world import EUR, Budget, approved, budget, district
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return include_routers(app)
 
 
 @pytest.fixture

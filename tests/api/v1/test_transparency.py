@@ -18,14 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.api.v1 import reports, transparency
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
@@ -42,7 +40,7 @@ from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
 from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.api.v1.flows import Api
-from tests.statements import counting
+from tests.statements import counting, queries
 from tests.world import EUR, Budget, budget
 
 GRANTS = "/api/v1/transparency/grants"
@@ -53,21 +51,6 @@ PACKAGE_GRANT_REF = (
     "360-giving-schema.json"
 )
 PERSONAL_CODE = "RSSMRA85T10A562S"  # a valid codice fiscale of a natural person
-
-
-def include_routers(app: FastAPI) -> FastAPI:
-    """Mount the transparency and report routers unless the app already serves them."""
-    served = {getattr(route, "path", None) for route in app.routes}
-    if "/api/v1/transparency/grants" not in served:
-        app.include_router(transparency.router, prefix="/api/v1")
-    if "/api/v1/programmes/{programme_id}/report" not in served:
-        app.include_router(reports.router, prefix="/api/v1")
-    return app
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return include_routers(app)
 
 
 @pytest.fixture
@@ -100,10 +83,6 @@ def errors_of(validator: Draft202012Validator, document: Any) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in validator.iter_errors(document)
     ]
-
-
-def queries(statements: list[str]) -> list[str]:
-    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
 
 
 async def project(
