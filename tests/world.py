@@ -121,6 +121,31 @@ async def district(session: AsyncSession, world: Budget, n: int) -> District:
     return found
 
 
+def application(
+    world: Budget,
+    *,
+    requested: int,
+    status: ApplicationStatus = ApplicationStatus.APPROVED,
+    title: str = "Progetto",
+    **owner: uuid.UUID | None,
+) -> Application:
+    """An application to the world's call requesting ``requested`` euros, not yet added:
+    ``owner`` names the applicant (``applicant_organisation_id`` or ``partnership_id``) and
+    may name its ``district_id``."""
+    return Application(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        measure_id=world.measure.id,
+        title=title,
+        description="-",
+        total_cost_cents=requested * EUR,
+        requested_cents=requested * EUR,
+        stage=ApplicationStage.SINGLE,
+        status=status,
+        **owner,
+    )
+
+
 async def approved(
     session: AsyncSession,
     world: Budget,
@@ -132,22 +157,17 @@ async def approved(
 ) -> Application:
     """An application (approved by default) requesting ``requested`` euros."""
     applicant = await make_organisation(session, name=f"Applicant {n}", tax_code=tax_code(900 + n))
-    application = Application(
-        id=uuid.uuid4(),
-        call_id=world.call.id,
-        measure_id=world.measure.id,
-        applicant_organisation_id=applicant.id,
-        title=f"Project {n}",
-        description="-",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
-        district_id=district.id if district else None,
-        stage=ApplicationStage.SINGLE,
+    made = application(
+        world,
+        requested=requested,
         status=status,
+        title=f"Project {n}",
+        applicant_organisation_id=applicant.id,
+        district_id=district.id if district else None,
     )
-    session.add(application)
+    session.add(made)
     await session.flush()
-    return application
+    return made
 
 
 def open_window(session: AsyncSession, world: Budget, *, days: float = 1) -> CallPhase:
@@ -213,18 +233,7 @@ async def partnership_application(
     requested: int = 1_000,
 ) -> Application:
     """An application of ``applicant`` to the world's call (amounts in euros)."""
-    application = Application(
-        id=uuid.uuid4(),
-        call_id=world.call.id,
-        measure_id=world.measure.id,
-        partnership_id=applicant.id,
-        title="Progetto",
-        description="-",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
-        stage=ApplicationStage.SINGLE,
-        status=status,
-    )
-    session.add(application)
+    made = application(world, requested=requested, status=status, partnership_id=applicant.id)
+    session.add(made)
     await session.flush()
-    return application
+    return made
