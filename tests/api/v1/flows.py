@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,47 @@ class Api:
         return await self.call(
             "PATCH", path, actor, json=json, expect=expect, headers={"If-Match": self.etags[path]}
         )
+
+
+async def new_partnership(
+    api: Api,
+    actor: Actor,
+    lead: object,
+    *,
+    name: str,
+    form: str = "ats_to_be_formed",
+    partners: Sequence[object] = (),
+) -> Any:
+    """A partnership created over HTTP, led by the organisation ``lead`` and naming the
+    organisations ``partners`` (ids). Returns the partnership."""
+    body: dict[str, Any] = {"name": name, "form": form, "lead_organisation_id": str(lead)}
+    if partners:
+        body["partner_organisation_ids"] = [str(partner) for partner in partners]
+    return await api.call("POST", "/api/v1/partnerships", actor, expect=201, json=body)
+
+
+async def new_draft(
+    api: Api,
+    actor: Actor,
+    call_id: object,
+    *,
+    title: str,
+    total_cost: str,
+    requested: str | None = None,
+    **applicant: object,
+) -> Any:
+    """A draft application created over HTTP (description "-"); ``applicant`` names its
+    ``partnership_id`` or ``applicant_organisation_id`` and may name its ``district_id``.
+    ``requested`` is the whole cost unless given. Returns the application."""
+    body = {
+        "call_id": str(call_id),
+        "title": title,
+        "description": "-",
+        "total_cost": total_cost,
+        "requested": requested or total_cost,
+        **{field: str(value) for field, value in applicant.items()},
+    }
+    return await api.call("POST", "/api/v1/applications", actor, expect=201, json=body)
 
 
 async def invite(

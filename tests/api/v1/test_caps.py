@@ -8,6 +8,7 @@ database alone (raw SQL) in tests/migrations/test_guards.py.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,10 +18,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from app.models import Allocation, Call, Measure, Programme
+from app.core.domain import ApplicationStatus, LegalNature, PhaseKind
+from app.models import (
+    Allocation,
+    Application,
+    Call,
+    CallParticipationLimit,
+    CallPhase,
+    Measure,
+    Programme,
+)
 from app.repositories import applications as application_repo
-from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api, accept, applicant_for, fesr_call
+from app.services import allocations as allocation_service
+from tests.actors import Actor, make_organisation, tax_code, user_actor
+from tests.api.v1.flows import (
+    Api,
+    accept,
+    applicant_for,
+    fesr_call,
+    new_draft,
+    new_partnership,
+)
 from tests.world import (
     approved,
     budget,
@@ -131,8 +149,6 @@ class TestBudgetCaps:
     async def test_only_approved_applications_are_funded(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=5, status=ApplicationStatus.SUBMITTED)
         assert_refused(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
@@ -238,8 +254,6 @@ class TestDatabaseGuardsAnswerWithTheRule:
         officer: Actor,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        from app.services import allocations as allocation_service
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=50_000)
         monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
@@ -353,12 +367,6 @@ class TestSubmissionRules:
     async def test_district_and_participation_limits(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from datetime import UTC, datetime, timedelta
-
-        from app.core.domain import LegalNature, PhaseKind
-        from app.models import CallParticipationLimit, CallPhase
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(
             update(Measure).values(
@@ -392,34 +400,19 @@ class TestSubmissionRules:
         api = Api(client)
 
         async def apply(d: int, name: str) -> str:
-            partnership = await api.call(
-                "POST",
-                "/api/v1/partnerships",
-                admin,
-                expect=201,
-                json={
-                    "name": name,
-                    "form": "ats_to_be_formed",
-                    "lead_organisation_id": str(districts[d].lead_organisation_id),
-                    "partner_organisation_ids": [str(third.id)],
-                },
+            partnership = await new_partnership(
+                api, admin, districts[d].lead_organisation_id, name=name, partners=[third.id]
             )
             # Named by the region, the partner is invited; the region accepts for it, saying why.
             await accept(api, partnership["id"], str(third.id), admin, reason="Lettera firmata.")
-            application = await api.call(
-                "POST",
-                "/api/v1/applications",
+            application = await new_draft(
+                api,
                 admin,
-                expect=201,
-                json={
-                    "call_id": str(world.call.id),
-                    "partnership_id": partnership["id"],
-                    "title": name,
-                    "description": "-",
-                    "total_cost": "1000.00",
-                    "requested": "1000.00",
-                    "district_id": str(districts[d].id),
-                },
+                world.call.id,
+                title=name,
+                total_cost="1000.00",
+                partnership_id=partnership["id"],
+                district_id=districts[d].id,
             )
             return f"/api/v1/applications/{application['id']}"
 
@@ -443,9 +436,6 @@ class TestSubmissionRules:
     async def test_the_lead_must_be_the_districts_lead_body(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(
             update(Measure).values(applicant_forms=["partnership"], lead_must_be_district_lead=True)
@@ -454,27 +444,15 @@ class TestSubmissionRules:
         place = await district(session, world, 1)
         outsider = await make_organisation(session, name="Comune", tax_code=tax_code(301))
         api = Api(client)
-        partnership = await api.call(
-            "POST",
-            "/api/v1/partnerships",
+        partnership = await new_partnership(api, admin, outsider.id, name="P", form="ats_formed")
+        application = await new_draft(
+            api,
             admin,
-            expect=201,
-            json={"name": "P", "form": "ats_formed", "lead_organisation_id": str(outsider.id)},
-        )
-        application = await api.call(
-            "POST",
-            "/api/v1/applications",
-            admin,
-            expect=201,
-            json={
-                "call_id": str(world.call.id),
-                "partnership_id": partnership["id"],
-                "title": "P",
-                "description": "-",
-                "total_cost": "10.00",
-                "requested": "10.00",
-                "district_id": str(place.id),
-            },
+            world.call.id,
+            title="P",
+            total_cost="10.00",
+            partnership_id=partnership["id"],
+            district_id=place.id,
         )
         refused = await api.act(
             f"/api/v1/applications/{application['id']}", "submit", admin, expect=422
@@ -510,9 +488,6 @@ class TestEligibilityFrozenWhileLive:
     async def test_the_applicant(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-        from app.models import Application
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=1_000, status=ApplicationStatus.SUBMITTED)
         api = Api(client)
@@ -561,9 +536,6 @@ class TestEligibilityFrozenWhileLive:
         admin: Actor,
         change: dict[str, Any],
     ) -> None:
-        from app.core.domain import ApplicationStatus
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000)
         lead = await make_organisation(session, name="Capofila", tax_code=tax_code(310))
         partner = await make_organisation(session, name="Partner", tax_code=tax_code(311))
@@ -582,8 +554,6 @@ class TestEligibilityFrozenWhileLive:
     async def test_drafts_do_not_freeze(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=1_000, status=ApplicationStatus.DRAFT)
         api = Api(client)
@@ -657,8 +627,6 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
         """With the service's look-up bypassed, the partial unique index on the district
         slot refuses the second live application with the same rule."""
 
-        from app.models import Application
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(update(Measure).values(applicant_forms=["partnership"]))
         open_window(session, world)
@@ -666,31 +634,17 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
         api = Api(client)
 
         async def apply(name: str) -> str:
-            partnership = await api.call(
-                "POST",
-                "/api/v1/partnerships",
-                admin,
-                expect=201,
-                json={
-                    "name": name,
-                    "form": "ats_formed",
-                    "lead_organisation_id": str(place.lead_organisation_id),
-                },
+            partnership = await new_partnership(
+                api, admin, place.lead_organisation_id, name=name, form="ats_formed"
             )
-            application = await api.call(
-                "POST",
-                "/api/v1/applications",
+            application = await new_draft(
+                api,
                 admin,
-                expect=201,
-                json={
-                    "call_id": str(world.call.id),
-                    "partnership_id": partnership["id"],
-                    "title": name,
-                    "description": "-",
-                    "total_cost": "10.00",
-                    "requested": "10.00",
-                    "district_id": str(place.id),
-                },
+                world.call.id,
+                title=name,
+                total_cost="10.00",
+                partnership_id=partnership["id"],
+                district_id=place.id,
             )
             return f"/api/v1/applications/{application['id']}"
 
