@@ -28,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.pool import NullPool
 
 from app.core import security
+from app.core.auth import Role
 from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.repositories import consistency
+from tests.actors import Actor, user_actor
 
 POSTGRES_URL = os.environ.get(
     "WECARE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -238,6 +240,18 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
     """A session on the test's transaction, for arranging and asserting on the database."""
     async with database.session(write=True) as session:
         yield session
+
+
+@pytest.fixture
+async def admin(session: AsyncSession, settings: Settings) -> Actor:
+    """An administrator with a token (a module may define its own)."""
+    return await user_actor(session, settings, Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+async def officer(session: AsyncSession, settings: Settings) -> Actor:
+    """A regional officer with a token (a module may define its own)."""
+    return await user_actor(session, settings, Role.OFFICER)
 
 
 @pytest.fixture

@@ -26,11 +26,6 @@ from tests.statements import counting, queries
 
 
 @pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
-@pytest.fixture
 async def applicant(session: AsyncSession, settings: Settings) -> Actor:
     return await user_actor(session, settings, Role.APPLICANT)
 

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStatus, LegalNature, PhaseKind
 from app.models import (
@@ -30,7 +29,7 @@ from app.models import (
 )
 from app.repositories import applications as application_repo
 from app.services import allocations as allocation_service
-from tests.actors import Actor, make_organisation, tax_code, user_actor
+from tests.actors import Actor, make_organisation, tax_code
 from tests.api.v1.flows import (
     Api,
     accept,
@@ -47,16 +46,6 @@ from tests.world import (
     partnership,
     partnership_application,
 )
-
-
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
-
-
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
 
 
 async def grant(

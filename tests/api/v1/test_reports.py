@@ -10,19 +10,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, Fund
 from app.models import Application, Call, District, Measure, Programme
-from tests.actors import Actor, user_actor
+from tests.actors import Actor
 from tests.api.v1.flows import Api
 from tests.statements import counting, queries
 from tests.world import EUR, Budget, approved, budget, district
-
-
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
 
 
 def report_path(programme_id: uuid.UUID) -> str:

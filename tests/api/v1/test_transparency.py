@@ -24,7 +24,6 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
     ApplicationStage,
@@ -38,7 +37,7 @@ from app.core.domain import (
 from app.models import Allocation, Application, Call, Partnership, PartnershipMember
 from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
-from tests.actors import Actor, make_organisation, tax_code, user_actor
+from tests.actors import Actor, make_organisation, tax_code
 from tests.api.v1.flows import Api
 from tests.statements import counting, queries
 from tests.world import EUR, Budget, budget
@@ -51,11 +50,6 @@ PACKAGE_GRANT_REF = (
     "360-giving-schema.json"
 )
 PERSONAL_CODE = "RSSMRA85T10A562S"  # a valid codice fiscale of a natural person
-
-
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
 
 
 @pytest.fixture(scope="module")
