@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import (
@@ -237,3 +238,39 @@ async def partnership_application(
     session.add(made)
     await session.flush()
     return made
+
+
+@dataclass
+class PartnershipDraft:
+    application: Application
+    partnership: Partnership
+    partner: Organisation  # the third-sector member the measure requires
+
+
+async def partnership_draft(
+    session: AsyncSession, *, n: int, accepted: bool = True
+) -> PartnershipDraft:
+    """A call open now to partnerships that need a third-sector member, and the draft of a
+    partnership led by a public body (tax_code(n)) with a third-sector partner
+    (tax_code(n + 1)) that has ``accepted``, or is only invited."""
+    world = await budget(session, total=1_000_000)
+    await session.execute(
+        update(Measure).values(
+            applicant_forms=["partnership"],
+            required_member_natures=["third_sector_organisation"],
+            min_required_members=1,
+        )
+    )
+    open_window(session, world)
+    lead = await make_organisation(
+        session, name="Comune", tax_code=tax_code(n), nature=LegalNature.OTHER_PUBLIC_BODY
+    )
+    partner = await make_organisation(session, name="Volontari", tax_code=tax_code(n + 1))
+    if accepted:
+        applicant = await partnership(session, lead, partner)
+    else:
+        applicant = await partnership(session, lead, invited=(partner,))
+    application = await partnership_application(
+        session, world, applicant, status=ApplicationStatus.DRAFT
+    )
+    return PartnershipDraft(application, applicant, partner)
