@@ -192,10 +192,12 @@ async def partnership(
     *partners: Organisation,
     invited: tuple[Organisation, ...] = (),
     form: PartnershipForm = PartnershipForm.ATS_TO_BE_FORMED,
+    name: str | None = None,
 ) -> Partnership:
-    """A partnership led by ``lead`` with ``partners`` (who have accepted) and ``invited``
-    organisations (who have not answered yet)."""
-    formed = Partnership(id=uuid.uuid4(), name=f"ATS {lead.legal_name}", form=form)
+    """A partnership (named after its lead unless ``name``) led by ``lead`` with
+    ``partners`` (who have accepted) and ``invited`` organisations (who have not answered
+    yet)."""
+    formed = Partnership(id=uuid.uuid4(), name=name or f"ATS {lead.legal_name}", form=form)
     session.add(formed)
     await session.flush()
     session.add_all(

@@ -29,18 +29,17 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     LegalNature,
-    MemberRole,
-    MemberStatus,
     PartnershipForm,
     SelectionMethod,
 )
-from app.models import Allocation, Application, Call, Partnership, PartnershipMember
+from app.models import Allocation, Application, Call
 from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
 from tests.actors import Actor, make_organisation, tax_code
 from tests.api.v1.flows import Api
 from tests.statements import counting, queries
 from tests.world import EUR, Budget, budget
+from tests.world import partnership as formed_partnership
 
 GRANTS = "/api/v1/transparency/grants"
 STANDARD = Path(__file__).parents[2] / "data" / "standards" / "360giving"
@@ -158,26 +157,9 @@ async def register(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     lead = await make_organisation(session, name="Consorzio Monviso", tax_code=lead_code)
     partner = await make_organisation(session, name="Volontari Uniti", tax_code=tax_code(703))
-    ats = Partnership(id=uuid.uuid4(), name="ATS Val Pellice", form=PartnershipForm.ATS_FORMED)
-    session.add(ats)
-    await session.flush()
-    session.add_all(
-        [
-            PartnershipMember(
-                partnership_id=ats.id,
-                organisation_id=lead.id,
-                role=MemberRole.LEAD,
-                status=MemberStatus.ACCEPTED,
-            ),
-            PartnershipMember(
-                partnership_id=ats.id,
-                organisation_id=partner.id,
-                role=MemberRole.PARTNER,
-                status=MemberStatus.ACCEPTED,
-            ),
-        ]
+    ats = await formed_partnership(
+        session, lead, partner, form=PartnershipForm.ATS_FORMED, name="ATS Val Pellice"
     )
-    await session.flush()
     a = await project(
         session, world, title="Orti sociali", requested=5_000, organisation_id=coop.id
     )
