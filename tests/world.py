@@ -72,38 +72,76 @@ async def budget(
     )
     session.add(programme)
     await session.flush()
+    measure = await new_measure(
+        session,
+        programme,
+        code=f"{code}-M",
+        budget=measure_budget,
+        calls_budget=call_budget,
+        max_funded_projects=max_projects,
+        one_per_district=one_per_district,
+    )
+    call = await new_call(session, measure, code=f"{code}-CALL", budget=call_budget)
+    return Budget(programme, measure, call)
+
+
+async def new_measure(
+    session: AsyncSession,
+    programme: Programme,
+    *,
+    code: str,
+    budget: int,
+    calls_budget: int,
+    fund: Fund = Fund.FSE,
+    title: tuple[str, str] = ("Misura", "Measure"),
+    **fields: object,
+) -> Measure:
+    """A measure of ``programme`` open to organisations (amounts in euros); ``fields`` sets
+    any other column. The programme's counters are the caller's."""
     measure = Measure(
         id=uuid.uuid4(),
         programme_id=programme.id,
-        code=f"{code}-M",
-        fund=Fund.FSE,
-        title_it="Misura",
-        title_en="Measure",
+        code=code,
+        fund=fund,
+        title_it=title[0],
+        title_en=title[1],
         objective_it="-",
         objective_en="-",
         beneficiaries_it="-",
         beneficiaries_en="-",
-        budget_cents=measure_budget * EUR,
-        calls_budget_cents=call_budget * EUR,
-        max_funded_projects=max_projects,
-        one_per_district=one_per_district,
+        budget_cents=budget * EUR,
+        calls_budget_cents=calls_budget * EUR,
         applicant_forms=["organisation"],
         example_actions=[],
+        **fields,
     )
     session.add(measure)
     await session.flush()
+    return measure
+
+
+async def new_call(
+    session: AsyncSession,
+    measure: Measure,
+    *,
+    code: str,
+    budget: int,
+    status: CallStatus = CallStatus.PUBLISHED,
+    title: tuple[str, str] = ("Bando", "Call"),
+) -> Call:
+    """A call of ``measure`` (its budget in euros); the measure's counters are the caller's."""
     call = Call(
         id=uuid.uuid4(),
         measure_id=measure.id,
-        code=f"{code}-CALL",
-        title_it="Bando",
-        title_en="Call",
-        status=CallStatus.PUBLISHED,
-        budget_cents=call_budget * EUR,
+        code=code,
+        title_it=title[0],
+        title_en=title[1],
+        status=status,
+        budget_cents=budget * EUR,
     )
     session.add(call)
     await session.flush()
-    return Budget(programme, measure, call)
+    return call
 
 
 async def district(session: AsyncSession, world: Budget, n: int) -> District:

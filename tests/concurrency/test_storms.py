@@ -28,7 +28,6 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
     AllocationStatus,
-    CallStatus,
 )
 from app.db import migrations
 from app.db.session import Database, create_engine
@@ -458,16 +457,8 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
         assert first is not None
         assert measure is not None
         first.budget_cents = shares[0]
-        second = Call(
-            id=uuid.uuid4(),
-            measure_id=scheme.measure.id,
-            code=f"C2-{uuid.uuid4().hex[:8].upper()}",
-            title_it="Secondo bando di prova",
-            title_en="Second test call",
-            status=CallStatus.PUBLISHED,
-            budget_cents=shares[1],
-        )
-        session.add(second)
+        code = f"C2-{uuid.uuid4().hex[:8].upper()}"
+        second = await world.new_call(session, measure, code=code, budget=shares[1] // EUR)
         measure.calls_budget_cents = sum(shares)
         await session.flush()
         schemes = [scheme, Budget(scheme.programme, scheme.measure, second)]

@@ -15,7 +15,7 @@ from app.models import Application, Call, District, Measure, Programme
 from tests.actors import Actor
 from tests.api.v1.flows import Api
 from tests.statements import counting, queries
-from tests.world import EUR, Budget, approved, budget, district
+from tests.world import EUR, Budget, approved, budget, district, new_call, new_measure
 
 
 def report_path(programme_id: uuid.UUID) -> str:
@@ -64,50 +64,38 @@ class Arranged:
 async def second_measure(session: AsyncSession, world: Budget) -> tuple[Measure, Call, Call]:
     """A measure without the district rule, with a published call and a draft one; the
     budget counters are moved as the services would."""
-    measure = Measure(
-        id=uuid.uuid4(),
-        programme_id=world.programme.id,
+    measure = await new_measure(
+        session,
+        world.programme,
         code="R-M2",
-        ordinal=1,
+        budget=300_000,
+        calls_budget=250_000,
         fund=Fund.FESR,
-        title_it="Seconda misura",
-        title_en="Second measure",
-        objective_it="-",
-        objective_en="-",
-        beneficiaries_it="-",
-        beneficiaries_en="-",
-        budget_cents=300_000 * EUR,
-        calls_budget_cents=250_000 * EUR,
-        applicant_forms=["organisation"],
-        example_actions=[],
+        title=("Seconda misura", "Second measure"),
+        ordinal=1,
     )
-    session.add(measure)
     await session.execute(
         update(Programme)
         .where(Programme.id == world.programme.id)
         .values(measures_budget_cents=Programme.measures_budget_cents + 300_000 * EUR)
     )
     await session.flush()
-    published = Call(
-        id=uuid.uuid4(),
-        measure_id=measure.id,
+    published = await new_call(
+        session,
+        measure,
         code="R-M2-CALL",
-        title_it="Bando due",
-        title_en="Call two",
+        budget=200_000,
         status=CallStatus.CLOSED,
-        budget_cents=200_000 * EUR,
+        title=("Bando due", "Call two"),
     )
-    draft = Call(
-        id=uuid.uuid4(),
-        measure_id=measure.id,
+    draft = await new_call(
+        session,
+        measure,
         code="R-M2-DRAFT",
-        title_it="Bozza",
-        title_en="Draft",
+        budget=50_000,
         status=CallStatus.DRAFT,
-        budget_cents=50_000 * EUR,
+        title=("Bozza", "Draft"),
     )
-    session.add_all([published, draft])
-    await session.flush()
     return measure, published, draft
 
 
