@@ -119,6 +119,27 @@ async def new_draft(
     return await api.call("POST", "/api/v1/applications", actor, expect=201, json=body)
 
 
+async def grant(
+    client: httpx.AsyncClient, officer: Actor, application_id: object, amount: str
+) -> httpx.Response:
+    """Ask for a grant of ``amount`` to the application as ``officer``: the response as it is."""
+    return await client.post(
+        "/api/v1/allocations",
+        json={"application_id": str(application_id), "amount": amount},
+        headers=officer.headers,
+    )
+
+
+async def allocate(
+    client: httpx.AsyncClient, officer: Actor, application_id: object, amount: str
+) -> str:
+    """A grant that must succeed (201): the allocation's id."""
+    response = await grant(client, officer, application_id, amount)
+    assert response.status_code == 201, response.text
+    allocation_id: str = response.json()["id"]
+    return allocation_id
+
+
 async def invite(
     api: Api,
     partnership_id: str,

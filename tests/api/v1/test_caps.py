@@ -35,6 +35,7 @@ from tests.api.v1.flows import (
     accept,
     applicant_for,
     fesr_call,
+    grant,
     new_draft,
     new_partnership,
 )
@@ -46,16 +47,6 @@ from tests.world import (
     partnership,
     partnership_application,
 )
-
-
-async def grant(
-    client: httpx.AsyncClient, officer: Actor, application_id: uuid.UUID, amount: str
-) -> httpx.Response:
-    return await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application_id), "amount": amount},
-        headers=officer.headers,
-    )
 
 
 async def counters(session: AsyncSession) -> list[tuple[int, int]]:

@@ -13,26 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, Fund
 from app.models import Application, Call, District, Measure, Programme
 from tests.actors import Actor
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, allocate
 from tests.statements import counting, queries
 from tests.world import EUR, Budget, approved, budget, district, new_call, new_measure
 
 
 def report_path(programme_id: uuid.UUID) -> str:
     return f"/api/v1/programmes/{programme_id}/report"
-
-
-async def grant(
-    client: httpx.AsyncClient, officer: Actor, application: Application, amount: str
-) -> str:
-    response = await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application.id), "amount": amount},
-        headers=officer.headers,
-    )
-    assert response.status_code == 201, response.text
-    allocation_id: str = response.json()["id"]
-    return allocation_id
 
 
 async def application_in(
@@ -112,9 +99,9 @@ async def arranged(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     d1, d2, d3, _ = [await district(session, world, n) for n in (1, 2, 3, 4)]
     funded = await approved(session, world, requested=100_000, district=d1, n=1)
-    await grant(client, officer, funded, "100000.00")
+    await allocate(client, officer, funded.id, "100000.00")
     withdrawn_grant = await approved(session, world, requested=50_000, district=d2, n=2)
-    revoked = await grant(client, officer, withdrawn_grant, "50000.00")
+    revoked = await allocate(client, officer, withdrawn_grant.id, "50000.00")
     await Api(client).act(
         f"/api/v1/allocations/{revoked}", "revoke", officer, json={"reason": "rinuncia"}
     )
@@ -155,7 +142,7 @@ async def arranged(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     session.add(other)
     await session.flush()
-    await grant(client, officer, other, "30000.00")
+    await allocate(client, officer, other.id, "30000.00")
     return Arranged(world, measure, published, draft)
 
 
@@ -310,7 +297,7 @@ class TestQueryCost:
         more = [await district(session, world, n) for n in range(10, 16)]
         for i, place in enumerate(more):
             application = await approved(session, world, requested=1_000, district=place, n=20 + i)
-            await grant(client, officer, application, "1000.00")
+            await allocate(client, officer, application.id, "1000.00")
         with counting(connection) as statements:
             response = await client.get(path)
         assert response.status_code == 200

@@ -36,7 +36,7 @@ from app.models import Allocation, Application, Call
 from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
 from tests.actors import Actor, make_organisation, tax_code
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, allocate
 from tests.statements import counting, queries
 from tests.world import EUR, Budget, budget
 from tests.world import partnership as formed_partnership
@@ -114,13 +114,7 @@ async def grant(
     awarded: str,
 ) -> str:
     """Grant over HTTP, then date the award (``awarded`` is an ISO instant)."""
-    response = await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application.id), "amount": amount},
-        headers=officer.headers,
-    )
-    assert response.status_code == 201, response.text
-    allocation_id: str = response.json()["id"]
+    allocation_id = await allocate(client, officer, application.id, amount)
     await session.execute(
         update(Allocation)
         .where(Allocation.id == uuid.UUID(allocation_id))
