@@ -15,6 +15,15 @@ from app.core.config import Settings
 from tests.actors import Actor, tax_code, user_actor
 
 
+def problem(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
+    """An application/problem+json answer with ``status`` naming ``rule``: its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["rule"] == rule, body
+    return body
+
+
 class Api:
     """A thin client that keeps the last ETag of every resource it has read or written."""
 

@@ -38,6 +38,7 @@ from tests.api.v1.flows import (
     grant,
     new_draft,
     new_partnership,
+    problem,
 )
 from tests.world import (
     approved,
@@ -57,14 +58,6 @@ async def counters(session: AsyncSession) -> list[tuple[int, int]]:
     return rows
 
 
-def assert_refused(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["rule"] == rule
-    return body
-
-
 class TestBudgetCaps:
     async def test_the_call_share_is_reached_exactly_and_never_passed(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
@@ -74,9 +67,7 @@ class TestBudgetCaps:
         assert (await grant(client, officer, apps[0].id, "60000.00")).status_code == 201
         assert (await grant(client, officer, apps[1].id, "40000.00")).status_code == 201
         before = await counters(session)
-        body = assert_refused(
-            await grant(client, officer, apps[2].id, "0.01"), 409, "call_budget_cap"
-        )
+        body = problem(await grant(client, officer, apps[2].id, "0.01"), 409, "call_budget_cap")
         assert (body["cap"], body["allocated"], body["requested"], body["available"]) == (
             "100000.00",
             "100000.00",
@@ -97,23 +88,19 @@ class TestBudgetCaps:
         await session.execute(
             update(Measure).values(allocated_cents=Measure.budget_cents - 9_999_99)
         )
-        assert_refused(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
         await session.execute(update(Measure).values(allocated_cents=0))
         await session.execute(
             update(Programme).values(allocated_cents=Programme.total_budget_cents - 100)
         )
-        assert_refused(
-            await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap"
-        )
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap")
 
     async def test_an_allocation_never_exceeds_the_request(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
     ) -> None:
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=50_000)
-        assert_refused(
-            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
-        )
+        problem(await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request")
         assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
 
     async def test_one_active_allocation_per_application(
@@ -122,16 +109,14 @@ class TestBudgetCaps:
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=50_000)
         assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
-        assert_refused(
-            await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
-        )
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation")
 
     async def test_only_approved_applications_are_funded(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
     ) -> None:
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=5, status=ApplicationStatus.SUBMITTED)
-        assert_refused(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
+        problem(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
 
 
 class TestProjectCaps:
@@ -142,7 +127,7 @@ class TestProjectCaps:
         apps = [await approved(session, world, requested=1_000, n=i) for i in range(3)]
         first = await grant(client, officer, apps[0].id, "1000.00")
         assert (await grant(client, officer, apps[1].id, "1000.00")).status_code == 201
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, apps[2].id, "1000.00"), 409, "measure_project_cap"
         )
         assert (body["cap"], body["funded_projects"]) == (2, 2)
@@ -166,9 +151,7 @@ class TestProjectCaps:
         c = await approved(session, world, requested=1_000, district=there, n=3)
         funded = await grant(client, officer, a.id, "1000.00")
         assert funded.status_code == 201
-        assert_refused(
-            await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
-        )
+        problem(await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded")
         assert (await grant(client, officer, c.id, "1000.00")).status_code == 201
         api = Api(client)
         await api.act(
@@ -199,7 +182,7 @@ class TestDatabaseGuardsAnswerWithTheRule:
 
         monkeypatch.setattr(application_repo, "active_allocation_of", nothing)
         before = await counters(session)
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
         )
         assert body["constraint"] == "allocation_one_active_per_application_key"
@@ -222,7 +205,7 @@ class TestDatabaseGuardsAnswerWithTheRule:
             return None
 
         monkeypatch.setattr(application_repo, "active_allocation_in_district", nothing)
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
         )
         assert body["constraint"] == "allocation_one_funded_per_district_key"
@@ -238,7 +221,7 @@ class TestDatabaseGuardsAnswerWithTheRule:
         app = await approved(session, world, requested=50_000)
         monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
         before = await counters(session)
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
         )
         assert body["constraint"] == "allocation_within_request_check"
@@ -265,7 +248,7 @@ class TestBudgetChanges:
             json={**body_base, "code": "M2", "budget": "400000.01"},
             headers=admin.headers,
         )
-        body = assert_refused(over, 409, "programme_measures_budget_cap")
+        body = problem(over, 409, "programme_measures_budget_cap")
         assert (body["cap"], body["available"], body["requested"]) == (
             "1000000.00",
             "400000.00",
@@ -288,7 +271,7 @@ class TestBudgetChanges:
         measure_path = f"/api/v1/measures/{world.measure.id}"
         call_path = f"/api/v1/calls/{world.call.id}"
         programme_path = f"/api/v1/programmes/{world.programme.id}"
-        assert_refused(
+        problem(
             await client.patch(
                 measure_path,
                 json={"budget": "299999.99"},
@@ -331,7 +314,7 @@ class TestBudgetChanges:
             json={**base, "code": "C2", "budget": "200000.01"},
             headers=officer.headers,
         )
-        body = assert_refused(over, 409, "measure_calls_budget_cap")
+        body = problem(over, 409, "measure_calls_budget_cap")
         assert body["available"] == "200000.00"
         exact = await client.post(
             "/api/v1/calls",
