@@ -112,15 +112,16 @@ async def new_draft(
     title: str,
     total_cost: str,
     requested: str | None = None,
+    description: str = "-",
     **applicant: object,
 ) -> Any:
-    """A draft application created over HTTP (description "-"); ``applicant`` names its
-    ``partnership_id`` or ``applicant_organisation_id`` and may name its ``district_id``.
+    """A draft application created over HTTP; ``applicant`` names its ``partnership_id`` or
+    ``applicant_organisation_id`` and may name its ``district_id`` or ``preliminary_id``.
     ``requested`` is the whole cost unless given. Returns the application."""
     body = {
         "call_id": str(call_id),
         "title": title,
-        "description": "-",
+        "description": description,
         "total_cost": total_cost,
         "requested": requested or total_cost,
         **{field: str(value) for field, value in applicant.items()},
