@@ -50,6 +50,11 @@ from tests.world import (
 )
 
 
+async def finds_nothing(*_: object) -> None:
+    """A repository look-up bypassed: it finds nothing, so only the database guard is left."""
+    return None
+
+
 async def counters(session: AsyncSession) -> list[tuple[int, int]]:
     rows = []
     for model in (Programme, Measure, Call):
@@ -177,10 +182,7 @@ class TestDatabaseGuardsAnswerWithTheRule:
         app = await approved(session, world, requested=50_000)
         assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
 
-        async def nothing(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "active_allocation_of", nothing)
+        monkeypatch.setattr(application_repo, "active_allocation_of", finds_nothing)
         before = await counters(session)
         body = problem(
             await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
@@ -201,10 +203,7 @@ class TestDatabaseGuardsAnswerWithTheRule:
         b = await approved(session, world, requested=1_000, district=here, n=2)
         assert (await grant(client, officer, a.id, "1000.00")).status_code == 201
 
-        async def nothing(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "active_allocation_in_district", nothing)
+        monkeypatch.setattr(application_repo, "active_allocation_in_district", finds_nothing)
         body = problem(
             await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
         )
@@ -614,10 +613,7 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
         first, rival = await apply("A1"), await apply("A1-bis")
         await api.act(first, "submit", admin)
 
-        async def nobody(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "live_in_district_slot", nobody)
+        monkeypatch.setattr(application_repo, "live_in_district_slot", finds_nothing)
         refused = await api.act(rival, "submit", admin, expect=409)
         assert refused["rule"] == "district_live_application"
         assert refused["constraint"] == "application_one_live_per_district_key"
