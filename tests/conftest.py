@@ -10,11 +10,13 @@ rather than a skip; WECARE_TEST_POSTGRES_URL points at the server (any database 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -23,13 +25,16 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.core import security
+from app.core.auth import Role
 from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.repositories import consistency
+from tests.actors import Actor, user_actor
 
 POSTGRES_URL = os.environ.get(
     "WECARE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -76,6 +81,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _DEVELOPER_ENVIRONMENT.clear()
 
 
+def _unreachable(exc: BaseException) -> NoReturn:
+    """Fail (WECARE_TEST_REQUIRE_POSTGRES) or skip: PostgreSQL did not answer."""
+    message = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}"
+    if REQUIRE_POSTGRES:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 async def _admin_engine() -> AsyncEngine:
     engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -83,11 +96,28 @@ async def _admin_engine() -> AsyncEngine:
             await conn.execute(text("SELECT 1"))
     except (OSError, Exception) as exc:
         await engine.dispose()
-        message = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        _unreachable(exc)
     return engine
+
+
+async def on_server(statement: str) -> None:
+    """Run one statement on the PostgreSQL server, outside any test transaction (CREATE and
+    DROP of databases and roles)."""
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def server_or_skip(statement: str) -> None:
+    """:func:`on_server` from synchronous code, failing or skipping as an unreachable server
+    does."""
+    try:
+        asyncio.run(on_server(statement))
+    except (OSError, Exception) as exc:
+        _unreachable(exc)
 
 
 async def create_database(backend: str, tmp_dir: Path) -> tuple[str, Callable[[], object]]:
@@ -214,6 +244,18 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
     """A session on the test's transaction, for arranging and asserting on the database."""
     async with database.session(write=True) as session:
         yield session
+
+
+@pytest.fixture
+async def admin(session: AsyncSession, settings: Settings) -> Actor:
+    """An administrator with a token (a module may define its own)."""
+    return await user_actor(session, settings, Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+async def officer(session: AsyncSession, settings: Settings) -> Actor:
+    """A regional officer with a token (a module may define its own)."""
+    return await user_actor(session, settings, Role.OFFICER)
 
 
 @pytest.fixture

@@ -29,3 +29,9 @@ def counting(connection: AsyncConnection) -> Iterator[list[str]]:
             yield statements
     finally:
         event.remove(target, "before_cursor_execute", record)
+
+
+def queries(statements: list[str]) -> list[str]:
+    """The statements that do the request's work: the test transaction's SAVEPOINT and
+    RELEASE left out."""
+    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]

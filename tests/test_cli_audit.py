@@ -21,29 +21,10 @@ from app.cli import main
 from app.core import security
 from app.core.config import get_settings
 from app.models.audit import GENESIS_HASH
-from tests.conftest import BACKENDS, POSTGRES_URL, REQUIRE_POSTGRES
+from tests.conftest import BACKENDS, POSTGRES_URL, on_server, server_or_skip
 from tests.tamper import lift_audit_guards
 
 INTACT = re.compile(r"audit chain intact: (\d+) events, head seq (\d+), (\d+) checkpoints \(")
-
-
-async def _on_server(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def _server_or_skip(statement: str) -> None:
-    try:
-        asyncio.run(_on_server(statement))
-    except (OSError, Exception) as exc:
-        message = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -55,7 +36,7 @@ def cli_database(
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/audit.sqlite3"
     else:
-        _server_or_skip(f'CREATE DATABASE "{name}"')
+        server_or_skip(f'CREATE DATABASE "{name}"')
         url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
     monkeypatch.setenv("WECARE_DATABASE_URL", url)
     monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a very long password")
@@ -66,7 +47,7 @@ def cli_database(
     finally:
         get_settings.cache_clear()
         if request.param == "postgresql":
-            asyncio.run(_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _forge(url: str, seq: int) -> None:

@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import main
 from app.core.auth import Role
@@ -30,17 +29,7 @@ from app.main import create_app
 from app.services import audit, housekeeping, users
 from app.services.audit import trusted_keys, verify_chain
 from tests.actors import PASSWORD, tax_code
-from tests.conftest import POSTGRES_URL, own_database
-from tests.test_cli_audit import _on_server, _server_or_skip
-
-
-async def _server(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+from tests.conftest import POSTGRES_URL, on_server, own_database, server_or_skip
 
 
 @dataclass
@@ -56,7 +45,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     """A migrated database of its own, a new role granted as the runtime role, dropped after."""
     role = f"wecare_rt_{uuid.uuid4().hex[:10]}"
     async with own_database("postgresql", tmp_path) as (owner, configured):
-        await _server(f"CREATE ROLE {role} LOGIN")
+        await on_server(f"CREATE ROLE {role} LOGIN")
         try:
             async with owner.engine.begin() as conn:
                 await roles.grant_runtime(conn, role)
@@ -72,7 +61,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         finally:
             # The database goes first (own_database), taking the role's privileges with it.
             await owner.dispose()
-    await _server(f"DROP ROLE IF EXISTS {role}")
+    await on_server(f"DROP ROLE IF EXISTS {role}")
 
 
 async def _events(database: Database, count: int) -> None:
@@ -214,8 +203,8 @@ async def test_the_owner_or_a_superuser_is_refused_as_the_runtime_role(
 def two_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     """An empty database, a new role, and the two URLs the README's setup exports."""
     name, role = f"wecare_test_{uuid.uuid4().hex[:12]}", f"wecare_rt_{uuid.uuid4().hex[:10]}"
-    _server_or_skip(f'CREATE DATABASE "{name}"')
-    asyncio.run(_on_server(f"CREATE ROLE {role} LOGIN"))
+    server_or_skip(f'CREATE DATABASE "{name}"')
+    asyncio.run(on_server(f"CREATE ROLE {role} LOGIN"))
     owner_url = make_url(POSTGRES_URL).set(database=name)
     runtime_url = owner_url.set(username=role)
     urls = (owner_url.render_as_string(False), runtime_url.render_as_string(False))
@@ -226,8 +215,8 @@ def two_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
         yield urls
     finally:
         get_settings.cache_clear()
-        asyncio.run(_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_on_server(f"DROP ROLE IF EXISTS {role}"))
+        asyncio.run(on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(f"DROP ROLE IF EXISTS {role}"))
 
 
 def test_the_documented_setup_runs_the_service_as_the_runtime_role(

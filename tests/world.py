@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import (
@@ -71,38 +72,76 @@ async def budget(
     )
     session.add(programme)
     await session.flush()
+    measure = await new_measure(
+        session,
+        programme,
+        code=f"{code}-M",
+        budget=measure_budget,
+        calls_budget=call_budget,
+        max_funded_projects=max_projects,
+        one_per_district=one_per_district,
+    )
+    call = await new_call(session, measure, code=f"{code}-CALL", budget=call_budget)
+    return Budget(programme, measure, call)
+
+
+async def new_measure(
+    session: AsyncSession,
+    programme: Programme,
+    *,
+    code: str,
+    budget: int,
+    calls_budget: int,
+    fund: Fund = Fund.FSE,
+    title: tuple[str, str] = ("Misura", "Measure"),
+    **fields: object,
+) -> Measure:
+    """A measure of ``programme`` open to organisations (amounts in euros); ``fields`` sets
+    any other column. The programme's counters are the caller's."""
     measure = Measure(
         id=uuid.uuid4(),
         programme_id=programme.id,
-        code=f"{code}-M",
-        fund=Fund.FSE,
-        title_it="Misura",
-        title_en="Measure",
+        code=code,
+        fund=fund,
+        title_it=title[0],
+        title_en=title[1],
         objective_it="-",
         objective_en="-",
         beneficiaries_it="-",
         beneficiaries_en="-",
-        budget_cents=measure_budget * EUR,
-        calls_budget_cents=call_budget * EUR,
-        max_funded_projects=max_projects,
-        one_per_district=one_per_district,
+        budget_cents=budget * EUR,
+        calls_budget_cents=calls_budget * EUR,
         applicant_forms=["organisation"],
         example_actions=[],
+        **fields,
     )
     session.add(measure)
     await session.flush()
+    return measure
+
+
+async def new_call(
+    session: AsyncSession,
+    measure: Measure,
+    *,
+    code: str,
+    budget: int,
+    status: CallStatus = CallStatus.PUBLISHED,
+    title: tuple[str, str] = ("Bando", "Call"),
+) -> Call:
+    """A call of ``measure`` (its budget in euros); the measure's counters are the caller's."""
     call = Call(
         id=uuid.uuid4(),
         measure_id=measure.id,
-        code=f"{code}-CALL",
-        title_it="Bando",
-        title_en="Call",
-        status=CallStatus.PUBLISHED,
-        budget_cents=call_budget * EUR,
+        code=code,
+        title_it=title[0],
+        title_en=title[1],
+        status=status,
+        budget_cents=budget * EUR,
     )
     session.add(call)
     await session.flush()
-    return Budget(programme, measure, call)
+    return call
 
 
 async def district(session: AsyncSession, world: Budget, n: int) -> District:
@@ -121,6 +160,31 @@ async def district(session: AsyncSession, world: Budget, n: int) -> District:
     return found
 
 
+def application(
+    world: Budget,
+    *,
+    requested: int,
+    status: ApplicationStatus = ApplicationStatus.APPROVED,
+    title: str = "Progetto",
+    **owner: uuid.UUID | None,
+) -> Application:
+    """An application to the world's call requesting ``requested`` euros, not yet added:
+    ``owner`` names the applicant (``applicant_organisation_id`` or ``partnership_id``) and
+    may name its ``district_id``."""
+    return Application(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        measure_id=world.measure.id,
+        title=title,
+        description="-",
+        total_cost_cents=requested * EUR,
+        requested_cents=requested * EUR,
+        stage=ApplicationStage.SINGLE,
+        status=status,
+        **owner,
+    )
+
+
 async def approved(
     session: AsyncSession,
     world: Budget,
@@ -132,22 +196,17 @@ async def approved(
 ) -> Application:
     """An application (approved by default) requesting ``requested`` euros."""
     applicant = await make_organisation(session, name=f"Applicant {n}", tax_code=tax_code(900 + n))
-    application = Application(
-        id=uuid.uuid4(),
-        call_id=world.call.id,
-        measure_id=world.measure.id,
-        applicant_organisation_id=applicant.id,
-        title=f"Project {n}",
-        description="-",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
-        district_id=district.id if district else None,
-        stage=ApplicationStage.SINGLE,
+    made = application(
+        world,
+        requested=requested,
         status=status,
+        title=f"Project {n}",
+        applicant_organisation_id=applicant.id,
+        district_id=district.id if district else None,
     )
-    session.add(application)
+    session.add(made)
     await session.flush()
-    return application
+    return made
 
 
 def open_window(session: AsyncSession, world: Budget, *, days: float = 1) -> CallPhase:
@@ -171,10 +230,12 @@ async def partnership(
     *partners: Organisation,
     invited: tuple[Organisation, ...] = (),
     form: PartnershipForm = PartnershipForm.ATS_TO_BE_FORMED,
+    name: str | None = None,
 ) -> Partnership:
-    """A partnership led by ``lead`` with ``partners`` (who have accepted) and ``invited``
-    organisations (who have not answered yet)."""
-    formed = Partnership(id=uuid.uuid4(), name=f"ATS {lead.legal_name}", form=form)
+    """A partnership (named after its lead unless ``name``) led by ``lead`` with
+    ``partners`` (who have accepted) and ``invited`` organisations (who have not answered
+    yet)."""
+    formed = Partnership(id=uuid.uuid4(), name=name or f"ATS {lead.legal_name}", form=form)
     session.add(formed)
     await session.flush()
     session.add_all(
@@ -213,18 +274,43 @@ async def partnership_application(
     requested: int = 1_000,
 ) -> Application:
     """An application of ``applicant`` to the world's call (amounts in euros)."""
-    application = Application(
-        id=uuid.uuid4(),
-        call_id=world.call.id,
-        measure_id=world.measure.id,
-        partnership_id=applicant.id,
-        title="Progetto",
-        description="-",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
-        stage=ApplicationStage.SINGLE,
-        status=status,
-    )
-    session.add(application)
+    made = application(world, requested=requested, status=status, partnership_id=applicant.id)
+    session.add(made)
     await session.flush()
-    return application
+    return made
+
+
+@dataclass
+class PartnershipDraft:
+    application: Application
+    partnership: Partnership
+    partner: Organisation  # the third-sector member the measure requires
+
+
+async def partnership_draft(
+    session: AsyncSession, *, n: int, accepted: bool = True
+) -> PartnershipDraft:
+    """A call open now to partnerships that need a third-sector member, and the draft of a
+    partnership led by a public body (tax_code(n)) with a third-sector partner
+    (tax_code(n + 1)) that has ``accepted``, or is only invited."""
+    world = await budget(session, total=1_000_000)
+    await session.execute(
+        update(Measure).values(
+            applicant_forms=["partnership"],
+            required_member_natures=["third_sector_organisation"],
+            min_required_members=1,
+        )
+    )
+    open_window(session, world)
+    lead = await make_organisation(
+        session, name="Comune", tax_code=tax_code(n), nature=LegalNature.OTHER_PUBLIC_BODY
+    )
+    partner = await make_organisation(session, name="Volontari", tax_code=tax_code(n + 1))
+    if accepted:
+        applicant = await partnership(session, lead, partner)
+    else:
+        applicant = await partnership(session, lead, invited=(partner,))
+    application = await partnership_application(
+        session, world, applicant, status=ApplicationStatus.DRAFT
+    )
+    return PartnershipDraft(application, applicant, partner)

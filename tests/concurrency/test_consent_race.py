@@ -5,28 +5,23 @@ PostgreSQL; SQLite's writers queue at BEGIN)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
-from app.core.domain import ApplicationStatus, LegalNature, MemberStatus
+from app.core.domain import ApplicationStatus, MemberStatus
 from app.core.errors import Ineligible
 from app.db.session import Database
-from app.models import Application, Measure, PartnershipMember
+from app.models import Application, PartnershipMember
 from app.schemas.organisation import MembershipDecision
-from app.services import applications as applications_service
 from app.services import organisations as organisations_service
-from tests.actors import make_organisation, tax_code
-from tests.world import budget, open_window, partnership, partnership_application
-
-ADMIN = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+from tests.concurrency.scripted import second_waits, submit
+from tests.world import partnership_draft
 
 
 @dataclass
@@ -40,38 +35,14 @@ class Draft:
 @pytest.fixture
 async def draft(postgres_scratch: Database) -> Draft:
     async with postgres_scratch.session(write=True) as arrange:
-        world = await budget(arrange, total=1_000_000)
-        await arrange.execute(
-            update(Measure).values(
-                applicant_forms=["partnership"],
-                required_member_natures=["third_sector_organisation"],
-                min_required_members=1,
-            )
-        )
-        open_window(arrange, world)
-        lead = await make_organisation(
-            arrange, name="Comune", tax_code=tax_code(51), nature=LegalNature.OTHER_PUBLIC_BODY
-        )
-        invited = await make_organisation(arrange, name="Volontari", tax_code=tax_code(52))
-        applicant = await partnership(arrange, lead, invited=(invited,))
-        application = await partnership_application(
-            arrange, world, applicant, status=ApplicationStatus.DRAFT
-        )
+        made = await partnership_draft(arrange, n=51, accepted=False)
     user = Principal(
         kind="user",
         id=uuid.uuid4(),
         role=Role.APPLICANT,
-        organisation_ids=frozenset({invited.id}),
+        organisation_ids=frozenset({made.partner.id}),
     )
-    return Draft(application.id, applicant.id, invited.id, user)
-
-
-async def _submit(session: AsyncSession, application_id: uuid.UUID) -> Any:
-    application = await session.get(Application, application_id)
-    assert application is not None
-    return await applications_service.move_application(
-        session, application, action="submit", principal=ADMIN
-    )
+    return Draft(made.application.id, made.partnership.id, made.partner.id, user)
 
 
 async def _answer(session: AsyncSession, draft: Draft, action: str) -> Any:
@@ -84,37 +55,13 @@ async def _answer(session: AsyncSession, draft: Draft, action: str) -> Any:
     )
 
 
-async def _second_waits(
-    scratch: Database,
-    first_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
-    second_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
-) -> Any:
-    """The second step's outcome (its result, or the domain error it raised), after it
-    waited for the first to commit."""
-    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
-    async with maker() as first, maker() as second:
-        async with first.begin():
-            await first_step(first)
-            await second.begin()
-            waiting: asyncio.Task[Any] = asyncio.create_task(second_step(second))
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the second step did not wait for the first"
-        try:
-            outcome = await waiting
-        except Exception as error:
-            await second.rollback()
-            return error
-        await second.commit()
-        return outcome
-
-
 async def test_a_submission_waits_for_the_acceptance_then_counts_the_member(
     postgres_scratch: Database, draft: Draft
 ) -> None:
-    outcome = await _second_waits(
+    outcome = await second_waits(
         postgres_scratch,
         lambda s: _answer(s, draft, "accept"),
-        lambda s: _submit(s, draft.application_id),
+        lambda s: submit(s, draft.application_id),
     )
     assert isinstance(outcome, Application), outcome
     async with postgres_scratch.session(write=False) as check:
@@ -137,10 +84,10 @@ async def test_a_submission_waits_for_the_acceptance_then_counts_the_member(
 async def test_a_submission_waits_for_the_refusal_then_judges_without_the_member(
     postgres_scratch: Database, draft: Draft
 ) -> None:
-    outcome = await _second_waits(
+    outcome = await second_waits(
         postgres_scratch,
         lambda s: _answer(s, draft, "decline"),
-        lambda s: _submit(s, draft.application_id),
+        lambda s: submit(s, draft.application_id),
     )
     assert isinstance(outcome, Ineligible), outcome
     assert [v["rule"] for v in outcome.figures["violations"]] == [  # type: ignore[attr-defined]

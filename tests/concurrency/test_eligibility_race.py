@@ -4,26 +4,21 @@ writers queue at BEGIN). Either order ends with a consistent refusal."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Principal, Role
 from app.core.domain import ApplicationStatus, LegalNature
 from app.core.errors import DomainError, Ineligible, OrganisationInLiveApplication
 from app.db.session import Database
 from app.models import Application, Measure, Organisation
 from app.schemas.organisation import OrganisationUpdate
-from app.services import applications as applications_service
 from app.services import organisations as organisations_service
-from tests.world import approved, budget, open_window, partnership, partnership_application
-
-ADMIN = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+from tests.concurrency.scripted import ADMIN, Step, second_waits, submit
+from tests.world import approved, budget, open_window, partnership_draft
 
 
 @pytest.fixture
@@ -43,14 +38,6 @@ async def draft(scratch: Database) -> Application:
         return await approved(arrange, world, requested=1_000, status=ApplicationStatus.DRAFT)
 
 
-async def _submit(session: AsyncSession, application_id: uuid.UUID) -> Any:
-    application = await session.get(Application, application_id)
-    assert application is not None
-    return await applications_service.move_application(
-        session, application, action="submit", principal=ADMIN
-    )
-
-
 async def _turn_into_an_enterprise(session: AsyncSession, organisation_id: uuid.UUID) -> Any:
     organisation = await session.get(Organisation, organisation_id)
     assert organisation is not None
@@ -61,22 +48,11 @@ async def _turn_into_an_enterprise(session: AsyncSession, organisation_id: uuid.
 
 
 async def _second_waits_then_fails(
-    scratch: Database,
-    first_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
-    second_step: Callable[[AsyncSession], Coroutine[Any, Any, Any]],
+    scratch: Database, first_step: Step, second_step: Step
 ) -> DomainError:
-    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
-    async with maker() as first, maker() as second:
-        async with first.begin():
-            await first_step(first)
-            await second.begin()
-            waiting: asyncio.Task[Any] = asyncio.create_task(second_step(second))
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the second step did not wait for the first"
-        with pytest.raises(DomainError) as refused:
-            await waiting
-        await second.rollback()
-    return refused.value
+    refused = await second_waits(scratch, first_step, second_step)
+    assert isinstance(refused, DomainError), refused
+    return refused
 
 
 async def test_a_change_waits_for_the_submission_then_is_refused(
@@ -86,7 +62,7 @@ async def test_a_change_waits_for_the_submission_then_is_refused(
     assert organisation_id is not None
     refusal = await _second_waits_then_fails(
         scratch,
-        lambda s: _submit(s, draft.id),
+        lambda s: submit(s, draft.id),
         lambda s: _turn_into_an_enterprise(s, organisation_id),
     )
     assert isinstance(refusal, OrganisationInLiveApplication)
@@ -111,7 +87,7 @@ async def test_a_submission_waits_for_the_change_then_judges_it(
     refusal = await _second_waits_then_fails(
         scratch,
         lambda s: _turn_into_an_enterprise(s, organisation_id),
-        lambda s: _submit(s, draft.id),
+        lambda s: submit(s, draft.id),
     )
     assert isinstance(refusal, Ineligible)
     async with scratch.session(write=False) as check:
@@ -122,29 +98,10 @@ async def test_a_submission_waits_for_the_change_then_judges_it(
 
 
 @pytest.fixture
-async def partnership_draft(scratch: Database) -> Application:
+async def partnership_drafted(scratch: Database) -> Application:
     """A partnership's draft to a call open now; partnerships need a third-sector member."""
-    from tests.actors import make_organisation, tax_code
-
     async with scratch.session(write=True) as arrange:
-        world = await budget(arrange, total=1_000_000)
-        await arrange.execute(
-            update(Measure).values(
-                applicant_forms=["partnership"],
-                required_member_natures=["third_sector_organisation"],
-                min_required_members=1,
-            )
-        )
-        open_window(arrange, world)
-        lead = await make_organisation(
-            arrange, name="Comune", tax_code=tax_code(41), nature=LegalNature.OTHER_PUBLIC_BODY
-        )
-        partner = await make_organisation(arrange, name="Volontari", tax_code=tax_code(42))
-        applicant = await partnership(arrange, lead, partner)
-        application = await partnership_application(
-            arrange, world, applicant, status=ApplicationStatus.DRAFT
-        )
-        return application
+        return (await partnership_draft(arrange, n=41)).application
 
 
 async def _drop_the_partners(session: AsyncSession, partnership_id: uuid.UUID) -> Any:
@@ -163,26 +120,26 @@ async def _drop_the_partners(session: AsyncSession, partnership_id: uuid.UUID) -
 
 
 async def test_a_change_of_members_waits_for_the_submission_then_is_refused(
-    scratch: Database, partnership_draft: Application
+    scratch: Database, partnership_drafted: Application
 ) -> None:
-    partnership_id = partnership_draft.partnership_id
+    partnership_id = partnership_drafted.partnership_id
     assert partnership_id is not None
     refusal = await _second_waits_then_fails(
         scratch,
-        lambda s: _submit(s, partnership_draft.id),
+        lambda s: submit(s, partnership_drafted.id),
         lambda s: _drop_the_partners(s, partnership_id),
     )
     assert "frozen" in refusal.detail
 
 
 async def test_a_submission_waits_for_the_change_of_members_then_judges_it(
-    scratch: Database, partnership_draft: Application
+    scratch: Database, partnership_drafted: Application
 ) -> None:
-    partnership_id = partnership_draft.partnership_id
+    partnership_id = partnership_drafted.partnership_id
     assert partnership_id is not None
     refusal = await _second_waits_then_fails(
         scratch,
         lambda s: _drop_the_partners(s, partnership_id),
-        lambda s: _submit(s, partnership_draft.id),
+        lambda s: submit(s, partnership_drafted.id),
     )
     assert isinstance(refusal, Ineligible)

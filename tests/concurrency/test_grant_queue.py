@@ -5,13 +5,12 @@ figures, not by the unique index (scripted on PostgreSQL; SQLite's writers queue
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
 from app.core.errors import AllocationAlreadyActive, DistrictAlreadyFunded, DomainError
@@ -20,6 +19,7 @@ from app.models import Allocation, Programme
 from app.repositories.consistency import differences
 from app.schemas.application import AllocationCreate
 from app.services import allocations as service
+from tests.concurrency.scripted import second_waits
 from tests.world import approved, budget, district
 
 OFFICER = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
@@ -30,9 +30,9 @@ async def scratch(postgres_scratch: Database) -> Database:
     return postgres_scratch
 
 
-def _grant(session: AsyncSession, application_id: uuid.UUID) -> asyncio.Task[Allocation]:
+async def _grant(session: AsyncSession, application_id: uuid.UUID) -> Allocation:
     data = AllocationCreate(application_id=application_id, amount=Decimal("1000.00"))
-    return asyncio.create_task(service.grant_allocation(session, data=data, principal=OFFICER))
+    return await service.grant_allocation(session, data=data, principal=OFFICER)
 
 
 async def _second_after_first(
@@ -40,22 +40,18 @@ async def _second_after_first(
 ) -> DomainError:
     """The first grant holds the programme row until it commits; the second, started
     meanwhile, must wait there and then be refused. Returns the second's refusal."""
-    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
-    async with maker() as first, maker() as second:
-        async with first.begin():
-            await _grant(first, first_id)
-            await second.begin()
-            waiting = _grant(second, second_id)
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the second grant did not queue on the programme row"
-        with pytest.raises(DomainError) as refused:
-            await waiting
-        await second.rollback()
+    refused = await second_waits(
+        scratch,
+        lambda s: _grant(s, first_id),
+        lambda s: _grant(s, second_id),
+        unless="the second grant did not queue on the programme row",
+    )
+    assert isinstance(refused, DomainError), refused
     async with scratch.engine.connect() as connection:
         assert await differences(connection) == []
         assert await connection.scalar(select(func.count()).select_from(Allocation)) == 1
         assert await connection.scalar(select(Programme.funded_projects)) == 1
-    return refused.value
+    return refused
 
 
 async def test_a_second_grant_to_the_same_application(scratch: Database) -> None:

@@ -3,14 +3,13 @@ the first, then sees the committed value and is refused."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
 from app.models import Programme
 from app.repositories import budgets
+from tests.concurrency.scripted import second_waits
 from tests.world import EUR, budget
 
 
@@ -23,20 +22,19 @@ async def test_the_second_waits_for_the_first_then_is_refused(scratch: Database)
     async with scratch.session(write=True) as arrange:
         world = await budget(arrange, total=100)
         programme_id = world.programme.id
-    maker = async_sessionmaker(scratch.engine, expire_on_commit=False)
-    async with maker() as first, maker() as second:
-        async with first.begin():
-            assert await budgets.reserve_in_programme(first, programme_id, 60 * EUR)
-            # The first holds the counter row: the second's conditional UPDATE must wait.
-            await second.begin()
-            waiting = asyncio.create_task(
-                budgets.reserve_in_programme(second, programme_id, 60 * EUR)
-            )
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the second update did not wait for the row lock"
-        # The first committed 60 of 100: re-evaluated against it, 60 more do not fit.
-        assert await waiting is False
-        await second.rollback()
+
+    async def reserve(session: AsyncSession) -> bool:
+        return await budgets.reserve_in_programme(session, programme_id, 60 * EUR)
+
+    async def first(session: AsyncSession) -> None:
+        assert await reserve(session)
+
+    # The first holds the counter row: the second's conditional UPDATE must wait.
+    second = await second_waits(
+        scratch, first, reserve, unless="the second update did not wait for the row lock"
+    )
+    # The first committed 60 of 100: re-evaluated against it, 60 more do not fit.
+    assert second is False
     async with scratch.session(write=False) as check:
         programme = await check.get(Programme, programme_id)
         assert programme is not None

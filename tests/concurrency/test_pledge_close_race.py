@@ -4,13 +4,12 @@ waiting on a pledge comes after it. No pledge is ever recorded against a closed 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Scope
 from app.core.domain import CallStatus, LegalNature
@@ -21,6 +20,7 @@ from app.schemas.pledge import PledgeCreate
 from app.services import calls as calls_service
 from app.services import pledges as pledges_service
 from tests.actors import make_organisation, tax_code
+from tests.concurrency.scripted import second_waits
 from tests.world import budget
 
 
@@ -67,32 +67,25 @@ async def _pledges(database: Database) -> int:
 async def test_a_pledge_waiting_on_the_close_is_refused(
     postgres_scratch: Database, arranged: Arranged
 ) -> None:
-    maker = async_sessionmaker(postgres_scratch.engine, expire_on_commit=False)
-    async with maker() as closing, maker() as pledging:
-        async with closing.begin():
-            await _close(closing, arranged)
-            await pledging.begin()
-            waiting = asyncio.create_task(_pledge(pledging, arranged))
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the pledge did not wait for the close"
-        with pytest.raises(CallNotOpenForPledges) as refused:
-            await waiting
-        await pledging.rollback()
-    assert refused.value.figures["call_status"] is CallStatus.CLOSED
+    refused = await second_waits(
+        postgres_scratch,
+        lambda s: _close(s, arranged),
+        lambda s: _pledge(s, arranged),
+        unless="the pledge did not wait for the close",
+    )
+    assert isinstance(refused, CallNotOpenForPledges), refused
+    assert refused.figures["call_status"] is CallStatus.CLOSED
     assert await _pledges(postgres_scratch) == 0
 
 
 async def test_a_close_waiting_on_a_pledge_comes_after_it(
     postgres_scratch: Database, arranged: Arranged
 ) -> None:
-    maker = async_sessionmaker(postgres_scratch.engine, expire_on_commit=False)
-    async with maker() as pledging, maker() as closing:
-        async with pledging.begin():
-            await _pledge(pledging, arranged)
-            await closing.begin()
-            waiting = asyncio.create_task(_close(closing, arranged))
-            await asyncio.sleep(0.5)
-            assert not waiting.done(), "the close did not wait for the pledge"
-        await waiting
-        await closing.commit()
+    closed = await second_waits(
+        postgres_scratch,
+        lambda s: _pledge(s, arranged),
+        lambda s: _close(s, arranged),
+        unless="the close did not wait for the pledge",
+    )
+    assert not isinstance(closed, Exception), closed
     assert await _pledges(postgres_scratch) == 1

@@ -28,10 +28,6 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
     AllocationStatus,
-    ApplicationStage,
-    ApplicationStatus,
-    CallStatus,
-    Fund,
 )
 from app.db import migrations
 from app.db.session import Database, create_engine
@@ -39,14 +35,15 @@ from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.audit import AuditEvent
 from app.models.call import Call
-from app.models.organisation import District
 from app.models.programme import Measure, Programme
 from app.repositories.consistency import differences
 from app.services.audit import verify_chain
 from app.services.users import create_user
+from tests import world
 from tests.actors import PASSWORD, make_organisation, tax_code
 from tests.conftest import BACKENDS, create_database
 from tests.live import live_server
+from tests.world import EUR, Budget
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +52,8 @@ PROBLEM_JSON = "application/problem+json"
 BUDGET_RULES = {"programme_budget_cap", "measure_budget_cap", "call_budget_cap"}
 FSE1_RULES = {"measure_project_cap", "district_already_funded"}
 
-# Distinct valid tax codes for every organisation created by this module (both backends).
+# Distinct numbers for every organisation and district this module creates (both backends):
+# an applicant takes tax_code(n), a district's lead tax_code(500 + n) (tests.world.district).
 _tax_codes = itertools.count(500)
 
 
@@ -110,13 +108,6 @@ async def live(
 # --- arranging the programme --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scheme:
-    programme_id: uuid.UUID
-    measure_id: uuid.UUID
-    call_id: uuid.UUID
-
-
 async def _scheme(
     session: AsyncSession,
     label: str,
@@ -124,54 +115,16 @@ async def _scheme(
     budget_cents: int,
     max_funded_projects: int | None = None,
     one_per_district: bool = False,
-) -> Scheme:
-    """A programme with one measure with one call, all three with the same budget."""
-    suffix = uuid.uuid4().hex[:8].upper()
-    programme = Programme(
-        id=uuid.uuid4(),
-        code=f"{label}-{suffix}",
-        name_it=f"Programma {label}",
-        name_en=f"Programme {label}",
-        description_it="Programma di prova per la concorrenza.",
-        description_en="Concurrency test programme.",
-        responsible_office="Direzione Coesione Sociale",
-        legal_basis="DGR di prova",
-        total_budget_cents=budget_cents,
-        measures_budget_cents=budget_cents,
-    )
-    session.add(programme)
-    await session.flush()
-    measure = Measure(
-        id=uuid.uuid4(),
-        programme_id=programme.id,
-        code=f"M-{suffix}",
-        ordinal=1,
-        fund=Fund.FSE,
-        title_it="Misura di prova",
-        title_en="Test measure",
-        objective_it="Obiettivo",
-        objective_en="Objective",
-        beneficiaries_it="Beneficiari",
-        beneficiaries_en="Beneficiaries",
-        budget_cents=budget_cents,
-        max_funded_projects=max_funded_projects,
+) -> Budget:
+    """A programme with one measure with one call, all three with the same budget, under a
+    code of its own (the storms of a run share one database)."""
+    return await world.budget(
+        session,
+        total=budget_cents // EUR,
+        max_projects=max_funded_projects,
         one_per_district=one_per_district,
-        calls_budget_cents=budget_cents,
+        code=f"{label}-{uuid.uuid4().hex[:8].upper()}",
     )
-    session.add(measure)
-    await session.flush()
-    call = Call(
-        id=uuid.uuid4(),
-        measure_id=measure.id,
-        code=f"C-{suffix}",
-        title_it="Bando di prova",
-        title_en="Test call",
-        status=CallStatus.PUBLISHED,
-        budget_cents=budget_cents,
-    )
-    session.add(call)
-    await session.flush()
-    return Scheme(programme.id, measure.id, call.id)
 
 
 async def _organisations(session: AsyncSession, count: int) -> list[uuid.UUID]:
@@ -183,42 +136,19 @@ async def _organisations(session: AsyncSession, count: int) -> list[uuid.UUID]:
     return ids
 
 
-async def _districts(session: AsyncSession, count: int) -> dict[uuid.UUID, uuid.UUID]:
+async def _districts(
+    session: AsyncSession, scheme: Budget, count: int
+) -> dict[uuid.UUID, uuid.UUID]:
     """Districts, each led by its own organisation: district id -> lead organisation id."""
-    leads = await _organisations(session, count)
-    districts = [
-        District(
-            id=uuid.uuid4(),
-            code=f"D-{uuid.uuid4().hex[:10].upper()}",
-            name=f"Distretto {i}",
-            lead_organisation_id=lead,
-        )
-        for i, lead in enumerate(leads)
-    ]
-    session.add_all(districts)
-    await session.flush()
-    return {district.id: district.lead_organisation_id for district in districts}
+    made = [await world.district(session, scheme, next(_tax_codes)) for _ in range(count)]
+    return {found.id: found.lead_organisation_id for found in made}
 
 
 def _approved(
-    scheme: Scheme,
-    applicant: uuid.UUID,
-    cents: int,
-    *,
-    district_id: uuid.UUID | None = None,
+    scheme: Budget, applicant: uuid.UUID, cents: int, *, district_id: uuid.UUID | None = None
 ) -> Application:
-    return Application(
-        id=uuid.uuid4(),
-        call_id=scheme.call_id,
-        measure_id=scheme.measure_id,
-        applicant_organisation_id=applicant,
-        title="Progetto di prova",
-        description="Un progetto approvato in attesa di concessione.",
-        total_cost_cents=cents,
-        requested_cents=cents,
-        district_id=district_id,
-        stage=ApplicationStage.SINGLE,
-        status=ApplicationStatus.APPROVED,
+    return world.application(
+        scheme, requested=cents // EUR, applicant_organisation_id=applicant, district_id=district_id
     )
 
 
@@ -339,18 +269,18 @@ class Totals:
         )
 
 
-async def _totals(live: Live, scheme: Scheme) -> Totals:
+async def _totals(live: Live, scheme: Budget) -> Totals:
     async with live.database.session(write=False) as session:
-        programme = await session.get(Programme, scheme.programme_id)
-        measure = await session.get(Measure, scheme.measure_id)
-        call = await session.get(Call, scheme.call_id)
+        programme = await session.get(Programme, scheme.programme.id)
+        measure = await session.get(Measure, scheme.measure.id)
+        call = await session.get(Call, scheme.call.id)
         assert programme is not None
         assert measure is not None
         assert call is not None
         active = (
             await session.scalars(
                 select(Allocation).where(
-                    Allocation.measure_id == scheme.measure_id,
+                    Allocation.measure_id == scheme.measure.id,
                     Allocation.status == AllocationStatus.ACTIVE,
                 )
             )
@@ -359,7 +289,7 @@ async def _totals(live: Live, scheme: Scheme) -> Totals:
             select(func.count())
             .select_from(Allocation)
             .where(
-                Allocation.measure_id == scheme.measure_id,
+                Allocation.measure_id == scheme.measure.id,
                 Allocation.status != AllocationStatus.ACTIVE,
             )
         )
@@ -409,13 +339,11 @@ def _assert_granted_match(storm: Storm, totals: Totals) -> None:
 
 # --- the storms ---------------------------------------------------------------------------
 
-EURO = 100  # cents
-
 
 async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
     """400 grants of 10,000.00 on a 1,000,000.00 programme: 100 pass, 300 are refused."""
-    budget = 1_000_000 * EURO
-    amount = 10_000 * EURO
+    budget = 1_000_000 * EUR
+    amount = 10_000 * EUR
     async with live.database.session(write=True) as session:
         scheme = await _scheme(session, "BUDGET", budget_cents=budget)
         applicants = await _organisations(session, 10)
@@ -442,13 +370,13 @@ async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
 
 async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) -> None:
     """FSE1: at most 30 projects, one per district; 400 grants over 50 districts."""
-    budget = 100_000_000 * EURO
-    amount = 100_000 * EURO
+    budget = 100_000_000 * EUR
+    amount = 100_000 * EUR
     async with live.database.session(write=True) as session:
         scheme = await _scheme(
             session, "FSE1", budget_cents=budget, max_funded_projects=30, one_per_district=True
         )
-        leads = await _districts(session, 50)
+        leads = await _districts(session, scheme, 50)
         districts = list(leads)
         applications = [
             _approved(scheme, leads[districts[i % 50]], amount, district_id=districts[i % 50])
@@ -479,12 +407,12 @@ async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) 
 async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
     """Two simultaneous grants to two projects of one district: one 201, one 409; 10 rounds."""
     rounds = 10
-    amount = 50_000 * EURO
+    amount = 50_000 * EUR
     async with live.database.session(write=True) as session:
         scheme = await _scheme(
-            session, "PAIR", budget_cents=100_000_000 * EURO, one_per_district=True
+            session, "PAIR", budget_cents=100_000_000 * EUR, one_per_district=True
         )
-        leads = await _districts(session, rounds)
+        leads = await _districts(session, scheme, rounds)
         pairs = [
             [_approved(scheme, lead, amount, district_id=d) for _ in range(2)]
             for d, lead in leads.items()
@@ -517,31 +445,23 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
     """Two calls sharing 500,000.00 of a 1,000,000.00 measure (300,000.00 and 200,000.00):
     400 grants of 10,000.00, 200 on each call. The call shares bind, not the measure or the
     programme: 30 + 20 pass, 350 are refused with call_budget_cap."""
-    budget = 1_000_000 * EURO
-    amount = 10_000 * EURO
-    shares = [300_000 * EURO, 200_000 * EURO]
+    budget = 1_000_000 * EUR
+    amount = 10_000 * EUR
+    shares = [300_000 * EUR, 200_000 * EUR]
     async with live.database.session(write=True) as session:
         scheme = await _scheme(session, "CALLS", budget_cents=budget)
         # The scheme's one call takes the first share; a second call of the same measure
         # takes the other; the measure's budget stays above the two together.
-        first = await session.get(Call, scheme.call_id)
-        measure = await session.get(Measure, scheme.measure_id)
+        first = await session.get(Call, scheme.call.id)
+        measure = await session.get(Measure, scheme.measure.id)
         assert first is not None
         assert measure is not None
         first.budget_cents = shares[0]
-        second = Call(
-            id=uuid.uuid4(),
-            measure_id=scheme.measure_id,
-            code=f"C2-{uuid.uuid4().hex[:8].upper()}",
-            title_it="Secondo bando di prova",
-            title_en="Second test call",
-            status=CallStatus.PUBLISHED,
-            budget_cents=shares[1],
-        )
-        session.add(second)
+        code = f"C2-{uuid.uuid4().hex[:8].upper()}"
+        second = await world.new_call(session, measure, code=code, budget=shares[1] // EUR)
         measure.calls_budget_cents = sum(shares)
         await session.flush()
-        schemes = [scheme, Scheme(scheme.programme_id, scheme.measure_id, second.id)]
+        schemes = [scheme, Budget(scheme.programme, scheme.measure, second)]
         applicants = await _organisations(session, 10)
         applications = [_approved(schemes[i % 2], applicants[i % 10], amount) for i in range(400)]
         session.add_all(applications)
@@ -550,13 +470,13 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
 
     storm = await _storm(live, list(call_of), "10000.00")
     async with live.database.session(write=False) as session:
-        programme = await session.get(Programme, scheme.programme_id)
-        measure = await session.get(Measure, scheme.measure_id)
-        calls = [await session.get(Call, s.call_id) for s in schemes]
+        programme = await session.get(Programme, scheme.programme.id)
+        measure = await session.get(Measure, scheme.measure.id)
+        calls = [await session.get(Call, s.call.id) for s in schemes]
         active = (
             await session.scalars(
                 select(Allocation).where(
-                    Allocation.measure_id == scheme.measure_id, ACTIVE_ALLOCATION
+                    Allocation.measure_id == scheme.measure.id, ACTIVE_ALLOCATION
                 )
             )
         ).all()
@@ -589,8 +509,8 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
         assert len(granted) == call.funded_projects == share // amount
     for outcome in storm.with_status(409):
         call_id = call_of[outcome.application_id]
-        share = shares[0] if call_id == scheme.call_id else shares[1]
-        assert outcome.body["cap"] == f"{share // EURO}.00", outcome
+        share = shares[0] if call_id == scheme.call.id else shares[1]
+        assert outcome.body["cap"] == f"{share // EUR}.00", outcome
         assert outcome.body["available"] == "0.00", outcome
     assert measure.allocated_cents == programme.allocated_cents == sum(shares)
     assert measure.allocated_cents < measure.budget_cents

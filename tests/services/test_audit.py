@@ -20,11 +20,6 @@ from tests.api.v1.flows import Api
 from tests.world import approved, budget
 
 
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
 async def events(
     client: httpx.AsyncClient, admin: Actor, **filters: str
 ) -> list[dict[str, object]]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import PhaseKind
-from app.models.audit import AuditEvent
 from app.schemas.call import CallUpdate
 from app.schemas.reference_data import CallPhaseSpec
 from app.services import calls as service
+from tests.trail import last_event
 from tests.world import budget
 
 
@@ -28,13 +27,7 @@ async def test_the_previous_phases_are_in_before(session: AsyncSession) -> None:
     await service.update_call(session, world.call, data=CallUpdate(phases=[old]))
     await service.update_call(session, world.call, data=CallUpdate(phases=[new]))
 
-    event = await session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.action == "call.update")
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
-    assert event is not None
+    event = await last_event(session, "call.update")
     assert event.before is not None
     assert event.after is not None
     before, after = json.loads(event.before), json.loads(event.after)
@@ -45,13 +38,7 @@ async def test_the_previous_phases_are_in_before(session: AsyncSession) -> None:
 async def test_a_change_without_phases_records_none(session: AsyncSession) -> None:
     world = await budget(session, total=1_000_000)
     await service.update_call(session, world.call, data=CallUpdate(dates_note="Proroga"))
-    event = await session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.action == "call.update")
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
-    assert event is not None
+    event = await last_event(session, "call.update")
     assert event.before is not None
     assert event.after is not None
     assert "phases" not in json.loads(event.before)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.actors import Actor
+from app.core.auth import Role
+from app.core.config import Settings
+from tests.actors import Actor, tax_code, user_actor
+
+
+def problem(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
+    """An application/problem+json answer with ``status`` naming ``rule``: its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["rule"] == rule, body
+    return body
 
 
 class Api:
@@ -71,6 +85,69 @@ class Api:
         return await self.call(
             "PATCH", path, actor, json=json, expect=expect, headers={"If-Match": self.etags[path]}
         )
+
+
+async def new_partnership(
+    api: Api,
+    actor: Actor,
+    lead: object,
+    *,
+    name: str,
+    form: str = "ats_to_be_formed",
+    partners: Sequence[object] = (),
+) -> Any:
+    """A partnership created over HTTP, led by the organisation ``lead`` and naming the
+    organisations ``partners`` (ids). Returns the partnership."""
+    body: dict[str, Any] = {"name": name, "form": form, "lead_organisation_id": str(lead)}
+    if partners:
+        body["partner_organisation_ids"] = [str(partner) for partner in partners]
+    return await api.call("POST", "/api/v1/partnerships", actor, expect=201, json=body)
+
+
+async def new_draft(
+    api: Api,
+    actor: Actor,
+    call_id: object,
+    *,
+    title: str,
+    total_cost: str,
+    requested: str | None = None,
+    description: str = "-",
+    **applicant: object,
+) -> Any:
+    """A draft application created over HTTP; ``applicant`` names its ``partnership_id`` or
+    ``applicant_organisation_id`` and may name its ``district_id`` or ``preliminary_id``.
+    ``requested`` is the whole cost unless given. Returns the application."""
+    body = {
+        "call_id": str(call_id),
+        "title": title,
+        "description": description,
+        "total_cost": total_cost,
+        "requested": requested or total_cost,
+        **{field: str(value) for field, value in applicant.items()},
+    }
+    return await api.call("POST", "/api/v1/applications", actor, expect=201, json=body)
+
+
+async def grant(
+    client: httpx.AsyncClient, officer: Actor, application_id: object, amount: str
+) -> httpx.Response:
+    """Ask for a grant of ``amount`` to the application as ``officer``: the response as it is."""
+    return await client.post(
+        "/api/v1/allocations",
+        json={"application_id": str(application_id), "amount": amount},
+        headers=officer.headers,
+    )
+
+
+async def allocate(
+    client: httpx.AsyncClient, officer: Actor, application_id: object, amount: str
+) -> str:
+    """A grant that must succeed (201): the allocation's id."""
+    response = await grant(client, officer, application_id, amount)
+    assert response.status_code == 201, response.text
+    allocation_id: str = response.json()["id"]
+    return allocation_id
 
 
 async def invite(
@@ -144,6 +221,23 @@ async def organisation(api: Api, actor: Actor, name: str, tax_code: str, **field
         **fields,
     }
     return await api.call("POST", "/api/v1/organisations", actor, json=body, expect=201)
+
+
+async def applicant_for(
+    api: Api,
+    session: AsyncSession,
+    settings: Settings,
+    admin: Actor,
+    name: str,
+    n: int,
+    **fields: Any,
+) -> tuple[Actor, dict[str, Any]]:
+    """An organisation registered by the region, and an applicant user acting for it."""
+    org = await organisation(api, admin, name, tax_code(n), **fields)
+    user = await user_actor(
+        session, settings, Role.APPLICANT, organisation_ids=[uuid.UUID(org["id"])]
+    )
+    return user, org
 
 
 # A FESR-like measure: line 1 at least EUR 1,000,000 for non-profit SMEs, line 2 at most

@@ -26,11 +26,6 @@ from tests.actors import Actor, user_actor
 CHECKPOINTS = "/api/v1/audit/checkpoints"
 
 
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
 def _b64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 

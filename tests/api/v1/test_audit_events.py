@@ -162,11 +162,6 @@ INSTANTS = (
 )
 
 
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
 class TestInstants:
     @pytest.mark.parametrize("bound", ["since", "until"])
     async def test_a_value_that_is_not_an_instant_is_a_422_problem(

@@ -1,9 +1,10 @@
 """Every mutating route writes exactly one audit event, naming the action, the entity, the
 actor, the state before (None on a creation) and after.
 
-The table lists every POST/PATCH/PUT/DELETE route of the app with a way to perform it as a
-caller allowed to; a route missing from it fails the meta-test, so no change ships without
-its place in the trail (or a written reason why it has none, in EXEMPT).
+The route table (tests/api/routes.py) names every POST/PATCH/PUT/DELETE route's event (or
+the written reason why it has none); ARRANGE has a way to perform each as a caller allowed
+to. A route missing from either fails the meta-test, so no change ships without its place
+in the trail.
 """
 
 from __future__ import annotations
@@ -35,20 +36,9 @@ from tests.actors import (
     tax_code,
     user_actor,
 )
-from tests.api.test_route_table import app_routes
+from tests.api.routes import MUTATING, ROUTES, Event, app_routes
 from tests.api.v1.flows import Api, programme, text
 from tests.world import Budget, approved, budget, district, open_window
-
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-# Routes that write no event, and why (decided per route).
-EXEMPT: dict[tuple[str, str], str] = {
-    ("POST", "/api/v1/oauth/token"): (
-        "issues a stateless JWT: no row of the programme changes (a signing key created for "
-        "the very first token is recorded by the key service as signing_key.rotate)"
-    ),
-    ("POST", "/api/v1/oauth/introspect"): "reads a token's state; changes nothing",
-}
 
 
 class World:
@@ -123,15 +113,7 @@ class Request:
     actor_recorded: tuple[str, str] | None = None  # when the actor is not the bearer's user
 
 
-@dataclass(frozen=True)
-class Case:
-    action: str
-    entity_type: str
-    creates: bool  # True: `before` is None; False: `before` holds the previous state
-    arrange: Callable[[World], Awaitable[Request]]
-
-
-# Each arrange makes what the route needs, then describes the one request to count.
+# Each arrangement makes what the route needs, then describes the one request to count.
 
 
 async def _programme_create(w: World) -> Request:
@@ -607,117 +589,55 @@ async def _pledge_withdraw(w: World) -> Request:
     )
 
 
-S, D = ApplicationStatus, ApplicationStage
-CASES: dict[tuple[str, str], Case] = {
-    ("POST", "/api/v1/programmes"): Case("programme.create", "programme", True, _programme_create),
-    ("PATCH", "/api/v1/programmes/{programme_id}"): Case(
-        "programme.update", "programme", False, _programme_update
-    ),
-    ("POST", "/api/v1/measures"): Case("measure.create", "measure", True, _measure_create),
-    ("PATCH", "/api/v1/measures/{measure_id}"): Case(
-        "measure.update", "measure", False, _measure_update
-    ),
-    ("POST", "/api/v1/calls"): Case("call.create", "call", True, _call_create),
-    ("PATCH", "/api/v1/calls/{call_id}"): Case("call.update", "call", False, _call_update),
-    ("POST", "/api/v1/calls/{call_id}/publish"): Case("call.publish", "call", False, _call_publish),
-    ("POST", "/api/v1/calls/{call_id}/close"): Case("call.close", "call", False, _call_close),
-    ("POST", "/api/v1/districts"): Case("district.create", "district", True, _district_create),
-    ("PATCH", "/api/v1/districts/{district_id}"): Case(
-        "district.update", "district", False, _district_update
-    ),
-    ("POST", "/api/v1/organisations"): Case(
-        "organisation.create", "organisation", True, _organisation_create
-    ),
-    ("PATCH", "/api/v1/organisations/{organisation_id}"): Case(
-        "organisation.update", "organisation", False, _organisation_update
-    ),
-    ("POST", "/api/v1/partnerships"): Case(
-        "partnership.create", "partnership", True, _partnership_create
-    ),
-    ("PATCH", "/api/v1/partnerships/{partnership_id}"): Case(
-        "partnership.update", "partnership", False, _partnership_update
-    ),
-    ("POST", "/api/v1/partnerships/{partnership_id}/members"): Case(
-        "partnership.invite", "partnership", False, _partnership_invite
-    ),
-    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/accept"): Case(
-        "partnership.accept", "partnership", False, _membership_accept
-    ),
-    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/decline"): Case(
-        "partnership.decline", "partnership", False, _membership_decline
-    ),
-    ("POST", "/api/v1/applications"): Case(
-        "application.create", "application", True, _application_create
-    ),
-    ("PATCH", "/api/v1/applications/{application_id}"): Case(
-        "application.update", "application", False, _application_update
-    ),
-    ("POST", "/api/v1/applications/{application_id}/submit"): Case(
-        "application.submit", "application", False, _lifecycle("submit", S.DRAFT)
-    ),
-    ("POST", "/api/v1/applications/{application_id}/withdraw"): Case(
-        "application.withdraw", "application", False, _lifecycle("withdraw", S.SUBMITTED)
-    ),
-    ("POST", "/api/v1/applications/{application_id}/start-review"): Case(
-        "application.start-review", "application", False, _lifecycle("start-review", S.SUBMITTED)
-    ),
-    ("POST", "/api/v1/applications/{application_id}/approve"): Case(
-        "application.approve", "application", False, _lifecycle("approve", S.UNDER_REVIEW)
-    ),
-    ("POST", "/api/v1/applications/{application_id}/reject"): Case(
-        "application.reject", "application", False, _lifecycle("reject", S.UNDER_REVIEW)
-    ),
-    ("POST", "/api/v1/applications/{application_id}/admit-preliminary"): Case(
-        "application.admit-preliminary",
-        "application",
-        False,
-        _lifecycle("admit-preliminary", S.UNDER_REVIEW, D.PRELIMINARY),
-    ),
-    ("POST", "/api/v1/applications/{application_id}/reject-preliminary"): Case(
-        "application.reject-preliminary",
-        "application",
-        False,
-        _lifecycle("reject-preliminary", S.UNDER_REVIEW, D.PRELIMINARY),
-    ),
-    ("POST", "/api/v1/allocations"): Case(
-        "allocation.grant", "allocation", True, _allocation_grant
-    ),
-    ("POST", "/api/v1/allocations/{allocation_id}/revoke"): Case(
-        "allocation.revoke", "allocation", False, _allocation_revoke
-    ),
-    # Sessions: no entity state before or after (tokens are not copied into the trail).
-    ("POST", "/api/v1/auth/login"): Case("auth.login", "user", True, _login),
-    ("POST", "/api/v1/auth/refresh"): Case("auth.refresh", "user", True, _refresh),
-    ("POST", "/api/v1/auth/logout"): Case("auth.logout", "user", True, _logout),
-    ("POST", "/api/v1/users"): Case("user.create", "user", True, _user_create),
-    ("PATCH", "/api/v1/users/{user_id}"): Case("user.update", "user", False, _user_update),
-    ("POST", "/api/v1/clients"): Case("client.create", "oauth_client", True, _client_create),
-    ("POST", "/api/v1/audit/checkpoints"): Case(
-        "audit_checkpoint.create", "audit_checkpoint", True, _checkpoint_create
-    ),
-    ("DELETE", "/api/v1/clients/{client_id}"): Case(
-        "client.deactivate", "oauth_client", False, _client_deactivate
-    ),
-    ("POST", "/api/v1/oauth/revoke"): Case("token.revoke", "access_token", True, _token_revoke),
-    ("POST", "/api/v1/applications/{application_id}/reviews"): Case(
-        "review.assign", "review", True, _review_assign
-    ),
-    ("POST", "/api/v1/applications/{application_id}/reviews/{review_id}/score"): Case(
-        "review.score", "review", False, _review_score
-    ),
-    ("DELETE", "/api/v1/applications/{application_id}/reviews/{review_id}"): Case(
-        "review.unassign", "review", False, _review_unassign
-    ),
-    ("POST", "/api/v1/organisations/{organisation_id}/pledges"): Case(
-        "pledge.create", "pledge", True, _pledge_create
-    ),
-    ("PATCH", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}"): Case(
-        "pledge.update", "pledge", False, _pledge_update
-    ),
-    ("POST", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}/withdraw"): Case(
-        "pledge.withdraw", "pledge", False, _pledge_withdraw
-    ),
+S, PRE = ApplicationStatus, ApplicationStage.PRELIMINARY
+ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
+    "programme.create": _programme_create,
+    "programme.update": _programme_update,
+    "measure.create": _measure_create,
+    "measure.update": _measure_update,
+    "call.create": _call_create,
+    "call.update": _call_update,
+    "call.publish": _call_publish,
+    "call.close": _call_close,
+    "district.create": _district_create,
+    "district.update": _district_update,
+    "organisation.create": _organisation_create,
+    "organisation.update": _organisation_update,
+    "partnership.create": _partnership_create,
+    "partnership.update": _partnership_update,
+    "partnership.invite": _partnership_invite,
+    "partnership.accept": _membership_accept,
+    "partnership.decline": _membership_decline,
+    "application.create": _application_create,
+    "application.update": _application_update,
+    "application.submit": _lifecycle("submit", S.DRAFT),
+    "application.withdraw": _lifecycle("withdraw", S.SUBMITTED),
+    "application.start-review": _lifecycle("start-review", S.SUBMITTED),
+    "application.approve": _lifecycle("approve", S.UNDER_REVIEW),
+    "application.reject": _lifecycle("reject", S.UNDER_REVIEW),
+    "application.admit-preliminary": _lifecycle("admit-preliminary", S.UNDER_REVIEW, PRE),
+    "application.reject-preliminary": _lifecycle("reject-preliminary", S.UNDER_REVIEW, PRE),
+    "allocation.grant": _allocation_grant,
+    "allocation.revoke": _allocation_revoke,
+    "auth.login": _login,
+    "auth.refresh": _refresh,
+    "auth.logout": _logout,
+    "user.create": _user_create,
+    "user.update": _user_update,
+    "client.create": _client_create,
+    "audit_checkpoint.create": _checkpoint_create,
+    "client.deactivate": _client_deactivate,
+    "token.revoke": _token_revoke,
+    "review.assign": _review_assign,
+    "review.score": _review_score,
+    "review.unassign": _review_unassign,
+    "pledge.create": _pledge_create,
+    "pledge.update": _pledge_update,
+    "pledge.withdraw": _pledge_withdraw,
 }
+# Every change's event and the changes that write none, as tests/api/routes.py lists them.
+CASES: dict[tuple[str, str], Event] = {k: r.event for k, r in ROUTES.items() if r.event}
+EXEMPT: dict[tuple[str, str], str] = {k: r.no_event for k, r in ROUTES.items() if r.no_event}
 # Events that carry no entity snapshot at all (a session is not an entity's state).
 NO_STATE = frozenset({"auth.login", "auth.refresh", "auth.logout", "token.revoke"})
 # Events of a deletion: the state before, nothing after.
@@ -727,9 +647,11 @@ DELETIONS = frozenset({"review.unassign"})
 def test_every_mutating_route_has_a_case_or_a_reason(app: FastAPI) -> None:
     mutating = {route for route in app_routes(app) if route[0] in MUTATING}
     missing = sorted(mutating - set(CASES) - set(EXEMPT))
-    assert missing == [], "add a Case (or an EXEMPT reason) for each of these routes"
+    assert missing == [], "give these routes an event (or a no_event reason) in ROUTES"
     assert sorted((set(CASES) | set(EXEMPT)) - mutating) == [], "routes the app no longer has"
     assert set(CASES).isdisjoint(EXEMPT)
+    actions = sorted(event.action for event in CASES.values())
+    assert sorted(ARRANGE) == actions, "an arrangement (ARRANGE) for each event, and no other"
 
 
 async def _events_after(session: AsyncSession, seq: int) -> list[AuditEvent]:
@@ -753,7 +675,7 @@ async def test_the_route_writes_exactly_one_event(
     template: str,
 ) -> None:
     case = CASES[(method, template)]
-    request = await case.arrange(World(client, session, settings))
+    request = await ARRANGE[case.action](World(client, session, settings))
     assert request.method == method
     before = await _last_seq(session)
 

@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.models import AuditEvent, Call, Measure
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api
+from tests.trail import last_event
 from tests.world import Budget, budget
 
 
@@ -44,14 +45,7 @@ async def _state(session: AsyncSession, r: Region) -> tuple[int, int, int]:
 
 
 async def _last_update(session: AsyncSession) -> AuditEvent:
-    event = await session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.action == "call.update")
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
-    assert event is not None
-    return event
+    return await last_event(session, "call.update")
 
 
 @pytest.mark.parametrize(

@@ -1,26 +1,45 @@
 """The rules that must never break (SPEC rules 1-6), at their exact boundaries, over HTTP.
 
 Each refusal is a 409/422 problem naming the rule with its figures, and writes nothing.
+The same rules held by the services alone are in tests/services/test_caps.py, and by the
+database alone (raw SQL) in tests/migrations/test_guards.py.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role
 from app.core.config import Settings
-from app.models import Allocation, Call, Measure, Programme
+from app.core.domain import ApplicationStatus, LegalNature, PhaseKind
+from app.models import (
+    Allocation,
+    Application,
+    Call,
+    CallParticipationLimit,
+    CallPhase,
+    Measure,
+    Programme,
+)
 from app.repositories import applications as application_repo
-from app.repositories.guards import violated_constraint
-from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api, accept
+from app.services import allocations as allocation_service
+from tests.actors import Actor, make_organisation, tax_code
+from tests.api.v1.flows import (
+    Api,
+    accept,
+    applicant_for,
+    fesr_call,
+    grant,
+    new_draft,
+    new_partnership,
+    problem,
+)
 from tests.world import (
     approved,
     budget,
@@ -31,24 +50,9 @@ from tests.world import (
 )
 
 
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
-
-
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
-async def grant(
-    client: httpx.AsyncClient, officer: Actor, application_id: uuid.UUID, amount: str
-) -> httpx.Response:
-    return await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application_id), "amount": amount},
-        headers=officer.headers,
-    )
+async def finds_nothing(*_: object) -> None:
+    """A repository look-up bypassed: it finds nothing, so only the database guard is left."""
+    return None
 
 
 async def counters(session: AsyncSession) -> list[tuple[int, int]]:
@@ -57,28 +61,6 @@ async def counters(session: AsyncSession) -> list[tuple[int, int]]:
         row = (await session.execute(select(model.allocated_cents, model.funded_projects))).one()
         rows.append((int(row[0]), int(row[1])))
     return rows
-
-
-async def raw_write(
-    session: AsyncSession, statement: Any, params: dict[str, Any], *, refused_by: str | None
-) -> None:
-    """Raw SQL past the service: accepted, or refused by the named database guard."""
-    if refused_by is None:
-        async with session.begin_nested():
-            await session.execute(statement, params)
-        return
-    with pytest.raises(IntegrityError) as caught:
-        async with session.begin_nested():
-            await session.execute(statement, params)
-    assert violated_constraint(caught.value) == refused_by
-
-
-def assert_refused(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["rule"] == rule
-    return body
 
 
 class TestBudgetCaps:
@@ -90,9 +72,7 @@ class TestBudgetCaps:
         assert (await grant(client, officer, apps[0].id, "60000.00")).status_code == 201
         assert (await grant(client, officer, apps[1].id, "40000.00")).status_code == 201
         before = await counters(session)
-        body = assert_refused(
-            await grant(client, officer, apps[2].id, "0.01"), 409, "call_budget_cap"
-        )
+        body = problem(await grant(client, officer, apps[2].id, "0.01"), 409, "call_budget_cap")
         assert (body["cap"], body["allocated"], body["requested"], body["available"]) == (
             "100000.00",
             "100000.00",
@@ -113,23 +93,19 @@ class TestBudgetCaps:
         await session.execute(
             update(Measure).values(allocated_cents=Measure.budget_cents - 9_999_99)
         )
-        assert_refused(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
         await session.execute(update(Measure).values(allocated_cents=0))
         await session.execute(
             update(Programme).values(allocated_cents=Programme.total_budget_cents - 100)
         )
-        assert_refused(
-            await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap"
-        )
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap")
 
     async def test_an_allocation_never_exceeds_the_request(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
     ) -> None:
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=50_000)
-        assert_refused(
-            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
-        )
+        problem(await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request")
         assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
 
     async def test_one_active_allocation_per_application(
@@ -138,18 +114,14 @@ class TestBudgetCaps:
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=50_000)
         assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
-        assert_refused(
-            await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
-        )
+        problem(await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation")
 
     async def test_only_approved_applications_are_funded(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=5, status=ApplicationStatus.SUBMITTED)
-        assert_refused(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
+        problem(await grant(client, officer, app.id, "1.00"), 409, "illegal_transition")
 
 
 class TestProjectCaps:
@@ -160,7 +132,7 @@ class TestProjectCaps:
         apps = [await approved(session, world, requested=1_000, n=i) for i in range(3)]
         first = await grant(client, officer, apps[0].id, "1000.00")
         assert (await grant(client, officer, apps[1].id, "1000.00")).status_code == 201
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, apps[2].id, "1000.00"), 409, "measure_project_cap"
         )
         assert (body["cap"], body["funded_projects"]) == (2, 2)
@@ -184,9 +156,7 @@ class TestProjectCaps:
         c = await approved(session, world, requested=1_000, district=there, n=3)
         funded = await grant(client, officer, a.id, "1000.00")
         assert funded.status_code == 201
-        assert_refused(
-            await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
-        )
+        problem(await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded")
         assert (await grant(client, officer, c.id, "1000.00")).status_code == 201
         api = Api(client)
         await api.act(
@@ -212,12 +182,9 @@ class TestDatabaseGuardsAnswerWithTheRule:
         app = await approved(session, world, requested=50_000)
         assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
 
-        async def nothing(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "active_allocation_of", nothing)
+        monkeypatch.setattr(application_repo, "active_allocation_of", finds_nothing)
         before = await counters(session)
-        body = assert_refused(
+        body = problem(
             await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
         )
         assert body["constraint"] == "allocation_one_active_per_application_key"
@@ -236,14 +203,30 @@ class TestDatabaseGuardsAnswerWithTheRule:
         b = await approved(session, world, requested=1_000, district=here, n=2)
         assert (await grant(client, officer, a.id, "1000.00")).status_code == 201
 
-        async def nothing(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "active_allocation_in_district", nothing)
-        body = assert_refused(
+        monkeypatch.setattr(application_repo, "active_allocation_in_district", finds_nothing)
+        body = problem(
             await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
         )
         assert body["constraint"] == "allocation_one_funded_per_district_key"
+
+    async def test_an_allocation_above_the_request(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        officer: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        world = await budget(session, total=1_000_000)
+        app = await approved(session, world, requested=50_000)
+        monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
+        before = await counters(session)
+        body = problem(
+            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
+        )
+        assert body["constraint"] == "allocation_within_request_check"
+        assert await counters(session) == before
+        assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
+        assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
 
 
 class TestBudgetChanges:
@@ -264,7 +247,7 @@ class TestBudgetChanges:
             json={**body_base, "code": "M2", "budget": "400000.01"},
             headers=admin.headers,
         )
-        body = assert_refused(over, 409, "programme_measures_budget_cap")
+        body = problem(over, 409, "programme_measures_budget_cap")
         assert (body["cap"], body["available"], body["requested"]) == (
             "1000000.00",
             "400000.00",
@@ -287,7 +270,7 @@ class TestBudgetChanges:
         measure_path = f"/api/v1/measures/{world.measure.id}"
         call_path = f"/api/v1/calls/{world.call.id}"
         programme_path = f"/api/v1/programmes/{world.programme.id}"
-        assert_refused(
+        problem(
             await client.patch(
                 measure_path,
                 json={"budget": "299999.99"},
@@ -330,7 +313,7 @@ class TestBudgetChanges:
             json={**base, "code": "C2", "budget": "200000.01"},
             headers=officer.headers,
         )
-        body = assert_refused(over, 409, "measure_calls_budget_cap")
+        body = problem(over, 409, "measure_calls_budget_cap")
         assert body["available"] == "200000.00"
         exact = await client.post(
             "/api/v1/calls",
@@ -340,76 +323,12 @@ class TestBudgetChanges:
         assert exact.status_code == 201
 
 
-class TestFesrThresholdsInTheDatabase:
-    """The same boundary values, written with raw SQL, are refused by the database itself."""
-
-    @pytest.mark.parametrize(
-        ("line", "cost_cents", "refused"),
-        [
-            (1, 99_999_999, True),
-            (1, 100_000_000, False),
-            (2, 10_000_000, False),
-            (2, 10_000_001, True),
-        ],
-        ids=["L1-999999.99", "L1-1000000.00", "L2-100000.00", "L2-100000.01"],
-    )
-    async def test_raw_sql(
-        self, session: AsyncSession, line: int, cost_cents: int, refused: bool
-    ) -> None:
-        from app.services.reference_data import (
-            WECARE_FILE,
-            load_reference_data,
-            read_reference_file,
-        )
-        from tests.actors import make_organisation, tax_code
-
-        await load_reference_data(session, read_reference_file(WECARE_FILE))
-        org = await make_organisation(session, name="Impresa", tax_code=tax_code(77))
-        ids = (
-            await session.execute(
-                text(
-                    "SELECT c.id, c.measure_id, l.id FROM call c "
-                    "JOIN measure_line l ON l.measure_id = c.measure_id "
-                    "WHERE c.code = 'WECARE-FESR-2018' AND l.number = :n"
-                ),
-                {"n": line},
-            )
-        ).one()
-        insert = text(
-            "INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,"
-            " title, description, total_cost_cents, requested_cents, stage, status, version,"
-            " created_at, updated_at) VALUES (:id, :call, :measure, :line, :org, 't', 'd', :cost,"
-            " 100, 'single', 'submitted', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        )
-        new_id = uuid.uuid4()
-        params = {
-            "id": new_id.hex if session.bind.dialect.name == "sqlite" else new_id,  # type: ignore[union-attr]
-            "call": ids[0],
-            "measure": ids[1],
-            "line": ids[2],
-            "org": org.id.hex if session.bind.dialect.name == "sqlite" else org.id,  # type: ignore[union-attr]
-            "cost": cost_cents,
-        }
-        await raw_write(
-            session,
-            insert,
-            params,
-            refused_by="application_line_thresholds_check" if refused else None,
-        )
-
-
 class TestSubmissionRules:
     """One live application per district and per-call participation limits, from the data."""
 
     async def test_district_and_participation_limits(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from datetime import UTC, datetime, timedelta
-
-        from app.core.domain import LegalNature, PhaseKind
-        from app.models import CallParticipationLimit, CallPhase
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(
             update(Measure).values(
@@ -443,34 +362,19 @@ class TestSubmissionRules:
         api = Api(client)
 
         async def apply(d: int, name: str) -> str:
-            partnership = await api.call(
-                "POST",
-                "/api/v1/partnerships",
-                admin,
-                expect=201,
-                json={
-                    "name": name,
-                    "form": "ats_to_be_formed",
-                    "lead_organisation_id": str(districts[d].lead_organisation_id),
-                    "partner_organisation_ids": [str(third.id)],
-                },
+            partnership = await new_partnership(
+                api, admin, districts[d].lead_organisation_id, name=name, partners=[third.id]
             )
             # Named by the region, the partner is invited; the region accepts for it, saying why.
             await accept(api, partnership["id"], str(third.id), admin, reason="Lettera firmata.")
-            application = await api.call(
-                "POST",
-                "/api/v1/applications",
+            application = await new_draft(
+                api,
                 admin,
-                expect=201,
-                json={
-                    "call_id": str(world.call.id),
-                    "partnership_id": partnership["id"],
-                    "title": name,
-                    "description": "-",
-                    "total_cost": "1000.00",
-                    "requested": "1000.00",
-                    "district_id": str(districts[d].id),
-                },
+                world.call.id,
+                title=name,
+                total_cost="1000.00",
+                partnership_id=partnership["id"],
+                district_id=districts[d].id,
             )
             return f"/api/v1/applications/{application['id']}"
 
@@ -494,9 +398,6 @@ class TestSubmissionRules:
     async def test_the_lead_must_be_the_districts_lead_body(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(
             update(Measure).values(applicant_forms=["partnership"], lead_must_be_district_lead=True)
@@ -505,213 +406,20 @@ class TestSubmissionRules:
         place = await district(session, world, 1)
         outsider = await make_organisation(session, name="Comune", tax_code=tax_code(301))
         api = Api(client)
-        partnership = await api.call(
-            "POST",
-            "/api/v1/partnerships",
+        partnership = await new_partnership(api, admin, outsider.id, name="P", form="ats_formed")
+        application = await new_draft(
+            api,
             admin,
-            expect=201,
-            json={"name": "P", "form": "ats_formed", "lead_organisation_id": str(outsider.id)},
-        )
-        application = await api.call(
-            "POST",
-            "/api/v1/applications",
-            admin,
-            expect=201,
-            json={
-                "call_id": str(world.call.id),
-                "partnership_id": partnership["id"],
-                "title": "P",
-                "description": "-",
-                "total_cost": "10.00",
-                "requested": "10.00",
-                "district_id": str(place.id),
-            },
+            world.call.id,
+            title="P",
+            total_cost="10.00",
+            partnership_id=partnership["id"],
+            district_id=place.id,
         )
         refused = await api.act(
             f"/api/v1/applications/{application['id']}", "submit", admin, expect=422
         )
         assert [v["rule"] for v in refused["violations"]] == ["eligibility_district_lead"]
-
-
-@pytest.mark.counters_may_disagree  # raw inserts below do not move the counters
-class TestAllocationWithinRequestInTheDatabase:
-    """Rule 6's upper bound, written with raw SQL, is refused by the database (migration 0008)."""
-
-    @pytest.mark.parametrize(
-        ("amount_cents", "refused"),
-        [(5_000_001, True), (5_000_000, False)],
-        ids=["50000.01", "50000.00"],
-    )
-    async def test_raw_sql(self, session: AsyncSession, amount_cents: int, refused: bool) -> None:
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        sqlite = session.bind.dialect.name == "sqlite"  # type: ignore[union-attr]
-
-        def key(value: uuid.UUID) -> object:
-            return value.hex if sqlite else value
-
-        insert = text(
-            "INSERT INTO allocation (id, application_id, programme_id, measure_id, call_id,"
-            " amount_cents, status, granted_at, granted_by, version, created_at, updated_at)"
-            " VALUES (:id, :app, :programme, :measure, :call, :cents, 'active',"
-            " CURRENT_TIMESTAMP, 'sql', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        )
-        params = {
-            "id": key(uuid.uuid4()),
-            "app": key(app.id),
-            "programme": key(world.programme.id),
-            "measure": key(world.measure.id),
-            "call": key(world.call.id),
-            "cents": amount_cents,
-        }
-        await raw_write(
-            session,
-            insert,
-            params,
-            refused_by="allocation_within_request_check" if refused else None,
-        )
-        stored = await session.scalar(
-            select(func.count()).select_from(Allocation).where(Allocation.application_id == app.id)
-        )
-        assert stored == (0 if refused else 1)
-
-    async def test_raising_an_active_allocation_above_the_request_is_refused(
-        self, session: AsyncSession
-    ) -> None:
-        """The guard judges updates too: a grant cannot be inflated after the fact."""
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        allocation = Allocation(
-            id=uuid.uuid4(),
-            application_id=app.id,
-            programme_id=world.programme.id,
-            measure_id=world.measure.id,
-            call_id=world.call.id,
-            amount_cents=5_000_000,
-            status="active",
-            granted_by="sql",
-        )
-        session.add(allocation)
-        await session.flush()
-        with pytest.raises(IntegrityError) as caught:
-            async with session.begin_nested():
-                await session.execute(
-                    update(Allocation)
-                    .where(Allocation.id == allocation.id)
-                    .values(amount_cents=5_000_001)
-                )
-        assert violated_constraint(caught.value) == "allocation_within_request_check"
-
-    async def test_over_http_without_the_service_check(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        officer: Actor,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        from app.services import allocations as allocation_service
-
-        world = await budget(session, total=1_000_000)
-        app = await approved(session, world, requested=50_000)
-        monkeypatch.setattr(allocation_service, "check_within_request", lambda *_: None)
-        before = await counters(session)
-        body = assert_refused(
-            await grant(client, officer, app.id, "50000.01"), 422, "allocation_exceeds_request"
-        )
-        assert body["constraint"] == "allocation_within_request_check"
-        assert await counters(session) == before
-        assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
-        assert (await grant(client, officer, app.id, "50000.00")).status_code == 201
-
-
-@pytest.mark.counters_may_disagree  # the grant in flight is simulated on the counters alone
-class TestCapsLoweredWhileAGrantIsInFlight:
-    """A grant commits between the service's read of a counter and its write of a lower cap:
-    the service's check passed on the value it read, the counter's CHECK fires at the write,
-    and the answer is still the service's rule, with the figures as they are now.
-
-    The object the service holds keeps the value it read; the grant's counter UPDATE is
-    played with Core, which does not refresh it - exactly what the service sees in the race.
-    """
-
-    @staticmethod
-    async def _grant_in_flight(
-        session: AsyncSession,
-        cents: int,
-        models: tuple[type[Programme | Measure | Call], ...] = (Programme, Measure, Call),
-    ) -> None:
-        for model in models:
-            await session.execute(
-                update(model)
-                .values(
-                    allocated_cents=model.allocated_cents + cents,
-                    funded_projects=model.funded_projects + 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
-
-    async def test_call_budget(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.call import CallUpdate
-        from app.services import calls as service
-
-        world = await budget(session, total=1_000_000, call_budget=300_000)
-        await self._grant_in_flight(session, 200_000 * 100)
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_call(
-                session, world.call, data=CallUpdate(budget=Decimal("199999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("200000.00")
-        assert refused.value.figures["requested"] == Decimal("199999.99")
-
-    async def test_measure_budget_and_project_cap(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.programme import MeasureUpdate
-        from app.services import programmes as service
-
-        # The calls share less than is allocated only in a damaged database, so the measure's
-        # own counter is moved alone: its CHECK is what a lowered budget meets.
-        world = await budget(
-            session, total=1_000_000, measure_budget=500_000, call_budget=50_000, max_projects=5
-        )
-        await self._grant_in_flight(session, 100_000 * 100, (Programme, Measure))
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_measure(
-                session, world.measure, data=MeasureUpdate(budget=Decimal("99999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("100000.00")
-        await self._grant_in_flight(session, 100, (Programme, Measure))  # a second project
-        with pytest.raises(BudgetBelowAllocated) as full:
-            await service.update_measure(
-                session, world.measure, data=MeasureUpdate(max_funded_projects=1)
-            )
-        assert (full.value.figures["funded_projects"], full.value.figures["requested"]) == (2, 1)
-
-    async def test_programme_total(self, session: AsyncSession) -> None:
-        from decimal import Decimal
-
-        from app.core.errors import BudgetBelowAllocated
-        from app.schemas.programme import ProgrammeUpdate
-        from app.services import programmes as service
-
-        # The measures share only part of the total, so only the allocated CHECK can fire.
-        world = await budget(session, total=1_000_000, measure_budget=100_000)
-        await session.execute(
-            update(Programme)
-            .values(measures_budget_cents=0)
-            .execution_options(synchronize_session=False)
-        )
-        await session.refresh(world.programme)
-        await self._grant_in_flight(session, 100_000 * 100)
-        with pytest.raises(BudgetBelowAllocated) as refused:
-            await service.update_programme(
-                session, world.programme, data=ProgrammeUpdate(total_budget=Decimal("99999.99"))
-            )
-        assert refused.value.figures["allocated"] == Decimal("100000.00")
 
 
 class TestProjectCapChanges:
@@ -742,9 +450,6 @@ class TestEligibilityFrozenWhileLive:
     async def test_the_applicant(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-        from app.models import Application
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=1_000, status=ApplicationStatus.SUBMITTED)
         api = Api(client)
@@ -793,9 +498,6 @@ class TestEligibilityFrozenWhileLive:
         admin: Actor,
         change: dict[str, Any],
     ) -> None:
-        from app.core.domain import ApplicationStatus
-        from tests.actors import make_organisation, tax_code
-
         world = await budget(session, total=1_000_000)
         lead = await make_organisation(session, name="Capofila", tax_code=tax_code(310))
         partner = await make_organisation(session, name="Partner", tax_code=tax_code(311))
@@ -814,8 +516,6 @@ class TestEligibilityFrozenWhileLive:
     async def test_drafts_do_not_freeze(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
-        from app.core.domain import ApplicationStatus
-
         world = await budget(session, total=1_000_000)
         app = await approved(session, world, requested=1_000, status=ApplicationStatus.DRAFT)
         api = Api(client)
@@ -834,9 +534,6 @@ class TestFesrLineOneOverHttp:
         admin: Actor,
         officer: Actor,
     ) -> None:
-        from tests.api.v1.flows import fesr_call
-        from tests.api.v1.test_lifecycles import applicant_for
-
         api = Api(client)
         _, call = await fesr_call(api, admin, officer, line=1, budget="3000000.00")
         user, company = await applicant_for(
@@ -892,8 +589,6 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
         """With the service's look-up bypassed, the partial unique index on the district
         slot refuses the second live application with the same rule."""
 
-        from app.models import Application
-
         world = await budget(session, total=1_000_000, one_per_district=True)
         await session.execute(update(Measure).values(applicant_forms=["partnership"]))
         open_window(session, world)
@@ -901,41 +596,24 @@ class TestOneLiveApplicationPerDistrictInTheDatabase:
         api = Api(client)
 
         async def apply(name: str) -> str:
-            partnership = await api.call(
-                "POST",
-                "/api/v1/partnerships",
-                admin,
-                expect=201,
-                json={
-                    "name": name,
-                    "form": "ats_formed",
-                    "lead_organisation_id": str(place.lead_organisation_id),
-                },
+            partnership = await new_partnership(
+                api, admin, place.lead_organisation_id, name=name, form="ats_formed"
             )
-            application = await api.call(
-                "POST",
-                "/api/v1/applications",
+            application = await new_draft(
+                api,
                 admin,
-                expect=201,
-                json={
-                    "call_id": str(world.call.id),
-                    "partnership_id": partnership["id"],
-                    "title": name,
-                    "description": "-",
-                    "total_cost": "10.00",
-                    "requested": "10.00",
-                    "district_id": str(place.id),
-                },
+                world.call.id,
+                title=name,
+                total_cost="10.00",
+                partnership_id=partnership["id"],
+                district_id=place.id,
             )
             return f"/api/v1/applications/{application['id']}"
 
         first, rival = await apply("A1"), await apply("A1-bis")
         await api.act(first, "submit", admin)
 
-        async def nobody(*_: object) -> None:
-            return None
-
-        monkeypatch.setattr(application_repo, "live_in_district_slot", nobody)
+        monkeypatch.setattr(application_repo, "live_in_district_slot", finds_nothing)
         refused = await api.act(rival, "submit", admin, expect=409)
         assert refused["rule"] == "district_live_application"
         assert refused["constraint"] == "application_one_live_per_district_key"

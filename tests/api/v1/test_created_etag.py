@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role
-from app.core.config import Settings
-from tests.actors import Actor, tax_code, user_actor
-
-
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
+from tests.actors import Actor, tax_code
 
 
 def _body(n: int) -> dict[str, str]:

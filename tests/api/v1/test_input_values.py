@@ -11,16 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Role
-from app.core.config import Settings
 from app.models import Allocation, Organisation
-from tests.actors import Actor, user_actor
+from tests.actors import Actor
 from tests.world import approved, budget
-
-
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
 
 
 def organisation(**more: Any) -> dict[str, Any]:

@@ -3,21 +3,20 @@ line-2 application, over HTTP, with the budget figures checked at every step."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
-from tests.actors import Actor, tax_code, user_actor
+from tests.actors import Actor, user_actor
 from tests.api.v1.flows import (
     Api,
     accept,
+    applicant_for,
     fesr_call,
     invite,
-    organisation,
+    new_draft,
     programme,
     text,
     window,
@@ -30,25 +29,6 @@ async def people(session: AsyncSession, settings: Settings) -> dict[str, Actor]:
         "admin": await user_actor(session, settings, Role.ADMINISTRATOR),
         "officer": await user_actor(session, settings, Role.OFFICER),
     }
-
-
-async def applicant_for(
-    api: Api,
-    session: AsyncSession,
-    settings: Settings,
-    admin: Actor,
-    name: str,
-    n: int,
-    **fields: Any,
-) -> tuple[Actor, dict[str, Any]]:
-    """An organisation registered by the region, and an applicant user acting for it."""
-    org = await organisation(api, admin, name, tax_code(n), **fields)
-    import uuid
-
-    user = await user_actor(
-        session, settings, Role.APPLICANT, organisation_ids=[uuid.UUID(org["id"])]
-    )
-    return user, org
 
 
 FSE1_LIKE = {
@@ -158,20 +138,16 @@ async def test_fse1_application_from_partnership_to_revocation(
     invited = await invite(api, partnership["id"], lead_user, third["tax_code"])
     assert (invited["organisation_id"], invited["status"]) == (third["id"], "invited")
     await accept(api, partnership["id"], third["id"], third_user)
-    preliminary = await api.call(
-        "POST",
-        "/api/v1/applications",
+    preliminary = await new_draft(
+        api,
         lead_user,
-        expect=201,
-        json={
-            "call_id": call["id"],
-            "partnership_id": partnership["id"],
-            "title": "Comunità che cura",
-            "description": "Progetto preliminare",
-            "total_cost": "500000.00",
-            "requested": "450000.00",
-            "district_id": district["id"],
-        },
+        call["id"],
+        title="Comunità che cura",
+        description="Progetto preliminare",
+        total_cost="500000.00",
+        requested="450000.00",
+        partnership_id=partnership["id"],
+        district_id=district["id"],
     )
     assert (preliminary["stage"], preliminary["status"]) == ("preliminary", "draft")
     pre_path = f"/api/v1/applications/{preliminary['id']}"
@@ -183,20 +159,16 @@ async def test_fse1_application_from_partnership_to_revocation(
     await api.act(pre_path, "start-review", officer)
     assert (await api.act(pre_path, "admit-preliminary", officer))["status"] == "admitted"
 
-    executive = await api.call(
-        "POST",
-        "/api/v1/applications",
+    executive = await new_draft(
+        api,
         lead_user,
-        expect=201,
-        json={
-            "call_id": call["id"],
-            "partnership_id": partnership["id"],
-            "title": "Comunità che cura - esecutivo",
-            "description": "Progetto esecutivo",
-            "total_cost": "520000.00",
-            "requested": "480000.00",
-            "preliminary_id": preliminary["id"],
-        },
+        call["id"],
+        title="Comunità che cura - esecutivo",
+        description="Progetto esecutivo",
+        total_cost="520000.00",
+        requested="480000.00",
+        partnership_id=partnership["id"],
+        preliminary_id=preliminary["id"],
     )
     assert executive["stage"] == "executive"
     assert executive["district_id"] == district["id"]

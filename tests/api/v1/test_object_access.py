@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from tests.actors import Actor, make_organisation, tax_code, user_actor
-from tests.api.v1.flows import Api, invite
+from tests.api.v1.flows import Api, invite, new_draft, new_partnership
 from tests.world import budget
 
 APPLICATIONS = "/api/v1/applications"
@@ -43,31 +43,16 @@ async def scene(client: httpx.AsyncClient, session: AsyncSession, settings: Sett
     bob = await user_actor(session, settings, Role.APPLICANT, organisation_ids=[b.id])
     carol = await user_actor(session, settings, Role.APPLICANT, organisation_ids=[c.id])
     api = Api(client)
-    application = await api.call(
-        "POST",
-        APPLICATIONS,
+    application = await new_draft(
+        api,
         alice,
-        expect=201,
-        json={
-            "call_id": str(world.call.id),
-            "applicant_organisation_id": str(a.id),
-            "title": "Progetto di A",
-            "description": "-",
-            "total_cost": "1000.00",
-            "requested": "800.00",
-        },
+        world.call.id,
+        title="Progetto di A",
+        total_cost="1000.00",
+        requested="800.00",
+        applicant_organisation_id=a.id,
     )
-    partnership = await api.call(
-        "POST",
-        PARTNERSHIPS,
-        alice,
-        expect=201,
-        json={
-            "name": "ATS di A",
-            "form": "ats_to_be_formed",
-            "lead_organisation_id": str(a.id),
-        },
-    )
+    partnership = await new_partnership(api, alice, a.id, name="ATS di A")
     await invite(api, partnership["id"], alice, c.tax_code, accepted_by=carol)
     return Scene(api, alice, bob, carol, a.id, world.call.id, application, partnership)
 

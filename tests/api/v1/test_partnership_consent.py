@@ -27,7 +27,7 @@ from app.models import (
     PartnershipMember,
 )
 from tests.actors import Actor, make_organisation, tax_code, user_actor
-from tests.api.v1.flows import Api, accept, invite
+from tests.api.v1.flows import Api, accept, invite, new_draft, new_partnership
 from tests.world import (
     EUR,
     Budget,
@@ -70,28 +70,17 @@ async def scene(client: httpx.AsyncClient, session: AsyncSession, settings: Sett
     carol = await user_actor(session, settings, Role.APPLICANT, organisation_ids=[c.id])
     officer = await user_actor(session, settings, Role.OFFICER)
     api = Api(client)
-    made = await api.call(
-        "POST",
-        PARTNERSHIPS,
-        alice,
-        expect=201,
-        json={"name": "ATS Valle", "form": "ats_to_be_formed", "lead_organisation_id": str(a.id)},
-    )
+    made = await new_partnership(api, alice, a.id, name="ATS Valle")
     invited = await invite(api, made["id"], alice, c.tax_code)
     assert (invited["organisation_id"], invited["status"]) == (str(c.id), "invited")
-    application = await api.call(
-        "POST",
-        APPLICATIONS,
+    application = await new_draft(
+        api,
         alice,
-        expect=201,
-        json={
-            "call_id": str(world.call.id),
-            "partnership_id": made["id"],
-            "title": "Progetto della valle",
-            "description": "-",
-            "total_cost": "1000.00",
-            "requested": "800.00",
-        },
+        world.call.id,
+        title="Progetto della valle",
+        total_cost="1000.00",
+        requested="800.00",
+        partnership_id=made["id"],
     )
     return Scene(
         api,
@@ -259,17 +248,8 @@ class TestInvitation:
         both = await user_actor(
             session, settings, Role.APPLICANT, organisation_ids=[scene.a.id, second.id, third.id]
         )
-        made = await scene.api.call(
-            "POST",
-            PARTNERSHIPS,
-            both,
-            expect=201,
-            json={
-                "name": "ATS A",
-                "form": "network",
-                "lead_organisation_id": str(scene.a.id),
-                "partner_organisation_ids": [str(second.id)],
-            },
+        made = await new_partnership(
+            scene.api, both, scene.a.id, name="ATS A", form="network", partners=[second.id]
         )
         assert [m["status"] for m in made["members"]] == ["accepted", "accepted"]
         by_tax_code = await invite(scene.api, made["id"], both, third.tax_code)

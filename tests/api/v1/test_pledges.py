@@ -17,7 +17,7 @@ from app.core.config import Settings
 from app.core.domain import CallStatus, LegalNature
 from app.models import AuditEvent, Call, Pledge
 from tests.actors import Actor, client_actor, make_organisation, tax_code, user_actor
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, problem
 from tests.world import Budget, budget
 
 SCOPES = ["pledges:read", "pledges:write", "organisations:read"]
@@ -63,14 +63,6 @@ async def f(session: AsyncSession, settings: Settings) -> Foundations:
 
 def pledge_body(f: Foundations, amount: str = "250000.00", **more: Any) -> dict[str, Any]:
     return {"call_id": str(f.world.call.id), "amount": amount, "note": "Tranche 2018", **more}
-
-
-def problem(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["rule"] == rule, body
-    return body
 
 
 async def test_a_foundation_manages_its_own_pledges(

@@ -7,46 +7,19 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, Fund
 from app.models import Application, Call, District, Measure, Programme
-from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api
-from tests.api.v1.test_transparency import include_routers, queries
-from tests.statements import counting
-from tests.world import EUR, Budget, approved, budget, district
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return include_routers(app)
-
-
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
+from tests.actors import Actor
+from tests.api.v1.flows import Api, allocate
+from tests.statements import counting, queries
+from tests.world import EUR, Budget, approved, budget, district, new_call, new_measure
 
 
 def report_path(programme_id: uuid.UUID) -> str:
     return f"/api/v1/programmes/{programme_id}/report"
-
-
-async def grant(
-    client: httpx.AsyncClient, officer: Actor, application: Application, amount: str
-) -> str:
-    response = await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application.id), "amount": amount},
-        headers=officer.headers,
-    )
-    assert response.status_code == 201, response.text
-    allocation_id: str = response.json()["id"]
-    return allocation_id
 
 
 async def application_in(
@@ -78,50 +51,38 @@ class Arranged:
 async def second_measure(session: AsyncSession, world: Budget) -> tuple[Measure, Call, Call]:
     """A measure without the district rule, with a published call and a draft one; the
     budget counters are moved as the services would."""
-    measure = Measure(
-        id=uuid.uuid4(),
-        programme_id=world.programme.id,
+    measure = await new_measure(
+        session,
+        world.programme,
         code="R-M2",
-        ordinal=1,
+        budget=300_000,
+        calls_budget=250_000,
         fund=Fund.FESR,
-        title_it="Seconda misura",
-        title_en="Second measure",
-        objective_it="-",
-        objective_en="-",
-        beneficiaries_it="-",
-        beneficiaries_en="-",
-        budget_cents=300_000 * EUR,
-        calls_budget_cents=250_000 * EUR,
-        applicant_forms=["organisation"],
-        example_actions=[],
+        title=("Seconda misura", "Second measure"),
+        ordinal=1,
     )
-    session.add(measure)
     await session.execute(
         update(Programme)
         .where(Programme.id == world.programme.id)
         .values(measures_budget_cents=Programme.measures_budget_cents + 300_000 * EUR)
     )
     await session.flush()
-    published = Call(
-        id=uuid.uuid4(),
-        measure_id=measure.id,
+    published = await new_call(
+        session,
+        measure,
         code="R-M2-CALL",
-        title_it="Bando due",
-        title_en="Call two",
+        budget=200_000,
         status=CallStatus.CLOSED,
-        budget_cents=200_000 * EUR,
+        title=("Bando due", "Call two"),
     )
-    draft = Call(
-        id=uuid.uuid4(),
-        measure_id=measure.id,
+    draft = await new_call(
+        session,
+        measure,
         code="R-M2-DRAFT",
-        title_it="Bozza",
-        title_en="Draft",
+        budget=50_000,
         status=CallStatus.DRAFT,
-        budget_cents=50_000 * EUR,
+        title=("Bozza", "Draft"),
     )
-    session.add_all([published, draft])
-    await session.flush()
     return measure, published, draft
 
 
@@ -138,9 +99,9 @@ async def arranged(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     d1, d2, d3, _ = [await district(session, world, n) for n in (1, 2, 3, 4)]
     funded = await approved(session, world, requested=100_000, district=d1, n=1)
-    await grant(client, officer, funded, "100000.00")
+    await allocate(client, officer, funded.id, "100000.00")
     withdrawn_grant = await approved(session, world, requested=50_000, district=d2, n=2)
-    revoked = await grant(client, officer, withdrawn_grant, "50000.00")
+    revoked = await allocate(client, officer, withdrawn_grant.id, "50000.00")
     await Api(client).act(
         f"/api/v1/allocations/{revoked}", "revoke", officer, json={"reason": "rinuncia"}
     )
@@ -181,7 +142,7 @@ async def arranged(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     session.add(other)
     await session.flush()
-    await grant(client, officer, other, "30000.00")
+    await allocate(client, officer, other.id, "30000.00")
     return Arranged(world, measure, published, draft)
 
 
@@ -336,7 +297,7 @@ class TestQueryCost:
         more = [await district(session, world, n) for n in range(10, 16)]
         for i, place in enumerate(more):
             application = await approved(session, world, requested=1_000, district=place, n=20 + i)
-            await grant(client, officer, application, "1000.00")
+            await allocate(client, officer, application.id, "1000.00")
         with counting(connection) as statements:
             response = await client.get(path)
         assert response.status_code == 200

@@ -16,7 +16,7 @@ from app.core.config import Settings
 from app.core.domain import ApplicationStatus
 from app.models import Application, AuditEvent, Review
 from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api
+from tests.api.v1.flows import Api, problem
 from tests.world import approved, budget
 
 
@@ -48,14 +48,6 @@ async def assign(api: Api, officer: Actor, application: Application, reviewer: A
         json={"reviewer_id": str(reviewer.id)},
         expect=201,
     )
-
-
-def problem(response: httpx.Response, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["rule"] == rule, body
-    return body
 
 
 async def test_a_reviewer_sees_and_scores_only_what_is_assigned(

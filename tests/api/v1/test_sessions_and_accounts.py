@@ -37,11 +37,6 @@ async def officer(session: AsyncSession, settings: Settings) -> Actor:
     return await user_actor(session, settings, Role.OFFICER, email="officer@example.org")
 
 
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
 async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
     return await client.post(LOGIN, json={"email": email, "password": password})
 

@@ -18,32 +18,28 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.api.v1 import reports, transparency
-from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     LegalNature,
-    MemberRole,
-    MemberStatus,
     PartnershipForm,
     SelectionMethod,
 )
-from app.models import Allocation, Application, Call, Partnership, PartnershipMember
+from app.models import Allocation, Application, Call
 from app.schemas.transparency import CSV_HEADER
 from app.services import transparency as transparency_service
-from tests.actors import Actor, make_organisation, tax_code, user_actor
-from tests.api.v1.flows import Api
-from tests.statements import counting
+from tests.actors import Actor, make_organisation, tax_code
+from tests.api.v1.flows import Api, allocate
+from tests.statements import counting, queries
 from tests.world import EUR, Budget, budget
+from tests.world import partnership as formed_partnership
 
 GRANTS = "/api/v1/transparency/grants"
 STANDARD = Path(__file__).parents[2] / "data" / "standards" / "360giving"
@@ -53,26 +49,6 @@ PACKAGE_GRANT_REF = (
     "360-giving-schema.json"
 )
 PERSONAL_CODE = "RSSMRA85T10A562S"  # a valid codice fiscale of a natural person
-
-
-def include_routers(app: FastAPI) -> FastAPI:
-    """Mount the transparency and report routers unless the app already serves them."""
-    served = {getattr(route, "path", None) for route in app.routes}
-    if "/api/v1/transparency/grants" not in served:
-        app.include_router(transparency.router, prefix="/api/v1")
-    if "/api/v1/programmes/{programme_id}/report" not in served:
-        app.include_router(reports.router, prefix="/api/v1")
-    return app
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return include_routers(app)
-
-
-@pytest.fixture
-async def officer(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.OFFICER)
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +76,6 @@ def errors_of(validator: Draft202012Validator, document: Any) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in validator.iter_errors(document)
     ]
-
-
-def queries(statements: list[str]) -> list[str]:
-    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
 
 
 async def project(
@@ -142,13 +114,7 @@ async def grant(
     awarded: str,
 ) -> str:
     """Grant over HTTP, then date the award (``awarded`` is an ISO instant)."""
-    response = await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application.id), "amount": amount},
-        headers=officer.headers,
-    )
-    assert response.status_code == 201, response.text
-    allocation_id: str = response.json()["id"]
+    allocation_id = await allocate(client, officer, application.id, amount)
     await session.execute(
         update(Allocation)
         .where(Allocation.id == uuid.UUID(allocation_id))
@@ -185,26 +151,9 @@ async def register(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
     )
     lead = await make_organisation(session, name="Consorzio Monviso", tax_code=lead_code)
     partner = await make_organisation(session, name="Volontari Uniti", tax_code=tax_code(703))
-    ats = Partnership(id=uuid.uuid4(), name="ATS Val Pellice", form=PartnershipForm.ATS_FORMED)
-    session.add(ats)
-    await session.flush()
-    session.add_all(
-        [
-            PartnershipMember(
-                partnership_id=ats.id,
-                organisation_id=lead.id,
-                role=MemberRole.LEAD,
-                status=MemberStatus.ACCEPTED,
-            ),
-            PartnershipMember(
-                partnership_id=ats.id,
-                organisation_id=partner.id,
-                role=MemberRole.PARTNER,
-                status=MemberStatus.ACCEPTED,
-            ),
-        ]
+    ats = await formed_partnership(
+        session, lead, partner, form=PartnershipForm.ATS_FORMED, name="ATS Val Pellice"
     )
-    await session.flush()
     a = await project(
         session, world, title="Orti sociali", requested=5_000, organisation_id=coop.id
     )

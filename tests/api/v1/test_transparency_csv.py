@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.models import Application, Organisation
 from app.schemas.transparency import CSV_HEADER
 from tests.actors import user_actor
+from tests.api.v1.flows import allocate
 from tests.world import Budget, approved, budget
 
 CSV = "/api/v1/transparency/grants.csv"
@@ -49,12 +50,7 @@ async def granted(
         update(Application).where(Application.id == application.id).values(title=title)
     )
     officer = await user_actor(session, settings, Role.OFFICER)
-    response = await client.post(
-        "/api/v1/allocations",
-        json={"application_id": str(application.id), "amount": amount},
-        headers=officer.headers,
-    )
-    assert response.status_code == 201, response.text
+    await allocate(client, officer, application.id, amount)
 
 
 async def exported(client: httpx.AsyncClient) -> tuple[bytes, list[list[str]]]:

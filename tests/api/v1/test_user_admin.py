@@ -18,11 +18,6 @@ from tests.actors import PASSWORD, Actor, make_organisation, tax_code, user_acto
 from tests.api.v1.flows import Api
 
 
-@pytest.fixture
-async def admin(session: AsyncSession, settings: Settings) -> Actor:
-    return await user_actor(session, settings, Role.ADMINISTRATOR)
-
-
 def path(actor: Actor) -> str:
     return f"/api/v1/users/{actor.id}"
 

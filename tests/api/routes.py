@@ -1,0 +1,217 @@
+"""Every route of the app in one table: who may call it and, for a change, the one audit
+event it writes (or why it writes none).
+
+tests/api/test_route_table.py calls every route as every kind of caller;
+tests/api/v1/test_audit_per_route.py performs every change and reads its event. A new route
+missing from the table fails both meta-tests, so no endpoint ships without a decision on who
+may use it and what it leaves in the trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+ACTORS = ("anonymous", "administrator", "officer", "reviewer", "applicant", "client")
+USERS = frozenset({"administrator", "officer", "reviewer", "applicant"})
+PUBLIC = frozenset(ACTORS)
+ADMIN = frozenset({"administrator"})
+REGION = frozenset({"administrator", "officer"})
+APPLICANTS = frozenset({"administrator", "applicant"})
+ORGANISATION_READERS = frozenset({"administrator", "officer", "applicant", "client"})
+PARTNERSHIP_READERS = frozenset({"administrator", "officer", "applicant"})
+# An invitation is answered by the invited organisation's users, or by the region for it.
+CONSENTERS = frozenset({"administrator", "officer", "applicant"})
+REVIEW_READERS = frozenset({"administrator", "officer", "reviewer"})
+SCORERS = frozenset({"administrator", "reviewer"})  # an administrator is refused by the service
+PLEDGE_READERS = frozenset({"administrator", "officer", "client"})
+PLEDGE_WRITERS = frozenset({"administrator", "client"})
+# OAuth endpoints authenticate the client itself (Basic or client_secret_post), never a
+# bearer token: without client credentials every caller is refused.
+CLIENT_CREDENTIALS = "client-credentials"
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """The one audit event a change writes."""
+
+    action: str
+    entity_type: str
+    creates: bool  # True: `before` is None; False: `before` holds the previous state
+
+
+def made(action: str, entity_type: str | None = None) -> Event:
+    """A creation's event; the entity type is the action's prefix unless named."""
+    return Event(action, entity_type or action.split(".")[0], creates=True)
+
+
+def changed(action: str, entity_type: str | None = None) -> Event:
+    """A change's event: the state before and after."""
+    return Event(action, entity_type or action.split(".")[0], creates=False)
+
+
+@dataclass(frozen=True)
+class Route:
+    callers: frozenset[str] | str
+    event: Event | None = None
+    no_event: str | None = None  # why a change writes no event (decided per route)
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/healthz"): Route(PUBLIC),
+    ("GET", "/readyz"): Route(PUBLIC),
+    ("GET", "/openapi.json"): Route(PUBLIC),
+    ("GET", "/docs"): Route(PUBLIC),
+    ("GET", "/redoc"): Route(PUBLIC),
+    ("GET", "/.well-known/jwks.json"): Route(PUBLIC),
+    ("GET", "/.well-known/oauth-authorization-server"): Route(PUBLIC),
+    ("GET", "/api/v1/programmes"): Route(PUBLIC),
+    ("GET", "/api/v1/programmes/{programme_id}"): Route(PUBLIC),
+    ("POST", "/api/v1/programmes"): Route(ADMIN, made("programme.create")),
+    ("PATCH", "/api/v1/programmes/{programme_id}"): Route(ADMIN, changed("programme.update")),
+    ("GET", "/api/v1/measures"): Route(PUBLIC),
+    ("GET", "/api/v1/measures/{measure_id}"): Route(PUBLIC),
+    ("POST", "/api/v1/measures"): Route(ADMIN, made("measure.create")),
+    ("PATCH", "/api/v1/measures/{measure_id}"): Route(ADMIN, changed("measure.update")),
+    ("GET", "/api/v1/calls"): Route(PUBLIC),
+    ("GET", "/api/v1/calls/{call_id}"): Route(PUBLIC),
+    ("POST", "/api/v1/calls"): Route(REGION, made("call.create")),
+    ("PATCH", "/api/v1/calls/{call_id}"): Route(REGION, changed("call.update")),
+    ("POST", "/api/v1/calls/{call_id}/publish"): Route(REGION, changed("call.publish")),
+    ("POST", "/api/v1/calls/{call_id}/close"): Route(REGION, changed("call.close")),
+    ("GET", "/api/v1/districts"): Route(PUBLIC),
+    ("GET", "/api/v1/districts/{district_id}"): Route(PUBLIC),
+    ("POST", "/api/v1/districts"): Route(ADMIN, made("district.create")),
+    ("PATCH", "/api/v1/districts/{district_id}"): Route(ADMIN, changed("district.update")),
+    ("GET", "/api/v1/organisations"): Route(ORGANISATION_READERS),
+    ("GET", "/api/v1/organisations/{organisation_id}"): Route(ORGANISATION_READERS),
+    ("POST", "/api/v1/organisations"): Route(APPLICANTS, made("organisation.create")),
+    ("PATCH", "/api/v1/organisations/{organisation_id}"): Route(
+        APPLICANTS, changed("organisation.update")
+    ),
+    ("GET", "/api/v1/partnerships"): Route(PARTNERSHIP_READERS),
+    ("GET", "/api/v1/partnerships/{partnership_id}"): Route(PARTNERSHIP_READERS),
+    ("POST", "/api/v1/partnerships"): Route(APPLICANTS, made("partnership.create")),
+    ("PATCH", "/api/v1/partnerships/{partnership_id}"): Route(
+        APPLICANTS, changed("partnership.update")
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members"): Route(
+        APPLICANTS, changed("partnership.invite")
+    ),
+    ("GET", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}"): Route(
+        PARTNERSHIP_READERS
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/accept"): Route(
+        CONSENTERS, changed("partnership.accept")
+    ),
+    ("POST", "/api/v1/partnerships/{partnership_id}/members/{organisation_id}/decline"): Route(
+        CONSENTERS, changed("partnership.decline")
+    ),
+    ("GET", "/api/v1/organisations/{organisation_id}/invitations"): Route(PARTNERSHIP_READERS),
+    ("GET", "/api/v1/applications"): Route(USERS),
+    ("GET", "/api/v1/applications/{application_id}"): Route(USERS),
+    ("POST", "/api/v1/applications"): Route(APPLICANTS, made("application.create")),
+    ("PATCH", "/api/v1/applications/{application_id}"): Route(
+        APPLICANTS, changed("application.update")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/submit"): Route(
+        APPLICANTS, changed("application.submit")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/withdraw"): Route(
+        APPLICANTS, changed("application.withdraw")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/start-review"): Route(
+        REGION, changed("application.start-review")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/approve"): Route(
+        REGION, changed("application.approve")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/reject"): Route(
+        REGION, changed("application.reject")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/admit-preliminary"): Route(
+        REGION, changed("application.admit-preliminary")
+    ),
+    ("POST", "/api/v1/applications/{application_id}/reject-preliminary"): Route(
+        REGION, changed("application.reject-preliminary")
+    ),
+    ("GET", "/api/v1/applications/{application_id}/reviews"): Route(REVIEW_READERS),
+    ("POST", "/api/v1/applications/{application_id}/reviews"): Route(REGION, made("review.assign")),
+    ("GET", "/api/v1/applications/{application_id}/reviews/{review_id}"): Route(REVIEW_READERS),
+    ("POST", "/api/v1/applications/{application_id}/reviews/{review_id}/score"): Route(
+        SCORERS, changed("review.score")
+    ),
+    ("DELETE", "/api/v1/applications/{application_id}/reviews/{review_id}"): Route(
+        REGION, changed("review.unassign")
+    ),
+    ("GET", "/api/v1/organisations/{organisation_id}/pledges"): Route(PLEDGE_READERS),
+    ("POST", "/api/v1/organisations/{organisation_id}/pledges"): Route(
+        PLEDGE_WRITERS, made("pledge.create")
+    ),
+    ("GET", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}"): Route(PLEDGE_READERS),
+    ("PATCH", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}"): Route(
+        PLEDGE_WRITERS, changed("pledge.update")
+    ),
+    ("POST", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}/withdraw"): Route(
+        PLEDGE_WRITERS, changed("pledge.withdraw")
+    ),
+    ("GET", "/api/v1/allocations"): Route(PUBLIC),
+    ("GET", "/api/v1/allocations/{allocation_id}"): Route(PUBLIC),
+    ("POST", "/api/v1/allocations"): Route(REGION, made("allocation.grant")),
+    ("POST", "/api/v1/allocations/{allocation_id}/revoke"): Route(
+        REGION, changed("allocation.revoke")
+    ),
+    ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
+    ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),
+    ("GET", "/api/v1/transparency/grants/{allocation_id}"): Route(PUBLIC),
+    ("GET", "/api/v1/transparency/grants.csv"): Route(PUBLIC),
+    ("GET", "/api/v1/transparency/grants.360giving.json"): Route(PUBLIC),
+    ("GET", "/api/v1/audit-events"): Route(ADMIN),
+    ("GET", "/api/v1/audit-events/head"): Route(ADMIN),
+    ("GET", "/api/v1/audit/checkpoints"): Route(PUBLIC),
+    ("GET", "/api/v1/audit/checkpoints/latest"): Route(PUBLIC),
+    ("POST", "/api/v1/audit/checkpoints"): Route(ADMIN, made("audit_checkpoint.create")),
+    ("POST", "/api/v1/oauth/token"): Route(
+        CLIENT_CREDENTIALS,
+        no_event=(
+            "issues a stateless JWT: no row of the programme changes (a signing key created for "
+            "the very first token is recorded by the key service as signing_key.rotate)"
+        ),
+    ),
+    ("POST", "/api/v1/oauth/revoke"): Route(
+        CLIENT_CREDENTIALS, made("token.revoke", "access_token")
+    ),
+    ("POST", "/api/v1/oauth/introspect"): Route(
+        CLIENT_CREDENTIALS, no_event="reads a token's state; changes nothing"
+    ),
+    ("POST", "/api/v1/auth/login"): Route(PUBLIC, made("auth.login", "user")),
+    ("POST", "/api/v1/auth/refresh"): Route(PUBLIC, made("auth.refresh", "user")),
+    ("POST", "/api/v1/auth/logout"): Route(USERS, made("auth.logout", "user")),
+    ("GET", "/api/v1/auth/whoami"): Route(USERS | {"client"}),
+    ("POST", "/api/v1/users"): Route(ADMIN, made("user.create")),
+    ("GET", "/api/v1/users"): Route(ADMIN),
+    ("GET", "/api/v1/users/me"): Route(USERS),
+    ("GET", "/api/v1/users/{user_id}"): Route(ADMIN),
+    ("PATCH", "/api/v1/users/{user_id}"): Route(ADMIN, changed("user.update")),
+    ("POST", "/api/v1/clients"): Route(ADMIN, made("client.create", "oauth_client")),
+    ("GET", "/api/v1/clients"): Route(ADMIN),
+    ("GET", "/api/v1/clients/{client_id}"): Route(ADMIN),
+    ("DELETE", "/api/v1/clients/{client_id}"): Route(
+        ADMIN, changed("client.deactivate", "oauth_client")
+    ),
+}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves, included routers flattened (mounts excluded)."""
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        for method in route.methods or ():
+            if method != "HEAD" and route.path is not None:
+                # As documented: /users/{user_id:uuid} is /users/{user_id} in OpenAPI.
+                found.add((method, getattr(route, "path_format", None) or route.path))
+    return found
