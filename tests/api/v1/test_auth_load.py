@@ -44,6 +44,10 @@ PHASE_SECONDS = 2.5  # of back-to-back reads: longer than a refusal's delay, so 
 # storm phases hold several rounds of refusals, not one burst at their start
 PHASES = 3  # idle and storm phases alternate, so that drift of the machine's load cancels
 MAX_RATIO = 3.0
+# Clients drop a pooled connection idle this long, well inside the server's keep-alive
+# (WECARE_SERVER_KEEP_ALIVE_SECONDS, 5 s): a connection reused as the server closes it is
+# "disconnected without a response" (seen once, after a 15 s wait between phases).
+KEEPALIVE_EXPIRY = 1.0
 
 
 def _storm(base: str, go: EventType, stop: EventType, inflight: Any, results: Any) -> None:
@@ -72,7 +76,7 @@ def _storm(base: str, go: EventType, stop: EventType, inflight: Any, results: An
 
     async def run() -> Counter[int]:
         statuses: Counter[int] = Counter()
-        limits = httpx.Limits(max_connections=STORM)
+        limits = httpx.Limits(max_connections=STORM, keepalive_expiry=KEEPALIVE_EXPIRY)
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
             await asyncio.gather(*(attack(client, worker, statuses) for worker in range(STORM)))
         return statuses
@@ -133,7 +137,8 @@ async def test_a_public_read_keeps_its_latency_under_a_bogus_token_storm(server:
     idle: list[float] = []
     loaded: list[float] = []
     try:
-        async with httpx.AsyncClient(base_url=server, timeout=120) as reader:
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+        async with httpx.AsyncClient(base_url=server, timeout=120, limits=limits) as reader:
             await _timed_reads(reader, samples=10)  # warm up: connection, caches
             for _ in range(PHASES):
                 idle += await _timed_reads(reader, seconds=PHASE_SECONDS)
