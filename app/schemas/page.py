@@ -10,7 +10,13 @@ T = TypeVar("T")
 
 
 class PageQuery(BaseModel):
-    """The paging part of a list's query string (lists read as one model, app.api.query)."""
+    """The paging part of a list's query string (lists read as one model, app.api.query).
+
+    A list's query model adds its filters. OpenAPI lists the parameters in field order, and
+    Pydantic orders fields from the last base class: ``class XQuery(PageQuery, XFilters)``
+    documents the filters before ``limit`` and ``cursor``, ``class XQuery(XFilters,
+    PageQuery)`` after them (each list keeps the order it has always published).
+    """
 
     limit: int = Field(default=50, ge=1, le=100, description="Page size (1-100).")
     cursor: str | None = Field(

@@ -36,7 +36,7 @@ from app.schemas.transparency import (
     PublishedGrantRead,
 )
 from app.services.calls import PUBLIC_STATUSES
-from app.services.programmes import get_programme
+from app.services.programmes import load_programme
 
 GRANTS_PATH = "/api/v1/transparency/grants"
 EXPORT_BATCH = 1000
@@ -234,7 +234,7 @@ async def giving_package(
 async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> ProgrammeReportRead:
     """Budget figures of a programme, its measures, calls and (one-per-district measures)
     districts, in a fixed number of statements whatever their numbers."""
-    programme = await get_programme(session, programme_id)
+    programme = await load_programme(session, programme_id)
     measures = await programme_repo.list_measures(session, programme_id)
     calls = [
         call
