@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-import orjson
 from fastapi import Depends, Query
 
 from app.schemas.page import Page
@@ -49,25 +48,6 @@ class PageParams:
             items=[item(row) for row in shown],
             next_cursor=encode_cursor(*key(shown[-1])) if more and shown else None,
         )
-
-    def page_json(
-        self,
-        rows: Sequence[R],
-        *,
-        key: Callable[[R], Sequence[object]],
-        item: Callable[[R], dict[str, Any]],
-        total: int | None = None,
-    ) -> bytes:
-        """The page as JSON bytes, items already plain dicts: the hot lists skip the models.
-        Same bytes as ``page(...).model_dump_json()`` (orjson: UTC as ``Z``, like Pydantic)."""
-        more = len(rows) > self.limit
-        shown = rows[: self.limit]
-        body = {
-            "items": [item(row) for row in shown],
-            "next_cursor": encode_cursor(*key(shown[-1])) if more and shown else None,
-            "total": total,
-        }
-        return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
 # Dependencies are coroutines: FastAPI runs a plain function (or a class) in a worker thread,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, NewType, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -35,3 +35,8 @@ class Page(BaseModel, Generic[T]):
         default=None,
         description="How many items match, where the list offers ?include_total=true; else null.",
     )
+
+
+# A Page already serialised to JSON, byte for byte what Page[XRead] gives: what a hot list's
+# service answers, its items never built as models.
+PageJson = NewType("PageJson", bytes)
