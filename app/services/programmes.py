@@ -20,10 +20,10 @@ from app.core.errors import (
     ProgrammeMeasuresBudgetExceeded,
 )
 from app.core.money import from_cents, to_cents
+from app.db.guards import violated_constraint
 from app.models.programme import Measure, Programme
 from app.repositories import budgets
 from app.repositories import programmes as repo
-from app.repositories.guards import violated_constraint
 from app.schemas.page import Page
 from app.schemas.programme import (
     MeasureCreate,
