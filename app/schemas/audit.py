@@ -77,10 +77,14 @@ def audit_checkpoint_read(checkpoint: AuditCheckpoint) -> AuditCheckpointRead:
 
 
 class _AuditEventFilters(BaseModel):
-    entity_type: str | None = Field(None, max_length=40)
-    entity_id: str | None = Field(None, max_length=64)
-    actor_id: str | None = Field(None, max_length=200)
-    action: str | None = Field(None, max_length=60)
+    entity_type: str | None = Field(
+        None, max_length=40, description="Only changes to this kind of entity (call, ...)."
+    )
+    entity_id: str | None = Field(None, max_length=64, description="Only changes to this entity.")
+    actor_id: str | None = Field(None, max_length=200, description="Only changes by this actor.")
+    action: str | None = Field(
+        None, max_length=60, description="Only this action (call.update, ...)."
+    )
     since: IsoDatetime | None = Field(
         None, description="At or after this instant (with its offset)."
     )

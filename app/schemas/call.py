@@ -7,12 +7,12 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.domain import CallStatus, Fund, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.core.money import from_cents
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District
 from app.schemas.common import Input, Output
-from app.schemas.page import PageQuery
+from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
 from app.schemas.types import Money
@@ -193,19 +193,15 @@ def district_read(district: District) -> DistrictRead:
     return DistrictRead.model_validate(district)
 
 
-class _DistrictFilters(BaseModel):
-    q: str | None = Field(None, max_length=100, description="Text in the name.")
-
-
-class DistrictQuery(PageQuery, _DistrictFilters):
+class DistrictQuery(PageQuery, NameSearch):
     """The district list's query string."""
 
 
 class _CallFilters(BaseModel):
-    programme_id: uuid.UUID | None = Field(None, description="Only this programme's.")
-    measure_id: uuid.UUID | None = Field(None, description="Only this measure's.")
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
     status: CallStatus | None = Field(None, description="Only calls in this status.")
-    fund: Fund | None = Field(None, description="FSE or FESR.")
+    fund: FundFilter = None
     q: str | None = Field(None, max_length=100, description="Text in the title.")
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Generic, NewType, TypeVar
+import uuid
+from typing import Annotated, Generic, NewType, TypeVar
 
 from pydantic import BaseModel, Field
+
+from app.core.domain import Fund
 
 T = TypeVar("T")
 
@@ -24,6 +27,19 @@ class PageQuery(BaseModel):
         max_length=500,
         description="Opaque: the next_cursor of the previous page.",
     )
+
+
+# The filters several lists share, documented the same way in each.
+ProgrammeFilter = Annotated[uuid.UUID | None, Field(description="Only this programme's.")]
+MeasureFilter = Annotated[uuid.UUID | None, Field(description="Only this measure's.")]
+CallFilter = Annotated[uuid.UUID | None, Field(description="Only this call's.")]
+FundFilter = Annotated[Fund | None, Field(description="FSE or FESR.")]
+
+
+class NameSearch(BaseModel):
+    """A list searched by name."""
+
+    q: str | None = Field(None, max_length=100, description="Text in the name.")
 
 
 class Page(BaseModel, Generic[T]):

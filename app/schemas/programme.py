@@ -13,7 +13,7 @@ from app.core.money import from_cents
 from app.models.mixins import EligibilityMixin
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.schemas.common import Input, Output
-from app.schemas.page import PageQuery
+from app.schemas.page import FundFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.reference_data import (
     EligibilitySpec,
     LineSpec,
@@ -325,17 +325,13 @@ def measure_read(
     )
 
 
-class _ProgrammeFilters(BaseModel):
-    q: str | None = Field(None, max_length=100, description="Text in the name.")
-
-
-class ProgrammeQuery(PageQuery, _ProgrammeFilters):
+class ProgrammeQuery(PageQuery, NameSearch):
     """The programme list's query string."""
 
 
 class _MeasureFilters(BaseModel):
-    programme_id: uuid.UUID | None = Field(None, description="Only this programme's.")
-    fund: Fund | None = Field(None, description="FSE or FESR.")
+    programme_id: ProgrammeFilter = None
+    fund: FundFilter = None
     q: str | None = Field(None, max_length=100, description="Text in the title.")
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from app.core.domain import CallStatus, SelectionMethod
 from app.core.money import CENT
 from app.schemas.common import Output
-from app.schemas.page import PageQuery
+from app.schemas.page import CallFilter, MeasureFilter, PageQuery, ProgrammeFilter
 from app.schemas.types import Money
 
 # The register.
@@ -35,9 +35,9 @@ IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 class GrantQuery(BaseModel):
     """What the register and its exports may be filtered by (their query string)."""
 
-    programme_id: uuid.UUID | None = None
-    measure_id: uuid.UUID | None = None
-    call_id: uuid.UUID | None = None
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
+    call_id: CallFilter = None
     awarded_from: IsoDay | None = Field(None, description="Awarded on or after this day (UTC).")
     awarded_to: IsoDay | None = Field(None, description="Awarded on or before this day (UTC).")
     # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,13 +77,8 @@ async def list_allocations(
         "min_amount_cents": _cents(query.min_amount),
         "max_amount_cents": _cents(query.max_amount),
     }
-    rows = await repo.page_allocations(
-        session,
-        principal=principal,
-        filters=filters,
-        order=ALLOCATION_ORDER.columns,
-        after=ALLOCATION_ORDER.after(query.cursor),
-        limit=query.limit,
+    rows = await ALLOCATION_ORDER.fetch(
+        query, partial(repo.page_allocations, session, principal=principal, filters=filters)
     )
     total = None
     if query.include_total:

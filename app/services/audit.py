@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from sqlalchemy import inspect
@@ -294,14 +295,9 @@ async def list_audit_events(
     session: AsyncSession, principal: Principal, query: AuditEventQuery
 ) -> Page[AuditEventRead]:
     """The changes in sequence order, with who made them and the state before and after."""
-    rows = await repo.page_events(
-        session,
-        filters=query.model_dump(exclude={"limit", "cursor"}),
-        order=AUDIT_EVENT_ORDER.columns,
-        after=AUDIT_EVENT_ORDER.after(query.cursor),
-        limit=query.limit,
-    )
-    return AUDIT_EVENT_ORDER.page(rows, query.limit, audit_event_read)
+    filters = query.model_dump(exclude={"limit", "cursor"})
+    rows = partial(repo.page_events, session, filters=filters)
+    return await AUDIT_EVENT_ORDER.page_of(query, rows, audit_event_read)
 
 
 async def get_audit_head(session: AsyncSession, principal: Principal) -> AuditHeadRead:

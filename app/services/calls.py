@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,16 +51,17 @@ async def list_calls(
 ) -> Page[CallRead]:
     """Calls by code, drafts only for the region. Public."""
     visible = visible_statuses(principal)
-    rows = await repo.page_calls(
-        session,
-        programme_id=query.programme_id,
-        measure_id=query.measure_id,
-        statuses=[s for s in visible if query.status is None or s == query.status],
-        fund=query.fund,
-        q=query.q,
-        order=CALL_ORDER.columns,
-        after=CALL_ORDER.after(query.cursor),
-        limit=query.limit,
+    rows = await CALL_ORDER.fetch(
+        query,
+        partial(
+            repo.page_calls,
+            session,
+            programme_id=query.programme_id,
+            measure_id=query.measure_id,
+            statuses=[s for s in visible if query.status is None or s == query.status],
+            fund=query.fund,
+            q=query.q,
+        ),
     )
     details = await repo.call_details(session, [c.id for c in rows[: query.limit]])
     now = datetime.now(UTC)

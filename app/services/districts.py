@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,7 @@ from app.schemas.call import (
 )
 from app.schemas.page import Page
 from app.services import audit
+from app.services.lookup import load
 from app.services.paging import SortKey
 
 DISTRICT_ORDER = SortKey[District](District.code, District.id)
@@ -28,21 +30,12 @@ async def list_districts(
     session: AsyncSession, principal: Principal, query: DistrictQuery
 ) -> Page[DistrictRead]:
     """Districts by code. Public: every principal sees them all."""
-    rows = await programme_repo.page_districts(
-        session,
-        q=query.q,
-        order=DISTRICT_ORDER.columns,
-        after=DISTRICT_ORDER.after(query.cursor),
-        limit=query.limit,
-    )
-    return DISTRICT_ORDER.page(rows, query.limit, district_read)
+    rows = partial(programme_repo.page_districts, session, q=query.q)
+    return await DISTRICT_ORDER.page_of(query, rows, district_read)
 
 
 async def load_district(session: AsyncSession, district_id: uuid.UUID) -> District:
-    district = await session.get(District, district_id)
-    if district is None:
-        raise NotFound(f"No district {district_id}.")
-    return district
+    return await load(session, District, district_id, "district")
 
 
 async def read_district(session: AsyncSession, district: District) -> DistrictRead:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Any, Generic, TypeVar, cast
@@ -22,7 +22,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.core.errors import InvalidInput
 from app.repositories.paging import Order
-from app.schemas.page import Page
+from app.schemas.page import Page, PageQuery
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -124,6 +124,22 @@ class SortKey(Generic[R]):
         if len(rows) > limit and limit > 0:
             return encode_cursor(*self.key(rows[limit - 1]))
         return None
+
+    async def fetch(
+        self, query: PageQuery, rows: Callable[..., Awaitable[Sequence[R]]]
+    ) -> Sequence[R]:
+        """``limit + 1`` rows after the query's cursor in this order: ``rows`` is the
+        repository's page function, its filters bound, taking ``order``, ``after``, ``limit``."""
+        return await rows(order=self.columns, after=self.after(query.cursor), limit=query.limit)
+
+    async def page_of(
+        self,
+        query: PageQuery,
+        rows: Callable[..., Awaitable[Sequence[R]]],
+        item: Callable[[R], T],
+    ) -> Page[T]:
+        """A page of ``rows`` (see :meth:`fetch`), each shown as ``item``."""
+        return self.page(await self.fetch(query, rows), query.limit, item)
 
     def page(self, rows: Sequence[R], limit: int, item: Callable[[R], T]) -> Page[T]:
         """The page from ``limit + 1`` fetched rows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,6 @@ from app.core.errors import (
     Conflict,
     DomainError,
     MeasureCallsBudgetExceeded,
-    NotFound,
     ProgrammeMeasuresBudgetExceeded,
 )
 from app.core.money import from_cents, to_cents
@@ -39,6 +39,7 @@ from app.schemas.programme import (
 )
 from app.schemas.reference_data import MeasureSpec
 from app.services import audit
+from app.services.lookup import load
 from app.services.paging import SortKey
 from app.services.reference_data import LoadReport, RowWriter, write_lines, write_measure
 
@@ -50,21 +51,12 @@ async def list_programmes(
     session: AsyncSession, principal: Principal, query: ProgrammeQuery
 ) -> Page[ProgrammeRead]:
     """Programmes by code, with their budget figures. Public."""
-    rows = await repo.page_programmes(
-        session,
-        q=query.q,
-        order=PROGRAMME_ORDER.columns,
-        after=PROGRAMME_ORDER.after(query.cursor),
-        limit=query.limit,
-    )
-    return PROGRAMME_ORDER.page(rows, query.limit, programme_read)
+    rows = partial(repo.page_programmes, session, q=query.q)
+    return await PROGRAMME_ORDER.page_of(query, rows, programme_read)
 
 
 async def load_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
-    programme = await session.get(Programme, programme_id)
-    if programme is None:
-        raise NotFound(f"No programme {programme_id}.")
-    return programme
+    return await load(session, Programme, programme_id, "programme")
 
 
 async def read_programme(session: AsyncSession, programme: Programme) -> ProgrammeRead:
@@ -81,24 +73,18 @@ async def list_measures(
     session: AsyncSession, principal: Principal, query: MeasureQuery
 ) -> Page[MeasureRead]:
     """Measures by code with budgets, caps, eligibility and lines. Public."""
-    rows = await repo.page_measures(
-        session,
-        programme_id=query.programme_id,
-        fund=query.fund,
-        q=query.q,
-        order=MEASURE_ORDER.columns,
-        after=MEASURE_ORDER.after(query.cursor),
-        limit=query.limit,
+    rows = await MEASURE_ORDER.fetch(
+        query,
+        partial(
+            repo.page_measures, session, programme_id=query.programme_id, fund=query.fund, q=query.q
+        ),
     )
     details = await repo.measure_details(session, [m.id for m in rows[: query.limit]])
     return MEASURE_ORDER.page(rows, query.limit, lambda m: measure_read(m, *details[m.id]))
 
 
 async def load_measure(session: AsyncSession, measure_id: uuid.UUID) -> Measure:
-    measure = await session.get(Measure, measure_id)
-    if measure is None:
-        raise NotFound(f"No measure {measure_id}.")
-    return measure
+    return await load(session, Measure, measure_id, "measure")
 
 
 async def read_measure(session: AsyncSession, measure: Measure) -> MeasureRead:

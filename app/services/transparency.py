@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,15 +149,8 @@ async def list_grants(
     session: AsyncSession, principal: Principal, query: GrantPageQuery, *, base_url: str
 ) -> Page[PublishedGrantRead]:
     """Published grants by award date. Public: only active allocations are published."""
-    filters = grant_filters_of(query)
-    rows = await repo.page_grants(
-        session,
-        filters=filters,
-        order=GRANT_ORDER.columns,
-        after=GRANT_ORDER.after(query.cursor),
-        limit=query.limit,
-    )
-    return GRANT_ORDER.page(rows, query.limit, lambda row: published_grant(row, base_url=base_url))
+    rows = partial(repo.page_grants, session, filters=grant_filters_of(query))
+    return await GRANT_ORDER.page_of(query, rows, partial(published_grant, base_url=base_url))
 
 
 async def get_grant(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
@@ -84,17 +85,12 @@ async def update_call(
 ) -> CallRead:
     """Change a call (If-Match required): title, windows, or its budget share within the
     measure; a closed call's budget only with a reason, which the audit trail records."""
-    return await change(
-        request,
-        response,
-        load=service.load_call(session, call_id, principal),
-        read=partial(service.read_call, session),
-        apply=lambda call: service.update_call(session, call, data=body),
-    )
+    apply = partial(service.update_call, session, data=body)
+    return await _change(apply, call_id, request, response, session, principal)
 
 
-async def _move(
-    action: str,
+async def _change(
+    apply: Callable[[Any], Awaitable[object]],
     call_id: uuid.UUID,
     request: Request,
     response: Response,
@@ -106,7 +102,7 @@ async def _move(
         response,
         load=service.load_call(session, call_id, principal),
         read=partial(service.read_call, session),
-        apply=lambda call: service.move_call(session, call, action=action),
+        apply=apply,
     )
 
 
@@ -115,7 +111,8 @@ async def publish_call(
     call_id: CallId, request: Request, response: Response, session: SessionDep, principal: Write
 ) -> CallRead:
     """Publish a draft call (If-Match required): public, and open in its windows."""
-    return await _move("publish", call_id, request, response, session, principal)
+    apply = partial(service.move_call, session, action="publish")
+    return await _change(apply, call_id, request, response, session, principal)
 
 
 @router.post("/{call_id}/close", summary="Close a call", responses=CHANGE_ERRORS)
@@ -123,4 +120,5 @@ async def close_call(
     call_id: CallId, request: Request, response: Response, session: SessionDep, principal: Write
 ) -> CallRead:
     """Close a published call (If-Match required): no more submissions."""
-    return await _move("close", call_id, request, response, session, principal)
+    apply = partial(service.move_call, session, action="close")
+    return await _change(apply, call_id, request, response, session, principal)
