@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--base", default="main", help="the revision to compare with")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--only", help="measure only the lists whose name contains this")
     args = parser.parse_args()
     small = dataset.SIZES["small"]
     asyncio.run(dataset.ensure(small))
@@ -72,6 +73,8 @@ def main() -> None:
         "transparency grants": "/api/v1/transparency/grants?limit=50",
         "programme by id": f"/api/v1/programmes/{t.programme_id}",
     }
+    if args.only:
+        lists = {name: path for name, path in lists.items() if args.only in name}
     commit = subprocess.run(
         ["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
