@@ -83,15 +83,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(name: str, module_args: list[str], env: dict[str, str], logs: Path) -> Server:
+def start_server(
+    name: str, module_args: list[str], env: dict[str, str], logs: Path, cwd: Path = ROOT
+) -> Server:
+    """The server pinned to the server CPU, once it answers /healthz (``env`` may name
+    another public base URL; by default its own address)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = logs / f"{name}.log"
     command = ["taskset", "-c", SERVER_CPU, sys.executable, *module_args, "--port", str(port)]
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
-        env={**os.environ, **env, "WECARE_PUBLIC_BASE_URL": base},
+        cwd=cwd,
+        env={**os.environ, "WECARE_PUBLIC_BASE_URL": base, **env},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

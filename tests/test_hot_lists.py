@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.pagination import PageParams, encode_cursor
 from app.core.auth import ANONYMOUS, Principal, Role
 from app.core.domain import AllocationStatus, Fund
 from app.core.money import MAX_CENTS, format_amount, format_cents, from_cents
@@ -32,6 +31,8 @@ from app.models import Allocation, Application
 from app.repositories import applications as repo
 from app.schemas.application import AllocationRead, allocation_item, allocation_read
 from app.schemas.page import Page
+from app.services.allocations import ALLOCATION_ORDER
+from app.services.paging import encode_cursor
 from tests.statements import counting
 from tests.world import approved, budget, district
 
@@ -84,12 +85,17 @@ async def _walk(
     after = None
     while True:
         page = await repo.page_allocations(
-            session, principal=principal, filters=filters, after=after, limit=limit
+            session,
+            principal=principal,
+            filters=filters,
+            order=ALLOCATION_ORDER.columns,
+            after=after,
+            limit=limit,
         )
         rows.extend(tuple(row) for row in page[:limit])
         if len(page) <= limit:
             return rows
-        after = (page[limit - 1][8], page[limit - 1][0])
+        after = ALLOCATION_ORDER.key(page[limit - 1])
 
 
 class TestDriverPath:
@@ -159,7 +165,12 @@ class TestDriverPath:
         connection = await session.connection()
         with counting(connection) as statements:
             await repo.page_allocations(
-                session, principal=ANONYMOUS, filters={}, after=None, limit=3
+                session,
+                principal=ANONYMOUS,
+                filters={},
+                order=ALLOCATION_ORDER.columns,
+                after=None,
+                limit=3,
             )
             assert await repo.count_allocations(session, principal=ANONYMOUS, filters={}) == 7
         assert len(statements) == 2
@@ -226,13 +237,8 @@ class TestSerialisation:
     def test_the_hot_page_is_byte_for_byte_the_model_page(
         self, page: list[tuple[Any, ...]], limit: int, total: int | None
     ) -> None:
-        params = PageParams(limit=limit)
-        fast = params.page_json(page, key=lambda r: (r[8], r[0]), item=allocation_item, total=total)
-        model = params.page(
-            page,
-            key=lambda r: (r[8], r[0]),
-            item=lambda r: allocation_read(_entity(r)),
-        )
+        fast = ALLOCATION_ORDER.page_json(page, limit, allocation_item, total)
+        model = ALLOCATION_ORDER.page(page, limit, lambda r: allocation_read(_entity(tuple(r))))
         model.total = total
         assert fast == Page[AllocationRead].model_validate(model).model_dump_json().encode()
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 
 from app.core.errors import PreconditionFailed, PreconditionRequired
+
+E = TypeVar("E")
+M = TypeVar("M", bound=BaseModel)
 
 # OpenAPI: the If-Match parameter of every operation that answers 428, and the ETag header
 # of the representations they (and the reads and creates of the same resources) return.
@@ -56,3 +60,27 @@ def require_if_match(request: Request, current: BaseModel) -> None:
             "The resource changed since you read it; read it again and retry.",
             current_etag=current_tag,
         )
+
+
+async def read_with_etag(response: Response, read: Awaitable[M]) -> M:
+    """A read answered with its ETag (the validator a change will send back as If-Match)."""
+    representation = await read
+    with_etag(response, representation)
+    return representation
+
+
+async def change(
+    request: Request,
+    response: Response,
+    *,
+    load: Awaitable[E],
+    read: Callable[[E], Awaitable[M]],
+    apply: Callable[[E], Awaitable[object]],
+) -> M:
+    """Every change, one sequence: load the resource (404), check If-Match against its
+    current representation (428/412), apply the change, and answer with the new
+    representation and its ETag."""
+    resource = await load
+    require_if_match(request, await read(resource))
+    await apply(resource)
+    return await read_with_etag(response, read(resource))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
@@ -14,6 +15,9 @@ from app.api.etag import etag_of
 from app.core.auth import Principal
 from app.core.context import idempotency_key_var
 from app.services import idempotency as service
+
+E = TypeVar("E")
+M = TypeVar("M", bound=BaseModel)
 
 KEY_HEADER = "Idempotency-Key"
 # OpenAPI: the header of a 201 from an operation that takes an Idempotency-Key.
@@ -81,6 +85,22 @@ class Idempotency:
                 response=service.StoredResponse(status, text, headers),
             )
         return Response(text, status_code=status, headers=headers, media_type="application/json")
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        make: Callable[[], Awaitable[E]],
+        read: Callable[[E], Awaitable[M]],
+        location: Callable[[M], str],
+    ) -> Response:
+        """Every create, one sequence: the stored response when this is a retry, else make
+        the resource and answer 201 with its representation, Location and ETag (stored
+        under the key)."""
+        if (replay := await self.replay(principal)) is not None:
+            return replay
+        created = await read(await make())
+        return await self.respond(principal, created, headers={"Location": location(created)})
 
 
 async def get_idempotency(

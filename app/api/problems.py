@@ -35,7 +35,7 @@ from app.core.errors import (
     Unauthenticated,
 )
 from app.db.faults import DatabaseFault, database_fault
-from app.repositories.guards import violated_constraint
+from app.db.guards import violated_constraint
 from app.schemas.problem import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"

@@ -19,7 +19,7 @@ from app.models.call import Call
 from app.models.organisation import PartnershipMember
 from app.models.programme import Measure, Programme
 from app.repositories import visibility
-from app.repositories.paging import keyset, keyset_bound, keyset_values
+from app.repositories.paging import Order, keyset, keyset_bound, keyset_values
 from app.repositories.programmes import search
 
 
@@ -189,7 +189,6 @@ ALLOCATION_LIST_COLUMNS = (
     Allocation.revoked_by,
     Allocation.revocation_reason,
 )
-_ALLOCATION_ORDER = (Allocation.granted_at, Allocation.id)
 _ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
     "programme_id": Allocation.programme_id == bindparam("programme_id"),
     "measure_id": Allocation.measure_id == bindparam("measure_id"),
@@ -219,11 +218,11 @@ def _allocation_filters(
 
 
 @lru_cache(maxsize=2048)
-def _shared_allocation_page(view: str, names: frozenset[str], after: bool) -> PreparedRead:
+def _shared_allocation_page(
+    view: str, names: frozenset[str], order: Order, after: bool
+) -> PreparedRead:
     query = select(*ALLOCATION_LIST_COLUMNS).where(visibility.SHARED_ALLOCATION_VIEWS[view])
-    return PreparedRead(
-        keyset_bound(_allocation_filters(query, names), _ALLOCATION_ORDER, after=after)
-    )
+    return PreparedRead(keyset_bound(_allocation_filters(query, names), order, after=after))
 
 
 @lru_cache(maxsize=1024)
@@ -291,20 +290,21 @@ async def page_allocations(
     *,
     principal: Principal,
     filters: dict[str, Any],
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> Sequence[Sequence[Any]]:
-    """Plain tuples of ALLOCATION_LIST_COLUMNS, ``limit + 1`` at most (keyset on granted_at,
-    id). The views shared by every caller of a kind run a statement built once per shape on
-    the driver; an applicant's own view is built per request."""
+    """Plain tuples of ALLOCATION_LIST_COLUMNS, ``limit + 1`` at most (keyset on ``order``).
+    The views shared by every caller of a kind run a statement built once per shape on the
+    driver; an applicant's own view is built per request."""
     values = _present(filters)
     params = values | keyset_values(after, limit)
     view = visibility.shared_allocation_view(principal)
     if view is not None:
-        prepared = _shared_allocation_page(view, frozenset(values), after is not None)
+        prepared = _shared_allocation_page(view, frozenset(values), order, after is not None)
         return await prepared.fetch(session, params)
     query = select(*ALLOCATION_LIST_COLUMNS).where(visibility.allocations(principal))
     query = keyset_bound(
-        _allocation_filters(query, frozenset(values)), _ALLOCATION_ORDER, after=after is not None
+        _allocation_filters(query, frozenset(values)), order, after=after is not None
     )
     return list(await session.execute(query, params))

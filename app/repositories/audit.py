@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from app.models.auth import SigningKeyRow
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 
 
 async def lock_head(session: AsyncSession) -> tuple[int, str]:
@@ -42,7 +42,12 @@ async def head(session: AsyncSession) -> AuditHead:
 
 
 async def page_events(
-    session: AsyncSession, *, filters: dict[str, Any], after: tuple[Any, ...] | None, limit: int
+    session: AsyncSession,
+    *,
+    filters: dict[str, Any],
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
 ) -> list[AuditEvent]:
     query: Select[tuple[AuditEvent]] = select(AuditEvent)
     for name in ("entity_type", "entity_id", "actor_id", "action"):
@@ -52,7 +57,7 @@ async def page_events(
         query = query.where(AuditEvent.occurred_at >= filters["since"])
     if filters.get("until") is not None:
         query = query.where(AuditEvent.occurred_at < filters["until"])
-    return list(await session.scalars(keyset(query, (AuditEvent.seq,), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def stream_events(

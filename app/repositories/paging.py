@@ -12,10 +12,13 @@ from sqlalchemy.orm import QueryableAttribute
 
 T = TypeVar("T", bound=Any)
 
+# A list's order: the columns of its sort key, the last one unique (the service's SortKey).
+Order = tuple[QueryableAttribute[Any], ...]
+
 
 def keyset(
     query: Select[T],
-    order: tuple[QueryableAttribute[Any], ...],
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> Select[T]:
@@ -26,7 +29,7 @@ def keyset(
 
 
 def keyset_bound(
-    query: Select[*tuple[Any, ...]], order: tuple[QueryableAttribute[Any], ...], *, after: bool
+    query: Select[*tuple[Any, ...]], order: Order, *, after: bool
 ) -> Select[*tuple[Any, ...]]:
     """:func:`keyset` with named parameters (``after_0``.., ``limit``), for a statement built
     once per shape and run many times; :func:`keyset_values` gives the values."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import QueryableAttribute
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 
 
 async def get_programme_by_code(session: AsyncSession, code: str) -> Programme | None:
@@ -88,12 +88,17 @@ def search(column: QueryableAttribute[str], q: str) -> ColumnElement[bool]:
 
 
 async def page_programmes(
-    session: AsyncSession, *, q: str | None, after: tuple[Any, ...] | None, limit: int
+    session: AsyncSession,
+    *,
+    q: str | None,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
 ) -> list[Programme]:
     query = select(Programme)
     if q:
         query = query.where(or_(search(Programme.name_it, q), search(Programme.name_en, q)))
-    return list(await session.scalars(keyset(query, (Programme.code, Programme.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def page_measures(
@@ -102,6 +107,7 @@ async def page_measures(
     programme_id: uuid.UUID | None,
     fund: str | None,
     q: str | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Measure]:
@@ -112,7 +118,7 @@ async def page_measures(
         query = query.where(Measure.fund == fund)
     if q:
         query = query.where(or_(search(Measure.title_it, q), search(Measure.title_en, q)))
-    return list(await session.scalars(keyset(query, (Measure.code, Measure.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 MeasureDetails = tuple[list[MeasureLine], list[MeasurePhase], list[ThematicArea]]
@@ -154,6 +160,7 @@ async def page_calls(
     statuses: list[str],
     fund: str | None,
     q: str | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Call]:
@@ -168,7 +175,7 @@ async def page_calls(
             query = query.where(Measure.fund == fund)
     if q:
         query = query.where(or_(search(Call.title_it, q), search(Call.title_en, q)))
-    return list(await session.scalars(keyset(query, (Call.code, Call.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 CallDetails = tuple[list[CallPhase], list[CallParticipationLimit]]
@@ -193,12 +200,17 @@ async def call_details(
 
 
 async def page_districts(
-    session: AsyncSession, *, q: str | None, after: tuple[Any, ...] | None, limit: int
+    session: AsyncSession,
+    *,
+    q: str | None,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
 ) -> list[District]:
     query = select(District)
     if q:
         query = query.where(search(District.name, q))
-    return list(await session.scalars(keyset(query, (District.code, District.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def get_line(session: AsyncSession, measure_id: uuid.UUID, number: int) -> MeasureLine | None:

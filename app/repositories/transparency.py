@@ -26,7 +26,7 @@ from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
 from app.models.organisation import District, Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, Programme
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 from app.repositories.programmes import search
 
 
@@ -76,8 +76,6 @@ class GrantRow:
 _applicant = aliased(Organisation, name="applicant")
 _lead = aliased(Organisation, name="lead")
 _lead_member = aliased(PartnershipMember, name="lead_member")
-
-GRANT_ORDER = (Allocation.granted_at, Allocation.id)
 
 
 def _grants(filters: GrantFilters) -> Select[*tuple[Any, ...]]:
@@ -183,11 +181,12 @@ async def page_grants(
     session: AsyncSession,
     *,
     filters: GrantFilters,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[GrantRow]:
-    """``limit + 1`` published grants after ``after`` in (granted_at, id) order: one statement."""
-    result = await session.execute(keyset(_grants(filters), GRANT_ORDER, after, limit))
+    """``limit + 1`` published grants after ``after`` in ``order``: one statement."""
+    result = await session.execute(keyset(_grants(filters), order, after, limit))
     return [_grant_row(row) for row in result]
 
 

@@ -9,12 +9,18 @@ from typing import Any, Protocol
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus, Fund
+from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
 from app.core.money import format_cents, from_cents
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.schemas.common import Input, Output
-from app.schemas.page import PageQuery
+from app.schemas.page import (
+    CallFilter,
+    FundFilter,
+    MeasureFilter,
+    PageQuery,
+    ProgrammeFilter,
+)
 from app.schemas.types import Money
 
 
@@ -166,16 +172,16 @@ class AllocationQuery(PageQuery):
     """The allocation list's query string, validated as one model (app.api.query): FastAPI
     resolving each parameter on its own cost more than the SQL on this list."""
 
-    programme_id: uuid.UUID | None = None
-    measure_id: uuid.UUID | None = None
-    call_id: uuid.UUID | None = None
-    application_id: uuid.UUID | None = None
-    district_id: uuid.UUID | None = None
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
+    call_id: CallFilter = None
+    application_id: uuid.UUID | None = Field(None, description="Only this application's.")
+    district_id: uuid.UUID | None = Field(None, description="Only this district's.")
     organisation_id: uuid.UUID | None = Field(
         None, description="Beneficiary: the applicant, or a member of the applying partnership."
     )
-    fund: Fund | None = None
-    status: AllocationStatus | None = None
+    fund: FundFilter = None
+    status: AllocationStatus | None = Field(None, description="Only allocations in this status.")
     min_amount: Money | None = Field(None, description="Amount at least.")
     max_amount: Money | None = Field(None, description="Amount at most.")
     include_total: bool = Field(

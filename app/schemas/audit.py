@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.models.audit import AuditCheckpoint, AuditEvent
+from app.schemas.page import PageQuery
+from app.schemas.types import IsoDatetime
 
 
 class AuditEventRead(BaseModel):
@@ -72,3 +74,22 @@ def audit_checkpoint_read(checkpoint: AuditCheckpoint) -> AuditCheckpointRead:
         kid=checkpoint.kid,
         created_at=checkpoint.created_at,
     )
+
+
+class _AuditEventFilters(BaseModel):
+    entity_type: str | None = Field(
+        None, max_length=40, description="Only changes to this kind of entity (call, ...)."
+    )
+    entity_id: str | None = Field(None, max_length=64, description="Only changes to this entity.")
+    actor_id: str | None = Field(None, max_length=200, description="Only changes by this actor.")
+    action: str | None = Field(
+        None, max_length=60, description="Only this action (call.update, ...)."
+    )
+    since: IsoDatetime | None = Field(
+        None, description="At or after this instant (with its offset)."
+    )
+    until: IsoDatetime | None = Field(None, description="Before this instant (with its offset).")
+
+
+class AuditEventQuery(PageQuery, _AuditEventFilters):
+    """The audit trail's query string."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.core.money import from_cents
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District
 from app.schemas.common import Input, Output
+from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
 from app.schemas.types import Money
@@ -190,3 +191,19 @@ class DistrictRead(Output):
 
 def district_read(district: District) -> DistrictRead:
     return DistrictRead.model_validate(district)
+
+
+class DistrictQuery(PageQuery, NameSearch):
+    """The district list's query string."""
+
+
+class _CallFilters(BaseModel):
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
+    status: CallStatus | None = Field(None, description="Only calls in this status.")
+    fund: FundFilter = None
+    q: str | None = Field(None, max_length=100, description="Text in the title.")
+
+
+class CallQuery(PageQuery, _CallFilters):
+    """The call list's query string."""

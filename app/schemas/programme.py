@@ -6,13 +6,14 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import Fund
 from app.core.money import from_cents
 from app.models.mixins import EligibilityMixin
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.schemas.common import Input, Output
+from app.schemas.page import FundFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.reference_data import (
     EligibilitySpec,
     LineSpec,
@@ -322,3 +323,17 @@ def measure_read(
         created_at=measure.created_at,
         updated_at=measure.updated_at,
     )
+
+
+class ProgrammeQuery(PageQuery, NameSearch):
+    """The programme list's query string."""
+
+
+class _MeasureFilters(BaseModel):
+    programme_id: ProgrammeFilter = None
+    fund: FundFilter = None
+    q: str | None = Field(None, max_length=100, description="Text in the title.")
+
+
+class MeasureQuery(PageQuery, _MeasureFilters):
+    """The measure list's query string."""

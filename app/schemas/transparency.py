@@ -3,18 +3,56 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.core.domain import CallStatus, SelectionMethod
 from app.core.money import CENT
 from app.schemas.common import Output
+from app.schemas.page import CallFilter, MeasureFilter, PageQuery, ProgrammeFilter
 from app.schemas.types import Money
 
 # The register.
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    # Pydantic's lax mode would take "0" as 1970-01-01; the documented format is a full date.
+    if isinstance(value, str) and not _DAY.match(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class GrantQuery(BaseModel):
+    """What the register and its exports may be filtered by (their query string)."""
+
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
+    call_id: CallFilter = None
+    awarded_from: IsoDay | None = Field(None, description="Awarded on or after this day (UTC).")
+    awarded_to: IsoDay | None = Field(None, description="Awarded on or before this day (UTC).")
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
+    q: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[^\x00]*$",
+        description="Text in the beneficiary's or partnership's name.",
+    )
+    min_amount: Money | None = Field(None, description="Amount at least.")
+    max_amount: Money | None = Field(None, description="Amount at most.")
+
+
+class GrantPageQuery(GrantQuery, PageQuery):
+    """The register's list: its filters after ``limit`` and ``cursor``."""
 
 
 class LegalBasisRead(Output):

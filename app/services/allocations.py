@@ -9,7 +9,11 @@ transaction rolls back whatever counter already moved.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,11 +38,55 @@ from app.models.call import Call
 from app.models.programme import Measure, Programme
 from app.repositories import applications as repo
 from app.repositories import budgets, visibility
-from app.schemas.application import AllocationCreate
+from app.schemas.application import (
+    AllocationCreate,
+    AllocationQuery,
+    AllocationRead,
+    allocation_item,
+    allocation_read,
+)
+from app.schemas.page import PageJson
 from app.services import audit
+from app.services.paging import SortKey
+
+# Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
+ALLOCATION_ORDER = SortKey[Sequence[Any]](
+    Allocation.granted_at, Allocation.id, row_columns=repo.ALLOCATION_LIST_COLUMNS
+)
 
 
-async def get_allocation(
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_cents(amount)
+
+
+async def list_allocations(
+    session: AsyncSession, principal: Principal, query: AllocationQuery
+) -> PageJson:
+    """Allocations by grant time: active ones for everyone, revoked ones for the region and
+    the applicant concerned. Already serialised: the hot list skips the models (and, for the
+    views every caller of a kind shares, the ORM: the repository runs them on the driver)."""
+    filters: dict[str, object] = {
+        "programme_id": query.programme_id,
+        "measure_id": query.measure_id,
+        "call_id": query.call_id,
+        "application_id": query.application_id,
+        "district_id": query.district_id,
+        "organisation_id": query.organisation_id,
+        "fund": query.fund,
+        "status": query.status,
+        "min_amount_cents": _cents(query.min_amount),
+        "max_amount_cents": _cents(query.max_amount),
+    }
+    rows = await ALLOCATION_ORDER.fetch(
+        query, partial(repo.page_allocations, session, principal=principal, filters=filters)
+    )
+    total = None
+    if query.include_total:
+        total = await repo.count_allocations(session, principal=principal, filters=filters)
+    return PageJson(ALLOCATION_ORDER.page_json(rows, query.limit, allocation_item, total))
+
+
+async def load_allocation(
     session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
 ) -> Allocation:
     allocation = await repo.get_allocation(
@@ -47,6 +95,16 @@ async def get_allocation(
     if allocation is None:
         raise NotFound(f"No allocation {allocation_id}.")
     return allocation
+
+
+async def read_allocation(session: AsyncSession, allocation: Allocation) -> AllocationRead:
+    return allocation_read(allocation)
+
+
+async def get_allocation(
+    session: AsyncSession, principal: Principal, allocation_id: uuid.UUID
+) -> AllocationRead:
+    return allocation_read(await load_allocation(session, allocation_id, principal))
 
 
 def _figures(cap: int, allocated: int, requested: int) -> dict[str, object]:

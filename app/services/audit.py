@@ -16,11 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.auth import Principal
 from app.core.context import Actor, actor_var, idempotency_key_var
 from app.core.logging import request_id_var
 from app.core.security import (
@@ -31,6 +33,9 @@ from app.core.security import (
 )
 from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
+from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead, audit_event_read
+from app.schemas.page import Page
+from app.services.paging import SortKey
 
 # Never copied into the trail: secrets and their hashes.
 _SECRET_COLUMNS = {"password_hash", "secret_hash", "encrypted_private_key", "token_hash"}
@@ -273,3 +278,23 @@ async def _walk(
     if last > current_seq or current_seq < head_seq:
         return Verification(count, head_seq, head_seq + 1, "events lie beyond the head")
     return Verification(count, head_seq, None, None)
+
+
+# Reading the trail (administrators: the route requires audit:read).
+
+AUDIT_EVENT_ORDER = SortKey[AuditEvent](AuditEvent.seq)
+
+
+async def list_audit_events(
+    session: AsyncSession, principal: Principal, query: AuditEventQuery
+) -> Page[AuditEventRead]:
+    """The changes in sequence order, with who made them and the state before and after."""
+    filters = query.model_dump(exclude={"limit", "cursor"})
+    rows = partial(repo.page_events, session, filters=filters)
+    return await AUDIT_EVENT_ORDER.page_of(query, rows, audit_event_read)
+
+
+async def get_audit_head(session: AsyncSession, principal: Principal) -> AuditHeadRead:
+    """The last sequence number and hash, to be exported and kept elsewhere."""
+    head = await repo.head(session)
+    return AuditHeadRead(seq=head.seq, hash=head.hash)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +26,11 @@ from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure
 from app.repositories import budgets
 from app.repositories import programmes as repo
-from app.schemas.call import CallCreate, CallUpdate
+from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
+from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
 from app.services import audit
+from app.services.paging import SortKey
 from app.services.programmes import lowering_caps
 
 PUBLIC_STATUSES = [CallStatus.PUBLISHED.value, CallStatus.CLOSED.value]
@@ -40,11 +43,46 @@ def visible_statuses(principal: Principal) -> list[str]:
     return PUBLIC_STATUSES
 
 
-async def get_call(session: AsyncSession, call_id: uuid.UUID, principal: Principal) -> Call:
+CALL_ORDER = SortKey[Call](Call.code, Call.id)
+
+
+async def list_calls(
+    session: AsyncSession, principal: Principal, query: CallQuery
+) -> Page[CallRead]:
+    """Calls by code, drafts only for the region. Public."""
+    visible = visible_statuses(principal)
+    rows = await CALL_ORDER.fetch(
+        query,
+        partial(
+            repo.page_calls,
+            session,
+            programme_id=query.programme_id,
+            measure_id=query.measure_id,
+            statuses=[s for s in visible if query.status is None or s == query.status],
+            fund=query.fund,
+            q=query.q,
+        ),
+    )
+    details = await repo.call_details(session, [c.id for c in rows[: query.limit]])
+    now = datetime.now(UTC)
+    return CALL_ORDER.page(rows, query.limit, lambda c: call_read(c, *details[c.id], now))
+
+
+async def load_call(session: AsyncSession, call_id: uuid.UUID, principal: Principal) -> Call:
     call = await session.get(Call, call_id)
     if call is None or call.status not in visible_statuses(principal):
         raise NotFound(f"No call {call_id}.")
     return call
+
+
+async def read_call(session: AsyncSession, call: Call) -> CallRead:
+    """A call with its windows, the phase open now and its limits (two queries)."""
+    phases, limits = (await repo.call_details(session, [call.id]))[call.id]
+    return call_read(call, phases, limits, datetime.now(UTC))
+
+
+async def get_call(session: AsyncSession, principal: Principal, call_id: uuid.UUID) -> CallRead:
+    return await read_call(session, await load_call(session, call_id, principal))
 
 
 def _shares_refused(measure: Measure, requested: int) -> MeasureCallsBudgetExceeded:

@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
 from app.models.organisation import District, Organisation
 from app.repositories import programmes as programme_repo
-from app.schemas.call import DistrictCreate, DistrictUpdate
+from app.schemas.call import (
+    DistrictCreate,
+    DistrictQuery,
+    DistrictRead,
+    DistrictUpdate,
+    district_read,
+)
+from app.schemas.page import Page
 from app.services import audit
+from app.services.lookup import load
+from app.services.paging import SortKey
+
+DISTRICT_ORDER = SortKey[District](District.code, District.id)
 
 
-async def get_district(session: AsyncSession, district_id: uuid.UUID) -> District:
-    district = await session.get(District, district_id)
-    if district is None:
-        raise NotFound(f"No district {district_id}.")
-    return district
+async def list_districts(
+    session: AsyncSession, principal: Principal, query: DistrictQuery
+) -> Page[DistrictRead]:
+    """Districts by code. Public: every principal sees them all."""
+    rows = partial(programme_repo.page_districts, session, q=query.q)
+    return await DISTRICT_ORDER.page_of(query, rows, district_read)
+
+
+async def load_district(session: AsyncSession, district_id: uuid.UUID) -> District:
+    return await load(session, District, district_id, "district")
+
+
+async def read_district(session: AsyncSession, district: District) -> DistrictRead:
+    return district_read(district)
+
+
+async def get_district(
+    session: AsyncSession, principal: Principal, district_id: uuid.UUID
+) -> DistrictRead:
+    return district_read(await load_district(session, district_id))
 
 
 async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:

@@ -27,7 +27,7 @@ from app.repositories import pledges as repo
 from app.repositories import visibility
 from app.schemas.pledge import PledgeCreate, PledgeUpdate, PledgeWithdraw
 from app.services import audit
-from app.services.calls import get_call
+from app.services.calls import load_call
 
 
 async def get_pledge(
@@ -65,7 +65,7 @@ async def create_pledge(
             f"Organisation {organisation.id} is a {organisation.legal_nature}, not a foundation.",
             legal_nature=organisation.legal_nature,
         )
-    call = await get_call(session, data.call_id, principal)  # a draft is 404 to a partner
+    call = await load_call(session, data.call_id, principal)  # a draft is 404 to a partner
     status = await repo.call_status_for_pledge(session, call.id)
     if status is not CallStatus.PUBLISHED:
         raise CallNotOpenForPledges(

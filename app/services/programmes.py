@@ -5,42 +5,98 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal
 from app.core.errors import (
     BudgetBelowAllocated,
     Conflict,
     DomainError,
     MeasureCallsBudgetExceeded,
-    NotFound,
     ProgrammeMeasuresBudgetExceeded,
 )
 from app.core.money import from_cents, to_cents
+from app.db.guards import violated_constraint
 from app.models.programme import Measure, Programme
 from app.repositories import budgets
 from app.repositories import programmes as repo
-from app.repositories.guards import violated_constraint
-from app.schemas.programme import MeasureCreate, MeasureUpdate, ProgrammeCreate, ProgrammeUpdate
+from app.schemas.page import Page
+from app.schemas.programme import (
+    MeasureCreate,
+    MeasureQuery,
+    MeasureRead,
+    MeasureUpdate,
+    ProgrammeCreate,
+    ProgrammeQuery,
+    ProgrammeRead,
+    ProgrammeUpdate,
+    measure_read,
+    programme_read,
+)
 from app.schemas.reference_data import MeasureSpec
 from app.services import audit
+from app.services.lookup import load
+from app.services.paging import SortKey
 from app.services.reference_data import LoadReport, RowWriter, write_lines, write_measure
 
-
-async def get_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
-    programme = await session.get(Programme, programme_id)
-    if programme is None:
-        raise NotFound(f"No programme {programme_id}.")
-    return programme
+PROGRAMME_ORDER = SortKey[Programme](Programme.code, Programme.id)
+MEASURE_ORDER = SortKey[Measure](Measure.code, Measure.id)
 
 
-async def get_measure(session: AsyncSession, measure_id: uuid.UUID) -> Measure:
-    measure = await session.get(Measure, measure_id)
-    if measure is None:
-        raise NotFound(f"No measure {measure_id}.")
-    return measure
+async def list_programmes(
+    session: AsyncSession, principal: Principal, query: ProgrammeQuery
+) -> Page[ProgrammeRead]:
+    """Programmes by code, with their budget figures. Public."""
+    rows = partial(repo.page_programmes, session, q=query.q)
+    return await PROGRAMME_ORDER.page_of(query, rows, programme_read)
+
+
+async def load_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
+    return await load(session, Programme, programme_id, "programme")
+
+
+async def read_programme(session: AsyncSession, programme: Programme) -> ProgrammeRead:
+    return programme_read(programme)
+
+
+async def get_programme(
+    session: AsyncSession, principal: Principal, programme_id: uuid.UUID
+) -> ProgrammeRead:
+    return programme_read(await load_programme(session, programme_id))
+
+
+async def list_measures(
+    session: AsyncSession, principal: Principal, query: MeasureQuery
+) -> Page[MeasureRead]:
+    """Measures by code with budgets, caps, eligibility and lines. Public."""
+    rows = await MEASURE_ORDER.fetch(
+        query,
+        partial(
+            repo.page_measures, session, programme_id=query.programme_id, fund=query.fund, q=query.q
+        ),
+    )
+    details = await repo.measure_details(session, [m.id for m in rows[: query.limit]])
+    return MEASURE_ORDER.page(rows, query.limit, lambda m: measure_read(m, *details[m.id]))
+
+
+async def load_measure(session: AsyncSession, measure_id: uuid.UUID) -> Measure:
+    return await load(session, Measure, measure_id, "measure")
+
+
+async def read_measure(session: AsyncSession, measure: Measure) -> MeasureRead:
+    """A measure with its lines, phases and themes (three queries)."""
+    details = await repo.measure_details(session, [measure.id])
+    return measure_read(measure, *details[measure.id])
+
+
+async def get_measure(
+    session: AsyncSession, principal: Principal, measure_id: uuid.UUID
+) -> MeasureRead:
+    return await read_measure(session, await load_measure(session, measure_id))
 
 
 async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> Programme:
@@ -151,7 +207,7 @@ def _budget_refused(programme: Programme, requested_cents: int) -> ProgrammeMeas
 
 async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measure:
     """Create a measure with its lines, phases and themes, reserving its budget (rule 1)."""
-    programme = await get_programme(session, data.programme_id)
+    programme = await load_programme(session, data.programme_id)
     if any(m.code == data.code for m in await repo.list_measures(session, programme.id)):
         raise Conflict(f"Programme {programme.code} already has a measure {data.code}.")
     spec = MeasureSpec.model_validate(data.model_dump(exclude={"programme_id"}))
@@ -218,7 +274,7 @@ async def update_measure(
             delta = new - measure.budget_cents
             programme_id = measure.programme_id
             if delta and not await budgets.add_to_measures_budget(session, programme_id, delta):
-                programme = await get_programme(session, measure.programme_id)
+                programme = await load_programme(session, measure.programme_id)
                 await session.refresh(programme)
                 raise _budget_refused(programme, programme.measures_budget_cents + delta)
             measure.budget_cents = new
@@ -241,4 +297,5 @@ async def update_measure(
         before=before,
         after=audit.snapshot(measure),
     )
+    await session.refresh(measure)  # answered as stored, whatever the audit record touched
     return measure

@@ -12,16 +12,21 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal
 from app.core.domain import SelectionMethod
 from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
 from app.core.money import from_cents, to_cents
+from app.models.allocation import Allocation
 from app.repositories import programmes as programme_repo
 from app.repositories import transparency as repo
-from app.repositories.transparency import GrantFilters, GrantRow
+from app.repositories.transparency import GrantFilters as GrantFilters  # the exports take it
+from app.repositories.transparency import GrantRow
+from app.schemas.page import Page
 from app.schemas.transparency import (
     CallFiguresRead,
     DistrictFiguresRead,
@@ -30,16 +35,23 @@ from app.schemas.transparency import (
     GivingPackage,
     GivingProgramme,
     GivingPublisher,
+    GrantPageQuery,
+    GrantQuery,
     LegalBasisRead,
     MeasureFiguresRead,
     ProgrammeReportRead,
     PublishedGrantRead,
 )
 from app.services.calls import PUBLIC_STATUSES
-from app.services.programmes import get_programme
+from app.services.paging import SortKey
+from app.services.programmes import load_programme
 
 GRANTS_PATH = "/api/v1/transparency/grants"
 EXPORT_BATCH = 1000
+# The register's order: award time, then the allocation (a GrantRow names it allocation_id).
+GRANT_ORDER = SortKey[GrantRow](
+    Allocation.granted_at, Allocation.id, names=("granted_at", "allocation_id")
+)
 
 # 360Giving: the funder is the managing authority, identified by its codice fiscale.
 GIVING_VERSION = "1.4"
@@ -82,6 +94,11 @@ def grant_filters(
         min_amount_cents=None if min_amount is None else to_cents(min_amount),
         max_amount_cents=None if max_amount is None else to_cents(max_amount),
     )
+
+
+def grant_filters_of(query: GrantQuery) -> GrantFilters:
+    """The register's filters from its query string (422 when the bounds are crossed)."""
+    return grant_filters(**query.model_dump(include=set(GrantQuery.model_fields)))
 
 
 def _midnight(day: date) -> datetime:
@@ -128,19 +145,16 @@ def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
     )
 
 
-async def page_grants(
-    session: AsyncSession,
-    *,
-    filters: GrantFilters,
-    after: tuple[object, ...] | None,
-    limit: int,
-) -> list[GrantRow]:
-    """``limit + 1`` published grants in award order, for keyset pages."""
-    return await repo.page_grants(session, filters=filters, after=after, limit=limit)
+async def list_grants(
+    session: AsyncSession, principal: Principal, query: GrantPageQuery, *, base_url: str
+) -> Page[PublishedGrantRead]:
+    """Published grants by award date. Public: only active allocations are published."""
+    rows = partial(repo.page_grants, session, filters=grant_filters_of(query))
+    return await GRANT_ORDER.page_of(query, rows, partial(published_grant, base_url=base_url))
 
 
 async def get_grant(
-    session: AsyncSession, allocation_id: uuid.UUID, *, base_url: str
+    session: AsyncSession, principal: Principal, allocation_id: uuid.UUID, *, base_url: str
 ) -> PublishedGrantRead:
     row = await repo.get_grant(session, allocation_id)
     if row is None:
@@ -155,13 +169,15 @@ async def _batches(
     batch = batch or EXPORT_BATCH
     after: tuple[object, ...] | None = None
     while True:
-        rows = await repo.page_grants(session, filters=filters, after=after, limit=batch)
+        rows = await repo.page_grants(
+            session, filters=filters, order=GRANT_ORDER.columns, after=after, limit=batch
+        )
         shown = rows[:batch]
         if shown:
             yield shown
         if len(rows) <= batch:
             return
-        after = (shown[-1].granted_at, shown[-1].allocation_id)
+        after = GRANT_ORDER.key(shown[-1])
 
 
 async def iter_grants(
@@ -234,7 +250,7 @@ async def giving_package(
 async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> ProgrammeReportRead:
     """Budget figures of a programme, its measures, calls and (one-per-district measures)
     districts, in a fixed number of statements whatever their numbers."""
-    programme = await get_programme(session, programme_id)
+    programme = await load_programme(session, programme_id)
     measures = await programme_repo.list_measures(session, programme_id)
     calls = [
         call

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Allocation
-from app.repositories.guards import violated_constraint
+from app.db.guards import violated_constraint
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import make_organisation, tax_code
 from tests.world import approved, budget

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from decimal import Decimal
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageParams, parse_datetime
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
-from app.core.money import to_cents
-from app.repositories import applications as repo
 from app.schemas.application import (
     AllocationCreate,
     AllocationQuery,
     AllocationRead,
     RevocationRequest,
-    allocation_item,
-    allocation_read,
 )
 from app.schemas.page import Page
 from app.services import allocations as service
@@ -35,14 +29,6 @@ router = APIRouter(prefix="/allocations", tags=["allocations"])
 
 AllocationId = Annotated[uuid.UUID, Path(description="The allocation's id.")]
 Granter = Annotated[Principal, require(Scope.ALLOCATIONS_WRITE)]
-
-
-def _sort_key(row: Sequence[Any]) -> tuple[object, object]:
-    return row[8], row[0]  # granted_at, id: ALLOCATION_LIST_COLUMNS
-
-
-def _cents(amount: Decimal | None) -> int | None:
-    return None if amount is None else to_cents(amount)
 
 
 @router.get(
@@ -59,30 +45,7 @@ async def list_allocations(
 ) -> Response:
     """List allocations by grant time. Active ones are public; revoked ones only for the
     region and the applicant concerned."""
-    filters: dict[str, object] = {
-        "programme_id": query.programme_id,
-        "measure_id": query.measure_id,
-        "call_id": query.call_id,
-        "application_id": query.application_id,
-        "district_id": query.district_id,
-        "organisation_id": query.organisation_id,
-        "fund": query.fund,
-        "status": query.status,
-        "min_amount_cents": _cents(query.min_amount),
-        "max_amount_cents": _cents(query.max_amount),
-    }
-    page = PageParams(query.limit, query.cursor)
-    rows = await repo.page_allocations(
-        session,
-        principal=principal,
-        filters=filters,
-        after=page.after(parse_datetime, uuid.UUID),
-        limit=page.limit,
-    )
-    total = None
-    if query.include_total:
-        total = await repo.count_allocations(session, principal=principal, filters=filters)
-    body = page.page_json(rows, key=_sort_key, item=allocation_item, total=total)
+    body = await service.list_allocations(session, principal, query)
     return Response(body, media_type="application/json")
 
 
@@ -99,9 +62,7 @@ async def get_allocation(
     response: Response,
 ) -> AllocationRead:
     """Return an allocation (public while active)."""
-    read = allocation_read(await service.get_allocation(session, allocation_id, principal))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(response, service.get_allocation(session, principal, allocation_id))
 
 
 @router.post(
@@ -116,11 +77,11 @@ async def create_allocation(
 ) -> Response:
     """Grant funding to an approved application within the call, measure and programme caps
     (409 with the rule and the figures otherwise)."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    read = allocation_read(await service.grant_allocation(session, data=body, principal=principal))
-    return await idempotency.respond(
-        principal, read, headers={"Location": f"/api/v1/allocations/{read.id}"}
+    return await idempotency.create(
+        principal,
+        make=lambda: service.grant_allocation(session, data=body, principal=principal),
+        read=partial(service.read_allocation, session),
+        location=lambda read: f"/api/v1/allocations/{read.id}",
     )
 
 
@@ -139,9 +100,12 @@ async def revoke_allocation(
 ) -> AllocationRead:
     """Revoke an active allocation with a reason (If-Match required); its amount and its
     project slot are freed."""
-    allocation = await service.get_allocation(session, allocation_id, principal)
-    require_if_match(request, allocation_read(allocation))
-    await service.revoke_allocation(session, allocation, reason=body.reason, principal=principal)
-    read = allocation_read(allocation)
-    with_etag(response, read)
-    return read
+    return await change(
+        request,
+        response,
+        load=service.load_allocation(session, allocation_id, principal),
+        read=partial(service.read_allocation, session),
+        apply=lambda allocation: service.revoke_allocation(
+            session, allocation, reason=body.reason, principal=principal
+        ),
+    )

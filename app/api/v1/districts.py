@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep
 from app.api.problems import problem_responses
-from app.core.auth import Principal, Scope
-from app.repositories import programmes as repo
-from app.schemas.call import DistrictCreate, DistrictRead, DistrictUpdate, district_read
+from app.api.query import QueryModel
+from app.core.auth import ANONYMOUS, Principal, Scope
+from app.schemas.call import DistrictCreate, DistrictQuery, DistrictRead, DistrictUpdate
 from app.schemas.page import Page
 from app.services import districts as service
 
@@ -22,19 +22,20 @@ router = APIRouter(prefix="/districts", tags=["districts"])
 
 DistrictId = Annotated[uuid.UUID, Path(description="The district's id.")]
 Write = Annotated[Principal, require(Scope.DISTRICTS_WRITE)]
+district_query = QueryModel(DistrictQuery)
 
 
-@router.get("", summary="List districts", responses=problem_responses(422))
+@router.get(
+    "",
+    summary="List districts",
+    responses=problem_responses(422),
+    openapi_extra=district_query.openapi(),
+)
 async def list_districts(
-    session: SessionDep,
-    page: PageDep,
-    q: Annotated[str | None, Query(max_length=100, description="Text in the name.")] = None,
+    session: SessionDep, query: Annotated[DistrictQuery, Depends(district_query)]
 ) -> Page[DistrictRead]:
     """List districts by code. Public."""
-    rows = await repo.page_districts(
-        session, q=q, after=page.after(str, uuid.UUID), limit=page.limit
-    )
-    return page.page(rows, key=lambda d: (d.code, d.id), item=district_read)
+    return await service.list_districts(session, ANONYMOUS, query)
 
 
 @router.get("/{district_id}", summary="Read a district", responses=problem_responses(404, 422))
@@ -42,9 +43,7 @@ async def get_district(
     district_id: DistrictId, session: SessionDep, response: Response
 ) -> DistrictRead:
     """Return a district and its lead body. Public."""
-    read = district_read(await service.get_district(session, district_id))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(response, service.get_district(session, ANONYMOUS, district_id))
 
 
 @router.post(
@@ -58,11 +57,11 @@ async def create_district(
     body: DistrictCreate, session: SessionDep, principal: Write, idempotency: IdempotencyDep
 ) -> Response:
     """Create a district led by an existing organisation (its lead public body)."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    read = district_read(await service.create_district(session, data=body))
-    return await idempotency.respond(
-        principal, read, headers={"Location": f"/api/v1/districts/{read.id}"}
+    return await idempotency.create(
+        principal,
+        make=lambda: service.create_district(session, data=body),
+        read=partial(service.read_district, session),
+        location=lambda read: f"/api/v1/districts/{read.id}",
     )
 
 
@@ -80,8 +79,10 @@ async def update_district(
     _: Write,
 ) -> DistrictRead:
     """Rename a district or change its lead body (If-Match required)."""
-    district = await service.get_district(session, district_id)
-    require_if_match(request, district_read(district))
-    read = district_read(await service.update_district(session, district, data=body))
-    with_etag(response, read)
-    return read
+    return await change(
+        request,
+        response,
+        load=service.load_district(session, district_id),
+        read=partial(service.read_district, session),
+        apply=lambda district: service.update_district(session, district, data=body),
+    )

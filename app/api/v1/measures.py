@@ -3,55 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep
 from app.api.problems import problem_responses
-from app.core.auth import Principal, Scope
-from app.core.domain import Fund
-from app.models.programme import Measure
-from app.repositories import programmes as repo
+from app.api.query import QueryModel
+from app.core.auth import ANONYMOUS, Principal, Scope
 from app.schemas.page import Page
-from app.schemas.programme import MeasureCreate, MeasureRead, MeasureUpdate, measure_read
+from app.schemas.programme import MeasureCreate, MeasureQuery, MeasureRead, MeasureUpdate
 from app.services import programmes as service
 
 router = APIRouter(prefix="/measures", tags=["measures"])
 
 MeasureId = Annotated[uuid.UUID, Path(description="The measure's id.")]
 Write = Annotated[Principal, require(Scope.PROGRAMMES_WRITE)]
+measure_query = QueryModel(MeasureQuery)
 
 
-async def _read(session: SessionDep, measure: Measure) -> MeasureRead:
-    details = await repo.measure_details(session, [measure.id])
-    return measure_read(measure, *details[measure.id])
-
-
-@router.get("", summary="List measures", responses=problem_responses(422))
+@router.get(
+    "",
+    summary="List measures",
+    responses=problem_responses(422),
+    openapi_extra=measure_query.openapi(),
+)
 async def list_measures(
-    session: SessionDep,
-    page: PageDep,
-    programme_id: Annotated[uuid.UUID | None, Query(description="Only this programme's.")] = None,
-    fund: Annotated[Fund | None, Query(description="FSE or FESR.")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
+    session: SessionDep, query: Annotated[MeasureQuery, Depends(measure_query)]
 ) -> Page[MeasureRead]:
     """List measures by code with budgets, caps, eligibility and lines. Public."""
-    rows = await repo.page_measures(
-        session,
-        programme_id=programme_id,
-        fund=fund,
-        q=q,
-        after=page.after(str, uuid.UUID),
-        limit=page.limit,
-    )
-    details = await repo.measure_details(session, [m.id for m in rows[: page.limit]])
-    return page.page(
-        rows, key=lambda m: (m.code, m.id), item=lambda m: measure_read(m, *details[m.id])
-    )
+    return await service.list_measures(session, ANONYMOUS, query)
 
 
 @router.get("/{measure_id}", summary="Read a measure", responses=problem_responses(404, 422))
@@ -59,9 +43,7 @@ async def get_measure(
     measure_id: MeasureId, session: SessionDep, response: Response
 ) -> MeasureRead:
     """Return a measure with its budget figures, eligibility, lines, phases and themes. Public."""
-    read = await _read(session, await service.get_measure(session, measure_id))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(response, service.get_measure(session, ANONYMOUS, measure_id))
 
 
 @router.post(
@@ -75,11 +57,11 @@ async def create_measure(
     body: MeasureCreate, session: SessionDep, principal: Write, idempotency: IdempotencyDep
 ) -> Response:
     """Create a measure with its lines; its budget must fit in the programme's total."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    read = await _read(session, await service.create_measure(session, data=body))
-    return await idempotency.respond(
-        principal, read, headers={"Location": f"/api/v1/measures/{read.id}"}
+    return await idempotency.create(
+        principal,
+        make=lambda: service.create_measure(session, data=body),
+        read=partial(service.read_measure, session),
+        location=lambda read: f"/api/v1/measures/{read.id}",
     )
 
 
@@ -98,10 +80,10 @@ async def update_measure(
 ) -> MeasureRead:
     """Change a measure (If-Match required); its budget stays within the programme's total
     and above what its calls share and what is allocated."""
-    measure = await service.get_measure(session, measure_id)
-    require_if_match(request, await _read(session, measure))
-    await service.update_measure(session, measure, data=body)
-    await session.refresh(measure)
-    read = await _read(session, measure)
-    with_etag(response, read)
-    return read
+    return await change(
+        request,
+        response,
+        load=service.load_measure(session, measure_id),
+        read=partial(service.read_measure, session),
+        apply=lambda measure: service.update_measure(session, measure, data=body),
+    )

@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep
 from app.api.problems import problem_responses
-from app.core.auth import Principal, Scope
-from app.repositories import programmes as repo
+from app.api.query import QueryModel
+from app.core.auth import ANONYMOUS, Principal, Scope
 from app.schemas.page import Page
-from app.schemas.programme import ProgrammeCreate, ProgrammeRead, ProgrammeUpdate, programme_read
+from app.schemas.programme import ProgrammeCreate, ProgrammeQuery, ProgrammeRead, ProgrammeUpdate
 from app.services import programmes as service
 
 router = APIRouter(prefix="/programmes", tags=["programmes"])
 
 ProgrammeId = Annotated[uuid.UUID, Path(description="The programme's id.")]
 Write = Annotated[Principal, require(Scope.PROGRAMMES_WRITE)]
+programme_query = QueryModel(ProgrammeQuery)
 
 
-@router.get("", summary="List programmes", responses=problem_responses(422))
+@router.get(
+    "",
+    summary="List programmes",
+    responses=problem_responses(422),
+    openapi_extra=programme_query.openapi(),
+)
 async def list_programmes(
-    session: SessionDep,
-    page: PageDep,
-    q: Annotated[str | None, Query(max_length=100, description="Text in the name.")] = None,
+    session: SessionDep, query: Annotated[ProgrammeQuery, Depends(programme_query)]
 ) -> Page[ProgrammeRead]:
     """List programmes by code, with their budget figures. Public."""
-    rows = await repo.page_programmes(
-        session, q=q, after=page.after(str, uuid.UUID), limit=page.limit
-    )
-    return page.page(rows, key=lambda p: (p.code, p.id), item=programme_read)
+    return await service.list_programmes(session, ANONYMOUS, query)
 
 
 @router.get("/{programme_id}", summary="Read a programme", responses=problem_responses(404, 422))
@@ -42,9 +43,7 @@ async def get_programme(
     programme_id: ProgrammeId, session: SessionDep, response: Response
 ) -> ProgrammeRead:
     """Return a programme with its budget, allocated and available amounts. Public."""
-    read = programme_read(await service.get_programme(session, programme_id))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(response, service.get_programme(session, ANONYMOUS, programme_id))
 
 
 @router.post(
@@ -58,11 +57,11 @@ async def create_programme(
     body: ProgrammeCreate, session: SessionDep, principal: Write, idempotency: IdempotencyDep
 ) -> Response:
     """Create a programme; its measures are added next, within its total."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    read = programme_read(await service.create_programme(session, data=body))
-    return await idempotency.respond(
-        principal, read, headers={"Location": f"/api/v1/programmes/{read.id}"}
+    return await idempotency.create(
+        principal,
+        make=lambda: service.create_programme(session, data=body),
+        read=partial(service.read_programme, session),
+        location=lambda read: f"/api/v1/programmes/{read.id}",
     )
 
 
@@ -80,8 +79,10 @@ async def update_programme(
     _: Write,
 ) -> ProgrammeRead:
     """Change a programme (If-Match required); the total never drops below what is used."""
-    programme = await service.get_programme(session, programme_id)
-    require_if_match(request, programme_read(programme))
-    read = programme_read(await service.update_programme(session, programme, data=body))
-    with_etag(response, read)
-    return read
+    return await change(
+        request,
+        response,
+        load=service.load_programme(session, programme_id),
+        read=partial(service.read_programme, session),
+        apply=lambda programme: service.update_programme(session, programme, data=body),
+    )

@@ -5,26 +5,29 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BeforeValidator
 
 from app.api.deps import DatabaseDep, SessionDep, SettingsDep, SnapshotSessionDep
-from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
+from app.api.query import QueryModel
+from app.core.auth import ANONYMOUS
 from app.db.session import Database
-from app.repositories.transparency import GrantFilters
 from app.schemas.page import Page
-from app.schemas.transparency import CSV_HEADER, GivingPackage, PublishedGrantRead, csv_row
-from app.schemas.types import Money
+from app.schemas.transparency import (
+    CSV_HEADER,
+    GivingPackage,
+    GrantPageQuery,
+    GrantQuery,
+    PublishedGrantRead,
+    csv_row,
+)
 from app.services import transparency as service
 
 router = APIRouter(prefix="/transparency", tags=["transparency"])
@@ -32,69 +35,33 @@ router = APIRouter(prefix="/transparency", tags=["transparency"])
 AllocationId = Annotated[uuid.UUID, Path(description="The allocation's id.")]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_FILENAME = "wecare-grants.csv"
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_day(value: object) -> object:
-    # Pydantic's lax mode would take "0" as 1970-01-01; the documented format is a full date.
-    if isinstance(value, str) and not _DAY.match(value):
-        raise ValueError("a day is written YYYY-MM-DD")
-    return value
-
-
-IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+grant_query = QueryModel(GrantQuery)
+grant_page_query = QueryModel(GrantPageQuery)
 
 
 async def grant_filters(
-    programme_id: Annotated[uuid.UUID | None, Query()] = None,
-    measure_id: Annotated[uuid.UUID | None, Query()] = None,
-    call_id: Annotated[uuid.UUID | None, Query()] = None,
-    awarded_from: Annotated[
-        IsoDay | None, Query(description="Awarded on or after this day (UTC).")
-    ] = None,
-    awarded_to: Annotated[
-        IsoDay | None, Query(description="Awarded on or before this day (UTC).")
-    ] = None,
-    q: Annotated[
-        str | None,
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
-        Query(
-            max_length=100,
-            pattern=r"^[^\x00]*$",
-            description="Text in the beneficiary's or partnership's name.",
-        ),
-    ] = None,
-    min_amount: Annotated[Money | None, Query(description="Amount at least.")] = None,
-    max_amount: Annotated[Money | None, Query(description="Amount at most.")] = None,
-) -> GrantFilters:
-    return service.grant_filters(
-        programme_id=programme_id,
-        measure_id=measure_id,
-        call_id=call_id,
-        awarded_from=awarded_from,
-        awarded_to=awarded_to,
-        q=q,
-        min_amount=min_amount,
-        max_amount=max_amount,
-    )
+    query: Annotated[GrantQuery, Depends(grant_query)],
+) -> service.GrantFilters:
+    """The exports' filters, checked before a body starts streaming."""
+    return service.grant_filters_of(query)
 
 
-FiltersDep = Annotated[GrantFilters, Depends(grant_filters)]
+FiltersDep = Annotated[service.GrantFilters, Depends(grant_filters)]
 
 
-@router.get("/grants", summary="List published grants", responses=problem_responses(422))
+@router.get(
+    "/grants",
+    summary="List published grants",
+    responses=problem_responses(422),
+    openapi_extra=grant_page_query.openapi(),
+)
 async def list_grants(
-    session: SessionDep, settings: SettingsDep, page: PageDep, filters: FiltersDep
+    session: SessionDep,
+    settings: SettingsDep,
+    query: Annotated[GrantPageQuery, Depends(grant_page_query)],
 ) -> Page[PublishedGrantRead]:
     """List active allocations by award date with the data the transparency law requires."""
-    rows = await service.page_grants(
-        session, filters=filters, after=page.after(parse_datetime, uuid.UUID), limit=page.limit
-    )
-    return page.page(
-        rows,
-        key=lambda row: (row.granted_at, row.allocation_id),
-        item=lambda row: service.published_grant(row, base_url=settings.issuer),
-    )
+    return await service.list_grants(session, ANONYMOUS, query, base_url=settings.issuer)
 
 
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -122,7 +89,7 @@ def spreadsheet_row(row: tuple[str | Decimal, ...]) -> list[str | Decimal]:
 
 
 async def _csv_lines(
-    database: Database, filters: GrantFilters, base_url: str
+    database: Database, filters: service.GrantFilters, base_url: str
 ) -> AsyncIterator[str]:
     # Runs while the body streams, after the route has returned: its own read transaction,
     # one snapshot for every batch (a grant or revocation committing meanwhile is in the
@@ -148,6 +115,7 @@ async def _csv_lines(
     summary="Export published grants as CSV",
     response_class=StreamingResponse,
     responses={**_CSV_RESPONSE, **problem_responses(422)},
+    openapi_extra=grant_query.openapi(),
 )
 async def export_grants_csv(
     database: DatabaseDep, settings: SettingsDep, filters: FiltersDep
@@ -171,6 +139,7 @@ def _address(base_url: str, request: Request) -> str:
     "/grants.360giving.json",
     summary="Export published grants in the 360Giving Data Standard",
     responses=problem_responses(404, 422),
+    openapi_extra=grant_query.openapi(),
 )
 async def export_grants_360giving(
     request: Request, session: SnapshotSessionDep, settings: SettingsDep, filters: FiltersDep
@@ -193,4 +162,4 @@ async def get_grant(
     allocation_id: AllocationId, session: SessionDep, settings: SettingsDep
 ) -> PublishedGrantRead:
     """Return one published grant; a revoked or unknown allocation is 404."""
-    return await service.get_grant(session, allocation_id, base_url=settings.issuer)
+    return await service.get_grant(session, ANONYMOUS, allocation_id, base_url=settings.issuer)

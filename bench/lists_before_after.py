@@ -1,0 +1,130 @@
+"""Every public list, before and after a change, paired in one run.
+
+    .venv/bin/python -m bench.lists_before_after                 # against main
+    .venv/bin/python -m bench.lists_before_after --base 4e4e344  # against a commit
+
+The app of ``--base`` (its tree exported by ``git archive`` into a temporary folder) and the
+app of this working tree serve the same small dataset (``bench.dataset``), one worker each,
+both pinned to CPU 0 with wrk on CPU 1, as in bench.run. Every round measures each list on
+both servers back to back in a shuffled order; the server CPU time per request comes from
+/proc (``bench.run.tree_cpu_seconds``), and a ratio is the median of the per-round
+after ÷ before ratios (this machine's speed swings between rounds; paired ratios do not).
+Before measuring, each list's first page must be byte for byte the same on both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import dataset
+from bench.run import Server, fetch, start_server, targets, tree_cpu_seconds, wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(name: str, tree: Path, db: dataset.Size, logs: Path) -> Server:
+    """``app.cli serve`` run from ``tree`` (its ``app`` package shadows the installed one)."""
+    env = {
+        "PYTHONPATH": str(tree),
+        "WECARE_DATABASE_URL": dataset.sqlalchemy_url(db),
+        "WECARE_LOG_LEVEL": "WARNING",
+        "WECARE_PUBLIC_BASE_URL": "http://bench.invalid",  # the same URLs in both bodies
+    }
+    return start_server(name, ["-m", "app.cli", "serve", "--workers", "1"], env, logs, tree)
+
+
+def cpu_us(server: Server, path: str, seconds: float) -> float:
+    url = server.base + path
+    wrk(url, 1)  # warm-up, not counted
+    before = tree_cpu_seconds(server.process.pid)
+    requests, _rps, _p50, _p99, errors = wrk(url, seconds)
+    if errors:
+        raise RuntimeError(f"{server.name} {path}: {errors} errors")
+    return (tree_cpu_seconds(server.process.pid) - before) * 1e6 / max(requests, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="main", help="the revision to compare with")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--only", help="measure only the lists whose name contains this")
+    args = parser.parse_args()
+    small = dataset.SIZES["small"]
+    asyncio.run(dataset.ensure(small))
+    t = asyncio.run(targets(small))
+    lists = {
+        "allocations by call": f"/api/v1/allocations?call_id={t.call_id}&limit=50",
+        "allocations, deepest page": f"/api/v1/allocations?call_id={t.call_id}&limit=50"
+        f"&cursor={t.deep_cursor}",
+        "allocations with total": f"/api/v1/allocations?call_id={t.call_id}&limit=50"
+        "&include_total=true",
+        "calls": "/api/v1/calls?limit=50",
+        "measures": "/api/v1/measures?limit=50",
+        "programmes": "/api/v1/programmes",
+        "districts": "/api/v1/districts?limit=50",
+        "transparency grants": "/api/v1/transparency/grants?limit=50",
+        "programme by id": f"/api/v1/programmes/{t.programme_id}",
+    }
+    if args.only:
+        lists = {name: path for name, path in lists.items() if args.only in name}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        work = Path(tmp)
+        base_tree = work / "base"
+        base_tree.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", args.base], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(base_tree)], input=archive, check=True)
+        servers = {
+            "before": serve("before", base_tree, small, work),
+            "after": serve("after", ROOT, small, work),
+        }
+        try:
+            for name, path in lists.items():
+                bodies = {side: fetch(s.base + path) for side, s in servers.items()}
+                if bodies["before"] != bodies["after"]:
+                    raise RuntimeError(f"{name}: the two servers answer differently")
+            results: dict[tuple[str, str], list[float]] = {}
+            for number in range(1, args.rounds + 1):
+                for name, path in lists.items():
+                    sides = list(servers)
+                    random.shuffle(sides)
+                    for side in sides:
+                        measured = cpu_us(servers[side], path, args.seconds)
+                        results.setdefault((name, side), []).append(measured)
+                print(f"round {number}/{args.rounds} done", file=sys.stderr)  # noqa: T201
+        finally:
+            for server in servers.values():
+                server.process.terminate()
+                server.process.wait(10)
+    lines = [
+        f"before = {args.base} ({commit}), after = this tree; {args.rounds} rounds x "
+        f"{args.seconds:g} s per list and side; server CPU us/request (median of rounds); "
+        "ratio = median of per-round after / before",
+        "",
+        "| list | before | after | after / before |",
+        "|---|---|---|---|",
+    ]
+    for name in lists:
+        before, after = results[(name, "before")], results[(name, "after")]
+        ratio = statistics.median(a / b for a, b in zip(after, before, strict=True))
+        lines.append(
+            f"| {name} | {statistics.median(before):.0f} | {statistics.median(after):.0f} | "
+            f"{ratio:.3f} |"
+        )
+    print("\n".join(lines))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
