@@ -84,3 +84,19 @@ async def change(
     require_if_match(request, await read(resource))
     await apply(resource)
     return await read_with_etag(response, read(resource))
+
+
+async def remove(
+    request: Request,
+    *,
+    load: Awaitable[E],
+    read: Callable[[E], Awaitable[M]],
+    apply: Callable[[E], Awaitable[object]],
+) -> Response:
+    """A change after which the resource is gone, one sequence: load it (404), check
+    If-Match against its current representation (428/412), apply the change, and answer
+    204 No Content (no representation left, so no ETag)."""
+    resource = await load
+    require_if_match(request, await read(resource))
+    await apply(resource)
+    return Response(status_code=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.domain import MemberRole, MemberStatus
 from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 from app.repositories.programmes import search
 
 
@@ -70,6 +70,7 @@ async def page_organisations(
     province: str | None,
     tax_code: str | None,
     q: str | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Organisation]:
@@ -82,7 +83,6 @@ async def page_organisations(
         query = query.where(Organisation.tax_code == tax_code.strip().upper())
     if q:
         query = query.where(search(Organisation.legal_name, q))
-    order = (Organisation.legal_name, Organisation.id)
     return list(await session.scalars(keyset(query, order, after, limit)))
 
 
@@ -118,6 +118,7 @@ async def page_partnerships(
     organisation_id: uuid.UUID | None,
     district_id: uuid.UUID | None,
     q: str | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Partnership]:
@@ -135,9 +136,7 @@ async def page_partnerships(
         query = query.where(Partnership.district_id == district_id)
     if q:
         query = query.where(search(Partnership.name, q))
-    return list(
-        await session.scalars(keyset(query, (Partnership.created_at, Partnership.id), after, limit))
-    )
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def partnership_has_applications(session: AsyncSession, partnership_id: uuid.UUID) -> bool:
@@ -215,15 +214,22 @@ async def leads_of(
     return {row[0]: row[1] for row in rows}
 
 
+class Invitation(NamedTuple):
+    """A pending invitation: the inviting partnership and the invited organisation's row."""
+
+    partnership: Partnership
+    member: PartnershipMember
+
+
 async def page_invitations(
     session: AsyncSession,
     *,
     organisation_id: uuid.UUID,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
-) -> list[tuple[Partnership, PartnershipMember]]:
-    """The organisation's pending invitations, by the partnership's creation."""
-    order = (Partnership.created_at, Partnership.id)
+) -> list[Invitation]:
+    """The organisation's pending invitations, in the partnerships' ``order``."""
     query = (
         select(Partnership, PartnershipMember)
         .join(PartnershipMember, PartnershipMember.partnership_id == Partnership.id)
@@ -235,4 +241,4 @@ async def page_invitations(
     if after is not None:
         query = query.where(tuple_(*order) > tuple_(*after))
     rows = await session.execute(query.order_by(*order).limit(limit + 1))
-    return [(partnership, member) for partnership, member in rows]
+    return [Invitation(partnership, member) for partnership, member in rows]

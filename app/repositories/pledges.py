@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.domain import CallStatus, PledgeStatus
 from app.models.call import Call
 from app.models.pledge import Pledge
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 
 
 async def get_pledge(
@@ -43,6 +43,7 @@ async def page_pledges(
     visible: ColumnElement[bool],
     call_id: uuid.UUID | None,
     status: PledgeStatus | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Pledge]:
@@ -51,4 +52,4 @@ async def page_pledges(
         query = query.where(Pledge.call_id == call_id)
     if status is not None:
         query = query.where(Pledge.status == status)
-    return list(await session.scalars(keyset(query, (Pledge.created_at, Pledge.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))

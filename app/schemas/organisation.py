@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.domain import (
     LegalNature,
@@ -19,6 +19,7 @@ from app.core.domain import (
 from app.core.identity import is_legal_entity_tax_code
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.schemas.common import Input, Output
+from app.schemas.page import PageQuery
 from app.schemas.types import TaxCode, VatNumber
 
 
@@ -244,3 +245,28 @@ def membership_read(
         role=member.role,
         status=member.status,
     )
+
+
+class _OrganisationFilters(BaseModel):
+    legal_nature: LegalNature | None = Field(None, description="Only this legal nature.")
+    province: PiemonteProvince | None = Field(None, description="Only this province's.")
+    tax_code: str | None = Field(None, max_length=20, description="Exact tax code.")
+    q: str | None = Field(None, max_length=100, description="Text in the legal name.")
+
+
+class OrganisationQuery(PageQuery, _OrganisationFilters):
+    """The organisation list's query string."""
+
+
+class _PartnershipFilters(BaseModel):
+    organisation_id: uuid.UUID | None = Field(None, description="With this member.")
+    district_id: uuid.UUID | None = Field(None, description="Only this district's.")
+    q: str | None = Field(None, max_length=100, description="Text in the name.")
+
+
+class PartnershipQuery(PageQuery, _PartnershipFilters):
+    """The partnership list's query string."""
+
+
+class InvitationQuery(PageQuery):
+    """The query string of an organisation's invitations: a page of them."""

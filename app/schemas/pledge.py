@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import PledgeStatus
 from app.core.money import from_cents
 from app.models.pledge import Pledge
 from app.schemas.common import Input, Output
+from app.schemas.page import CallFilter, PageQuery
 from app.schemas.types import Money, PositiveMoney
 
 
@@ -80,3 +81,12 @@ def pledge_read(pledge: Pledge) -> PledgeRead:
         created_at=pledge.created_at,
         updated_at=pledge.updated_at,
     )
+
+
+class _PledgeFilters(BaseModel):
+    call_id: CallFilter = None
+    status: PledgeStatus | None = Field(None, description="Only pledges in this status.")
+
+
+class PledgeQuery(PageQuery, _PledgeFilters):
+    """The query string of a foundation's pledges."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,18 +24,64 @@ from app.models.organisation import District, Organisation, Partnership, Partner
 from app.repositories import applicants as repo
 from app.repositories import applications as application_repo
 from app.repositories import visibility
+from app.repositories.applicants import Invitation
 from app.schemas.organisation import (
+    InvitationQuery,
     MemberInvite,
     MembershipDecision,
+    MembershipRead,
     OrganisationCreate,
+    OrganisationQuery,
+    OrganisationRead,
     OrganisationUpdate,
     PartnershipCreate,
+    PartnershipQuery,
+    PartnershipRead,
     PartnershipUpdate,
+    membership_read,
+    organisation_read,
+    partnership_read,
 )
+from app.schemas.page import Page
 from app.services import audit
+from app.services.paging import SortKey
+
+ORGANISATION_ORDER = SortKey[Organisation](Organisation.legal_name, Organisation.id)
+PARTNERSHIP_ORDER = SortKey[Partnership](Partnership.created_at, Partnership.id)
+# An organisation's invitations, oldest partnership first.
+INVITATION_ORDER = SortKey[Invitation](
+    Partnership.created_at,
+    Partnership.id,
+    names=["partnership.created_at", "partnership.id"],
+)
 
 
-async def get_organisation(
+class Membership(NamedTuple):
+    """A membership or invitation as it is shown: with its partnership and the lead (who
+    invites)."""
+
+    partnership: Partnership
+    lead: Organisation
+    member: PartnershipMember
+
+
+async def list_organisations(
+    session: AsyncSession, principal: Principal, query: OrganisationQuery
+) -> Page[OrganisationRead]:
+    """The organisations the caller may see, by legal name."""
+    rows = partial(
+        repo.page_organisations,
+        session,
+        visible=visibility.organisations(principal),
+        legal_nature=query.legal_nature,
+        province=query.province,
+        tax_code=query.tax_code,
+        q=query.q,
+    )
+    return await ORGANISATION_ORDER.page_of(query, rows, organisation_read)
+
+
+async def load_organisation(
     session: AsyncSession, organisation_id: uuid.UUID, principal: Principal
 ) -> Organisation:
     """Another party's organisation is 404, exactly like a missing one."""
@@ -44,6 +91,16 @@ async def get_organisation(
     if organisation is None:
         raise NotFound(f"No organisation {organisation_id}.")
     return organisation
+
+
+async def read_organisation(session: AsyncSession, organisation: Organisation) -> OrganisationRead:
+    return organisation_read(organisation)
+
+
+async def get_organisation(
+    session: AsyncSession, principal: Principal, organisation_id: uuid.UUID
+) -> OrganisationRead:
+    return organisation_read(await load_organisation(session, organisation_id, principal))
 
 
 def _acts_for(principal: Principal, organisation_id: uuid.UUID) -> bool:
@@ -129,15 +186,52 @@ async def update_organisation(
     return organisation
 
 
-async def get_partnership(
+async def list_partnerships(
+    session: AsyncSession, principal: Principal, query: PartnershipQuery
+) -> Page[PartnershipRead]:
+    """The partnerships the caller may see, oldest first, each with its members."""
+    rows = await PARTNERSHIP_ORDER.fetch(
+        query,
+        partial(
+            repo.page_partnerships,
+            session,
+            visible=visibility.partnerships(principal),
+            organisation_id=query.organisation_id,
+            district_id=query.district_id,
+            q=query.q,
+        ),
+    )
+    members = await repo.members_of(session, [p.id for p in rows[: query.limit]])
+    return PARTNERSHIP_ORDER.page(rows, query.limit, lambda p: partnership_read(p, members[p.id]))
+
+
+async def load_partnership(
     session: AsyncSession, partnership_id: uuid.UUID, principal: Principal
-) -> tuple[Partnership, list[PartnershipMember]]:
+) -> Partnership:
+    """To its accepted members and the region; to anyone else 404, like a missing one."""
     partnership = await repo.get_partnership(
         session, partnership_id, visibility.partnerships(principal)
     )
     if partnership is None:
         raise NotFound(f"No partnership {partnership_id}.")
-    return partnership, (await repo.members_of(session, [partnership.id]))[partnership.id]
+    return partnership
+
+
+async def _members(session: AsyncSession, partnership: Partnership) -> list[PartnershipMember]:
+    return (await repo.members_of(session, [partnership.id]))[partnership.id]
+
+
+async def read_partnership(session: AsyncSession, partnership: Partnership) -> PartnershipRead:
+    """The partnership with its members as they are now (one query)."""
+    return partnership_read(partnership, await _members(session, partnership))
+
+
+async def get_partnership(
+    session: AsyncSession, principal: Principal, partnership_id: uuid.UUID
+) -> PartnershipRead:
+    return await read_partnership(
+        session, await load_partnership(session, partnership_id, principal)
+    )
 
 
 def _own(principal: Principal, organisation_id: uuid.UUID) -> bool:
@@ -176,7 +270,7 @@ async def _require_district(session: AsyncSession, district_id: uuid.UUID | None
 
 async def create_partnership(
     session: AsyncSession, *, data: PartnershipCreate, principal: Principal
-) -> tuple[Partnership, list[PartnershipMember]]:
+) -> Partnership:
     """Form a partnership; the caller must act for its lead ("capofila"), which is accepted
     (forming it is the lead's act). Partners are accepted when they are the caller's own
     organisations, invited otherwise."""
@@ -216,7 +310,7 @@ async def create_partnership(
         entity_id=partnership.id,
         after=_partnership_state(partnership, members),
     )
-    return partnership, members
+    return partnership
 
 
 def _lead_of(members: list[PartnershipMember]) -> uuid.UUID:
@@ -233,11 +327,11 @@ async def _require_members_open(session: AsyncSession, partnership_id: uuid.UUID
 async def update_partnership(
     session: AsyncSession,
     partnership: Partnership,
-    members: list[PartnershipMember],
     *,
     data: PartnershipUpdate,
     principal: Principal,
-) -> list[PartnershipMember]:
+) -> Partnership:
+    members = await _members(session, partnership)
     lead = _lead_of(members)
     if not _acts_for(principal, lead):
         raise Forbidden("Only the lead's users or an administrator may change the partnership.")
@@ -278,29 +372,24 @@ async def update_partnership(
         )
         partnership.updated_at = utcnow()  # the membership changed: bump the version too
     await session.flush()
-    members = (await repo.members_of(session, [partnership.id]))[partnership.id]
     await audit.record(
         session,
         action="partnership.update",
         entity_type="partnership",
         entity_id=partnership.id,
         before=before,
-        after=_partnership_state(partnership, members),
+        after=_partnership_state(partnership, await _members(session, partnership)),
     )
-    return members
+    return partnership
 
 
 async def invite_member(
-    session: AsyncSession,
-    partnership: Partnership,
-    members: list[PartnershipMember],
-    *,
-    data: MemberInvite,
-    principal: Principal,
-) -> tuple[Organisation, PartnershipMember]:
+    session: AsyncSession, partnership_id: uuid.UUID, *, data: MemberInvite, principal: Principal
+) -> Membership:
     """Name another organisation by its tax code: invited (accepted at once when it is one
-    of the caller's own). Returns the lead (who invites) and the new membership."""
-    lead = _lead_of(members)
+    of the caller's own). The partnership as the caller may see it (404 otherwise)."""
+    partnership = await load_partnership(session, partnership_id, principal)
+    lead = _lead_of(await _members(session, partnership))
     if not _acts_for(principal, lead):
         raise Forbidden("Only the lead's users or an administrator may invite.")
     await repo.lock_partnership(session, partnership.id)
@@ -334,19 +423,19 @@ async def invite_member(
         before=before,
         after=_partnership_state(partnership, [*current, member]),
     )
-    return await _lead(session, partnership.id), member
+    return Membership(partnership, await _lead(session, partnership.id), member)
 
 
 async def _lead(session: AsyncSession, partnership_id: uuid.UUID) -> Organisation:
     return (await repo.leads_of(session, [partnership_id]))[partnership_id]
 
 
-async def get_membership(
+async def load_membership(
     session: AsyncSession,
     partnership_id: uuid.UUID,
     organisation_id: uuid.UUID,
     principal: Principal,
-) -> tuple[Partnership, Organisation, PartnershipMember]:
+) -> Membership:
     """A membership or invitation, to the organisation's users, the partnership's accepted
     members and the region; to anyone else as absent as one that does not exist."""
     member = await repo.get_member(
@@ -355,7 +444,22 @@ async def get_membership(
     partnership = await session.get(Partnership, partnership_id) if member else None
     if member is None or partnership is None:
         raise NotFound(f"No member {organisation_id} of partnership {partnership_id}.")
-    return partnership, await _lead(session, partnership_id), member
+    return Membership(partnership, await _lead(session, partnership_id), member)
+
+
+async def read_membership(session: AsyncSession, membership: Membership) -> MembershipRead:
+    return membership_read(*membership)
+
+
+async def get_membership(
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+) -> MembershipRead:
+    return membership_read(
+        *await load_membership(session, partnership_id, organisation_id, principal)
+    )
 
 
 def _consent_reason(principal: Principal, member: PartnershipMember, reason: str | None) -> None:
@@ -392,13 +496,15 @@ async def _locked_invitation(
 
 async def accept_membership(
     session: AsyncSession,
-    partnership: Partnership,
-    member: PartnershipMember,
+    membership: Membership,
     *,
-    data: MembershipDecision,
+    data: MembershipDecision | None,
     principal: Principal,
 ) -> PartnershipMember:
-    """The invited organisation joins: it now counts (visibility, participation, freeze)."""
+    """The invited organisation joins: it now counts (visibility, participation, freeze).
+    ``data``: optional (the organisation's own users need not say why; the region must)."""
+    partnership, _, member = membership
+    data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
     current = await _locked_invitation(session, partnership, member, "accepted")
     before = _partnership_state(partnership, current)
@@ -419,13 +525,14 @@ async def accept_membership(
 
 async def decline_membership(
     session: AsyncSession,
-    partnership: Partnership,
-    member: PartnershipMember,
+    membership: Membership,
     *,
-    data: MembershipDecision,
+    data: MembershipDecision | None,
     principal: Principal,
 ) -> None:
     """The invited organisation says no: the invitation is removed (on the record)."""
+    partnership, _, member = membership
+    data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
     current = await _locked_invitation(session, partnership, member, "declined")
     before = _partnership_state(partnership, current)
@@ -446,18 +553,21 @@ async def decline_membership(
 
 
 async def list_invitations(
-    session: AsyncSession,
-    organisation: Organisation,
-    *,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> list[tuple[Partnership, Organisation, PartnershipMember]]:
-    """The organisation's pending invitations (the caller may see the organisation)."""
-    rows = await repo.page_invitations(
-        session, organisation_id=organisation.id, after=after, limit=limit
+    session: AsyncSession, principal: Principal, organisation_id: uuid.UUID, query: InvitationQuery
+) -> Page[MembershipRead]:
+    """The pending invitations of an organisation the caller may see (404 otherwise),
+    oldest partnership first, each with who invites."""
+    organisation = await load_organisation(session, organisation_id, principal)
+    rows = await INVITATION_ORDER.fetch(
+        query, partial(repo.page_invitations, session, organisation_id=organisation.id)
     )
-    leads = await repo.leads_of(session, [p.id for p, _ in rows])
-    return [(p, leads[p.id], m) for p, m in rows]
+    shown = rows[: query.limit]
+    leads = await repo.leads_of(session, [row.partnership.id for row in shown])
+    return INVITATION_ORDER.page(
+        rows,
+        query.limit,
+        lambda row: membership_read(row.partnership, leads[row.partnership.id], row.member),
+    )
 
 
 def _partnership_state(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,12 +26,41 @@ from app.models.organisation import Organisation
 from app.models.pledge import Pledge
 from app.repositories import pledges as repo
 from app.repositories import visibility
-from app.schemas.pledge import PledgeCreate, PledgeUpdate, PledgeWithdraw
+from app.schemas.page import Page
+from app.schemas.pledge import (
+    PledgeCreate,
+    PledgeQuery,
+    PledgeRead,
+    PledgeUpdate,
+    PledgeWithdraw,
+    pledge_read,
+)
 from app.services import audit
 from app.services.calls import load_call
+from app.services.organisations import load_organisation
+from app.services.paging import SortKey
+
+PLEDGE_ORDER = SortKey[Pledge](Pledge.created_at, Pledge.id)
 
 
-async def get_pledge(
+async def list_pledges(
+    session: AsyncSession, principal: Principal, organisation_id: uuid.UUID, query: PledgeQuery
+) -> Page[PledgeRead]:
+    """A foundation's pledges, oldest first: to its own client and to the region (an
+    organisation the caller may not see is 404)."""
+    organisation = await load_organisation(session, organisation_id, principal)
+    rows = partial(
+        repo.page_pledges,
+        session,
+        organisation_id=organisation.id,
+        visible=visibility.pledges(principal),
+        call_id=query.call_id,
+        status=query.status,
+    )
+    return await PLEDGE_ORDER.page_of(query, rows, pledge_read)
+
+
+async def load_pledge(
     session: AsyncSession, organisation_id: uuid.UUID, pledge_id: uuid.UUID, principal: Principal
 ) -> Pledge:
     """Another foundation's pledge is 404, exactly like a missing one."""
@@ -40,6 +70,16 @@ async def get_pledge(
     if pledge is None:
         raise NotFound(f"No pledge {pledge_id} of organisation {organisation_id}.")
     return pledge
+
+
+async def read_pledge(session: AsyncSession, pledge: Pledge) -> PledgeRead:
+    return pledge_read(pledge)
+
+
+async def get_pledge(
+    session: AsyncSession, principal: Principal, organisation_id: uuid.UUID, pledge_id: uuid.UUID
+) -> PledgeRead:
+    return pledge_read(await load_pledge(session, organisation_id, pledge_id, principal))
 
 
 def _require_acts_for(principal: Principal, organisation_id: uuid.UUID) -> None:
@@ -90,6 +130,14 @@ async def create_pledge(
         after=audit.snapshot(pledge),
     )
     return pledge
+
+
+async def pledge_for(
+    session: AsyncSession, organisation_id: uuid.UUID, *, data: PledgeCreate, principal: Principal
+) -> Pledge:
+    """:func:`create_pledge` for the organisation as the caller may see it (404 otherwise)."""
+    organisation = await load_organisation(session, organisation_id, principal)
+    return await create_pledge(session, organisation, data=data, principal=principal)
 
 
 async def update_pledge(

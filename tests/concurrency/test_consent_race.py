@@ -46,12 +46,12 @@ async def draft(postgres_scratch: Database) -> Draft:
 
 
 async def _answer(session: AsyncSession, draft: Draft, action: str) -> Any:
-    partnership, _, member = await organisations_service.get_membership(
+    membership = await organisations_service.load_membership(
         session, draft.partnership_id, draft.invited_id, draft.invited_user
     )
     answer = getattr(organisations_service, f"{action}_membership")
     return await answer(
-        session, partnership, member, data=MembershipDecision(), principal=draft.invited_user
+        session, membership, data=MembershipDecision(), principal=draft.invited_user
     )
 
 

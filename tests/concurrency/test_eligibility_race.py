@@ -107,15 +107,9 @@ async def partnership_drafted(scratch: Database) -> Application:
 async def _drop_the_partners(session: AsyncSession, partnership_id: uuid.UUID) -> Any:
     from app.schemas.organisation import PartnershipUpdate
 
-    partnership, members = await organisations_service.get_partnership(
-        session, partnership_id, ADMIN
-    )
+    partnership = await organisations_service.load_partnership(session, partnership_id, ADMIN)
     return await organisations_service.update_partnership(
-        session,
-        partnership,
-        members,
-        data=PartnershipUpdate(partner_organisation_ids=[]),
-        principal=ADMIN,
+        session, partnership, data=PartnershipUpdate(partner_organisation_ids=[]), principal=ADMIN
     )
 
 
