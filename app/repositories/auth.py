@@ -31,13 +31,10 @@ async def get_client(session: AsyncSession, id: uuid.UUID) -> OAuthClient | None
     return await session.get(OAuthClient, id)
 
 
-async def list_clients(
-    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+async def page_clients(
+    session: AsyncSession, *, order: Order, after: tuple[Any, ...] | None, limit: int
 ) -> list[OAuthClient]:
-    query = select(OAuthClient).order_by(OAuthClient.id).limit(limit)
-    if after is not None:
-        query = query.where(OAuthClient.id > after)
-    return list(await session.scalars(query))
+    return list(await session.scalars(keyset(select(OAuthClient), order, after, limit)))
 
 
 async def get_user(session: AsyncSession, id: uuid.UUID) -> UserAccount | None:
