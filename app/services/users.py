@@ -27,6 +27,7 @@ from app.core.errors import (
 from app.core.security import fingerprint, new_opaque_token
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
+from app.repositories import applicants as applicant_repo
 from app.repositories import auth as repo
 from app.schemas.auth import UserQuery, UserRead, UserUpdate, email_address, user_read
 from app.schemas.page import Page
@@ -92,6 +93,14 @@ async def get_current_user(session: AsyncSession, principal: Principal) -> UserR
     if user is None:
         raise NotFound("No such user.")
     return user_read(user, sorted(principal.organisation_ids))
+
+
+async def organisation_named(session: AsyncSession, tax_code: str) -> uuid.UUID:
+    """The organisation an account or a client acts for, named by its tax code (the CLI)."""
+    organisation = await applicant_repo.get_organisation_by_tax_code(session, tax_code)
+    if organisation is None:
+        raise NotFound(f"No organisation with tax code {tax_code}.")
+    return organisation.id
 
 
 def _audited(user: UserAccount, organisation_ids: list[uuid.UUID]) -> dict[str, object]:
