@@ -18,13 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
 from app.core.config import Settings, get_settings
-from app.core.errors import DomainError, NotFound
+from app.core.errors import DomainError
 from app.db import migrations, roles
 from app.db.session import Database, create_engine
-from app.repositories import applicants as applicant_repo
-from app.repositories import auth as auth_repo
-from app.repositories import consistency
-from app.services import audit, checkpoints, clients, housekeeping, keys, users
+from app.services import audit, checkpoints, clients, consistency, housekeeping, keys, users
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
@@ -155,7 +152,7 @@ def _keys_retire(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> str:
-        rows = await auth_repo.signing_keys(session, include_retired=True)
+        rows = await keys.list_signing_keys(session)
         stamp = "%Y-%m-%dT%H:%M:%SZ"
         lines = [
             f"{row.kid}\t{row.created_at:{stamp}}\t"
@@ -168,12 +165,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 async def _organisation_id(session: AsyncSession, tax_code: str | None) -> uuid.UUID | None:
-    if tax_code is None:
-        return None
-    organisation = await applicant_repo.get_organisation_by_tax_code(session, tax_code)
-    if organisation is None:
-        raise NotFound(f"No organisation with tax code {tax_code}.")
-    return organisation.id
+    return None if tax_code is None else await users.organisation_named(session, tax_code)
 
 
 def _clients_create(args: argparse.Namespace) -> int:
@@ -246,7 +238,7 @@ def _check(args: argparse.Namespace) -> int:
         engine = create_engine(get_settings())
         try:
             async with engine.connect() as connection:
-                return [str(d) for d in await consistency.differences(connection)]
+                return await consistency.counter_differences(connection)
         finally:
             await engine.dispose()
 

@@ -110,10 +110,10 @@ async def get_checkpoint(session: AsyncSession, seq: int) -> AuditCheckpoint | N
 
 
 async def page_checkpoints(
-    session: AsyncSession, *, after: tuple[Any, ...] | None, limit: int
+    session: AsyncSession, *, order: Order, after: tuple[Any, ...] | None, limit: int
 ) -> list[AuditCheckpoint]:
     query: Select[tuple[AuditCheckpoint]] = select(AuditCheckpoint)
-    return list(await session.scalars(keyset(query, (AuditCheckpoint.seq,), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def all_checkpoints(connection: AsyncConnection) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from app.models.auth import (
     UserAccount,
     UserMembership,
 )
+from app.repositories.paging import Order, keyset
 
 
 async def get_client_by_client_id(session: AsyncSession, client_id: str) -> OAuthClient | None:
@@ -29,13 +31,10 @@ async def get_client(session: AsyncSession, id: uuid.UUID) -> OAuthClient | None
     return await session.get(OAuthClient, id)
 
 
-async def list_clients(
-    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+async def page_clients(
+    session: AsyncSession, *, order: Order, after: tuple[Any, ...] | None, limit: int
 ) -> list[OAuthClient]:
-    query = select(OAuthClient).order_by(OAuthClient.id).limit(limit)
-    if after is not None:
-        query = query.where(OAuthClient.id > after)
-    return list(await session.scalars(query))
+    return list(await session.scalars(keyset(select(OAuthClient), order, after, limit)))
 
 
 async def get_user(session: AsyncSession, id: uuid.UUID) -> UserAccount | None:
@@ -46,13 +45,10 @@ async def get_user_by_email(session: AsyncSession, email: str) -> UserAccount | 
     return await session.scalar(select(UserAccount).where(UserAccount.email == email))
 
 
-async def list_users(
-    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+async def page_users(
+    session: AsyncSession, *, order: Order, after: tuple[Any, ...] | None, limit: int
 ) -> list[UserAccount]:
-    query = select(UserAccount).order_by(UserAccount.id).limit(limit)
-    if after is not None:
-        query = query.where(UserAccount.id > after)
-    return list(await session.scalars(query))
+    return list(await session.scalars(keyset(select(UserAccount), order, after, limit)))
 
 
 async def memberships(

@@ -76,6 +76,10 @@ def audit_checkpoint_read(checkpoint: AuditCheckpoint) -> AuditCheckpointRead:
     )
 
 
+class AuditCheckpointQuery(PageQuery):
+    """The checkpoint list's query string."""
+
+
 class _AuditEventFilters(BaseModel):
     entity_type: str | None = Field(
         None, max_length=40, description="Only changes to this kind of entity (call, ...)."

@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter
 
 from app.core.auth import Role
+from app.models.auth import OAuthClient, UserAccount
 from app.schemas.common import JsonScalars
+from app.schemas.page import PageQuery
 
 
 class _In(JsonScalars):
@@ -180,6 +182,22 @@ class UserRead(BaseModel):
     created_at: datetime
 
 
+def user_read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:
+    return UserRead(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        active=user.active,
+        organisation_ids=organisation_ids,
+        created_at=user.created_at,
+    )
+
+
+class UserQuery(PageQuery):
+    """The account list's query string."""
+
+
 class ClientCreate(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -208,10 +226,26 @@ class ClientRead(BaseModel):
     created_at: datetime
 
 
+def client_read(client: OAuthClient) -> ClientRead:
+    return ClientRead(
+        id=client.id,
+        client_id=client.client_id,
+        name=client.name,
+        scopes=list(client.scopes),
+        organisation_id=client.organisation_id,
+        active=client.active,
+        created_at=client.created_at,
+    )
+
+
 class ClientCreated(ClientRead):
     client_secret: str = Field(
         description="Shown once: only its HMAC-SHA-256 (keyed by the server secret) is stored."
     )
+
+
+class ClientQuery(PageQuery):
+    """The partner-client list's query string."""
 
 
 class WhoAmI(BaseModel):

@@ -17,15 +17,20 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal
 from app.core.errors import NotFound
 from app.core.security import sign_checkpoint
 from app.db.session import Database
 from app.models.audit import AuditCheckpoint
 from app.repositories import audit as repo
+from app.schemas.audit import AuditCheckpointQuery, AuditCheckpointRead, audit_checkpoint_read
+from app.schemas.page import Page
 from app.services import audit, keys
+from app.services.paging import SortKey
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +109,31 @@ async def run_periodic_checkpoints(
             log.exception("periodic audit checkpoint failed")
 
 
-async def list_checkpoints(
-    session: AsyncSession, *, after: tuple[object, ...] | None, limit: int
-) -> list[AuditCheckpoint]:
-    return await repo.page_checkpoints(session, after=after, limit=limit)
+CHECKPOINT_ORDER = SortKey[AuditCheckpoint](AuditCheckpoint.seq)
 
 
-async def newest_checkpoint(session: AsyncSession) -> AuditCheckpoint:
+async def list_audit_checkpoints(
+    session: AsyncSession, principal: Principal, query: AuditCheckpointQuery
+) -> Page[AuditCheckpointRead]:
+    """The signed checkpoints, oldest first. Public."""
+    rows = partial(repo.page_checkpoints, session)
+    return await CHECKPOINT_ORDER.page_of(query, rows, audit_checkpoint_read)
+
+
+async def get_latest_audit_checkpoint(
+    session: AsyncSession, principal: Principal
+) -> AuditCheckpointRead:
+    """The newest signed checkpoint. Public."""
     found = await repo.newest_checkpoint(session)
     if found is None:
         raise NotFound("No checkpoint of the audit chain has been signed yet.")
-    return found
+    return audit_checkpoint_read(found)
+
+
+async def create_audit_checkpoint(
+    session: AsyncSession, principal: Principal, *, secret: str, issuer: str
+) -> tuple[AuditCheckpointRead, bool]:
+    """:func:`create_checkpoint` as the API shows it: the checkpoint, and whether it was
+    signed now (False: the head was already signed)."""
+    made = await create_checkpoint(session, secret=secret, issuer=issuer)
+    return audit_checkpoint_read(made.checkpoint), made.created

@@ -8,10 +8,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import CLIENT_GRANTABLE_SCOPES
+from app.core.auth import CLIENT_GRANTABLE_SCOPES, Principal
 from app.core.config import Settings
 from app.core.context import Actor
 from app.core.errors import (
@@ -30,7 +31,11 @@ from app.core.security import (
 from app.models.auth import ClientAuthFailure, OAuthClient
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
+from app.schemas.auth import ClientCreate, ClientCreated, ClientQuery, ClientRead, client_read
+from app.schemas.page import Page
 from app.services import audit, passwords
+from app.services.lookup import load
+from app.services.paging import SortKey
 from app.services.tokens import IssuedToken, issue_token
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,45 @@ log = logging.getLogger(__name__)
 class RegisteredClient:
     client: OAuthClient
     secret: str  # shown once, never stored
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    """A partner client whose credentials this request verified: who it is, what it may ask."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+
+
+CLIENT_ORDER = SortKey[OAuthClient](OAuthClient.id)
+
+
+async def list_clients(
+    session: AsyncSession, principal: Principal, query: ClientQuery
+) -> Page[ClientRead]:
+    """Registered clients in a stable order (administrators: the route requires
+    clients:admin), never their secrets."""
+    return await CLIENT_ORDER.page_of(query, partial(repo.page_clients, session), client_read)
+
+
+async def get_client(session: AsyncSession, principal: Principal, id: uuid.UUID) -> ClientRead:
+    return client_read(await load(session, OAuthClient, id, "client"))
+
+
+async def create_client(
+    session: AsyncSession, principal: Principal, *, settings: Settings, data: ClientCreate
+) -> ClientCreated:
+    """Register a client (see :func:`register_client`): its secret is in this answer only."""
+    registered = await register_client(
+        session,
+        settings=settings,
+        name=data.name,
+        scopes=data.scopes,
+        organisation_id=data.organisation_id,
+    )
+    return ClientCreated(
+        **client_read(registered.client).model_dump(), client_secret=registered.secret
+    )
 
 
 async def register_client(
@@ -152,7 +196,7 @@ async def authenticate_client(
     secret: str,
     basic_auth: bool,
     address: str,
-) -> OAuthClient:
+) -> AuthenticatedClient:
     """The same answer, after the same HMAC work, for an unknown client and a wrong secret.
 
     An id with a NUL, which no client has and PostgreSQL refuses in text, is not looked up:
@@ -176,7 +220,7 @@ async def authenticate_client(
         raise OAuthProtocolError(
             "invalid_client", "Client authentication failed.", status=401, basic_auth=basic_auth
         )
-    return client
+    return AuthenticatedClient(client.client_id, tuple(client.scopes))
 
 
 async def _rehash(session: AsyncSession, client: OAuthClient, secret_hash: str) -> None:
@@ -193,7 +237,7 @@ async def _rehash(session: AsyncSession, client: OAuthClient, secret_hash: str) 
 
 
 async def grant_client_credentials(
-    session: AsyncSession, settings: Settings, *, client: OAuthClient, scope: str | None
+    session: AsyncSession, settings: Settings, *, client: AuthenticatedClient, scope: str | None
 ) -> IssuedToken:
     """RFC 6749 section 4.4: a token for the requested scopes (all the client's by default)."""
     allowed = frozenset(client.scopes)

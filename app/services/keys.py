@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 SIGNING_KEY_RETRY_AFTER = 60
 
 
+async def list_signing_keys(session: AsyncSession) -> list[SigningKeyRow]:
+    """Every signing key, retired ones too, newest first (``wecare keys list``)."""
+    return await repo.signing_keys(session, include_retired=True)
+
+
 async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow:
     """Add a new key; it signs from now on, older keys keep verifying until retired."""
     generated = generate_signing_key(secret)

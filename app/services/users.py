@@ -6,6 +6,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from app.core.config import Settings
 from app.core.context import Actor
 from app.core.errors import (
     Conflict,
+    Forbidden,
     InvalidCredentials,
     InvalidInput,
     NotFound,
@@ -25,9 +27,13 @@ from app.core.errors import (
 from app.core.security import fingerprint, new_opaque_token
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
+from app.repositories import applicants as applicant_repo
 from app.repositories import auth as repo
-from app.schemas.auth import UserUpdate, email_address
+from app.schemas.auth import UserQuery, UserRead, UserUpdate, email_address, user_read
+from app.schemas.page import Page
 from app.services import audit, passwords
+from app.services.lookup import load
+from app.services.paging import SortKey
 from app.services.tokens import IssuedToken, issue_token
 
 
@@ -50,6 +56,51 @@ def email_fingerprint(email: str) -> str:
     can never be erased. Whoever knows an address finds its events by fingerprinting it.
     """
     return fingerprint(normalise_email(email))
+
+
+USER_ORDER = SortKey[UserAccount](UserAccount.id)
+
+
+async def list_users(
+    session: AsyncSession, principal: Principal, query: UserQuery
+) -> Page[UserRead]:
+    """Accounts in a stable order (administrators: the route requires users:admin), with
+    the organisations each acts for (one more query for the page)."""
+    rows = await USER_ORDER.fetch(query, partial(repo.page_users, session))
+    organisations = await repo.memberships(session, [u.id for u in rows[: query.limit]])
+    return USER_ORDER.page(rows, query.limit, lambda u: user_read(u, organisations[u.id]))
+
+
+async def load_user(session: AsyncSession, user_id: uuid.UUID) -> UserAccount:
+    return await load(session, UserAccount, user_id, "user")
+
+
+async def read_user(session: AsyncSession, user: UserAccount) -> UserRead:
+    """An account with the organisations it acts for."""
+    return user_read(user, (await repo.memberships(session, [user.id]))[user.id])
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> UserRead:
+    return await read_user(session, await load_user(session, user_id))
+
+
+async def get_current_user(session: AsyncSession, principal: Principal) -> UserRead:
+    """The account behind a user's access token (its organisations as the token's principal
+    has them); a client's token has none."""
+    if principal.kind != "user" or principal.id is None:
+        raise Forbidden("Client tokens have no user account.")
+    user = await repo.get_user(session, principal.id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user_read(user, sorted(principal.organisation_ids))
+
+
+async def organisation_named(session: AsyncSession, tax_code: str) -> uuid.UUID:
+    """The organisation an account or a client acts for, named by its tax code (the CLI)."""
+    organisation = await applicant_repo.get_organisation_by_tax_code(session, tax_code)
+    if organisation is None:
+        raise NotFound(f"No organisation with tax code {tax_code}.")
+    return organisation.id
 
 
 def _audited(user: UserAccount, organisation_ids: list[uuid.UUID]) -> dict[str, object]:

@@ -4,46 +4,43 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from app.api.deps import SessionDep, SettingsDep, require
-from app.api.pagination import PageDep
 from app.api.problems import problem_responses
-from app.core.auth import Principal, Scope
-from app.schemas.audit import AuditCheckpointRead, audit_checkpoint_read
+from app.api.query import QueryModel
+from app.core.auth import ANONYMOUS, Principal, Scope
+from app.schemas.audit import AuditCheckpointQuery, AuditCheckpointRead
 from app.schemas.page import Page
-from app.services import checkpoints as checkpoint_service
+from app.services import checkpoints as service
 
 router = APIRouter(prefix="/audit/checkpoints", tags=["audit"])
 
 Checkpointer = Annotated[Principal, require(Scope.AUDIT_CHECKPOINT)]
-
-_MAX_SEQ = 2**63 - 1
-
-
-def _seq(value: str) -> int:
-    """A cursor's sequence number; one beyond BIGINT would fail in the driver, not as a 422."""
-    seq = int(value)
-    if not 0 <= seq <= _MAX_SEQ:
-        raise ValueError("sequence number out of range")
-    return seq
+checkpoint_query = QueryModel(AuditCheckpointQuery)
 
 
-@router.get("", summary="List audit checkpoints", responses=problem_responses(422))
-async def list_audit_checkpoints(session: SessionDep, page: PageDep) -> Page[AuditCheckpointRead]:
+@router.get(
+    "",
+    summary="List audit checkpoints",
+    responses=problem_responses(422),
+    openapi_extra=checkpoint_query.openapi(),
+)
+async def list_audit_checkpoints(
+    session: SessionDep, query: Annotated[AuditCheckpointQuery, Depends(checkpoint_query)]
+) -> Page[AuditCheckpointRead]:
     """List the signed checkpoints of the audit chain, oldest first (public)."""
-    rows = await checkpoint_service.list_checkpoints(
-        session, after=page.after(_seq), limit=page.limit
-    )
-    return page.page(rows, key=lambda c: (c.seq,), item=audit_checkpoint_read)
+    return await service.list_audit_checkpoints(session, ANONYMOUS, query)
 
 
 @router.get("/latest", summary="Read the newest audit checkpoint", responses=problem_responses(404))
 async def get_latest_audit_checkpoint(session: SessionDep) -> AuditCheckpointRead:
     """Return the newest signed checkpoint (public): keep it to detect a rewritten history."""
-    return audit_checkpoint_read(await checkpoint_service.newest_checkpoint(session))
+    return await service.get_latest_audit_checkpoint(session, ANONYMOUS)
 
 
+# Not idempotency.create: signing the head twice gives the same checkpoint (200 the second
+# time), and this create has never taken an Idempotency-Key nor answered with Location.
 @router.post(
     "",
     status_code=201,
@@ -54,12 +51,12 @@ async def get_latest_audit_checkpoint(session: SessionDep) -> AuditCheckpointRea
     },
 )
 async def create_audit_checkpoint(
-    session: SessionDep, settings: SettingsDep, response: Response, _: Checkpointer
+    session: SessionDep, settings: SettingsDep, response: Response, principal: Checkpointer
 ) -> AuditCheckpointRead:
     """Sign the chain's head now (201), or return its checkpoint if it is already signed (200)."""
-    made = await checkpoint_service.create_checkpoint(
-        session, secret=settings.secret, issuer=settings.issuer
+    checkpoint, created = await service.create_audit_checkpoint(
+        session, principal, secret=settings.secret, issuer=settings.issuer
     )
-    if not made.created:
+    if not created:
         response.status_code = 200
-    return audit_checkpoint_read(made.checkpoint)
+    return checkpoint

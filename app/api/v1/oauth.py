@@ -19,10 +19,10 @@ from app.api.problems import (
 )
 from app.core.context import Actor, actor_var
 from app.core.errors import OAuthProtocolError
-from app.models.auth import OAuthClient
 from app.schemas.auth import IntrospectionResponse, OAuthError, TokenResponse
 from app.services import clients as client_service
 from app.services import tokens as token_service
+from app.services.clients import AuthenticatedClient
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -80,7 +80,7 @@ async def _authenticate(
     settings: SettingsDep,
     address: str,
     form: dict[str, str],
-) -> OAuthClient | Response:
+) -> AuthenticatedClient | Response:
     """client_secret_basic or client_secret_post, never both (RFC 6749 section 2.3).
 
     The authenticated client becomes the request's actor: what it changes here (a revoked
@@ -106,7 +106,7 @@ async def _client_of(
     settings: SettingsDep,
     address: str,
     form: dict[str, str],
-) -> OAuthClient:
+) -> AuthenticatedClient:
     header = request.headers.get("authorization")
     posted = "client_secret" in form
     if header is not None:
