@@ -12,8 +12,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Allocation
 from app.db.guards import violated_constraint
+from app.models import Allocation
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import make_organisation, tax_code
 from tests.world import approved, budget
