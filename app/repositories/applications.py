@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ApplicationStage, MemberStatus
@@ -108,39 +109,53 @@ async def page_applications(
     session: AsyncSession,
     *,
     visible: ColumnElement[bool],
-    filters: dict[str, Any],
+    programme_id: uuid.UUID | None,
+    measure_id: uuid.UUID | None,
+    call_id: uuid.UUID | None,
+    fund: str | None,
+    status: str | None,
+    stage: str | None,
+    district_id: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
+    min_requested_cents: int | None,
+    max_requested_cents: int | None,
+    q: str | None,
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Application]:
     query = select(Application).where(visible)
-    for name in ("call_id", "measure_id", "status", "stage", "district_id"):
-        if filters.get(name) is not None:
-            query = query.where(getattr(Application, name) == filters[name])
-    if filters.get("programme_id") is not None:
+    equal: list[tuple[QueryableAttribute[Any], object]] = [
+        (Application.call_id, call_id),
+        (Application.measure_id, measure_id),
+        (Application.status, status),
+        (Application.stage, stage),
+        (Application.district_id, district_id),
+    ]
+    query = query.where(*(column == value for column, value in equal if value is not None))
+    if programme_id is not None:
         query = query.where(
             Application.measure_id.in_(
-                select(Measure.id).where(Measure.programme_id == filters["programme_id"])
+                select(Measure.id).where(Measure.programme_id == programme_id)
             )
         )
-    if filters.get("fund") is not None:
+    if fund is not None:
         query = query.where(
-            Application.measure_id.in_(select(Measure.id).where(Measure.fund == filters["fund"]))
+            Application.measure_id.in_(select(Measure.id).where(Measure.fund == fund))
         )
-    if filters.get("organisation_id") is not None:
-        org = filters["organisation_id"]
+    if organisation_id is not None:
         query = query.where(
             or_(
-                Application.applicant_organisation_id == org,
-                Application.partnership_id.in_(accepted_member_of(org)),
+                Application.applicant_organisation_id == organisation_id,
+                Application.partnership_id.in_(accepted_member_of(organisation_id)),
             )
         )
-    if filters.get("min_requested_cents") is not None:
-        query = query.where(Application.requested_cents >= filters["min_requested_cents"])
-    if filters.get("max_requested_cents") is not None:
-        query = query.where(Application.requested_cents <= filters["max_requested_cents"])
-    if filters.get("q"):
-        query = query.where(search(Application.title, filters["q"]))
-    order = (Application.created_at, Application.id)
+    if min_requested_cents is not None:
+        query = query.where(Application.requested_cents >= min_requested_cents)
+    if max_requested_cents is not None:
+        query = query.where(Application.requested_cents <= max_requested_cents)
+    if q:
+        query = query.where(search(Application.title, q))
     return list(await session.scalars(keyset(query, order, after, limit)))
 
 

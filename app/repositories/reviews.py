@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.review import Review
-from app.repositories.paging import keyset
+from app.repositories.paging import Order, keyset
 
 
 async def get_review(
@@ -30,11 +30,12 @@ async def page_reviews(
     *,
     application_id: uuid.UUID,
     visible: ColumnElement[bool],
+    order: Order,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Review]:
     query = select(Review).where(Review.application_id == application_id, visible)
-    return list(await session.scalars(keyset(query, (Review.created_at, Review.id), after, limit)))
+    return list(await session.scalars(keyset(query, order, after, limit)))
 
 
 async def is_assigned(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
 from app.core.money import format_cents, from_cents
@@ -128,6 +128,26 @@ def application_read(application: Application) -> ApplicationRead:
         created_at=application.created_at,
         updated_at=application.updated_at,
     )
+
+
+class _ApplicationFilters(BaseModel):
+    programme_id: ProgrammeFilter = None
+    measure_id: MeasureFilter = None
+    call_id: CallFilter = None
+    fund: FundFilter = None
+    status: ApplicationStatus | None = Field(None, description="Only applications in this status.")
+    stage: ApplicationStage | None = Field(None, description="Only applications at this stage.")
+    district_id: uuid.UUID | None = Field(None, description="Only this district's.")
+    organisation_id: uuid.UUID | None = Field(
+        None, description="Applicant, or member of the applying partnership."
+    )
+    min_requested: Money | None = Field(None, description="Requested at least.")
+    max_requested: Money | None = Field(None, description="Requested at most.")
+    q: str | None = Field(None, max_length=100, description="Text in the title.")
+
+
+class ApplicationQuery(PageQuery, _ApplicationFilters):
+    """The application list's query string."""
 
 
 class AllocationCreate(Input):

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from app.models.review import MAX_SCORE, Review
 from app.schemas.common import Input, Output
+from app.schemas.page import PageQuery
 
 
 class ReviewAssign(Input):
@@ -46,3 +47,7 @@ class ReviewRead(Output):
 
 def review_read(review: Review) -> ReviewRead:
     return ReviewRead.model_validate(review)
+
+
+class ReviewQuery(PageQuery):
+    """The review list's query string: its pages (an application's reviews take no filter)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +41,14 @@ from app.repositories import applicants as applicant_repo
 from app.repositories import applications as repo
 from app.repositories import programmes as programme_repo
 from app.repositories import visibility
-from app.schemas.application import ApplicationCreate, ApplicationUpdate
+from app.schemas.application import (
+    ApplicationCreate,
+    ApplicationQuery,
+    ApplicationRead,
+    ApplicationUpdate,
+    application_read,
+)
+from app.schemas.page import Page
 from app.services import audit
 from app.services.eligibility import (
     ApplicantFacts,
@@ -47,6 +56,7 @@ from app.services.eligibility import (
     OrganisationFacts,
     ensure_eligible,
 )
+from app.services.paging import SortKey
 
 S = ApplicationStatus
 _STAGE_WINDOW = {
@@ -83,15 +93,56 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-async def get_application(
+APPLICATION_ORDER = SortKey[Application](Application.created_at, Application.id)
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_cents(amount)
+
+
+async def list_applications(
+    session: AsyncSession, principal: Principal, query: ApplicationQuery
+) -> Page[ApplicationRead]:
+    """The applications the caller may see, oldest first."""
+    rows = partial(
+        repo.page_applications,
+        session,
+        visible=visibility.applications(principal),
+        programme_id=query.programme_id,
+        measure_id=query.measure_id,
+        call_id=query.call_id,
+        fund=query.fund,
+        status=query.status,
+        stage=query.stage,
+        district_id=query.district_id,
+        organisation_id=query.organisation_id,
+        min_requested_cents=_cents(query.min_requested),
+        max_requested_cents=_cents(query.max_requested),
+        q=query.q,
+    )
+    return await APPLICATION_ORDER.page_of(query, rows, application_read)
+
+
+async def load_application(
     session: AsyncSession, application_id: uuid.UUID, principal: Principal
 ) -> Application:
+    """An application the principal may see; another party's is 404, like a missing one."""
     application = await repo.get_application(
         session, application_id, visibility.applications(principal)
     )
     if application is None:
         raise NotFound(f"No application {application_id}.")
     return application
+
+
+async def read_application(session: AsyncSession, application: Application) -> ApplicationRead:
+    return application_read(application)
+
+
+async def get_application(
+    session: AsyncSession, principal: Principal, application_id: uuid.UUID
+) -> ApplicationRead:
+    return application_read(await load_application(session, application_id, principal))
 
 
 async def _applicant_organisations(

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
+from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
-from app.core.domain import ApplicationStage, ApplicationStatus, Fund
-from app.core.money import to_cents
-from app.repositories import applications as repo
-from app.repositories import visibility
 from app.schemas.application import (
     ApplicationCreate,
+    ApplicationQuery,
     ApplicationRead,
     ApplicationUpdate,
-    application_read,
 )
 from app.schemas.page import Page
-from app.schemas.types import Money
 from app.services import applications as service
 
 router = APIRouter(prefix="/applications", tags=["applications"])
@@ -35,52 +30,22 @@ ApplicationId = Annotated[uuid.UUID, Path(description="The application's id.")]
 Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
 ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+application_query = QueryModel(ApplicationQuery)
 
 
-def _cents(amount: Decimal | None) -> int | None:
-    return None if amount is None else to_cents(amount)
-
-
-@router.get("", summary="List applications", responses=problem_responses(401, 403, 422))
+@router.get(
+    "",
+    summary="List applications",
+    responses=problem_responses(401, 403, 422),
+    openapi_extra=application_query.openapi(),
+)
 async def list_applications(
     session: SessionDep,
-    page: PageDep,
     principal: Reader,
-    programme_id: Annotated[uuid.UUID | None, Query()] = None,
-    measure_id: Annotated[uuid.UUID | None, Query()] = None,
-    call_id: Annotated[uuid.UUID | None, Query()] = None,
-    fund: Annotated[Fund | None, Query()] = None,
-    status: Annotated[ApplicationStatus | None, Query()] = None,
-    stage: Annotated[ApplicationStage | None, Query()] = None,
-    district_id: Annotated[uuid.UUID | None, Query()] = None,
-    organisation_id: Annotated[
-        uuid.UUID | None, Query(description="Applicant, or member of the applying partnership.")
-    ] = None,
-    min_requested: Annotated[Money | None, Query(description="Requested at least.")] = None,
-    max_requested: Annotated[Money | None, Query(description="Requested at most.")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
+    query: Annotated[ApplicationQuery, Depends(application_query)],
 ) -> Page[ApplicationRead]:
     """List the applications the caller may see, oldest first."""
-    rows = await repo.page_applications(
-        session,
-        visible=visibility.applications(principal),
-        filters={
-            "programme_id": programme_id,
-            "measure_id": measure_id,
-            "call_id": call_id,
-            "fund": fund,
-            "status": status,
-            "stage": stage,
-            "district_id": district_id,
-            "organisation_id": organisation_id,
-            "min_requested_cents": _cents(min_requested),
-            "max_requested_cents": _cents(max_requested),
-            "q": q,
-        },
-        after=page.after(parse_datetime, uuid.UUID),
-        limit=page.limit,
-    )
-    return page.page(rows, key=lambda a: (a.created_at, a.id), item=application_read)
+    return await service.list_applications(session, principal, query)
 
 
 @router.get(
@@ -92,9 +57,9 @@ async def get_application(
     application_id: ApplicationId, session: SessionDep, principal: Reader, response: Response
 ) -> ApplicationRead:
     """Return an application the caller may see (another party's is 404)."""
-    read = application_read(await service.get_application(session, application_id, principal))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(
+        response, service.get_application(session, principal, application_id)
+    )
 
 
 @router.post(
@@ -109,12 +74,28 @@ async def create_application(
 ) -> Response:
     """Draft an application to a published call, by one of the caller's organisations or
     partnerships; for two-stage calls, preliminary_id makes it the executive project."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    application = await service.create_application(session, data=body, principal=principal)
-    read = application_read(application)
-    return await idempotency.respond(
-        principal, read, headers={"Location": f"/api/v1/applications/{read.id}"}
+    return await idempotency.create(
+        principal,
+        make=lambda: service.create_application(session, data=body, principal=principal),
+        read=partial(service.read_application, session),
+        location=lambda read: f"/api/v1/applications/{read.id}",
+    )
+
+
+async def _change(
+    apply: Callable[[Any], Awaitable[object]],
+    application_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Principal,
+) -> ApplicationRead:
+    return await change(
+        request,
+        response,
+        load=service.load_application(session, application_id, principal),
+        read=partial(service.read_application, session),
+        apply=apply,
     )
 
 
@@ -128,12 +109,8 @@ async def update_application(
     principal: Writer,
 ) -> ApplicationRead:
     """Change a draft (If-Match required)."""
-    application = await service.get_application(session, application_id, principal)
-    require_if_match(request, application_read(application))
-    await service.update_application(session, application, data=body, principal=principal)
-    read = application_read(application)
-    with_etag(response, read)
-    return read
+    apply = partial(service.update_application, session, data=body, principal=principal)
+    return await _change(apply, application_id, request, response, session, principal)
 
 
 # The lifecycle actions, one route each, all built by the same function so that they behave
@@ -193,12 +170,8 @@ def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[Applica
         session: SessionDep,
         principal: Principal = require(scope),
     ) -> ApplicationRead:
-        application = await service.get_application(session, application_id, principal)
-        require_if_match(request, application_read(application))
-        await service.move_application(session, application, action=action, principal=principal)
-        read = application_read(application)
-        with_etag(response, read)
-        return read
+        apply = partial(service.move_application, session, action=action, principal=principal)
+        return await _change(apply, application_id, request, response, session, principal)
 
     return act
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import require_if_match, with_etag
+from app.api.etag import change, read_with_etag, require_if_match
 from app.api.idempotency import IdempotencyDep
-from app.api.pagination import PageDep, parse_datetime
 from app.api.problems import problem_responses
+from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
-from app.repositories import reviews as repo
-from app.repositories import visibility
 from app.schemas.page import Page
-from app.schemas.review import ReviewAssign, ReviewRead, ReviewScore, review_read
-from app.services import applications as applications_service
+from app.schemas.review import ReviewAssign, ReviewQuery, ReviewRead, ReviewScore
 from app.services import reviews as service
 
 router = APIRouter(prefix="/applications/{application_id}/reviews", tags=["reviews"])
@@ -27,25 +25,24 @@ ReviewId = Annotated[uuid.UUID, Path(description="The review's id.")]
 Reader = Annotated[Principal, require(Scope.REVIEWS_READ)]
 Decider = Annotated[Principal, require(Scope.APPLICATIONS_DECIDE)]
 Scorer = Annotated[Principal, require(Scope.APPLICATIONS_REVIEW)]
+review_query = QueryModel(ReviewQuery)
 
 
 @router.get(
-    "", summary="List an application's reviews", responses=problem_responses(401, 403, 404, 422)
+    "",
+    summary="List an application's reviews",
+    responses=problem_responses(401, 403, 404, 422),
+    openapi_extra=review_query.openapi(),
 )
 async def list_reviews(
-    application_id: ApplicationId, session: SessionDep, page: PageDep, principal: Reader
+    application_id: ApplicationId,
+    session: SessionDep,
+    principal: Reader,
+    query: Annotated[ReviewQuery, Depends(review_query)],
 ) -> Page[ReviewRead]:
     """The region sees every review of the application; a reviewer only their own (and only
     for applications assigned to them: any other is 404)."""
-    application = await applications_service.get_application(session, application_id, principal)
-    rows = await repo.page_reviews(
-        session,
-        application_id=application.id,
-        visible=visibility.reviews(principal),
-        after=page.after(parse_datetime, uuid.UUID),
-        limit=page.limit,
-    )
-    return page.page(rows, key=lambda r: (r.created_at, r.id), item=review_read)
+    return await service.list_reviews(session, principal, application_id, query)
 
 
 @router.post(
@@ -64,14 +61,13 @@ async def assign_reviewer(
 ) -> Response:
     """Assign a user with the reviewer role to a submitted application (or one under
     review); from then on the reviewer can read the application and score it."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    application = await applications_service.get_application(session, application_id, principal)
-    read = review_read(await service.assign_reviewer(session, application, data=body))
-    return await idempotency.respond(
+    return await idempotency.create(
         principal,
-        read,
-        headers={"Location": f"/api/v1/applications/{application.id}/reviews/{read.id}"},
+        make=lambda: service.assign_reviewer(
+            session, application_id, data=body, principal=principal
+        ),
+        read=partial(service.read_review, session),
+        location=lambda read: f"/api/v1/applications/{read.application_id}/reviews/{read.id}",
     )
 
 
@@ -86,10 +82,9 @@ async def get_review(
     response: Response,
 ) -> ReviewRead:
     """Return a review: to the region, and to the reviewer it belongs to."""
-    application = await applications_service.get_application(session, application_id, principal)
-    read = review_read(await service.get_review(session, application, review_id, principal))
-    with_etag(response, read)
-    return read
+    return await read_with_etag(
+        response, service.get_review(session, principal, application_id, review_id)
+    )
 
 
 @router.post(
@@ -108,13 +103,13 @@ async def score_review(
 ) -> ReviewRead:
     """The assigned reviewer scores the application while it is under review (If-Match
     required); a new score replaces the previous one until the application is decided."""
-    application = await applications_service.get_application(session, application_id, principal)
-    review = await service.get_review(session, application, review_id, principal)
-    require_if_match(request, review_read(review))
-    await service.score_review(session, application, review, data=body, principal=principal)
-    read = review_read(review)
-    with_etag(response, read)
-    return read
+    return await change(
+        request,
+        response,
+        load=service.load_review(session, application_id, review_id, principal),
+        read=partial(service.read_review, session),
+        apply=partial(service.score_review, session, data=body, principal=principal),
+    )
 
 
 @router.delete(
@@ -132,8 +127,7 @@ async def unassign_reviewer(
 ) -> Response:
     """Take an unscored review away from its reviewer (If-Match required); a scored review
     stays on the record (409 review_already_scored)."""
-    application = await applications_service.get_application(session, application_id, principal)
-    review = await service.get_review(session, application, review_id, principal)
-    require_if_match(request, review_read(review))
-    await service.unassign_reviewer(session, review)
+    found = await service.load_review(session, application_id, review_id, principal)
+    require_if_match(request, await service.read_review(session, found))
+    await service.unassign_reviewer(session, found)
     return Response(status_code=204)

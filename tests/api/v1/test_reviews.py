@@ -3,13 +3,14 @@ applications assigned to them, and every change is audited."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
@@ -17,6 +18,7 @@ from app.core.domain import ApplicationStatus
 from app.models import Application, AuditEvent, Review
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api, problem
+from tests.statements import counting, queries
 from tests.world import approved, budget
 
 
@@ -120,6 +122,30 @@ async def test_a_reviewer_sees_and_scores_only_what_is_assigned(
     )
     assert problem(late, 409, "application_not_in_review")["current_status"] == "approved"
     assert (await session.get(Review, uuid.UUID(review["id"])) or Review()).score == 70
+
+
+async def test_scoring_reads_the_application_and_the_review_once(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    connection: AsyncConnection,
+    people: dict[str, Actor],
+) -> None:
+    """The score checks the application's status on the application loaded with the review
+    (the session holds entities weakly: looked up again, it would be read again)."""
+    api = Api(client)
+    application = await submitted(session)
+    officer, rev1 = people["officer"], people["rev1"]
+    review = await assign(api, officer, application, rev1)
+    await api.act(f"/api/v1/applications/{application.id}", "start-review", officer)
+    path = f"{reviews_of(application)}/{review['id']}"
+    etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
+    with counting(connection) as statements:
+        await api.call(
+            "POST", f"{path}/score", rev1, json={"score": 60}, headers={"If-Match": etag}
+        )
+    tables = [re.findall(r"\bFROM (\w+)", s) for s in queries(statements)]
+    assert sum(found[:1] == ["application"] for found in tables) == 1
+    assert sum(found[:1] == ["review"] for found in tables) == 1
 
 
 @pytest.mark.parametrize(
