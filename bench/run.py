@@ -40,7 +40,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-from app.api.pagination import encode_cursor
+from app.services.paging import encode_cursor
 from bench import dataset, grants, statements
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.pagination import encode_cursor, parse_datetime
 from app.core.auth import Role
 from app.core.config import Settings
+from app.services.paging import encode_cursor, parse_datetime
 from tests.actors import user_actor
 
 OVERFLOWING = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")

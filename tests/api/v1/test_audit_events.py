@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.pagination import encode_cursor
 from app.core.auth import Role
 from app.core.config import Settings
+from app.services.paging import encode_cursor
 from tests.actors import Actor, tax_code, user_actor
 from tests.api.v1.flows import Api, organisation
 
