@@ -195,6 +195,27 @@ async def issue_token(
     return JSONResponse(body.model_dump(), headers=OAUTH_HEADERS)
 
 
+# RFC 7009 and RFC 7662 take the same form: the client's credentials and one token.
+_TOKEN_FORM = _form_body(
+    {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT_FIELDS},
+    ["token"],
+)
+
+
+async def _token_of_client(
+    request: Request, session: SessionDep, settings: SettingsDep, address: ClientAddressDep
+) -> tuple[AuthenticatedClient, str] | Response:
+    """The authenticated client and the token it names, or the refusal to send."""
+    form = await _read_form(request)
+    client = await _authenticate(request, session, settings, address, form)
+    if isinstance(client, Response):
+        return client
+    token = form.get("token")
+    if not token:
+        raise OAuthProtocolError("invalid_request", "token is required.")
+    return client, token
+
+
 @router.post(
     "/revoke",
     summary="Revoke an access token",
@@ -204,10 +225,7 @@ async def issue_token(
         200: {"description": "Revoked, or not a token of this client (RFC 7009)."},
         **_OAUTH_ERRORS,
     },
-    openapi_extra=_form_body(
-        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT_FIELDS},
-        ["token"],
-    ),
+    openapi_extra=_TOKEN_FORM,
 )
 async def revoke_token(
     request: Request,
@@ -217,13 +235,10 @@ async def revoke_token(
     address: ClientAddressDep,
 ) -> Response:
     """Revoke one of the calling client's access tokens; every worker refuses it from now on."""
-    form = await _read_form(request)
-    client = await _authenticate(request, session, settings, address, form)
-    if isinstance(client, Response):
-        return client
-    token = form.get("token")
-    if not token:
-        raise OAuthProtocolError("invalid_request", "token is required.")
+    asked = await _token_of_client(request, session, settings, address)
+    if isinstance(asked, Response):
+        return asked
+    client, token = asked
     await token_service.revoke_access_token(
         session, settings, keys, token, client_id=client.client_id
     )
@@ -235,10 +250,7 @@ async def revoke_token(
     summary="Introspect an access token",
     response_model=IntrospectionResponse,
     responses=_OAUTH_ERRORS,
-    openapi_extra=_form_body(
-        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT_FIELDS},
-        ["token"],
-    ),
+    openapi_extra=_TOKEN_FORM,
 )
 async def introspect_token(
     request: Request,
@@ -248,13 +260,10 @@ async def introspect_token(
     address: ClientAddressDep,
 ) -> Response:
     """Tell the calling client whether one of its tokens is active (RFC 7662)."""
-    form = await _read_form(request)
-    client = await _authenticate(request, session, settings, address, form)
-    if isinstance(client, Response):
-        return client
-    token = form.get("token")
-    if not token:
-        raise OAuthProtocolError("invalid_request", "token is required.")
+    asked = await _token_of_client(request, session, settings, address)
+    if isinstance(asked, Response):
+        return asked
+    client, token = asked
     result = await token_service.introspect(
         session, settings, keys, token, client_id=client.client_id
     )
