@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import change, read_with_etag, require_if_match
+from app.api.etag import change, read_with_etag, remove
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -127,7 +127,9 @@ async def unassign_reviewer(
 ) -> Response:
     """Take an unscored review away from its reviewer (If-Match required); a scored review
     stays on the record (409 review_already_scored)."""
-    found = await service.load_review(session, application_id, review_id, principal)
-    require_if_match(request, await service.read_review(session, found))
-    await service.unassign_reviewer(session, found)
-    return Response(status_code=204)
+    return await remove(
+        request,
+        load=service.load_review(session, application_id, review_id, principal),
+        read=partial(service.read_review, session),
+        apply=partial(service.unassign_reviewer, session),
+    )
