@@ -114,6 +114,47 @@ async def demo_contents(client: httpx.AsyncClient) -> dict[str, Any]:
     }
 
 
+async def demo_actors(client: httpx.AsyncClient) -> dict[str, set[str]]:
+    """Who the audit trail says made each kind of change (users by e-mail)."""
+    admin = await _login(client, "administrator@demo.example.org")
+    listed = (await client.get("/api/v1/users", params={"limit": 100}, headers=admin)).json()
+    emails = {str(user["id"]): str(user["email"]) for user in listed["items"]}
+    actors: dict[str, set[str]] = {}
+    for action in [*WHO_DOES, "pledge.create"]:
+        events = await client.get(
+            "/api/v1/audit-events", params={"action": action, "limit": 100}, headers=admin
+        )
+        actors[action] = {
+            emails.get(e["actor_id"], f"{e['actor_type']}:{e['actor_id']}")
+            for e in events.json()["items"]
+        }
+    return actors
+
+
+# Each change of the demo is recorded under whoever makes it, as a request of theirs would.
+WHO_DOES = {
+    "user.create": {"system:None"},  # the command itself
+    "organisation.create": {
+        "administrator@demo.example.org",  # the foundation
+        "applicant@demo.example.org",
+        "enterprise@demo.example.org",
+        "district@demo.example.org",
+    },
+    "partnership.invite": {"district@demo.example.org"},
+    "partnership.accept": {"applicant@demo.example.org"},
+    "application.submit": {
+        "applicant@demo.example.org",
+        "enterprise@demo.example.org",
+        "district@demo.example.org",
+    },
+    "application.start-review": {"officer@demo.example.org"},
+    "review.score": {"reviewer@demo.example.org"},
+    "application.approve": {"officer@demo.example.org"},
+    "allocation.grant": {"officer@demo.example.org"},
+    "allocation.revoke": {"officer@demo.example.org"},
+}
+
+
 def _printed(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> str:
     capsys.readouterr()
     assert main(argv) == code
@@ -155,6 +196,10 @@ def test_from_an_empty_database_to_a_published_grant_with_the_readme_walk_throug
     }
     assert set(demo["application_states"]) == set(ApplicationStatus)
     assert set(demo["allocation_states"]) == set(AllocationStatus)
+
+    actors = against_app(url, demo_actors)
+    assert actors.pop("pledge.create") == {f"client:{client_id.group(1)}"}  # the foundation
+    assert actors == WHO_DOES
 
     # Built through the services: every counter and the audit chain hold.
     assert "every counter equals the sum of its rows" in _printed(capsys, ["check"])
@@ -282,3 +327,24 @@ def test_the_readme_lists_the_demo_logins() -> None:
         (account.email, account.role) for account in DEMO_ACCOUNTS
     ]
     assert f"the password `{DEMO_PASSWORD}`" in section
+
+
+async def test_the_walk_through_runner_refuses_what_it_cannot_check() -> None:
+    """The runner follows the shell's quoting, and refuses any command or curl flag it does
+    not run (the README cannot drift into steps the test skips)."""
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:8000") as client:
+        shell = Shell(client)
+        await shell.run(
+            "A='x  y'\n"
+            'B="$A \\"q\\" \\$A"\\\n'
+            "'!'\n"
+            "C=$(python3 -c 'print(\"one\")' "
+            '| python3 -c "import sys; print(sys.stdin.read() * 2)")'
+        )
+        assert shell.variables == {"A": "x  y", "B": 'x  y "q" $A!', "C": "one\none"}  # as bash
+        with pytest.raises(AssertionError, match="curl and python3 -c only"):
+            await shell.run("rm -rf var")
+        with pytest.raises(AssertionError, match="not something the walk-through may use"):
+            await shell.run('curl -k "https://127.0.0.1:8000/healthz"')
+        with pytest.raises(AssertionError, match=r"\$UNSET is not set"):
+            await shell.run('curl -s "$UNSET/healthz"')
