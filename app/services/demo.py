@@ -180,6 +180,7 @@ class _Builder:
         self.people: dict[str, Principal] = {}
         self.organisations: dict[str, uuid.UUID] = {}
         self.calls: dict[str, uuid.UUID] = {}
+        self.partnership_leads: dict[uuid.UUID, uuid.UUID] = {}
         self.report = DemoReport(loaded=True)
 
     def by(self, email: str) -> Principal:
@@ -240,6 +241,7 @@ class _Builder:
             await organisations.invite_member(
                 self.session, formed.id, data=MemberInvite(tax_code=alfa), principal=lead
             )
+        self.partnership_leads[formed.id] = self.organisations["gamma"]
         partner = self.by("applicant@demo.example.org")
         with _acting(partner):
             membership = await organisations.load_membership(
@@ -290,9 +292,11 @@ class _Builder:
         return application
 
     def _leads(self, principal: Principal, application: Application) -> bool:
-        if application.applicant_organisation_id is not None:
-            return application.applicant_organisation_id in principal.organisation_ids
-        return self.organisations["gamma"] in principal.organisation_ids
+        lead = application.applicant_organisation_id
+        if lead is None:
+            assert application.partnership_id is not None
+            lead = self.partnership_leads[application.partnership_id]
+        return lead in principal.organisation_ids
 
     async def review(self, application: Application, score: int) -> None:
         """The officer assigns the demo reviewer, who scores the application."""
