@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -21,7 +21,16 @@ from app.core.config import Settings, get_settings
 from app.core.errors import DomainError
 from app.db import migrations, roles
 from app.db.session import Database, create_engine
-from app.services import audit, checkpoints, clients, consistency, housekeeping, keys, users
+from app.services import (
+    audit,
+    checkpoints,
+    clients,
+    consistency,
+    demo,
+    housekeeping,
+    keys,
+    users,
+)
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
@@ -219,6 +228,49 @@ def _users_create(args: argparse.Namespace) -> int:
             settings=get_settings(),
         )
         return f"user {user.email} ({user.role}) created with id {user.id}"
+
+    return _in_transaction(work)
+
+
+def _counts(counter: Mapping[str, int]) -> str:
+    return ", ".join(f"{state} {n}" for state, n in sorted(counter.items()))
+
+
+def _demo_lines(report: demo.DemoReport) -> list[str]:
+    if report.loaded:
+        lines = [
+            f"demo programme {demo.DEMO_PROGRAMME_CODE} loaded (DEMO — not real data; "
+            "WECARE's own data is unchanged)",
+            "applications: " + _counts(report.applications),
+            "allocations: " + _counts(report.allocations),
+        ]
+    else:
+        lines = [f"demo programme {demo.DEMO_PROGRAMME_CODE} already loaded; nothing changed"]
+    lines.append(f"demo logins (password for each: {report.password}):")
+    lines += [f"  {account.role:<14} {account.email}" for account in report.accounts]
+    if report.client_secret is not None:
+        lines += [
+            "demo foundation's OAuth client (client credentials):",
+            f"  client_id={report.client_id}",
+            f"  client_secret={report.client_secret}",
+            "  (the secret is shown only now)",
+        ]
+    elif report.client_id is not None:
+        lines += [
+            f"demo foundation's OAuth client: client_id={report.client_id} (its secret was "
+            f"shown at the first load; `wecare clients rotate-secret {report.client_id}` "
+            "issues a new one)",
+        ]
+    lines.append('walk-through: README, "Try it: the demo"')
+    return lines
+
+
+def _demo(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        report = await demo.load_demo(
+            session, get_settings(), allow_production=args.allow_production
+        )
+        return "\n".join(_demo_lines(report))
 
     return _in_transaction(work)
 
@@ -434,6 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parser(
         "checkpoint", help="sign a checkpoint of the chain's head now"
     ).set_defaults(handler=_audit_checkpoint)
+
+    demo_command = commands.add_parser(
+        "demo",
+        help="load the demo programme (not real data): open calls, accounts of every role, "
+        "a foundation's client, applications in every state (idempotent)",
+    )
+    demo_command.add_argument(
+        "--allow-production",
+        action="store_true",
+        help="load it even when WECARE_ENVIRONMENT is production (refused otherwise)",
+    )
+    demo_command.set_defaults(handler=_demo)
 
     commands.add_parser(
         "prune",

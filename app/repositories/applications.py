@@ -323,3 +323,25 @@ async def page_allocations(
         _allocation_filters(query, frozenset(values)), order, after=after is not None
     )
     return list(await session.execute(query, params))
+
+
+async def count_states_of_programme(
+    session: AsyncSession, programme_code: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A programme's applications per status and its allocations per status."""
+    programme = select(Programme.id).where(Programme.code == programme_code).scalar_subquery()
+    in_programme = select(Measure.id).where(Measure.programme_id == programme)
+    apps = await session.execute(
+        select(Application.status, func.count())
+        .where(Application.measure_id.in_(in_programme))
+        .group_by(Application.status)
+    )
+    grants = await session.execute(
+        select(Allocation.status, func.count())
+        .where(Allocation.programme_id == programme)
+        .group_by(Allocation.status)
+    )
+    return (
+        {str(status): n for status, n in apps.all()},
+        {str(status): n for status, n in grants.all()},
+    )

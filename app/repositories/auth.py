@@ -194,3 +194,12 @@ async def count_client_auth_failures(
         )
     ).one()
     return int(count), oldest
+
+
+async def first_client_named(session: AsyncSession, name: str) -> OAuthClient | None:
+    return await session.scalar(
+        select(OAuthClient)
+        .where(OAuthClient.name == name)
+        .order_by(OAuthClient.created_at, OAuthClient.id)
+        .limit(1)
+    )
