@@ -397,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_client.add_argument(
         "--scopes",
         required=True,
-        help=f"space or comma separated: {sorted(CLIENT_GRANTABLE_SCOPES)}",
+        # str(): the values ("pledges:read"), not the enum members' reprs.
+        help="space or comma separated, of: "
+        + ", ".join(sorted(map(str, CLIENT_GRANTABLE_SCOPES))),
     )
     create_client.add_argument("--organisation", help="tax code of the partner's organisation")
     create_client.set_defaults(handler=_clients_create)

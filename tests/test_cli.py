@@ -56,3 +56,24 @@ def test_check_finds_a_counter_that_disagrees_with_its_rows(
         assert mismatches == [f"MISMATCH measure {code}: allocated_cents is 1, the rows say 0"]
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "command", [["clients", "create", "--help"], ["users", "create", "--help"]]
+)
+def test_help_shows_values_not_enum_reprs(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(command)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "<" not in out
+    assert "Scope." not in out
+    assert "Role." not in out
+    if command[0] == "clients":
+        # argparse wraps the help text: compare it with the line breaks taken out.
+        flat = " ".join(out.split())
+        assert "allocations:read, organisations:read, pledges:read, pledges:write" in flat
+    else:
+        assert "{administrator,officer,reviewer,applicant}" in out
