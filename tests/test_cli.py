@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from app.cli import main
 from app.core.config import get_settings
+from app.db import migrations
+from tests.conftest import BACKENDS, POSTGRES_URL, server_or_skip
+from tests.live import PROJECT_ROOT
 
 
 def test_openapi_export_writes_the_document(tmp_path: Path) -> None:
@@ -77,3 +86,91 @@ def test_help_shows_values_not_enum_reprs(
         assert "allocations:read, organisations:read, pledges:read, pledges:write" in flat
     else:
         assert "{administrator,officer,reviewer,applicant}" in out
+
+
+def test_a_command_without_a_database_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from a directory without ./var/ (outside the checkout, say): one line naming the
+    fix, exit 1, no traceback, and no empty database file left behind."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WECARE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "seed"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "wecare: there is no database at ./var/wecare.sqlite3: create it with "
+        "`wecare db upgrade` (in the checkout, `make run` migrates, seeds and serves)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("command", "revision"),
+    [(["users", "create", "--email", "a@example.org"], None), (["keys", "list"], "0012")],
+)
+def test_a_command_on_an_unmigrated_database_names_the_fix(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    backend: str,
+    command: list[str],
+    revision: str | None,
+) -> None:
+    name = f"wecare_test_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/{name}.sqlite3"
+        Path(make_url(url).database or "").touch()  # an empty file, as a failed run leaves
+    else:
+        server_or_skip(f'CREATE DATABASE "{name}"')
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    monkeypatch.setenv("WECARE_DATABASE_URL", url)
+    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a long enough password")
+    get_settings.cache_clear()
+    try:
+        if revision is not None:
+            assert main(["db", "upgrade", revision]) == 0
+        capsys.readouterr()
+        assert main(command) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        head = ", ".join(sorted(migrations.head_revisions()))
+        state = "has no tables yet (it was never migrated)"
+        if revision is not None:
+            state = f"is at revision {revision}, the code needs {head}"
+        shown = make_url(url).render_as_string(hide_password=True)
+        assert line == f"wecare: the database {shown} {state}: run `wecare db upgrade` first"
+    finally:
+        get_settings.cache_clear()
+        if backend == "postgresql":
+            server_or_skip(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_refused_settings_are_one_line_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WECARE_ENVIRONMENT", "production")
+    monkeypatch.setenv("WECARE_SECRET_KEY", secrets.token_urlsafe(32))
+    get_settings.cache_clear()
+    try:
+        assert main(["serve"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            "wecare: WECARE_PUBLIC_BASE_URL must be set in production to the URL clients reach "
+            "the service at (the OAuth issuer), e.g. https://wecare.example.org"
+        ]
+        monkeypatch.setenv("WECARE_PUBLIC_BASE_URL", "https://wecare.example.org")
+        monkeypatch.setenv("WECARE_PORT", "eighty")
+        get_settings.cache_clear()
+        assert main(["keys", "list"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            "wecare: WECARE_PORT: Input should be a valid integer, unable to parse string as "
+            "an integer"
+        ]
+    finally:
+        get_settings.cache_clear()

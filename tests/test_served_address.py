@@ -1,0 +1,67 @@
+"""`make run` and `wecare serve` listen where WECARE_HOST and WECARE_PORT say, and the OAuth
+issuer and every discovery URL follow, without WECARE_PUBLIC_BASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.db import migrations
+from app.db.session import create_engine
+from tests.live import PROJECT_ROOT, free_port, serving
+
+
+def makefile_serve_arguments() -> list[str]:
+    """The arguments `make run` gives `wecare serve`, read from the Makefile by make itself."""
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "run"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    (line,) = [line for line in dry_run.stdout.splitlines() if "wecare serve" in line]
+    program, *arguments = shlex.split(line)
+    assert program == ".venv/bin/wecare"
+    return arguments
+
+
+async def _migrated(url: str) -> None:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["make run", "serve --port"])
+def test_the_issuer_follows_the_port(tmp_path: Path, how: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/wecare.sqlite3"
+    asyncio.run(_migrated(url))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # No WECARE_PUBLIC_BASE_URL (the suite removes the shell's): only the port is given.
+    env = {"WECARE_DATABASE_URL": url, "WECARE_LOG_LEVEL": "WARNING"}
+    if how == "make run":
+        arguments = makefile_serve_arguments()
+        env["WECARE_PORT"] = str(port)
+    else:
+        arguments = ["serve", "--port", str(port)]
+    with serving(arguments, env, base, tmp_path / "server.log"):
+        metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+    assert metadata["issuer"] == base
+    urls = {name: value for name, value in metadata.items() if name.endswith(("_endpoint", "_uri"))}
+    assert urls == {
+        "token_endpoint": f"{base}/api/v1/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/api/v1/oauth/revoke",
+        "introspection_endpoint": f"{base}/api/v1/oauth/introspect",
+    }
+    assert metadata["service_documentation"] == f"{base}/docs"
