@@ -95,22 +95,43 @@ def _db_grant_runtime(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    async def run() -> str:
+    settings = _owner_settings()
+
+    async def run() -> list[str]:
         data = read_reference_file(Path(args.file))
-        database = Database(create_engine(_owner_settings()))
+        database = Database(create_engine(settings))
         try:
             async with database.session(write=True) as session:
                 report = await load_reference_data(session, data)
+                key = await keys.ensure_signing_key(session, secret=settings.secret)
+                first = await users.create_first_administrator(
+                    session, email=settings.first_admin_email, settings=settings
+                )
         finally:
             await database.dispose()
         state = "loaded" if report.changed else "already up to date"
-        return (
+        lines = [
             f"programme {report.programme_code} {state} "
             f"({report.created} rows created, {report.updated} updated)"
-        )
+        ]
+        if key is not None:
+            lines.append(f"signing key {key.kid} created (published at /.well-known/jwks.json)")
+        if first is not None:
+            # Printed once, as Grafana and Jenkins do: only its argon2 hash is stored, and
+            # the account must replace it at its first login.
+            lines += [
+                "",
+                "No account existed: the first administrator is created.",
+                f"    e-mail:            {first.user.email}",
+                f"    one-time password: {first.password}",
+                "It is shown only now. Log in with it (POST /api/v1/auth/login); the session "
+                "allows only choosing a new password (POST /api/v1/auth/password).",
+                "",
+            ]
+        return lines
 
     try:
-        print(asyncio.run(run()))  # noqa: T201
+        print("\n".join(asyncio.run(run())))  # noqa: T201
     except DomainError as error:
         print(f"wecare seed: {error.detail}", file=sys.stderr)  # noqa: T201
         return 1

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
-import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from app.cli import main
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.db import migrations
-from tests.conftest import BACKENDS, POSTGRES_URL, server_or_skip
+from app.db.session import Database, create_engine
+from app.main import create_app
+from tests.conftest import BACKENDS
 from tests.live import PROJECT_ROOT
+from tests.scratch import configured, scratch_database
 
 
 def test_openapi_export_writes_the_document(tmp_path: Path) -> None:
@@ -124,17 +130,14 @@ def test_a_command_on_an_unmigrated_database_names_the_fix(
     command: list[str],
     revision: str | None,
 ) -> None:
-    name = f"wecare_test_{uuid.uuid4().hex[:12]}"
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/{name}.sqlite3"
-        Path(make_url(url).database or "").touch()  # an empty file, as a failed run leaves
-    else:
-        server_or_skip(f'CREATE DATABASE "{name}"')
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    monkeypatch.setenv("WECARE_DATABASE_URL", url)
-    monkeypatch.setenv("WECARE_NEW_USER_PASSWORD", "a long enough password")
-    get_settings.cache_clear()
-    try:
+    with (
+        scratch_database(backend, tmp_path) as url,
+        configured(
+            monkeypatch,
+            WECARE_DATABASE_URL=url,
+            WECARE_NEW_USER_PASSWORD="a long enough password",
+        ),
+    ):
         if revision is not None:
             assert main(["db", "upgrade", revision]) == 0
         capsys.readouterr()
@@ -146,10 +149,6 @@ def test_a_command_on_an_unmigrated_database_names_the_fix(
             state = f"is at revision {revision}, the code needs {head}"
         shown = make_url(url).render_as_string(hide_password=True)
         assert line == f"wecare: the database {shown} {state}: run `wecare db upgrade` first"
-    finally:
-        get_settings.cache_clear()
-        if backend == "postgresql":
-            server_or_skip(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_refused_settings_are_one_line_each(
@@ -174,3 +173,73 @@ def test_refused_settings_are_one_line_each(
         ]
     finally:
         get_settings.cache_clear()
+
+
+async def _first_login(url: str, email: str, password: str) -> tuple[dict[str, Any], ...]:
+    """The JWKS, and the login of the first administrator, on the seeded database."""
+    settings = Settings(database_url=url, auth_failure_delay_seconds=0)
+    database = Database(create_engine(settings))
+    transport = httpx.ASGITransport(app=create_app(settings, database))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            jwks = (await client.get("/.well-known/jwks.json")).json()
+            login = await client.post(
+                "/api/v1/auth/login", json={"email": email, "password": password}
+            )
+            return jwks, login.json()
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seed_publishes_a_signing_key_and_prints_the_first_login_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    backend: str,
+) -> None:
+    with (
+        scratch_database(backend, tmp_path) as url,
+        configured(monkeypatch, WECARE_DATABASE_URL=url),
+    ):
+        assert main(["db", "upgrade"]) == 0
+        capsys.readouterr()
+        assert main(["seed"]) == 0
+        first = capsys.readouterr().out
+        email = re.search(r"e-mail: +(\S+)", first)
+        password = re.search(r"one-time password: +(\S+)", first)
+        assert email is not None
+        assert password is not None
+        assert email[1] == "admin@example.org"
+        assert re.search(r"signing key \w+ created", first)
+        assert main(["seed"]) == 0
+        again = capsys.readouterr().out
+        assert password[1] not in again
+        assert "first administrator" not in again
+        assert "signing key" not in again
+        jwks, login = asyncio.run(_first_login(url, email[1], password[1]))
+    assert [key["kty"] for key in jwks["keys"]] == ["RSA"]
+    assert login["password_change_required"] is True
+    assert login["scope"] == "password:change"
+
+
+def test_the_first_administrators_address_is_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        scratch_database("sqlite", tmp_path) as url,
+        configured(monkeypatch, WECARE_DATABASE_URL=url, WECARE_FIRST_ADMIN_EMAIL="root@x.test"),
+    ):
+        assert main(["db", "upgrade"]) == 0
+        capsys.readouterr()
+        # An address no login would accept is refused, and the seed with it: nothing changes.
+        assert main(["seed"]) == 1
+        assert (
+            capsys.readouterr().err == "wecare seed: 'root@x.test' is not a valid e-mail address.\n"
+        )
+        monkeypatch.setenv("WECARE_FIRST_ADMIN_EMAIL", "Regione@Example.org")
+        get_settings.cache_clear()
+        assert main(["seed"]) == 0
+        out = capsys.readouterr().out
+        assert "e-mail:            regione@example.org" in out
+        assert "programme WECARE loaded" in out

@@ -56,7 +56,10 @@ def test_the_issuer_follows_the_port(tmp_path: Path, how: str) -> None:
         arguments = ["serve", "--port", str(port)]
     with serving(arguments, env, base, tmp_path / "server.log"):
         metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+        jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
     assert metadata["issuer"] == base
+    # Migrated, never seeded, no token issued yet: the server made a key at its start.
+    assert [key["kty"] for key in jwks["keys"]] == ["RSA"]
     urls = {name: value for name, value in metadata.items() if name.endswith(("_endpoint", "_uri"))}
     assert urls == {
         "token_endpoint": f"{base}/api/v1/oauth/token",

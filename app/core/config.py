@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         description="Where clients reach the service; the OAuth issuer and the tokens' iss. "
         "Default (development only): http://{host}:{port}, where `wecare serve` listens.",
     )
+    first_admin_email: str = Field(
+        default="admin@example.org",
+        description="`wecare seed` on a database without accounts creates this administrator.",
+    )
     token_audience: str = "wecare-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)

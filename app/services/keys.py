@@ -17,6 +17,7 @@ from app.core.security import (
     generate_signing_key,
     signing_key_is_authentic,
 )
+from app.db.session import Database
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
 from app.services import audit
@@ -53,6 +54,28 @@ async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKe
     return row
 
 
+async def ensure_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow | None:
+    """A new signing key when none is active (a fresh database), so that the JWKS publishes
+    one before the first token is issued; None when one is."""
+    if await repo.signing_keys(session, include_retired=False):
+        return None
+    return await rotate_signing_key(session, secret=secret)
+
+
+async def ensure_signing_key_at_start(database: Database, *, secret: str) -> None:
+    """At a server's start: a resource server that loads the JWKS at its own start finds a
+    key. A database that is down or not migrated yet is logged in one line, and the first
+    token will create the key instead."""
+    try:
+        async with database.session(write=True) as session:
+            made = await ensure_signing_key(session, secret=secret)
+    except Exception as error:
+        log.warning("no signing key created at start: %s", str(error).splitlines()[0])
+        return
+    if made is not None:
+        log.info("signing key %s created: none was active", made.kid)
+
+
 async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRow:
     """Stop accepting tokens signed with this key (refused by every worker)."""
     keys = await repo.signing_keys(session, include_retired=True)
@@ -80,7 +103,7 @@ async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRo
 async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningKey:
     """The newest unretired key, created on first use."""
     keys = await repo.signing_keys(session, include_retired=False)
-    row = keys[0] if keys else await rotate_signing_key(session, secret=secret)
+    row = keys[0] if keys else await rotate_signing_key(session, secret=secret)  # none active
     try:
         return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
     except SigningKeyUndecryptable as error:
