@@ -68,3 +68,22 @@ def test_the_issuer_follows_the_port(tmp_path: Path, how: str) -> None:
         "introspection_endpoint": f"{base}/api/v1/oauth/introspect",
     }
     assert metadata["service_documentation"] == f"{base}/docs"
+
+
+def test_serve_on_an_unmigrated_database_warns_in_one_line_and_starts(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/never-migrated.sqlite3"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {"WECARE_DATABASE_URL": url, "WECARE_LOG_LEVEL": "WARNING"}
+    with serving(["serve", "--port", str(port)], env, base, log):
+        ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 503
+    first = log.read_text().splitlines()[0]
+    assert first == (
+        f"wecare: warning: there is no database at {tmp_path}/never-migrated.sqlite3: create "
+        "it with `wecare db upgrade` (in the checkout, `make run` migrates, seeds and serves)"
+    )
+    # The signing key it would make at its start waits for the migration (logged, whatever
+    # the log format, with the database's reason).
+    assert "no signing key created at start: " in log.read_text()

@@ -103,7 +103,7 @@ async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRo
 async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningKey:
     """The newest unretired key, created on first use."""
     keys = await repo.signing_keys(session, include_retired=False)
-    row = keys[0] if keys else await rotate_signing_key(session, secret=secret)  # none active
+    row = keys[0] if keys else await rotate_signing_key(session, secret=secret)
     try:
         return decrypt_signing_key(row.kid, row.encrypted_private_key, secret)
     except SigningKeyUndecryptable as error:
