@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a virtual environment, then copy it into a slim runtime as a non-root user.
 # Runtime configuration comes from WECARE_* variables (README "Configuration"); in production
-# WECARE_SECRET_KEY is mandatory and the database should be PostgreSQL with two roles:
+# WECARE_SECRET_KEY and WECARE_PUBLIC_BASE_URL (where clients reach the service: the OAuth
+# issuer; 0.0.0.0:8000 below is only where it listens) are mandatory, and the database should
+# be PostgreSQL with two roles:
 # WECARE_MIGRATION_DATABASE_URL (the tables' owner) and WECARE_DATABASE_URL (the runtime role).
 
 FROM python:3.11-slim-bookworm AS build

@@ -13,11 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## Start the service on the embedded SQLite database (./var/), migrated and seeded, on 127.0.0.1:8000.
+## Start the service on the embedded SQLite database (./var/), migrated and seeded, on
+## WECARE_HOST:WECARE_PORT (default 127.0.0.1:8000). The first run prints the first login.
 run: $(STAMP)
 	$(BIN)/wecare db upgrade
 	$(BIN)/wecare seed
-	$(BIN)/wecare serve --host 127.0.0.1 --port 8000
+	$(BIN)/wecare serve
 
 ## Run everything CI runs: lint, format check, types, import layers, tests on SQLite and PostgreSQL.
 test: lint typecheck

@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
@@ -102,22 +104,43 @@ def _db_grant_runtime(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    async def run() -> str:
+    settings = _owner_settings()
+
+    async def run() -> list[str]:
         data = read_reference_file(Path(args.file))
-        database = Database(create_engine(_owner_settings()))
+        database = Database(create_engine(settings))
         try:
             async with database.session(write=True) as session:
                 report = await load_reference_data(session, data)
+                key = await keys.ensure_signing_key(session, secret=settings.secret)
+                first = await users.create_first_administrator(
+                    session, email=settings.first_admin_email, settings=settings
+                )
         finally:
             await database.dispose()
         state = "loaded" if report.changed else "already up to date"
-        return (
+        lines = [
             f"programme {report.programme_code} {state} "
             f"({report.created} rows created, {report.updated} updated)"
-        )
+        ]
+        if key is not None:
+            lines.append(f"signing key {key.kid} created (published at /.well-known/jwks.json)")
+        if first is not None:
+            # Printed once, as Grafana and Jenkins do: only its argon2 hash is stored, and
+            # the account must replace it at its first login.
+            lines += [
+                "",
+                "No account existed: the first administrator is created.",
+                f"    e-mail:            {first.user.email}",
+                f"    one-time password: {first.password}",
+                "It is shown only now. Log in with it (POST /api/v1/auth/login); the session "
+                "allows only choosing a new password (POST /api/v1/auth/password).",
+                "",
+            ]
+        return lines
 
     try:
-        print(asyncio.run(run()))  # noqa: T201
+        print("\n".join(asyncio.run(run())))  # noqa: T201
     except DomainError as error:
         print(f"wecare seed: {error.detail}", file=sys.stderr)  # noqa: T201
         return 1
@@ -387,11 +410,16 @@ def _serve(args: argparse.Namespace) -> int:
     from app.api import server
 
     settings = get_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    # uvicorn builds the app (here, or in each worker process) from the environment's
+    # settings: an address given as an option must reach it too, for the default issuer.
+    os.environ["WECARE_HOST"], os.environ["WECARE_PORT"] = host, str(port)
+    get_settings.cache_clear()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         workers=args.workers or settings.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
@@ -449,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_client.add_argument(
         "--scopes",
         required=True,
-        help=f"space or comma separated: {sorted(CLIENT_GRANTABLE_SCOPES)}",
+        # str(): the values ("pledges:read"), not the enum members' reprs.
+        help="space or comma separated, of: "
+        + ", ".join(sorted(map(str, CLIENT_GRANTABLE_SCOPES))),
     )
     create_client.add_argument("--organisation", help="tax code of the partner's organisation")
     create_client.set_defaults(handler=_clients_create)
@@ -521,8 +551,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run on a database at any revision, or on none (`serve` only warns).
+SCHEMA_FREE_COMMANDS = frozenset({"db", "openapi"})
+
+
+def _settings_errors(error: ValidationError) -> list[str]:
+    """One line per refused setting, named by its environment variable."""
+    lines = []
+    for found in error.errors():
+        message = str(found["msg"]).removeprefix("Value error, ")
+        name = "WECARE_" + "_".join(map(str, found["loc"])).upper()
+        lines.append(message if not found["loc"] or "WECARE_" in message else f"{name}: {message}")
+    return lines
+
+
+def _schema_problem(settings: Settings) -> str | None:
+    """Why the configured database cannot run a command (one line naming the fix), or None."""
+    url = make_url(settings.owner_database_url)
+    shown = url.render_as_string(hide_password=True)
+    path = url.database or ""
+    file_path = path not in ("", ":memory:") and not path.startswith("file:")
+    if url.get_backend_name() == "sqlite" and file_path and not Path(path).exists():
+        # Checked before connecting, which would create an empty file.
+        return (
+            f"there is no database at {path}: create it with `wecare db upgrade` "
+            "(in the checkout, `make run` migrates, seeds and serves)"
+        )
+
+    async def run() -> str | None:
+        owner = settings.model_copy(update={"database_url": settings.owner_database_url})
+        engine = create_engine(owner, pooled=False)
+        try:
+            return await migrations.schema_problem(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        problem = asyncio.run(run())
+    except (OSError, SQLAlchemyError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        return f"cannot reach the database {shown}: {reason}"
+    if problem is None:
+        return None
+    return f"the database {shown} {problem}: run `wecare db upgrade` first"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        for line in _settings_errors(error):
+            print(f"wecare: {line}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.command not in SCHEMA_FREE_COMMANDS:
+        problem = _schema_problem(settings)
+        if problem is not None and args.command == "serve":
+            # The server starts all the same: /readyz answers 503 until the database is
+            # reachable and migrated, and an orchestrator waits for it.
+            print(f"wecare: warning: {problem}", file=sys.stderr)  # noqa: T201
+        elif problem is not None:
+            print(f"wecare: {problem}", file=sys.stderr)  # noqa: T201
+            return 1
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

@@ -34,7 +34,7 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
 from app.services.checkpoints import run_periodic_checkpoints
-from app.services.keys import PublicKeyCache
+from app.services.keys import PublicKeyCache, ensure_signing_key_at_start
 
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 
@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await ensure_signing_key_at_start(db, secret=settings.secret)
         # Every worker runs the loop; an advisory lock and "already signed" keep them from
         # signing the same head twice.
         task = (

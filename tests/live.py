@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,17 +35,27 @@ def live_server(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
         "WECARE_DATABASE_URL": database_url,
         "WECARE_PUBLIC_BASE_URL": base,
         "WECARE_LOG_LEVEL": "WARNING",
         **(environment or {}),
     }
-    log = (log_dir / f"server-{port}.log").open("w")
+    command = ["serve", "--port", str(port), "--workers", str(workers)]
+    with serving(command, env, base, log_dir / f"server-{port}.log"):
+        yield base
+
+
+@contextmanager
+def serving(
+    arguments: Sequence[str], environment: Mapping[str, str], base: str, log_path: Path
+) -> Iterator[None]:
+    """Run ``wecare ARGUMENTS`` (the checkout's app.cli, as the installed script does) with
+    ``environment`` added to this process's, until /healthz answers at ``base``."""
+    log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "app.cli", *arguments],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={**os.environ, **environment},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -53,7 +63,7 @@ def live_server(
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(log_dir / f'server-{port}.log').read_text()}")
+                raise RuntimeError(f"server exited: {log_path.read_text()}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -62,7 +72,7 @@ def live_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 30 s")
             time.sleep(0.2)
-        yield base
+        yield
     finally:
         process.terminate()
         try:

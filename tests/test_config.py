@@ -58,7 +58,11 @@ def test_development_keeps_any_secret() -> None:
 def test_production_accepts_a_generated_secret(generate: Callable[[], str]) -> None:
     for _ in range(50):
         secret = generate()
-        settings = Settings(environment="production", secret_key=SecretStr(secret))
+        settings = Settings(
+            environment="production",
+            secret_key=SecretStr(secret),
+            public_base_url="https://wecare.example.org",
+        )
         assert settings.secret == secret
 
 
@@ -68,3 +72,26 @@ def test_migrations_use_the_owner_url_and_fall_back_to_the_runtime_url() -> None
     assert Settings(database_url=runtime).owner_database_url == runtime
     both = Settings(database_url=runtime, migration_database_url=owner)
     assert (both.database_url, both.owner_database_url) == (runtime, owner)
+
+
+def test_the_issuer_follows_where_the_server_listens() -> None:
+    assert Settings().issuer == "http://127.0.0.1:8000"
+    assert Settings(port=8101).issuer == "http://127.0.0.1:8101"
+    assert Settings(host="wecare.local", port=9000).issuer == "http://wecare.local:9000"
+    # A wildcard address is reached on loopback; an IPv6 literal goes in brackets.
+    assert Settings(host="0.0.0.0", port=8101).issuer == "http://127.0.0.1:8101"
+    assert Settings(host="::", port=8101).issuer == "http://[::1]:8101"
+    assert Settings(host="::1", port=8101).issuer == "http://[::1]:8101"
+    explicit = Settings(port=8101, public_base_url="https://wecare.example.org/")
+    assert explicit.issuer == "https://wecare.example.org"
+
+
+@pytest.mark.parametrize("url", ["wecare.example.org", "ftp://wecare.example.org", "https://"])
+def test_a_public_base_url_is_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(ValidationError, match=r"WECARE_PUBLIC_BASE_URL: .* not an absolute"):
+        Settings(public_base_url=url)
+
+
+def test_production_refuses_to_guess_its_public_url() -> None:
+    with pytest.raises(ValidationError, match="WECARE_PUBLIC_BASE_URL must be set in production"):
+        Settings(environment="production", secret_key=SecretStr(secrets.token_urlsafe(32)))

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import ANONYMOUS, SCOPE_DESCRIPTIONS, Principal
 from app.core.config import Settings
 from app.core.context import Actor, actor_var
-from app.core.errors import InsufficientScope, Unauthenticated
+from app.core.errors import Forbidden, InsufficientScope, PasswordChangeRequired, Unauthenticated
 from app.db.session import Database
 from app.services.keys import PublicKeyCache
 from app.services.tokens import principal_from_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_URL = "/api/v1/oauth/token"
+PASSWORD_CHANGE_PATH = "/api/v1/auth/password"
 
 
 async def get_database(request: Request) -> Database:
@@ -108,6 +109,24 @@ class BearerToken(SecurityBase):
 bearer_token = BearerToken()
 
 
+async def _principal(
+    request: Request, security_scopes: SecurityScopes, session: AsyncSession, token: str | None
+) -> Principal:
+    if token is None:
+        if security_scopes.scopes:
+            raise Unauthenticated("This operation requires an access token.")
+        return ANONYMOUS
+    state = request.app.state
+    principal = await principal_from_token(session, state.settings, state.key_cache, token)
+    actor_var.set(Actor(principal.kind, principal.actor.split(":", 1)[1]))
+    missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
+    if missing and not principal.password_change_required:
+        raise InsufficientScope(
+            f"The access token lacks the scope(s): {' '.join(missing)}.", required=missing
+        )
+    return principal
+
+
 async def get_principal(
     request: Request,
     security_scopes: SecurityScopes,
@@ -118,19 +137,34 @@ async def get_principal(
 
     Settings and key cache come from the app's state, not as dependencies: every request
     resolves this one, and each dependency costs its own resolution."""
-    if token is None:
-        if security_scopes.scopes:
-            raise Unauthenticated("This operation requires an access token.")
-        return ANONYMOUS
-    state = request.app.state
-    principal = await principal_from_token(session, state.settings, state.key_cache, token)
-    actor_var.set(Actor(principal.kind, principal.actor.split(":", 1)[1]))
-    missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
-    if missing:
-        raise InsufficientScope(
-            f"The access token lacks the scope(s): {' '.join(missing)}.", required=missing
+    principal = await _principal(request, security_scopes, session, token)
+    if principal.password_change_required:
+        raise PasswordChangeRequired(
+            "This account must change its one-time password before anything else: "
+            f"POST {PASSWORD_CHANGE_PATH} with the current and a new password.",
+            password_change_endpoint=PASSWORD_CHANGE_PATH,
         )
     return principal
+
+
+async def get_password_owner(
+    request: Request,
+    security_scopes: SecurityScopes,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> Principal:
+    """A user, whether or not the account must change its password (the one route where
+    that token is good: the change itself)."""
+    principal = await _principal(request, security_scopes, session, token)
+    if principal.kind == "anonymous":
+        raise Unauthenticated("This operation requires an access token.")
+    if principal.kind != "user":
+        raise Forbidden("Only user accounts have passwords; clients rotate their secrets.")
+    return principal
+
+
+# A user changing its own password, also with the token of a password that must change.
+PasswordOwner = Annotated[Principal, Security(get_password_owner)]
 
 
 def require(*scopes: str) -> Any:

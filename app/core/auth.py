@@ -104,6 +104,10 @@ CLIENT_GRANTABLE_SCOPES: frozenset[str] = frozenset(
     {Scope.ORGANISATIONS_READ, Scope.ALLOCATIONS_READ, Scope.PLEDGES_READ, Scope.PLEDGES_WRITE}
 )
 
+# The only scope of a token issued to an account that must change its password first
+# (POST /api/v1/auth/password); no role holds it, every other route refuses such a token.
+PASSWORD_CHANGE_SCOPE = "password:change"
+
 # The client_id claim of tokens issued to users through the region's and applicants' apps.
 FIRST_PARTY_CLIENT_ID = "wecare-app"
 
@@ -122,6 +126,9 @@ class Principal:
     token_expires_at: datetime | None = None
     # A user's login session (its refresh-token family), named by the token's "sid" claim.
     session_id: uuid.UUID | None = None
+    # The account must change its password before anything else (app.api.deps refuses the
+    # token everywhere but POST /api/v1/auth/password).
+    password_change_required: bool = False
 
     @property
     def actor(self) -> str:

@@ -8,6 +8,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +37,19 @@ def estimated_entropy_bits(secret: str) -> float:
     return abs(per_character * total)  # abs: no -0.0 in the message
 
 
+def served_base_url(host: str, port: int) -> str:
+    """``http://host:port`` as a client on this machine reaches it: a wildcard address is
+    reached on loopback, an IPv6 literal goes in brackets."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"  # a name
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{literal}:{port}"
+
+
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -62,9 +76,14 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Where clients reach the service; the OAuth issuer and the tokens' iss.",
+    public_base_url: str | None = Field(
+        default=None,
+        description="Where clients reach the service; the OAuth issuer and the tokens' iss. "
+        "Default (development only): http://{host}:{port}, where `wecare serve` listens.",
+    )
+    first_admin_email: str = Field(
+        default="admin@example.org",
+        description="`wecare seed` on a database without accounts creates this administrator.",
     )
     token_audience: str = "wecare-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
@@ -129,6 +148,19 @@ class Settings(BaseSettings):
                 ) from error
         return value
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"WECARE_PUBLIC_BASE_URL: {value!r} is not an absolute http(s) URL "
+                "such as https://wecare.example.org"
+            )
+        return value.rstrip("/")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -150,11 +182,19 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_ENTROPY_BITS} needed); generate one with "
                     '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
                 )
+            if self.public_base_url is None:
+                # Guessed from the listening address, the issuer would be what the server
+                # sees (0.0.0.0:8000 in a container), never what partners reach.
+                raise ValueError(
+                    "WECARE_PUBLIC_BASE_URL must be set in production to the URL clients "
+                    "reach the service at (the OAuth issuer), e.g. https://wecare.example.org"
+                )
         return self
 
     @property
     def issuer(self) -> str:
-        return self.public_base_url.rstrip("/")
+        """WECARE_PUBLIC_BASE_URL, or where the server listens (development)."""
+        return self.public_base_url or served_base_url(self.host, self.port)
 
     @property
     def secret(self) -> str:

@@ -248,6 +248,24 @@ class InvalidCredentials(DomainError):
     title = "Wrong e-mail or password"
 
 
+class WrongPassword(InvalidCredentials):
+    """The current password given with a password change is wrong (a credential check:
+    counted and answered late as a failed login is; 403, the caller's token being valid)."""
+
+    status = 403
+    rule = "wrong_password"
+    title = "The current password is wrong"
+
+
+class PasswordChangeRequired(DomainError):
+    """The account logged in with a password someone else knows (the first administrator's
+    one-time password): its token allows only the change of that password."""
+
+    status = 403
+    rule = "password_change_required"
+    title = "The password must be changed first"
+
+
 class TooManyLoginAttempts(RetryLater):
     status = 429
     rule = "too_many_login_attempts"

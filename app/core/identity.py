@@ -11,15 +11,32 @@ class InvalidIdentifier(ValueError):
     """A tax code or VAT number that fails its format or check digit."""
 
 
-def _explain(kind: str, value: str, error: StdnumError) -> str:
+def _reason(compact: str, error: StdnumError) -> str:
+    """What is wrong with ``compact`` (separators already removed), from python-stdnum's
+    exception and the value itself: each exception covers more than one fault, and only the
+    value tells which (a wrong office code is InvalidComponent, as is a person's birth date)."""
+    digits = compact.isdigit()
+    if isinstance(error, InvalidChecksum):
+        return "has a wrong check digit"
     if isinstance(error, InvalidLength):
-        reason = "has the wrong length"
-    elif isinstance(error, InvalidChecksum):
-        reason = "has a wrong check digit"
-    elif isinstance(error, (InvalidFormat, InvalidComponent)):
-        reason = "is not in the expected format"
-    else:
-        reason = "is not valid"
+        return f"has {len(compact)} characters"
+    if len(compact) == 11 and isinstance(error, InvalidFormat):
+        if not digits:
+            return "has 11 characters but not all of them are digits"
+        return "has a serial number of zeros (digits 1-7)"
+    if len(compact) == 11 and isinstance(error, InvalidComponent):
+        return f"has {compact[7:10]!r} in digits 8-10, which is no provincial office code"
+    if isinstance(error, InvalidComponent):
+        return "has an impossible date of birth (characters 7-11)"
+    if isinstance(error, InvalidFormat):
+        return "is not in a natural person's format (6 letters, 2 digits, a letter, ...)"
+    return "is not valid"
+
+
+def _explain(kind: str, value: str, compact: str, error: StdnumError, expected: str) -> str:
+    reason = _reason(compact, error)
+    if isinstance(error, InvalidLength):
+        reason += f" ({expected})"
     return f"{kind} {value!r} {reason}"
 
 
@@ -33,8 +50,13 @@ def normalise_tax_code(value: str) -> str:
         return str(codicefiscale.validate(compact))
     except StdnumError as error:
         raise InvalidIdentifier(
-            _explain("codice fiscale", value, error)
-            + " (11 digits for legal entities, 16 characters for natural persons)"
+            _explain(
+                "codice fiscale",
+                value,
+                compact,
+                error,
+                "11 digits for legal entities, 16 characters for natural persons",
+            )
         ) from error
 
 
@@ -46,7 +68,9 @@ def normalise_vat_number(value: str) -> str:
     try:
         return str(iva.validate(compact))
     except StdnumError as error:
-        raise InvalidIdentifier(_explain("partita IVA", value, error)) from error
+        raise InvalidIdentifier(
+            _explain("partita IVA", value, compact, error, "a partita IVA has 11 digits")
+        ) from error
 
 
 def is_legal_entity_tax_code(tax_code: str) -> bool:

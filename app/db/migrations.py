@@ -54,3 +54,16 @@ async def is_at_head(engine: AsyncEngine) -> bool:
         rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
         current = frozenset(str(row[0]) for row in rows)
     return current == head_revisions()
+
+
+async def schema_problem(engine: AsyncEngine) -> str | None:
+    """Why the database cannot serve this version of the code, in a few words, or None
+    when it is at the scripts' head."""
+    async with engine.connect() as conn:
+        current = await conn.run_sync(current_revisions)
+    heads = head_revisions()
+    if current == heads:
+        return None
+    if not current:
+        return "has no tables yet (it was never migrated)"
+    return f"is at revision {', '.join(sorted(current))}, the code needs {', '.join(sorted(heads))}"

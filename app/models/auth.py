@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.auth import Role
@@ -22,6 +22,11 @@ class UserAccount(IdMixin, TimestampsMixin, VersionedMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set on an account whose password someone else knows (the first administrator's
+    # one-time password): until the owner changes it, its tokens allow only that change.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class UserMembership(Base):

@@ -41,6 +41,11 @@ async def get_user(session: AsyncSession, id: uuid.UUID) -> UserAccount | None:
     return await session.get(UserAccount, id)
 
 
+async def any_user(session: AsyncSession) -> bool:
+    """Whether any account exists (a fresh database has none)."""
+    return await session.scalar(select(UserAccount.id).limit(1)) is not None
+
+
 async def get_user_by_email(session: AsyncSession, email: str) -> UserAccount | None:
     return await session.scalar(select(UserAccount).where(UserAccount.email == email))
 

@@ -128,6 +128,30 @@ class SessionTokens(BaseModel):
     scope: str
     refresh_token: str
     refresh_expires_in: int
+    password_change_required: bool = Field(
+        default=False,
+        description="true: the account logged in with a one-time password. The access token "
+        "(scope `password:change`) is good only for POST /api/v1/auth/password, which "
+        "answers with a session of the account's full scopes; every other route answers 403 "
+        "`password_change_required`.",
+    )
+
+
+class PasswordChange(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "the one-time password",
+                    "new_password": "a long passphrase of 12+ characters",
+                }
+            ]
+        },
+    )
+    current_password: Password = Field(min_length=1, max_length=256)
+    # The rule of every new password (UserCreate, `wecare users create`): 12 to 256 characters.
+    new_password: Password = Field(min_length=12, max_length=256)
 
 
 class UserCreate(_In):

@@ -17,6 +17,7 @@ from app.core.security import (
     generate_signing_key,
     signing_key_is_authentic,
 )
+from app.db.session import Database
 from app.models.auth import SigningKeyRow
 from app.repositories import auth as repo
 from app.services import audit
@@ -51,6 +52,28 @@ async def rotate_signing_key(session: AsyncSession, *, secret: str) -> SigningKe
         after=audit.snapshot(row),
     )
     return row
+
+
+async def ensure_signing_key(session: AsyncSession, *, secret: str) -> SigningKeyRow | None:
+    """A new signing key when none is active (a fresh database), so that the JWKS publishes
+    one before the first token is issued; None when one is."""
+    if await repo.signing_keys(session, include_retired=False):
+        return None
+    return await rotate_signing_key(session, secret=secret)
+
+
+async def ensure_signing_key_at_start(database: Database, *, secret: str) -> None:
+    """At a server's start: a resource server that loads the JWKS at its own start finds a
+    key. A database that is down or not migrated yet is logged in one line, and the first
+    token will create the key instead."""
+    try:
+        async with database.session(write=True) as session:
+            made = await ensure_signing_key(session, secret=secret)
+    except Exception as error:
+        log.warning("no signing key created at start: %s", str(error).splitlines()[0])
+        return
+    if made is not None:
+        log.info("signing key %s created: none was active", made.kid)
 
 
 async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRow:

@@ -116,6 +116,7 @@ async def principal_from_token(
             token_jti=claims.jti,
             token_expires_at=claims.expires_at,
             session_id=_session_id(claims.raw.get("sid")),
+            password_change_required=user.must_change_password,
         )
     client = await repo.get_client_by_client_id(session, claims.client_id)
     if client is None or not client.active or claims.subject != client.client_id:

@@ -11,7 +11,13 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
+from app.core.auth import (
+    FIRST_PARTY_CLIENT_ID,
+    PASSWORD_CHANGE_SCOPE,
+    ROLE_SCOPES,
+    Principal,
+    Role,
+)
 from app.core.config import Settings
 from app.core.context import Actor
 from app.core.errors import (
@@ -23,6 +29,7 @@ from app.core.errors import (
     RefreshTokenReplayed,
     TooManyLoginAttempts,
     Unauthenticated,
+    WrongPassword,
 )
 from app.core.security import fingerprint, new_opaque_token
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
@@ -42,6 +49,14 @@ class TokenPair:
     access: IssuedToken
     refresh_token: str
     refresh_expires_in: int
+    # The account must change its password: the access token allows only that.
+    password_change_required: bool = False
+
+
+@dataclass(frozen=True)
+class FirstAdministrator:
+    user: UserAccount
+    password: str  # the one-time password, in plain text only here: shown once, never stored
 
 
 def normalise_email(email: str) -> str:
@@ -120,8 +135,10 @@ async def create_user(
     role: Role,
     organisation_ids: list[uuid.UUID],
     settings: Settings | None = None,
+    must_change_password: bool = False,
 ) -> UserAccount:
-    """``settings``: the request's, for the password-hashing limits (defaults without)."""
+    """``settings``: the request's, for the password-hashing limits (defaults without);
+    ``must_change_password``: the account's tokens allow only that until it is done."""
     try:
         # The login's own rule: an address that could never log in is refused here too.
         email = normalise_email(email_address(email.strip()))
@@ -138,6 +155,7 @@ async def create_user(
         password_hash=password_hash,
         role=role,
         active=True,
+        must_change_password=must_change_password,
     )
     session.add(user)
     await session.flush()
@@ -152,6 +170,29 @@ async def create_user(
         after=_audited(user, organisation_ids),
     )
     return user
+
+
+async def create_first_administrator(
+    session: AsyncSession, *, email: str, settings: Settings | None = None
+) -> FirstAdministrator | None:
+    """On a database without any account, an administrator with a random one-time password
+    that it must change at its first login (the caller shows the password once); None when
+    an account exists. Two runs at once create one: both take the same lock first."""
+    await repo.lock_login(session, normalise_email(email))
+    if await repo.any_user(session):
+        return None
+    password = new_opaque_token()  # 256 random bits, never stored: only its argon2 hash
+    user = await create_user(
+        session,
+        email=email,
+        display_name="Administrator",
+        password=password,
+        role=Role.ADMINISTRATOR,
+        organisation_ids=[],
+        settings=settings,
+        must_change_password=True,
+    )
+    return FirstAdministrator(user, password)
 
 
 async def _require_organisations(session: AsyncSession, organisation_ids: list[uuid.UUID]) -> None:
@@ -203,12 +244,13 @@ async def update_user(
 async def _issue_pair(
     session: AsyncSession, settings: Settings, user: UserAccount, family_id: uuid.UUID
 ) -> TokenPair:
+    restricted = user.must_change_password
     access = await issue_token(
         session,
         settings,
         subject=str(user.id),
         client_id=FIRST_PARTY_CLIENT_ID,
-        scopes=ROLE_SCOPES[user.role],
+        scopes=frozenset({PASSWORD_CHANGE_SCOPE}) if restricted else ROLE_SCOPES[user.role],
         extra={"role": str(user.role), "sid": str(family_id)},
     )
     refresh = new_opaque_token()
@@ -224,7 +266,7 @@ async def _issue_pair(
         )
     )
     await session.flush()
-    return TokenPair(access, refresh, settings.refresh_token_ttl_seconds)
+    return TokenPair(access, refresh, settings.refresh_token_ttl_seconds, restricted)
 
 
 def _retry_after(oldest: datetime, window: timedelta, now: datetime) -> int:
@@ -336,6 +378,58 @@ async def _replayed(session: AsyncSession, row: RefreshToken, now: datetime) -> 
     raise RefreshTokenReplayed(
         "The refresh token was already used; the session is revoked.", error="invalid_grant"
     )
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    address: str,
+) -> TokenPair:
+    """Replace the caller's password, given the current one; every session of the account
+    ends (this one too) and a new one starts, with the role's scopes if the change was
+    required. A wrong current password is a failed login: counted, and throttled alike."""
+    if principal.kind != "user" or principal.id is None:
+        raise Forbidden("Only user accounts have passwords.")
+    user = await load_user(session, principal.id)
+    await repo.lock_login(session, user.email)
+    await check_login_rate(session, settings, email=user.email, address=address)
+    if new_password == current_password:
+        raise InvalidInput(
+            "The new password must differ from the current one.", field="new_password"
+        )
+    if not await passwords.verify_password(settings, current_password, user.password_hash):
+        raise WrongPassword("The current password is wrong.")
+    organisations = sorted(principal.organisation_ids)
+    before = _audited(user, organisations)
+    user.password_hash = await passwords.hash_password(settings, new_password)
+    user.must_change_password = False
+    now = datetime.now(UTC)
+    # Whoever knew the old password may hold a session: none survives the change.
+    await repo.revoke_refresh_tokens_of(session, user.id, now)
+    if principal.token_jti and principal.token_expires_at:
+        await repo.revoke_jti(session, principal.token_jti, principal.token_expires_at)
+    await repo.clear_login_failures(session, user.email, address)
+    await session.flush()
+    await audit.record(
+        session,
+        action="user.password_change",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after=_audited(user, organisations),
+    )
+    return await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+
+
+async def record_wrong_password(session: AsyncSession, *, user_id: uuid.UUID, address: str) -> None:
+    """A wrong current password counts as a failed login of the account (the caller's
+    transaction must commit it despite the refusal)."""
+    user = await load_user(session, user_id)
+    await record_login_failure(session, email=user.email, address=address)
 
 
 async def logout(session: AsyncSession, *, principal: Principal, refresh_token: str | None) -> None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+
+from app.api.deps import bearer_token
 
 ACTORS = ("anonymous", "administrator", "officer", "reviewer", "applicant", "client")
 USERS = frozenset({"administrator", "officer", "reviewer", "applicant"})
@@ -192,6 +195,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/auth/refresh"): Route(PUBLIC, made("auth.refresh", "user")),
     ("POST", "/api/v1/auth/logout"): Route(USERS, made("auth.logout", "user")),
     ("GET", "/api/v1/auth/whoami"): Route(USERS | {"client"}),
+    ("POST", "/api/v1/auth/password"): Route(USERS, changed("user.password_change", "user")),
     ("POST", "/api/v1/users"): Route(ADMIN, made("user.create")),
     ("GET", "/api/v1/users"): Route(ADMIN),
     ("GET", "/api/v1/users/me"): Route(USERS),
@@ -214,4 +218,19 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
             if method != "HEAD" and route.path is not None:
                 # As documented: /users/{user_id:uuid} is /users/{user_id} in OpenAPI.
                 found.add((method, getattr(route, "path_format", None) or route.path))
+    return found
+
+
+def _depends_on(dependant: Dependant, call: object) -> bool:
+    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)
+
+
+def reads_bearer_token(app: FastAPI) -> set[tuple[str, str]]:
+    """The (method, path) of every route whose dependencies read the bearer token."""
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and _depends_on(dependant, bearer_token):
+            path = getattr(route, "path_format", None) or route.path
+            found |= {(m, path) for m in route.methods or () if m != "HEAD" and path}
     return found

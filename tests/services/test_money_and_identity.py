@@ -72,23 +72,36 @@ class TestIdentifiers:
     @pytest.mark.parametrize(
         ("raw", "reason"),
         [
-            ("80087670017", "wrong check digit"),
-            ("RSSMRA85T10A562X", "wrong check digit"),
-            ("8008767001", "wrong length"),
-            ("RSSMRA85T10A56", "wrong length"),
-            ("12345678901234567", "wrong length"),
+            ("80087670017", "'80087670017' has a wrong check digit$"),
+            ("RSSMRA85T10A562X", "has a wrong check digit$"),
+            ("8008767001", r"has 10 characters \(11 digits for legal entities, 16 characters"),
+            ("RSSMRA85T10A56", "has 14 characters"),
+            ("12345678901234567", "has 17 characters"),
+            # 11 digits, a good check digit, but office 000: python-stdnum's InvalidComponent,
+            # once reported as "not in the expected format (11 digits ...)".
+            ("12345670007", "has '000' in digits 8-10, which is no provincial office code$"),
+            ("00000001234", r"has a serial number of zeros \(digits 1-7\)$"),
+            ("1234567A901", "has 11 characters but not all of them are digits"),
+            ("RSSMRA85T32A562Y", r"has an impossible date of birth \(characters 7-11\)$"),
+            ("RSSMRA85Z10A562S", "is not in a natural person's format"),
         ],
     )
-    def test_invalid_tax_codes(self, raw: str, reason: str) -> None:
-        with pytest.raises(InvalidIdentifier, match=reason):
+    def test_invalid_tax_codes_name_the_real_reason(self, raw: str, reason: str) -> None:
+        with pytest.raises(InvalidIdentifier, match=reason) as caught:
             normalise_tax_code(raw)
+        # A code of 11 digits is never told it should have 11 digits.
+        if len(raw) == 11 and raw.isdigit():
+            assert "11 digits" not in str(caught.value)
 
     def test_vat_number(self) -> None:
         assert normalise_vat_number("IT 02843860012") == "02843860012"
         with pytest.raises(InvalidIdentifier, match=r"partita IVA .* wrong check digit"):
             normalise_vat_number("02843860013")
-        with pytest.raises(InvalidIdentifier, match="wrong length"):
+        with pytest.raises(InvalidIdentifier, match=r"has 10 characters \(a partita IVA has 11"):
             normalise_vat_number("0284386001")
+        with pytest.raises(InvalidIdentifier, match="'000' in digits 8-10") as caught:
+            normalise_vat_number("12345670007")
+        assert "11 digits" not in str(caught.value)
 
 
 class Sample(BaseModel):

@@ -5,10 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import AuthenticatedPrincipal, ClientAddressDep, SessionDep, SettingsDep
+from app.api.deps import (
+    AuthenticatedPrincipal,
+    ClientAddressDep,
+    PasswordOwner,
+    SessionDep,
+    SettingsDep,
+)
 from app.api.problems import problem_responses, render_domain_error
-from app.core.errors import Forbidden, InvalidCredentials, RefreshTokenReplayed
-from app.schemas.auth import LoginRequest, LogoutRequest, RefreshRequest, SessionTokens, WhoAmI
+from app.core.errors import Forbidden, InvalidCredentials, RefreshTokenReplayed, WrongPassword
+from app.schemas.auth import (
+    LoginRequest,
+    LogoutRequest,
+    PasswordChange,
+    RefreshRequest,
+    SessionTokens,
+    WhoAmI,
+)
 from app.services import users as user_service
 from app.services.users import TokenPair, normalise_email
 
@@ -22,6 +35,7 @@ def _tokens(pair: TokenPair) -> SessionTokens:
         scope=pair.access.scope,
         refresh_token=pair.refresh_token,
         refresh_expires_in=pair.refresh_expires_in,
+        password_change_required=pair.password_change_required,
     )
 
 
@@ -82,6 +96,39 @@ async def logout(
         session, principal=principal, refresh_token=body.refresh_token if body else None
     )
     return Response(status_code=204)
+
+
+@router.post(
+    "/password",
+    summary="Change my password",
+    response_model=SessionTokens,
+    responses=problem_responses(401, 403, 422, 429, 503),
+)
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PasswordOwner,
+    address: ClientAddressDep,
+) -> Response:
+    """Replace your password, giving the current one (the only use of the token of a
+    one-time password). Every session of the account ends; the answer is a new one."""
+    try:
+        pair = await user_service.change_password(
+            session,
+            settings,
+            principal=principal,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            address=address,
+        )
+    except WrongPassword as refused:
+        # Returned, not raised: the request's transaction commits the counted failure.
+        assert principal.id is not None
+        await user_service.record_wrong_password(session, user_id=principal.id, address=address)
+        return render_domain_error(request, refused)
+    return JSONResponse(_tokens(pair).model_dump(), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/whoami", summary="Describe the caller", responses=problem_responses(401))

@@ -429,6 +429,12 @@ async def _logout(w: World) -> Request:
     )
 
 
+async def _password_change(w: World) -> Request:
+    user, body = await _login_body(w)
+    change = {"current_password": body["password"], "new_password": "another passphrase, longer"}
+    return Request("POST", "/api/v1/auth/password", user, json=change, entity_id=str(user.id))
+
+
 async def _user_create(w: World) -> Request:
     admin = await w.actor("administrator")
     body = {
@@ -622,6 +628,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,
+    "user.password_change": _password_change,
     "user.create": _user_create,
     "user.update": _user_update,
     "client.create": _client_create,
