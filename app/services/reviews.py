@@ -121,6 +121,21 @@ async def _snapshot(session: AsyncSession, review: Review) -> dict[str, object]:
     }
 
 
+async def _refuse_conflict(
+    session: AsyncSession, application: Application, reviewer_id: uuid.UUID
+) -> None:
+    """A reviewer who is a user of an organisation in the application (its applicant, or
+    any member of its partnership) cannot review it."""
+    shared = await scoring_repo.shared_organisations(session, application, reviewer_id)
+    if shared:
+        raise ReviewerConflictOfInterest(
+            f"The reviewer acts for {shared[0].legal_name}, an organisation in this "
+            "application: they cannot review it.",
+            reviewer_id=str(reviewer_id),
+            organisations=[{"id": str(o.id), "legal_name": o.legal_name} for o in shared],
+        )
+
+
 async def assign_reviewer(
     session: AsyncSession, application_id: uuid.UUID, *, data: ReviewAssign, principal: Principal
 ) -> ApplicationReview:
@@ -138,14 +153,7 @@ async def assign_reviewer(
             f"User {data.reviewer_id} is not an active user with the reviewer role.",
             reviewer_id=str(data.reviewer_id),
         )
-    shared = await scoring_repo.shared_organisations(session, application, account.id)
-    if shared:
-        raise ReviewerConflictOfInterest(
-            f"The reviewer acts for {shared[0].legal_name}, an organisation in this "
-            "application: they cannot review it.",
-            reviewer_id=str(account.id),
-            organisations=[{"id": str(o.id), "legal_name": o.legal_name} for o in shared],
-        )
+    await _refuse_conflict(session, application, account.id)
     if await repo.is_assigned(session, application.id, account.id):
         raise ReviewerAlreadyAssigned(
             "This reviewer is already assigned to the application.",
@@ -185,6 +193,8 @@ async def declare_no_conflict(
         )
     if review.conflict_declared_at is not None:
         return review
+    # Memberships change: one gained since the assignment makes the declaration untrue.
+    await _refuse_conflict(session, application, review.reviewer_id)
     before = audit.snapshot(review)
     review.conflict_declared_at = datetime.now(UTC)
     await session.flush()

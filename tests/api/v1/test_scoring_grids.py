@@ -19,7 +19,14 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStatus
 from app.db.guards import violated_constraint
-from app.models import Application, AuditEvent, Call, ReviewScore, ScoringCriterion
+from app.models import (
+    Application,
+    AuditEvent,
+    Call,
+    ReviewScore,
+    ScoringCriterion,
+    UserMembership,
+)
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api, declare_no_conflict, problem
 from tests.world import GRID, Budget, approved, budget, partnership_draft, scores, with_grid
@@ -468,3 +475,34 @@ async def test_a_reviewer_from_an_organisation_of_the_application_cannot_be_assi
         headers=officer.headers,
     )
     assert allowed.status_code == 201, allowed.text
+
+
+async def test_a_reviewer_who_joined_an_organisation_of_the_application_cannot_declare(
+    client: httpx.AsyncClient, session: AsyncSession, world: Budget, people: dict[str, Actor]
+) -> None:
+    api, rev1 = Api(client), people["rev1"]
+    application = await approved(
+        session, world, requested=1_000, n=80, status=ApplicationStatus.SUBMITTED
+    )
+    review = await api.call(
+        "POST",
+        f"/api/v1/applications/{application.id}/reviews",
+        people["officer"],
+        json={"reviewer_id": str(rev1.id)},
+        expect=201,
+    )
+    assert application.applicant_organisation_id is not None
+    session.add(
+        UserMembership(user_id=rev1.id, organisation_id=application.applicant_organisation_id)
+    )
+    await session.flush()
+    path = f"/api/v1/applications/{application.id}/reviews/{review['id']}"
+    etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
+    refused = await client.post(
+        f"{path}/declare-no-conflict",
+        json={"no_conflict_of_interest": True},
+        headers={**rev1.headers, "If-Match": etag},
+    )
+    body = problem(refused, 409, "reviewer_conflict_of_interest")
+    assert body["organisations"][0]["id"] == str(application.applicant_organisation_id)
+    assert (await api.read(path, rev1))["conflict_declared_at"] is None
