@@ -334,6 +334,14 @@ class ReviewAlreadyScored(DomainError):
     title = "A scored review stays on the record"
 
 
+class ReviewersComplete(DomainError):
+    """An application has as many reviewers as its call's grid asks for."""
+
+    status = 409
+    rule = "reviewers_per_application_reached"
+    title = "The application has all the reviewers its grid asks for"
+
+
 class ScoringGridLocked(DomainError):
     """A call's grid is frozen by the first score given on it."""
 

@@ -25,6 +25,7 @@ from app.core.errors import (
     ReviewAlreadyScored,
     ReviewerAlreadyAssigned,
     ReviewerConflictOfInterest,
+    ReviewersComplete,
     ScoreOutOfRange,
 )
 from app.models.application import Application
@@ -136,6 +137,24 @@ async def _refuse_conflict(
         )
 
 
+async def _within_reviewers_per_application(
+    session: AsyncSession, application: Application
+) -> None:
+    """No more reviewers than the call's grid asks for (no limit while it is unknown). The
+    application's row is locked first, so two assignments at once are counted one by one."""
+    found = (await scoring_repo.grids_of(session, [application.call_id])).get(application.call_id)
+    limit = found[0].reviewers_per_application if found else None
+    if limit is None:
+        return
+    assigned = await repo.lock_and_count(session, application.id)
+    if assigned >= limit:
+        raise ReviewersComplete(
+            f"The application has {assigned} reviewers; its call's grid asks for {limit}.",
+            reviewers_per_application=limit,
+            assigned=assigned,
+        )
+
+
 async def assign_reviewer(
     session: AsyncSession, application_id: uuid.UUID, *, data: ReviewAssign, principal: Principal
 ) -> ApplicationReview:
@@ -159,6 +178,7 @@ async def assign_reviewer(
             "This reviewer is already assigned to the application.",
             reviewer_id=str(account.id),
         )
+    await _within_reviewers_per_application(session, application)
     # The unique (application, reviewer) constraint settles a race between two assignments.
     review = Review(id=uuid.uuid4(), application_id=application.id, reviewer_id=account.id)
     session.add(review)

@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
 from app.core.domain import ApplicationStatus
-from app.core.errors import ScoringGridLocked
+from app.core.errors import ReviewersComplete, ScoringGridLocked
 from app.db.session import Database
 from app.models import Call, Review, ReviewScore, ScoringCriterion, ScoringGrid
-from app.schemas.review import ReviewScoreInput
+from app.schemas.review import ReviewAssign, ReviewScoreInput
 from app.schemas.scoring import ScoringGridSpec
 from app.services import reviews as reviews_service
 from app.services import scoring
@@ -28,6 +28,9 @@ from tests.world import GRID, approved, budget, scores, with_grid
 
 # The same grid with Q1 worth 50 points: a score of 45 on Q1 is valid only on this one.
 WIDER = {**GRID, "criteria": [{**GRID["criteria"][0], "max_score": 50}, *GRID["criteria"][1:]]}  # type: ignore[index]
+
+
+OFFICER = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
 
 
 @dataclass
@@ -125,3 +128,50 @@ async def test_a_grid_change_waits_for_the_first_score_and_finds_the_grid_locked
     )
     assert isinstance(outcome, ScoringGridLocked), outcome
     assert await _q1_max(postgres_scratch, scene) == 40
+
+
+async def test_two_assignments_at_once_never_exceed_the_reviewers_the_grid_asks_for(
+    postgres_scratch: Database, scene: Scene
+) -> None:
+    """The grid asks for one reviewer; the scene's review is it once the race is over: two
+    more officers assigning at once after it is deleted, the second waits and is refused."""
+    async with postgres_scratch.session(write=True) as arrange:
+        await arrange.execute(delete(Review).where(Review.id == scene.review_id))
+        call = await arrange.get(Call, scene.call_id)
+        assert call is not None
+        await scoring.set_grid(
+            arrange, call, ScoringGridSpec.model_validate({**GRID, "reviewers_per_application": 1})
+        )
+        others = [
+            await create_user(
+                arrange,
+                email=f"race-{n}@example.org",
+                display_name="Reviewer",
+                password="p" * 16,
+                role=Role.REVIEWER,
+                organisation_ids=[],
+            )
+            for n in range(2)
+        ]
+
+    def assign(n: int) -> Any:
+        async def step(session: AsyncSession) -> Any:
+            return await reviews_service.assign_reviewer(
+                session,
+                scene.application_id,
+                data=ReviewAssign(reviewer_id=others[n].id),
+                principal=OFFICER,
+            )
+
+        return step
+
+    # The application is under review: still assignable.
+    outcome = await second_waits(postgres_scratch, assign(0), assign(1))
+    assert isinstance(outcome, ReviewersComplete), outcome
+    async with postgres_scratch.session(write=False) as check:
+        count = await check.scalar(
+            select(func.count())
+            .select_from(Review)
+            .where(Review.application_id == scene.application_id)
+        )
+    assert count == 1

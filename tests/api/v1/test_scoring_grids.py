@@ -506,3 +506,56 @@ async def test_a_reviewer_who_joined_an_organisation_of_the_application_cannot_d
     body = problem(refused, 409, "reviewer_conflict_of_interest")
     assert body["organisations"][0]["id"] == str(application.applicant_organisation_id)
     assert (await api.read(path, rev1))["conflict_declared_at"] is None
+
+
+async def test_an_application_takes_as_many_reviewers_as_the_grid_asks(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    world: Budget,
+    people: dict[str, Actor],
+) -> None:
+    """GRID asks for 3: the third is assigned, the fourth refused until one leaves."""
+    await with_grid(session, world.call)
+    application = await approved(
+        session, world, requested=1_000, n=81, status=ApplicationStatus.SUBMITTED
+    )
+    path = f"/api/v1/applications/{application.id}/reviews"
+    officer = people["officer"]
+    reviewers = [await user_actor(session, settings, Role.REVIEWER) for _ in range(4)]
+
+    async def assign(reviewer: Actor) -> httpx.Response:
+        return await client.post(
+            path, json={"reviewer_id": str(reviewer.id)}, headers=officer.headers
+        )
+
+    made = [await assign(r) for r in reviewers[:3]]
+    assert [r.status_code for r in made] == [201, 201, 201]
+    body = problem(await assign(reviewers[3]), 409, "reviewers_per_application_reached")
+    assert (body["reviewers_per_application"], body["assigned"]) == (3, 3)
+    one = f"{path}/{made[0].json()['id']}"
+    etag = (await client.get(one, headers=officer.headers)).headers["etag"]
+    gone = await client.delete(one, headers={**officer.headers, "If-Match": etag})
+    assert gone.status_code == 204
+    assert (await assign(reviewers[3])).status_code == 201
+
+
+async def test_an_incomplete_grid_sets_no_reviewer_limit(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    world: Budget,
+    people: dict[str, Actor],
+) -> None:
+    await with_grid(session, world.call, grid(reviewers_per_application=None))
+    application = await approved(
+        session, world, requested=1_000, n=82, status=ApplicationStatus.SUBMITTED
+    )
+    for _ in range(4):
+        reviewer = await user_actor(session, settings, Role.REVIEWER)
+        response = await client.post(
+            f"/api/v1/applications/{application.id}/reviews",
+            json={"reviewer_id": str(reviewer.id)},
+            headers=people["officer"].headers,
+        )
+        assert response.status_code == 201, response.text
