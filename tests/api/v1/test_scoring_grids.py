@@ -559,3 +559,17 @@ async def test_an_incomplete_grid_sets_no_reviewer_limit(
             headers=people["officer"].headers,
         )
         assert response.status_code == 201, response.text
+
+
+async def test_a_published_calls_grid_is_public(
+    client: httpx.AsyncClient, session: AsyncSession, world: Budget
+) -> None:
+    """The criteria are published with the call (an auditor checks they were applied);
+    scores are not: reviews need reviews:read."""
+    await with_grid(session, world.call)
+    read = await client.get(f"/api/v1/calls/{world.call.id}")
+    assert read.status_code == 200, read.text
+    assert read.json()["scoring_grid"]["max_total"] == 100
+    application = await _under_review(session, world, n=83)
+    hidden = await client.get(f"/api/v1/applications/{application.id}/reviews")
+    assert hidden.status_code == 401
