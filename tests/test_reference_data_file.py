@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from app.core.domain import LegalNature, PhaseKind, ProfitStatus, SizeClass
+from app.core.domain import LegalNature, PhaseKind, ProfitStatus, SelectionMethod, SizeClass
 from app.schemas.reference_data import MeasureSpec, ReferenceDataFile
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "programmes" / "wecare.yaml"
@@ -196,3 +196,38 @@ def test_negative_budget_is_refused(raw_data: dict[str, Any]) -> None:
     broken["programme"]["measures"][0]["budget"] = "-1.00"
     with pytest.raises(ValidationError, match="negative"):
         ReferenceDataFile.model_validate(broken)
+
+
+def test_fse1_ranks_on_a_grid_whose_figures_the_source_does_not_give(
+    data: ReferenceDataFile, source_text: str
+) -> None:
+    """The source names the qualities projects must show, never a score: every figure of
+    the FSE1 grid is null ("not given by the source"), so the grid is incomplete."""
+    (call,) = [c for c in data.programme.calls if c.code == "WECARE-FSE1-2017"]
+    assert call.selection_method is SelectionMethod.EVALUATIVE
+    grid = call.scoring_grid
+    assert grid is not None
+    for criterion in grid.criteria:
+        assert _collapse(criterion.name.it.lower()) in source_text.lower(), criterion.name.it
+        assert (criterion.max_score, criterion.min_score) == (None, None)
+    assert (grid.min_total, grid.reviewers_per_application, grid.combination) == (None,) * 3
+    assert grid.tie_breaks == []
+    assert grid.note is not None
+    assert "not given by the source" in grid.note
+
+
+def test_fesr_is_first_come_without_a_grid(data: ReferenceDataFile) -> None:
+    (call,) = [c for c in data.programme.calls if c.measure == "FESR"]
+    assert call.selection_method is SelectionMethod.FIRST_COME
+    assert call.scoring_grid is None
+
+
+def test_a_grid_on_a_first_come_call_is_refused(raw_data: dict[str, Any]) -> None:
+    changed = copy.deepcopy(raw_data)
+    fse1, fesr = (
+        next(c for c in changed["programme"]["calls"] if c["code"] == code)
+        for code in ("WECARE-FSE1-2017", "WECARE-FESR-2018")
+    )
+    fesr["scoring_grid"] = fse1["scoring_grid"]
+    with pytest.raises(ValidationError, match="scoring_grid is for evaluative"):
+        ReferenceDataFile.model_validate(changed)

@@ -31,6 +31,8 @@ from app.models import (
     PartnershipMember,
     Programme,
 )
+from app.schemas.scoring import ScoringGridSpec
+from app.services.scoring import set_grid
 from tests.actors import make_organisation, tax_code
 
 EUR = 100
@@ -314,3 +316,38 @@ async def partnership_draft(
         session, world, applicant, status=ApplicationStatus.DRAFT
     )
     return PartnershipDraft(application, applicant, partner)
+
+
+# A made-up complete grid (the one of tests/data/second_programme.yaml): 100 points.
+GRID: dict[str, object] = {
+    "criteria": [
+        {
+            "code": "Q1",
+            "name": {"it": "Qualità", "en": "Quality"},
+            "max_score": 40,
+            "min_score": 20,
+        },
+        {"code": "P2", "name": {"it": "Partenariato", "en": "Partnership"}, "max_score": 30},
+        {"code": "S3", "name": {"it": "Sostenibilità", "en": "Sustainability"}, "max_score": 20},
+        {"code": "B4", "name": {"it": "Budget", "en": "Budget"}, "max_score": 10},
+    ],
+    "min_total": 60,
+    "reviewers_per_application": 3,
+    "combination": "trimmed_mean",
+    "tie_breaks": [{"kind": "criterion", "criterion": "Q1"}, {"kind": "earlier_submission"}],
+}
+
+
+async def with_grid(session: AsyncSession, call: Call, grid: dict[str, object] = GRID) -> None:
+    """Give the call a scoring grid (through the service that checks it)."""
+    await set_grid(session, call, ScoringGridSpec.model_validate(grid))
+
+
+def scores(q1: int = 30, p2: int = 20, s3: int = 15, b4: int = 5) -> dict[str, object]:
+    """A score body on GRID: every criterion once, each with a comment."""
+    return {
+        "scores": [
+            {"criterion": code, "score": value, "comment": f"Motivazione {code}."}
+            for code, value in (("Q1", q1), ("P2", p2), ("S3", s3), ("B4", b4))
+        ]
+    }

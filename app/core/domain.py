@@ -86,6 +86,20 @@ class SelectionMethod(StrEnum):
     NEGOTIATED = "negotiated"  # procedura negoziale
 
 
+class ScoreCombination(StrEnum):
+    """How the reviewers' totals of one application combine into its score."""
+
+    MEAN = "mean"
+    TRIMMED_MEAN = "trimmed_mean"  # the mean after dropping the highest and lowest (3 or more)
+
+
+class TieBreakKind(StrEnum):
+    """A rule that orders applications with equal scores (applied in the grid's order)."""
+
+    CRITERION = "criterion"  # the higher score on the named criterion first
+    EARLIER_SUBMISSION = "earlier_submission"  # the earlier submission first
+
+
 class PhaseKind(StrEnum):
     SUBMISSION = "submission"  # single-stage calls
     PRELIMINARY = "preliminary"  # two-stage calls: preliminary project

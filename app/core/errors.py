@@ -352,6 +352,52 @@ class ReviewAlreadyScored(DomainError):
     title = "A scored review stays on the record"
 
 
+class ReviewersComplete(DomainError):
+    """An application has as many reviewers as its call's grid asks for."""
+
+    status = 409
+    rule = "reviewers_per_application_reached"
+    title = "The application has all the reviewers its grid asks for"
+
+
+class ScoringGridLocked(DomainError):
+    """A call's grid is frozen by the first score given on it."""
+
+    status = 409
+    rule = "scoring_grid_locked"
+    title = "The scoring grid is locked by the first score"
+
+
+class ScoringGridUnavailable(DomainError):
+    """Scores go on a complete grid: the call has none, or figures of it are still unknown."""
+
+    status = 409
+    rule = "scoring_grid_unavailable"
+    title = "The call has no complete scoring grid"
+
+
+class ScoreOutOfRange(DomainError):
+    status = 422
+    rule = "score_out_of_range"
+    title = "A score is outside its criterion's range"
+
+
+class ConflictNotDeclared(DomainError):
+    """A reviewer declares no conflict of interest with the application before scoring it."""
+
+    status = 409
+    rule = "conflict_of_interest_not_declared"
+    title = "The reviewer has not declared the absence of conflicts of interest"
+
+
+class ReviewerConflictOfInterest(DomainError):
+    """A reviewer who is a user of an organisation in the application cannot review it."""
+
+    status = 409
+    rule = "reviewer_conflict_of_interest"
+    title = "The reviewer belongs to an organisation in the application"
+
+
 class NotAFoundation(DomainError):
     status = 422
     rule = "pledger_not_a_foundation"
@@ -406,6 +452,10 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "organisation_tax_code_key": OrganisationExists,
     "organisation_vat_number_key": OrganisationExists,
     "review_application_id_reviewer_id_key": ReviewerAlreadyAssigned,
+    "scoring_grid_locked_check": ScoringGridLocked,
+    "review_score_within_max_check": ScoreOutOfRange,
+    "review_score_grid_locked_check": ScoringGridUnavailable,
+    "review_conflict_declared_check": ConflictNotDeclared,
     "pledge_amount_in_range_check": InvalidInput,
 }
 

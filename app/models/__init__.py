@@ -19,6 +19,7 @@ from app.models.organisation import District, Organisation, Partnership, Partner
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.models.review import Review
+from app.models.scoring import ReviewScore, ScoringCriterion, ScoringGrid
 
 __all__ = [
     "Allocation",
@@ -44,7 +45,10 @@ __all__ = [
     "Programme",
     "RefreshToken",
     "Review",
+    "ReviewScore",
     "RevokedToken",
+    "ScoringCriterion",
+    "ScoringGrid",
     "SigningKeyRow",
     "ThematicArea",
     "UserAccount",

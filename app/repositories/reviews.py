@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.application import Application
 from app.models.review import Review
 from app.repositories.paging import Order, keyset
 
@@ -47,3 +48,15 @@ async def is_assigned(
         )
     )
     return found is not None
+
+
+async def lock_and_count(session: AsyncSession, application_id: uuid.UUID) -> int:
+    """Lock the application's row, so that assignments to it queue, and count its reviews
+    (read after the lock: the count includes an assignment that committed meanwhile)."""
+    await session.execute(
+        select(Application.id).where(Application.id == application_id).with_for_update()
+    )
+    count = await session.scalar(
+        select(func.count()).select_from(Review).where(Review.application_id == application_id)
+    )
+    return count or 0

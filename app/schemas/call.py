@@ -15,6 +15,7 @@ from app.schemas.common import Input, Output
 from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
+from app.schemas.scoring import ScoringGridRead, ScoringGridSpec
 from app.schemas.types import Money
 
 
@@ -50,6 +51,9 @@ class CallCreate(Input):
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1, max_length=10)
     participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list, max_length=20)
+    scoring_grid: ScoringGridSpec | None = Field(
+        default=None, description="The grid of an evaluative (ranking) call; none otherwise."
+    )
 
 
 class CallUpdate(Input):
@@ -66,6 +70,11 @@ class CallUpdate(Input):
     budget: Money | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] | None = Field(default=None, min_length=1, max_length=10)
+    scoring_grid: ScoringGridSpec | None = Field(
+        default=None,
+        description="Replaces the grid of an evaluative (ranking) call: 409 "
+        "scoring_grid_locked once the call's first review is scored.",
+    )
     reason: str | None = Field(
         default=None,
         max_length=500,
@@ -106,6 +115,9 @@ class CallRead(Output):
     )
     phases: list[CallPhaseRead]
     participation_limits: list[ParticipationLimitRead]
+    scoring_grid: ScoringGridRead | None = Field(
+        description="The criteria reviewers score on (evaluative calls); null when none is set."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -117,7 +129,11 @@ def open_phase(call: Call, phases: list[CallPhase], now: datetime) -> CallPhase 
 
 
 def call_read(
-    call: Call, phases: list[CallPhase], limits: list[CallParticipationLimit], now: datetime
+    call: Call,
+    phases: list[CallPhase],
+    limits: list[CallParticipationLimit],
+    now: datetime,
+    grid: ScoringGridRead | None = None,
 ) -> CallRead:
     current = open_phase(call, phases, now)
     return CallRead(
@@ -146,6 +162,7 @@ def call_read(
             ParticipationLimitRead(legal_nature=x.legal_nature, max_projects=x.max_projects)
             for x in sorted(limits, key=lambda x: x.legal_nature)
         ],
+        scoring_grid=grid,
         created_at=call.created_at,
         updated_at=call.updated_at,
     )

@@ -23,6 +23,7 @@ from app.core.domain import (
     SizeClass,
 )
 from app.schemas.common import JsonScalars
+from app.schemas.scoring import ScoringGridSpec
 from app.schemas.types import Money
 
 Code = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -153,6 +154,18 @@ class CallSpec(_Spec):
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1)
     participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list)
+    scoring_grid: ScoringGridSpec | None = Field(
+        default=None, description="Evaluative (ranking) calls only: the criteria reviewers use."
+    )
+
+    @model_validator(mode="after")
+    def _grid_for_ranking(self) -> CallSpec:
+        if self.scoring_grid is not None and self.selection_method != SelectionMethod.EVALUATIVE:
+            raise ValueError(
+                f"call {self.code}: scoring_grid is for evaluative (ranking) calls, not "
+                f"{self.selection_method}"
+            )
+        return self
 
 
 class ProgrammeSpec(_Spec):

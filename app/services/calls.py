@@ -29,7 +29,7 @@ from app.repositories import programmes as repo
 from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
 from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
-from app.services import audit
+from app.services import audit, scoring
 from app.services.paging import SortKey
 from app.services.programmes import lowering_caps
 
@@ -63,9 +63,12 @@ async def list_calls(
             q=query.q,
         ),
     )
-    details = await repo.call_details(session, [c.id for c in rows[: query.limit]])
+    ids = [c.id for c in rows[: query.limit]]
+    details, grids = await repo.call_details(session, ids), await scoring.grids_read(session, ids)
     now = datetime.now(UTC)
-    return CALL_ORDER.page(rows, query.limit, lambda c: call_read(c, *details[c.id], now))
+    return CALL_ORDER.page(
+        rows, query.limit, lambda c: call_read(c, *details[c.id], now, grids.get(c.id))
+    )
 
 
 async def load_call(session: AsyncSession, call_id: uuid.UUID, principal: Principal) -> Call:
@@ -76,9 +79,10 @@ async def load_call(session: AsyncSession, call_id: uuid.UUID, principal: Princi
 
 
 async def read_call(session: AsyncSession, call: Call) -> CallRead:
-    """A call with its windows, the phase open now and its limits (two queries)."""
+    """A call with its windows, the phase open now, its limits and its grid (four queries)."""
     phases, limits = (await repo.call_details(session, [call.id]))[call.id]
-    return call_read(call, phases, limits, datetime.now(UTC))
+    grid = (await scoring.grids_read(session, [call.id])).get(call.id)
+    return call_read(call, phases, limits, datetime.now(UTC), grid)
 
 
 async def get_call(session: AsyncSession, principal: Principal, call_id: uuid.UUID) -> CallRead:
@@ -152,12 +156,13 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         for limit in data.participation_limits
     )
     await session.flush()
+    if data.scoring_grid is not None:
+        await scoring.set_grid(session, call, data.scoring_grid)
+    after = {**audit.snapshot(call), "phases": [p.model_dump() for p in data.phases]}
+    if data.scoring_grid is not None:
+        after["scoring_grid"] = data.scoring_grid.model_dump(mode="json")
     await audit.record(
-        session,
-        action="call.create",
-        entity_type="call",
-        entity_id=call.id,
-        after={**audit.snapshot(call), "phases": [p.model_dump() for p in data.phases]},
+        session, action="call.create", entity_type="call", entity_id=call.id, after=after
     )
     return call
 
@@ -194,6 +199,8 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
         return _call_below(call, budget)
 
     previous_phases: list[dict[str, object]] = []
+    previous_grid = await scoring.grid_snapshot(session, call.id) if data.scoring_grid else None
+    grid_changed = False
     async with lowering_caps(session, None if budget is None else refusal):
         if data.budget is not None:
             new = to_cents(data.budget)
@@ -218,11 +225,18 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
             await repo.delete_call_phases(session, call.id)
             session.add_all(_phases(call.id, data.phases))
             call.updated_at = utcnow()  # the windows changed: a new version of the call
+        if data.scoring_grid is not None:
+            grid_changed = await scoring.set_grid(session, call, data.scoring_grid)
+            if grid_changed:
+                call.updated_at = utcnow()  # so did the grid
         await session.flush()
     after = audit.snapshot(call)
     if data.phases is not None:
         before["phases"] = previous_phases
         after["phases"] = [p.model_dump() for p in data.phases]
+    if grid_changed:
+        before["scoring_grid"] = previous_grid
+        after["scoring_grid"] = await scoring.grid_snapshot(session, call.id)
     await audit.record(
         session,
         action="call.update",

@@ -39,7 +39,7 @@ from app.schemas.reference_data import (
     ProgrammeSpec,
     ReferenceDataFile,
 )
-from app.services import audit
+from app.services import audit, scoring
 
 DATA_DIR = PROJECT_ROOT / "data" / "programmes"
 WECARE_FILE = DATA_DIR / "wecare.yaml"
@@ -428,4 +428,6 @@ async def write_call(
             for limit in spec.participation_limits
         ),
     )
+    if spec.scoring_grid is not None and await scoring.set_grid(session, call, spec.scoring_grid):
+        loader.report.updated += 1
     return call

@@ -145,6 +145,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/applications/{application_id}/reviews"): Route(REVIEW_READERS),
     ("POST", "/api/v1/applications/{application_id}/reviews"): Route(REGION, made("review.assign")),
     ("GET", "/api/v1/applications/{application_id}/reviews/{review_id}"): Route(REVIEW_READERS),
+    (
+        "POST",
+        "/api/v1/applications/{application_id}/reviews/{review_id}/declare-no-conflict",
+    ): Route(SCORERS, changed("review.declare_no_conflict")),
     ("POST", "/api/v1/applications/{application_id}/reviews/{review_id}/score"): Route(
         SCORERS, changed("review.score")
     ),

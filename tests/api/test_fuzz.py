@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.tokens import issue_token
 from app.services.users import create_user
 from tests.actors import make_organisation, tax_code
-from tests.world import approved, budget, district
+from tests.world import approved, budget, district, with_grid
 
 EXAMPLES_PER_OPERATION = 15
 # Logging out revokes the token it is called with: each logout case gets a token of its own,
@@ -94,7 +95,13 @@ async def _world(session: Any) -> dict[str, str]:
         role=Role.REVIEWER,
         organisation_ids=[],
     )
-    review = Review(id=uuid.uuid4(), application_id=reviewed.id, reviewer_id=reviewer.id)
+    await with_grid(session, w.call)  # scores reach the grid's checks
+    review = Review(
+        id=uuid.uuid4(),
+        application_id=reviewed.id,
+        reviewer_id=reviewer.id,
+        conflict_declared_at=datetime.now(UTC),
+    )
     foundation = await make_organisation(
         session, name="Fondazione", tax_code=tax_code(990), nature=LegalNature.FOUNDATION
     )

@@ -5,22 +5,28 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import delete, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import app.models  # noqa: F401
+from app.core.auth import Role
 from app.core.config import Settings
+from app.core.domain import ApplicationStatus
 from app.core.errors import CONSTRAINT_ERRORS
 from app.db import migrations
 from app.db.base import Base
-from app.db.session import create_engine
+from app.db.session import Database, create_engine
+from app.models import Review, ReviewScore, ScoringCriterion, ScoringGrid
+from app.services.users import create_user
 from tests.conftest import BACKENDS, create_database
+from tests.world import GRID, approved, budget, with_grid
 
 
 @pytest.fixture(params=BACKENDS)
@@ -168,3 +174,102 @@ async def test_0011_existing_members_become_accepted(scratch_engine: AsyncEngine
     async with scratch_engine.connect() as conn:
         count = await conn.scalar(text("SELECT count(*) FROM partnership_member"))
     assert count == 2
+
+
+async def _scored(
+    database: Database, grid: dict[str, object], points: dict[str, int], n: int
+) -> uuid.UUID:
+    """A call with ``grid`` and an application whose one review scored ``points``."""
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1_000_000, code=f"M{n}")
+        await with_grid(session, world.call, grid)
+        application = await approved(
+            session, world, requested=1_000, n=n, status=ApplicationStatus.UNDER_REVIEW
+        )
+        reviewer = await create_user(
+            session,
+            email=f"reviewer{n}@example.org",
+            display_name="Reviewer",
+            password="p" * 16,
+            role=Role.REVIEWER,
+            organisation_ids=[],
+        )
+        now = datetime.now(UTC)
+        review = Review(
+            id=uuid.uuid4(),
+            application_id=application.id,
+            reviewer_id=reviewer.id,
+            conflict_declared_at=now,
+            scored_at=now,
+        )
+        session.add(review)
+        await session.execute(
+            update(ScoringGrid).where(ScoringGrid.call_id == world.call.id).values(locked_at=now)
+        )
+        criteria = {c.code: c.id for c in await session.scalars(select(ScoringCriterion))}
+        session.add_all(
+            ReviewScore(
+                id=uuid.uuid4(),
+                review_id=review.id,
+                criterion_id=criteria[code],
+                score=score,
+                comment=f"Su {code}.",
+            )
+            for code, score in points.items()
+        )
+    return review.id
+
+
+async def test_0014_reviews_become_an_overall_grid_and_back(scratch_engine: AsyncEngine) -> None:
+    """Down: each review's total back as its 0-100 score (refused above 100). Up: a
+    one-criterion `overall` grid per call with reviews, carrying each score and comment."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    scored = await _scored(database, GRID, {"Q1": 40, "P2": 20, "S3": 15, "B4": 5}, 1)
+    big = {
+        **GRID,
+        "criteria": [{"code": "BIG", "name": {"it": "G", "en": "B"}, "max_score": 200}],
+        "min_total": 0,
+        "tie_breaks": [],
+    }
+    too_big = await _scored(database, big, {"BIG": 101}, 2)
+    with pytest.raises(RuntimeError, match="more than 100 points"):
+        await migrations.downgrade(scratch_engine, "0013")
+    async with database.session(write=True) as session:
+        await session.execute(delete(Review).where(Review.id == too_big))
+
+    await migrations.downgrade(scratch_engine, "0013")
+    sqlite = scratch_engine.dialect.name == "sqlite"
+    key = scored.hex if sqlite else scored
+    async with scratch_engine.begin() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT score, comment, scored_at FROM review WHERE id = :id"), {"id": key}
+            )
+        ).one()
+        assert (row.score, row.comment) == (80, "Q1: Su Q1.\nP2: Su P2.\nS3: Su S3.\nB4: Su B4.")
+        assert row.scored_at is not None
+        assert "scoring_grid" not in await conn.run_sync(_tables)
+        # A review scored the old way, at the old boundary.
+        await conn.execute(
+            text("UPDATE review SET score = 100, comment = 'Ottimo' WHERE id = :id"), {"id": key}
+        )
+
+    await migrations.upgrade(scratch_engine)
+    async with database.session(write=False) as session:
+        grid = await session.scalar(select(ScoringGrid))
+        assert grid is not None
+        assert (grid.min_total, grid.reviewers_per_application, grid.combination) == (
+            0,
+            1,
+            "mean",
+        )
+        assert grid.tie_breaks == [{"kind": "earlier_submission"}]
+        assert grid.locked_at is not None
+        criteria = (await session.scalars(select(ScoringCriterion))).all()
+        assert [(c.code, c.max_score, c.min_score) for c in criteria] == [("overall", 100, None)]
+        given = (await session.scalars(select(ReviewScore))).all()
+        assert [(s.review_id, s.score, s.comment) for s in given] == [(scored, 100, "Ottimo")]
+        review = await session.get(Review, scored)
+        assert review is not None
+        assert review.conflict_declared_at is None  # scored before declarations existed

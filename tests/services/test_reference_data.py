@@ -22,13 +22,15 @@ from app.core.errors import (
     InvalidReferenceData,
     MeasureCallsBudgetExceeded,
     ProgrammeMeasuresBudgetExceeded,
+    ScoringGridLocked,
 )
 from app.db import migrations
 from app.db.base import Base
 from app.db.session import Database, create_engine
-from app.models import Call, CallParticipationLimit, Measure, MeasureLine, Programme
+from app.models import Call, CallParticipationLimit, Measure, MeasureLine, Programme, ScoringGrid
 from app.schemas.reference_data import ReferenceDataFile
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
+from app.services.scoring import grids_read
 from tests.conftest import BACKENDS, create_database
 
 SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
@@ -306,3 +308,35 @@ async def test_seed_gives_the_same_programme_on_both_databases(
 
 def test_timestamps_are_aware_utc() -> None:
     assert datetime.now(UTC).tzinfo is UTC
+
+
+async def test_the_grids_are_seeded_and_a_locked_one_is_not_rewritten(
+    session: AsyncSession,
+) -> None:
+    """The made-up call gets its full grid, WECARE's FSE1 an incomplete one (figures not
+    given by the source); once a score locked a grid, a file that changes it is refused."""
+    await load_reference_data(session, read_reference_file(SECOND_FILE))
+    await load_reference_data(session, read_reference_file(WECARE_FILE))
+    calls = {c.code: c for c in await session.scalars(select(Call))}
+    grids = await grids_read(session, [c.id for c in calls.values()])
+    care = grids[calls["TEST-CARE-2030"].id]
+    assert (care.complete, care.max_total, care.min_total) == (True, 100, 60)
+    assert [t.criterion for t in care.tie_breaks] == ["Q1", "P2", None]
+    fse1 = grids[calls["WECARE-FSE1-2017"].id]
+    assert fse1.complete is False
+    assert "combination" in fse1.missing
+    assert calls["WECARE-FESR-2018"].id not in grids
+
+    await session.execute(
+        update(ScoringGrid)
+        .where(ScoringGrid.call_id == calls["TEST-CARE-2030"].id)
+        .values(locked_at=datetime.now(UTC))
+    )
+    same = await load_reference_data(session, read_reference_file(SECOND_FILE))
+    assert not same.changed
+
+    def lower_q1(programme: dict[str, Any]) -> None:
+        programme["calls"][0]["scoring_grid"]["criteria"][0]["max_score"] = 35
+
+    with pytest.raises(ScoringGridLocked):
+        await load_reference_data(session, _variant(SECOND_FILE, lower_q1))

@@ -15,7 +15,13 @@ from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.schemas.page import Page
-from app.schemas.review import ReviewAssign, ReviewQuery, ReviewRead, ReviewScore
+from app.schemas.review import (
+    ConflictDeclaration,
+    ReviewAssign,
+    ReviewQuery,
+    ReviewRead,
+    ReviewScoreInput,
+)
 from app.services import reviews as service
 
 router = APIRouter(prefix="/applications/{application_id}/reviews", tags=["reviews"])
@@ -88,6 +94,31 @@ async def get_review(
 
 
 @router.post(
+    "/{review_id}/declare-no-conflict",
+    summary="Declare no conflict of interest",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def declare_no_conflict(
+    application_id: ApplicationId,
+    review_id: ReviewId,
+    body: ConflictDeclaration,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Scorer,
+) -> ReviewRead:
+    """The assigned reviewer declares no conflict of interest with the application (If-Match
+    required), which scoring requires; the time of the first declaration is kept."""
+    return await change(
+        request,
+        response,
+        load=service.load_review(session, application_id, review_id, principal),
+        read=partial(service.read_review, session),
+        apply=partial(service.declare_no_conflict, session, data=body, principal=principal),
+    )
+
+
+@router.post(
     "/{review_id}/score",
     summary="Score an application",
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
@@ -95,14 +126,16 @@ async def get_review(
 async def score_review(
     application_id: ApplicationId,
     review_id: ReviewId,
-    body: ReviewScore,
+    body: ReviewScoreInput,
     request: Request,
     response: Response,
     session: SessionDep,
     principal: Scorer,
 ) -> ReviewRead:
-    """The assigned reviewer scores the application while it is under review (If-Match
-    required); a new score replaces the previous one until the application is decided."""
+    """The assigned reviewer scores every criterion of the call's grid, each with a comment,
+    while the application is under review and after declaring no conflict of interest
+    (If-Match required); new scores replace the previous ones until the decision. The total
+    is their sum. The call's first score locks its grid."""
     return await change(
         request,
         response,

@@ -309,3 +309,15 @@ async def fesr_call(
     )
     await api.act(f"/api/v1/calls/{call['id']}", "publish", officer)
     return measure, call
+
+
+async def declare_no_conflict(api: Api, reviewer: Actor, review_path: str) -> Any:
+    """The reviewer declares no conflict of interest with the review's application."""
+    etag = (await api.client.get(review_path, headers=reviewer.headers)).headers["etag"]
+    return await api.call(
+        "POST",
+        f"{review_path}/declare-no-conflict",
+        reviewer,
+        json={"no_conflict_of_interest": True},
+        headers={"If-Match": etag},
+    )

@@ -37,8 +37,8 @@ from tests.actors import (
     user_actor,
 )
 from tests.api.routes import MUTATING, ROUTES, Event, app_routes
-from tests.api.v1.flows import Api, programme, text
-from tests.world import Budget, approved, budget, district, open_window
+from tests.api.v1.flows import Api, declare_no_conflict, programme, text
+from tests.world import Budget, approved, budget, district, open_window, scores, with_grid
 
 
 class World:
@@ -70,6 +70,7 @@ class World:
         if self._budget is None:
             self._budget = await budget(self.session, total=1_000_000)
             open_window(self.session, self._budget, days=30)
+            await with_grid(self.session, self._budget.call)
             await self.session.flush()
         return self._budget
 
@@ -517,13 +518,22 @@ async def _review_assign(w: World) -> Request:
     return Request("POST", path, officer, json={"reviewer_id": str(reviewer.id)}, expect=201)
 
 
+async def _review_declare(w: World) -> Request:
+    reviews, review = await _reviewed(w, ApplicationStatus.SUBMITTED)
+    reviewer = await w.actor("reviewer")
+    headers = await w.etag(f"{reviews}/{review}", reviewer)
+    body = {"no_conflict_of_interest": True}
+    return Request(
+        "POST", f"{reviews}/{review}/declare-no-conflict", reviewer, json=body, headers=headers
+    )
+
+
 async def _review_score(w: World) -> Request:
     reviews, review = await _reviewed(w, ApplicationStatus.UNDER_REVIEW)
     reviewer = await w.actor("reviewer")
+    await declare_no_conflict(Api(w.client), reviewer, f"{reviews}/{review}")
     headers = await w.etag(f"{reviews}/{review}", reviewer)
-    return Request(
-        "POST", f"{reviews}/{review}/score", reviewer, json={"score": 80}, headers=headers
-    )
+    return Request("POST", f"{reviews}/{review}/score", reviewer, json=scores(), headers=headers)
 
 
 async def _review_unassign(w: World) -> Request:
@@ -636,6 +646,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "client.deactivate": _client_deactivate,
     "token.revoke": _token_revoke,
     "review.assign": _review_assign,
+    "review.declare_no_conflict": _review_declare,
     "review.score": _review_score,
     "review.unassign": _review_unassign,
     "pledge.create": _pledge_create,

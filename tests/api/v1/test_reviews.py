@@ -17,9 +17,9 @@ from app.core.config import Settings
 from app.core.domain import ApplicationStatus
 from app.models import Application, AuditEvent, Review
 from tests.actors import Actor, user_actor
-from tests.api.v1.flows import Api, problem
+from tests.api.v1.flows import Api, declare_no_conflict, problem
 from tests.statements import counting, queries
-from tests.world import approved, budget
+from tests.world import approved, budget, scores, with_grid
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ async def people(session: AsyncSession, settings: Settings) -> dict[str, Actor]:
 
 async def submitted(session: AsyncSession, n: int = 0) -> Application:
     world = await budget(session, total=1_000_000, code=f"R{n}")
+    await with_grid(session, world.call)
     return await approved(session, world, requested=50_000, n=n, status=ApplicationStatus.SUBMITTED)
 
 
@@ -65,7 +66,7 @@ async def test_a_reviewer_sees_and_scores_only_what_is_assigned(
 
     review = await assign(api, officer, mine, rev1)
     assert review["reviewer_id"] == str(rev1.id)
-    assert review["score"] is None
+    assert (review["scores"], review["total"], review["conflict_declared_at"]) == ([], None, None)
     await assign(api, officer, mine, rev2)
 
     listed = await api.read("/api/v1/applications", rev1)
@@ -78,39 +79,49 @@ async def test_a_reviewer_sees_and_scores_only_what_is_assigned(
     theirs = (await api.read(reviews_of(mine), rev2))["items"][0]
     await api.call("GET", f"{reviews_of(mine)}/{theirs['id']}", rev1, expect=404)
 
-    # Scoring waits for the review to start, then needs If-Match.
+    # Scoring waits for the review to start and the declaration, then needs If-Match.
     path = f"{reviews_of(mine)}/{review['id']}"
     etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
     early = await client.post(
-        f"{path}/score", json={"score": 70}, headers={**rev1.headers, "If-Match": etag}
+        f"{path}/score", json=scores(), headers={**rev1.headers, "If-Match": etag}
     )
     assert problem(early, 409, "application_not_in_review")["current_status"] == "submitted"
     await api.act(f"/api/v1/applications/{mine.id}", "start-review", officer)
-    missing = await client.post(f"{path}/score", json={"score": 70}, headers=rev1.headers)
+    undeclared = await client.post(
+        f"{path}/score", json=scores(), headers={**rev1.headers, "If-Match": etag}
+    )
+    problem(undeclared, 409, "conflict_of_interest_not_declared")
+    declared = await declare_no_conflict(api, rev1, path)
+    assert declared["conflict_declared_at"] is not None
+    etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
+    missing = await client.post(f"{path}/score", json=scores(), headers=rev1.headers)
     problem(missing, 428, "precondition_required")
     scored = await api.call(
-        "POST",
-        f"{path}/score",
-        rev1,
-        json={"score": 70, "comment": "Buon partenariato."},
-        headers={"If-Match": etag},
+        "POST", f"{path}/score", rev1, json=scores(30, 20, 15, 5), headers={"If-Match": etag}
     )
-    assert (scored["score"], scored["comment"]) == (70, "Buon partenariato.")
+    assert [(x["criterion"], x["score"], x["max_score"]) for x in scored["scores"]] == [
+        ("Q1", 30, 40),
+        ("P2", 20, 30),
+        ("S3", 15, 20),
+        ("B4", 5, 10),
+    ]
+    assert scored["scores"][0]["comment"] == "Motivazione Q1."
+    assert scored["total"] == 70
     assert scored["scored_at"] is not None
     stale = await client.post(
-        f"{path}/score", json={"score": 90}, headers={**rev1.headers, "If-Match": etag}
+        f"{path}/score", json=scores(), headers={**rev1.headers, "If-Match": etag}
     )
     problem(stale, 412, "precondition_failed")
 
     # Another reviewer cannot score this review: it is not even visible to them.
     etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
     foreign = await client.post(
-        f"{path}/score", json={"score": 1}, headers={**rev2.headers, "If-Match": etag}
+        f"{path}/score", json=scores(), headers={**rev2.headers, "If-Match": etag}
     )
     problem(foreign, 404, "not_found")
     # Nor can the region score on a reviewer's behalf.
     admin_try = await client.post(
-        f"{path}/score", json={"score": 1}, headers={**people["admin"].headers, "If-Match": etag}
+        f"{path}/score", json=scores(), headers={**people["admin"].headers, "If-Match": etag}
     )
     problem(admin_try, 403, "forbidden")
 
@@ -118,10 +129,10 @@ async def test_a_reviewer_sees_and_scores_only_what_is_assigned(
     await api.act(f"/api/v1/applications/{mine.id}", "approve", officer)
     etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
     late = await client.post(
-        f"{path}/score", json={"score": 99}, headers={**rev1.headers, "If-Match": etag}
+        f"{path}/score", json=scores(40), headers={**rev1.headers, "If-Match": etag}
     )
     assert problem(late, 409, "application_not_in_review")["current_status"] == "approved"
-    assert (await session.get(Review, uuid.UUID(review["id"])) or Review()).score == 70
+    assert (await api.read(path, rev1))["total"] == 70
 
 
 async def test_scoring_reads_the_application_and_the_review_once(
@@ -138,11 +149,10 @@ async def test_scoring_reads_the_application_and_the_review_once(
     review = await assign(api, officer, application, rev1)
     await api.act(f"/api/v1/applications/{application.id}", "start-review", officer)
     path = f"{reviews_of(application)}/{review['id']}"
+    await declare_no_conflict(api, rev1, path)
     etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
     with counting(connection) as statements:
-        await api.call(
-            "POST", f"{path}/score", rev1, json={"score": 60}, headers={"If-Match": etag}
-        )
+        await api.call("POST", f"{path}/score", rev1, json=scores(), headers={"If-Match": etag})
     tables = [re.findall(r"\bFROM (\w+)", s) for s in queries(statements)]
     assert sum(found[:1] == ["application"] for found in tables) == 1
     assert sum(found[:1] == ["review"] for found in tables) == 1
@@ -151,12 +161,14 @@ async def test_scoring_reads_the_application_and_the_review_once(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"score": 101}, "score"),
-        ({"score": -1}, "score"),
-        ({"score": "high"}, "score"),
-        ({"score": 50, "comment": "x" * 4001}, "comment"),
-        ({"score": 50, "grade": "A"}, "grade"),
-        ({}, "score"),
+        ({"scores": [{"criterion": "Q1", "score": -1, "comment": "c"}]}, "score"),
+        ({"scores": [{"criterion": "Q1", "score": "high", "comment": "c"}]}, "score"),
+        ({"scores": [{"criterion": "Q1", "score": 5}]}, "comment"),
+        ({"scores": [{"criterion": "Q1", "score": 5, "comment": " "}]}, "comment"),
+        ({"scores": [{"criterion": "Q1", "score": 5, "comment": "x" * 4001}]}, "comment"),
+        ({"scores": [], "grade": "A"}, "grade"),
+        ({"score": 50}, "scores"),
+        ({}, "scores"),
     ],
 )
 async def test_bad_scores_are_422_and_change_nothing(
@@ -171,6 +183,7 @@ async def test_bad_scores_are_422_and_change_nothing(
     review = await assign(api, people["officer"], application, people["rev1"])
     await api.act(f"/api/v1/applications/{application.id}", "start-review", people["officer"])
     path = f"{reviews_of(application)}/{review['id']}"
+    await declare_no_conflict(api, people["rev1"], path)
     etag = (await client.get(path, headers=people["rev1"].headers)).headers["etag"]
     response = await client.post(
         f"{path}/score", json=body, headers={**people["rev1"].headers, "If-Match": etag}
@@ -259,11 +272,12 @@ async def test_unassigning_and_the_audit_trail(
     review = await assign(api, officer, application, rev1)
     await api.act(f"/api/v1/applications/{application.id}", "start-review", officer)
     path = f"{reviews_of(application)}/{review['id']}"
+    await declare_no_conflict(api, rev1, path)
     etag = (await client.get(path, headers=rev1.headers)).headers["etag"]
-    await api.call("POST", f"{path}/score", rev1, json={"score": 55}, headers={"If-Match": etag})
+    await api.call("POST", f"{path}/score", rev1, json=scores(b4=10), headers={"If-Match": etag})
     etag = (await client.get(path, headers=officer.headers)).headers["etag"]
     kept = await client.delete(path, headers={**officer.headers, "If-Match": etag})
-    assert problem(kept, 409, "review_already_scored")["score"] == 55
+    assert problem(kept, 409, "review_already_scored")["scored_at"] is not None
 
     events = (
         await session.scalars(
@@ -274,10 +288,12 @@ async def test_unassigning_and_the_audit_trail(
         "review.assign",
         "review.unassign",
         "review.assign",
+        "review.declare_no_conflict",
         "review.score",
     ]
     assert events[1].after is None
     assert events[1].before is not None
-    assert events[3].actor_type == "user"
-    assert events[3].actor_id == str(rev1.id)
-    assert '"score":55' in (events[3].after or "")
+    assert '"conflict_declared_at":null' in (events[3].before or "")
+    assert events[4].actor_type == "user"
+    assert events[4].actor_id == str(rev1.id)
+    assert '{"comment":"Motivazione B4.","criterion":"B4","score":10}' in (events[4].after or "")
