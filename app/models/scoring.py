@@ -24,7 +24,7 @@ class ScoringGrid(IdMixin, TimestampsMixin, Base):
     the grid is then incomplete and nobody scores on it until it is completed.
 
     ``locked_at`` is set in the transaction of the call's first score; from then on the
-    database refuses any change to the grid and its criteria (migration 0014's triggers).
+    database refuses any change to the grid and its criteria (migration 0015's triggers).
     """
 
     __tablename__ = "scoring_grid"

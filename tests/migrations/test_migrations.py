@@ -220,7 +220,7 @@ async def _scored(
     return review.id
 
 
-async def test_0014_reviews_become_an_overall_grid_and_back(scratch_engine: AsyncEngine) -> None:
+async def test_0015_reviews_become_an_overall_grid_and_back(scratch_engine: AsyncEngine) -> None:
     """Down: each review's total back as its 0-100 score (refused above 100). Up: a
     one-criterion `overall` grid per call with reviews, carrying each score and comment."""
     await migrations.upgrade(scratch_engine)
@@ -234,11 +234,11 @@ async def test_0014_reviews_become_an_overall_grid_and_back(scratch_engine: Asyn
     }
     too_big = await _scored(database, big, {"BIG": 101}, 2)
     with pytest.raises(RuntimeError, match="more than 100 points"):
-        await migrations.downgrade(scratch_engine, "0013")
+        await migrations.downgrade(scratch_engine, "0014")
     async with database.session(write=True) as session:
         await session.execute(delete(Review).where(Review.id == too_big))
 
-    await migrations.downgrade(scratch_engine, "0013")
+    await migrations.downgrade(scratch_engine, "0014")
     sqlite = scratch_engine.dialect.name == "sqlite"
     key = scored.hex if sqlite else scored
     async with scratch_engine.begin() as conn:
