@@ -147,3 +147,30 @@ def test_every_operation_states_its_security() -> None:
         assert "security" in operation, where
     public = json.loads(openapi_document())["paths"]["/healthz"]["get"]
     assert public["security"] == []
+
+
+def test_every_operation_that_takes_a_token_offers_the_http_bearer_scheme() -> None:
+    """Swagger UI's Authorize takes a pasted token (from /api/v1/auth/login) through the
+    HTTP bearer scheme; its OAuth2 dialog only runs the client-credentials flow."""
+    document = json.loads(openapi_document())
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http"
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/api/v1/oauth/token"
+    taking = 0
+    for where, operation in _operations(document):
+        requirements = operation["security"]
+        oauth2 = [r["oauth2"] for r in requirements if "oauth2" in r]
+        bearer = [r["bearer"] for r in requirements if "bearer" in r]
+        assert oauth2 == bearer, f"{where}: {requirements}"
+        taking += bool(oauth2)
+    assert taking >= 60
+
+
+def test_the_document_names_its_server_and_licence() -> None:
+    """Relative: tools send requests to the host that served the document."""
+    document = json.loads(openapi_document())
+    [server] = document["servers"]
+    assert server["url"] == "/"
+    assert server["description"]
+    assert document["info"]["license"]["identifier"] == "EUPL-1.2"
