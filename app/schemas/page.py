@@ -31,8 +31,7 @@ class PageQuery(BaseModel):
         # previous page's last row). Only the list's own cursors name a position in it.
         pattern=CURSOR_PATTERN,
         description="Opaque: the next_cursor of the previous page, passed unchanged "
-        "(unpadded base64url). Any other value is 422 (`rule` invalid_input, `parameter` "
-        "cursor): start again without it.",
+        "(unpadded base64url). Any other value is 422: start again without it.",
     )
 
 
