@@ -71,12 +71,15 @@ TSCONFIG = {
 def _tool(name: str) -> Path:
     """A pinned tool from node_modules; skip (or fail, where required) when it is absent."""
     path = BIN / name
-    if shutil.which("node") is None or not path.exists():
-        message = f"{path} is not installed: run `make test` (it runs `npm ci`) with Node.js 20+"
-        if REQUIRE_NODE:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    if shutil.which("node") is None:
+        message = "Node.js (20.19 or newer) is not on PATH: the spec's tools cannot run"
+    elif not path.exists():
+        message = f"{path} is not installed: `make test` runs `npm ci` (or run it yourself)"
+    else:
+        return path
+    if REQUIRE_NODE:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
