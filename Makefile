@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+# The spec's frontend tools (Redocly, openapi-typescript, tsc; package-lock.json pins them),
+# installed when npm is on the machine; without it their tests skip (CI requires them).
+NPM := $(shell command -v npm 2>/dev/null)
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint typecheck openapi bench clean
 
@@ -20,8 +24,13 @@ run: $(STAMP)
 	$(BIN)/wecare seed
 	$(BIN)/wecare serve
 
-## Run everything CI runs: lint, format check, types, import layers, tests on SQLite and PostgreSQL.
-test: lint typecheck
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+## Run everything CI runs: lint, format check, types, import layers, tests on SQLite and
+## PostgreSQL, and the spec through Redocly's linter and openapi-typescript + tsc --strict.
+test: lint typecheck $(if $(NPM),$(NODE_STAMP))
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -37,4 +46,4 @@ openapi: $(STAMP)
 	$(BIN)/wecare openapi export
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from app.api import ops, wellknown
 from app.api import v1 as api_v1
+from app.api.deps import document_bearer_scheme
 from app.api.etag import ETAG_HEADER, IF_MATCH_PARAMETER
 from app.api.idempotency import KEY_HEADER, LOCATION_HEADER
 from app.api.middleware import (
@@ -37,6 +38,10 @@ from app.services.checkpoints import run_periodic_checkpoints
 from app.services.keys import PublicKeyCache, ensure_signing_key_at_start
 
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# Relative: requests go to the host that served the document, whatever its public URL (a
+# committed document cannot know it, and an absolute one would send tools to another host).
+SERVERS = [{"url": "/", "description": "The server that served this document."}]
+LICENSE = {"name": "EUPL-1.2", "identifier": "EUPL-1.2"}  # as pyproject.toml's license
 
 API_DESCRIPTION = """
 Backend of **WE.CA.RE. — Welfare Cantiere Regionale**, the Piemonte region's
@@ -219,8 +224,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 description=app.description,
                 routes=app.routes,
                 tags=app.openapi_tags,
+                servers=SERVERS,
+                license_info=LICENSE,
             )
-            app.openapi_schema = document_http_semantics(use_problem_media_type(schema))
+            app.openapi_schema = document_bearer_scheme(
+                document_http_semantics(use_problem_media_type(schema))
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from app.cli import openapi_document
+from app.core.money import MAX_AMOUNT, format_amount
+from app.schemas.page import CURSOR_PATTERN
+from app.services.paging import encode_cursor
 
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 
@@ -147,3 +152,77 @@ def test_every_operation_states_its_security() -> None:
         assert "security" in operation, where
     public = json.loads(openapi_document())["paths"]["/healthz"]["get"]
     assert public["security"] == []
+
+
+def test_every_operation_that_takes_a_token_offers_the_http_bearer_scheme() -> None:
+    """Swagger UI's Authorize takes a pasted token (from /api/v1/auth/login) through the
+    HTTP bearer scheme; its OAuth2 dialog only runs the client-credentials flow."""
+    document = json.loads(openapi_document())
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http"
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/api/v1/oauth/token"
+    taking = 0
+    for where, operation in _operations(document):
+        requirements = operation["security"]
+        oauth2 = [r["oauth2"] for r in requirements if "oauth2" in r]
+        bearer = [r["bearer"] for r in requirements if "bearer" in r]
+        assert oauth2 == bearer, f"{where}: {requirements}"
+        taking += bool(oauth2)
+    assert taking >= 60
+
+
+def test_the_document_names_its_server_and_licence() -> None:
+    """Relative: tools send requests to the host that served the document."""
+    document = json.loads(openapi_document())
+    [server] = document["servers"]
+    assert server["url"] == "/"
+    assert server["description"]
+    assert document["info"]["license"]["identifier"] == "EUPL-1.2"
+
+
+def _parameters(document: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (where, parameter)
+        for where, operation in _operations(document)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == name
+    ]
+
+
+def test_every_cursor_documents_the_form_the_lists_issue() -> None:
+    """A cursor is what app.services.paging writes: the pattern admits every one of them."""
+    document = json.loads(openapi_document())
+    cursors = _parameters(document, "cursor")
+    assert len(cursors) >= 13
+    issued = [encode_cursor("WECARE", uuid.uuid4()), encode_cursor(2**63 - 1)]
+    for where, parameter in cursors:
+        [string] = [s for s in parameter["schema"]["anyOf"] if s["type"] == "string"]
+        assert string["pattern"] == CURSOR_PATTERN, where
+        assert all(re.fullmatch(string["pattern"], cursor) for cursor in issued), where
+        assert "next_cursor" in parameter["description"], where
+
+
+def test_money_is_documented_up_to_the_maximum_the_server_accepts() -> None:
+    document = json.loads(openapi_document())
+    text = json.dumps(document)
+    assert r"\\d{0,9}" not in text  # the old pattern: ten digits, up to 9,999,999,999.99
+    money = document["components"]["schemas"]["AllocationCreate"]["properties"]["amount"]
+    assert re.fullmatch(money["pattern"], format_amount(MAX_AMOUNT))
+    assert not re.fullmatch(money["pattern"], format_amount(MAX_AMOUNT + Decimal("0.01")))
+
+
+def test_the_oauth_forms_say_that_a_repeated_parameter_is_refused() -> None:
+    document = json.loads(openapi_document())
+    forms = 0
+    for where, operation in _operations(document):
+        content = operation.get("requestBody", {}).get("content", {})
+        form = content.get("application/x-www-form-urlencoded")
+        if form is None:
+            continue
+        assert "repeated parameter is refused" in form["schema"]["description"], where
+        assert "RFC 6749 section 3.1" in operation["requestBody"]["description"], where
+        # An unknown parameter is ignored, but it is one string too: never a repeated one.
+        assert form["schema"]["additionalProperties"] == {"type": "string"}, where
+        forms += 1
+    assert forms == 3

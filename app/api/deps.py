@@ -176,6 +176,45 @@ def require(*scopes: str) -> Any:
 # ``openapi_extra=OPTIONAL_AUTH`` so that OpenAPI says a token is optional there.
 OptionalPrincipal = Annotated[Principal, Security(get_principal)]
 OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # added to the bearer requirement
+# One rule for every operation anyone may call (README "Authentication and authorisation"):
+# without Authorization the caller is anonymous; a token that is presented is checked, and
+# one that is not valid (malformed, expired, wrongly signed, revoked) is 401 invalid_token
+# (RFC 6750 3.1), never silently ignored: a client that sends a credential wants to know that
+# it no longer works. Public operations that answer everyone alike list this dependency
+# (with OPTIONAL_AUTH and a documented 401); those whose answer depends on the caller take
+# OptionalPrincipal, which checks the token the same way.
+CHECKS_OPTIONAL_TOKEN = Security(get_principal)
+
+# OpenAPI: the same bearer tokens as a plain HTTP scheme, offered on every operation next to
+# the OAuth2 one, so that Swagger UI's Authorize takes a token from /api/v1/auth/login as
+# pasted (its OAuth2 dialog only runs the client-credentials flow).
+BEARER_SCHEME_NAME = "bearer"
+BEARER_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A user's access token from /api/v1/auth/login (or any access token of "
+    "this service), sent as `Authorization: Bearer <token>`.",
+}
+
+
+def document_bearer_scheme(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the HTTP bearer scheme, as an alternative to every OAuth2 requirement (same
+    scopes: OpenAPI 3.1 lets a requirement of any scheme list the roles it needs)."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
+    oauth2 = bearer_token.scheme_name
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            requirements: list[dict[str, list[str]]] = operation.get("security", [])
+            alternatives: list[dict[str, list[str]]] = []
+            for requirement in requirements:
+                alternatives.append(requirement)
+                if set(requirement) == {oauth2}:
+                    alternatives.append({BEARER_SCHEME_NAME: list(requirement[oauth2])})
+            if requirements:
+                operation["security"] = alternatives
+    return schema
 
 
 async def get_authenticated(principal: OptionalPrincipal) -> Principal:

@@ -6,9 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    JsonValue,
+    StringConstraints,
+    TypeAdapter,
+)
 
-from app.core.auth import Role
+from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
 from app.models.auth import OAuthClient, UserAccount
 from app.schemas.common import JsonScalars
 from app.schemas.page import PageQuery
@@ -222,6 +230,9 @@ class UserQuery(PageQuery):
     """The account list's query string."""
 
 
+_GRANTABLE_SCOPES: list[JsonValue] = [*sorted(CLIENT_GRANTABLE_SCOPES)]
+
+
 class ClientCreate(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -236,7 +247,12 @@ class ClientCreate(_In):
         },
     )
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=20)
+    scopes: list[str] = Field(
+        min_length=1,
+        max_length=20,
+        # Documented as the service checks it (app.services.clients.register_client).
+        json_schema_extra={"items": {"type": "string", "enum": _GRANTABLE_SCOPES}},
+    )
     organisation_id: uuid.UUID | None = None
 
 

@@ -11,6 +11,8 @@ from app.core.domain import Fund
 
 T = TypeVar("T")
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
 
 class PageQuery(BaseModel):
     """The paging part of a list's query string (lists read as one model, app.api.query).
@@ -25,7 +27,11 @@ class PageQuery(BaseModel):
     cursor: str | None = Field(
         default=None,
         max_length=500,
-        description="Opaque: the next_cursor of the previous page.",
+        # What app/services/paging.py writes: unpadded base64url (of the sort key of the
+        # previous page's last row). Only the list's own cursors name a position in it.
+        pattern=CURSOR_PATTERN,
+        description="Opaque: the next_cursor of the previous page, passed unchanged "
+        "(unpadded base64url). Any other value is 422: start again without it.",
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerial
 from pydantic_core import PydanticCustomError
 
 from app.core.identity import InvalidIdentifier, normalise_tax_code, normalise_vat_number
-from app.core.money import InvalidAmount, format_amount, parse_amount
+from app.core.money import MAX_AMOUNT, InvalidAmount, format_amount, parse_amount
 
 
 def _amount(value: object) -> Decimal:
@@ -35,6 +35,16 @@ def _vat_number(value: str) -> str:
         raise PydanticCustomError("invalid_vat_number", str(error)) from error
 
 
+# The documented form of an amount is what parse_amount accepts, up to MAX_AMOUNT
+# (€1,000,000,000.00) included. Money is a string in JSON, and JSON Schema's `maximum` bounds
+# numbers only: the bound is in the pattern (what generators and validators obey) and in the
+# description. tests/schemas/test_money_schema.py holds the patterns to parse_amount.
+_BELOW_THE_MAXIMUM = r"[1-9]\d{0,8}(\.\d{1,2})?"  # 1 to 999,999,999.99
+_THE_MAXIMUM = r"1000000000(\.0{1,2})?"
+MONEY_PATTERN = rf"^(0(\.\d{{1,2}})?|{_BELOW_THE_MAXIMUM}|{_THE_MAXIMUM})$"
+POSITIVE_MONEY_PATTERN = rf"^(0\.(0[1-9]|[1-9]\d?)|{_BELOW_THE_MAXIMUM}|{_THE_MAXIMUM})$"
+_AT_MOST = f"at most {format_amount(MAX_AMOUNT)}"
+
 Money = Annotated[
     Decimal,
     BeforeValidator(_amount),
@@ -42,8 +52,9 @@ Money = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$",
-            "description": "Euros as a decimal string with at most two decimals.",
+            "pattern": MONEY_PATTERN,
+            "maxLength": len(format_amount(MAX_AMOUNT)),
+            "description": f"Euros as a decimal string with at most two decimals, {_AT_MOST}.",
             "examples": ["6400000.00"],
         }
     ),
@@ -65,8 +76,10 @@ PositiveMoney = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(0\.(0[1-9]|[1-9]\d?)|[1-9]\d{0,9}(\.\d{1,2})?)$",
-            "description": "Euros, more than zero, as a decimal string with at most two decimals.",
+            "pattern": POSITIVE_MONEY_PATTERN,
+            "maxLength": len(format_amount(MAX_AMOUNT)),
+            "description": "Euros, more than zero, as a decimal string with at most two "
+            f"decimals, {_AT_MOST}.",
             "examples": ["250000.00"],
         }
     ),

@@ -33,7 +33,7 @@ _MAX_BIGINT = 2**63 - 1
 
 
 def _invalid() -> InvalidInput:
-    return InvalidInput("The cursor is not valid; start again without it.")
+    return InvalidInput("The cursor is not valid; start again without it.", parameter="cursor")
 
 
 def encode_cursor(*key: object) -> str:

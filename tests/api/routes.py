@@ -62,16 +62,26 @@ class Route:
     callers: frozenset[str] | str
     event: Event | None = None
     no_event: str | None = None  # why a change writes no event (decided per route)
+    # Why a route anyone may call does not read a bearer token at all. Every other public
+    # route checks a presented one: not valid is 401 invalid_token (test_public_routes.py).
+    no_bearer: str | None = None
+
+
+# Outside the API: what load balancers, browsers and resource servers fetch without tokens.
+INFRASTRUCTURE = "a probe, the documentation or a discovery document: no resource of the API"
+# Authenticated by what they are sent, not by an access token: a frontend that still
+# attaches its expired access token must be able to log in again or refresh.
+OWN_CREDENTIALS = "authenticated by the password or refresh token in its body"
 
 
 ROUTES: dict[tuple[str, str], Route] = {
-    ("GET", "/healthz"): Route(PUBLIC),
-    ("GET", "/readyz"): Route(PUBLIC),
-    ("GET", "/openapi.json"): Route(PUBLIC),
-    ("GET", "/docs"): Route(PUBLIC),
-    ("GET", "/redoc"): Route(PUBLIC),
-    ("GET", "/.well-known/jwks.json"): Route(PUBLIC),
-    ("GET", "/.well-known/oauth-authorization-server"): Route(PUBLIC),
+    ("GET", "/healthz"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/readyz"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/openapi.json"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/docs"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/redoc"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/.well-known/jwks.json"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
+    ("GET", "/.well-known/oauth-authorization-server"): Route(PUBLIC, no_bearer=INFRASTRUCTURE),
     ("GET", "/api/v1/programmes"): Route(PUBLIC),
     ("GET", "/api/v1/programmes/{programme_id}"): Route(PUBLIC),
     ("POST", "/api/v1/programmes"): Route(ADMIN, made("programme.create")),
@@ -195,8 +205,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/oauth/introspect"): Route(
         CLIENT_CREDENTIALS, no_event="reads a token's state; changes nothing"
     ),
-    ("POST", "/api/v1/auth/login"): Route(PUBLIC, made("auth.login", "user")),
-    ("POST", "/api/v1/auth/refresh"): Route(PUBLIC, made("auth.refresh", "user")),
+    ("POST", "/api/v1/auth/login"): Route(
+        PUBLIC, made("auth.login", "user"), no_bearer=OWN_CREDENTIALS
+    ),
+    ("POST", "/api/v1/auth/refresh"): Route(
+        PUBLIC, made("auth.refresh", "user"), no_bearer=OWN_CREDENTIALS
+    ),
     ("POST", "/api/v1/auth/logout"): Route(USERS, made("auth.logout", "user")),
     ("GET", "/api/v1/auth/whoami"): Route(USERS | {"client"}),
     ("POST", "/api/v1/auth/password"): Route(USERS, changed("user.password_change", "user")),

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import SessionDep, SettingsDep, require
+from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, SettingsDep, require
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import ANONYMOUS, Principal, Scope
@@ -23,8 +23,9 @@ checkpoint_query = QueryModel(AuditCheckpointQuery)
 @router.get(
     "",
     summary="List audit checkpoints",
-    responses=problem_responses(422),
-    openapi_extra=checkpoint_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 422),
+    openapi_extra=checkpoint_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_audit_checkpoints(
     session: SessionDep, query: Annotated[AuditCheckpointQuery, Depends(checkpoint_query)]
@@ -33,7 +34,13 @@ async def list_audit_checkpoints(
     return await service.list_audit_checkpoints(session, ANONYMOUS, query)
 
 
-@router.get("/latest", summary="Read the newest audit checkpoint", responses=problem_responses(404))
+@router.get(
+    "/latest",
+    summary="Read the newest audit checkpoint",
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_latest_audit_checkpoint(session: SessionDep) -> AuditCheckpointRead:
     """Return the newest signed checkpoint (public): keep it to detect a rewritten history."""
     return await service.get_latest_audit_checkpoint(session, ANONYMOUS)

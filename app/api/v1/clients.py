@@ -13,6 +13,7 @@ from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.schemas.auth import ClientCreate, ClientCreated, ClientQuery, ClientRead
 from app.schemas.page import Page
+from app.schemas.problem import Problem
 from app.services import clients as service
 
 router = APIRouter(prefix="/clients", tags=["clients"])
@@ -66,7 +67,11 @@ async def get_client(
     "/{client_id}",
     status_code=204,
     summary="Deactivate a partner client",
-    responses=problem_responses(401, 403, 404),
+    # The client's version column refuses a concurrent change of it (no If-Match here).
+    responses={
+        **problem_responses(401, 403, 404),
+        412: {"model": Problem, "description": "The client changed meanwhile; retry."},
+    },
 )
 async def deactivate_client(client_id: ClientId, session: SessionDep, _: ClientsAdmin) -> Response:
     """Deactivate a client: it gets no new tokens and its current tokens stop working."""

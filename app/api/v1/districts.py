@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from app.api.deps import SessionDep, require
+from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, require
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
@@ -28,8 +28,9 @@ district_query = QueryModel(DistrictQuery)
 @router.get(
     "",
     summary="List districts",
-    responses=problem_responses(422),
-    openapi_extra=district_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 422),
+    openapi_extra=district_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_districts(
     session: SessionDep, query: Annotated[DistrictQuery, Depends(district_query)]
@@ -38,7 +39,13 @@ async def list_districts(
     return await service.list_districts(session, ANONYMOUS, query)
 
 
-@router.get("/{district_id}", summary="Read a district", responses=problem_responses(404, 422))
+@router.get(
+    "/{district_id}",
+    summary="Read a district",
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_district(
     district_id: DistrictId, session: SessionDep, response: Response
 ) -> DistrictRead:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from app.api.deps import SessionDep, require
+from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, require
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
@@ -28,8 +28,9 @@ measure_query = QueryModel(MeasureQuery)
 @router.get(
     "",
     summary="List measures",
-    responses=problem_responses(422),
-    openapi_extra=measure_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 422),
+    openapi_extra=measure_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_measures(
     session: SessionDep, query: Annotated[MeasureQuery, Depends(measure_query)]
@@ -38,7 +39,13 @@ async def list_measures(
     return await service.list_measures(session, ANONYMOUS, query)
 
 
-@router.get("/{measure_id}", summary="Read a measure", responses=problem_responses(404, 422))
+@router.get(
+    "/{measure_id}",
+    summary="Read a measure",
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_measure(
     measure_id: MeasureId, session: SessionDep, response: Response
 ) -> MeasureRead:

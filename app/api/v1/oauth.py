@@ -30,13 +30,32 @@ FORM = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 
 
+# What _read_form refuses, said where clients read it (RFC 6749 section 3.1).
+_FORM_RULES = (
+    "UTF-8, at most 16 KiB. Each parameter at most once: a repeated parameter is refused "
+    "with 400 invalid_request (RFC 6749 section 3.1), as is a required one left empty."
+)
+
+
 def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    properties = {
+        name: {**schema, "minLength": 1} if name in required else schema
+        for name, schema in fields.items()
+    }
     return {
         "requestBody": {
             "required": True,
+            "description": _FORM_RULES,
             "content": {
                 FORM: {
-                    "schema": {"type": "object", "properties": fields, "required": required},
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "required": required,
+                        # Unknown parameters are ignored (RFC 6749 3.1), each once, a string.
+                        "additionalProperties": {"type": "string"},
+                        "description": _FORM_RULES,
+                    },
                 }
             },
         }
@@ -48,7 +67,12 @@ _CLIENT_FIELDS = {
     "client_secret": {"type": "string", "description": "client_secret_post only"},
 }
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": OAuthError, "description": "invalid_request, invalid_scope, ..."},
+    400: {
+        "model": OAuthError,
+        "description": "invalid_request (a parameter missing, empty or repeated, or a body "
+        "that is not a UTF-8 urlencoded form), invalid_scope, unsupported_grant_type, "
+        "unauthorized_client.",
+    },
     401: {"model": OAuthError, "description": "invalid_client"},
     **problem_responses(429, 503),
 }

@@ -24,6 +24,7 @@ from app.schemas.organisation import (
     PartnershipUpdate,
 )
 from app.schemas.page import Page
+from app.schemas.problem import Problem
 from app.services import organisations as service
 
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
@@ -115,7 +116,12 @@ async def update_partnership(
     status_code=201,
     summary="Invite an organisation",
     response_model=MembershipRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    # The invitation bumps the partnership's version: a concurrent change of the partnership
+    # wins (its version column), though no If-Match is asked for here.
+    responses={
+        **problem_responses(401, 403, 404, 409, 422),
+        412: {"model": Problem, "description": "The partnership changed meanwhile; retry."},
+    },
 )
 async def invite_member(
     partnership_id: PartnershipId,

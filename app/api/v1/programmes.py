@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from app.api.deps import SessionDep, require
+from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, require
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
@@ -28,8 +28,9 @@ programme_query = QueryModel(ProgrammeQuery)
 @router.get(
     "",
     summary="List programmes",
-    responses=problem_responses(422),
-    openapi_extra=programme_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 422),
+    openapi_extra=programme_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_programmes(
     session: SessionDep, query: Annotated[ProgrammeQuery, Depends(programme_query)]
@@ -38,7 +39,13 @@ async def list_programmes(
     return await service.list_programmes(session, ANONYMOUS, query)
 
 
-@router.get("/{programme_id}", summary="Read a programme", responses=problem_responses(404, 422))
+@router.get(
+    "/{programme_id}",
+    summary="Read a programme",
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_programme(
     programme_id: ProgrammeId, session: SessionDep, response: Response
 ) -> ProgrammeRead:

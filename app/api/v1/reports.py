@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import SnapshotSessionDep
+from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SnapshotSessionDep
 from app.api.problems import problem_responses
 from app.schemas.transparency import ProgrammeReportRead
 from app.services import transparency as service
@@ -20,7 +20,9 @@ ProgrammeId = Annotated[uuid.UUID, Path(description="The programme's id.")]
 @router.get(
     "/programmes/{programme_id}/report",
     summary="Report a programme's budget",
-    responses=problem_responses(404, 422),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def report_programme(
     programme_id: ProgrammeId, session: SnapshotSessionDep

@@ -1,5 +1,6 @@
 """The public register of funded projects (D.lgs. 33/2013 art. 26-27) and its open-data
-exports. Anonymous: no credentials are read here."""
+exports. Anonymous: everyone reads the same; a presented token is still checked (401 when
+it is not valid), as on every public operation."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import DatabaseDep, SessionDep, SettingsDep, SnapshotSessionDep
+from app.api.deps import (
+    CHECKS_OPTIONAL_TOKEN,
+    OPTIONAL_AUTH,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    SnapshotSessionDep,
+)
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import ANONYMOUS
@@ -52,8 +60,9 @@ FiltersDep = Annotated[service.GrantFilters, Depends(grant_filters)]
 @router.get(
     "/grants",
     summary="List published grants",
-    responses=problem_responses(422),
-    openapi_extra=grant_page_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 422),
+    openapi_extra=grant_page_query.openapi(**OPTIONAL_AUTH),
 )
 async def list_grants(
     session: SessionDep,
@@ -114,8 +123,9 @@ async def _csv_lines(
     "/grants.csv",
     summary="Export published grants as CSV",
     response_class=StreamingResponse,
-    responses={**_CSV_RESPONSE, **problem_responses(422)},
-    openapi_extra=grant_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses={**_CSV_RESPONSE, **problem_responses(401, 422)},
+    openapi_extra=grant_query.openapi(**OPTIONAL_AUTH),
 )
 async def export_grants_csv(
     database: DatabaseDep, settings: SettingsDep, filters: FiltersDep
@@ -138,8 +148,9 @@ def _address(base_url: str, request: Request) -> str:
 @router.get(
     "/grants.360giving.json",
     summary="Export published grants in the 360Giving Data Standard",
-    responses=problem_responses(404, 422),
-    openapi_extra=grant_query.openapi(),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=grant_query.openapi(**OPTIONAL_AUTH),
 )
 async def export_grants_360giving(
     request: Request, session: SnapshotSessionDep, settings: SettingsDep, filters: FiltersDep
@@ -156,7 +167,9 @@ async def export_grants_360giving(
 @router.get(
     "/grants/{allocation_id}",
     summary="Read a published grant",
-    responses=problem_responses(404, 422),
+    dependencies=[CHECKS_OPTIONAL_TOKEN],
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def get_grant(
     allocation_id: AllocationId, session: SessionDep, settings: SettingsDep

@@ -279,13 +279,16 @@ class TestRegister:
             "ATS Val Pellice",
         )
 
-    async def test_anyone_may_read_and_credentials_are_not_even_looked_at(
+    async def test_anyone_may_read_and_a_bad_token_is_still_refused(
         self, client: httpx.AsyncClient, register: Register
     ) -> None:
+        """Anonymous reads are 200; a presented token is checked as on every public route
+        (tests/api/test_public_routes.py)."""
         junk = {"Authorization": "Bearer not-a-token"}
-        for path in (GRANTS, f"{GRANTS}/{register.entity}", f"{GRANTS}.csv"):
-            assert (await client.get(path, headers=junk)).status_code == 200, path
-        assert (await client.get(f"{GRANTS}.360giving.json", headers=junk)).status_code == 200
+        paths = (GRANTS, f"{GRANTS}/{register.entity}", f"{GRANTS}.csv", f"{GRANTS}.360giving.json")
+        for path in paths:
+            assert (await client.get(path)).status_code == 200, path
+            assert (await client.get(path, headers=junk)).status_code == 401, path
 
     async def test_the_award_date_is_the_utc_day(
         self, client: httpx.AsyncClient, register: Register
