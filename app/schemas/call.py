@@ -8,10 +8,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
-from app.core.money import from_cents
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.organisation import District
-from app.schemas.common import Input, Output
+from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
@@ -119,35 +118,14 @@ def open_phase(call: Call, phases: list[CallPhase], now: datetime) -> CallPhase 
 def call_read(
     call: Call, phases: list[CallPhase], limits: list[CallParticipationLimit], now: datetime
 ) -> CallRead:
+    """A call with its windows and limits, loaded apart; which window is open ``now``."""
     current = open_phase(call, phases, now)
-    return CallRead(
-        id=call.id,
-        measure_id=call.measure_id,
-        line_id=call.line_id,
-        code=call.code,
-        title_it=call.title_it,
-        title_en=call.title_en,
-        status=call.status,
-        selection_method=call.selection_method,
-        published_on=call.published_on,
-        dates_note=call.dates_note,
-        budget=from_cents(call.budget_cents),
-        allocated=from_cents(call.allocated_cents),
-        available=from_cents(call.budget_cents - call.allocated_cents),
-        funded_projects=call.funded_projects,
+    return from_attributes(
+        CallRead,
+        call,
         open_phase=current.kind if current else None,
-        phases=[
-            CallPhaseRead(
-                ordinal=p.ordinal, kind=p.kind, opens_at=p.opens_at, closes_at=p.closes_at
-            )
-            for p in phases
-        ],
-        participation_limits=[
-            ParticipationLimitRead(legal_nature=x.legal_nature, max_projects=x.max_projects)
-            for x in sorted(limits, key=lambda x: x.legal_nature)
-        ],
-        created_at=call.created_at,
-        updated_at=call.updated_at,
+        phases=phases,
+        participation_limits=sorted(limits, key=lambda x: x.legal_nature),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -44,4 +44,30 @@ class Input(JsonScalars):
 
 
 class Output(BaseModel):
+    """Every representation: read from a model's attributes (``XRead.model_validate(row)``);
+    money columns are Decimals already (app.db.types.Money)."""
+
     model_config = ConfigDict(from_attributes=True)
+
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+class _Given:
+    """``source``'s attributes, but for those given: what Pydantic reads with from_attributes."""
+
+    __slots__ = ("_given", "_source")
+
+    def __init__(self, source: object, given: dict[str, object]) -> None:
+        self._source, self._given = source, given
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._given:
+            return self._given[name]
+        return getattr(self._source, name)
+
+
+def from_attributes(schema: type[ReadT], source: object, **given: object) -> ReadT:
+    """``schema`` read from ``source``'s attributes, with ``given`` for the fields it has not
+    (parts loaded apart, as relationships never load lazily; figures computed elsewhere)."""
+    return schema.model_validate(_Given(source, given), from_attributes=True)

@@ -31,6 +31,7 @@ from app.core.security import (
     signing_key_is_authentic,
     verify_checkpoint,
 )
+from app.db.types import Money
 from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
 from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead, audit_event_read
@@ -70,11 +71,16 @@ def canonical(value: Any) -> str:
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _stored(column: Any, value: Any) -> Any:
+    return column.type.stored(value) if isinstance(column.type, Money) else value
+
+
 def snapshot(entity: object) -> dict[str, Any]:
-    """The entity's columns (secrets left out), ready for canonical JSON."""
+    """The entity's row as stored (secrets left out), ready for canonical JSON: column names
+    and values, money in integer cents, as the trail has always recorded it."""
     mapper = inspect(entity).mapper
     return {
-        attr.key: _plain(getattr(entity, attr.key))
+        attr.columns[0].name: _plain(_stored(attr.columns[0], getattr(entity, attr.key)))
         for attr in mapper.column_attrs
         if attr.key not in _SECRET_COLUMNS
     }
