@@ -7,7 +7,6 @@ joined to its application, beneficiary, programme, measure and call, columns onl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +25,7 @@ from app.core.money import ZERO
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
-from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, Programme
 from app.repositories.paging import Order, keyset
 from app.repositories.programmes import search
@@ -200,10 +199,6 @@ async def get_grant(session: AsyncSession, allocation_id: uuid.UUID) -> GrantRow
 
 
 # The budget report.
-
-
-async def districts(session: AsyncSession) -> Sequence[District]:
-    return (await session.scalars(select(District).order_by(District.code, District.id))).all()
 
 
 async def live_applications_by_district(

@@ -1,4 +1,4 @@
-"""Calls for proposals with their phase windows and participation limits; districts."""
+"""Calls for proposals with their phase windows and participation limits."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.models.call import Call, CallParticipationLimit, CallPhase
-from app.models.organisation import District
 from app.schemas.common import Input, Output, from_attributes
-from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
+from app.schemas.page import FundFilter, MeasureFilter, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
 from app.schemas.types import Money
@@ -127,52 +126,6 @@ def call_read(
         phases=phases,
         participation_limits=sorted(limits, key=lambda x: x.legal_nature),
     )
-
-
-class DistrictCreate(Input):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "TO-04",
-                    "name": "Distretto di Coesione Sociale Torino Nord",
-                    "lead_organisation_id": "5b1f3c1e-8d2a-4c57-9a51-2f0a5b7d9e10",
-                }
-            ]
-        },
-    )
-    code: str = Field(min_length=1, max_length=40, pattern=CODE)
-    name: str = Field(min_length=1, max_length=300)
-    lead_organisation_id: uuid.UUID
-
-
-class DistrictUpdate(Input):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={"examples": [{"name": "Distretto Torino Nord"}]},
-    )
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    lead_organisation_id: uuid.UUID | None = None
-
-
-class DistrictRead(Output):
-    id: uuid.UUID
-    code: str
-    name: str
-    lead_organisation_id: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
-
-
-def district_read(district: District) -> DistrictRead:
-    return DistrictRead.model_validate(district)
-
-
-class DistrictQuery(PageQuery, NameSearch):
-    """The district list's query string."""
 
 
 class _CallFilters(BaseModel):

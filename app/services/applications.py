@@ -33,10 +33,12 @@ from app.core.errors import (
 )
 from app.models.application import Application
 from app.models.call import Call, CallPhase
-from app.models.organisation import District, Organisation
+from app.models.district import District
+from app.models.organisation import Organisation
 from app.models.programme import Measure, MeasureLine
 from app.repositories import applicants as applicant_repo
 from app.repositories import applications as repo
+from app.repositories import calls as call_repo
 from app.repositories import programmes as programme_repo
 from app.repositories import visibility
 from app.schemas.application import (
@@ -378,7 +380,7 @@ async def _require_all_accepted(session: AsyncSession, partnership_id: uuid.UUID
 async def _check_submission(
     session: AsyncSession, application: Application, call: Call, now: datetime
 ) -> None:
-    phases = await programme_repo.list_call_phases(session, call.id)
+    phases = await call_repo.list_call_phases(session, call.id)
     wanted = _STAGE_WINDOW[application.stage]
     open_now = [p for p in phases if p.opens_at <= now < p.closes_at]
     if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
@@ -425,7 +427,7 @@ async def _check_participation(
 ) -> None:
     limits = {
         limit.legal_nature: limit.max_projects
-        for limit in await programme_repo.list_participation_limits(session, call.id)
+        for limit in await call_repo.list_participation_limits(session, call.id)
     }
     for org in applicant.organisations:
         cap = limits.get(org.legal_nature)

@@ -25,7 +25,8 @@ from app.db.base import utcnow
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure
 from app.repositories import budgets
-from app.repositories import programmes as repo
+from app.repositories import calls as repo
+from app.repositories import programmes as programme_repo
 from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
 from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
@@ -116,7 +117,7 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         raise NotFound(f"No measure {data.measure_id}.")
     line_id = None
     if data.line_number is not None:
-        line = await repo.get_line(session, measure.id, data.line_number)
+        line = await programme_repo.get_line(session, measure.id, data.line_number)
         if line is None:
             raise InvalidInput(f"Measure {measure.code} has no line {data.line_number}.")
         line_id = line.id

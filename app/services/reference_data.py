@@ -31,6 +31,7 @@ from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.repositories import calls as call_repo
 from app.repositories import programmes as repo
 from app.schemas.reference_data import (
     CallSpec,
@@ -188,7 +189,9 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     # Counters start right, so a first load creates rows and updates none.
     other_calls = [
         c
-        for c in (await repo.list_calls_of_programme(session, programme.id) if programme else [])
+        for c in (
+            await call_repo.list_calls_of_programme(session, programme.id) if programme else []
+        )
         if c.code not in {cs.code for cs in spec.calls}
     ]
 
@@ -231,7 +234,7 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     # The counters again, from the rows as written: a no-op unless the file and the
     # database disagree in a way the sums above could not see.
     all_measures = await repo.list_measures(session, programme.id)
-    calls = await repo.list_calls_of_programme(session, programme.id)
+    calls = await call_repo.list_calls_of_programme(session, programme.id)
     for measure in all_measures:
         shares = sum((c.budget for c in calls if c.measure_id == measure.id), ZERO)
         await loader.upsert(Measure, measure, {"calls_budget": shares})
@@ -363,7 +366,7 @@ async def write_call(
     spec: CallSpec,
 ) -> Call:
     session = loader.session
-    existing = await repo.get_call_by_code(session, spec.code)
+    existing = await call_repo.get_call_by_code(session, spec.code)
     if existing is not None and existing.measure_id != measure.id:
         # Call codes are unique across programmes; moving a call would move its grants out
         # of the counters of the measure (and programme) that hold them.
@@ -389,7 +392,7 @@ async def write_call(
     )
     await loader.upsert_children(
         CallPhase,
-        lambda: repo.list_call_phases(session, call.id),
+        lambda: call_repo.list_call_phases(session, call.id),
         lambda row: row.ordinal,
         (
             (
@@ -407,7 +410,7 @@ async def write_call(
     )
     await loader.upsert_children(
         CallParticipationLimit,
-        lambda: repo.list_participation_limits(session, call.id),
+        lambda: call_repo.list_participation_limits(session, call.id),
         lambda row: row.legal_nature,
         (
             (

@@ -22,6 +22,8 @@ from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
 from app.core.money import ZERO
 from app.models.allocation import Allocation
+from app.repositories import calls as call_repo
+from app.repositories import districts as district_repo
 from app.repositories import programmes as programme_repo
 from app.repositories import transparency as repo
 from app.repositories.transparency import GrantFilters as GrantFilters  # the exports take it
@@ -254,11 +256,11 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
     measures = await programme_repo.list_measures(session, programme_id)
     calls = [
         call
-        for call in await programme_repo.list_calls_of_programme(session, programme_id)
+        for call in await call_repo.list_calls_of_programme(session, programme_id)
         if call.status in PUBLIC_STATUSES
     ]
     per_district = [m.id for m in measures if m.one_per_district]
-    districts = await repo.districts(session) if per_district else []
+    districts = await district_repo.all_districts(session) if per_district else []
     live = await repo.live_applications_by_district(session, per_district)
     funded = await repo.active_allocations_by_district(session, per_district)
 
