@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
-from app.models.review import MAX_SCORE, Review
+from app.models.review import MAX_SCORE
 from app.schemas.common import Input, Output
 from app.schemas.page import PageQuery
 
@@ -43,10 +43,6 @@ class ReviewRead(Output):
     scored_at: datetime | None
     created_at: datetime = Field(description="When the reviewer was assigned.")
     updated_at: datetime
-
-
-def review_read(review: Review) -> ReviewRead:
-    return ReviewRead.model_validate(review)
 
 
 class ReviewQuery(PageQuery):

@@ -34,7 +34,7 @@ from app.core.security import (
 from app.db.types import Money
 from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
-from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead, audit_event_read
+from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead
 from app.schemas.page import Page
 from app.services.paging import SortKey
 
@@ -297,7 +297,7 @@ async def list_audit_events(
     """The changes in sequence order, with who made them and the state before and after."""
     filters = query.model_dump(exclude={"limit", "cursor"})
     rows = partial(repo.page_events, session, filters=filters)
-    return await AUDIT_EVENT_ORDER.page_of(query, rows, audit_event_read)
+    return await AUDIT_EVENT_ORDER.page_of(query, rows, AuditEventRead.model_validate)
 
 
 async def get_audit_head(session: AsyncSession, principal: Principal) -> AuditHeadRead:

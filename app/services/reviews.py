@@ -29,7 +29,7 @@ from app.models.review import Review
 from app.repositories import reviews as repo
 from app.repositories import visibility
 from app.schemas.page import Page
-from app.schemas.review import ReviewAssign, ReviewQuery, ReviewRead, ReviewScore, review_read
+from app.schemas.review import ReviewAssign, ReviewQuery, ReviewRead, ReviewScore
 from app.services import audit
 from app.services.applications import load_application
 from app.services.paging import SortKey
@@ -62,7 +62,7 @@ async def list_reviews(
         application_id=application.id,
         visible=visibility.reviews(principal),
     )
-    return await REVIEW_ORDER.page_of(query, rows, review_read)
+    return await REVIEW_ORDER.page_of(query, rows, ReviewRead.model_validate)
 
 
 async def load_review(
@@ -80,13 +80,14 @@ async def load_review(
 
 
 async def read_review(session: AsyncSession, found: ApplicationReview) -> ReviewRead:
-    return review_read(found.review)
+    return ReviewRead.model_validate(found.review)
 
 
 async def get_review(
     session: AsyncSession, principal: Principal, application_id: uuid.UUID, review_id: uuid.UUID
 ) -> ReviewRead:
-    return review_read((await load_review(session, application_id, review_id, principal)).review)
+    found = await load_review(session, application_id, review_id, principal)
+    return ReviewRead.model_validate(found.review)
 
 
 async def assign_reviewer(
