@@ -53,21 +53,12 @@ class Output(BaseModel):
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
 
-class _Given:
-    """``source``'s attributes, but for those given: what Pydantic reads with from_attributes."""
-
-    __slots__ = ("_given", "_source")
-
-    def __init__(self, source: object, given: dict[str, object]) -> None:
-        self._source, self._given = source, given
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._given:
-            return self._given[name]
-        return getattr(self._source, name)
-
-
 def from_attributes(schema: type[ReadT], source: object, **given: object) -> ReadT:
     """``schema`` read from ``source``'s attributes, with ``given`` for the fields it has not
-    (parts loaded apart, as relationships never load lazily; figures computed elsewhere)."""
-    return schema.model_validate(_Given(source, given), from_attributes=True)
+    (parts loaded apart, as relationships never load lazily; figures computed elsewhere).
+    Nested parts (ORM rows too) are read from their attributes in turn."""
+    values = {
+        name: given[name] if name in given else getattr(source, name)
+        for name in schema.model_fields
+    }
+    return schema.model_validate(values, from_attributes=True)
