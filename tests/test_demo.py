@@ -231,6 +231,7 @@ def test_from_an_empty_database_to_a_published_grant_with_the_readme_walk_throug
     steps = [(e.method, re.sub(r"[0-9a-f-]{36}", "{id}", e.path)) for e in shell.exchanges]
     for action in ("submit", "start-review", "approve"):
         assert ("POST", f"/api/v1/applications/{{id}}/{action}") in steps
+    assert ("POST", "/api/v1/applications/{id}/reviews/{id}/declare-no-conflict") in steps
     assert ("POST", "/api/v1/applications/{id}/reviews/{id}/score") in steps
     assert ("POST", "/api/v1/allocations") in steps
     grant, application = shell.variables["GRANT"], shell.variables["APP"]

@@ -25,16 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import ANONYMOUS, Principal, Role
 from app.core.domain import AllocationStatus, Fund
-from app.core.money import MAX_CENTS, format_amount, format_cents, from_cents
+from app.core.money import MAX_CENTS, format_amount, format_cents
 from app.db import driver
 from app.models import Allocation, Application
 from app.repositories import applications as repo
-from app.schemas.application import AllocationRead, allocation_item, allocation_read
+from app.schemas.application import AllocationRead, allocation_item
 from app.schemas.page import Page
 from app.services.allocations import ALLOCATION_ORDER
 from app.services.paging import encode_cursor
 from tests.statements import counting
-from tests.world import approved, budget, district
+from tests.world import approved, budget, cents, district, euros
 
 # Allocations are inserted directly below, without moving the counters.
 pytestmark = pytest.mark.counters_may_disagree
@@ -63,7 +63,7 @@ async def _allocations(session: AsyncSession) -> list[Allocation]:
             measure_id=world.measure.id,
             call_id=world.call.id,
             district_id=None if place is None else place.id,
-            amount_cents=1 + n * 123_457,
+            amount=euros(1 + n * 123_457),
             status=AllocationStatus.REVOKED if n in (2, 7) else AllocationStatus.ACTIVE,
             # Pairs share an instant: the id breaks the tie; one has no microseconds.
             granted_at=start + timedelta(seconds=n // 2, microseconds=0 if n < 2 else 1234 * n),
@@ -113,8 +113,8 @@ class TestDriverPath:
             "call_id": sample.call_id,
             "district_id": sample.district_id,
             "status": AllocationStatus.ACTIVE,
-            "min_amount_cents": 123_458,
-            "max_amount_cents": 700_000,
+            "min_amount": euros(123_458),
+            "max_amount": euros(700_000),
             "organisation_id": beneficiary[sample.id],
             "fund": Fund.FESR,
         }
@@ -188,15 +188,15 @@ def _matches(allocation: Allocation, filters: dict[str, Any]) -> bool:
         "call_id": lambda v: allocation.call_id == v,
         "district_id": lambda v: allocation.district_id == v,
         "status": lambda v: allocation.status is v,
-        "min_amount_cents": lambda v: allocation.amount_cents >= v,
-        "max_amount_cents": lambda v: allocation.amount_cents <= v,
+        "min_amount": lambda v: allocation.amount >= v,
+        "max_amount": lambda v: allocation.amount <= v,
     }
     return all(checks[name](value) for name, value in filters.items())
 
 
 def _condition(name: str, value: Any) -> ColumnElement[bool]:
-    if name == "min_amount_cents":
-        condition: ColumnElement[bool] = Allocation.amount_cents >= value
+    if name == "min_amount":
+        condition: ColumnElement[bool] = Allocation.amount >= value
         return condition
     column: ColumnElement[Any] = getattr(Allocation, name)
     condition = column == value
@@ -204,7 +204,12 @@ def _condition(name: str, value: Any) -> ColumnElement[bool]:
 
 
 def _columns(allocation: Allocation) -> tuple[Any, ...]:
-    return tuple(getattr(allocation, column.key) for column in repo.ALLOCATION_LIST_COLUMNS)
+    """The entity as a listed row: every column as stored (the amount in cents)."""
+    stored = {"amount_cents": cents(allocation.amount)}
+    return tuple(stored[name] if name in stored else getattr(allocation, name) for name in _NAMES)
+
+
+_NAMES = [column.key for column in repo.ALLOCATION_LIST_COLUMNS]
 
 
 instants = st.datetimes(
@@ -238,13 +243,15 @@ class TestSerialisation:
         self, page: list[tuple[Any, ...]], limit: int, total: int | None
     ) -> None:
         fast = ALLOCATION_ORDER.page_json(page, limit, allocation_item, total)
-        model = ALLOCATION_ORDER.page(page, limit, lambda r: allocation_read(_entity(tuple(r))))
+        model = ALLOCATION_ORDER.page(
+            page, limit, lambda r: AllocationRead.model_validate(_entity(tuple(r)))
+        )
         model.total = total
         assert fast == Page[AllocationRead].model_validate(model).model_dump_json().encode()
 
     @given(st.integers(min_value=-MAX_CENTS, max_value=MAX_CENTS))
     def test_cents_format_like_the_decimal_amount(self, cents: int) -> None:
-        assert format_cents(cents) == format_amount(from_cents(cents))
+        assert format_cents(cents) == format_amount(euros(cents))
 
     def test_the_cursor_of_an_asyncpg_row_matches_the_orm_one(self) -> None:
         at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -253,10 +260,9 @@ class TestSerialisation:
 
 
 def _entity(row: tuple[Any, ...]) -> Allocation:
-    values = {
-        column.key: value for column, value in zip(repo.ALLOCATION_LIST_COLUMNS, row, strict=True)
-    }
-    return Allocation(**values | {"status": AllocationStatus(row[7])})
+    values = dict(zip(_NAMES, row, strict=True))
+    amount = euros(values.pop("amount_cents"))
+    return Allocation(**values | {"amount": amount, "status": AllocationStatus(row[7])})
 
 
 def test_no_dependency_runs_in_a_worker_thread(app: FastAPI) -> None:
@@ -313,7 +319,7 @@ class TestTotals:
             {"programme_id": world.programme.id},
             {"call_id": world.call.id, "status": AllocationStatus.ACTIVE},
             {"call_id": world.call.id, "status": AllocationStatus.REVOKED},
-            {"call_id": world.call.id, "min_amount_cents": 1000},
+            {"call_id": world.call.id, "min_amount": Decimal("10.00")},
             {"call_id": uuid.uuid4()},
             {},
         ]

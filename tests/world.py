@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,16 @@ from tests.actors import make_organisation, tax_code
 EUR = 100
 
 
+def euros(cents: int) -> Decimal:
+    """``cents`` as a money attribute holds it (tests that count as the database does)."""
+    return Decimal(cents).scaleb(-2)
+
+
+def cents(amount: Decimal) -> int:
+    """``amount`` in the integer cents the database stores."""
+    return int(amount.scaleb(2))
+
+
 @dataclass
 class Budget:
     programme: Programme
@@ -68,8 +79,8 @@ async def budget(
         description_en="-",
         responsible_office="Ufficio",
         legal_basis="Prova",
-        total_budget_cents=total * EUR,
-        measures_budget_cents=measure_budget * EUR,
+        total_budget=Decimal(total),
+        measures_budget=Decimal(measure_budget),
         principles=[],
     )
     session.add(programme)
@@ -111,8 +122,8 @@ async def new_measure(
         objective_en="-",
         beneficiaries_it="-",
         beneficiaries_en="-",
-        budget_cents=budget * EUR,
-        calls_budget_cents=calls_budget * EUR,
+        budget=Decimal(budget),
+        calls_budget=Decimal(calls_budget),
         applicant_forms=["organisation"],
         example_actions=[],
         **fields,
@@ -139,7 +150,7 @@ async def new_call(
         title_it=title[0],
         title_en=title[1],
         status=status,
-        budget_cents=budget * EUR,
+        budget=Decimal(budget),
     )
     session.add(call)
     await session.flush()
@@ -179,8 +190,8 @@ def application(
         measure_id=world.measure.id,
         title=title,
         description="-",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
+        total_cost=Decimal(requested),
+        requested=Decimal(requested),
         stage=ApplicationStage.SINGLE,
         status=status,
         **owner,

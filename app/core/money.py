@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 # €1,000,000,000.00: far above any regional programme, far below integer overflow.
 MAX_AMOUNT = Decimal("1000000000.00")
 MAX_CENTS = int(MAX_AMOUNT * 100)
@@ -46,18 +47,6 @@ def parse_amount(value: object) -> Decimal:
     if amount > MAX_AMOUNT:
         raise InvalidAmount(f"amount {amount} exceeds the maximum of {MAX_AMOUNT}")
     return amount
-
-
-def to_cents(amount: Decimal) -> int:
-    """Exact conversion; the amount must already have at most two decimals."""
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise InvalidAmount(f"amount {amount} has more than two decimals")
-    return int(cents)
-
-
-def from_cents(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(CENT)
 
 
 def format_cents(cents: int) -> str:

@@ -14,8 +14,9 @@ from app.models.auth import (
     UserMembership,
 )
 from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.district import District
 from app.models.idempotency import IdempotencyKey
-from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.models.review import Review

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import AllocationStatus
 from app.db.base import Base, utcnow
-from app.db.types import str_enum
+from app.db.types import Money, str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 
@@ -62,7 +62,7 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
     call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"))
-    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column("amount_cents", Money)
     status: Mapped[AllocationStatus] = mapped_column(
         str_enum(AllocationStatus, "allocation_status")
     )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import ApplicationStage, ApplicationStatus
 from app.core.money import MAX_CENTS
 from app.db.base import Base
-from app.db.types import str_enum
+from app.db.types import Money, str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 # Statuses that hold a place: a submitted, reviewed, admitted or approved project.
@@ -71,8 +72,8 @@ class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
     )
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text)
-    total_cost_cents: Mapped[int] = mapped_column(BigInteger)
-    requested_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cost: Mapped[Decimal] = mapped_column("total_cost_cents", Money)
+    requested: Mapped[Decimal] = mapped_column("requested_cents", Money)
     thematic_area_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("thematic_area.id"))
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"), index=True)
     district_slot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("district.id"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -17,8 +17,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
+from app.core.money import ZERO
 from app.db.base import Base
-from app.db.types import str_enum
+from app.db.types import Money, str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 
@@ -47,13 +48,17 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     published_on: Mapped[date | None] = mapped_column(Date)
     dates_note: Mapped[str | None] = mapped_column(String(1000))
 
-    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    budget: Mapped[Decimal] = mapped_column("budget_cents", Money)
     # Counters: active allocations and funded projects of this call.
-    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")
+
+    @property
+    def available(self) -> Decimal:
+        return self.budget - self.allocated
 
 
 class CallPhase(IdMixin, Base):

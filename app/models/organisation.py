@@ -1,4 +1,4 @@
-"""Applicants: organisations, social-cohesion districts, partnerships and their members."""
+"""Applicants: organisations, partnerships and their members."""
 
 from __future__ import annotations
 
@@ -36,18 +36,6 @@ class Organisation(IdMixin, TimestampsMixin, VersionedMixin, Base):
         str_enum(PiemonteProvince, "province"), comment="NULL when based outside Piemonte"
     )
     accompaniment_experience: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class District(IdMixin, TimestampsMixin, VersionedMixin, Base):
-    """A "Distretto di Coesione Sociale" and the public body that leads it."""
-
-    __tablename__ = "district"
-
-    code: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(300))
-    lead_organisation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organisation.id"), index=True
-    )
 
 
 class Partnership(IdMixin, TimestampsMixin, VersionedMixin, Base):

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import PledgeStatus
 from app.core.money import MAX_CENTS
 from app.db.base import Base
-from app.db.types import str_enum
+from app.db.types import Money, str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 
@@ -34,7 +35,7 @@ class Pledge(IdMixin, TimestampsMixin, VersionedMixin, Base):
 
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
     call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
-    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column("amount_cents", Money)
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[PledgeStatus] = mapped_column(str_enum(PledgeStatus, "pledge_status"))
     withdrawn_at: Mapped[datetime | None]

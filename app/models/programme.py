@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -23,8 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.domain import Fund
+from app.core.money import ZERO
 from app.db.base import Base
-from app.db.types import json_type, str_enum
+from app.db.types import Money, json_type, str_enum
 from app.models.mixins import EligibilityMixin, IdMixin, TimestampsMixin, VersionedMixin
 
 
@@ -56,15 +57,19 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
     principles: Mapped[list[dict[str, str]]] = mapped_column(json_type(), default=list)
     reference_data_version: Mapped[str | None] = mapped_column(String(40))
 
-    total_budget_cents: Mapped[int] = mapped_column(BigInteger)
+    total_budget: Mapped[Decimal] = mapped_column("total_budget_cents", Money)
     # Counters: sum of the measures' budgets, sum of active allocations, funded projects.
-    measures_budget_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    measures_budget: Mapped[Decimal] = mapped_column("measures_budget_cents", Money, default=ZERO)
+    allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
 
     measures: Mapped[list[Measure]] = relationship(
         back_populates="programme", lazy="raise", order_by="Measure.ordinal"
     )
+
+    @property
+    def available(self) -> Decimal:
+        return self.total_budget - self.allocated
 
 
 class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
@@ -105,13 +110,13 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     notes_en: Mapped[str | None] = mapped_column(Text)
     example_actions: Mapped[list[dict[str, str]]] = mapped_column(json_type(), default=list)
 
-    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    budget: Mapped[Decimal] = mapped_column("budget_cents", Money)
     max_funded_projects: Mapped[int | None] = mapped_column(Integer)
     one_per_district: Mapped[bool] = mapped_column(Boolean, default=False)
     two_stage_submission: Mapped[bool] = mapped_column(Boolean, default=False)
     # Counters: sum of the calls' budget shares, active allocations, funded projects.
-    calls_budget_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    allocated_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    calls_budget: Mapped[Decimal] = mapped_column("calls_budget_cents", Money, default=ZERO)
+    allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
 
     programme: Mapped[Programme] = relationship(back_populates="measures", lazy="raise")
@@ -122,6 +127,10 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     thematic_areas: Mapped[list[ThematicArea]] = relationship(
         lazy="raise", order_by="ThematicArea.ordinal"
     )
+
+    @property
+    def available(self) -> Decimal:
+        return self.budget - self.allocated
 
 
 class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
@@ -151,8 +160,8 @@ class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Ba
     title_en: Mapped[str] = mapped_column(String(300))
     description_it: Mapped[str] = mapped_column(Text)
     description_en: Mapped[str] = mapped_column(Text)
-    min_project_cost_cents: Mapped[int | None] = mapped_column(BigInteger)
-    max_project_cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+    min_project_cost: Mapped[Decimal | None] = mapped_column("min_project_cost_cents", Money)
+    max_project_cost: Mapped[Decimal | None] = mapped_column("max_project_cost_cents", Money)
 
     measure: Mapped[Measure] = relationship(back_populates="lines", lazy="raise")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import QueryableAttribute
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ApplicationStage, MemberStatus
 from app.db.driver import PreparedRead
+from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
@@ -117,8 +119,8 @@ async def page_applications(
     stage: str | None,
     district_id: uuid.UUID | None,
     organisation_id: uuid.UUID | None,
-    min_requested_cents: int | None,
-    max_requested_cents: int | None,
+    min_requested: Decimal | None,
+    max_requested: Decimal | None,
     q: str | None,
     order: Order,
     after: tuple[Any, ...] | None,
@@ -150,10 +152,10 @@ async def page_applications(
                 Application.partnership_id.in_(accepted_member_of(organisation_id)),
             )
         )
-    if min_requested_cents is not None:
-        query = query.where(Application.requested_cents >= min_requested_cents)
-    if max_requested_cents is not None:
-        query = query.where(Application.requested_cents <= max_requested_cents)
+    if min_requested is not None:
+        query = query.where(Application.requested >= min_requested)
+    if max_requested is not None:
+        query = query.where(Application.requested <= max_requested)
     if q:
         query = query.where(search(Application.title, q))
     return list(await session.scalars(keyset(query, order, after, limit)))
@@ -188,7 +190,9 @@ async def active_allocation_in_district(
     )
 
 
-# The columns of a listed allocation, in the order of AllocationRead's fields.
+# The columns of a listed allocation, in the order of AllocationRead's fields. The amount is
+# read as the cents it is stored as, on both paths (the driver applies no column types):
+# app.schemas.application.allocation_item formats the raw rows.
 ALLOCATION_LIST_COLUMNS = (
     Allocation.id,
     Allocation.application_id,
@@ -196,7 +200,7 @@ ALLOCATION_LIST_COLUMNS = (
     Allocation.measure_id,
     Allocation.call_id,
     Allocation.district_id,
-    Allocation.amount_cents,
+    cents(Allocation.amount).label("amount_cents"),
     Allocation.status,
     Allocation.granted_at,
     Allocation.granted_by,
@@ -211,8 +215,9 @@ _ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
     "application_id": Allocation.application_id == bindparam("application_id"),
     "district_id": Allocation.district_id == bindparam("district_id"),
     "status": Allocation.status == bindparam("status"),
-    "min_amount_cents": Allocation.amount_cents >= bindparam("min_amount_cents"),
-    "max_amount_cents": Allocation.amount_cents <= bindparam("max_amount_cents"),
+    # Money binds: the Decimal bounds go in as cents, on the driver too (its encoders).
+    "min_amount": Allocation.amount >= bindparam("min_amount"),
+    "max_amount": Allocation.amount <= bindparam("max_amount"),
     # The beneficiary: the applicant organisation, or a member of the applying partnership.
     "organisation_id": Allocation.application_id.in_(
         select(Application.id).where(

@@ -8,10 +8,13 @@ committed value, so a cap can never be overshot. Always in the order programme -
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, ColumnElement, CursorResult, Table, Update, bindparam, update
+from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.money import ZERO
+from app.db.types import Money
 from app.models.call import Call
 from app.models.programme import Measure, Programme
 
@@ -22,26 +25,28 @@ def _changed(result: object) -> bool:
 
 
 async def add_to_measures_budget(
-    session: AsyncSession, programme_id: uuid.UUID, cents: int
+    session: AsyncSession, programme_id: uuid.UUID, amount: Decimal
 ) -> bool:
-    """Programme: the measures' budgets grow (or shrink) by ``cents`` within the total."""
-    new = Programme.measures_budget_cents + cents
+    """Programme: the measures' budgets grow (or shrink) by ``amount`` within the total."""
+    new = Programme.measures_budget + amount  # amount is bound as Money: cents in the SQL
     result = await session.execute(
         update(Programme)
-        .where(Programme.id == programme_id, new <= Programme.total_budget_cents, new >= 0)
-        .values(measures_budget_cents=new)
+        .where(Programme.id == programme_id, new <= Programme.total_budget, new >= ZERO)
+        .values({Programme.measures_budget: new})
         .execution_options(synchronize_session=False)
     )
     return _changed(result)
 
 
-async def add_to_calls_budget(session: AsyncSession, measure_id: uuid.UUID, cents: int) -> bool:
-    """Measure: the calls' budget shares grow (or shrink) by ``cents`` within its budget."""
-    new = Measure.calls_budget_cents + cents
+async def add_to_calls_budget(
+    session: AsyncSession, measure_id: uuid.UUID, amount: Decimal
+) -> bool:
+    """Measure: the calls' budget shares grow (or shrink) by ``amount`` within its budget."""
+    new = Measure.calls_budget + amount
     result = await session.execute(
         update(Measure)
-        .where(Measure.id == measure_id, new <= Measure.budget_cents, new >= 0)
-        .values(calls_budget_cents=new)
+        .where(Measure.id == measure_id, new <= Measure.budget, new >= ZERO)
+        .values({Measure.calls_budget: new})
         .execution_options(synchronize_session=False)
     )
     return _changed(result)
@@ -52,10 +57,11 @@ _CAP = {"programme": "total_budget_cents", "measure": "budget_cents", "call": "b
 
 
 def _reserve(table: Table, *extra: ColumnElement[bool]) -> Update:
-    """``allocated += :cents, funded_projects += 1`` on the row ``:key``, only while the cap
+    """``allocated += :amount, funded_projects += 1`` on the row ``:key``, only while the cap
     (and any ``extra`` condition) still holds. Built once: a grant runs three of these, and
-    building and keying them per request cost more than executing them."""
-    grown = table.c.allocated_cents + bindparam("cents", type_=BigInteger)
+    building and keying them per request cost more than executing them. ``:amount`` is a
+    Money bind: the Decimal goes in as cents, so the SQL compares cents with cents."""
+    grown = table.c.allocated_cents + bindparam("amount", type_=Money())
     return (
         update(table)
         .where(table.c.id == bindparam("key"), grown <= table.c[_CAP[table.name]], *extra)
@@ -79,18 +85,20 @@ _RESERVE_IN_MEASURE = _reserve(
 _RESERVE_IN_CALL = _reserve(_table(Call))
 
 
-async def reserve_in_programme(session: AsyncSession, programme_id: uuid.UUID, cents: int) -> bool:
-    result = await session.execute(_RESERVE_IN_PROGRAMME, {"key": programme_id, "cents": cents})
+async def reserve_in_programme(
+    session: AsyncSession, programme_id: uuid.UUID, amount: Decimal
+) -> bool:
+    result = await session.execute(_RESERVE_IN_PROGRAMME, {"key": programme_id, "amount": amount})
     return _changed(result)
 
 
-async def reserve_in_measure(session: AsyncSession, measure_id: uuid.UUID, cents: int) -> bool:
-    result = await session.execute(_RESERVE_IN_MEASURE, {"key": measure_id, "cents": cents})
+async def reserve_in_measure(session: AsyncSession, measure_id: uuid.UUID, amount: Decimal) -> bool:
+    result = await session.execute(_RESERVE_IN_MEASURE, {"key": measure_id, "amount": amount})
     return _changed(result)
 
 
-async def reserve_in_call(session: AsyncSession, call_id: uuid.UUID, cents: int) -> bool:
-    result = await session.execute(_RESERVE_IN_CALL, {"key": call_id, "cents": cents})
+async def reserve_in_call(session: AsyncSession, call_id: uuid.UUID, amount: Decimal) -> bool:
+    result = await session.execute(_RESERVE_IN_CALL, {"key": call_id, "amount": amount})
     return _changed(result)
 
 
@@ -100,7 +108,7 @@ async def release(
     programme_id: uuid.UUID,
     measure_id: uuid.UUID,
     call_id: uuid.UUID,
-    cents: int,
+    amount: Decimal,
 ) -> None:
     """A revoked allocation frees its amount and its project slot, in the same order."""
     for model, key in ((Programme, programme_id), (Measure, measure_id), (Call, call_id)):
@@ -108,8 +116,10 @@ async def release(
             update(model)
             .where(model.id == key)
             .values(
-                allocated_cents=model.allocated_cents - cents,
-                funded_projects=model.funded_projects - 1,
+                {
+                    model.allocated: model.allocated - amount,
+                    model.funded_projects: model.funded_projects - 1,
+                }
             )
             .execution_options(synchronize_session=False)
         )

@@ -1,4 +1,7 @@
-"""Recompute every counter from the rows it summarises."""
+"""Recompute every counter from the rows it summarises.
+
+In the database's own units: money as the integer cents the columns store (``cents``), and
+a difference names the column, as `wecare check` reports it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 
+from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.call import Call
 from app.models.programme import Measure, Programme
@@ -31,7 +35,7 @@ class Difference:
 
 def _active_sums(key: QueryableAttribute[uuid.UUID]) -> Select[uuid.UUID, int, int]:
     return (
-        select(key, func.coalesce(func.sum(Allocation.amount_cents), 0), func.count(Allocation.id))
+        select(key, func.coalesce(func.sum(cents(Allocation.amount)), 0), func.count(Allocation.id))
         .where(ACTIVE_ALLOCATION)
         .group_by(key)
     )
@@ -66,9 +70,9 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
             select(
                 Programme.id,
                 Programme.code,
-                Programme.allocated_cents,
+                cents(Programme.allocated),
                 Programme.funded_projects,
-                Programme.measures_budget_cents,
+                cents(Programme.measures_budget),
             )
         )
     ).all()
@@ -77,11 +81,11 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
             select(
                 Measure.id,
                 Measure.code,
-                Measure.allocated_cents,
+                cents(Measure.allocated),
                 Measure.funded_projects,
-                Measure.calls_budget_cents,
+                cents(Measure.calls_budget),
                 Measure.programme_id,
-                Measure.budget_cents,
+                cents(Measure.budget),
             )
         )
     ).all()
@@ -90,10 +94,10 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
             select(
                 Call.id,
                 Call.code,
-                Call.allocated_cents,
+                cents(Call.allocated),
                 Call.funded_projects,
                 Call.measure_id,
-                Call.budget_cents,
+                cents(Call.budget),
             )
         )
     ).all()

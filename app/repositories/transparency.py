@@ -7,9 +7,9 @@ joined to its application, beneficiary, programme, measure and call, columns onl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -21,10 +21,11 @@ from app.core.domain import (
     MemberRole,
     SelectionMethod,
 )
+from app.core.money import ZERO
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
-from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, Programme
 from app.repositories.paging import Order, keyset
 from app.repositories.programmes import search
@@ -41,8 +42,8 @@ class GrantFilters:
     awarded_from: datetime | None = None
     awarded_before: datetime | None = None
     q: str | None = None
-    min_amount_cents: int | None = None
-    max_amount_cents: int | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class GrantRow:
 
     allocation_id: uuid.UUID
     granted_at: datetime
-    amount_cents: int
+    amount: Decimal
     project_title: str
     project_description: str
     # The applicant organisation, or the lead of the applying partnership.
@@ -83,7 +84,7 @@ def _grants(filters: GrantFilters) -> Select[*tuple[Any, ...]]:
         select(
             Allocation.id.label("allocation_id"),
             Allocation.granted_at,
-            Allocation.amount_cents,
+            Allocation.amount,
             Application.title.label("project_title"),
             Application.description.label("project_description"),
             _applicant.id.label("applicant_id"),
@@ -135,10 +136,10 @@ def _grants(filters: GrantFilters) -> Select[*tuple[Any, ...]]:
         query = query.where(Allocation.granted_at >= filters.awarded_from)
     if filters.awarded_before is not None:
         query = query.where(Allocation.granted_at < filters.awarded_before)
-    if filters.min_amount_cents is not None:
-        query = query.where(Allocation.amount_cents >= filters.min_amount_cents)
-    if filters.max_amount_cents is not None:
-        query = query.where(Allocation.amount_cents <= filters.max_amount_cents)
+    if filters.min_amount is not None:
+        query = query.where(Allocation.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        query = query.where(Allocation.amount <= filters.max_amount)
     if filters.q:
         query = query.where(
             or_(
@@ -155,7 +156,7 @@ def _grant_row(row: Any) -> GrantRow:
     return GrantRow(
         allocation_id=row.allocation_id,
         granted_at=row.granted_at,
-        amount_cents=int(row.amount_cents),
+        amount=row.amount,
         project_title=row.project_title,
         project_description=row.project_description,
         organisation_id=row.lead_id if lead else row.applicant_id,
@@ -200,10 +201,6 @@ async def get_grant(session: AsyncSession, allocation_id: uuid.UUID) -> GrantRow
 # The budget report.
 
 
-async def districts(session: AsyncSession) -> Sequence[District]:
-    return (await session.scalars(select(District).order_by(District.code, District.id))).all()
-
-
 async def live_applications_by_district(
     session: AsyncSession, measure_ids: list[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
@@ -230,15 +227,15 @@ async def live_applications_by_district(
 
 async def active_allocations_by_district(
     session: AsyncSession, measure_ids: list[uuid.UUID]
-) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[int, int]]:
-    """(allocated cents, funded projects) per (measure, district), active allocations only."""
+) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[Decimal, int]]:
+    """(allocated, funded projects) per (measure, district), active allocations only."""
     if not measure_ids:
         return {}
     rows = await session.execute(
         select(
             Allocation.measure_id,
             Allocation.district_id,
-            func.coalesce(func.sum(Allocation.amount_cents), 0),
+            func.coalesce(func.sum(Allocation.amount), ZERO),
             func.count(Allocation.id),
         )
         .where(
@@ -248,8 +245,8 @@ async def active_allocations_by_district(
         )
         .group_by(Allocation.measure_id, Allocation.district_id)
     )
-    found: dict[tuple[uuid.UUID, uuid.UUID], tuple[int, int]] = {}
-    for measure_id, district_id, cents, count in rows:
+    found: dict[tuple[uuid.UUID, uuid.UUID], tuple[Decimal, int]] = {}
+    for measure_id, district_id, amount, count in rows:
         if district_id is not None:
-            found[(measure_id, district_id)] = (int(cents), int(count))
+            found[(measure_id, district_id)] = (amount, int(count))
     return found

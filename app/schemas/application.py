@@ -5,14 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.domain import AllocationStatus, ApplicationStage, ApplicationStatus
-from app.core.money import format_cents, from_cents
-from app.models.allocation import Allocation
-from app.models.application import Application
+from app.core.money import format_cents
 from app.schemas.common import Input, Output
 from app.schemas.page import (
     CallFilter,
@@ -106,30 +104,6 @@ class ApplicationRead(Output):
     updated_at: datetime
 
 
-def application_read(application: Application) -> ApplicationRead:
-    return ApplicationRead(
-        id=application.id,
-        call_id=application.call_id,
-        measure_id=application.measure_id,
-        line_id=application.line_id,
-        applicant_organisation_id=application.applicant_organisation_id,
-        partnership_id=application.partnership_id,
-        title=application.title,
-        description=application.description,
-        total_cost=from_cents(application.total_cost_cents),
-        requested=from_cents(application.requested_cents),
-        thematic_area_id=application.thematic_area_id,
-        district_id=application.district_id,
-        stage=application.stage,
-        preliminary_id=application.preliminary_id,
-        status=application.status,
-        submitted_at=application.submitted_at,
-        decided_at=application.decided_at,
-        created_at=application.created_at,
-        updated_at=application.updated_at,
-    )
-
-
 class _ApplicationFilters(BaseModel):
     programme_id: ProgrammeFilter = None
     measure_id: MeasureFilter = None
@@ -209,28 +183,11 @@ class AllocationQuery(PageQuery):
     )
 
 
-class AllocationRow(Protocol):
-    """An Allocation entity, or a plain row of its columns (hot lists skip the ORM)."""
-
-    id: uuid.UUID
-    application_id: uuid.UUID
-    programme_id: uuid.UUID
-    measure_id: uuid.UUID
-    call_id: uuid.UUID
-    district_id: uuid.UUID | None
-    amount_cents: int
-    status: AllocationStatus
-    granted_at: datetime
-    granted_by: str
-    revoked_at: datetime | None
-    revoked_by: str | None
-    revocation_reason: str | None
-
-
 def allocation_item(row: Sequence[Any]) -> dict[str, Any]:
     """One listed allocation as AllocationRead serialises it, from a tuple of
     ``ALLOCATION_LIST_COLUMNS`` (asyncpg record or SQLAlchemy row), without a model: the
-    hot list serialises with orjson. A test holds it byte for byte to AllocationRead."""
+    hot list serialises with orjson. A test holds it byte for byte to AllocationRead. The
+    rows are raw, so the amount comes as the stored integer cents, formatted here."""
     (
         id_,
         application_id,
@@ -261,21 +218,3 @@ def allocation_item(row: Sequence[Any]) -> dict[str, Any]:
         "revoked_by": revoked_by,
         "revocation_reason": revocation_reason,
     }
-
-
-def allocation_read(allocation: Allocation | AllocationRow) -> AllocationRead:
-    return AllocationRead(
-        id=allocation.id,
-        application_id=allocation.application_id,
-        programme_id=allocation.programme_id,
-        measure_id=allocation.measure_id,
-        call_id=allocation.call_id,
-        district_id=allocation.district_id,
-        amount=from_cents(allocation.amount_cents),
-        status=allocation.status,
-        granted_at=allocation.granted_at,
-        granted_by=allocation.granted_by,
-        revoked_at=allocation.revoked_at,
-        revoked_by=allocation.revoked_by,
-        revocation_reason=allocation.revocation_reason,
-    )

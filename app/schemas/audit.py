@@ -6,12 +6,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.models.audit import AuditCheckpoint, AuditEvent
+from app.schemas.common import Output
 from app.schemas.page import PageQuery
 from app.schemas.types import IsoDatetime
 
 
-class AuditEventRead(BaseModel):
+class AuditEventRead(Output):
     seq: int
     occurred_at: datetime
     actor_type: str
@@ -35,26 +35,7 @@ class AuditHeadRead(BaseModel):
     hash: str
 
 
-def audit_event_read(event: AuditEvent) -> AuditEventRead:
-    return AuditEventRead(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor_type=event.actor_type,
-        actor_id=event.actor_id,
-        request_id=event.request_id,
-        idempotency_key=event.idempotency_key,
-        action=event.action,
-        entity_type=event.entity_type,
-        entity_id=event.entity_id,
-        before=event.before,
-        after=event.after,
-        reason=event.reason,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-    )
-
-
-class AuditCheckpointRead(BaseModel):
+class AuditCheckpointRead(Output):
     """The chain's head at one moment, signed: verify ``jws`` with the key named by its
     ``kid`` in /.well-known/jwks.json (RS256); its payload is ``{"seq", "hash", "iat",
     "iss"}``. Keep a copy elsewhere: a trail cut or rewritten below it is then detected."""
@@ -64,16 +45,6 @@ class AuditCheckpointRead(BaseModel):
     jws: str = Field(description="Compact JWS (RS256) over seq, hash, iat and iss.")
     kid: str = Field(description="The signing key, as in /.well-known/jwks.json.")
     created_at: datetime
-
-
-def audit_checkpoint_read(checkpoint: AuditCheckpoint) -> AuditCheckpointRead:
-    return AuditCheckpointRead(
-        seq=checkpoint.seq,
-        hash=checkpoint.hash,
-        jws=checkpoint.jws,
-        kid=checkpoint.kid,
-        created_at=checkpoint.created_at,
-    )
 
 
 class AuditCheckpointQuery(PageQuery):

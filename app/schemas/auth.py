@@ -17,8 +17,8 @@ from pydantic import (
 )
 
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
-from app.models.auth import OAuthClient, UserAccount
-from app.schemas.common import JsonScalars
+from app.models.auth import UserAccount
+from app.schemas.common import JsonScalars, Output, from_attributes
 from app.schemas.page import PageQuery
 
 
@@ -215,15 +215,8 @@ class UserRead(BaseModel):
 
 
 def user_read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:
-    return UserRead(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=user.role,
-        active=user.active,
-        organisation_ids=organisation_ids,
-        created_at=user.created_at,
-    )
+    """An account with the organisations it acts for (its memberships, loaded apart)."""
+    return from_attributes(UserRead, user, organisation_ids=organisation_ids)
 
 
 class UserQuery(PageQuery):
@@ -256,7 +249,7 @@ class ClientCreate(_In):
     organisation_id: uuid.UUID | None = None
 
 
-class ClientRead(BaseModel):
+class ClientRead(Output):
     id: uuid.UUID
     client_id: str
     name: str
@@ -264,18 +257,6 @@ class ClientRead(BaseModel):
     organisation_id: uuid.UUID | None
     active: bool
     created_at: datetime
-
-
-def client_read(client: OAuthClient) -> ClientRead:
-    return ClientRead(
-        id=client.id,
-        client_id=client.client_id,
-        name=client.name,
-        scopes=list(client.scopes),
-        organisation_id=client.organisation_id,
-        active=client.active,
-        created_at=client.created_at,
-    )
 
 
 class ClientCreated(ClientRead):

@@ -1,4 +1,4 @@
-"""Calls for proposals with their phase windows and participation limits; districts."""
+"""Calls for proposals with their phase windows and participation limits."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
-from app.core.money import from_cents
 from app.models.call import Call, CallParticipationLimit, CallPhase
-from app.models.organisation import District
-from app.schemas.common import Input, Output
-from app.schemas.page import FundFilter, MeasureFilter, NameSearch, PageQuery, ProgrammeFilter
+from app.schemas.common import Input, Output, from_attributes
+from app.schemas.page import FundFilter, MeasureFilter, PageQuery, ProgrammeFilter
 from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
 from app.schemas.scoring import ScoringGridRead, ScoringGridSpec
@@ -135,83 +133,16 @@ def call_read(
     now: datetime,
     grid: ScoringGridRead | None = None,
 ) -> CallRead:
+    """A call with its windows and limits, loaded apart; which window is open ``now``."""
     current = open_phase(call, phases, now)
-    return CallRead(
-        id=call.id,
-        measure_id=call.measure_id,
-        line_id=call.line_id,
-        code=call.code,
-        title_it=call.title_it,
-        title_en=call.title_en,
-        status=call.status,
-        selection_method=call.selection_method,
-        published_on=call.published_on,
-        dates_note=call.dates_note,
-        budget=from_cents(call.budget_cents),
-        allocated=from_cents(call.allocated_cents),
-        available=from_cents(call.budget_cents - call.allocated_cents),
-        funded_projects=call.funded_projects,
+    return from_attributes(
+        CallRead,
+        call,
         open_phase=current.kind if current else None,
-        phases=[
-            CallPhaseRead(
-                ordinal=p.ordinal, kind=p.kind, opens_at=p.opens_at, closes_at=p.closes_at
-            )
-            for p in phases
-        ],
-        participation_limits=[
-            ParticipationLimitRead(legal_nature=x.legal_nature, max_projects=x.max_projects)
-            for x in sorted(limits, key=lambda x: x.legal_nature)
-        ],
+        phases=phases,
+        participation_limits=sorted(limits, key=lambda x: x.legal_nature),
         scoring_grid=grid,
-        created_at=call.created_at,
-        updated_at=call.updated_at,
     )
-
-
-class DistrictCreate(Input):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "TO-04",
-                    "name": "Distretto di Coesione Sociale Torino Nord",
-                    "lead_organisation_id": "5b1f3c1e-8d2a-4c57-9a51-2f0a5b7d9e10",
-                }
-            ]
-        },
-    )
-    code: str = Field(min_length=1, max_length=40, pattern=CODE)
-    name: str = Field(min_length=1, max_length=300)
-    lead_organisation_id: uuid.UUID
-
-
-class DistrictUpdate(Input):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={"examples": [{"name": "Distretto Torino Nord"}]},
-    )
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    lead_organisation_id: uuid.UUID | None = None
-
-
-class DistrictRead(Output):
-    id: uuid.UUID
-    code: str
-    name: str
-    lead_organisation_id: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
-
-
-def district_read(district: District) -> DistrictRead:
-    return DistrictRead.model_validate(district)
-
-
-class DistrictQuery(PageQuery, NameSearch):
-    """The district list's query string."""
 
 
 class _CallFilters(BaseModel):

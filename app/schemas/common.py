@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -44,4 +44,21 @@ class Input(JsonScalars):
 
 
 class Output(BaseModel):
+    """Every representation: read from a model's attributes (``XRead.model_validate(row)``);
+    money columns are Decimals already (app.db.types.Money)."""
+
     model_config = ConfigDict(from_attributes=True)
+
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+def from_attributes(schema: type[ReadT], source: object, **given: object) -> ReadT:
+    """``schema`` read from ``source``'s attributes, with ``given`` for the fields it has not
+    (parts loaded apart, as relationships never load lazily; figures computed elsewhere).
+    Nested parts (ORM rows too) are read from their attributes in turn."""
+    values = {
+        name: given[name] if name in given else getattr(source, name)
+        for name in schema.model_fields
+    }
+    return schema.model_validate(values, from_attributes=True)

@@ -18,7 +18,7 @@ from app.core.domain import (
 )
 from app.core.identity import is_legal_entity_tax_code
 from app.models.organisation import Organisation, Partnership, PartnershipMember
-from app.schemas.common import Input, Output
+from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import PageQuery
 from app.schemas.types import TaxCode, VatNumber
 
@@ -87,20 +87,8 @@ class OrganisationRead(Output):
 
 
 def organisation_read(organisation: Organisation) -> OrganisationRead:
-    return OrganisationRead(
-        id=organisation.id,
-        legal_name=organisation.legal_name,
-        tax_code=organisation.tax_code,
-        is_legal_entity=is_legal_entity_tax_code(organisation.tax_code),
-        vat_number=organisation.vat_number,
-        legal_nature=organisation.legal_nature,
-        profit_status=organisation.profit_status,
-        size_class=organisation.size_class,
-        province=organisation.province,
-        accompaniment_experience=organisation.accompaniment_experience,
-        created_at=organisation.created_at,
-        updated_at=organisation.updated_at,
-    )
+    is_legal_entity = is_legal_entity_tax_code(organisation.tax_code)
+    return from_attributes(OrganisationRead, organisation, is_legal_entity=is_legal_entity)
 
 
 class PartnershipCreate(Input):
@@ -178,19 +166,7 @@ class PartnershipRead(Output):
 def partnership_read(partnership: Partnership, members: list[PartnershipMember]) -> PartnershipRead:
     ordered = sorted(members, key=lambda m: (m.role != MemberRole.LEAD, str(m.organisation_id)))
     lead = next(m.organisation_id for m in ordered if m.role == MemberRole.LEAD)
-    return PartnershipRead(
-        id=partnership.id,
-        name=partnership.name,
-        form=partnership.form,
-        district_id=partnership.district_id,
-        lead_organisation_id=lead,
-        members=[
-            MemberRead(organisation_id=m.organisation_id, role=m.role, status=m.status)
-            for m in ordered
-        ],
-        created_at=partnership.created_at,
-        updated_at=partnership.updated_at,
-    )
+    return from_attributes(PartnershipRead, partnership, lead_organisation_id=lead, members=ordered)
 
 
 class MemberInvite(Input):

@@ -8,8 +8,6 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import PledgeStatus
-from app.core.money import from_cents
-from app.models.pledge import Pledge
 from app.schemas.common import Input, Output
 from app.schemas.page import CallFilter, PageQuery
 from app.schemas.types import Money, PositiveMoney
@@ -66,21 +64,6 @@ class PledgeRead(Output):
     withdrawal_reason: str | None
     created_at: datetime
     updated_at: datetime
-
-
-def pledge_read(pledge: Pledge) -> PledgeRead:
-    return PledgeRead(
-        id=pledge.id,
-        organisation_id=pledge.organisation_id,
-        call_id=pledge.call_id,
-        amount=from_cents(pledge.amount_cents),
-        note=pledge.note,
-        status=pledge.status,
-        withdrawn_at=pledge.withdrawn_at,
-        withdrawal_reason=pledge.withdrawal_reason,
-        created_at=pledge.created_at,
-        updated_at=pledge.updated_at,
-    )
 
 
 class _PledgeFilters(BaseModel):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.domain import Fund
-from app.core.money import from_cents
 from app.models.mixins import EligibilityMixin
-from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
-from app.schemas.common import Input, Output
+from app.models.programme import Measure, MeasureLine, MeasurePhase, ThematicArea
+from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.reference_data import (
     EligibilitySpec,
@@ -24,14 +22,6 @@ from app.schemas.reference_data import (
 from app.schemas.types import Money
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-
-class BudgetFigures(Output):
-    budget: Money
-    allocated: Money
-    available: Money
-    funded_projects: int
-    max_funded_projects: int | None = Field(description="The cap on funded projects, if any.")
 
 
 class ProgrammeCreate(Input):
@@ -227,28 +217,6 @@ class MeasureRead(Output):
     updated_at: datetime
 
 
-def programme_read(programme: Programme) -> ProgrammeRead:
-    return ProgrammeRead(
-        id=programme.id,
-        code=programme.code,
-        name_it=programme.name_it,
-        name_en=programme.name_en,
-        description_it=programme.description_it,
-        description_en=programme.description_en,
-        currency=programme.currency,
-        responsible_office=programme.responsible_office,
-        legal_basis=programme.legal_basis,
-        approved_on=programme.approved_on,
-        total_budget=from_cents(programme.total_budget_cents),
-        measures_budget=from_cents(programme.measures_budget_cents),
-        allocated=from_cents(programme.allocated_cents),
-        available=from_cents(programme.total_budget_cents - programme.allocated_cents),
-        funded_projects=programme.funded_projects,
-        created_at=programme.created_at,
-        updated_at=programme.updated_at,
-    )
-
-
 def eligibility_read(source: EligibilityMixin) -> EligibilityRead:
     return EligibilityRead(
         applicant_forms=list(source.applicant_forms),
@@ -263,65 +231,22 @@ def eligibility_read(source: EligibilityMixin) -> EligibilityRead:
     )
 
 
-def _money(cents: int | None) -> Decimal | None:
-    return None if cents is None else from_cents(cents)
-
-
 def measure_read(
     measure: Measure,
     lines: list[MeasureLine],
     phases: list[MeasurePhase],
     areas: list[ThematicArea],
 ) -> MeasureRead:
-    return MeasureRead(
-        id=measure.id,
-        programme_id=measure.programme_id,
-        code=measure.code,
-        fund=measure.fund,
-        ordinal=measure.ordinal,
-        title_it=measure.title_it,
-        title_en=measure.title_en,
-        objective_it=measure.objective_it,
-        objective_en=measure.objective_en,
-        beneficiaries_it=measure.beneficiaries_it,
-        beneficiaries_en=measure.beneficiaries_en,
-        notes_it=measure.notes_it,
-        notes_en=measure.notes_en,
-        example_actions=list(measure.example_actions),
-        budget=from_cents(measure.budget_cents),
-        calls_budget=from_cents(measure.calls_budget_cents),
-        allocated=from_cents(measure.allocated_cents),
-        available=from_cents(measure.budget_cents - measure.allocated_cents),
-        funded_projects=measure.funded_projects,
-        max_funded_projects=measure.max_funded_projects,
-        one_per_district=measure.one_per_district,
-        two_stage_submission=measure.two_stage_submission,
+    """A measure with its parts, loaded apart (relationships never load lazily)."""
+    return from_attributes(
+        MeasureRead,
+        measure,
         eligibility=eligibility_read(measure) if measure.applicant_forms else None,
         lines=[
-            LineRead(
-                id=line.id,
-                number=line.number,
-                code=line.code,
-                title_it=line.title_it,
-                title_en=line.title_en,
-                description_it=line.description_it,
-                description_en=line.description_en,
-                min_project_cost=_money(line.min_project_cost_cents),
-                max_project_cost=_money(line.max_project_cost_cents),
-                eligibility=eligibility_read(line),
-            )
-            for line in lines
+            from_attributes(LineRead, line, eligibility=eligibility_read(line)) for line in lines
         ],
-        phases=[
-            PhaseRead(ordinal=p.ordinal, code=p.code, title_it=p.title_it, title_en=p.title_en)
-            for p in phases
-        ],
-        thematic_areas=[
-            ThematicAreaRead(id=a.id, code=a.code, title_it=a.title_it, title_en=a.title_en)
-            for a in areas
-        ],
-        created_at=measure.created_at,
-        updated_at=measure.updated_at,
+        phases=phases,
+        thematic_areas=areas,
     )
 
 

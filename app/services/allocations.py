@@ -31,7 +31,6 @@ from app.core.errors import (
     NotFound,
     ProgrammeBudgetExceeded,
 )
-from app.core.money import from_cents, to_cents
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.models.call import Call
@@ -43,7 +42,6 @@ from app.schemas.application import (
     AllocationQuery,
     AllocationRead,
     allocation_item,
-    allocation_read,
 )
 from app.schemas.page import PageJson
 from app.services import audit
@@ -53,10 +51,6 @@ from app.services.paging import SortKey
 ALLOCATION_ORDER = SortKey[Sequence[Any]](
     Allocation.granted_at, Allocation.id, row_columns=repo.ALLOCATION_LIST_COLUMNS
 )
-
-
-def _cents(amount: Decimal | None) -> int | None:
-    return None if amount is None else to_cents(amount)
 
 
 async def list_allocations(
@@ -74,8 +68,8 @@ async def list_allocations(
         "organisation_id": query.organisation_id,
         "fund": query.fund,
         "status": query.status,
-        "min_amount_cents": _cents(query.min_amount),
-        "max_amount_cents": _cents(query.max_amount),
+        "min_amount": query.min_amount,
+        "max_amount": query.max_amount,
     }
     rows = await ALLOCATION_ORDER.fetch(
         query, partial(repo.page_allocations, session, principal=principal, filters=filters)
@@ -98,26 +92,26 @@ async def load_allocation(
 
 
 async def read_allocation(session: AsyncSession, allocation: Allocation) -> AllocationRead:
-    return allocation_read(allocation)
+    return AllocationRead.model_validate(allocation)
 
 
 async def get_allocation(
     session: AsyncSession, principal: Principal, allocation_id: uuid.UUID
 ) -> AllocationRead:
-    return allocation_read(await load_allocation(session, allocation_id, principal))
+    return AllocationRead.model_validate(await load_allocation(session, allocation_id, principal))
 
 
-def _figures(cap: int, allocated: int, requested: int) -> dict[str, object]:
+def _figures(cap: Decimal, allocated: Decimal, requested: Decimal) -> dict[str, object]:
     return {
-        "cap": from_cents(cap),
-        "allocated": from_cents(allocated),
-        "requested": from_cents(requested),
-        "available": from_cents(cap - allocated),
+        "cap": cap,
+        "allocated": allocated,
+        "requested": requested,
+        "available": cap - allocated,
     }
 
 
 async def _refusal(
-    session: AsyncSession, failed: str, application: Application, cents: int
+    session: AsyncSession, failed: str, application: Application, amount: Decimal
 ) -> DomainError:
     """Explain which counter refused, with the figures as they stand now."""
     if failed == "programme":
@@ -127,8 +121,8 @@ async def _refusal(
         assert programme is not None
         await session.refresh(programme)
         return ProgrammeBudgetExceeded(
-            f"Granting {from_cents(cents)} would exceed the total of programme {programme.code}.",
-            **_figures(programme.total_budget_cents, programme.allocated_cents, cents),
+            f"Granting {amount} would exceed the total of programme {programme.code}.",
+            **_figures(programme.total_budget, programme.allocated, amount),
         )
     if failed == "measure":
         measure = await _measure(session, application)
@@ -144,15 +138,15 @@ async def _refusal(
                 funded_projects=measure.funded_projects,
             )
         return MeasureBudgetExceeded(
-            f"Granting {from_cents(cents)} would exceed the budget of measure {measure.code}.",
-            **_figures(measure.budget_cents, measure.allocated_cents, cents),
+            f"Granting {amount} would exceed the budget of measure {measure.code}.",
+            **_figures(measure.budget, measure.allocated, amount),
         )
     call = await session.get(Call, application.call_id)
     assert call is not None
     await session.refresh(call)
     return CallBudgetExceeded(
-        f"Granting {from_cents(cents)} would exceed the budget share of call {call.code}.",
-        **_figures(call.budget_cents, call.allocated_cents, cents),
+        f"Granting {amount} would exceed the budget share of call {call.code}.",
+        **_figures(call.budget, call.allocated, amount),
     )
 
 
@@ -162,15 +156,15 @@ async def _measure(session: AsyncSession, application: Application) -> Measure:
     return measure
 
 
-def check_within_request(application: Application, cents: int) -> None:
+def check_within_request(application: Application, amount: Decimal) -> None:
     """Rule 6: more than nothing and at most what was requested (migration 0008 is the
     database's own guard of the upper bound)."""
-    if cents <= 0 or cents > application.requested_cents:
+    if amount <= 0 or amount > application.requested:
         raise AllocationExceedsRequest(
             "The allocation must be more than 0 and at most the "
-            f"{from_cents(application.requested_cents)} requested.",
-            requested=from_cents(application.requested_cents),
-            amount=from_cents(cents),
+            f"{application.requested} requested.",
+            requested=application.requested,
+            amount=amount,
         )
 
 
@@ -189,8 +183,8 @@ async def grant_allocation(
             current_status=application.status,
             attempted="grant",
         )
-    cents = to_cents(data.amount)
-    check_within_request(application, cents)
+    amount = data.amount
+    check_within_request(application, amount)
     measure = await _measure(session, application)
     district_id = application.district_id if measure.one_per_district else None
     # Programme -> measure -> call: each conditional UPDATE either moves its counter or
@@ -200,7 +194,7 @@ async def grant_allocation(
     # this one committed (read committed: each statement sees the latest commit). Run
     # before the lock, two simultaneous grants both passed them and the loser was refused
     # by the unique index, without the figures. The indexes stay as the backstop.
-    reserved = await budgets.reserve_in_programme(session, measure.programme_id, cents)
+    reserved = await budgets.reserve_in_programme(session, measure.programme_id, amount)
     existing = await repo.active_allocation_of(session, application.id)
     if existing is not None:
         raise AllocationAlreadyActive(
@@ -215,11 +209,11 @@ async def grant_allocation(
                 allocation_id=funded,
             )
     if not reserved:
-        raise await _refusal(session, "programme", application, cents)
-    if not await budgets.reserve_in_measure(session, measure.id, cents):
-        raise await _refusal(session, "measure", application, cents)
-    if not await budgets.reserve_in_call(session, application.call_id, cents):
-        raise await _refusal(session, "call", application, cents)
+        raise await _refusal(session, "programme", application, amount)
+    if not await budgets.reserve_in_measure(session, measure.id, amount):
+        raise await _refusal(session, "measure", application, amount)
+    if not await budgets.reserve_in_call(session, application.call_id, amount):
+        raise await _refusal(session, "call", application, amount)
     allocation = Allocation(
         id=uuid.uuid4(),
         application_id=application.id,
@@ -227,7 +221,7 @@ async def grant_allocation(
         measure_id=measure.id,
         call_id=application.call_id,
         district_id=district_id,
-        amount_cents=cents,
+        amount=amount,
         status=AllocationStatus.ACTIVE,
         granted_at=datetime.now(UTC),
         granted_by=principal.actor,
@@ -265,7 +259,7 @@ async def revoke_allocation(
         programme_id=allocation.programme_id,
         measure_id=allocation.measure_id,
         call_id=allocation.call_id,
-        cents=allocation.amount_cents,
+        amount=allocation.amount,
     )
     await audit.record(
         session,

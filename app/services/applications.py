@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,13 +31,14 @@ from app.core.errors import (
     ParticipationLimitReached,
     PartnershipMemberNotAccepted,
 )
-from app.core.money import to_cents
 from app.models.application import Application
 from app.models.call import Call, CallPhase
-from app.models.organisation import District, Organisation
+from app.models.district import District
+from app.models.organisation import Organisation
 from app.models.programme import Measure, MeasureLine
 from app.repositories import applicants as applicant_repo
 from app.repositories import applications as repo
+from app.repositories import calls as call_repo
 from app.repositories import programmes as programme_repo
 from app.repositories import visibility
 from app.schemas.application import (
@@ -46,7 +46,6 @@ from app.schemas.application import (
     ApplicationQuery,
     ApplicationRead,
     ApplicationUpdate,
-    application_read,
 )
 from app.schemas.page import Page
 from app.services import audit
@@ -96,10 +95,6 @@ TRANSITIONS: dict[str, Transition] = {
 APPLICATION_ORDER = SortKey[Application](Application.created_at, Application.id)
 
 
-def _cents(amount: Decimal | None) -> int | None:
-    return None if amount is None else to_cents(amount)
-
-
 async def list_applications(
     session: AsyncSession, principal: Principal, query: ApplicationQuery
 ) -> Page[ApplicationRead]:
@@ -116,11 +111,11 @@ async def list_applications(
         stage=query.stage,
         district_id=query.district_id,
         organisation_id=query.organisation_id,
-        min_requested_cents=_cents(query.min_requested),
-        max_requested_cents=_cents(query.max_requested),
+        min_requested=query.min_requested,
+        max_requested=query.max_requested,
         q=query.q,
     )
-    return await APPLICATION_ORDER.page_of(query, rows, application_read)
+    return await APPLICATION_ORDER.page_of(query, rows, ApplicationRead.model_validate)
 
 
 async def load_application(
@@ -136,13 +131,15 @@ async def load_application(
 
 
 async def read_application(session: AsyncSession, application: Application) -> ApplicationRead:
-    return application_read(application)
+    return ApplicationRead.model_validate(application)
 
 
 async def get_application(
     session: AsyncSession, principal: Principal, application_id: uuid.UUID
 ) -> ApplicationRead:
-    return application_read(await load_application(session, application_id, principal))
+    return ApplicationRead.model_validate(
+        await load_application(session, application_id, principal)
+    )
 
 
 async def _applicant_organisations(
@@ -270,8 +267,8 @@ async def create_application(
         partnership_id=data.partnership_id,
         title=data.title,
         description=data.description,
-        total_cost_cents=to_cents(data.total_cost),
-        requested_cents=to_cents(data.requested),
+        total_cost=data.total_cost,
+        requested=data.requested,
         thematic_area_id=await _resolve_area(session, measure, data.thematic_area_code),
         district_id=district_id,
         stage=stage,
@@ -310,15 +307,11 @@ async def update_application(
         application.title = data.title
     if data.description is not None:
         application.description = data.description
-    total = (
-        to_cents(data.total_cost) if data.total_cost is not None else application.total_cost_cents
-    )
-    requested = (
-        to_cents(data.requested) if data.requested is not None else application.requested_cents
-    )
+    total = application.total_cost if data.total_cost is None else data.total_cost
+    requested = application.requested if data.requested is None else data.requested
     if requested <= 0 or requested > total:
         raise InvalidInput("requested must be more than 0 and at most total_cost.")
-    application.total_cost_cents, application.requested_cents = total, requested
+    application.total_cost, application.requested = total, requested
     if data.thematic_area_code is not None:
         application.thematic_area_id = await _resolve_area(
             session, measure, data.thematic_area_code
@@ -387,7 +380,7 @@ async def _require_all_accepted(session: AsyncSession, partnership_id: uuid.UUID
 async def _check_submission(
     session: AsyncSession, application: Application, call: Call, now: datetime
 ) -> None:
-    phases = await programme_repo.list_call_phases(session, call.id)
+    phases = await call_repo.list_call_phases(session, call.id)
     wanted = _STAGE_WINDOW[application.stage]
     open_now = [p for p in phases if p.opens_at <= now < p.closes_at]
     if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
@@ -408,7 +401,7 @@ async def _check_submission(
     ensure_eligible(
         EligibilityRules.of(measure, line),
         applicant,
-        total_cost_cents=application.total_cost_cents,
+        total_cost=application.total_cost,
         district_lead_organisation_id=district_lead,
     )
     if measure.one_per_district and application.stage is not ApplicationStage.EXECUTIVE:
@@ -434,7 +427,7 @@ async def _check_participation(
 ) -> None:
     limits = {
         limit.legal_nature: limit.max_projects
-        for limit in await programme_repo.list_participation_limits(session, call.id)
+        for limit in await call_repo.list_participation_limits(session, call.id)
     }
     for org in applicant.organisations:
         cap = limits.get(org.legal_nature)

@@ -31,9 +31,10 @@ from app.core.security import (
     signing_key_is_authentic,
     verify_checkpoint,
 )
+from app.db.types import Money
 from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
-from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead, audit_event_read
+from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead
 from app.schemas.page import Page
 from app.services.paging import SortKey
 
@@ -70,11 +71,16 @@ def canonical(value: Any) -> str:
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _stored(column: Any, value: Any) -> Any:
+    return column.type.stored(value) if isinstance(column.type, Money) else value
+
+
 def snapshot(entity: object) -> dict[str, Any]:
-    """The entity's columns (secrets left out), ready for canonical JSON."""
+    """The entity's row as stored (secrets left out), ready for canonical JSON: column names
+    and values, money in integer cents, as the trail has always recorded it."""
     mapper = inspect(entity).mapper
     return {
-        attr.key: _plain(getattr(entity, attr.key))
+        attr.columns[0].name: _plain(_stored(attr.columns[0], getattr(entity, attr.key)))
         for attr in mapper.column_attrs
         if attr.key not in _SECRET_COLUMNS
     }
@@ -291,7 +297,7 @@ async def list_audit_events(
     """The changes in sequence order, with who made them and the state before and after."""
     filters = query.model_dump(exclude={"limit", "cursor"})
     rows = partial(repo.page_events, session, filters=filters)
-    return await AUDIT_EVENT_ORDER.page_of(query, rows, audit_event_read)
+    return await AUDIT_EVENT_ORDER.page_of(query, rows, AuditEventRead.model_validate)
 
 
 async def get_audit_head(session: AsyncSession, principal: Principal) -> AuditHeadRead:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +21,12 @@ from app.core.errors import (
     NotFound,
     ReasonRequired,
 )
-from app.core.money import from_cents, to_cents
 from app.db.base import utcnow
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure
 from app.repositories import budgets
-from app.repositories import programmes as repo
+from app.repositories import calls as repo
+from app.repositories import programmes as programme_repo
 from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
 from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
@@ -89,13 +90,13 @@ async def get_call(session: AsyncSession, principal: Principal, call_id: uuid.UU
     return await read_call(session, await load_call(session, call_id, principal))
 
 
-def _shares_refused(measure: Measure, requested: int) -> MeasureCallsBudgetExceeded:
+def _shares_refused(measure: Measure, requested: Decimal) -> MeasureCallsBudgetExceeded:
     return MeasureCallsBudgetExceeded(
         f"The calls of measure {measure.code} would share more than its budget.",
-        cap=from_cents(measure.budget_cents),
-        allocated=from_cents(measure.calls_budget_cents),
-        requested=from_cents(requested),
-        available=from_cents(measure.budget_cents - measure.calls_budget_cents),
+        cap=measure.budget,
+        allocated=measure.calls_budget,
+        requested=requested,
+        available=measure.budget - measure.calls_budget,
     )
 
 
@@ -120,16 +121,15 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         raise NotFound(f"No measure {data.measure_id}.")
     line_id = None
     if data.line_number is not None:
-        line = await repo.get_line(session, measure.id, data.line_number)
+        line = await programme_repo.get_line(session, measure.id, data.line_number)
         if line is None:
             raise InvalidInput(f"Measure {measure.code} has no line {data.line_number}.")
         line_id = line.id
     if await repo.get_call_by_code(session, data.code) is not None:
         raise Conflict(f"A call with code {data.code} exists.")
-    cents = to_cents(data.budget)
-    if not await budgets.add_to_calls_budget(session, measure.id, cents):
+    if not await budgets.add_to_calls_budget(session, measure.id, data.budget):
         await session.refresh(measure)
-        raise _shares_refused(measure, cents)
+        raise _shares_refused(measure, data.budget)
     call = Call(
         id=uuid.uuid4(),
         measure_id=measure.id,
@@ -141,7 +141,7 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         selection_method=data.selection_method,
         published_on=data.published_on,
         dates_note=data.dates_note,
-        budget_cents=cents,
+        budget=data.budget,
     )
     session.add(call)
     await session.flush()
@@ -169,22 +169,22 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
 
 def _call_below(call: Call, requested: object) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Call {call.code} has {from_cents(call.allocated_cents)} allocated.",
-        allocated=from_cents(call.allocated_cents),
+        f"Call {call.code} has {call.allocated} allocated.",
+        allocated=call.allocated,
         requested=requested,
     )
 
 
 def _require_reason(call: Call, data: CallUpdate) -> None:
     """A closed call's budget is the basis of its grants: changing it must say why."""
-    changes_budget = data.budget is not None and to_cents(data.budget) != call.budget_cents
+    changes_budget = data.budget is not None and data.budget != call.budget
     if changes_budget and call.status is CallStatus.CLOSED and not data.reason:
         raise ReasonRequired(
             f"Call {call.code} is closed: a change of its budget needs a reason, which the "
             "audit trail records.",
             field="reason",
             call_status=call.status,
-            budget=from_cents(call.budget_cents),
+            budget=call.budget,
             requested=data.budget,
         )
 
@@ -203,16 +203,16 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
     grid_changed = False
     async with lowering_caps(session, None if budget is None else refusal):
         if data.budget is not None:
-            new = to_cents(data.budget)
-            if new < call.allocated_cents:
+            new = data.budget
+            if new < call.allocated:
                 raise _call_below(call, data.budget)
-            delta = new - call.budget_cents
+            delta = new - call.budget
             if delta and not await budgets.add_to_calls_budget(session, call.measure_id, delta):
                 measure = await session.get(Measure, call.measure_id)
                 assert measure is not None
                 await session.refresh(measure)
-                raise _shares_refused(measure, measure.calls_budget_cents + delta)
-            call.budget_cents = new
+                raise _shares_refused(measure, measure.calls_budget + delta)
+            call.budget = new
         if data.title is not None:
             call.title_it, call.title_en = data.title.it, data.title.en
         if "dates_note" in data.model_fields_set:

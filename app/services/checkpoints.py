@@ -27,7 +27,7 @@ from app.core.security import sign_checkpoint
 from app.db.session import Database
 from app.models.audit import AuditCheckpoint
 from app.repositories import audit as repo
-from app.schemas.audit import AuditCheckpointQuery, AuditCheckpointRead, audit_checkpoint_read
+from app.schemas.audit import AuditCheckpointQuery, AuditCheckpointRead
 from app.schemas.page import Page
 from app.services import audit, keys
 from app.services.paging import SortKey
@@ -117,7 +117,7 @@ async def list_audit_checkpoints(
 ) -> Page[AuditCheckpointRead]:
     """The signed checkpoints, oldest first. Public."""
     rows = partial(repo.page_checkpoints, session)
-    return await CHECKPOINT_ORDER.page_of(query, rows, audit_checkpoint_read)
+    return await CHECKPOINT_ORDER.page_of(query, rows, AuditCheckpointRead.model_validate)
 
 
 async def get_latest_audit_checkpoint(
@@ -127,7 +127,7 @@ async def get_latest_audit_checkpoint(
     found = await repo.newest_checkpoint(session)
     if found is None:
         raise NotFound("No checkpoint of the audit chain has been signed yet.")
-    return audit_checkpoint_read(found)
+    return AuditCheckpointRead.model_validate(found)
 
 
 async def create_audit_checkpoint(
@@ -136,4 +136,4 @@ async def create_audit_checkpoint(
     """:func:`create_checkpoint` as the API shows it: the checkpoint, and whether it was
     signed now (False: the head was already signed)."""
     made = await create_checkpoint(session, secret=secret, issuer=issuer)
-    return audit_checkpoint_read(made.checkpoint), made.created
+    return AuditCheckpointRead.model_validate(made.checkpoint), made.created

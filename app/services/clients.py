@@ -31,7 +31,8 @@ from app.core.security import (
 from app.models.auth import ClientAuthFailure, OAuthClient
 from app.models.organisation import Organisation
 from app.repositories import auth as repo
-from app.schemas.auth import ClientCreate, ClientCreated, ClientQuery, ClientRead, client_read
+from app.schemas.auth import ClientCreate, ClientCreated, ClientQuery, ClientRead
+from app.schemas.common import from_attributes
 from app.schemas.page import Page
 from app.services import audit, passwords
 from app.services.lookup import load
@@ -63,11 +64,13 @@ async def list_clients(
 ) -> Page[ClientRead]:
     """Registered clients in a stable order (administrators: the route requires
     clients:admin), never their secrets."""
-    return await CLIENT_ORDER.page_of(query, partial(repo.page_clients, session), client_read)
+    return await CLIENT_ORDER.page_of(
+        query, partial(repo.page_clients, session), ClientRead.model_validate
+    )
 
 
 async def get_client(session: AsyncSession, principal: Principal, id: uuid.UUID) -> ClientRead:
-    return client_read(await load(session, OAuthClient, id, "client"))
+    return ClientRead.model_validate(await load(session, OAuthClient, id, "client"))
 
 
 async def create_client(
@@ -81,9 +84,7 @@ async def create_client(
         scopes=data.scopes,
         organisation_id=data.organisation_id,
     )
-    return ClientCreated(
-        **client_read(registered.client).model_dump(), client_secret=registered.secret
-    )
+    return from_attributes(ClientCreated, registered.client, client_secret=registered.secret)
 
 
 async def register_client(

@@ -31,12 +31,18 @@ from app.core.errors import Conflict
 from app.models.application import Application
 from app.repositories import applications as application_repo
 from app.repositories import auth as auth_repo
+from app.repositories import calls as call_repo
 from app.repositories import programmes as programme_repo
 from app.schemas.application import AllocationCreate, ApplicationCreate
-from app.schemas.call import DistrictCreate
+from app.schemas.district import DistrictCreate
 from app.schemas.organisation import MemberInvite, OrganisationCreate, PartnershipCreate
 from app.schemas.pledge import PledgeCreate
-from app.schemas.review import ReviewAssign, ReviewScore
+from app.schemas.review import (
+    ConflictDeclaration,
+    CriterionScore,
+    ReviewAssign,
+    ReviewScoreInput,
+)
 from app.services import (
     allocations,
     applications,
@@ -298,8 +304,9 @@ class _Builder:
             lead = self.partnership_leads[application.partnership_id]
         return lead in principal.organisation_ids
 
-    async def review(self, application: Application, score: int) -> None:
-        """The officer assigns the demo reviewer, who scores the application."""
+    async def review(self, application: Application, quality: int, sustainability: int) -> None:
+        """The officer assigns the demo reviewer, who declares no conflict of interest and
+        scores the application on the demo grid (Q out of 60, S out of 40)."""
         officer = self.by("officer@demo.example.org")
         reviewer = self.by("reviewer@demo.example.org")
         assert reviewer.id is not None
@@ -314,11 +321,18 @@ class _Builder:
             found = await reviews.load_review(
                 self.session, application.id, assigned.review.id, reviewer
             )
-            await reviews.score_review(
+            await reviews.declare_no_conflict(
                 self.session,
                 found,
-                data=ReviewScore(score=score, comment="Demo review (not real data)."),
+                data=ConflictDeclaration(no_conflict_of_interest=True),
                 principal=reviewer,
+            )
+            scores = [
+                CriterionScore(criterion="Q", score=quality, comment="Demo (not real data)."),
+                CriterionScore(criterion="S", score=sustainability, comment="Demo, too."),
+            ]
+            await reviews.score_review(
+                self.session, found, data=ReviewScoreInput(scores=scores), principal=reviewer
             )
 
     async def grant(self, application: Application, amount: str) -> uuid.UUID:
@@ -356,12 +370,12 @@ class _Builder:
             thematic_area_code="demo-proximity-care",
         )
         await self.move(in_review, "submit", "start-review")
-        await self.review(in_review, 72)
+        await self.review(in_review, 42, 30)
         approved = await self.draft(alfa, fse2, "DEMO — Rete di badanti di condominio", "25000.00")
         await self.move(approved, "submit", "start-review", "approve")
         granted = await self.draft(alfa, fse2, "DEMO — Emporio solidale", "40000.00")
         await self.move(granted, "submit", "start-review")
-        await self.review(granted, 88)
+        await self.review(granted, 52, 36)
         await self.move(granted, "approve")
         await self.grant(granted, "40000.00")
         rejected = await self.draft(alfa, fse2, "DEMO — Progetto non ammesso", "15000.00")
@@ -449,7 +463,7 @@ async def load_demo(
     builder = _Builder(session, settings)
     programme = await programme_repo.get_programme_by_code(session, DEMO_PROGRAMME_CODE)
     assert programme is not None
-    for call in await programme_repo.list_calls_of_programme(session, programme.id):
+    for call in await call_repo.list_calls_of_programme(session, programme.id):
         builder.calls[call.code] = call.id
     await builder.accounts()
     await builder.organisations_and_district()

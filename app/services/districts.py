@@ -9,15 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
-from app.models.organisation import District, Organisation
-from app.repositories import programmes as programme_repo
-from app.schemas.call import (
-    DistrictCreate,
-    DistrictQuery,
-    DistrictRead,
-    DistrictUpdate,
-    district_read,
-)
+from app.models.district import District
+from app.models.organisation import Organisation
+from app.repositories import districts as repo
+from app.schemas.district import DistrictCreate, DistrictQuery, DistrictRead, DistrictUpdate
 from app.schemas.page import Page
 from app.services import audit
 from app.services.lookup import load
@@ -30,8 +25,8 @@ async def list_districts(
     session: AsyncSession, principal: Principal, query: DistrictQuery
 ) -> Page[DistrictRead]:
     """Districts by code. Public: every principal sees them all."""
-    rows = partial(programme_repo.page_districts, session, q=query.q)
-    return await DISTRICT_ORDER.page_of(query, rows, district_read)
+    rows = partial(repo.page_districts, session, q=query.q)
+    return await DISTRICT_ORDER.page_of(query, rows, DistrictRead.model_validate)
 
 
 async def load_district(session: AsyncSession, district_id: uuid.UUID) -> District:
@@ -39,13 +34,13 @@ async def load_district(session: AsyncSession, district_id: uuid.UUID) -> Distri
 
 
 async def read_district(session: AsyncSession, district: District) -> DistrictRead:
-    return district_read(district)
+    return DistrictRead.model_validate(district)
 
 
 async def get_district(
     session: AsyncSession, principal: Principal, district_id: uuid.UUID
 ) -> DistrictRead:
-    return district_read(await load_district(session, district_id))
+    return DistrictRead.model_validate(await load_district(session, district_id))
 
 
 async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
@@ -55,7 +50,7 @@ async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUI
 
 async def create_district(session: AsyncSession, *, data: DistrictCreate) -> District:
     await _require_organisation(session, data.lead_organisation_id)
-    if await programme_repo.district_code_taken(session, data.code):
+    if await repo.district_code_taken(session, data.code):
         raise Conflict(f"A district with code {data.code} exists.")
     district = District(id=uuid.uuid4(), **data.model_dump())
     session.add(district)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from app.core.domain import ApplicantForm, LegalNature, PiemonteProvince, ProfitStatus, SizeClass
 from app.core.errors import Ineligible
-from app.core.money import from_cents
 from app.models.mixins import EligibilityMixin
 from app.models.programme import Measure, MeasureLine
 
@@ -28,8 +28,8 @@ class EligibilityRules:
     required_member_natures: frozenset[LegalNature] = frozenset()
     min_required_members: int = 0
     required_members_in_piemonte: bool = False
-    min_project_cost_cents: int | None = None
-    max_project_cost_cents: int | None = None
+    min_project_cost: Decimal | None = None
+    max_project_cost: Decimal | None = None
 
     @classmethod
     def of(cls, measure: Measure, line: MeasureLine | None = None) -> EligibilityRules:
@@ -47,8 +47,8 @@ class EligibilityRules:
             ),
             min_required_members=source.min_required_members,
             required_members_in_piemonte=source.required_members_in_piemonte,
-            min_project_cost_cents=line.min_project_cost_cents if line else None,
-            max_project_cost_cents=line.max_project_cost_cents if line else None,
+            min_project_cost=line.min_project_cost if line else None,
+            max_project_cost=line.max_project_cost if line else None,
         )
 
 
@@ -90,7 +90,7 @@ def evaluate(
     rules: EligibilityRules,
     applicant: ApplicantFacts,
     *,
-    total_cost_cents: int,
+    total_cost: Decimal,
     district_lead_organisation_id: uuid.UUID | None = None,
 ) -> list[Violation]:
     """Every condition the applicant or project fails; empty when eligible."""
@@ -161,20 +161,20 @@ def evaluate(
                     f"found {len(qualifying)}.",
                 )
             )
-    if rules.min_project_cost_cents is not None and total_cost_cents < rules.min_project_cost_cents:
+    if rules.min_project_cost is not None and total_cost < rules.min_project_cost:
         found.append(
             Violation(
                 "line_min_project_cost",
-                f"The project value {from_cents(total_cost_cents)} is below the line's minimum "
-                f"of {from_cents(rules.min_project_cost_cents)}.",
+                f"The project value {total_cost} is below the line's minimum "
+                f"of {rules.min_project_cost}.",
             )
         )
-    if rules.max_project_cost_cents is not None and total_cost_cents > rules.max_project_cost_cents:
+    if rules.max_project_cost is not None and total_cost > rules.max_project_cost:
         found.append(
             Violation(
                 "line_max_project_cost",
-                f"The project value {from_cents(total_cost_cents)} exceeds the line's maximum "
-                f"of {from_cents(rules.max_project_cost_cents)}.",
+                f"The project value {total_cost} exceeds the line's maximum "
+                f"of {rules.max_project_cost}.",
             )
         )
     return found
@@ -184,19 +184,19 @@ def ensure_eligible(
     rules: EligibilityRules,
     applicant: ApplicantFacts,
     *,
-    total_cost_cents: int,
+    total_cost: Decimal,
     district_lead_organisation_id: uuid.UUID | None = None,
 ) -> None:
     """Raise :class:`Ineligible` listing every failed condition, or return."""
     violations = evaluate(
         rules,
         applicant,
-        total_cost_cents=total_cost_cents,
+        total_cost=total_cost,
         district_lead_organisation_id=district_lead_organisation_id,
     )
     if violations:
         raise Ineligible(
             " ".join(v.detail for v in violations),
             violations=[{"rule": v.rule, "detail": v.detail} for v in violations],
-            project_value=from_cents(total_cost_cents),
+            project_value=total_cost,
         )

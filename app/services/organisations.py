@@ -20,7 +20,8 @@ from app.core.errors import (
 )
 from app.db.base import utcnow
 from app.models.auth import UserMembership
-from app.models.organisation import District, Organisation, Partnership, PartnershipMember
+from app.models.district import District
+from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.repositories import applicants as repo
 from app.repositories import applications as application_repo
 from app.repositories import visibility

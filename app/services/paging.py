@@ -95,7 +95,7 @@ class SortKey(Generic[R]):
         self,
         *columns: QueryableAttribute[Any],
         names: Sequence[str] | None = None,
-        row_columns: Sequence[QueryableAttribute[Any]] | None = None,
+        row_columns: Sequence[object] | None = None,
     ) -> None:
         self.columns: Order = columns
         self.parsers = tuple(_PARSERS[column.type.python_type] for column in columns)

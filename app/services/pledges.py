@@ -21,7 +21,6 @@ from app.core.errors import (
     NotAFoundation,
     NotFound,
 )
-from app.core.money import to_cents
 from app.models.organisation import Organisation
 from app.models.pledge import Pledge
 from app.repositories import pledges as repo
@@ -33,7 +32,6 @@ from app.schemas.pledge import (
     PledgeRead,
     PledgeUpdate,
     PledgeWithdraw,
-    pledge_read,
 )
 from app.services import audit
 from app.services.calls import load_call
@@ -57,7 +55,7 @@ async def list_pledges(
         call_id=query.call_id,
         status=query.status,
     )
-    return await PLEDGE_ORDER.page_of(query, rows, pledge_read)
+    return await PLEDGE_ORDER.page_of(query, rows, PledgeRead.model_validate)
 
 
 async def load_pledge(
@@ -73,13 +71,15 @@ async def load_pledge(
 
 
 async def read_pledge(session: AsyncSession, pledge: Pledge) -> PledgeRead:
-    return pledge_read(pledge)
+    return PledgeRead.model_validate(pledge)
 
 
 async def get_pledge(
     session: AsyncSession, principal: Principal, organisation_id: uuid.UUID, pledge_id: uuid.UUID
 ) -> PledgeRead:
-    return pledge_read(await load_pledge(session, organisation_id, pledge_id, principal))
+    return PledgeRead.model_validate(
+        await load_pledge(session, organisation_id, pledge_id, principal)
+    )
 
 
 def _require_acts_for(principal: Principal, organisation_id: uuid.UUID) -> None:
@@ -116,7 +116,7 @@ async def create_pledge(
         id=uuid.uuid4(),
         organisation_id=organisation.id,
         call_id=call.id,
-        amount_cents=to_cents(data.amount),
+        amount=data.amount,
         note=data.note,
         status=PledgeStatus.ACTIVE,
     )
@@ -147,7 +147,7 @@ async def update_pledge(
     _require_active(pledge, "update")
     before = audit.snapshot(pledge)
     if data.amount is not None:
-        pledge.amount_cents = to_cents(data.amount)
+        pledge.amount = data.amount
     if "note" in data.model_fields_set:
         pledge.note = data.note
     await session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -19,7 +20,7 @@ from app.core.errors import (
     MeasureCallsBudgetExceeded,
     ProgrammeMeasuresBudgetExceeded,
 )
-from app.core.money import from_cents, to_cents
+from app.core.money import ZERO
 from app.db.guards import violated_constraint
 from app.models.programme import Measure, Programme
 from app.repositories import budgets
@@ -35,7 +36,6 @@ from app.schemas.programme import (
     ProgrammeRead,
     ProgrammeUpdate,
     measure_read,
-    programme_read,
 )
 from app.schemas.reference_data import MeasureSpec
 from app.services import audit
@@ -52,7 +52,7 @@ async def list_programmes(
 ) -> Page[ProgrammeRead]:
     """Programmes by code, with their budget figures. Public."""
     rows = partial(repo.page_programmes, session, q=query.q)
-    return await PROGRAMME_ORDER.page_of(query, rows, programme_read)
+    return await PROGRAMME_ORDER.page_of(query, rows, ProgrammeRead.model_validate)
 
 
 async def load_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
@@ -60,13 +60,13 @@ async def load_programme(session: AsyncSession, programme_id: uuid.UUID) -> Prog
 
 
 async def read_programme(session: AsyncSession, programme: Programme) -> ProgrammeRead:
-    return programme_read(programme)
+    return ProgrammeRead.model_validate(programme)
 
 
 async def get_programme(
     session: AsyncSession, principal: Principal, programme_id: uuid.UUID
 ) -> ProgrammeRead:
-    return programme_read(await load_programme(session, programme_id))
+    return ProgrammeRead.model_validate(await load_programme(session, programme_id))
 
 
 async def list_measures(
@@ -104,8 +104,7 @@ async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> P
         raise Conflict(f"A programme with code {data.code} exists.")
     programme = Programme(
         id=uuid.uuid4(),
-        **data.model_dump(exclude={"total_budget"}),
-        total_budget_cents=to_cents(data.total_budget),
+        **data.model_dump(),
         currency="EUR",
         principles=[],
     )
@@ -155,12 +154,11 @@ async def lowering_caps(
 
 
 def _programme_below(programme: Programme, requested: object) -> BudgetBelowAllocated:
-    floor = max(programme.allocated_cents, programme.measures_budget_cents)
+    floor = max(programme.allocated, programme.measures_budget)
     return BudgetBelowAllocated(
-        f"The total cannot go below {from_cents(floor)}: that much is already "
-        "given to measures or allocated.",
-        allocated=from_cents(programme.allocated_cents),
-        measures_budget=from_cents(programme.measures_budget_cents),
+        f"The total cannot go below {floor}: that much is already given to measures or allocated.",
+        allocated=programme.allocated,
+        measures_budget=programme.measures_budget,
         requested=requested,
     )
 
@@ -171,10 +169,9 @@ async def update_programme(
     before = audit.snapshot(programme)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"total_budget"})
     if data.total_budget is not None:
-        total = to_cents(data.total_budget)
-        if total < max(programme.allocated_cents, programme.measures_budget_cents):
+        if data.total_budget < max(programme.allocated, programme.measures_budget):
             raise _programme_below(programme, data.total_budget)
-        changes["total_budget_cents"] = total
+        changes["total_budget"] = data.total_budget
 
     async def refusal() -> DomainError:
         await session.refresh(programme)
@@ -195,13 +192,13 @@ async def update_programme(
     return programme
 
 
-def _budget_refused(programme: Programme, requested_cents: int) -> ProgrammeMeasuresBudgetExceeded:
+def _budget_refused(programme: Programme, requested: Decimal) -> ProgrammeMeasuresBudgetExceeded:
     return ProgrammeMeasuresBudgetExceeded(
         f"The measures' budgets would exceed the total of programme {programme.code}.",
-        cap=from_cents(programme.total_budget_cents),
-        allocated=from_cents(programme.measures_budget_cents),
-        requested=from_cents(requested_cents),
-        available=from_cents(programme.total_budget_cents - programme.measures_budget_cents),
+        cap=programme.total_budget,
+        allocated=programme.measures_budget,
+        requested=requested,
+        available=programme.total_budget - programme.measures_budget,
     )
 
 
@@ -211,13 +208,12 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
     if any(m.code == data.code for m in await repo.list_measures(session, programme.id)):
         raise Conflict(f"Programme {programme.code} already has a measure {data.code}.")
     spec = MeasureSpec.model_validate(data.model_dump(exclude={"programme_id"}))
-    cents = to_cents(spec.budget)
-    if not await budgets.add_to_measures_budget(session, programme.id, cents):
+    if not await budgets.add_to_measures_budget(session, programme.id, spec.budget):
         await session.refresh(programme)
-        raise _budget_refused(programme, cents)
+        raise _budget_refused(programme, spec.budget)
     loader = RowWriter(session, LoadReport(programme.code))
     ordinal = len(await repo.list_measures(session, programme.id)) + 1
-    measure = await write_measure(loader, programme, None, ordinal, spec, calls_budget_cents=0)
+    measure = await write_measure(loader, programme, None, ordinal, spec, calls_budget=ZERO)
     lines = await write_lines(loader, measure, spec.lines)
     await audit.record(
         session,
@@ -231,8 +227,8 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
 
 def _measure_below(measure: Measure, requested: object) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Measure {measure.code} has {from_cents(measure.allocated_cents)} allocated.",
-        allocated=from_cents(measure.allocated_cents),
+        f"Measure {measure.code} has {measure.allocated} allocated.",
+        allocated=measure.allocated,
         requested=requested,
     )
 
@@ -253,7 +249,7 @@ async def update_measure(
 
     async def refusal() -> DomainError:
         await session.refresh(measure)
-        if data.budget is not None and to_cents(data.budget) < measure.allocated_cents:
+        if data.budget is not None and data.budget < measure.allocated:
             return _measure_below(measure, data.budget)
         assert data.max_funded_projects is not None
         return _measure_full(measure, data.max_funded_projects)
@@ -261,23 +257,22 @@ async def update_measure(
     lowers = data.budget is not None or data.max_funded_projects is not None
     async with lowering_caps(session, refusal if lowers else None):
         if data.budget is not None:
-            new = to_cents(data.budget)
-            if new < measure.allocated_cents:
+            new = data.budget
+            if new < measure.allocated:
                 raise _measure_below(measure, data.budget)
-            if new < measure.calls_budget_cents:
+            if new < measure.calls_budget:
                 raise MeasureCallsBudgetExceeded(
-                    f"The calls of measure {measure.code} already share "
-                    f"{from_cents(measure.calls_budget_cents)}.",
+                    f"The calls of measure {measure.code} already share {measure.calls_budget}.",
                     cap=data.budget,
-                    requested=from_cents(measure.calls_budget_cents),
+                    requested=measure.calls_budget,
                 )
-            delta = new - measure.budget_cents
+            delta = new - measure.budget
             programme_id = measure.programme_id
             if delta and not await budgets.add_to_measures_budget(session, programme_id, delta):
                 programme = await load_programme(session, measure.programme_id)
                 await session.refresh(programme)
-                raise _budget_refused(programme, programme.measures_budget_cents + delta)
-            measure.budget_cents = new
+                raise _budget_refused(programme, programme.measures_budget + delta)
+            measure.budget = new
         if data.max_funded_projects is not None:
             if data.max_funded_projects < measure.funded_projects:
                 raise _measure_full(measure, data.max_funded_projects)

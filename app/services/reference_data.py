@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,10 +27,11 @@ from app.core.errors import (
     MeasureCallsBudgetExceeded,
     ProgrammeMeasuresBudgetExceeded,
 )
-from app.core.money import from_cents, to_cents
+from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.repositories import calls as call_repo
 from app.repositories import programmes as repo
 from app.schemas.reference_data import (
     CallSpec,
@@ -133,42 +135,44 @@ class RowWriter:
         return [await self.upsert(model, existing.get(k), values) for k, values in wanted]
 
 
-def _check_caps(spec: ProgrammeSpec, programme: Programme | None, measures: list[Measure]) -> int:
+def _check_caps(
+    spec: ProgrammeSpec, programme: Programme | None, measures: list[Measure]
+) -> Decimal:
     """Refuse the file before writing anything if it would break a cap; return the budgeted sum."""
-    in_file = {m.code: to_cents(m.budget) for m in spec.measures}
-    others = sum(m.budget_cents for m in measures if m.code not in in_file)
-    total = to_cents(spec.total_budget)
-    budgeted = sum(in_file.values()) + others
+    in_file = {m.code: m.budget for m in spec.measures}
+    others = sum((m.budget for m in measures if m.code not in in_file), ZERO)
+    total = spec.total_budget
+    budgeted = sum(in_file.values(), others)
     if budgeted > total:
         raise ProgrammeMeasuresBudgetExceeded(
-            f"The measures' budgets ({from_cents(budgeted)}) exceed the total of programme "
+            f"The measures' budgets ({budgeted}) exceed the total of programme "
             f"{spec.code} ({spec.total_budget}).",
-            cap=from_cents(total),
-            requested=from_cents(budgeted),
+            cap=total,
+            requested=budgeted,
         )
-    if programme is not None and total < programme.allocated_cents:
+    if programme is not None and total < programme.allocated:
         raise BudgetBelowAllocated(
             f"Programme {spec.code}: total {spec.total_budget} is below what is already "
-            f"allocated ({from_cents(programme.allocated_cents)}).",
-            allocated=from_cents(programme.allocated_cents),
+            f"allocated ({programme.allocated}).",
+            allocated=programme.allocated,
             requested=spec.total_budget,
         )
     existing = {m.code: m for m in measures}
     for measure in spec.measures:
-        shares = sum(to_cents(c.budget) for c in spec.calls if c.measure == measure.code)
-        if shares > to_cents(measure.budget):
+        shares = sum((c.budget for c in spec.calls if c.measure == measure.code), ZERO)
+        if shares > measure.budget:
             raise MeasureCallsBudgetExceeded(
-                f"The calls of measure {measure.code} share {from_cents(shares)}, more than its "
+                f"The calls of measure {measure.code} share {shares}, more than its "
                 f"budget of {measure.budget}.",
                 cap=measure.budget,
-                requested=from_cents(shares),
+                requested=shares,
             )
         current = existing.get(measure.code)
-        if current is not None and to_cents(measure.budget) < current.allocated_cents:
+        if current is not None and measure.budget < current.allocated:
             raise BudgetBelowAllocated(
                 f"Measure {measure.code}: budget {measure.budget} is below what is already "
-                f"allocated ({from_cents(current.allocated_cents)}).",
-                allocated=from_cents(current.allocated_cents),
+                f"allocated ({current.allocated}).",
+                allocated=current.allocated,
                 requested=measure.budget,
             )
     return budgeted
@@ -185,7 +189,9 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     # Counters start right, so a first load creates rows and updates none.
     other_calls = [
         c
-        for c in (await repo.list_calls_of_programme(session, programme.id) if programme else [])
+        for c in (
+            await call_repo.list_calls_of_programme(session, programme.id) if programme else []
+        )
         if c.code not in {cs.code for cs in spec.calls}
     ]
 
@@ -204,8 +210,8 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
             "approved_on": spec.approved_on,
             "principles": [p.model_dump() for p in spec.principles],
             "reference_data_version": data.data_version,
-            "total_budget_cents": to_cents(spec.total_budget),
-            "measures_budget_cents": budgeted,
+            "total_budget": spec.total_budget,
+            "measures_budget": budgeted,
         },
     )
     by_code = {m.code: m for m in measures}
@@ -213,11 +219,11 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     lines: dict[tuple[str, int], MeasureLine] = {}
     for ordinal, measure_spec in enumerate(spec.measures, start=1):
         existing = by_code.get(measure_spec.code)
-        shares = sum(to_cents(c.budget) for c in spec.calls if c.measure == measure_spec.code)
+        shares = sum((c.budget for c in spec.calls if c.measure == measure_spec.code), ZERO)
         if existing is not None:
-            shares += sum(c.budget_cents for c in other_calls if c.measure_id == existing.id)
+            shares += sum((c.budget for c in other_calls if c.measure_id == existing.id), ZERO)
         measure = await write_measure(
-            loader, programme, existing, ordinal, measure_spec, calls_budget_cents=shares
+            loader, programme, existing, ordinal, measure_spec, calls_budget=shares
         )
         loaded[measure.code] = measure
         for line in await write_lines(loader, measure, measure_spec.lines):
@@ -228,14 +234,12 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     # The counters again, from the rows as written: a no-op unless the file and the
     # database disagree in a way the sums above could not see.
     all_measures = await repo.list_measures(session, programme.id)
-    calls = await repo.list_calls_of_programme(session, programme.id)
+    calls = await call_repo.list_calls_of_programme(session, programme.id)
     for measure in all_measures:
-        shares = sum(c.budget_cents for c in calls if c.measure_id == measure.id)
-        await loader.upsert(Measure, measure, {"calls_budget_cents": shares})
+        shares = sum((c.budget for c in calls if c.measure_id == measure.id), ZERO)
+        await loader.upsert(Measure, measure, {"calls_budget": shares})
     await loader.upsert(
-        Programme,
-        programme,
-        {"measures_budget_cents": sum(m.budget_cents for m in all_measures)},
+        Programme, programme, {"measures_budget": sum((m.budget for m in all_measures), ZERO)}
     )
     if report.changed:
         await audit.record(
@@ -259,7 +263,7 @@ async def write_measure(
     ordinal: int,
     spec: MeasureSpec,
     *,
-    calls_budget_cents: int,
+    calls_budget: Decimal,
 ) -> Measure:
     measure = await loader.upsert(
         Measure,
@@ -278,11 +282,11 @@ async def write_measure(
             "notes_it": spec.notes.it if spec.notes else None,
             "notes_en": spec.notes.en if spec.notes else None,
             "example_actions": [a.model_dump() for a in spec.example_actions],
-            "budget_cents": to_cents(spec.budget),
+            "budget": spec.budget,
             "max_funded_projects": spec.max_funded_projects,
             "one_per_district": spec.one_per_district,
             "two_stage_submission": spec.two_stage_submission,
-            "calls_budget_cents": calls_budget_cents,
+            "calls_budget": calls_budget,
             **_eligibility(spec.eligibility),
         },
     )
@@ -345,16 +349,8 @@ async def write_lines(
                     "title_en": line.title.en,
                     "description_it": line.description.it,
                     "description_en": line.description.en,
-                    "min_project_cost_cents": (
-                        to_cents(line.min_project_cost)
-                        if line.min_project_cost is not None
-                        else None
-                    ),
-                    "max_project_cost_cents": (
-                        to_cents(line.max_project_cost)
-                        if line.max_project_cost is not None
-                        else None
-                    ),
+                    "min_project_cost": line.min_project_cost,
+                    "max_project_cost": line.max_project_cost,
                     **_eligibility(line.eligibility),
                 },
             )
@@ -370,7 +366,7 @@ async def write_call(
     spec: CallSpec,
 ) -> Call:
     session = loader.session
-    existing = await repo.get_call_by_code(session, spec.code)
+    existing = await call_repo.get_call_by_code(session, spec.code)
     if existing is not None and existing.measure_id != measure.id:
         # Call codes are unique across programmes; moving a call would move its grants out
         # of the counters of the measure (and programme) that hold them.
@@ -391,12 +387,12 @@ async def write_call(
             "selection_method": spec.selection_method,
             "published_on": spec.published_on,
             "dates_note": spec.dates_note,
-            "budget_cents": to_cents(spec.budget),
+            "budget": spec.budget,
         },
     )
     await loader.upsert_children(
         CallPhase,
-        lambda: repo.list_call_phases(session, call.id),
+        lambda: call_repo.list_call_phases(session, call.id),
         lambda row: row.ordinal,
         (
             (
@@ -414,7 +410,7 @@ async def write_call(
     )
     await loader.upsert_children(
         CallParticipationLimit,
-        lambda: repo.list_participation_limits(session, call.id),
+        lambda: call_repo.list_participation_limits(session, call.id),
         lambda row: row.legal_nature,
         (
             (

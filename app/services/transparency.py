@@ -20,15 +20,17 @@ from app.core.auth import Principal
 from app.core.domain import SelectionMethod
 from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
-from app.core.money import from_cents, to_cents
+from app.core.money import ZERO
 from app.models.allocation import Allocation
+from app.repositories import calls as call_repo
+from app.repositories import districts as district_repo
 from app.repositories import programmes as programme_repo
 from app.repositories import transparency as repo
 from app.repositories.transparency import GrantFilters as GrantFilters  # the exports take it
 from app.repositories.transparency import GrantRow
+from app.schemas.common import from_attributes
 from app.schemas.page import Page
 from app.schemas.transparency import (
-    CallFiguresRead,
     DistrictFiguresRead,
     GivingGrant,
     GivingOrganization,
@@ -91,8 +93,8 @@ def grant_filters(
         awarded_from=None if awarded_from is None else _midnight(awarded_from),
         awarded_before=_day_after(awarded_to),
         q=q or None,
-        min_amount_cents=None if min_amount is None else to_cents(min_amount),
-        max_amount_cents=None if max_amount is None else to_cents(max_amount),
+        min_amount=min_amount,
+        max_amount=max_amount,
     )
 
 
@@ -123,7 +125,7 @@ def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
         beneficiary_name=row.legal_name or row.partnership_name or "",
         beneficiary_tax_code=published_tax_code(row.tax_code),
         partnership_name=row.partnership_name,
-        amount=from_cents(row.amount_cents),
+        amount=row.amount,
         currency="EUR",
         legal_basis=LegalBasisRead(
             programme_code=row.programme_code,
@@ -201,8 +203,8 @@ def giving_grant(row: GrantRow, *, base_url: str) -> GivingGrant:
         title=grant.project_title,
         description=row.project_description,
         currency=grant.currency,
-        # Cents / 100 as a float is the double nearest the exact decimal amount.
-        amountAwarded=row.amount_cents / 100,
+        # The double nearest the exact decimal amount.
+        amountAwarded=float(row.amount),
         awardDate=grant.award_date.isoformat(),
         url=grant.url,
         fromOpenCall="No" if grant.selection_method is SelectionMethod.NEGOTIATED else "Yes",
@@ -254,18 +256,18 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
     measures = await programme_repo.list_measures(session, programme_id)
     calls = [
         call
-        for call in await programme_repo.list_calls_of_programme(session, programme_id)
+        for call in await call_repo.list_calls_of_programme(session, programme_id)
         if call.status in PUBLIC_STATUSES
     ]
     per_district = [m.id for m in measures if m.one_per_district]
-    districts = await repo.districts(session) if per_district else []
+    districts = await district_repo.all_districts(session) if per_district else []
     live = await repo.live_applications_by_district(session, per_district)
     funded = await repo.active_allocations_by_district(session, per_district)
 
     def district_figures(measure_id: uuid.UUID) -> list[DistrictFiguresRead]:
         figures = []
         for district in districts:
-            cents, projects = funded.get((measure_id, district.id), (0, 0))
+            allocated, projects = funded.get((measure_id, district.id), (ZERO, 0))
             figures.append(
                 DistrictFiguresRead(
                     district_id=district.id,
@@ -273,50 +275,20 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
                     name=district.name,
                     live_applications=live.get((measure_id, district.id), 0),
                     funded_projects=projects,
-                    allocated=from_cents(cents),
+                    allocated=allocated,
                 )
             )
         return figures
 
-    return ProgrammeReportRead(
-        id=programme.id,
-        code=programme.code,
-        name_it=programme.name_it,
-        name_en=programme.name_en,
-        currency=programme.currency,
-        total_budget=from_cents(programme.total_budget_cents),
-        measures_budget=from_cents(programme.measures_budget_cents),
-        allocated=from_cents(programme.allocated_cents),
-        available=from_cents(programme.total_budget_cents - programme.allocated_cents),
-        funded_projects=programme.funded_projects,
+    # The budget figures are the rows' own attributes (money columns, ``available``).
+    return from_attributes(
+        ProgrammeReportRead,
+        programme,
         measures=[
-            MeasureFiguresRead(
-                id=measure.id,
-                code=measure.code,
-                title_it=measure.title_it,
-                title_en=measure.title_en,
-                budget=from_cents(measure.budget_cents),
-                calls_budget=from_cents(measure.calls_budget_cents),
-                allocated=from_cents(measure.allocated_cents),
-                available=from_cents(measure.budget_cents - measure.allocated_cents),
-                funded_projects=measure.funded_projects,
-                max_funded_projects=measure.max_funded_projects,
-                one_per_district=measure.one_per_district,
-                calls=[
-                    CallFiguresRead(
-                        id=call.id,
-                        code=call.code,
-                        title_it=call.title_it,
-                        title_en=call.title_en,
-                        status=call.status,
-                        budget=from_cents(call.budget_cents),
-                        allocated=from_cents(call.allocated_cents),
-                        available=from_cents(call.budget_cents - call.allocated_cents),
-                        funded_projects=call.funded_projects,
-                    )
-                    for call in calls
-                    if call.measure_id == measure.id
-                ],
+            from_attributes(
+                MeasureFiguresRead,
+                measure,
+                calls=[call for call in calls if call.measure_id == measure.id],
                 districts=district_figures(measure.id) if measure.one_per_district else None,
             )
             for measure in measures

@@ -51,7 +51,7 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.tokens import issue_token
 from app.services.users import create_user
 from tests.actors import make_organisation, tax_code
-from tests.world import approved, budget, district, with_grid
+from tests.world import approved, budget, district, euros, with_grid
 
 EXAMPLES_PER_OPERATION = 15
 # Logging out revokes the token it is called with: each logout case gets a token of its own,
@@ -155,7 +155,7 @@ async def _world(session: Any) -> dict[str, str]:
         id=uuid.uuid4(),
         organisation_id=foundation.id,
         call_id=w.call.id,
-        amount_cents=1_000_000,
+        amount=euros(1_000_000),
         status=PledgeStatus.ACTIVE,
     )
     session.add_all([review, partnership, pledge])

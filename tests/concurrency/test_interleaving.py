@@ -3,6 +3,8 @@ the first, then sees the committed value and is refused."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +12,7 @@ from app.db.session import Database
 from app.models import Programme
 from app.repositories import budgets
 from tests.concurrency.scripted import second_waits
-from tests.world import EUR, budget
+from tests.world import EUR, budget, cents
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ async def test_the_second_waits_for_the_first_then_is_refused(scratch: Database)
         programme_id = world.programme.id
 
     async def reserve(session: AsyncSession) -> bool:
-        return await budgets.reserve_in_programme(session, programme_id, 60 * EUR)
+        return await budgets.reserve_in_programme(session, programme_id, Decimal(60))
 
     async def first(session: AsyncSession) -> None:
         assert await reserve(session)
@@ -38,13 +40,13 @@ async def test_the_second_waits_for_the_first_then_is_refused(scratch: Database)
     async with scratch.session(write=False) as check:
         programme = await check.get(Programme, programme_id)
         assert programme is not None
-        assert programme.allocated_cents == 60 * EUR
+        assert cents(programme.allocated) == 60 * EUR
 
 
 async def test_without_contention_both_fit(scratch: Database) -> None:
     async with scratch.session(write=True) as arrange:
         world = await budget(arrange, total=120)
     async with scratch.session(write=True) as one:
-        assert await budgets.reserve_in_programme(one, world.programme.id, 60 * EUR)
+        assert await budgets.reserve_in_programme(one, world.programme.id, Decimal(60))
     async with scratch.session(write=True) as two:
-        assert await budgets.reserve_in_programme(two, world.programme.id, 60 * EUR)
+        assert await budgets.reserve_in_programme(two, world.programme.id, Decimal(60))

@@ -43,7 +43,7 @@ from tests import world
 from tests.actors import PASSWORD, make_organisation, tax_code
 from tests.conftest import BACKENDS, create_database
 from tests.live import live_server
-from tests.world import EUR, Budget
+from tests.world import EUR, Budget, cents, euros
 
 log = logging.getLogger(__name__)
 
@@ -256,16 +256,16 @@ class Totals:
 
     @property
     def active_cents(self) -> int:
-        return sum(a.amount_cents for a in self.active)
+        return sum(cents(a.amount) for a in self.active)
 
     def summary(self) -> str:
         p, m, c = self.programme, self.measure, self.call
         return (
             f"active allocations {len(self.active)} = {self.active_cents} cents; "
-            f"programme {p.allocated_cents}/{p.total_budget_cents} cents "
-            f"{p.funded_projects} projects; measure {m.allocated_cents}/{m.budget_cents} cents "
+            f"programme {cents(p.allocated)}/{cents(p.total_budget)} cents "
+            f"{p.funded_projects} projects; measure {cents(m.allocated)}/{cents(m.budget)} cents "
             f"{m.funded_projects}/{m.max_funded_projects} projects; "
-            f"call {c.allocated_cents}/{c.budget_cents} cents {c.funded_projects} projects"
+            f"call {cents(c.allocated)}/{cents(c.budget)} cents {c.funded_projects} projects"
         )
 
 
@@ -299,13 +299,13 @@ async def _totals(live: Live, scheme: Budget) -> Totals:
 
 def _assert_within_caps(totals: Totals) -> None:
     p, m, c = totals.programme, totals.measure, totals.call
-    assert p.allocated_cents <= p.total_budget_cents
-    assert m.allocated_cents <= m.budget_cents
-    assert c.allocated_cents <= c.budget_cents
+    assert cents(p.allocated) <= cents(p.total_budget)
+    assert cents(m.allocated) <= cents(m.budget)
+    assert cents(c.allocated) <= cents(c.budget)
     if m.max_funded_projects is not None:
         assert m.funded_projects <= m.max_funded_projects
     # The counters are exactly the active allocations.
-    assert p.allocated_cents == m.allocated_cents == c.allocated_cents == totals.active_cents
+    assert cents(p.allocated) == cents(m.allocated) == cents(c.allocated) == totals.active_cents
     assert p.funded_projects == m.funded_projects == c.funded_projects == len(totals.active)
 
 
@@ -361,10 +361,10 @@ async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
     _assert_answers(storm, created=100, refused=300, rules=BUDGET_RULES)
     _assert_within_caps(totals)
     assert totals.active_cents == budget
-    assert totals.programme.allocated_cents == budget
+    assert cents(totals.programme.allocated) == budget
     assert totals.programme.funded_projects == 100
     assert len(totals.active) == 100
-    assert all(a.amount_cents == amount for a in totals.active)
+    assert all(cents(a.amount) == amount for a in totals.active)
     _assert_granted_match(storm, totals)
 
 
@@ -456,10 +456,10 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
         measure = await session.get(Measure, scheme.measure.id)
         assert first is not None
         assert measure is not None
-        first.budget_cents = shares[0]
+        first.budget = euros(shares[0])
         code = f"C2-{uuid.uuid4().hex[:8].upper()}"
         second = await world.new_call(session, measure, code=code, budget=shares[1] // EUR)
-        measure.calls_budget_cents = sum(shares)
+        measure.calls_budget = euros(sum(shares))
         await session.flush()
         schemes = [scheme, Budget(scheme.programme, scheme.measure, second)]
         applicants = await _organisations(session, 10)
@@ -488,13 +488,13 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
         "measure %d/%d cents; calls %s",
         live.backend,
         len(active),
-        sum(a.amount_cents for a in active),
-        programme.allocated_cents,
-        programme.total_budget_cents,
-        measure.allocated_cents,
-        measure.budget_cents,
+        sum(cents(a.amount) for a in active),
+        cents(programme.allocated),
+        cents(programme.total_budget),
+        cents(measure.allocated),
+        cents(measure.budget),
         ", ".join(
-            f"{c.allocated_cents}/{c.budget_cents} cents {c.funded_projects} projects"
+            f"{cents(c.allocated)}/{cents(c.budget)} cents {c.funded_projects} projects"
             for c in calls
             if c is not None
         ),
@@ -504,7 +504,7 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
     _assert_answers(storm, created=50, refused=350, rules={"call_budget_cap"})
     for share, call in zip(shares, calls, strict=True):
         assert call is not None
-        assert call.allocated_cents == share
+        assert cents(call.allocated) == share
         granted = [o for o in storm.with_status(201) if call_of[o.application_id] == call.id]
         assert len(granted) == call.funded_projects == share // amount
     for outcome in storm.with_status(409):
@@ -512,8 +512,8 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
         share = shares[0] if call_id == scheme.call.id else shares[1]
         assert outcome.body["cap"] == f"{share // EUR}.00", outcome
         assert outcome.body["available"] == "0.00", outcome
-    assert measure.allocated_cents == programme.allocated_cents == sum(shares)
-    assert measure.allocated_cents < measure.budget_cents
+    assert cents(measure.allocated) == cents(programme.allocated) == sum(shares)
+    assert cents(measure.allocated) < cents(measure.budget)
     assert {a.application_id for a in active} == {o.application_id for o in storm.with_status(201)}
 
 

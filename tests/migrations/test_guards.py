@@ -16,7 +16,7 @@ from app.db.guards import violated_constraint
 from app.models import Allocation
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import make_organisation, tax_code
-from tests.world import approved, budget
+from tests.world import approved, budget, euros
 
 
 def key(session: AsyncSession, value: uuid.UUID) -> object:
@@ -139,7 +139,7 @@ class TestAllocationWithinRequestInTheDatabase:
             programme_id=world.programme.id,
             measure_id=world.measure.id,
             call_id=world.call.id,
-            amount_cents=5_000_000,
+            amount=euros(5_000_000),
             status="active",
             granted_by="sql",
         )
@@ -147,7 +147,9 @@ class TestAllocationWithinRequestInTheDatabase:
         await session.flush()
         await raw_write(
             session,
-            update(Allocation).where(Allocation.id == allocation.id).values(amount_cents=5_000_001),
+            update(Allocation)
+            .where(Allocation.id == allocation.id)
+            .values({Allocation.amount: euros(5_000_001)}),
             {},
             refused_by="allocation_within_request_check",
         )

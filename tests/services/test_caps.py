@@ -15,7 +15,7 @@ from app.models import Call, Measure, Programme
 from app.schemas.call import CallUpdate
 from app.schemas.programme import MeasureUpdate, ProgrammeUpdate
 from app.services import calls, programmes
-from tests.world import budget
+from tests.world import budget, euros
 
 
 @pytest.mark.counters_may_disagree  # the grant in flight is simulated on the counters alone
@@ -38,8 +38,10 @@ class TestCapsLoweredWhileAGrantIsInFlight:
             await session.execute(
                 update(model)
                 .values(
-                    allocated_cents=model.allocated_cents + cents,
-                    funded_projects=model.funded_projects + 1,
+                    {
+                        model.allocated: model.allocated + euros(cents),
+                        model.funded_projects: model.funded_projects + 1,
+                    }
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -78,7 +80,7 @@ class TestCapsLoweredWhileAGrantIsInFlight:
         world = await budget(session, total=1_000_000, measure_budget=100_000)
         await session.execute(
             update(Programme)
-            .values(measures_budget_cents=0)
+            .values({Programme.measures_budget: Decimal(0)})
             .execution_options(synchronize_session=False)
         )
         await session.refresh(world.programme)

@@ -15,7 +15,7 @@ from app.core.auth import Principal, Role
 from app.core.domain import ApplicationStage, ApplicationStatus, ProfitStatus, SizeClass
 from app.core.domain import LegalNature as N
 from app.core.errors import Ineligible, MeasureProjectCapReached, ParticipationLimitReached
-from app.core.money import parse_amount, to_cents
+from app.core.money import parse_amount
 from app.models import Application, Call, District, Measure, MeasureLine
 from app.schemas.application import AllocationCreate
 from app.services import applications as applications_service
@@ -25,6 +25,7 @@ from app.services.eligibility import ApplicantFacts, EligibilityRules, ensure_el
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import make_organisation, tax_code
 from tests.factories import org, partnership, single
+from tests.world import cents, euros
 
 SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
 EUR = 100  # cents
@@ -56,7 +57,7 @@ def rules_failed(
     violations = evaluate(
         rules,
         applicant,
-        total_cost_cents=to_cents(parse_amount(cost)),
+        total_cost=parse_amount(cost),
         district_lead_organisation_id=district_lead_organisation_id,
     )
     return {v.rule for v in violations}
@@ -202,7 +203,7 @@ class TestWecareFesrThresholds:
         rules = await rules_for(session, "FESR", 2)
         medium_foundation = org(N.FOUNDATION, size=SizeClass.MEDIUM)
         with pytest.raises(Ineligible) as caught:
-            ensure_eligible(rules, single(medium_foundation), total_cost_cents=100_000_01)
+            ensure_eligible(rules, single(medium_foundation), total_cost=euros(100_000_01))
         assert caught.value.status == 422
         violations = caught.value.figures["violations"]
         assert {v["rule"] for v in violations} == {  # type: ignore[attr-defined]
@@ -249,7 +250,7 @@ class TestSecondProgramme:
     async def test_its_caps_are_its_own(self, session: AsyncSession) -> None:
         care = await session.scalar(select(Measure).where(Measure.code == "CARE"))
         assert care is not None
-        assert (care.max_funded_projects, care.budget_cents) == (2, 600_000 * EUR)
+        assert (care.max_funded_projects, cents(care.budget)) == (2, 600_000 * EUR)
 
     async def test_its_project_cap_is_enforced_by_the_same_engine(
         self, session: AsyncSession
@@ -279,7 +280,7 @@ class TestSecondProgramme:
                 )
         assert refused.value.figures == {"cap": 2, "funded_projects": 2}
         await session.refresh(care)
-        assert (care.funded_projects, care.allocated_cents) == (2, 2_000 * EUR)
+        assert (care.funded_projects, cents(care.allocated)) == (2, 2_000 * EUR)
 
     async def test_its_participation_limit_is_enforced_by_the_same_engine(
         self, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
@@ -356,8 +357,8 @@ async def _care_application(
         applicant_organisation_id=applicant_id,
         title=f"Cura {n}",
         description="-",
-        total_cost_cents=1_000 * EUR,
-        requested_cents=1_000 * EUR,
+        total_cost=Decimal(1_000),
+        requested=Decimal(1_000),
         district_id=place.id,
         stage=ApplicationStage.SINGLE,
         status=status,

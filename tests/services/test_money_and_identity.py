@@ -6,6 +6,9 @@ from decimal import Decimal
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import BigInteger, cast, func, literal, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.identity import (
     InvalidIdentifier,
@@ -13,7 +16,8 @@ from app.core.identity import (
     normalise_tax_code,
     normalise_vat_number,
 )
-from app.core.money import InvalidAmount, from_cents, parse_amount, to_cents
+from app.core.money import InvalidAmount, parse_amount
+from app.db.types import Money as MoneyColumn
 from app.schemas.types import Money, TaxCode, VatNumber
 
 
@@ -51,12 +55,35 @@ class TestParseAmount:
         with pytest.raises(InvalidAmount, match=message):
             parse_amount(raw)
 
+
+class TestMoneyColumn:
+    """Integer cents in the database, Decimal with two places in Python."""
+
     def test_cents_round_trip(self) -> None:
-        assert to_cents(Decimal("6400000.00")) == 640_000_000
-        assert from_cents(640_000_000) == Decimal("6400000.00")
-        assert to_cents(Decimal("0.01")) == 1
-        with pytest.raises(InvalidAmount):
-            to_cents(Decimal("0.001"))
+        column, dialect = MoneyColumn(), sqlite.dialect()
+        assert column.process_bind_param(Decimal("6400000.00"), dialect) == 640_000_000
+        assert column.process_bind_param(Decimal("0.01"), dialect) == 1
+        assert column.process_bind_param(Decimal("7"), dialect) == 700
+        assert str(column.process_result_value(640_000_000, dialect)) == "6400000.00"
+        # PostgreSQL's SUM of a BIGINT is a NUMERIC: cents all the same.
+        assert str(column.process_result_value(Decimal(5), dialect)) == "0.05"
+
+    @pytest.mark.parametrize("value", [Decimal("0.001"), Decimal("NaN"), Decimal("Infinity")])
+    def test_refuses_what_is_not_exact_to_the_cent(self, value: Decimal) -> None:
+        with pytest.raises(ValueError, match="exact to the cent"):
+            MoneyColumn().process_bind_param(value, sqlite.dialect())
+
+    @pytest.mark.parametrize("value", [5, 5.0, "5.00", True])
+    def test_refuses_anything_but_a_decimal(self, value: object) -> None:
+        # An int could be euros or cents: a missed conversion fails loudly.
+        with pytest.raises(TypeError, match="bound as a Decimal"):
+            MoneyColumn().process_bind_param(value, sqlite.dialect())  # type: ignore[arg-type]
+
+    async def test_the_database_gives_decimals_of_its_cents(self, session: AsyncSession) -> None:
+        cents = cast(literal(123_456, BigInteger), MoneyColumn())
+        assert str(await session.scalar(select(cents))) == "1234.56"
+        assert str(await session.scalar(select(func.sum(cents)))) == "1234.56"
+        assert await session.scalar(select(cents == Decimal("1234.56")))
 
 
 class TestIdentifiers:

@@ -32,6 +32,7 @@ from app.schemas.reference_data import ReferenceDataFile
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.scoring import grids_read
 from tests.conftest import BACKENDS, create_database
+from tests.world import cents, euros
 
 SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
 VOLATILE = {"id", "created_at", "updated_at"}
@@ -87,11 +88,11 @@ async def wecare(session: AsyncSession) -> Programme:
 
 class TestWecare:
     async def test_programme_figures(self, session: AsyncSession, wecare: Programme) -> None:
-        assert wecare.total_budget_cents == 20_000_000_00
-        assert wecare.measures_budget_cents == 20_000_000_00
-        assert wecare.allocated_cents == 0
+        assert cents(wecare.total_budget) == 20_000_000_00
+        assert cents(wecare.measures_budget) == 20_000_000_00
+        assert cents(wecare.allocated) == 0
         measures = (await session.scalars(select(Measure).order_by(Measure.ordinal))).all()
-        assert [(m.code, m.budget_cents, m.calls_budget_cents) for m in measures] == [
+        assert [(m.code, cents(m.budget), cents(m.calls_budget)) for m in measures] == [
             ("FSE1", 6_400_000_00, 6_400_000_00),
             ("FSE2", 3_600_000_00, 3_600_000_00),
             ("FSE3", 4_000_000_00, 4_000_000_00),
@@ -109,11 +110,9 @@ class TestWecare:
         self, session: AsyncSession, wecare: Programme
     ) -> None:
         lines = (await session.scalars(select(MeasureLine).order_by(MeasureLine.number))).all()
-        assert [
-            (ln.number, ln.min_project_cost_cents, ln.max_project_cost_cents) for ln in lines
-        ] == [
-            (1, 1_000_000_00, None),
-            (2, None, 100_000_00),
+        assert [(ln.number, ln.min_project_cost, ln.max_project_cost) for ln in lines] == [
+            (1, euros(1_000_000_00), None),
+            (2, None, euros(100_000_00)),
         ]
         limit = await session.scalar(
             select(CallParticipationLimit)
@@ -182,7 +181,9 @@ class TestCapsCheckedBeforeWriting:
     ) -> None:
         await load_reference_data(session, read_reference_file(SECOND_FILE))
         await session.execute(
-            update(Measure).where(Measure.code == "CARE").values(allocated_cents=500_000_00)
+            update(Measure)
+            .where(Measure.code == "CARE")
+            .values({Measure.allocated: euros(500_000_00)})
         )
 
         def lower(programme: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from app.repositories import visibility
 from app.services.reference_data import load_reference_data, read_reference_file
 from app.services.users import create_user
 from tests.actors import TAX_CODES, make_organisation
+from tests.world import euros
 
 # The world below inserts allocations directly, without moving the counters.
 pytestmark = pytest.mark.counters_may_disagree
@@ -89,8 +90,8 @@ async def world(session: AsyncSession) -> World:
             measure_id=call.measure_id,
             title=title,
             description="…",
-            total_cost_cents=100_000,
-            requested_cents=50_000,
+            total_cost=euros(100_000),
+            requested=euros(50_000),
             stage=ApplicationStage.SINGLE,
             status=ApplicationStatus.APPROVED,
             **applicant,
@@ -112,7 +113,7 @@ async def world(session: AsyncSession) -> World:
             programme_id=programme.id,
             measure_id=call.measure_id,
             call_id=call.id,
-            amount_cents=10_000,
+            amount=euros(10_000),
             status=status,
             granted_by="test",
             revoked_at=now if status is AllocationStatus.REVOKED else None,

@@ -14,7 +14,7 @@ from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import ANONYMOUS, Principal, Scope
-from app.schemas.call import DistrictCreate, DistrictQuery, DistrictRead, DistrictUpdate
+from app.schemas.district import DistrictCreate, DistrictQuery, DistrictRead, DistrictUpdate
 from app.schemas.page import Page
 from app.services import districts as service
 

@@ -18,7 +18,7 @@ from app.models import AuditEvent, Call, Measure
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api
 from tests.trail import last_event
-from tests.world import Budget, budget
+from tests.world import Budget, budget, cents
 
 
 class Region:
@@ -41,7 +41,7 @@ async def _state(session: AsyncSession, r: Region) -> tuple[int, int, int]:
     assert call is not None
     assert measure is not None
     events = await session.scalar(select(func.count()).select_from(AuditEvent))
-    return call.budget_cents, measure.calls_budget_cents, events or 0
+    return cents(call.budget), cents(measure.calls_budget), events or 0
 
 
 async def _last_update(session: AsyncSession) -> AuditEvent:

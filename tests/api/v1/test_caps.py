@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -43,7 +44,9 @@ from tests.api.v1.flows import (
 from tests.world import (
     approved,
     budget,
+    cents,
     district,
+    euros,
     open_window,
     partnership,
     partnership_application,
@@ -58,8 +61,8 @@ async def finds_nothing(*_: object) -> None:
 async def counters(session: AsyncSession) -> list[tuple[int, int]]:
     rows = []
     for model in (Programme, Measure, Call):
-        row = (await session.execute(select(model.allocated_cents, model.funded_projects))).one()
-        rows.append((int(row[0]), int(row[1])))
+        row = (await session.execute(select(model.allocated, model.funded_projects))).one()
+        rows.append((cents(row[0]), int(row[1])))
     return rows
 
 
@@ -91,12 +94,12 @@ class TestBudgetCaps:
         world = await budget(session, total=100_000)
         app = await approved(session, world, requested=10_000)
         await session.execute(
-            update(Measure).values(allocated_cents=Measure.budget_cents - 9_999_99)
+            update(Measure).values({Measure.allocated: Measure.budget - euros(9_999_99)})
         )
         problem(await grant(client, officer, app.id, "10000.00"), 409, "measure_budget_cap")
-        await session.execute(update(Measure).values(allocated_cents=0))
+        await session.execute(update(Measure).values({Measure.allocated: Decimal(0)}))
         await session.execute(
-            update(Programme).values(allocated_cents=Programme.total_budget_cents - 100)
+            update(Programme).values({Programme.allocated: Programme.total_budget - euros(100)})
         )
         problem(await grant(client, officer, app.id, "10000.00"), 409, "programme_budget_cap")
 

@@ -29,7 +29,7 @@ from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from tests.actors import make_organisation, tax_code, user_actor
 from tests.statements import counting, queries
-from tests.world import approved, budget, district
+from tests.world import approved, budget, district, euros
 
 ROWS = 6
 
@@ -87,7 +87,7 @@ async def world(
                 id=uuid.uuid4(),
                 organisation_id=foundation.id,
                 call_id=w.call.id,
-                amount_cents=100_000 + n,
+                amount=euros(100_000 + n),
                 status=PledgeStatus.ACTIVE,
             )
         )

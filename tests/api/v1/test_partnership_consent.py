@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -29,7 +30,6 @@ from app.models import (
 from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.api.v1.flows import Api, accept, invite, new_draft, new_partnership
 from tests.world import (
-    EUR,
     Budget,
     budget,
     open_window,
@@ -423,8 +423,8 @@ class TestInvitedCountsForNothing:
             applicant_organisation_id=third.id,
             title="Progetto proprio",
             description="-",
-            total_cost_cents=1_000 * EUR,
-            requested_cents=1_000 * EUR,
+            total_cost=Decimal(1_000),
+            requested=Decimal(1_000),
             stage="single",
             status=ApplicationStatus.DRAFT,
         )

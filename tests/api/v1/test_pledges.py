@@ -18,7 +18,7 @@ from app.core.domain import CallStatus, LegalNature
 from app.models import AuditEvent, Call, Pledge
 from tests.actors import Actor, client_actor, make_organisation, tax_code, user_actor
 from tests.api.v1.flows import Api, problem
-from tests.world import Budget, budget
+from tests.world import Budget, budget, cents
 
 SCOPES = ["pledges:read", "pledges:write", "organisations:read"]
 
@@ -108,7 +108,7 @@ async def test_a_foundation_manages_its_own_pledges(
     # Foundation money: no cap moved.
     call = await session.get(Call, f.world.call.id)
     assert call is not None
-    assert call.allocated_cents == 0
+    assert cents(call.allocated) == 0
 
 
 async def test_another_foundations_pledges_do_not_exist_for_you(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from app.models import Application, Call, District, Measure, Programme
 from tests.actors import Actor
 from tests.api.v1.flows import Api, allocate
 from tests.statements import counting, queries
-from tests.world import EUR, Budget, approved, budget, district, new_call, new_measure
+from tests.world import Budget, approved, budget, district, new_call, new_measure
 
 
 def report_path(programme_id: uuid.UUID) -> str:
@@ -64,7 +65,7 @@ async def second_measure(session: AsyncSession, world: Budget) -> tuple[Measure,
     await session.execute(
         update(Programme)
         .where(Programme.id == world.programme.id)
-        .values(measures_budget_cents=Programme.measures_budget_cents + 300_000 * EUR)
+        .values({Programme.measures_budget: Programme.measures_budget + Decimal(300_000)})
     )
     await session.flush()
     published = await new_call(
@@ -135,8 +136,8 @@ async def arranged(client: httpx.AsyncClient, session: AsyncSession, officer: Ac
         applicant_organisation_id=funded.applicant_organisation_id,
         title="Impresa sociale",
         description="-",
-        total_cost_cents=30_000 * EUR,
-        requested_cents=30_000 * EUR,
+        total_cost=Decimal(30_000),
+        requested=Decimal(30_000),
         stage=ApplicationStage.SINGLE,
         status=ApplicationStatus.APPROVED,
     )

@@ -38,7 +38,7 @@ from app.services import transparency as transparency_service
 from tests.actors import Actor, make_organisation, tax_code
 from tests.api.v1.flows import Api, allocate
 from tests.statements import counting, queries
-from tests.world import EUR, Budget, budget
+from tests.world import Budget, budget
 from tests.world import partnership as formed_partnership
 
 GRANTS = "/api/v1/transparency/grants"
@@ -95,8 +95,8 @@ async def project(
         partnership_id=partnership_id,
         title=title,
         description=f"Descrizione di {title}",
-        total_cost_cents=requested * EUR,
-        requested_cents=requested * EUR,
+        total_cost=Decimal(requested),
+        requested=Decimal(requested),
         stage=ApplicationStage.SINGLE,
         status=ApplicationStatus.APPROVED,
     )
