@@ -19,14 +19,19 @@ _HANDLER_MARK = "_wecare"
 
 
 def _add_request_id(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """The id of the request being served ("-" outside a request: startup, the CLI)."""
-    event_dict.setdefault("request_id", request_id_var.get())
+    """The id of the request being served ("-" outside a request: startup, the CLI); for a
+    standard record, the id it was logged under (RequestIdFilter), whenever it is rendered."""
+    record = event_dict.get("_record")
+    logged_under = getattr(record, "request_id", None) if record is not None else None
+    event_dict.setdefault("request_id", logged_under or request_id_var.get())
     return event_dict
 
 
-def _drop_color_message(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """uvicorn passes its message again with terminal colour codes, as an extra."""
+def _drop_copies(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Copies of the event among a record's extras: uvicorn's message again with terminal
+    colours, and the message another handler's formatter stored on the record."""
     event_dict.pop("color_message", None)
+    event_dict.pop("message", None)
     return event_dict
 
 
@@ -47,19 +52,21 @@ _SHARED: list[Processor] = [
 ]
 
 
-def _formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
+def log_formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
     renderer: list[Processor] = (
         [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if log_format == "json"
         else [
             # Plain tracebacks: never the locals (a password or a token may be one of them).
             structlog.dev.ConsoleRenderer(
-                colors=False, exception_formatter=structlog.dev.plain_traceback
+                colors=False,
+                exception_formatter=structlog.dev.plain_traceback,
+                timestamp_key="time",
             )
         ]
     )
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder(), _drop_color_message],
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder(), _drop_copies],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
     )
 
@@ -80,7 +87,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     )
     root = logging.getLogger()
     root.setLevel(level)
-    formatter = _formatter(log_format)
+    formatter = log_formatter(log_format)
     for handler in root.handlers:
         if getattr(handler, _HANDLER_MARK, False):
             handler.setFormatter(formatter)
