@@ -29,6 +29,10 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 # a scanner cannot create a series per path it tries.
 UNMATCHED_ROUTE = "unmatched"
 
+# prometheus-client opens its files in the directory as the metrics below are created.
+if os.environ.get(MULTIPROC_ENV):
+    Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
+
 REQUESTS = Counter(
     "wecare_http_requests",
     "HTTP requests answered, by method, route template and status.",
