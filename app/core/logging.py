@@ -76,6 +76,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     (idempotent: a second call only changes the level and the renderer)."""
     structlog.configure(
         processors=[
+            # First: an event below the level costs one isEnabledFor, no processing.
+            structlog.stdlib.filter_by_level,
             *_SHARED,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),
