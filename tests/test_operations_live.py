@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.live import live_server
+from tests.live import free_port, live_server
 from tests.observability import METRICS_HEADERS, METRICS_TOKEN, parse_samples, value
 
 PROXY_CLIENT = "203.0.113.9"  # documentation range (RFC 5737)
@@ -100,3 +100,29 @@ def test_two_workers_count_into_one_exposition(tmp_path: Path) -> None:
     # uvicorn replaced a worker that missed its health check on a loaded machine).
     pids = {path.stem.rsplit("_", 1)[-1] for path in multiproc.glob("gauge_livesum_*.db")}
     assert len(pids) >= 2
+
+
+def test_the_metrics_port_is_its_own_listener(tmp_path: Path) -> None:
+    """WECARE_METRICS=port: /metrics without a token on its own port, absent from the API's
+    port; with two workers, the supervisor's listener sums what both counted."""
+    port = free_port()
+    environment = {
+        "WECARE_METRICS": "port",
+        "WECARE_METRICS_PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+    }
+    url = f"sqlite+aiosqlite:///{tmp_path}/unused.sqlite3"
+    with live_server(url, tmp_path, workers=2, environment=environment) as base:
+        for _ in range(12):
+            assert httpx.get(f"{base}/openapi.json").status_code == 200
+        on_api_port = httpx.get(f"{base}/metrics", headers=METRICS_HEADERS)
+        assert on_api_port.status_code == 404
+        assert on_api_port.headers["content-type"] == "application/problem+json"
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert response.status_code == 200, response.text
+    samples = parse_samples(response.text)
+    labels = {"method": "GET", "route": "/openapi.json", "status": "200"}
+    assert value(samples, "wecare_http_requests_total", **labels) == 12
+    # The API port's /metrics matched no route there.
+    unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert value(samples, "wecare_http_requests_total", **unmatched) == 1

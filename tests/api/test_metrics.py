@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -249,6 +253,46 @@ class TestOwnPort:
     ) -> None:
         assert_not_found(await port_client.get("/api/v1/programmes"))
         assert_not_found(await port_client.get("/openapi.json"))
+
+
+PRINTABLE = st.characters(min_codepoint=32, max_codepoint=126)
+
+
+@hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    authorization=st.one_of(
+        st.text(PRINTABLE, max_size=80),
+        st.text(PRINTABLE, max_size=60).map(lambda token: f"Bearer {token}"),
+        st.text(PRINTABLE, max_size=20).map(lambda tail: f"Bearer {METRICS_TOKEN}{tail}x"),
+    ),
+    query=st.dictionaries(st.text(PRINTABLE, min_size=1, max_size=8), st.text(max_size=20)),
+)
+def test_any_other_authorization_is_a_401_problem(
+    tmp_path: Path, authorization: str, query: dict[str, str]
+) -> None:
+    """Generated headers and query strings: never a 5xx, never the metrics."""
+    metered = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/unused.sqlite3",
+        metrics="bearer",
+        metrics_token=SecretStr(METRICS_TOKEN),
+    )
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(metered), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(
+                "/metrics", headers={"Authorization": authorization}, params=query
+            )
+
+    response = asyncio.run(call())
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "wecare_" not in response.text
 
 
 def test_parse_samples_reads_labels() -> None:
