@@ -19,7 +19,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -105,11 +105,36 @@ def remove_multiprocess_directory(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def forget_dead_workers(directory: Path) -> list[int]:
+    """Drop the gauges of worker processes that are gone (uvicorn replaces a worker that
+    stops answering): a live-summed gauge would otherwise keep their last values for ever.
+    Their counters stay, as counts that happened."""
+    dead = set()
+    for path in directory.glob("gauge_live*_*.db"):
+        suffix = path.stem.rsplit("_", 1)[-1]
+        if suffix.isdigit() and not _alive(int(suffix)):
+            dead.add(int(suffix))
+    for pid in dead:
+        mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
 def exposition(extra: Iterable[Collector] = ()) -> bytes:
     """The text exposition of every metric: this process's, or with PROMETHEUS_MULTIPROC_DIR
     set, every worker's summed; then the ``extra`` collectors (figures read at scrape
     time, which no worker stores)."""
     if os.environ.get(MULTIPROC_ENV):
+        forget_dead_workers(Path(os.environ[MULTIPROC_ENV]))
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         output = generate_latest(registry)

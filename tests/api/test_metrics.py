@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.metrics import create_metrics_app
 from app.core.auth import Role
 from app.core.config import Settings
-from app.core.metrics import POOL_IN_USE, POOL_OVERFLOW, POOL_WAITING
+from app.core.metrics import POOL_IN_USE, POOL_OVERFLOW, POOL_WAITING, forget_dead_workers
 from app.db.session import Database, create_engine
 from app.main import create_app
 from tests.actors import PASSWORD, Actor, client_actor, user_actor
@@ -299,3 +302,24 @@ def test_parse_samples_reads_labels() -> None:
     samples = parse_samples('# TYPE x counter\nx_total{a="b"} 2.0\n')
     assert value(samples, "x_total", a="b") == 2.0
     assert value(samples, "x_total", a="c") == 0.0
+
+
+def test_the_gauges_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    for name in (
+        f"gauge_livesum_{dead_pid}.db",
+        f"gauge_livesum_{os.getpid()}.db",
+        f"counter_{dead_pid}.db",
+    ):
+        (tmp_path / name).touch()
+    assert forget_dead_workers(tmp_path) == [dead_pid]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"counter_{dead_pid}.db",  # what it counted happened
+        f"gauge_livesum_{os.getpid()}.db",
+    ]
