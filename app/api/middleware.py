@@ -106,8 +106,9 @@ class RouteTemplates:
             matched = scope.get(key)
             if matched is not None and (template := self._by_id.get(id(matched))):
                 return template
-        root = scope.get("root_path", "")
-        return f"{root}/{{path}}" if root else None
+        # A mount adds its path to root_path (app_root_path keeps the server's own prefix).
+        mounted = str(scope.get("root_path", "")).removeprefix(scope.get("app_root_path", ""))
+        return f"{mounted}/{{path}}" if mounted else None
 
 
 class AccessLogMiddleware:

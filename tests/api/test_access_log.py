@@ -182,3 +182,13 @@ async def test_the_text_form_is_one_readable_line(
         assert part in rest, line
     (standard, _) = records_of(caplog, "app.probe")
     assert f"request_id={PROBE_REQUEST_ID}" in rendered(standard, "text")
+
+
+async def test_a_mounted_app_is_its_mount_and_a_path_placeholder(
+    json_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert (await json_client.get("/static/docs/swagger-ui.css")).status_code == 200
+    assert (await json_client.get("/openapi.json")).status_code == 200
+    routes = [line["route"] for line in json_lines(records_of(caplog, "app.access"))]
+    assert routes == ["/static/docs/{path}", "/openapi.json"]
