@@ -63,11 +63,17 @@ class TestProtection:
         assert body.get("error") == error
         assert "wecare_" not in str(body)
 
-    async def test_a_user_token_is_not_the_metrics_token(
+    async def test_an_access_token_is_not_the_metrics_token(
         self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
     ) -> None:
+        """No role reads the metrics with its access token, an administrator's included."""
         admin = await user_actor(session, settings, Role.ADMINISTRATOR)
-        problem(await client.get("/metrics", headers=admin.headers), 401, "unauthenticated")
+        partner = await client_actor(session, settings, scopes=["pledges:read"])
+        for caller in (admin, partner):
+            body = problem(
+                await client.get("/metrics", headers=caller.headers), 401, "unauthenticated"
+            )
+            assert body["error"] == "invalid_token"
 
     async def test_with_the_token_it_is_the_exposition(self, client: httpx.AsyncClient) -> None:
         samples = await scrape(client)
