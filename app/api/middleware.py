@@ -133,34 +133,43 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500  # unless a response starts: an exception escaped every handler
+        recorded = False
 
         async def send_tracked(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Before the last byte leaves: a client that has its answer finds it
+                # counted (a scrape right after it included).
+                recorded = True
+                self.record(scope, status, time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_tracked)
         finally:
-            duration = time.perf_counter() - started
-            template = self.route_template(scope)
-            method = scope["method"]
-            if self.count:
-                route, method_label = metrics.route_label(template), metrics.method_label(method)
-                metrics.REQUESTS.labels(method_label, route, str(status)).inc()
-                metrics.REQUEST_DURATION.labels(method_label, route).observe(duration)
-            actor = actor_var.get()
-            access_log.info(
-                "request",
-                method=method,
-                route=template,
-                status=status,
-                duration_ms=round(duration * 1000, 3),
-                principal_kind=actor.type,
-                principal_id=actor.id,
-                client=client_host(scope),
-            )
+            if not recorded:
+                self.record(scope, status, time.perf_counter() - started)
+
+    def record(self, scope: Scope, status: int, duration: float) -> None:
+        template = self.route_template(scope)
+        method = scope["method"]
+        if self.count:
+            route, method_label = metrics.route_label(template), metrics.method_label(method)
+            metrics.REQUESTS.labels(method_label, route, str(status)).inc()
+            metrics.REQUEST_DURATION.labels(method_label, route).observe(duration)
+        actor = actor_var.get()
+        access_log.info(
+            "request",
+            method=method,
+            route=template,
+            status=status,
+            duration_ms=round(duration * 1000, 3),
+            principal_kind=actor.type,
+            principal_id=actor.id,
+            client=client_host(scope),
+        )
 
 
 HSTS = "max-age=63072000; includeSubDomains"  # two years, as the HSTS preload list asks
