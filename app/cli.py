@@ -8,6 +8,8 @@ import getpass
 import json
 import os
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,9 +20,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
 from app.core.config import Settings, get_settings
 from app.core.errors import DomainError
+from app.core.logging import configure_logging
 from app.db import migrations, roles
 from app.db.session import Database, create_engine
 from app.services import (
@@ -404,6 +408,28 @@ def _openapi_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_port_thread(settings: Settings) -> threading.Thread:
+    """WECARE_METRICS=port: /metrics on its own listener, in a thread of this process (the
+    workers' supervisor, or the one worker), reading what every worker counted."""
+    import uvicorn
+
+    from app.api.metrics import create_metrics_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_metrics_app(settings),
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="metrics", daemon=True)
+    thread.start()
+    return thread
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -415,22 +441,44 @@ def _serve(args: argparse.Namespace) -> int:
     # settings: an address given as an option must reach it too, for the default issuer.
     os.environ["WECARE_HOST"], os.environ["WECARE_PORT"] = host, str(port)
     get_settings.cache_clear()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers or settings.workers,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        # Limits (README "Configuration"); the protocol adds the head limits uvicorn lacks.
-        http=server.PROTOCOL_PATH,
-        limit_concurrency=settings.server_limit_concurrency,
-        timeout_keep_alive=settings.server_keep_alive_seconds,
-        backlog=settings.server_backlog,
-        # X-Forwarded-For moves request.client only when sent by one of these (default none).
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-    )
+    workers = args.workers or settings.workers
+    # The supervisor's own lines (startup, worker restarts) in the workers' format.
+    configure_logging(settings.log_level, settings.effective_log_format)
+    owned_multiproc_dir: Path | None = None
+    if settings.metrics != "off" and workers > 1:
+        # Several workers count into files that every scrape sums (app.core.metrics); the
+        # variable must be set before the workers import prometheus_client.
+        given = os.environ.get(metrics.MULTIPROC_ENV)
+        directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="wecare-metrics-"))
+        owned_multiproc_dir = None if given else directory
+        metrics.prepare_multiprocess_directory(directory)
+        os.environ[metrics.MULTIPROC_ENV] = str(directory)
+    if settings.metrics == "port":
+        _metrics_port_thread(settings)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            # The application writes one line per request (app.api.middleware), with the
+            # request id and the route template; uvicorn's own would be a second one.
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            # Limits (README "Configuration"); the protocol adds the head limits uvicorn lacks.
+            http=server.PROTOCOL_PATH,
+            limit_concurrency=settings.server_limit_concurrency,
+            timeout_keep_alive=settings.server_keep_alive_seconds,
+            backlog=settings.server_backlog,
+            # X-Forwarded-For moves request.client only when sent by one of these (default none).
+            forwarded_allow_ips=",".join(settings.trusted_proxies),
+        )
+    finally:
+        if owned_multiproc_dir is not None:
+            metrics.remove_multiprocess_directory(owned_multiproc_dir)
     return 0
 
 

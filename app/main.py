@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from app.api import metrics as metrics_api
 from app.api import ops, wellknown
 from app.api import v1 as api_v1
 from app.api.deps import document_bearer_scheme
@@ -18,6 +19,7 @@ from app.api.etag import ETAG_HEADER, IF_MATCH_PARAMETER
 from app.api.idempotency import KEY_HEADER, LOCATION_HEADER
 from app.api.middleware import (
     REQUEST_ID_HEADER,
+    AccessLogMiddleware,
     BodySizeLimitMiddleware,
     ProblemCORSMiddleware,
     RefusalDelayMiddleware,
@@ -144,7 +146,7 @@ def document_http_semantics(schema: dict[str, Any]) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the ASGI application; tests pass their own settings and database."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.effective_log_format)
     owns_database = database is None
     db = database or Database(create_engine(settings))
 
@@ -196,6 +198,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(wellknown.router)
     if settings.docs_enabled:
         ops.install_docs(app)
+    if settings.metrics == "bearer":
+        app.include_router(metrics_api.bearer_router)
 
     # Last added runs first. Outermost the request id, so that every response carries it;
     # then CORS, so that the last-resort 500 inside it is readable by a browser too.
@@ -212,6 +216,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
     # Outside CORS and the last-resort 500, so that their answers carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    # Inside the request id (which its line carries), outside the rest (whose answers it logs).
+    app.add_middleware(AccessLogMiddleware, count=settings.metrics != "off")
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -69,8 +69,13 @@ KeyCacheDep = Annotated[PublicKeyCache, Depends(get_key_cache)]
 # serve` has uvicorn replace the peer by the right-most untrusted X-Forwarded-For entry only
 # when the peer is one of WECARE_TRUSTED_PROXIES (none by default), so a header anyone can
 # send never moves a caller to another address. 64 characters: the column's width.
+def client_host(scope: Mapping[str, Any]) -> str:
+    client = scope.get("client")
+    return str(client[0])[:64] if client else ""
+
+
 async def client_address(request: Request) -> str:
-    return request.client.host[:64] if request.client else ""
+    return client_host(request.scope)
 
 
 ClientAddressDep = Annotated[str, Depends(client_address)]

@@ -6,26 +6,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import client_host
 from app.api.problems import (
     REFUSAL_DELAY,
     database_unavailable,
     problem_response,
     render_domain_error,
 )
+from app.core import metrics
 from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
-from app.core.logging import request_id_var
+from app.core.logging import get_logger, request_id_var
 from app.db.faults import database_fault
 
 log = logging.getLogger("app.request")
+access_log = get_logger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller-supplied id is kept only when it is short and harmless in logs.
@@ -65,6 +73,103 @@ class RequestContextMiddleware:
             idempotency_key_var.reset(key_token)
             actor_var.reset(actor_token)
             request_id_var.reset(token)
+
+
+class RouteTemplates:
+    """The full template of the route that served a request (``/api/v1/calls/{call_id}``).
+
+    The router leaves the matched route in the scope (a plain Starlette route, such as
+    /openapi.json, only its endpoint), but an included router's route knows only its own
+    part of the path (``/calls/{call_id}``); FastAPI's public ``iter_route_contexts`` gives
+    each route's full template, read once per application. A mounted app (the docs' static
+    files) is its mount path and ``{path}``; a request no route matched has none (None).
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, str] | None = None
+
+    def _templates(self, routes: Sequence[BaseRoute]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for context in iter_route_contexts(routes):
+            if context.path_format is None:
+                continue
+            found[id(context.original_route)] = context.path_format
+            endpoint = getattr(context.original_route, "endpoint", None)
+            if endpoint is not None:
+                found.setdefault(id(endpoint), context.path_format)
+        return found
+
+    def __call__(self, scope: Mapping[str, Any]) -> str | None:
+        if self._by_id is None:
+            self._by_id = self._templates(scope["app"].routes)
+        for key in ("route", "endpoint"):
+            matched = scope.get(key)
+            if matched is not None and (template := self._by_id.get(id(matched))):
+                return template
+        # A mount adds its path to root_path (app_root_path keeps the server's own prefix).
+        mounted = str(scope.get("root_path", "")).removeprefix(scope.get("app_root_path", ""))
+        return f"{mounted}/{{path}}" if mounted else None
+
+
+class AccessLogMiddleware:
+    """One line per request, and (``count``) its metrics: method, route template, status,
+    duration, who called and from where.
+
+    Inside RequestContextMiddleware, whose request id and principal it reads; outside
+    everything else, so that the duration covers the whole answer (the refusal delay too)
+    and the status is the one sent, the last-resort 500 and the CORS refusals included.
+    The route is the template, never the path: a path holds ids, one series or search
+    value per object.
+    """
+
+    def __init__(self, app: ASGIApp, *, count: bool) -> None:
+        self.app = app
+        self.count = count
+        self.route_template = RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an exception escaped every handler
+        recorded = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal status, recorded
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Before the last byte leaves: a client that has its answer finds it
+                # counted (a scrape right after it included).
+                recorded = True
+                self.record(scope, status, time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        finally:
+            if not recorded:
+                self.record(scope, status, time.perf_counter() - started)
+
+    def record(self, scope: Scope, status: int, duration: float) -> None:
+        template = self.route_template(scope)
+        method = scope["method"]
+        if self.count:
+            route, method_label = metrics.route_label(template), metrics.method_label(method)
+            metrics.REQUESTS.labels(method_label, route, str(status)).inc()
+            metrics.REQUEST_DURATION.labels(method_label, route).observe(duration)
+        actor = actor_var.get()
+        access_log.info(
+            "request",
+            method=method,
+            route=template,
+            status=status,
+            duration_ms=round(duration * 1000, 3),
+            principal_kind=actor.type,
+            principal_id=actor.id,
+            client=client_host(scope),
+        )
 
 
 HSTS = "max-age=63072000; includeSubDomains"  # two years, as the HSTS preload list asks

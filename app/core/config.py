@@ -52,6 +52,11 @@ def served_base_url(host: str, port: int) -> str:
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "text"]
+# off: no endpoint; bearer: /metrics on the API's port behind WECARE_METRICS_TOKEN; port: a
+# listener of its own (WECARE_METRICS_HOST:WECARE_METRICS_PORT) that the proxy never routes.
+MetricsMode = Literal["off", "bearer", "port"]
+MIN_METRICS_TOKEN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -119,6 +124,15 @@ class Settings(BaseSettings):
         default=True, description="Serve /docs and /redoc (the OpenAPI document stays)."
     )
 
+    # Operations: logs and metrics (README "Logs and metrics").
+    log_format: LogFormat | None = Field(
+        default=None, description="json or text; unset: json in production, text otherwise."
+    )
+    metrics: MetricsMode = "off"
+    metrics_token: SecretStr | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9100, ge=1, le=65535)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -167,6 +181,20 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
+    def _metrics_token_when_bearer(self) -> Settings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if self.metrics == "bearer" and (
+            len(token) < MIN_METRICS_TOKEN_LENGTH
+            or estimated_entropy_bits(token) < MIN_SECRET_ENTROPY_BITS
+        ):
+            raise ValueError(
+                "WECARE_METRICS=bearer needs WECARE_METRICS_TOKEN: a random value of at least "
+                f"{MIN_METRICS_TOKEN_LENGTH} characters (an estimated "
+                f"{MIN_SECRET_ENTROPY_BITS} bits); generate one as WECARE_SECRET_KEY"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:
         if self.environment == "production":
             secret = self.secret_key.get_secret_value() if self.secret_key else ""
@@ -190,6 +218,13 @@ class Settings(BaseSettings):
                     "reach the service at (the OAuth issuer), e.g. https://wecare.example.org"
                 )
         return self
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        """JSON lines for the log shipper in production, readable text at a terminal."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def issuer(self) -> str:

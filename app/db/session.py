@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
+from app.db.pool import MeteredQueuePool
 
 # Execution option carried by the write engine; read by the SQLite "begin" listener.
 _WRITE_OPTION = "wecare_write"
@@ -45,9 +46,15 @@ def create_engine(
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = (
-            create_async_engine(url) if pooled else create_async_engine(url, poolclass=NullPool)
-        )
+        # An in-memory database keeps SQLAlchemy's single-connection pool (one connection is
+        # the whole database); a file gets the queue pool, counted.
+        in_memory = not database or database == ":memory:" or "mode=memory" in database
+        if not pooled:
+            engine = create_async_engine(url, poolclass=NullPool)
+        elif in_memory:
+            engine = create_async_engine(url)
+        else:
+            engine = create_async_engine(url, poolclass=MeteredQueuePool)
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
     connect_args = _postgresql_connect_args(settings, request_timeouts=request_timeouts)
@@ -56,6 +63,7 @@ def create_engine(
     return create_async_engine(
         url,
         connect_args=connect_args,
+        poolclass=MeteredQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,

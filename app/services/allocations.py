@@ -15,14 +15,18 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ApplicationStatus
 from app.core.errors import (
+    CONSTRAINT_ERRORS,
     AllocationAlreadyActive,
     AllocationExceedsRequest,
     CallBudgetExceeded,
+    Conflict,
     DistrictAlreadyFunded,
     DomainError,
     IllegalTransition,
@@ -31,6 +35,7 @@ from app.core.errors import (
     NotFound,
     ProgrammeBudgetExceeded,
 )
+from app.db.guards import violated_constraint
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.models.call import Call
@@ -171,7 +176,26 @@ def check_within_request(application: Application, amount: Decimal) -> None:
 async def grant_allocation(
     session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
-    """Grant funding to an approved application within every cap, or raise and write nothing."""
+    """Grant funding to an approved application within every cap, or raise and write nothing.
+
+    Counted (``wecare_grants_total``): accepted, or refused by the rule that refused it,
+    a database guard's included (the rule its constraint maps to, as the answer says)."""
+    try:
+        allocation = await _grant(session, data=data, principal=principal)
+    except DomainError as refused:
+        metrics.record_grant_refused(refused.rule)
+        raise
+    except IntegrityError as guard:
+        rule = CONSTRAINT_ERRORS.get(violated_constraint(guard) or "", Conflict).rule
+        metrics.record_grant_refused(rule)
+        raise
+    metrics.record_grant_accepted()
+    return allocation
+
+
+async def _grant(
+    session: AsyncSession, *, data: AllocationCreate, principal: Principal
+) -> Allocation:
     application = await repo.get_application(
         session, data.application_id, visibility.applications(principal)
     )

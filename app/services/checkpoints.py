@@ -109,6 +109,29 @@ async def run_periodic_checkpoints(
             log.exception("periodic audit checkpoint failed")
 
 
+@dataclass(frozen=True)
+class AuditFigures:
+    """What the metrics report of the trail: its length, and its newest checkpoint."""
+
+    chain_length: int  # the head's sequence number: events are numbered from 1
+    checkpoint_seq: int | None
+    checkpoint_at: datetime | None
+
+    def checkpoint_age_seconds(self, now: datetime) -> float | None:
+        return None if self.checkpoint_at is None else (now - self.checkpoint_at).total_seconds()
+
+
+async def audit_figures(session: AsyncSession) -> AuditFigures:
+    """Read at every scrape: two indexed single-row reads (the head, the newest checkpoint)."""
+    seq, _ = await repo.current_head(session)
+    newest = await repo.newest_checkpoint(session)
+    return AuditFigures(
+        chain_length=seq,
+        checkpoint_seq=newest.seq if newest is not None else None,
+        checkpoint_at=newest.created_at if newest is not None else None,
+    )
+
+
 CHECKPOINT_ORDER = SortKey[AuditCheckpoint](AuditCheckpoint.seq)
 
 

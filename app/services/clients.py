@@ -249,5 +249,10 @@ async def grant_client_credentials(
             f"Requested scope exceeds what this client may have: {' '.join(sorted(allowed))}.",
         )
     return await issue_token(
-        session, settings, subject=client.client_id, client_id=client.client_id, scopes=requested
+        session,
+        settings,
+        subject=client.client_id,
+        client_id=client.client_id,
+        scopes=requested,
+        grant="client_credentials",
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal
 from app.core.config import Settings
 from app.core.errors import Unauthenticated
@@ -43,7 +44,10 @@ async def issue_token(
     client_id: str,
     scopes: frozenset[str],
     extra: dict[str, Any] | None = None,
+    grant: str | None = None,
 ) -> IssuedToken:
+    """Sign an access token; counted by ``grant`` (default: ``password`` for the
+    frontends' first-party client, ``client_credentials`` for a partner's)."""
     key = await current_signing_key(session, secret=settings.secret)
     ttl = timedelta(seconds=settings.access_token_ttl_seconds)
     token, claims = issue_access_token(
@@ -56,6 +60,9 @@ async def issue_token(
         ttl=ttl,
         extra=extra,
     )
+    if grant is None:
+        grant = "password" if client_id == FIRST_PARTY_CLIENT_ID else "client_credentials"
+    metrics.TOKENS_ISSUED.labels(grant=grant).inc()
     return IssuedToken(token, settings.access_token_ttl_seconds, claims.raw["scope"], claims)
 
 

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import (
     FIRST_PARTY_CLIENT_ID,
     PASSWORD_CHANGE_SCOPE,
@@ -242,7 +243,12 @@ async def update_user(
 
 
 async def _issue_pair(
-    session: AsyncSession, settings: Settings, user: UserAccount, family_id: uuid.UUID
+    session: AsyncSession,
+    settings: Settings,
+    user: UserAccount,
+    family_id: uuid.UUID,
+    *,
+    grant: str,
 ) -> TokenPair:
     restricted = user.must_change_password
     access = await issue_token(
@@ -252,6 +258,7 @@ async def _issue_pair(
         client_id=FIRST_PARTY_CLIENT_ID,
         scopes=frozenset({PASSWORD_CHANGE_SCOPE}) if restricted else ROLE_SCOPES[user.role],
         extra={"role": str(user.role), "sid": str(family_id)},
+        grant=grant,
     )
     refresh = new_opaque_token()
     now = datetime.now(UTC)
@@ -286,6 +293,7 @@ async def check_login_rate(
     failures, oldest = await repo.count_login_failures(session, since, address=address, email=email)
     if failures >= settings.login_max_failures and oldest is not None:
         retry_after = _retry_after(oldest, window, now)
+        metrics.LOGIN_FAILURES.labels(rule=TooManyLoginAttempts.rule).inc()
         raise TooManyLoginAttempts(
             f"Too many failed logins for this account; retry in {retry_after} seconds.",
             retry_after=retry_after,
@@ -293,6 +301,7 @@ async def check_login_rate(
     failures, oldest = await repo.count_login_failures(session, since, address=address)
     if failures >= settings.login_max_failures_per_address and oldest is not None:
         retry_after = _retry_after(oldest, window, now)
+        metrics.LOGIN_FAILURES.labels(rule=TooManyLoginAttempts.rule).inc()
         raise TooManyLoginAttempts(
             f"Too many failed logins from this address; retry in {retry_after} seconds.",
             retry_after=retry_after,
@@ -301,6 +310,7 @@ async def check_login_rate(
 
 async def record_login_failure(session: AsyncSession, *, email: str, address: str) -> None:
     """Written in its own transaction by the caller, so that it survives the refusal."""
+    metrics.LOGIN_FAILURES.labels(rule=InvalidCredentials.rule).inc()
     session.add(
         LoginFailure(id=uuid.uuid4(), email=email, address=address, failed_at=datetime.now(UTC))
     )
@@ -329,7 +339,7 @@ async def login(
     if user is None or not valid or not user.active:
         raise InvalidCredentials("Wrong e-mail or password.")
     await repo.clear_login_failures(session, email, address)
-    pair = await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+    pair = await _issue_pair(session, settings, user, family_id=uuid.uuid4(), grant="password")
     await audit.record(
         session,
         action="auth.login",
@@ -354,7 +364,9 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     if not await repo.claim_refresh_token(session, row.id, now):
         # A parallel refresh with the same token got there first: a replay all the same.
         await _replayed(session, row, now)
-    pair = await _issue_pair(session, settings, user, family_id=row.family_id)
+    pair = await _issue_pair(
+        session, settings, user, family_id=row.family_id, grant="refresh_token"
+    )
     await audit.record(
         session,
         action="auth.refresh",
@@ -422,7 +434,7 @@ async def change_password(
         before=before,
         after=_audited(user, organisations),
     )
-    return await _issue_pair(session, settings, user, family_id=uuid.uuid4())
+    return await _issue_pair(session, settings, user, family_id=uuid.uuid4(), grant="password")
 
 
 async def record_wrong_password(session: AsyncSession, *, user_id: uuid.UUID, address: str) -> None:
