@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -656,8 +657,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = _schema_problem(settings)
         if problem is not None and args.command == "serve":
             # The server starts all the same: /readyz answers 503 until the database is
-            # reachable and migrated, and an orchestrator waits for it.
-            print(f"wecare: warning: {problem}", file=sys.stderr)  # noqa: T201
+            # reachable and migrated, and an orchestrator waits for it. The warning is a log
+            # line like the server's own (JSON in production), not bare text among them.
+            configure_logging(settings.log_level, settings.effective_log_format)
+            logging.getLogger("wecare.cli").warning("wecare: warning: %s", problem)
         elif problem is not None:
             print(f"wecare: {problem}", file=sys.stderr)  # noqa: T201
             return 1

@@ -133,6 +133,8 @@ def test_every_wecare_variable_is_a_setting(service: str) -> None:
         if name.startswith("WECARE_")
     }
     values["secret_key"] = "Qm3xT8rV2kLp9ZwN4cY7hJ1sF6dG0bEa-Xy5Uw"  # the env file's
+    # The public address comes from the env file too (production refuses to start without it).
+    values["public_base_url"] = "http://localhost:8080"
     Settings.model_validate(values)
 
 
