@@ -60,6 +60,16 @@ def serve(name: str, tree: Path, url: str, logs: Path) -> Server:
     return start_server(name, ["-m", "app.cli", "serve", "--workers", "1"], env, logs, tree)
 
 
+def export(revision: str, tree: Path) -> Path:
+    """The tree of ``revision`` (``git archive``) in a folder of its own."""
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
 def cpu_us(server: Server, path: str, seconds: float) -> float:
     url = server.base + path
     wrk(url, 1)  # warm-up, not counted
@@ -123,6 +133,7 @@ def post_cpu_us(load: PostLoad, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", default="main", help="the revision to compare with")
+    parser.add_argument("--after", help="a revision instead of this working tree")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--only", help="measure only the lists whose name contains this")
@@ -151,21 +162,19 @@ def main() -> None:
     ).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
         work = Path(tmp)
-        base_tree = work / "base"
-        base_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.base], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(base_tree)], input=archive, check=True)
-        trees = {"before": base_tree, "after": ROOT}
+        base_tree = export(args.base, work / "base")
+        after_tree = export(args.after, work / "after") if args.after else ROOT
+        trees = {"before": base_tree, "after": after_tree}
         url = dataset.sqlalchemy_url(small)
+        # Copies of the small dataset are made before any server holds a connection to it.
+        setup = asyncio.run(grants.prepare(small)) if args.grants else None
+        copies = {side: asyncio.run(copy_grants_database(side)) for side in trees if setup}
         servers = {side: serve(side, tree, url, work) for side, tree in trees.items()}
         writes: dict[str, dict[str, PostLoad]] = {}
         try:
-            if args.grants:
-                setup = asyncio.run(grants.prepare(small))
+            if setup is not None:
                 for side, tree in trees.items():
-                    copy = asyncio.run(copy_grants_database(side))
+                    copy = copies[side]
                     server = serve(f"{side}-grants", tree, copy, work)
                     servers[f"{side}-grants"] = server
                     writes[side] = grant_loads(server, setup, work)
@@ -176,7 +185,7 @@ def main() -> None:
             results: dict[tuple[str, str], list[float]] = {}
             for number in range(1, args.rounds + 1):
                 for name, path in lists.items():
-                    sides = list(servers)
+                    sides = list(trees)
                     random.shuffle(sides)
                     for side in sides:
                         measured = cpu_us(servers[side], path, args.seconds)
@@ -193,9 +202,9 @@ def main() -> None:
                 server.process.terminate()
                 server.process.wait(10)
     lines = [
-        f"before = {args.base} ({commit}), after = this tree; {args.rounds} rounds x "
-        f"{args.seconds:g} s per list and side; server CPU us/request (median of rounds); "
-        "ratio = median of per-round after / before",
+        f"before = {args.base} ({commit}), after = {args.after or 'this tree'}; "
+        f"{args.rounds} rounds x {args.seconds:g} s per list and side; server CPU us/request "
+        "(median of rounds); ratio = median of per-round after / before",
         "",
         "| list or write | before | after | after / before |",
         "|---|---|---|---|",
