@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer, WithJsonSchema
+from pydantic import ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from app.core.domain import RankingOutcome
 from app.schemas.common import Input, Output
@@ -84,6 +84,15 @@ class DraftRankingRead(Output):
 
 
 class RankingPublish(Input):
+    """The decree that approves the ranking being published."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"decree_reference": "DD 123/A1419A/2026", "decree_date": "2026-12-01"}]
+        },
+    )
     decree_reference: str = Field(
         min_length=1, max_length=200, description="The decree approving the ranking."
     )
@@ -91,6 +100,7 @@ class RankingPublish(Input):
 
 
 class RankingSummaryRead(Output):
+    id: uuid.UUID
     call_id: uuid.UUID
     version: int
     replaces: int | None = Field(description="The version this one corrects.")

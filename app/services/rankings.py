@@ -367,6 +367,7 @@ async def read_ranking(session: AsyncSession, ranking: Ranking) -> RankingRead:
 
 def _summary(ranking: Ranking, versions: dict[uuid.UUID, int]) -> RankingSummaryRead:
     return RankingSummaryRead(
+        id=ranking.id,
         call_id=ranking.call_id,
         version=ranking.version,
         replaces=None if ranking.replaces_id is None else versions[ranking.replaces_id],

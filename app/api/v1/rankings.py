@@ -154,7 +154,11 @@ async def export_ranking_csv(
     openapi_extra=OPTIONAL_AUTH,
 )
 async def get_ranking(
-    call_id: CallId, version: Version, session: SessionDep, principal: OptionalPrincipal
+    call_id: CallId,
+    version: Version,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    response: Response,
 ) -> RankingRead:
-    """A published version with its entries, as frozen. Public."""
-    return await service.get_ranking(session, principal, call_id, version)
+    """A published version with its entries, as frozen (its ETag never changes). Public."""
+    return await read_with_etag(response, service.get_ranking(session, principal, call_id, version))
