@@ -416,3 +416,19 @@ async def test_the_database_refuses_to_change_a_published_ranking(
             await session.execute(statement)
     assert violated_constraint(refused.value) == "ranking_published_immutable_check"
     assert await session.scalar(select(func.count()).select_from(table)) == 1
+
+
+async def test_a_publication_retried_with_its_idempotency_key_is_replayed_not_repeated(
+    client: httpx.AsyncClient, session: AsyncSession, world: Budget, people: dict[str, Actor]
+) -> None:
+    await scored(session, world, [people["rev1"].id], [card(30, 20, 15, 5)])
+    officer = people["officer"]
+    etag = (await client.get(path(world), headers=officer.headers)).headers["etag"]
+    headers = {**officer.headers, "If-Match": etag, "Idempotency-Key": "publish-ranking-1"}
+    body = {"decree_reference": "DD 5/2026", "decree_date": "2026-12-01"}
+    first = await client.post(path(world, "ranking/publish"), json=body, headers=headers)
+    again = await client.post(path(world, "ranking/publish"), json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await session.scalar(select(func.count()).select_from(Ranking)) == 1
