@@ -432,3 +432,28 @@ async def test_a_publication_retried_with_its_idempotency_key_is_replayed_not_re
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert await session.scalar(select(func.count()).select_from(Ranking)) == 1
+
+
+async def test_a_granted_application_is_fundable_and_takes_nothing_more(
+    client: httpx.AsyncClient, session: AsyncSession, world: Budget, people: dict[str, Actor]
+) -> None:
+    """Budget 1,000.00, the first (600) granted already: what is left is 400, which the
+    next (400) fits exactly; counting the grant twice would leave it unfunded."""
+    rev = [people["rev1"].id]
+    granted = await scored(
+        session,
+        world,
+        rev,
+        [card(40, 30, 20, 10)],
+        n=1,
+        requested=600,
+        status=ApplicationStatus.APPROVED,
+    )
+    await allocate(client, people["officer"], granted.id, "600.00")
+    following = await scored(session, world, rev, [card(39, 30, 20, 10)], n=2, requested=400)
+    body = await draft(client, world, people["officer"])
+    assert (body["allocated"], body["available"]) == ("600.00", "400.00")
+    assert [(e["application_id"], e["outcome"]) for e in body["entries"]] == [
+        (str(granted.id), "fundable"),
+        (str(following.id), "fundable"),
+    ]
