@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.auth import Role
 from app.core.config import Settings
@@ -26,6 +26,7 @@ from app.models import AuditEvent, Call, Measure, Ranking, RankingEntry
 from app.services.rankings import combine
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import Api, allocate, problem
+from tests.statements import counting, queries
 from tests.world import GRID, Budget, budget, card, scored, with_grid
 
 NATURAL_PERSON = "RSSMRA85T10A562S"
@@ -457,3 +458,25 @@ async def test_a_granted_application_is_fundable_and_takes_nothing_more(
         (str(granted.id), "fundable"),
         (str(following.id), "fundable"),
     ]
+
+
+async def test_the_draft_costs_the_same_statements_for_one_application_or_many(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    connection: AsyncConnection,
+    world: Budget,
+    people: dict[str, Actor],
+) -> None:
+    """Applications, their scores and their grants are each one query, whatever their
+    number: the draft's cost grows with the rows, never with round trips."""
+    rev = [people["rev1"].id]
+    await scored(session, world, rev, [card(30, 20, 15, 5)], n=1)
+    with counting(connection) as statements:
+        await draft(client, world, people["officer"])
+    one = len(queries(statements))
+    for n in range(2, 12):
+        await scored(session, world, rev, [card(30, 20, 15, n % 5)], n=n)
+    with counting(connection) as statements:
+        body = await draft(client, world, people["officer"])
+    assert len(body["entries"]) == 11
+    assert len(queries(statements)) == one
