@@ -22,12 +22,12 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStatus, ScoreCombination, SelectionMethod
 from app.db.guards import violated_constraint
-from app.models import AuditEvent, Call, Measure, Ranking, RankingEntry
+from app.models import Application, AuditEvent, Call, Measure, Ranking, RankingEntry
 from app.services.rankings import combine
-from tests.actors import Actor, user_actor
+from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.api.v1.flows import Api, allocate, problem
 from tests.statements import counting, queries
-from tests.world import GRID, Budget, budget, card, scored, with_grid
+from tests.world import GRID, Budget, budget, card, partnership, scored, with_grid
 
 NATURAL_PERSON = "RSSMRA85T10A562S"
 
@@ -480,3 +480,18 @@ async def test_the_draft_costs_the_same_statements_for_one_application_or_many(
         body = await draft(client, world, people["officer"])
     assert len(body["entries"]) == 11
     assert len(queries(statements)) == one
+
+
+async def test_a_partnership_is_shown_by_its_name(
+    client: httpx.AsyncClient, session: AsyncSession, world: Budget, people: dict[str, Actor]
+) -> None:
+    made = await scored(session, world, [people["rev1"].id], [card(30, 20, 15, 5)], n=1)
+    lead = await make_organisation(session, name="Capofila", tax_code=tax_code(77))
+    ats = await partnership(session, lead, name="ATS Valli Unite")
+    await session.execute(
+        update(Application)
+        .where(Application.id == made.id)
+        .values(applicant_organisation_id=None, partnership_id=ats.id)
+    )
+    (entry,) = (await draft(client, world, people["officer"]))["entries"]
+    assert (entry["application_id"], entry["applicant_name"]) == (str(made.id), "ATS Valli Unite")
