@@ -73,7 +73,7 @@ class DraftRankingRead(Output):
     call_id: uuid.UUID
     budget: Money = Field(description="The call's budget.")
     allocated: Money = Field(description="What the call has allocated already.")
-    available: Money = Field(description="budget - allocated: what the fundable share.")
+    available: Money = Field(description="budget - allocated: what is left to fund, in order.")
     latest_version: int | None = Field(description="The latest published version, if any.")
     grid: ScoringGridSpec
     entries: list[RankingEntryRead]
