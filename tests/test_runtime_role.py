@@ -82,6 +82,8 @@ async def _events(database: Database, count: int) -> None:
         ("DELETE FROM audit_checkpoint", "permission denied"),
         ("TRUNCATE audit_head", "permission denied"),
         ("DELETE FROM audit_head", "permission denied"),
+        ("UPDATE ranking SET decree_reference = 'x'", "permission denied"),
+        ("DELETE FROM ranking_entry", "permission denied"),
         ("ALTER TABLE audit_event DISABLE TRIGGER USER", "must be owner"),
         ("ALTER TABLE audit_head DISABLE TRIGGER USER", "must be owner"),
         ("DROP TABLE audit_event", "must be owner"),
@@ -173,6 +175,8 @@ async def test_the_grants_are_exactly_what_the_service_needs_and_idempotent(
     expected = {
         "audit_event": {"SELECT", "INSERT"},
         "audit_checkpoint": {"SELECT", "INSERT"},
+        "ranking": {"SELECT", "INSERT"},
+        "ranking_entry": {"SELECT", "INSERT"},
         "audit_head": {"SELECT", "UPDATE"},
         "alembic_version": {"SELECT"},
         "allocation": {"SELECT", "INSERT", "UPDATE", "DELETE"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +32,10 @@ from app.models import (
     Partnership,
     PartnershipMember,
     Programme,
+    Review,
+    ReviewScore,
 )
+from app.repositories.scoring import grids_of, lock_grid
 from app.schemas.scoring import ScoringGridSpec
 from app.services.scoring import set_grid
 from tests.actors import make_organisation, tax_code
@@ -362,3 +366,68 @@ def scores(q1: int = 30, p2: int = 20, s3: int = 15, b4: int = 5) -> dict[str, o
             for code, value in (("Q1", q1), ("P2", p2), ("S3", s3), ("B4", b4))
         ]
     }
+
+
+def card(q1: int, p2: int, s3: int, b4: int) -> dict[str, int]:
+    """One reviewer's scores on GRID, by criterion code."""
+    return {"Q1": q1, "P2": p2, "S3": s3, "B4": b4}
+
+
+async def scored(
+    session: AsyncSession,
+    world: Budget,
+    reviewers: Sequence[uuid.UUID | None],
+    cards: list[dict[str, int]],
+    *,
+    requested: int = 1_000,
+    n: int = 0,
+    submitted_at: datetime | None = None,
+    status: ApplicationStatus = ApplicationStatus.UNDER_REVIEW,
+    name: str | None = None,
+    applicant_tax_code: str | None = None,
+) -> Application:
+    """An application to the world's call (which has a grid) scored by one reviewer per
+    card, each declared and scored as the review service leaves them (the grid locked)."""
+    applicant = await make_organisation(
+        session, name=name or f"Applicant {n}", tax_code=applicant_tax_code or tax_code(900 + n)
+    )
+    made = application(
+        world,
+        requested=requested,
+        status=status,
+        title=f"Project {n}",
+        applicant_organisation_id=applicant.id,
+    )
+    made.submitted_at = submitted_at or datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
+    session.add(made)
+    await session.flush()
+    grid, criteria = (await grids_of(session, [world.call.id]))[world.call.id]
+    now = datetime.now(UTC)
+    await lock_grid(session, grid.id, now)
+    by_code = {c.code: c.id for c in criteria}
+    assert None not in reviewers  # user accounts' ids (an Actor's id is optional)
+    for reviewer, scores_given in zip(reviewers, cards, strict=False):
+        review = Review(
+            id=uuid.uuid4(),
+            application_id=made.id,
+            reviewer_id=reviewer,
+            conflict_declared_at=now,
+            scored_at=now,
+        )
+        session.add(review)
+        await session.flush()
+        session.add_all(
+            ReviewScore(
+                id=uuid.uuid4(),
+                review_id=review.id,
+                criterion_id=by_code[code],
+                score=value,
+                comment="-",
+            )
+            for code, value in scores_given.items()
+        )
+        await session.flush()
+    for reviewer in reviewers[len(cards) :]:  # assigned, not scored yet
+        session.add(Review(id=uuid.uuid4(), application_id=made.id, reviewer_id=reviewer))
+    await session.flush()
+    return made

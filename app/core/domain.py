@@ -130,3 +130,11 @@ class AllocationStatus(StrEnum):
 class PledgeStatus(StrEnum):
     ACTIVE = "active"
     WITHDRAWN = "withdrawn"
+
+
+class RankingOutcome(StrEnum):
+    """Where an application stands in its call's ranking."""
+
+    FUNDABLE = "fundable"  # fits what is left of the call's budget, in rank order
+    ELIGIBLE_NOT_FUNDED = "eligible_not_funded"  # passes the thresholds; the money ran out
+    BELOW_THRESHOLD = "below_threshold"  # a criterion's minimum or the minimum total failed

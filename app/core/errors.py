@@ -420,6 +420,30 @@ class CallNotOpenForPledges(DomainError):
     title = "The call does not take pledges in its current status"
 
 
+class RankingNotReady(DomainError):
+    """A ranking is published once every application under review has all its scores."""
+
+    status = 409
+    rule = "ranking_not_ready"
+    title = "Applications still await their reviewers' scores"
+
+
+class RankingPublishedMeanwhile(DomainError):
+    """Another publication of the call's ranking took this version number first."""
+
+    status = 409
+    rule = "ranking_published_meanwhile"
+    title = "Another version of the ranking was published meanwhile"
+
+
+class RankingImmutable(DomainError):
+    """A published ranking is never changed; a correction is a new version."""
+
+    status = 409
+    rule = "ranking_published_immutable"
+    title = "A published ranking cannot change"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -457,6 +481,9 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "review_score_grid_locked_check": ScoringGridUnavailable,
     "review_conflict_declared_check": ConflictNotDeclared,
     "pledge_amount_in_range_check": InvalidInput,
+    "ranking_call_id_version_key": RankingPublishedMeanwhile,
+    "ranking_replaces_id_key": RankingPublishedMeanwhile,
+    "ranking_published_immutable_check": RankingImmutable,
 }
 
 

@@ -1,8 +1,9 @@
 """The runtime role (PostgreSQL): what the service may do, granted by the tables' owner.
 
 Migrations run as the owner; the service connects as a role that may change the ordinary
-tables, only append to the audit trail and its checkpoints (SELECT and INSERT), move the
-chain's head (SELECT and UPDATE, guarded by its trigger) and read alembic_version. It owns
+tables, only append to the audit trail, its checkpoints and the published rankings (SELECT
+and INSERT), move the chain's head (SELECT and UPDATE, guarded by its trigger) and read
+alembic_version. It owns
 nothing, so it can neither TRUNCATE, nor disable a trigger, nor drop a table. Roles are
 cluster-wide, so they are created by the database administrator, not by a migration.
 """
@@ -14,7 +15,8 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-APPEND_ONLY_TABLES = frozenset({"audit_event", "audit_checkpoint"})
+# Published rankings too: a version is written once and never changed (migration 0016).
+APPEND_ONLY_TABLES = frozenset({"audit_event", "audit_checkpoint", "ranking", "ranking_entry"})
 # What each special table may be; every other table of the schema gets FULL.
 FULL = "SELECT, INSERT, UPDATE, DELETE"
 PRIVILEGES = {

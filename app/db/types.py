@@ -70,6 +70,13 @@ class Money(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value).scaleb(-2).quantize(CENT)
 
 
+class Points(Money):
+    """Ranking figures (averages, totals): points to two decimal places, stored as integer
+    hundredths, ``Decimal`` in Python; exactly as money is to the cent."""
+
+    cache_ok = True
+
+
 def cents(amount: ColumnElement[Decimal] | QueryableAttribute[Decimal]) -> ColumnElement[int]:
     """A Money column as the integer cents it stores: for statements whose rows are read raw
     (the driver's hot lists, the counter check), which speak the database's units."""

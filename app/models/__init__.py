@@ -19,6 +19,7 @@ from app.models.idempotency import IdempotencyKey
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
+from app.models.ranking import Ranking, RankingEntry
 from app.models.review import Review
 from app.models.scoring import ReviewScore, ScoringCriterion, ScoringGrid
 
@@ -44,6 +45,8 @@ __all__ = [
     "PartnershipMember",
     "Pledge",
     "Programme",
+    "Ranking",
+    "RankingEntry",
     "RefreshToken",
     "Review",
     "ReviewScore",

@@ -96,6 +96,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PATCH", "/api/v1/calls/{call_id}"): Route(REGION, changed("call.update")),
     ("POST", "/api/v1/calls/{call_id}/publish"): Route(REGION, changed("call.publish")),
     ("POST", "/api/v1/calls/{call_id}/close"): Route(REGION, changed("call.close")),
+    # The draft ranking is the region's: anyone else gets 404, as for a draft call.
+    ("GET", "/api/v1/calls/{call_id}/ranking"): Route(PUBLIC),
+    ("POST", "/api/v1/calls/{call_id}/ranking/publish"): Route(REGION, made("ranking.publish")),
+    ("GET", "/api/v1/calls/{call_id}/rankings"): Route(PUBLIC),
+    ("GET", "/api/v1/calls/{call_id}/rankings/{version}"): Route(PUBLIC),
+    ("GET", "/api/v1/calls/{call_id}/rankings/{version}.csv"): Route(PUBLIC),
     ("GET", "/api/v1/districts"): Route(PUBLIC),
     ("GET", "/api/v1/districts/{district_id}"): Route(PUBLIC),
     ("POST", "/api/v1/districts"): Route(ADMIN, made("district.create")),

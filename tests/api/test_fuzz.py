@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from app.core.domain import (
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
-from app.models import Partnership, PartnershipMember, Pledge, Review
+from app.models import Partnership, PartnershipMember, Pledge, Ranking, Review
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
 from app.services.checkpoints import create_checkpoint
@@ -51,7 +51,7 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.tokens import issue_token
 from app.services.users import create_user
 from tests.actors import make_organisation, tax_code
-from tests.world import approved, budget, district, euros, with_grid
+from tests.world import GRID, approved, budget, district, euros, with_grid
 
 EXAMPLES_PER_OPERATION = 15
 # Logging out revokes the token it is called with: each logout case gets a token of its own,
@@ -158,7 +158,19 @@ async def _world(session: Any) -> dict[str, str]:
         amount=euros(1_000_000),
         status=PledgeStatus.ACTIVE,
     )
-    session.add_all([review, partnership, pledge])
+    # A published version of the call's ranking (none ranked yet), so its reads reach a row.
+    ranking = Ranking(
+        id=uuid.uuid4(),
+        call_id=w.call.id,
+        version=1,
+        decree_reference="DD 1/2026",
+        decree_date=date(2026, 12, 1),
+        published_at=datetime.now(UTC),
+        budget=w.call.budget,
+        allocated=w.call.allocated,
+        grid=GRID,
+    )
+    session.add_all([review, partnership, pledge, ranking])
     await session.flush()
     session.add(
         PartnershipMember(
@@ -191,6 +203,7 @@ async def _world(session: Any) -> dict[str, str]:
         "pledge_id": pledge.id,
         "user_id": reviewer.id,
         "client_id": partner.client.id,
+        "version": ranking.version,
     }
     return {name: str(value) for name, value in ids.items()}
 

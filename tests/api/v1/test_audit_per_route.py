@@ -545,6 +545,16 @@ async def _review_unassign(w: World) -> Request:
     )
 
 
+async def _ranking_publish(w: World) -> Request:
+    """The call's ranking (no application to rank yet: an empty version 1 is still a
+    decision on the record)."""
+    world, officer = await w.budget(), await w.actor("officer")
+    ranking = f"/api/v1/calls/{world.call.id}/ranking"
+    headers = await w.etag(ranking, officer)
+    body = {"decree_reference": "DD 1/2026", "decree_date": "2026-12-01"}
+    return Request("POST", f"{ranking}/publish", officer, json=body, headers=headers, expect=201)
+
+
 async def _foundation(w: World) -> tuple[Actor, str, dict[str, Any]]:
     """A foundation's client, its pledges path, and a pledge body for a published call."""
     from app.core.domain import LegalNature
@@ -649,6 +659,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "review.declare_no_conflict": _review_declare,
     "review.score": _review_score,
     "review.unassign": _review_unassign,
+    "ranking.publish": _ranking_publish,
     "pledge.create": _pledge_create,
     "pledge.update": _pledge_update,
     "pledge.withdraw": _pledge_withdraw,
