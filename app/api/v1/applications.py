@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
+from app.api.dry_run import DryRunFlag, precondition_finding
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
@@ -21,6 +22,7 @@ from app.schemas.application import (
     ApplicationRead,
     ApplicationUpdate,
 )
+from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
 from app.services import applications as service
 
@@ -29,6 +31,13 @@ router = APIRouter(prefix="/applications", tags=["applications"])
 ApplicationId = Annotated[uuid.UUID, Path(description="The application's id.")]
 Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
+SUBMIT_DRY_RUN = (
+    "With dry_run=true: 200 with a DryRunReport listing every rule the submission would meet "
+    "(each with its figures), submitting nothing. If-Match is checked as the submission checks "
+    "it, but a missing or stale one is reported as a finding (precondition_required, "
+    "precondition_failed) rather than refused; a caller who may not submit is refused (403) "
+    "as the submission would refuse them."
+)
 ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 application_query = QueryModel(ApplicationQuery)
 
@@ -162,6 +171,36 @@ ACTIONS: list[tuple[str, str, str, str]] = [
 ]
 
 
+async def _dry_run_submit(
+    application_id: uuid.UUID, request: Request, session: SessionDep, principal: Principal
+) -> DryRunReport:
+    application = await service.load_application(session, application_id, principal)
+    current = await service.read_application(session, application)
+    return await service.dry_run_submission(
+        session,
+        application,
+        principal=principal,
+        precondition=precondition_finding(request, current),
+    )
+
+
+def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | DryRunReport]]:
+    async def submit(
+        application_id: ApplicationId,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        dry_run: DryRunFlag = False,
+        principal: Principal = require(scope),
+    ) -> ApplicationRead | DryRunReport:
+        if dry_run:
+            return await _dry_run_submit(application_id, request, session, principal)
+        apply = partial(service.move_application, session, action="submit", principal=principal)
+        return await _change(apply, application_id, request, response, session, principal)
+
+    return submit
+
+
 def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[ApplicationRead]]:
     async def act(
         application_id: ApplicationId,
@@ -177,13 +216,14 @@ def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[Applica
 
 
 for _action, _scope, _summary, _description in ACTIONS:
+    _submit = _action == "submit"
     router.add_api_route(
         f"/{{application_id}}/{_action}",
-        _action_endpoint(_action, _scope),
+        _submit_endpoint(_scope) if _submit else _action_endpoint(_action, _scope),
         methods=["POST"],
         name=f"{_action.replace('-', '_')}_application",
         summary=_summary,
-        description=_description,
-        response_model=ApplicationRead,
+        description=_description + (f" {SUBMIT_DRY_RUN}" if _submit else ""),
+        response_model=ApplicationRead | DryRunReport if _submit else ApplicationRead,
         responses=ACTION_ERRORS,
     )
