@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
 from app.api.dry_run import DryRunFlag, precondition_finding
-from app.api.etag import change, read_with_etag
+from app.api.etag import ETAG_HEADER, change, read_with_etag, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -172,10 +172,17 @@ ACTIONS: list[tuple[str, str, str, str]] = [
 
 
 async def _dry_run_submit(
-    application_id: uuid.UUID, request: Request, session: SessionDep, principal: Principal
+    application_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Principal,
 ) -> DryRunReport:
+    """The submission's rules, tried: 404 and 403 as the submission; If-Match a finding; the
+    current ETag sent back (nothing changed, so it is still the one to send)."""
     application = await service.load_application(session, application_id, principal)
     current = await service.read_application(session, application)
+    with_etag(response, current)
     return await service.dry_run_submission(
         session,
         application,
@@ -194,7 +201,7 @@ def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | Dr
         principal: Principal = require(scope),
     ) -> ApplicationRead | DryRunReport:
         if dry_run:
-            return await _dry_run_submit(application_id, request, session, principal)
+            return await _dry_run_submit(application_id, request, response, session, principal)
         apply = partial(service.move_application, session, action="submit", principal=principal)
         return await _change(apply, application_id, request, response, session, principal)
 
@@ -225,5 +232,7 @@ for _action, _scope, _summary, _description in ACTIONS:
         summary=_summary,
         description=_description + (f" {SUBMIT_DRY_RUN}" if _submit else ""),
         response_model=ApplicationRead | DryRunReport if _submit else ApplicationRead,
-        responses=ACTION_ERRORS,
+        responses={200: {"headers": {"ETag": ETAG_HEADER}}, **ACTION_ERRORS}
+        if _submit
+        else ACTION_ERRORS,
     )
