@@ -8,7 +8,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel
 
 from app.api.etag import require_if_match
-from app.core.errors import DomainError, PreconditionFailed, PreconditionRequired
+from app.core.errors import DomainError, PreconditionFailed
 from app.schemas.dry_run import DryRunReport
 
 DryRunFlag = Annotated[
@@ -32,10 +32,11 @@ def dry_run_response(extra: dict[str, Any] | None = None) -> dict[int | str, dic
 
 
 def precondition_finding(request: Request, current: BaseModel) -> DomainError | None:
-    """If-Match checked as the action would check it; a dry run reports a missing or stale
-    tag as a finding (the 428 or 412 the action would answer) instead of refusing."""
+    """If-Match checked as the action checks it: required (428 without it, as the document
+    says for the operation), but a stale tag is reported as a finding (the 412 the action
+    would answer, with the current ETag) so that it comes with every other rule."""
     try:
         require_if_match(request, current)
-    except (PreconditionRequired, PreconditionFailed) as finding:
+    except PreconditionFailed as finding:
         return finding
     return None

@@ -33,10 +33,10 @@ Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
 SUBMIT_DRY_RUN = (
     "With dry_run=true: 200 with a DryRunReport listing every rule the submission would meet "
-    "(each with its figures), submitting nothing. If-Match is checked as the submission checks "
-    "it, but a missing or stale one is reported as a finding (precondition_required, "
-    "precondition_failed) rather than refused; a caller who may not submit is refused (403) "
-    "as the submission would refuse them."
+    "(each with its figures), submitting nothing. If-Match is required as for the submission "
+    "(428 without it), but a stale one is reported as a finding (precondition_failed, with "
+    "the current ETag) rather than refused with 412; a caller who may not submit is refused "
+    "(403) as the submission would refuse them."
 )
 ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 application_query = QueryModel(ApplicationQuery)
@@ -178,8 +178,8 @@ async def _dry_run_submit(
     session: SessionDep,
     principal: Principal,
 ) -> DryRunReport:
-    """The submission's rules, tried: 404 and 403 as the submission; If-Match a finding; the
-    current ETag sent back (nothing changed, so it is still the one to send)."""
+    """The submission's rules, tried: 404, 428 and 403 as the submission; a stale If-Match a
+    finding; the current ETag sent back (nothing changed, so it is still the one to send)."""
     application = await service.load_application(session, application_id, principal)
     current = await service.read_application(session, application)
     with_etag(response, current)

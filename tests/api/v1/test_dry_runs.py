@@ -335,14 +335,13 @@ class TestSubmissionDryRun:
         real = await api.act(path, "submit", admin, expect=409)
         assert without_instance(real) == as_problem(report["violations"][0])
 
-    async def test_if_match_is_reported_not_refused(
+    async def test_if_match_is_required_and_a_stale_one_is_reported(
         self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
     ) -> None:
         api, path, _, _ = await _submission_world(client, session, admin)
         await api.read(path, admin)
-        missing = await api.call("POST", f"{path}/submit{DRY}", admin)
-        assert rules(missing)[0] == "precondition_required"
-        assert missing["violations"][0]["status"] == 428
+        missing = await client.post(f"{path}/submit{DRY}", headers=admin.headers)
+        problem(missing, 428, "precondition_required")
         stale = await api.call(
             "POST", f"{path}/submit{DRY}", admin, headers={"If-Match": '"stale"'}
         )
@@ -351,7 +350,6 @@ class TestSubmissionDryRun:
         current = await api.call(
             "POST", f"{path}/submit{DRY}", admin, headers={"If-Match": api.etags[path]}
         )
-        assert "precondition_required" not in rules(current)
         assert "precondition_failed" not in rules(current)
         assert rules(current)[0] == "partnership_member_not_accepted"
 
@@ -377,10 +375,10 @@ class TestSubmissionDryRun:
         await api.read(path, user)
         etag = api.etags[path]
         before, head = await fingerprint(session), await audit_head(session)
-        for headers in ({"If-Match": etag}, {}, {"If-Match": '"stale"'}):
-            report = await api.call("POST", f"{path}/submit{DRY}", user, headers=headers)
-            assert report["dry_run"] is True
-        assert report["would_succeed"] is False
+        stale = await api.call("POST", f"{path}/submit{DRY}", user, headers={"If-Match": '"x"'})
+        assert stale["would_succeed"] is False
+        assert rules(stale) == ["precondition_failed"]
+        await api.call("POST", f"{path}/submit{DRY}", user, expect=428)
         ok = await api.call("POST", f"{path}/submit{DRY}", user, headers={"If-Match": etag})
         assert ok == {"dry_run": True, "would_succeed": True, "violations": [], "caps": []}
         assert await fingerprint(session) == before
