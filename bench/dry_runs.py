@@ -36,7 +36,7 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.users import create_user
 from bench import dataset
 from bench.grants import md5_uuid
-from bench.run import Server, start_server, tree_cpu_seconds, wrk_post
+from bench.run import Server, start_server, tree_cpu_seconds, wrk, wrk_post
 
 NAME = "bench_dry_runs"
 DSN = f"postgresql://postgres@127.0.0.1:5432/{NAME}"
@@ -203,13 +203,24 @@ class Submits:
         return cpu * 1e6 / max(requests, 1)
 
 
+def read_cpu_us(server: Server, path: str, authorization: str, seconds: float) -> float:
+    """The floor: a GET of one draft by id (the same token, load, visibility and ETag)."""
+    headers = (f"Authorization: {authorization}",)
+    wrk(server.base + path, 1, headers)  # warm-up, not counted
+    before = tree_cpu_seconds(server.process.pid)
+    requests, _rps, _p50, _p99, errors = wrk(server.base + path, seconds, headers)
+    if errors:
+        raise RuntimeError(f"{path}: {errors} errors")
+    return (tree_cpu_seconds(server.process.pid) - before) * 1e6 / max(requests, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     asyncio.run(prepare())
-    results: dict[str, list[float]] = {"real": [], "dry": []}
+    results: dict[str, list[float]] = {"real": [], "dry": [], "read": []}
     with tempfile.TemporaryDirectory(prefix="bench-dry-runs-") as tmp:
         work = Path(tmp)
         env = {"WECARE_DATABASE_URL": URL, "WECARE_LOG_LEVEL": "WARNING"}
@@ -235,16 +246,21 @@ def main() -> None:
                 ),
             }
             for number in range(1, args.rounds + 1):
-                sides = list(loads)
+                sides = [*loads, "read"]
                 random.shuffle(sides)
                 for side in sides:
-                    results[side].append(loads[side].cpu_us(args.seconds))
+                    if side == "read":
+                        path = f"/api/v1/applications/{md5_uuid('drdry1')}"
+                        results[side].append(read_cpu_us(server, path, bearer, args.seconds))
+                    else:
+                        results[side].append(loads[side].cpu_us(args.seconds))
                 print(f"round {number}/{args.rounds} done", file=sys.stderr)  # noqa: T201
         finally:
             server.process.terminate()
             server.process.wait(10)
-    real, dry = results["real"], results["dry"]
+    real, dry, read = results["real"], results["dry"], results["read"]
     ratio = statistics.median(d / r for d, r in zip(dry, real, strict=True))
+    floor = statistics.median(g / r for g, r in zip(read, real, strict=True))
     lines = [
         f"{args.rounds} rounds x {args.seconds:g} s per side, one server; server CPU "
         "us/request (median of rounds); ratio = median of per-round dry / real",
@@ -253,10 +269,14 @@ def main() -> None:
         "|---|---|",
         f"| real (200, submitted) | {statistics.median(real):.0f} |",
         f"| dry run (200, would_succeed) | {statistics.median(dry):.0f} |",
+        f"| read by id (GET, 200: the floor of any call on it) | {statistics.median(read):.0f} |",
         f"| dry / real | {ratio:.3f} (target <= 0.5) |",
+        f"| read / real | {floor:.3f} |",
         "",
-        "per round (real, dry): "
-        + ", ".join(f"({r:.0f}, {d:.0f})" for r, d in zip(real, dry, strict=True)),
+        "per round (real, dry, read): "
+        + ", ".join(
+            f"({r:.0f}, {d:.0f}, {g:.0f})" for r, d, g in zip(real, dry, read, strict=True)
+        ),
     ]
     print("\n".join(lines))  # noqa: T201
 

@@ -191,7 +191,7 @@ async def _dry_run_submit(
     )
 
 
-def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | DryRunReport]]:
+def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | Response]]:
     async def submit(
         application_id: ApplicationId,
         request: Request,
@@ -199,9 +199,11 @@ def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | Dr
         session: SessionDep,
         dry_run: DryRunFlag = False,
         principal: Principal = require(scope),
-    ) -> ApplicationRead | DryRunReport:
-        if dry_run:
-            return await _dry_run_submit(application_id, request, response, session, principal)
+    ) -> ApplicationRead | Response:
+        if dry_run:  # serialised here: the response model's union need not be tried
+            report = await _dry_run_submit(application_id, request, response, session, principal)
+            etag = {"ETag": response.headers["etag"]}
+            return Response(report.model_dump_json(), media_type="application/json", headers=etag)
         apply = partial(service.move_application, session, action="submit", principal=principal)
         return await _change(apply, application_id, request, response, session, principal)
 
