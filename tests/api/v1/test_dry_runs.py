@@ -418,3 +418,27 @@ class TestSubmissionDryRun:
         draft = await session.get(Application, uuid.UUID(path.rsplit("/", 1)[1]))
         assert draft is not None
         assert draft.status is ApplicationStatus.DRAFT
+
+
+class TestTheFlagElsewhere:
+    async def test_a_route_without_dry_runs_acts_on_dry_run_true(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        # Only the routes that declare dry_run read it (app.api.deps.is_dry_run); elsewhere
+        # it is an unknown parameter, ignored, and the request acts in a writing transaction.
+        world = await budget(session, total=1_000_000)
+        open_window(session, world)
+        org = await make_organisation(session, name="Coop", tax_code=tax_code(330))
+        body = {
+            "call_id": str(world.call.id),
+            "applicant_organisation_id": str(org.id),
+            "title": "Progetto",
+            "description": "-",
+            "total_cost": "1000.00",
+            "requested": "1000.00",
+        }
+        made = await client.post(f"/api/v1/applications{DRY}", json=body, headers=admin.headers)
+        assert made.status_code == 201, made.text
+        stored = await session.get(Application, uuid.UUID(made.json()["id"]))
+        assert stored is not None
+        assert stored.status is ApplicationStatus.DRAFT
