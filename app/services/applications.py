@@ -549,7 +549,7 @@ async def dry_run_submission(
     findings: list[DomainError] = [precondition] if precondition is not None else []
     if (illegal := _illegal(application, "submit")) is not None:
         findings.append(illegal)
-    call = await session.get(Call, application.call_id)
+    call = await call_repo.get_call_with_measure(session, application.call_id)
     assert call is not None
     findings += await _check_submission(session, application, call, datetime.now(UTC), lock=False)
     return DryRunReport.of(findings)
