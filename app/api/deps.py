@@ -10,6 +10,7 @@ from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import ANONYMOUS, SCOPE_DESCRIPTIONS, Principal
@@ -40,10 +41,31 @@ async def get_key_cache(request: Request) -> PublicKeyCache:
     return cache
 
 
+_FLAG = TypeAdapter(bool)
+
+
+def is_dry_run(request: Request) -> bool:
+    """``?dry_run=`` read as the route's bool parameter reads it (README "Dry runs"), on a
+    route that declares it (elsewhere the parameter means nothing and changes nothing)."""
+    value = request.query_params.get("dry_run")
+    if value is None:
+        return False
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not any(p.alias == "dry_run" for p in dependant.query_params):
+        return False
+    try:
+        return _FLAG.validate_python(value)
+    except ValidationError:
+        return False  # the route answers 422
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the route returns, before the response."""
+    """One transaction per request: committed when the route returns, before the response.
+    A dry run reads as a GET does (PostgreSQL: autocommit, no BEGIN/COMMIT; SQLite: BEGIN,
+    not BEGIN IMMEDIATE, so no write lock): it locks nothing and writes nothing."""
     database: Database = request.app.state.database
-    async with database.session(write=request.method not in SAFE_METHODS) as session:
+    write = request.method not in SAFE_METHODS and not is_dry_run(request)
+    async with database.session(write=write) as session:
         yield session
 
 

@@ -48,6 +48,7 @@ from app.schemas.application import (
     AllocationRead,
     allocation_item,
 )
+from app.schemas.dry_run import Cap, CapKind, DryRunReport
 from app.schemas.page import PageJson
 from app.services import audit
 from app.services.paging import SortKey
@@ -115,6 +116,42 @@ def _figures(cap: Decimal, allocated: Decimal, requested: Decimal) -> dict[str, 
     }
 
 
+def _programme_refusal(programme: Programme, amount: Decimal) -> ProgrammeBudgetExceeded:
+    return ProgrammeBudgetExceeded(
+        f"Granting {amount} would exceed the total of programme {programme.code}.",
+        **_figures(programme.total_budget, programme.allocated, amount),
+    )
+
+
+def _projects_refusal(measure: Measure) -> MeasureProjectCapReached:
+    return MeasureProjectCapReached(
+        f"Measure {measure.code} already funds {measure.funded_projects} projects, its maximum.",
+        cap=measure.max_funded_projects,
+        funded_projects=measure.funded_projects,
+    )
+
+
+def _projects_full(measure: Measure) -> bool:
+    return (
+        measure.max_funded_projects is not None
+        and measure.funded_projects >= measure.max_funded_projects
+    )
+
+
+def _measure_refusal(measure: Measure, amount: Decimal) -> MeasureBudgetExceeded:
+    return MeasureBudgetExceeded(
+        f"Granting {amount} would exceed the budget of measure {measure.code}.",
+        **_figures(measure.budget, measure.allocated, amount),
+    )
+
+
+def _call_refusal(call: Call, amount: Decimal) -> CallBudgetExceeded:
+    return CallBudgetExceeded(
+        f"Granting {amount} would exceed the budget share of call {call.code}.",
+        **_figures(call.budget, call.allocated, amount),
+    )
+
+
 async def _refusal(
     session: AsyncSession, failed: str, application: Application, amount: Decimal
 ) -> DomainError:
@@ -125,34 +162,17 @@ async def _refusal(
         )
         assert programme is not None
         await session.refresh(programme)
-        return ProgrammeBudgetExceeded(
-            f"Granting {amount} would exceed the total of programme {programme.code}.",
-            **_figures(programme.total_budget, programme.allocated, amount),
-        )
+        return _programme_refusal(programme, amount)
     if failed == "measure":
         measure = await _measure(session, application)
         await session.refresh(measure)
-        if (
-            measure.max_funded_projects is not None
-            and measure.funded_projects >= measure.max_funded_projects
-        ):
-            return MeasureProjectCapReached(
-                f"Measure {measure.code} already funds {measure.funded_projects} projects, "
-                f"its maximum.",
-                cap=measure.max_funded_projects,
-                funded_projects=measure.funded_projects,
-            )
-        return MeasureBudgetExceeded(
-            f"Granting {amount} would exceed the budget of measure {measure.code}.",
-            **_figures(measure.budget, measure.allocated, amount),
-        )
+        if _projects_full(measure):
+            return _projects_refusal(measure)
+        return _measure_refusal(measure, amount)
     call = await session.get(Call, application.call_id)
     assert call is not None
     await session.refresh(call)
-    return CallBudgetExceeded(
-        f"Granting {amount} would exceed the budget share of call {call.code}.",
-        **_figures(call.budget, call.allocated, amount),
-    )
+    return _call_refusal(call, amount)
 
 
 async def _measure(session: AsyncSession, application: Application) -> Measure:
@@ -161,16 +181,129 @@ async def _measure(session: AsyncSession, application: Application) -> Measure:
     return measure
 
 
-def check_within_request(application: Application, amount: Decimal) -> None:
-    """Rule 6: more than nothing and at most what was requested (migration 0008 is the
-    database's own guard of the upper bound)."""
+def _beyond_request(application: Application, amount: Decimal) -> AllocationExceedsRequest | None:
     if amount <= 0 or amount > application.requested:
-        raise AllocationExceedsRequest(
+        return AllocationExceedsRequest(
             "The allocation must be more than 0 and at most the "
             f"{application.requested} requested.",
             requested=application.requested,
             amount=amount,
         )
+    return None
+
+
+def check_within_request(application: Application, amount: Decimal) -> None:
+    """Rule 6: more than nothing and at most what was requested (migration 0008 is the
+    database's own guard of the upper bound)."""
+    if (refusal := _beyond_request(application, amount)) is not None:
+        raise refusal
+
+
+def _not_approved(application: Application) -> IllegalTransition | None:
+    if application.status != ApplicationStatus.APPROVED:
+        return IllegalTransition(
+            "Only an approved application can be funded.",
+            current_status=application.status,
+            attempted="grant",
+        )
+    return None
+
+
+async def _grantable(
+    session: AsyncSession, application_id: uuid.UUID, principal: Principal
+) -> Application:
+    application = await repo.get_application(
+        session, application_id, visibility.applications(principal)
+    )
+    if application is None:
+        raise NotFound(f"No application {application_id}.")
+    return application
+
+
+def _budget_cap(
+    kind: CapKind, code: str, budget: Decimal, allocated: Decimal, amount: Decimal
+) -> Cap:
+    return Cap(
+        cap=kind,
+        code=code,
+        budget=budget,
+        allocated=allocated,
+        available=budget - allocated,
+        requested=amount,
+        fits=allocated + amount <= budget,
+    )
+
+
+async def dry_run_grant(
+    session: AsyncSession, *, data: AllocationCreate, principal: Principal
+) -> DryRunReport:
+    """Every rule a grant of ``data`` would meet now, in the grant's order, each with its
+    figures, and every cap with its figures: reads only (no counter moves, no lock)."""
+    application = await _grantable(session, data.application_id, principal)
+    amount = data.amount
+    findings: list[DomainError] = []
+    for found in (_not_approved(application), _beyond_request(application, amount)):
+        if found is not None:
+            findings.append(found)
+    measure = await _measure(session, application)
+    programme = await session.get(Programme, measure.programme_id)
+    call = await session.get(Call, application.call_id)
+    assert programme is not None
+    assert call is not None
+    existing = await repo.active_allocation_of(session, application.id)
+    if existing is not None:
+        findings.append(
+            AllocationAlreadyActive(
+                "The application already has an active allocation.", allocation_id=existing
+            )
+        )
+    caps: list[Cap] = []
+    if measure.one_per_district and application.district_id is not None:
+        funded = await repo.active_allocation_in_district(
+            session, measure.id, application.district_id
+        )
+        caps.append(
+            Cap(
+                cap="district_project",
+                code=measure.code,
+                district_id=application.district_id,
+                allocation_id=funded,
+                fits=funded is None,
+            )
+        )
+        if funded is not None:
+            findings.append(
+                DistrictAlreadyFunded(
+                    f"A project of this district is already funded by measure {measure.code}.",
+                    district_id=application.district_id,
+                    allocation_id=funded,
+                )
+            )
+    # The counters in the grant's order: programme, measure (projects, then budget), call.
+    in_programme = _budget_cap(
+        "programme_budget", programme.code, programme.total_budget, programme.allocated, amount
+    )
+    projects = Cap(
+        cap="measure_projects",
+        code=measure.code,
+        max_projects=measure.max_funded_projects,
+        funded_projects=measure.funded_projects,
+        fits=not _projects_full(measure),
+    )
+    in_measure = _budget_cap(
+        "measure_budget", measure.code, measure.budget, measure.allocated, amount
+    )
+    in_call = _budget_cap("call_budget", call.code, call.budget, call.allocated, amount)
+    caps += [in_programme, projects, in_measure, in_call]
+    if not in_programme.fits:
+        findings.append(_programme_refusal(programme, amount))
+    if not projects.fits:
+        findings.append(_projects_refusal(measure))
+    if not in_measure.fits:
+        findings.append(_measure_refusal(measure, amount))
+    if not in_call.fits:
+        findings.append(_call_refusal(call, amount))
+    return DryRunReport.of(findings, caps)
 
 
 async def grant_allocation(
@@ -196,17 +329,9 @@ async def grant_allocation(
 async def _grant(
     session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
-    application = await repo.get_application(
-        session, data.application_id, visibility.applications(principal)
-    )
-    if application is None:
-        raise NotFound(f"No application {data.application_id}.")
-    if application.status != ApplicationStatus.APPROVED:
-        raise IllegalTransition(
-            "Only an approved application can be funded.",
-            current_status=application.status,
-            attempted="grant",
-        )
+    application = await _grantable(session, data.application_id, principal)
+    if (refusal := _not_approved(application)) is not None:
+        raise refusal
     amount = data.amount
     check_within_request(application, amount)
     measure = await _measure(session, application)

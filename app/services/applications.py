@@ -24,6 +24,7 @@ from app.core.errors import (
     CallNotOpen,
     Conflict,
     DistrictAlreadyApplied,
+    DomainError,
     Forbidden,
     IllegalTransition,
     InvalidInput,
@@ -47,13 +48,14 @@ from app.schemas.application import (
     ApplicationRead,
     ApplicationUpdate,
 )
+from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
 from app.services import audit
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
     OrganisationFacts,
-    ensure_eligible,
+    check_eligible,
 )
 from app.services.paging import SortKey
 
@@ -332,14 +334,20 @@ async def update_application(
     return application
 
 
-async def _facts(session: AsyncSession, application: Application) -> ApplicantFacts:
-    """The applicant's organisations as they are now, locked against a concurrent change of
-    their eligibility details until the submission commits."""
+async def _facts(
+    session: AsyncSession, application: Application, findings: list[DomainError], *, lock: bool
+) -> ApplicantFacts:
+    """The applicant's organisations as they are now. ``lock`` (a real submission): locked
+    against a concurrent change of their eligibility details until the submission commits;
+    a dry run reads them without a lock. A member yet to accept is added to ``findings``."""
     if application.partnership_id is not None:
-        await applicant_repo.lock_partnership(session, application.partnership_id, share=True)
-        await _require_all_accepted(session, application.partnership_id)
+        if lock:
+            await applicant_repo.lock_partnership(session, application.partnership_id, share=True)
+        pending = await _pending_members(session, application.partnership_id)
+        if pending is not None:
+            findings.append(pending)
     lead_id, ids = await _applicant_organisations(session, application)
-    organisations = await applicant_repo.organisations_by_id(session, ids, lock=True)
+    organisations = await applicant_repo.organisations_by_id(session, ids, lock=lock)
 
     def facts(org: Organisation) -> OrganisationFacts:
         return OrganisationFacts(
@@ -362,7 +370,9 @@ async def _facts(session: AsyncSession, application: Application) -> ApplicantFa
     )
 
 
-async def _require_all_accepted(session: AsyncSession, partnership_id: uuid.UUID) -> None:
+async def _pending_members(
+    session: AsyncSession, partnership_id: uuid.UUID
+) -> PartnershipMemberNotAccepted | None:
     """With the partnership held FOR SHARE: an acceptance (FOR UPDATE) has committed or
     waits, so the members judged below are the ones that consented."""
     members = (await applicant_repo.members_of(session, [partnership_id], fresh=True))[
@@ -370,26 +380,36 @@ async def _require_all_accepted(session: AsyncSession, partnership_id: uuid.UUID
     ]
     pending = sorted(str(m.organisation_id) for m in members if m.status is MemberStatus.INVITED)
     if pending:
-        raise PartnershipMemberNotAccepted(
+        return PartnershipMemberNotAccepted(
             f"The partnership applies only with members that have accepted; still invited: "
             f"{', '.join(pending)}.",
             pending_organisation_ids=pending,
         )
+    return None
 
 
 async def _check_submission(
-    session: AsyncSession, application: Application, call: Call, now: datetime
-) -> None:
+    session: AsyncSession, application: Application, call: Call, now: datetime, *, lock: bool
+) -> list[DomainError]:
+    """Every rule a submission must pass, in the order they are checked: the open window,
+    accepted members, eligibility (one finding listing every violation), one live
+    application per district, participation limits (one finding per organisation over its
+    limit). A submission refuses with the first; a dry run reports them all."""
+    findings: list[DomainError] = []
     phases = await call_repo.list_call_phases(session, call.id)
     wanted = _STAGE_WINDOW[application.stage]
     open_now = [p for p in phases if p.opens_at <= now < p.closes_at]
     if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
-        raise CallNotOpen(
-            f"Call {call.code} is not accepting {wanted} submissions now.",
-            call_status=call.status,
-            open_phase=open_now[0].kind if open_now else None,
-            next_opening=_next_opening(phases, wanted, now),
+        findings.append(
+            CallNotOpen(
+                f"Call {call.code} is not accepting {wanted} submissions now.",
+                call_status=call.status,
+                open_phase=open_now[0].kind if open_now else None,
+                next_opening=_next_opening(phases, wanted, now),
+            )
         )
+        if lock:
+            return findings  # a submission stops here, before it locks the applicant
     measure = await session.get(Measure, application.measure_id)
     assert measure is not None
     line = await session.get(MeasureLine, application.line_id) if application.line_id else None
@@ -397,24 +417,30 @@ async def _check_submission(
     if application.district_id is not None:
         district = await session.get(District, application.district_id)
         district_lead = district.lead_organisation_id if district else None
-    applicant = await _facts(session, application)
-    ensure_eligible(
+    applicant = await _facts(session, application, findings, lock=lock)
+    if findings and lock:
+        return findings
+    ineligible = check_eligible(
         EligibilityRules.of(measure, line),
         applicant,
         total_cost=application.total_cost,
         district_lead_organisation_id=district_lead,
     )
+    if ineligible is not None:
+        findings.append(ineligible)
     if measure.one_per_district and application.stage is not ApplicationStage.EXECUTIVE:
         assert application.district_id is not None
         holder = await repo.live_in_district_slot(session, measure.id, application.district_id)
         if holder is not None and holder != application.id:
-            raise DistrictAlreadyApplied(
-                f"The district already has a live application to measure {measure.code}.",
-                district_id=application.district_id,
+            findings.append(
+                DistrictAlreadyApplied(
+                    f"The district already has a live application to measure {measure.code}.",
+                    district_id=application.district_id,
+                )
             )
-        application.district_slot_id = application.district_id
     if application.stage is not ApplicationStage.EXECUTIVE:
-        await _check_participation(session, application, call, applicant)
+        findings.extend(await _check_participation(session, application, call, applicant))
+    return findings
 
 
 def _next_opening(phases: list[CallPhase], kind: PhaseKind, now: datetime) -> datetime | None:
@@ -424,24 +450,48 @@ def _next_opening(phases: list[CallPhase], kind: PhaseKind, now: datetime) -> da
 
 async def _check_participation(
     session: AsyncSession, application: Application, call: Call, applicant: ApplicantFacts
-) -> None:
+) -> list[DomainError]:
     limits = {
         limit.legal_nature: limit.max_projects
         for limit in await call_repo.list_participation_limits(session, call.id)
     }
+    found: list[DomainError] = []
     for org in applicant.organisations:
         cap = limits.get(org.legal_nature)
         if cap is None:
             continue
         taken = await repo.live_participations(session, call.id, org.id, excluding=application.id)
         if taken >= cap:
-            raise ParticipationLimitReached(
-                f"{org.name} already takes part in {taken} projects of call {call.code} "
-                f"(at most {cap} for a {org.legal_nature}).",
-                organisation_id=org.id,
-                cap=cap,
-                taken=taken,
+            found.append(
+                ParticipationLimitReached(
+                    f"{org.name} already takes part in {taken} projects of call {call.code} "
+                    f"(at most {cap} for a {org.legal_nature}).",
+                    organisation_id=org.id,
+                    cap=cap,
+                    taken=taken,
+                )
             )
+    return found
+
+
+def _authorise(principal: Principal, transition: Transition, lead: uuid.UUID | None) -> None:
+    if transition.by_applicant:
+        assert lead is not None
+        _require_acts_for(principal, lead)
+    elif not principal.is_region:
+        raise Forbidden("Only the region's officers decide on applications.")
+
+
+def _illegal(application: Application, action: str) -> IllegalTransition | None:
+    transition = TRANSITIONS[action]
+    if application.status not in transition.sources or application.stage not in transition.stages:
+        return IllegalTransition(
+            f"Cannot {action} a {application.stage} application that is {application.status}.",
+            current_status=application.status,
+            stage=application.stage,
+            attempted=action,
+        )
+    return None
 
 
 async def move_application(
@@ -449,24 +499,24 @@ async def move_application(
 ) -> Application:
     """Apply one lifecycle action, or refuse it with the current and attempted states."""
     transition = TRANSITIONS[action]
+    lead = None
     if transition.by_applicant:
         lead, _ = await _applicant_organisations(session, application)
-        _require_acts_for(principal, lead)
-    elif not principal.is_region:
-        raise Forbidden("Only the region's officers decide on applications.")
-    if application.status not in transition.sources or application.stage not in transition.stages:
-        raise IllegalTransition(
-            f"Cannot {action} a {application.stage} application that is {application.status}.",
-            current_status=application.status,
-            stage=application.stage,
-            attempted=action,
-        )
+    _authorise(principal, transition, lead)
+    if (illegal := _illegal(application, action)) is not None:
+        raise illegal
     now = datetime.now(UTC)
     before = audit.snapshot(application)
     if action == "submit":
         call = await repo.lock_call(session, application.call_id)
         assert call is not None
-        await _check_submission(session, application, call, now)
+        findings = await _check_submission(session, application, call, now, lock=True)
+        if findings:
+            raise findings[0]
+        measure = await session.get(Measure, application.measure_id)
+        assert measure is not None
+        if measure.one_per_district and application.stage is not ApplicationStage.EXECUTIVE:
+            application.district_slot_id = application.district_id
         application.submitted_at = now
     if transition.target in (S.APPROVED, S.REJECTED, S.ADMITTED):
         application.decided_at = now
@@ -481,3 +531,25 @@ async def move_application(
         after=audit.snapshot(application),
     )
     return application
+
+
+async def dry_run_submission(
+    session: AsyncSession,
+    application: Application,
+    *,
+    principal: Principal,
+    precondition: DomainError | None = None,
+) -> DryRunReport:
+    """Every rule a submission of ``application`` would meet now, each with its figures,
+    writing nothing and locking nothing. Refused (403) exactly as the submission would be
+    for a caller who may not submit. ``precondition``: the If-Match finding, reported first
+    (the submission checks it before any rule)."""
+    lead, _ = await _applicant_organisations(session, application)
+    _authorise(principal, TRANSITIONS["submit"], lead)
+    findings: list[DomainError] = [precondition] if precondition is not None else []
+    if (illegal := _illegal(application, "submit")) is not None:
+        findings.append(illegal)
+    call = await call_repo.get_call_with_measure(session, application.call_id)
+    assert call is not None
+    findings += await _check_submission(session, application, call, datetime.now(UTC), lock=False)
+    return DryRunReport.of(findings)

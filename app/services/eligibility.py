@@ -180,6 +180,29 @@ def evaluate(
     return found
 
 
+def check_eligible(
+    rules: EligibilityRules,
+    applicant: ApplicantFacts,
+    *,
+    total_cost: Decimal,
+    district_lead_organisation_id: uuid.UUID | None = None,
+) -> Ineligible | None:
+    """The refusal listing every failed condition, or None when eligible."""
+    violations = evaluate(
+        rules,
+        applicant,
+        total_cost=total_cost,
+        district_lead_organisation_id=district_lead_organisation_id,
+    )
+    if not violations:
+        return None
+    return Ineligible(
+        " ".join(v.detail for v in violations),
+        violations=[{"rule": v.rule, "detail": v.detail} for v in violations],
+        project_value=total_cost,
+    )
+
+
 def ensure_eligible(
     rules: EligibilityRules,
     applicant: ApplicantFacts,
@@ -188,15 +211,11 @@ def ensure_eligible(
     district_lead_organisation_id: uuid.UUID | None = None,
 ) -> None:
     """Raise :class:`Ineligible` listing every failed condition, or return."""
-    violations = evaluate(
+    refusal = check_eligible(
         rules,
         applicant,
         total_cost=total_cost,
         district_lead_organisation_id=district_lead_organisation_id,
     )
-    if violations:
-        raise Ineligible(
-            " ".join(v.detail for v in violations),
-            violations=[{"rule": v.rule, "detail": v.detail} for v in violations],
-            project_value=total_cost,
-        )
+    if refusal is not None:
+        raise refusal

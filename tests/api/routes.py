@@ -137,6 +137,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PATCH", "/api/v1/applications/{application_id}"): Route(
         APPLICANTS, changed("application.update")
     ),
+    # Dry runs (?dry_run=true, README "Dry runs"): the same callers, no event, 200 with a
+    # DryRunReport; tests/api/v1/test_dry_runs.py compares them with the action, caller by
+    # caller, and shows that they write nothing.
     ("POST", "/api/v1/applications/{application_id}/submit"): Route(
         APPLICANTS, changed("application.submit")
     ),

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
+from app.api.dry_run import DryRunFlag, dry_run_response
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
@@ -70,13 +71,22 @@ async def get_allocation(
     status_code=201,
     summary="Grant an allocation",
     response_model=AllocationRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses={**dry_run_response(), **problem_responses(401, 403, 404, 409, 422)},
 )
 async def create_allocation(
-    body: AllocationCreate, session: SessionDep, principal: Granter, idempotency: IdempotencyDep
+    body: AllocationCreate,
+    session: SessionDep,
+    principal: Granter,
+    idempotency: IdempotencyDep,
+    dry_run: DryRunFlag = False,
 ) -> Response:
     """Grant funding to an approved application within the call, measure and programme caps
-    (409 with the rule and the figures otherwise)."""
+    (409 with the rule and the figures otherwise). With dry_run=true: 200 with every rule
+    the grant would meet and the caps' figures (budget, allocated, available, whether the
+    amount fits), granting nothing; an Idempotency-Key is neither replayed nor stored."""
+    if dry_run:
+        report = await service.dry_run_grant(session, data=body, principal=principal)
+        return Response(report.model_dump_json(), media_type="application/json")
     return await idempotency.create(
         principal,
         make=lambda: service.grant_allocation(session, data=body, principal=principal),

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import change, read_with_etag
+from app.api.dry_run import DryRunFlag, precondition_finding
+from app.api.etag import ETAG_HEADER, change, read_with_etag, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -21,6 +22,7 @@ from app.schemas.application import (
     ApplicationRead,
     ApplicationUpdate,
 )
+from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
 from app.services import applications as service
 
@@ -29,6 +31,13 @@ router = APIRouter(prefix="/applications", tags=["applications"])
 ApplicationId = Annotated[uuid.UUID, Path(description="The application's id.")]
 Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Writer = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
+SUBMIT_DRY_RUN = (
+    "With dry_run=true: 200 with a DryRunReport listing every rule the submission would meet "
+    "(each with its figures), submitting nothing. If-Match is required as for the submission "
+    "(428 without it), but a stale one is reported as a finding (precondition_failed, with "
+    "the current ETag) rather than refused with 412; a caller who may not submit is refused "
+    "(403) as the submission would refuse them."
+)
 ACTION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 application_query = QueryModel(ApplicationQuery)
 
@@ -162,6 +171,45 @@ ACTIONS: list[tuple[str, str, str, str]] = [
 ]
 
 
+async def _dry_run_submit(
+    application_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Principal,
+) -> DryRunReport:
+    """The submission's rules, tried: 404, 428 and 403 as the submission; a stale If-Match a
+    finding; the current ETag sent back (nothing changed, so it is still the one to send)."""
+    application = await service.load_application(session, application_id, principal)
+    current = await service.read_application(session, application)
+    with_etag(response, current)
+    return await service.dry_run_submission(
+        session,
+        application,
+        principal=principal,
+        precondition=precondition_finding(request, current),
+    )
+
+
+def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | Response]]:
+    async def submit(
+        application_id: ApplicationId,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        dry_run: DryRunFlag = False,
+        principal: Principal = require(scope),
+    ) -> ApplicationRead | Response:
+        if dry_run:  # serialised here: the response model's union need not be tried
+            report = await _dry_run_submit(application_id, request, response, session, principal)
+            etag = {"ETag": response.headers["etag"]}
+            return Response(report.model_dump_json(), media_type="application/json", headers=etag)
+        apply = partial(service.move_application, session, action="submit", principal=principal)
+        return await _change(apply, application_id, request, response, session, principal)
+
+    return submit
+
+
 def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[ApplicationRead]]:
     async def act(
         application_id: ApplicationId,
@@ -177,13 +225,16 @@ def _action_endpoint(action: str, scope: str) -> Callable[..., Awaitable[Applica
 
 
 for _action, _scope, _summary, _description in ACTIONS:
+    _submit = _action == "submit"
     router.add_api_route(
         f"/{{application_id}}/{_action}",
-        _action_endpoint(_action, _scope),
+        _submit_endpoint(_scope) if _submit else _action_endpoint(_action, _scope),
         methods=["POST"],
         name=f"{_action.replace('-', '_')}_application",
         summary=_summary,
-        description=_description,
-        response_model=ApplicationRead,
-        responses=ACTION_ERRORS,
+        description=_description + (f" {SUBMIT_DRY_RUN}" if _submit else ""),
+        response_model=ApplicationRead | DryRunReport if _submit else ApplicationRead,
+        responses={200: {"headers": {"ETag": ETAG_HEADER}}, **ACTION_ERRORS}
+        if _submit
+        else ACTION_ERRORS,
     )
