@@ -20,6 +20,7 @@ from app.core.domain import (
     MemberStatus,
     PartnershipForm,
     PhaseKind,
+    SelectionMethod,
 )
 from app.models import (
     Application,
@@ -362,3 +363,15 @@ def scores(q1: int = 30, p2: int = 20, s3: int = 15, b4: int = 5) -> dict[str, o
             for code, value in (("Q1", q1), ("P2", p2), ("S3", s3), ("B4", b4))
         ]
     }
+
+
+async def first_come(
+    session: AsyncSession, *, budget_euros: int, waiting_list_length: int | None = None
+) -> Budget:
+    """A first-come call of ``budget_euros`` with an open submission window."""
+    world = await budget(session, total=budget_euros, code="FC")
+    world.call.selection_method = SelectionMethod.FIRST_COME
+    world.call.waiting_list_length = waiting_list_length
+    open_window(session, world)
+    await session.flush()
+    return world

@@ -44,7 +44,7 @@ from app.schemas.application import (
     allocation_item,
 )
 from app.schemas.page import PageJson
-from app.services import audit
+from app.services import audit, first_come
 from app.services.paging import SortKey
 
 # Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
@@ -146,7 +146,7 @@ async def _refusal(
     await session.refresh(call)
     return CallBudgetExceeded(
         f"Granting {amount} would exceed the budget share of call {call.code}.",
-        **_figures(call.budget, call.allocated, amount),
+        **_figures(call.budget - call.reserved, call.allocated, amount),
     )
 
 
@@ -212,8 +212,14 @@ async def grant_allocation(
         raise await _refusal(session, "programme", application, amount)
     if not await budgets.reserve_in_measure(session, measure.id, amount):
         raise await _refusal(session, "measure", application, amount)
+    call = await session.get(Call, application.call_id)
+    assert call is not None
+    # A first-come application's reservation becomes this allocation: it stops counting as
+    # reserved before the call's counter checks the cap (never counted twice).
+    await first_come.convert_on_grant(session, call, application, amount)
     if not await budgets.reserve_in_call(session, application.call_id, amount):
         raise await _refusal(session, "call", application, amount)
+    await first_come.after_grant(session, call, application, amount)
     allocation = Allocation(
         id=uuid.uuid4(),
         application_id=application.id,
@@ -261,6 +267,9 @@ async def revoke_allocation(
         call_id=allocation.call_id,
         amount=allocation.amount,
     )
+    call = await session.get(Call, allocation.call_id)
+    assert call is not None
+    await first_come.after_revocation(session, call)
     await audit.record(
         session,
         action="allocation.revoke",

@@ -48,7 +48,7 @@ from app.schemas.application import (
     ApplicationUpdate,
 )
 from app.schemas.page import Page
-from app.services import audit
+from app.services import audit, first_come
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -91,6 +91,9 @@ TRANSITIONS: dict[str, Transition] = {
     ),
 }
 
+
+# Leaving the process: what a first-come application holds goes back to the call.
+_RELEASING = frozenset({S.WITHDRAWN, S.REJECTED})
 
 APPLICATION_ORDER = SortKey[Application](Application.created_at, Application.id)
 
@@ -462,9 +465,17 @@ async def move_application(
             attempted=action,
         )
     now = datetime.now(UTC)
+    # A first-come call's queue changes with the call's row locked, before any application
+    # row is written (submissions, releases and promotions all lock in that order).
+    call = None
+    if action == "submit" or transition.target in _RELEASING:
+        call = await session.get(Call, application.call_id)
+        assert call is not None
+        if action == "submit" or first_come.applies(call):
+            call = await repo.lock_call(session, application.call_id)
+            assert call is not None
     before = audit.snapshot(application)
     if action == "submit":
-        call = await repo.lock_call(session, application.call_id)
         assert call is not None
         await _check_submission(session, application, call, now)
         application.submitted_at = now
@@ -472,6 +483,10 @@ async def move_application(
         application.decided_at = now
     application.status = transition.target
     await session.flush()
+    if call is not None and action == "submit":
+        await first_come.reserve_on_submit(session, call, application)
+    elif call is not None and transition.target in _RELEASING:
+        await first_come.release_on_exit(session, call, application)
     await audit.record(
         session,
         action=f"application.{action}",
