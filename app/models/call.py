@@ -36,7 +36,8 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
         CheckConstraint("funded_projects >= 0", name="funded_projects_non_negative"),
         # First-come calls: reservations count against the budget with the allocations.
         CheckConstraint(
-            "reserved_cents >= 0 AND allocated_cents + reserved_cents <= budget_cents",
+            "reserved_cents >= 0 AND (reserved_cents = 0 "
+            "OR allocated_cents + reserved_cents <= budget_cents)",
             name="reserved_within_budget",
         ),
         CheckConstraint(

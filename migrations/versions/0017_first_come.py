@@ -35,7 +35,8 @@ COLUMNS = (
         "reserved_cents",
         "BIGINT NOT NULL DEFAULT 0",
         "call_reserved_within_budget_check",
-        "reserved_cents >= 0 AND allocated_cents + reserved_cents <= budget_cents",
+        "reserved_cents >= 0 AND (reserved_cents = 0 "
+        "OR allocated_cents + reserved_cents <= budget_cents)",
     ),
     ("call", "waiting_count", "INTEGER NOT NULL DEFAULT 0", None, None),
     (
