@@ -368,8 +368,9 @@ def scores(q1: int = 30, p2: int = 20, s3: int = 15, b4: int = 5) -> dict[str, o
 async def first_come(
     session: AsyncSession, *, budget_euros: int, waiting_list_length: int | None = None
 ) -> Budget:
-    """A first-come call of ``budget_euros`` with an open submission window."""
-    world = await budget(session, total=budget_euros, code="FC")
+    """A first-come call of ``budget_euros`` with an open submission window (its measure and
+    programme have ten times as much: room to raise the call's share)."""
+    world = await budget(session, total=10 * budget_euros, call_budget=budget_euros, code="FC")
     world.call.selection_method = SelectionMethod.FIRST_COME
     world.call.waiting_list_length = waiting_list_length
     open_window(session, world)

@@ -31,7 +31,7 @@ from app.repositories import programmes as programme_repo
 from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
 from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
-from app.services import audit, scoring
+from app.services import audit, first_come, scoring
 from app.services.paging import SortKey
 from app.services.programmes import lowering_caps
 
@@ -218,6 +218,7 @@ def _require_reason(call: Call, data: CallUpdate) -> None:
 async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
     _require_reason(call, data)
     before = audit.snapshot(call)
+    before_budget = call.budget
     budget = data.budget
 
     async def refusal() -> DomainError:
@@ -258,6 +259,11 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
             if grid_changed:
                 call.updated_at = utcnow()  # so did the grid
         await session.flush()
+    # More room on a first-come call: its waiting list moves up (the call row is locked by
+    # the flush above).
+    more = budget is not None and budget > before_budget and first_come.applies(call)
+    if more and await first_come.promote_waiting(session, call):
+        await session.refresh(call)
     after = audit.snapshot(call)
     if data.phases is not None:
         before["phases"] = previous_phases

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
 from app.core.domain import ApplicationStatus
-from app.core.errors import FirstComeCallClosed, StillWaiting
+from app.core.errors import BudgetBelowAllocated, FirstComeCallClosed, StillWaiting
 from app.models import Application, AuditEvent, Call
 from app.repositories import consistency
 from app.schemas.application import AllocationCreate, ApplicationRead
-from app.schemas.call import CallRead
+from app.schemas.call import CallRead, CallUpdate
+from app.services import calls
 from app.services.allocations import grant_allocation, revoke_allocation
 from app.services.applications import move_application
 from app.services.calls import read_call
@@ -267,3 +268,17 @@ async def test_wecare_check_recomputes_the_reservations_and_the_list(
     found = {(d.column, d.stored, d.recomputed) for d in await consistency.differences(connection)}
     assert ("reserved_cents", 5000, 6000) in found
     assert ("last waiting_position", 2, 1) in found
+
+
+async def test_a_larger_budget_moves_the_line(session: AsyncSession) -> None:
+    world = await first_come(session, budget_euros=100)
+    apps = await _submit(session, world, 100, 30, 20)
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("129.99")))
+    # 29.99 more: 30 does not fit, and stops the line.
+    assert await _queue(session, apps) == [("100.00", None), ("0.00", 1), ("0.00", 2)]
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("150.00")))
+    assert await _queue(session, apps) == [("100.00", None), ("30.00", None), ("20.00", None)]
+    assert await _state(session, world.call) == (Decimal("150.00"), 0, Decimal("0.00"))
+    # Not below what is reserved.
+    with pytest.raises(BudgetBelowAllocated):
+        await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("149.99")))
