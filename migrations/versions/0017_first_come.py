@@ -2,7 +2,9 @@
 
 - ``call.reserved_cents``: what the call's first-come applications hold, moved by one
   conditional UPDATE each (app.repositories.first_come), guarded by
-  ``call_reserved_within_budget_check`` (``allocated + reserved <= budget``, reserved >= 0).
+  ``call_reserved_within_budget_check`` (reserved >= 0, and ``allocated + reserved <=
+  budget`` whenever something is reserved: with nothing reserved the refusal stays
+  ``call_allocated_within_budget_check``'s, whichever CHECK SQLite evaluates first).
 - ``call.waiting_count``: how many applications wait; ``call.waiting_list_length``: how many
   may (NULL: no limit, also where the source does not give one), guarded by
   ``call_waiting_within_length_check``.
