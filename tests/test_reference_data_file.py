@@ -231,3 +231,25 @@ def test_a_grid_on_a_first_come_call_is_refused(raw_data: dict[str, Any]) -> Non
     fesr["scoring_grid"] = fse1["scoring_grid"]
     with pytest.raises(ValidationError, match="scoring_grid is for evaluative"):
         ReferenceDataFile.model_validate(changed)
+
+
+def test_fesr_has_no_waiting_list_limit_the_source_does_not_give_one(
+    data: ReferenceDataFile,
+) -> None:
+    (call,) = [c for c in data.programme.calls if c.measure == "FESR"]
+    assert call.waiting_list_length is None
+
+
+def test_a_waiting_list_on_a_call_that_is_not_first_come_is_refused(
+    raw_data: dict[str, Any],
+) -> None:
+    changed = copy.deepcopy(raw_data)
+    fse1, fesr = (
+        next(c for c in changed["programme"]["calls"] if c["code"] == code)
+        for code in ("WECARE-FSE1-2017", "WECARE-FESR-2018")
+    )
+    fesr["waiting_list_length"] = 0
+    ReferenceDataFile.model_validate(changed)
+    fse1["waiting_list_length"] = 0
+    with pytest.raises(ValidationError, match="waiting_list_length is for first-come calls"):
+        ReferenceDataFile.model_validate(changed)

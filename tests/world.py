@@ -21,6 +21,7 @@ from app.core.domain import (
     MemberStatus,
     PartnershipForm,
     PhaseKind,
+    SelectionMethod,
 )
 from app.models import (
     Application,
@@ -431,3 +432,16 @@ async def scored(
         session.add(Review(id=uuid.uuid4(), application_id=made.id, reviewer_id=reviewer))
     await session.flush()
     return made
+
+
+async def first_come(
+    session: AsyncSession, *, budget_euros: int, waiting_list_length: int | None = None
+) -> Budget:
+    """A first-come call of ``budget_euros`` with an open submission window (its measure and
+    programme have ten times as much: room to raise the call's share)."""
+    world = await budget(session, total=10 * budget_euros, call_budget=budget_euros, code="FC")
+    world.call.selection_method = SelectionMethod.FIRST_COME
+    world.call.waiting_list_length = waiting_list_length
+    open_window(session, world)
+    await session.flush()
+    return world

@@ -320,6 +320,31 @@ class IllegalTransition(DomainError):
     title = "The action is not allowed in the current state"
 
 
+class FirstComeCallClosed(DomainError):
+    """A first-come call whose budget is taken and whose waiting list is full takes no more
+    submissions (app.services.first_come)."""
+
+    status = 409
+    rule = "first_come_call_closed"
+    title = "The first-come call's budget is taken and its waiting list is full"
+
+
+class StillWaiting(DomainError):
+    """An application on a first-come call's waiting list holds nothing to grant from."""
+
+    status = 409
+    rule = "first_come_still_waiting"
+    title = "The application is still on the call's waiting list"
+
+
+class NotFirstCome(DomainError):
+    """A waiting list belongs to a first-come call: the call's selection method decides."""
+
+    status = 409
+    rule = "not_a_first_come_call"
+    title = "Only a first-come call has a waiting list"
+
+
 class CallNotOpen(DomainError):
     status = 409
     rule = "call_not_open"
@@ -466,6 +491,7 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "measure_allocated_within_budget_check": MeasureBudgetExceeded,
     "measure_funded_within_max_check": MeasureProjectCapReached,
     "call_allocated_within_budget_check": CallBudgetExceeded,
+    "call_reserved_within_budget_check": CallBudgetExceeded,
     "allocation_one_active_per_application_key": AllocationAlreadyActive,
     "allocation_one_funded_per_district_key": DistrictAlreadyFunded,
     "application_one_live_per_district_key": DistrictAlreadyApplied,

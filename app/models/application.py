@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.domain import ApplicationStage, ApplicationStatus
-from app.core.money import MAX_CENTS
+from app.core.money import MAX_CENTS, ZERO
 from app.db.base import Base
 from app.db.types import Money, str_enum
 from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
@@ -58,6 +58,14 @@ class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
             "(stage = 'executive') = (preliminary_id IS NOT NULL)",
             name="executive_links_preliminary",
         ),
+        CheckConstraint(
+            "reserved_cents >= 0 AND reserved_cents <= requested_cents",
+            name="reservation_within_request",
+        ),
+        CheckConstraint(
+            "waiting_position IS NULL OR (waiting_position >= 1 AND reserved_cents = 0)",
+            name="waits_unreserved",
+        ),
     )
 
     call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("call.id"), index=True)
@@ -85,4 +93,10 @@ class Application(IdMixin, TimestampsMixin, VersionedMixin, Base):
         str_enum(ApplicationStatus, "application_status"), index=True
     )
     submitted_at: Mapped[datetime | None]
+    # First-come calls: the amount this application holds against the call (0: none) and
+    # its place on the call's waiting list (None: not waiting).
+    reserved: Mapped[Decimal] = mapped_column(
+        "reserved_cents", Money, default=ZERO, server_default="0"
+    )
+    waiting_position: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None]

@@ -34,6 +34,17 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
             name="allocated_within_budget",
         ),
         CheckConstraint("funded_projects >= 0", name="funded_projects_non_negative"),
+        # First-come calls: reservations count against the budget with the allocations.
+        CheckConstraint(
+            "reserved_cents >= 0 AND (reserved_cents = 0 "
+            "OR allocated_cents + reserved_cents <= budget_cents)",
+            name="reserved_within_budget",
+        ),
+        CheckConstraint(
+            "waiting_count >= 0 AND (waiting_list_length IS NULL "
+            "OR (waiting_list_length >= 0 AND waiting_count <= waiting_list_length))",
+            name="waiting_within_length",
+        ),
     )
 
     measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
@@ -52,13 +63,30 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     # Counters: active allocations and funded projects of this call.
     allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+    # First-come calls (app.services.first_come): what the applications hold, how many wait,
+    # and how many may wait (None: no limit, also where the source does not give one).
+    reserved: Mapped[Decimal] = mapped_column(
+        "reserved_cents", Money, default=ZERO, server_default="0"
+    )
+    waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waiting_list_length: Mapped[int | None] = mapped_column(Integer)
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")
 
     @property
     def available(self) -> Decimal:
-        return self.budget - self.allocated
+        return self.budget - self.allocated - self.reserved
+
+    @property
+    def closed_for_submissions(self) -> bool:
+        """A first-come call closes itself when a submission could neither be reserved nor
+        wait: its waiting list is full, and (an empty list allowed) nothing is left."""
+        if self.selection_method is not SelectionMethod.FIRST_COME:
+            return False
+        if self.waiting_list_length is None or self.waiting_count < self.waiting_list_length:
+            return False
+        return self.waiting_count > 0 or self.available <= 0
 
 
 class CallPhase(IdMixin, Base):

@@ -82,7 +82,13 @@ _RESERVE_IN_MEASURE = _reserve(
     _MEASURE.c.max_funded_projects.is_(None)
     | (_MEASURE.c.funded_projects + 1 <= _MEASURE.c.max_funded_projects),
 )
-_RESERVE_IN_CALL = _reserve(_table(Call))
+_CALL = _table(Call)
+# A first-come call's reservations count against its budget with the allocations.
+_RESERVE_IN_CALL = _reserve(
+    _CALL,
+    _CALL.c.allocated_cents + _CALL.c.reserved_cents + bindparam("amount", type_=Money())
+    <= _CALL.c.budget_cents,
+)
 
 
 async def reserve_in_programme(

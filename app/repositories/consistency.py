@@ -14,6 +14,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
+from app.models.application import Application
 from app.models.call import Call
 from app.models.programme import Measure, Programme
 
@@ -118,6 +119,7 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
             await _sums(connection, Allocation.call_id),
         ),
     ]
+    found.extend(await _queue_differences(connection))
     for p in programmes:
         budgeted = sum(m[6] for m in measures if m[5] == p[0])
         if p[4] != budgeted:
@@ -126,4 +128,36 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
         shared = sum(c[5] for c in calls if c[4] == m[0])
         if m[4] != shared:
             found.append(Difference("measure", m[1], "calls_budget_cents", m[4], shared))
+    return found
+
+
+async def _queue_differences(connection: AsyncConnection) -> list[Difference]:
+    """First-come calls: ``reserved_cents`` is the sum of the applications' reservations,
+    ``waiting_count`` the number of applications waiting, and their positions run 1..n."""
+    calls = (
+        await connection.execute(
+            select(Call.id, Call.code, cents(Call.reserved), Call.waiting_count)
+        )
+    ).all()
+    held = {
+        row[0]: (int(row[1]), int(row[2]), int(row[3] or 0), int(row[4] or 0))
+        for row in await connection.execute(
+            select(
+                Application.call_id,
+                func.coalesce(func.sum(cents(Application.reserved)), 0),
+                func.count(Application.waiting_position),
+                func.max(Application.waiting_position),
+                func.count(func.distinct(Application.waiting_position)),
+            ).group_by(Application.call_id)
+        )
+    }
+    found: list[Difference] = []
+    for call_id, code, reserved, waiting in calls:
+        amount, count, last, distinct = held.get(call_id, (0, 0, 0, 0))
+        if reserved != amount:
+            found.append(Difference("call", code, "reserved_cents", reserved, amount))
+        if waiting != count:
+            found.append(Difference("call", code, "waiting_count", waiting, count))
+        if last != count or distinct != count:
+            found.append(Difference("call", code, "last waiting_position", last, count))
     return found

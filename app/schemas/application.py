@@ -100,6 +100,14 @@ class ApplicationRead(Output):
     status: ApplicationStatus
     submitted_at: datetime | None
     decided_at: datetime | None
+    reserved: Money = Field(
+        description="First-come calls: the amount this application holds against the call "
+        "(0: none, or not a first-come call)."
+    )
+    waiting_position: int | None = Field(
+        description="First-come calls: the application's place on the waiting list (1 is "
+        "next); null when it is not waiting."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.models.call import Call, CallParticipationLimit, CallPhase
@@ -52,6 +52,24 @@ class CallCreate(Input):
     scoring_grid: ScoringGridSpec | None = Field(
         default=None, description="The grid of an evaluative (ranking) call; none otherwise."
     )
+    waiting_list_length: int | None = Field(
+        default=None,
+        ge=0,
+        le=100000,
+        description="First-come calls only: how many applications may wait for money to be "
+        "released; null: no limit (also where the source does not give one).",
+    )
+
+    @model_validator(mode="after")
+    def _waiting_list_for_first_come(self) -> CallCreate:
+        if (
+            self.waiting_list_length is not None
+            and self.selection_method is not SelectionMethod.FIRST_COME
+        ):
+            raise ValueError(
+                f"waiting_list_length is for first-come calls, not {self.selection_method}"
+            )
+        return self
 
 
 class CallUpdate(Input):
@@ -72,6 +90,13 @@ class CallUpdate(Input):
         default=None,
         description="Replaces the grid of an evaluative (ranking) call: 409 "
         "scoring_grid_locked once the call's first review is scored.",
+    )
+    waiting_list_length: int | None = Field(
+        default=None,
+        ge=0,
+        le=100000,
+        description="First-come calls only: how many applications may wait for money to be "
+        "released; null: no limit (also where the source does not give one).",
     )
     reason: str | None = Field(
         default=None,
@@ -105,9 +130,21 @@ class CallRead(Output):
     published_on: date | None
     dates_note: str | None
     budget: Money = Field(description="The call's share of the measure's budget.")
-    allocated: Money
-    available: Money
+    allocated: Money = Field(description="What active allocations hold.")
+    reserved: Money = Field(
+        description="First-come calls: what submitted applications hold until granted, "
+        "withdrawn or rejected (0 on other calls)."
+    )
+    available: Money = Field(description="budget - allocated - reserved.")
     funded_projects: int
+    waiting_count: int = Field(description="First-come calls: applications on the waiting list.")
+    waiting_list_length: int | None = Field(
+        description="First-come calls: how many may wait; null: no limit."
+    )
+    closed_for_submissions: bool = Field(
+        description="A first-come call whose waiting list is full (and, with no room for a "
+        "list, whose budget is taken) refuses new submissions until money is released."
+    )
     open_phase: PhaseKind | None = Field(
         description="The kind of submission window open now, if the call is published."
     )

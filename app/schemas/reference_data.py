@@ -157,6 +157,24 @@ class CallSpec(_Spec):
     scoring_grid: ScoringGridSpec | None = Field(
         default=None, description="Evaluative (ranking) calls only: the criteria reviewers use."
     )
+    waiting_list_length: int | None = Field(
+        default=None,
+        ge=0,
+        description="First-come calls only: how many applications may wait; null: no limit "
+        "(also where the source does not give one).",
+    )
+
+    @model_validator(mode="after")
+    def _waiting_list_for_first_come(self) -> CallSpec:
+        if (
+            self.waiting_list_length is not None
+            and self.selection_method != SelectionMethod.FIRST_COME
+        ):
+            raise ValueError(
+                f"call {self.code}: waiting_list_length is for first-come calls, not "
+                f"{self.selection_method}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _grid_for_ranking(self) -> CallSpec:

@@ -254,8 +254,16 @@ class CallFiguresRead(Output):
     status: CallStatus
     budget: Money = Field(description="The call's share of the measure's budget.")
     allocated: Money
-    available: Money = Field(description="budget - allocated")
+    reserved: Money = Field(
+        description="First-come calls: what submitted applications hold until granted, "
+        "withdrawn or rejected (0 on other calls)."
+    )
+    available: Money = Field(description="budget - allocated - reserved")
     funded_projects: int
+    waiting_count: int = Field(description="First-come calls: applications on the waiting list.")
+    closed_for_submissions: bool = Field(
+        description="A first-come call whose waiting list is full takes no new submissions."
+    )
 
 
 class MeasureFiguresRead(Output):

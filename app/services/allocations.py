@@ -50,7 +50,7 @@ from app.schemas.application import (
 )
 from app.schemas.dry_run import Cap, CapKind, DryRunReport
 from app.schemas.page import PageJson
-from app.services import audit
+from app.services import audit, first_come
 from app.services.paging import SortKey
 
 # Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
@@ -145,10 +145,15 @@ def _measure_refusal(measure: Measure, amount: Decimal) -> MeasureBudgetExceeded
     )
 
 
-def _call_refusal(call: Call, amount: Decimal) -> CallBudgetExceeded:
+def _call_refusal(
+    call: Call, amount: Decimal, own_reservation: Decimal = Decimal("0.00")
+) -> CallBudgetExceeded:
+    """What is left of the call is its budget less what is granted and what first-come
+    submissions hold reserved, except the application's own reservation, which its grant
+    converts (a real grant has converted it by the time it checks the call)."""
     return CallBudgetExceeded(
         f"Granting {amount} would exceed the budget share of call {call.code}.",
-        **_figures(call.budget, call.allocated, amount),
+        **_figures(call.budget - call.reserved + own_reservation, call.allocated, amount),
     )
 
 
@@ -293,7 +298,10 @@ async def dry_run_grant(
     in_measure = _budget_cap(
         "measure_budget", measure.code, measure.budget, measure.allocated, amount
     )
-    in_call = _budget_cap("call_budget", call.code, call.budget, call.allocated, amount)
+    # A first-come call's reservations hold part of its budget; the application's own
+    # reservation becomes the grant (app.services.first_come.convert_on_grant).
+    usable = call.budget - call.reserved + application.reserved
+    in_call = _budget_cap("call_budget", call.code, usable, call.allocated, amount)
     caps += [in_programme, projects, in_measure, in_call]
     if not in_programme.fits:
         findings.append(_programme_refusal(programme, amount))
@@ -302,7 +310,7 @@ async def dry_run_grant(
     if not in_measure.fits:
         findings.append(_measure_refusal(measure, amount))
     if not in_call.fits:
-        findings.append(_call_refusal(call, amount))
+        findings.append(_call_refusal(call, amount, application.reserved))
     return DryRunReport.of(findings, caps)
 
 
@@ -361,8 +369,14 @@ async def _grant(
         raise await _refusal(session, "programme", application, amount)
     if not await budgets.reserve_in_measure(session, measure.id, amount):
         raise await _refusal(session, "measure", application, amount)
+    call = await session.get(Call, application.call_id)
+    assert call is not None
+    # A first-come application's reservation becomes this allocation: it stops counting as
+    # reserved before the call's counter checks the cap (never counted twice).
+    await first_come.convert_on_grant(session, call, application, amount)
     if not await budgets.reserve_in_call(session, application.call_id, amount):
         raise await _refusal(session, "call", application, amount)
+    await first_come.after_grant(session, call, application, amount)
     allocation = Allocation(
         id=uuid.uuid4(),
         application_id=application.id,
@@ -410,6 +424,9 @@ async def revoke_allocation(
         call_id=allocation.call_id,
         amount=allocation.amount,
     )
+    call = await session.get(Call, allocation.call_id)
+    assert call is not None
+    await first_come.after_revocation(session, call)
     await audit.record(
         session,
         action="allocation.revoke",

@@ -50,7 +50,7 @@ from app.schemas.application import (
 )
 from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
-from app.services import audit
+from app.services import audit, first_come
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -93,6 +93,9 @@ TRANSITIONS: dict[str, Transition] = {
     ),
 }
 
+
+# Leaving the process: what a first-come application holds goes back to the call.
+_RELEASING = frozenset({S.WITHDRAWN, S.REJECTED})
 
 APPLICATION_ORDER = SortKey[Application](Application.created_at, Application.id)
 
@@ -506,9 +509,17 @@ async def move_application(
     if (illegal := _illegal(application, action)) is not None:
         raise illegal
     now = datetime.now(UTC)
+    # A first-come call's queue changes with the call's row locked, before any application
+    # row is written (submissions, releases and promotions all lock in that order).
+    call = None
+    if action == "submit" or transition.target in _RELEASING:
+        call = await session.get(Call, application.call_id)
+        assert call is not None
+        if action == "submit" or first_come.applies(call):
+            call = await repo.lock_call(session, application.call_id)
+            assert call is not None
     before = audit.snapshot(application)
     if action == "submit":
-        call = await repo.lock_call(session, application.call_id)
         assert call is not None
         findings = await _check_submission(session, application, call, now, lock=True)
         if findings:
@@ -522,6 +533,10 @@ async def move_application(
         application.decided_at = now
     application.status = transition.target
     await session.flush()
+    if call is not None and action == "submit":
+        await first_come.reserve_on_submit(session, call, application)
+    elif call is not None and transition.target in _RELEASING:
+        await first_come.release_on_exit(session, call, application)
     await audit.record(
         session,
         action=f"application.{action}",
@@ -552,4 +567,6 @@ async def dry_run_submission(
     call = await call_repo.get_call_with_measure(session, application.call_id)
     assert call is not None
     findings += await _check_submission(session, application, call, datetime.now(UTC), lock=False)
+    if (closed := first_come.refusal_on_submit(call, application)) is not None:
+        findings.append(closed)
     return DryRunReport.of(findings)

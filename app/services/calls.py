@@ -10,7 +10,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Scope
-from app.core.domain import CallStatus
+from app.core.domain import CallStatus, SelectionMethod
 from app.core.errors import (
     BudgetBelowAllocated,
     Conflict,
@@ -18,6 +18,7 @@ from app.core.errors import (
     IllegalTransition,
     InvalidInput,
     MeasureCallsBudgetExceeded,
+    NotFirstCome,
     NotFound,
     ReasonRequired,
 )
@@ -30,7 +31,7 @@ from app.repositories import programmes as programme_repo
 from app.schemas.call import CallCreate, CallQuery, CallRead, CallUpdate, call_read
 from app.schemas.page import Page
 from app.schemas.reference_data import CallPhaseSpec
-from app.services import audit, scoring
+from app.services import audit, first_come, scoring
 from app.services.paging import SortKey
 from app.services.programmes import lowering_caps
 
@@ -142,7 +143,9 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         published_on=data.published_on,
         dates_note=data.dates_note,
         budget=data.budget,
+        waiting_list_length=data.waiting_list_length,
     )
+    _waiting_list_length(call, data.waiting_list_length)
     session.add(call)
     await session.flush()
     session.add_all(_phases(call.id, data.phases))
@@ -169,10 +172,33 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
 
 def _call_below(call: Call, requested: object) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Call {call.code} has {call.allocated} allocated.",
+        f"Call {call.code} has {call.allocated} allocated and {call.reserved} reserved.",
         allocated=call.allocated,
+        reserved=call.reserved,
         requested=requested,
     )
+
+
+def _waiting_list_length(call: Call, length: int | None) -> int | None:
+    """Only a first-come call has a waiting list; it cannot be set shorter than it is (the
+    CHECK ``call_waiting_within_length_check`` guards a submission racing the change)."""
+    if length is None:
+        return None
+    if call.selection_method is not SelectionMethod.FIRST_COME:
+        raise NotFirstCome(
+            f"waiting_list_length is for first-come calls; call {call.code} selects by "
+            f"{call.selection_method}.",
+            field="waiting_list_length",
+            selection_method=call.selection_method,
+        )
+    waiting = call.waiting_count or 0  # None on a call not yet flushed
+    if length < waiting:
+        raise Conflict(
+            f"{waiting} applications already wait on call {call.code}.",
+            waiting_count=waiting,
+            requested=length,
+        )
+    return length
 
 
 def _require_reason(call: Call, data: CallUpdate) -> None:
@@ -192,6 +218,7 @@ def _require_reason(call: Call, data: CallUpdate) -> None:
 async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) -> Call:
     _require_reason(call, data)
     before = audit.snapshot(call)
+    before_budget = call.budget
     budget = data.budget
 
     async def refusal() -> DomainError:
@@ -204,7 +231,7 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
     async with lowering_caps(session, None if budget is None else refusal):
         if data.budget is not None:
             new = data.budget
-            if new < call.allocated:
+            if new < call.allocated + call.reserved:
                 raise _call_below(call, data.budget)
             delta = new - call.budget
             if delta and not await budgets.add_to_calls_budget(session, call.measure_id, delta):
@@ -217,6 +244,8 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
             call.title_it, call.title_en = data.title.it, data.title.en
         if "dates_note" in data.model_fields_set:
             call.dates_note = data.dates_note
+        if "waiting_list_length" in data.model_fields_set:
+            call.waiting_list_length = _waiting_list_length(call, data.waiting_list_length)
         if data.phases is not None:
             previous_phases = [
                 CallPhaseSpec.model_validate(phase, from_attributes=True).model_dump()
@@ -230,6 +259,11 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
             if grid_changed:
                 call.updated_at = utcnow()  # so did the grid
         await session.flush()
+    # More room on a first-come call: its waiting list moves up (the call row is locked by
+    # the flush above).
+    more = budget is not None and budget > before_budget and first_come.applies(call)
+    if more and await first_come.promote_waiting(session, call):
+        await session.refresh(call)
     after = audit.snapshot(call)
     if data.phases is not None:
         before["phases"] = previous_phases

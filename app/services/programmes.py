@@ -129,6 +129,7 @@ _BELOW_USED = frozenset(
         "measure_allocated_within_budget_check",
         "measure_funded_within_max_check",
         "call_allocated_within_budget_check",
+        "call_reserved_within_budget_check",
     }
 )
 

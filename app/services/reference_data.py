@@ -388,6 +388,7 @@ async def write_call(
             "published_on": spec.published_on,
             "dates_note": spec.dates_note,
             "budget": spec.budget,
+            "waiting_list_length": spec.waiting_list_length,
         },
     )
     await loader.upsert_children(

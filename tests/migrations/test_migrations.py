@@ -273,3 +273,55 @@ async def test_0015_reviews_become_an_overall_grid_and_back(scratch_engine: Asyn
         review = await session.get(Review, scored)
         assert review is not None
         assert review.conflict_declared_at is None  # scored before declarations existed
+
+
+_FIRST_COME_GUARDS = {
+    "call_reserved_within_budget_check",
+    "call_waiting_within_length_check",
+    "application_reservation_within_request_check",
+    "application_waits_unreserved_check",
+}
+
+
+def _columns(connection: Connection, table: str) -> set[str]:
+    return {str(c["name"]) for c in inspect(connection).get_columns(table)}
+
+
+async def test_0017_first_come_columns_and_guards_down_and_up(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """Down: the reservation and waiting-list columns and their guards go, and every other
+    guard stays (SQLite's table rebuild would have dropped the triggers on the tables). Up:
+    existing applications hold nothing and wait nowhere; existing calls have no list limit."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG")
+        await approved(session, world, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert at_head >= _FIRST_COME_GUARDS
+
+    await migrations.downgrade(scratch_engine, "0016")
+    async with scratch_engine.connect() as conn:
+        assert not {"reserved_cents", "waiting_count", "waiting_list_length"} & await conn.run_sync(
+            _columns, "call"
+        )
+        assert not {"reserved_cents", "waiting_position"} & await conn.run_sync(
+            _columns, "application"
+        )
+        assert await conn.run_sync(_guard_names) == at_head - _FIRST_COME_GUARDS
+
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        call = (
+            await conn.execute(
+                text("SELECT reserved_cents, waiting_count, waiting_list_length FROM call")
+            )
+        ).one()
+        assert tuple(call) == (0, 0, None)
+        held = (
+            await conn.execute(text("SELECT reserved_cents, waiting_position FROM application"))
+        ).one()
+        assert tuple(held) == (0, None)

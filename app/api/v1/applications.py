@@ -130,13 +130,17 @@ ACTIONS: list[tuple[str, str, str, str]] = [
         Scope.APPLICATIONS_WRITE,
         "Submit an application",
         "Submit a draft inside an open window of its call (409 call_not_open otherwise), after "
-        "the eligibility, one-per-district and participation checks.",
+        "the eligibility, one-per-district and participation checks. On a first-come call the "
+        "request is reserved against the call, or the application takes the next place on its "
+        "waiting list (`reserved`, `waiting_position`); 409 first_come_call_closed when the "
+        "list is full.",
     ),
     (
         "withdraw",
         Scope.APPLICATIONS_WRITE,
         "Withdraw an application",
-        "Withdraw an application that is not yet decided.",
+        "Withdraw an application that is not yet decided. On a first-come call its "
+        "reservation or its place in line is released and the waiting list moves up.",
     ),
     (
         "start-review",

@@ -189,8 +189,11 @@ class TestProgrammeReport:
                 "status": "published",
                 "budget": "400000.00",
                 "allocated": "100000.00",
+                "reserved": "0.00",
                 "available": "300000.00",
                 "funded_projects": 1,
+                "waiting_count": 0,
+                "closed_for_submissions": False,
             }
         ]
         assert (second["code"], second["budget"], second["calls_budget"]) == (
