@@ -7,6 +7,7 @@ smallest page so that the sizes really differ."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from app.core.domain import (
     PartnershipForm,
     PledgeStatus,
 )
-from app.models import Partnership, PartnershipMember, Pledge, Review
+from app.models import Partnership, PartnershipMember, Pledge, Ranking, Review
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from tests.actors import make_organisation, tax_code, user_actor
@@ -96,9 +97,28 @@ async def world(
         )
     for _ in range(ROWS):  # each records an event, so the next signs another head
         await create_checkpoint(session, secret=settings.secret, issuer=settings.issuer)
+    replaced = None
+    for version in range(1, ROWS + 1):  # published versions, each correcting the last
+        ranking = Ranking(
+            id=uuid.uuid4(),
+            call_id=w.call.id,
+            version=version,
+            replaces_id=replaced,
+            decree_reference=f"DD {version}/2026",
+            decree_date=date(2026, 1, version),
+            published_at=datetime.now(UTC),
+            published_by=admin.id,
+            budget=euros(10_000),
+            allocated=euros(0),
+            grid={},
+        )
+        session.add(ranking)
+        await session.flush()
+        replaced = ranking.id
     await session.flush()
     return {
         "admin": admin,
+        "call_id": w.call.id,
         "application_id": reviewed.id,
         "organisation_id": foundation.id,
         "programme_id": w.programme.id,
@@ -126,6 +146,7 @@ LISTS = {
     "/api/v1/programmes",
     "/api/v1/measures",
     "/api/v1/calls",
+    "/api/v1/calls/{call_id}/rankings",
     "/api/v1/districts",
     "/api/v1/organisations",
     "/api/v1/partnerships",
