@@ -660,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # reachable and migrated, and an orchestrator waits for it. The warning is a log
             # line like the server's own (JSON in production), not bare text among them.
             configure_logging(settings.log_level, settings.effective_log_format)
-            logging.getLogger("wecare.cli").warning("wecare: warning: %s", problem)
+            logging.getLogger("wecare.cli").warning("%s", problem)
         elif problem is not None:
             print(f"wecare: {problem}", file=sys.stderr)  # noqa: T201
             return 1

@@ -79,11 +79,14 @@ def test_serve_on_an_unmigrated_database_warns_in_one_line_and_starts(tmp_path: 
     with serving(["serve", "--port", str(port)], env, base, log):
         ready = httpx.get(f"{base}/readyz")
     assert ready.status_code == 503
+    # One warning line in the server's own log format (text here, JSON in production).
     first = log.read_text().splitlines()[0]
-    assert first == (
-        f"wecare: warning: there is no database at {tmp_path}/never-migrated.sqlite3: create "
+    assert "[warning" in first
+    assert "[wecare.cli]" in first
+    assert (
+        f"there is no database at {tmp_path}/never-migrated.sqlite3: create "
         "it with `wecare db upgrade` (in the checkout, `make run` migrates, seeds and serves)"
-    )
+    ) in first
     # The signing key it would make at its start waits for the migration (logged, whatever
     # the log format, with the database's reason).
     assert "no signing key created at start: " in log.read_text()
