@@ -169,6 +169,7 @@ async def get_ranking(
 
 @router.post(
     "/{call_id}/rankings/{version}/allocate",
+    status_code=201,
     summary="Grant down a published ranking",
     response_model=RankingAllocationReport,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -181,13 +182,19 @@ async def allocate_ranking(
     idempotency: IdempotencyDep,
 ) -> Response:
     """Grant each entry of the call's latest published version its requested amount, in rank
-    order, through the single grant's path (every cap holds). An entry a cap refuses is
+    order, through the single grant's path (every cap holds). An entry a rule refuses is
     skipped with the refusal's rule and figures and the next one is tried; entries below
     the thresholds are never granted; applications already granted get nothing more.
-    200 with the report (the run creates no resource of its own: each grant is its own
-    allocation); with an Idempotency-Key a retry replays the first report. 409
-    `ranking_replaced` when a newer version replaces this one."""
-    if (replay := await idempotency.replay(principal)) is not None:
-        return replay
-    report = await ranking_grants.allocate(session, principal, call_id, version)
-    return await idempotency.respond(principal, report, status=200)
+    201 with the report, as a create (the run makes allocations: Location lists the call's);
+    with an Idempotency-Key a retry replays the first report. 409 `ranking_replaced` when a
+    newer version replaces this one."""
+
+    async def read(report: RankingAllocationReport) -> RankingAllocationReport:
+        return report
+
+    return await idempotency.create(
+        principal,
+        make=lambda: ranking_grants.allocate(session, principal, call_id, version),
+        read=read,
+        location=lambda report: f"/api/v1/allocations?call_id={report.call_id}",
+    )

@@ -566,7 +566,7 @@ async def _ranking_allocate(w: World) -> Request:
     )
     assert published.status_code == 201, published.text
     path = f"/api/v1/calls/{world.call.id}/rankings/1/allocate"
-    return Request("POST", path, officer, expect=200, entity_id=published.json()["id"])
+    return Request("POST", path, officer, expect=201, entity_id=published.json()["id"])
 
 
 async def _foundation(w: World) -> tuple[Actor, str, dict[str, Any]]:

@@ -44,7 +44,8 @@ async def run(
     client: httpx.AsyncClient, world: Budget, actor: Actor, version: int = 1, **headers: str
 ) -> dict[str, Any]:
     response = await client.post(run_path(world, version), headers={**actor.headers, **headers})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/api/v1/allocations?call_id={world.call.id}"
     body: dict[str, Any] = response.json()
     return body
 
@@ -189,14 +190,14 @@ async def test_running_twice_grants_nothing_new_and_a_replay_returns_the_first_r
     officer = people["officer"]
     key = {"Idempotency-Key": f"run-{uuid.uuid4()}"}
     first = await client.post(run_path(world), headers={**officer.headers, **key})
-    assert first.status_code == 200, first.text
+    assert first.status_code == 201, first.text
     report = first.json()
     assert granted(report) == {str(a.id): "300.00"}
     assert report["already_granted"] == [
         {"ordinal": 1, "position": 1, "application_id": str(before.id), "allocation_id": earlier}
     ]
     replay = await client.post(run_path(world), headers={**officer.headers, **key})
-    assert replay.status_code == 200
+    assert replay.status_code == 201
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == first.content
 
