@@ -154,13 +154,20 @@ def csv_row(version: int, entry: RankingEntryRead) -> tuple[str | int | Decimal,
 
 
 class AllocationGranted(Output):
-    """An entry the run granted: its requested amount, as its own allocation."""
+    """An entry the run granted, as its own allocation."""
 
     ordinal: int
     position: int | None
     application_id: uuid.UUID
     allocation_id: uuid.UUID
-    amount: Money = Field(description="The amount granted: the entry's requested amount.")
+    requested: Money
+    amount: Money = Field(
+        description="The amount granted: the entry's requested amount, or less when partial."
+    )
+    partial: bool = Field(
+        description="The call allows a partial last grant (`partial_last_grant`) and the "
+        "request did not fit whole: it got what was left of the tightest cap."
+    )
 
 
 class AllocationSkipped(Output):

@@ -18,6 +18,11 @@ not fit, the run does not, as the issue asks).
 - Any other entry is granted its requested amount (``granted``, with the allocation), or
   ``skipped`` with the refusal a single grant would have answered with, its rule and its
   figures.
+- Whether the last fundable application may get part of its request is the call's rule
+  (``call.partial_last_grant``; null, as for WECARE's calls whose source does not give it:
+  not allowed). When allowed and an entry is refused by a budget cap (programme, measure
+  or call) and by nothing else, it is granted what is left of the tightest of the three
+  (never more than requested, never 0) and marked ``partial``; otherwise it is skipped.
 
 A second run grants nothing new: every entry granted by the first is ``already_granted``.
 The run writes one ``ranking.allocate`` event with the version and the counts, after each
@@ -36,11 +41,16 @@ from app.core.domain import RankingOutcome
 from app.core.errors import (
     CONSTRAINT_ERRORS,
     AllocationAlreadyActive,
+    CallBudgetExceeded,
     Conflict,
     DomainError,
+    MeasureBudgetExceeded,
+    ProgrammeBudgetExceeded,
     RankingReplaced,
 )
 from app.db.guards import violated_constraint
+from app.models.allocation import Allocation
+from app.models.call import Call
 from app.repositories import applications as applications_repo
 from app.repositories import rankings as repo
 from app.schemas.application import AllocationCreate
@@ -53,7 +63,7 @@ from app.schemas.ranking import (
     RankingAllocationReport,
 )
 from app.services import audit
-from app.services.allocations import grant_allocation
+from app.services.allocations import dry_run_grant, grant_allocation
 from app.services.rankings import load_ranking
 
 
@@ -73,6 +83,9 @@ async def allocate(
             latest_version=latest.version,
         )
     ranking_id, ranking_call = ranking.id, ranking.call_id
+    call = await session.get(Call, ranking_call)
+    assert call is not None
+    partial_allowed = call.partial_last_grant is True  # null: not given, not allowed
     # Plain values first: a savepoint rolled back expires what it touched.
     entries = [
         (e.ordinal, e.position, e.application_id, e.requested, e.outcome, list(e.failed))
@@ -121,8 +134,15 @@ async def allocate(
             )
             continue
         except DomainError as refused:
-            report.skipped.append(_skipped(ordinal, position, application_id, requested, refused))
-            continue
+            part = None
+            if partial_allowed and isinstance(refused, BUDGET_CAPS):
+                part = await _partial(session, principal, data)
+            if part is None:
+                report.skipped.append(
+                    _skipped(ordinal, position, application_id, requested, refused)
+                )
+                continue
+            allocation_id, amount = part.id, part.amount
         except IntegrityError as guard:
             # A unique index is the backstop of a race the checks above lost: the rule its
             # constraint maps to, as a single grant's answer would name it.
@@ -136,7 +156,9 @@ async def allocate(
                 position=position,
                 application_id=application_id,
                 allocation_id=allocation_id,
+                requested=requested,
                 amount=amount,
+                partial=amount != requested,
             )
         )
     await audit.record(
@@ -154,6 +176,35 @@ async def allocate(
         },
     )
     return report
+
+
+BUDGET_CAPS = (ProgrammeBudgetExceeded, MeasureBudgetExceeded, CallBudgetExceeded)
+
+
+async def _partial(
+    session: AsyncSession, principal: Principal, data: AllocationCreate
+) -> Allocation | None:
+    """The grant of what is left of the tightest budget cap, when something (less than
+    requested) is left; else None. A budget cap refused the whole request, so the rules a
+    grant checks before the budgets (approval, one per district, one active allocation)
+    passed; the part goes through the same grant path, which would refuse it otherwise."""
+    session.expire_all()  # the savepoint rolled back: read the counters as they stand
+    whole = await dry_run_grant(session, data=data, principal=principal)
+    left = min(
+        (c.available for c in whole.caps if c.cap in BUDGET_KINDS and c.available is not None),
+        default=None,
+    )
+    if left is None or left <= 0 or left >= data.amount:
+        return None
+    part = AllocationCreate(application_id=data.application_id, amount=left)
+    try:
+        async with session.begin_nested():
+            return await grant_allocation(session, data=part, principal=principal)
+    except (DomainError, IntegrityError):
+        return None
+
+
+BUDGET_KINDS = frozenset({"programme_budget", "measure_budget", "call_budget"})
 
 
 def _skipped(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -241,3 +242,57 @@ async def test_only_the_region_grants_down_a_ranking(
         assert response.status_code == 403, (name, response.text)
     assert (await client.post(run_path(world))).status_code == 401
     assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "middle", "expected", "left_out"),
+    [
+        # allowed: the 500 that does not fit whole gets the 400 left; the 300 after finds 0
+        (True, 500, {1: ("600.00", False), 2: ("400.00", True)}, 3),
+        # the exact boundary: 400 fits whole, no partial grant; the 300 after finds 0
+        (True, 400, {1: ("600.00", False), 2: ("400.00", False)}, 3),
+        # not allowed (false, or null: not given by the source): skipped, the next one tried
+        (False, 500, {1: ("600.00", False), 3: ("300.00", False)}, 2),
+        (None, 500, {1: ("600.00", False), 3: ("300.00", False)}, 2),
+    ],
+)
+async def test_the_partial_last_grant_is_the_calls_rule(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    people: dict[str, Actor],
+    rule: bool | None,
+    middle: int,
+    expected: dict[int, tuple[str, bool]],
+    left_out: int,
+) -> None:
+    """A call of 1000: 600, then ``middle``, then 300."""
+    world = await budget(session, total=1_000_000, call_budget=1_000, code="PL")
+    world.call.partial_last_grant = rule
+    applications = [
+        await approved(session, world, requested=amount, n=n)
+        for n, amount in enumerate((600, middle, 300), start=1)
+    ]
+    await ranked(session, world, applications)
+    report = await run(client, world, people["officer"])
+    assert {g["ordinal"]: (g["amount"], g["partial"]) for g in report["granted"]} == expected
+    assert [s["ordinal"] for s in report["skipped"]] == [left_out]
+    assert report["skipped"][0]["refusal"]["rule"] == "call_budget_cap"
+    total = sum((Decimal(amount) for amount, _ in expected.values()), Decimal("0.00"))
+    assert await counters(session, world) == (total, total, total)
+
+
+async def test_a_partial_grant_is_only_for_budget_caps(
+    client: httpx.AsyncClient, session: AsyncSession, people: dict[str, Actor]
+) -> None:
+    """The project cap refuses whatever the amount: no partial grant, skipped."""
+    world = await budget(session, total=1_000_000, call_budget=1_000, max_projects=1, code="PP")
+    world.call.partial_last_grant = True
+    made = [await approved(session, world, requested=600, n=n) for n in (1, 2)]
+    await ranked(session, world, made)
+    labels = {"outcome": "refused", "rule": "measure_project_cap"}
+    before = REGISTRY.get_sample_value("wecare_grants_total", labels) or 0.0
+    report = await run(client, world, people["officer"])
+    # One refusal, not a second try for a part: a part cannot pass the project cap either.
+    assert REGISTRY.get_sample_value("wecare_grants_total", labels) == before + 1
+    assert granted(report) == {str(made[0].id): "600.00"}
+    assert skipped(report)[str(made[1].id)]["rule"] == "measure_project_cap"
