@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.domain import ApplicationStatus
 from app.models import Allocation, AuditEvent, Call, Measure, Programme
 from tests.actors import Actor, client_actor, user_actor
-from tests.api.v1.flows import allocate, problem
+from tests.api.v1.flows import Api, allocate, fesr_call, problem
 from tests.world import Budget, approved, budget, district, ranked
 
 
@@ -296,3 +296,20 @@ async def test_a_partial_grant_is_only_for_budget_caps(
     assert REGISTRY.get_sample_value("wecare_grants_total", labels) == before + 1
     assert granted(report) == {str(made[0].id): "600.00"}
     assert skipped(report)[str(made[1].id)]["rule"] == "measure_project_cap"
+
+
+async def test_the_call_api_sets_and_reads_the_partial_last_grant_rule(
+    client: httpx.AsyncClient, people: dict[str, Actor]
+) -> None:
+    """Not given at creation: null (not allowed until set); set and cleared by PATCH."""
+    api = Api(client)
+    _, call = await fesr_call(api, people["admin"], people["officer"], line=1, budget="1000.00")
+    assert call["partial_last_grant"] is None
+    path = f"/api/v1/calls/{call['id']}"
+    changed = await api.patch(path, people["officer"], {"partial_last_grant": True})
+    assert changed["partial_last_grant"] is True
+    assert (await api.read(path))["partial_last_grant"] is True
+    cleared = await api.patch(path, people["officer"], {"partial_last_grant": None})
+    assert cleared["partial_last_grant"] is None
+    await api.patch(path, people["officer"], {"partial_last_grant": "sometimes"}, expect=422)
+    assert (await api.read(path))["partial_last_grant"] is None
