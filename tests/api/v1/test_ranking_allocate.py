@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.domain import ApplicationStatus
 from app.models import Allocation, AuditEvent, Call, Measure, Programme
 from tests.actors import Actor, client_actor, user_actor
-from tests.api.v1.flows import Api, allocate, fesr_call, problem
+from tests.api.v1.flows import Api, allocate, fesr_call, problem, text, window
 from tests.world import Budget, approved, budget, district, ranked
 
 
@@ -313,3 +313,29 @@ async def test_the_call_api_sets_and_reads_the_partial_last_grant_rule(
     assert cleared["partial_last_grant"] is None
     await api.patch(path, people["officer"], {"partial_last_grant": "sometimes"}, expect=422)
     assert (await api.read(path))["partial_last_grant"] is None
+
+
+async def test_a_call_is_created_with_its_partial_last_grant_rule(
+    client: httpx.AsyncClient, people: dict[str, Actor]
+) -> None:
+    api = Api(client)
+    measure, _ = await fesr_call(api, people["admin"], people["officer"], line=1, budget="1.00")
+    opens, closes = window(-1)
+    made = await api.call(
+        "POST",
+        "/api/v1/calls",
+        people["officer"],
+        expect=201,
+        json={
+            "measure_id": measure["id"],
+            "line_number": 1,
+            "code": "FESR-PARTIAL",
+            "title": text("Sportello con concessione parziale"),
+            "budget": "1000.00",
+            "phases": [{"kind": "submission", "opens_at": opens, "closes_at": closes}],
+            "partial_last_grant": True,
+        },
+    )
+    assert made["partial_last_grant"] is True
+    read = await api.read(f"/api/v1/calls/{made['id']}", people["officer"])
+    assert read["partial_last_grant"] is True
