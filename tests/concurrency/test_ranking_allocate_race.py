@@ -6,6 +6,7 @@ counters agree with the allocations (``wecare check``)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -107,3 +108,39 @@ async def test_the_run_during_a_single_grant_waits_and_reports_it_already_grante
     assert report.skipped[0].refusal.rule == "call_budget_cap"
     assert report.skipped[0].refusal.figures["allocated"] == "800.00"
     await _consistent(scratch, call_id)
+
+
+async def test_a_storm_of_single_grants_racing_the_run(scratch: Database) -> None:
+    """Ten applications of 200 on a call of 1000; the run and a single grant of each start at
+    once, each in its own transaction: five grants in all, one per application at most, and
+    the counters agree with them."""
+    async with scratch.session(write=True) as arrange:
+        world = await budget(arrange, total=1_000_000, call_budget=1_000, code="RS")
+        made = [await approved(arrange, world, requested=200, n=n) for n in range(1, 11)]
+        await ranked(arrange, world, made)
+
+    async def single(application_id: uuid.UUID) -> object:
+        try:
+            async with scratch.session(write=True) as session:
+                data = AllocationCreate(application_id=application_id, amount=Decimal("200.00"))
+                return await allocations.grant_allocation(session, data=data, principal=OFFICER)
+        except Exception as error:  # a refusal is an outcome here
+            return error
+
+    async def whole_run() -> RankingAllocationReport:
+        async with scratch.session(write=True) as session:
+            return await _run(session, world.call.id)
+
+    outcomes = await asyncio.gather(whole_run(), *(single(a.id) for a in made))
+    report = outcomes[0]
+    assert isinstance(report, RankingAllocationReport)
+    refusals = [o for o in outcomes[1:] if not isinstance(o, Allocation)]
+    assert all(isinstance(r, (AllocationAlreadyActive, CallBudgetExceeded)) for r in refusals)
+    singles = len(outcomes) - 1 - len(refusals)
+    assert singles + len(report.granted) == 5
+    async with scratch.engine.connect() as connection:
+        assert await differences(connection) == []
+        rows = (await connection.execute(select(Allocation.application_id))).scalars().all()
+        assert len(rows) == len(set(rows)) == 5
+        allocated = await connection.scalar(select(Call.allocated).where(Call.id == world.call.id))
+        assert allocated == Decimal("1000.00")
