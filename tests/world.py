@@ -21,6 +21,7 @@ from app.core.domain import (
     MemberStatus,
     PartnershipForm,
     PhaseKind,
+    RankingOutcome,
     SelectionMethod,
 )
 from app.models import (
@@ -33,6 +34,8 @@ from app.models import (
     Partnership,
     PartnershipMember,
     Programme,
+    Ranking,
+    RankingEntry,
     Review,
     ReviewScore,
 )
@@ -445,3 +448,55 @@ async def first_come(
     open_window(session, world)
     await session.flush()
     return world
+
+
+async def ranked(
+    session: AsyncSession,
+    world: Budget,
+    applications: Sequence[Application],
+    *,
+    below_threshold: Sequence[Application] = (),
+    replaces: Ranking | None = None,
+) -> Ranking:
+    """A published version of the world's call's ranking, as publication writes it: the
+    ``applications`` in that order (each ``eligible_not_funded``: the run reads only the
+    order, the requested amounts and whether an entry is below the thresholds), then the
+    ``below_threshold`` ones. The next version after ``replaces``, or version 1."""
+    ranking = Ranking(
+        id=uuid.uuid4(),
+        call_id=world.call.id,
+        version=1 if replaces is None else replaces.version + 1,
+        replaces_id=None if replaces is None else replaces.id,
+        decree_reference="DD 1/2026",
+        decree_date=datetime(2026, 12, 1, tzinfo=UTC).date(),
+        published_at=datetime.now(UTC),
+        budget=world.call.budget,
+        allocated=world.call.allocated,
+        grid=GRID,
+    )
+    session.add(ranking)
+    await session.flush()
+    listed = [(a, RankingOutcome.ELIGIBLE_NOT_FUNDED) for a in applications]
+    listed += [(a, RankingOutcome.BELOW_THRESHOLD) for a in below_threshold]
+    session.add_all(
+        RankingEntry(
+            id=uuid.uuid4(),
+            ranking_id=ranking.id,
+            ordinal=ordinal,
+            position=None if outcome == RankingOutcome.BELOW_THRESHOLD else ordinal,
+            application_id=made.id,
+            applicant_name=None,
+            title=made.title,
+            requested=made.requested,
+            submitted_at=made.submitted_at,
+            reviews=1,
+            averages=[],
+            total=Decimal(100 - ordinal),
+            outcome=outcome,
+            failed=["min_total"] if outcome == RankingOutcome.BELOW_THRESHOLD else [],
+            tie_break=None,
+        )
+        for ordinal, (made, outcome) in enumerate(listed, start=1)
+    )
+    await session.flush()
+    return ranking

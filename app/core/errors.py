@@ -461,6 +461,15 @@ class RankingPublishedMeanwhile(DomainError):
     title = "Another version of the ranking was published meanwhile"
 
 
+class RankingReplaced(DomainError):
+    """Grants follow the call's latest published ranking: an older, replaced version is
+    never granted from."""
+
+    status = 409
+    rule = "ranking_replaced"
+    title = "A newer version of the ranking replaces this one"
+
+
 class RankingImmutable(DomainError):
     """A published ranking is never changed; a correction is a new version."""
 

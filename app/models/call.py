@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -70,6 +71,9 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     )
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waiting_list_length: Mapped[int | None] = mapped_column(Integer)
+    # A run down the ranking: may the last fundable application get part of its request?
+    # (app.services.ranking_grants; None: not given, not allowed until set; migration 0018)
+    partial_last_grant: Mapped[bool | None] = mapped_column(Boolean)
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")

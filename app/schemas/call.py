@@ -59,6 +59,12 @@ class CallCreate(Input):
         description="First-come calls only: how many applications may wait for money to be "
         "released; null: no limit (also where the source does not give one).",
     )
+    partial_last_grant: bool | None = Field(
+        default=None,
+        description="Whether a run down the ranking may grant the last fundable application "
+        "part of its request (what is left of the tightest cap) when it does not fit whole; "
+        "null: not given, not allowed until set.",
+    )
 
     @model_validator(mode="after")
     def _waiting_list_for_first_come(self) -> CallCreate:
@@ -97,6 +103,12 @@ class CallUpdate(Input):
         le=100000,
         description="First-come calls only: how many applications may wait for money to be "
         "released; null: no limit (also where the source does not give one).",
+    )
+    partial_last_grant: bool | None = Field(
+        default=None,
+        description="Whether a run down the ranking may grant the last fundable application "
+        "part of its request (what is left of the tightest cap) when it does not fit whole; "
+        "null: not given, not allowed until set.",
     )
     reason: str | None = Field(
         default=None,
@@ -140,6 +152,10 @@ class CallRead(Output):
     waiting_count: int = Field(description="First-come calls: applications on the waiting list.")
     waiting_list_length: int | None = Field(
         description="First-come calls: how many may wait; null: no limit."
+    )
+    partial_last_grant: bool | None = Field(
+        description="Whether a run down the ranking may grant the last fundable application "
+        "part of its request; null: not given by the source, not allowed until set."
     )
     closed_for_submissions: bool = Field(
         description="A first-come call whose waiting list is full (and, with no room for a "

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from app.core.domain import RankingOutcome
 from app.schemas.common import Input, Output
+from app.schemas.dry_run import Finding
 from app.schemas.page import PageQuery
 from app.schemas.scoring import ScoringGridSpec
 from app.schemas.types import Money
@@ -150,3 +151,61 @@ def csv_row(version: int, entry: RankingEntryRead) -> tuple[str | int | Decimal,
         entry.tie_break or "",
         " ".join(f"{a.criterion}={a.average:.2f}" for a in entry.averages),
     )
+
+
+class AllocationGranted(Output):
+    """An entry the run granted, as its own allocation."""
+
+    ordinal: int
+    position: int | None
+    application_id: uuid.UUID
+    allocation_id: uuid.UUID
+    requested: Money
+    amount: Money = Field(
+        description="The amount granted: the entry's requested amount, or less when partial."
+    )
+    partial: bool = Field(
+        description="The call allows a partial last grant (`partial_last_grant`) and the "
+        "request did not fit whole: it got what was left of the tightest cap."
+    )
+
+
+class AllocationSkipped(Output):
+    """An entry a rule refused: nothing was written for it, and the next one was tried."""
+
+    ordinal: int
+    position: int | None
+    application_id: uuid.UUID
+    requested: Money
+    refusal: Finding = Field(
+        description="The problem a single grant of the entry would have answered with: "
+        "its rule and its figures as they stood when it was tried."
+    )
+
+
+class AllocationAlreadyGranted(Output):
+    """An entry whose application already had an active allocation: nothing more."""
+
+    ordinal: int
+    position: int | None
+    application_id: uuid.UUID
+    allocation_id: uuid.UUID
+
+
+class AllocationNotEligible(Output):
+    """An entry below the grid's thresholds: never granted by a run."""
+
+    ordinal: int
+    application_id: uuid.UUID
+    failed: list[str]
+
+
+class RankingAllocationReport(Output):
+    """What one run down a published ranking did, entry by entry, in rank order."""
+
+    call_id: uuid.UUID
+    version: int
+    granted: list[AllocationGranted]
+    skipped: list[AllocationSkipped]
+    already_granted: list[AllocationAlreadyGranted]
+    not_eligible: list[AllocationNotEligible]

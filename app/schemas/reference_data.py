@@ -163,6 +163,11 @@ class CallSpec(_Spec):
         description="First-come calls only: how many applications may wait; null: no limit "
         "(also where the source does not give one).",
     )
+    partial_last_grant: bool | None = Field(
+        default=None,
+        description="Whether a run down the ranking may grant the last fundable application "
+        "part of its request; null: not given by the source, not allowed until set.",
+    )
 
     @model_validator(mode="after")
     def _waiting_list_for_first_come(self) -> CallSpec:

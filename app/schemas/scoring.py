@@ -15,6 +15,7 @@ from app.schemas.common import JsonScalars, Output
 
 MAX_POINTS = 1000  # per criterion: far above any published grid, small enough to sum exactly
 CRITERION_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+NOT_BLANK = r"\S"
 
 
 class _Spec(JsonScalars):
@@ -22,8 +23,10 @@ class _Spec(JsonScalars):
 
 
 class CriterionName(_Spec):
-    it: str = Field(min_length=1, max_length=300)
-    en: str = Field(min_length=1, max_length=300)
+    # Stripped before the length is checked: the pattern says a blank name is refused, as
+    # the document must (the fuzz's positive-data check found " " allowed and refused).
+    it: str = Field(min_length=1, max_length=300, pattern=NOT_BLANK)
+    en: str = Field(min_length=1, max_length=300, pattern=NOT_BLANK)
 
 
 class CriterionSpec(_Spec):

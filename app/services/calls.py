@@ -144,6 +144,7 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
         dates_note=data.dates_note,
         budget=data.budget,
         waiting_list_length=data.waiting_list_length,
+        partial_last_grant=data.partial_last_grant,
     )
     _waiting_list_length(call, data.waiting_list_length)
     session.add(call)
@@ -246,6 +247,8 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
             call.dates_note = data.dates_note
         if "waiting_list_length" in data.model_fields_set:
             call.waiting_list_length = _waiting_list_length(call, data.waiting_list_length)
+        if "partial_last_grant" in data.model_fields_set:
+            call.partial_last_grant = data.partial_last_grant
         if data.phases is not None:
             previous_phases = [
                 CallPhaseSpec.model_validate(phase, from_attributes=True).model_dump()

@@ -389,6 +389,7 @@ async def write_call(
             "dates_note": spec.dates_note,
             "budget": spec.budget,
             "waiting_list_length": spec.waiting_list_length,
+            "partial_last_grant": spec.partial_last_grant,
         },
     )
     await loader.upsert_children(

@@ -102,6 +102,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/calls/{call_id}/rankings"): Route(PUBLIC),
     ("GET", "/api/v1/calls/{call_id}/rankings/{version}"): Route(PUBLIC),
     ("GET", "/api/v1/calls/{call_id}/rankings/{version}.csv"): Route(PUBLIC),
+    ("POST", "/api/v1/calls/{call_id}/rankings/{version}/allocate"): Route(
+        REGION, made("ranking.allocate")
+    ),
     ("GET", "/api/v1/districts"): Route(PUBLIC),
     ("GET", "/api/v1/districts/{district_id}"): Route(PUBLIC),
     ("POST", "/api/v1/districts"): Route(ADMIN, made("district.create")),

@@ -325,3 +325,22 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
             await conn.execute(text("SELECT reserved_cents, waiting_position FROM application"))
         ).one()
         assert tuple(held) == (0, None)
+
+
+async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the column goes and every guard stays (no table rebuild). Up: an existing call
+    has no rule (null: not allowed until set)."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        await budget(session, total=1000, code="MIG18")
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    await migrations.downgrade(scratch_engine, "0017")
+    async with scratch_engine.connect() as conn:
+        assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
+        assert await conn.run_sync(_guard_names) == at_head
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
+        assert rule is None

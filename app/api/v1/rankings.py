@@ -28,12 +28,14 @@ from app.schemas.page import Page
 from app.schemas.ranking import (
     CSV_HEADER,
     DraftRankingRead,
+    RankingAllocationReport,
     RankingPublish,
     RankingQuery,
     RankingRead,
     RankingSummaryRead,
     csv_row,
 )
+from app.services import ranking_grants
 from app.services import rankings as service
 
 router = APIRouter(prefix="/calls", tags=["rankings"])
@@ -41,6 +43,7 @@ router = APIRouter(prefix="/calls", tags=["rankings"])
 CallId = Annotated[uuid.UUID, Path(description="The call's id.")]
 Version = Annotated[int, Path(ge=1, le=2_147_483_647, description="The published version.")]
 Write = Annotated[Principal, require(Scope.CALLS_WRITE)]
+Granter = Annotated[Principal, require(Scope.ALLOCATIONS_WRITE)]
 ranking_query = QueryModel(RankingQuery)
 
 
@@ -162,3 +165,36 @@ async def get_ranking(
 ) -> RankingRead:
     """A published version with its entries, as frozen (its ETag never changes). Public."""
     return await read_with_etag(response, service.get_ranking(session, principal, call_id, version))
+
+
+@router.post(
+    "/{call_id}/rankings/{version}/allocate",
+    status_code=201,
+    summary="Grant down a published ranking",
+    response_model=RankingAllocationReport,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def allocate_ranking(
+    call_id: CallId,
+    version: Version,
+    session: SessionDep,
+    principal: Granter,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Grant each entry of the call's latest published version its requested amount, in rank
+    order, through the single grant's path (every cap holds). An entry a rule refuses is
+    skipped with the refusal's rule and figures and the next one is tried; entries below
+    the thresholds are never granted; applications already granted get nothing more.
+    201 with the report, as a create (the run makes allocations: Location lists the call's);
+    with an Idempotency-Key a retry replays the first report. 409 `ranking_replaced` when a
+    newer version replaces this one."""
+
+    async def read(report: RankingAllocationReport) -> RankingAllocationReport:
+        return report
+
+    return await idempotency.create(
+        principal,
+        make=lambda: ranking_grants.allocate(session, principal, call_id, version),
+        read=read,
+        location=lambda report: f"/api/v1/allocations?call_id={report.call_id}",
+    )

@@ -555,6 +555,20 @@ async def _ranking_publish(w: World) -> Request:
     return Request("POST", f"{ranking}/publish", officer, json=body, headers=headers, expect=201)
 
 
+async def _ranking_allocate(w: World) -> Request:
+    """A run down the call's published version 1 (empty: the run's event is still one)."""
+    world, officer = await w.budget(), await w.actor("officer")
+    ranking = f"/api/v1/calls/{world.call.id}/ranking"
+    headers = await w.etag(ranking, officer)
+    body = {"decree_reference": "DD 1/2026", "decree_date": "2026-12-01"}
+    published = await w.client.post(
+        f"{ranking}/publish", json=body, headers={**officer.headers, **headers}
+    )
+    assert published.status_code == 201, published.text
+    path = f"/api/v1/calls/{world.call.id}/rankings/1/allocate"
+    return Request("POST", path, officer, expect=201, entity_id=published.json()["id"])
+
+
 async def _foundation(w: World) -> tuple[Actor, str, dict[str, Any]]:
     """A foundation's client, its pledges path, and a pledge body for a published call."""
     from app.core.domain import LegalNature
@@ -660,6 +674,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "review.score": _review_score,
     "review.unassign": _review_unassign,
     "ranking.publish": _ranking_publish,
+    "ranking.allocate": _ranking_allocate,
     "pledge.create": _pledge_create,
     "pledge.update": _pledge_update,
     "pledge.withdraw": _pledge_withdraw,
