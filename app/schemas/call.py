@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +16,25 @@ from app.schemas.programme import CODE
 from app.schemas.reference_data import CallPhaseSpec, ParticipationLimitSpec, Text
 from app.schemas.scoring import ScoringGridRead, ScoringGridSpec
 from app.schemas.types import Money
+
+# The two call fields that create and update share, described once.
+WaitingListLength = Annotated[
+    int | None,
+    Field(
+        ge=0,
+        le=100000,
+        description="First-come calls only: how many applications may wait for money to be "
+        "released; null: no limit (also where the source does not give one).",
+    ),
+]
+PartialLastGrant = Annotated[
+    bool | None,
+    Field(
+        description="Whether a run down the ranking may grant the last fundable application "
+        "part of its request (what is left of the tightest cap) when it does not fit whole; "
+        "null: not given, not allowed until set.",
+    ),
+]
 
 
 class CallCreate(Input):
@@ -52,19 +72,8 @@ class CallCreate(Input):
     scoring_grid: ScoringGridSpec | None = Field(
         default=None, description="The grid of an evaluative (ranking) call; none otherwise."
     )
-    waiting_list_length: int | None = Field(
-        default=None,
-        ge=0,
-        le=100000,
-        description="First-come calls only: how many applications may wait for money to be "
-        "released; null: no limit (also where the source does not give one).",
-    )
-    partial_last_grant: bool | None = Field(
-        default=None,
-        description="Whether a run down the ranking may grant the last fundable application "
-        "part of its request (what is left of the tightest cap) when it does not fit whole; "
-        "null: not given, not allowed until set.",
-    )
+    waiting_list_length: WaitingListLength = None
+    partial_last_grant: PartialLastGrant = None
 
     @model_validator(mode="after")
     def _waiting_list_for_first_come(self) -> CallCreate:
@@ -97,19 +106,8 @@ class CallUpdate(Input):
         description="Replaces the grid of an evaluative (ranking) call: 409 "
         "scoring_grid_locked once the call's first review is scored.",
     )
-    waiting_list_length: int | None = Field(
-        default=None,
-        ge=0,
-        le=100000,
-        description="First-come calls only: how many applications may wait for money to be "
-        "released; null: no limit (also where the source does not give one).",
-    )
-    partial_last_grant: bool | None = Field(
-        default=None,
-        description="Whether a run down the ranking may grant the last fundable application "
-        "part of its request (what is left of the tightest cap) when it does not fit whole; "
-        "null: not given, not allowed until set.",
-    )
+    waiting_list_length: WaitingListLength = None
+    partial_last_grant: PartialLastGrant = None
     reason: str | None = Field(
         default=None,
         max_length=500,
