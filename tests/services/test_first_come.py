@@ -22,7 +22,11 @@ from app.schemas.application import AllocationCreate, ApplicationRead
 from app.schemas.call import CallRead, CallUpdate
 from app.services import calls
 from app.services.allocations import grant_allocation, revoke_allocation
-from app.services.applications import dry_run_submission, move_application
+from app.services.applications import (
+    dry_run_submission,
+    load_submission_subject,
+    move_application,
+)
 from app.services.calls import read_call
 from tests.world import Budget, approved, first_come
 
@@ -294,12 +298,14 @@ async def test_a_dry_run_of_a_submission_says_what_the_first_come_list_would_do(
     fits = await approved(session, world, requested=10, n=next(_APPLICANTS), status=S.DRAFT)
     waits = await approved(session, world, requested=11, n=next(_APPLICANTS), status=S.DRAFT)
     for draft in (fits, waits):  # exactly what is left reserves; one euro more waits
-        report = await dry_run_submission(session, draft, principal=REGION)
+        subject = await load_submission_subject(session, draft.id, REGION)
+        report = await dry_run_submission(session, subject, principal=REGION)
         assert report.would_succeed, report
     await move_application(session, waits, action="submit", principal=REGION)
     before = await _state(session, world.call)
     late = await approved(session, world, requested=1, n=next(_APPLICANTS), status=S.DRAFT)
-    report = await dry_run_submission(session, late, principal=REGION)
+    subject = await load_submission_subject(session, late.id, REGION)
+    report = await dry_run_submission(session, subject, principal=REGION)
     assert not report.would_succeed
     (closed,) = [v for v in report.violations if v.rule == "first_come_call_closed"]
     assert (closed.figures["waiting_count"], closed.figures["waiting_list_length"]) == (1, 1)
