@@ -86,6 +86,13 @@ class SelectionMethod(StrEnum):
     NEGOTIATED = "negotiated"  # procedura negoziale
 
 
+class ClosedReason(StrEnum):
+    """Why a first-come call takes no new submissions (app.models.call.Call.closed_reason)."""
+
+    WAITING_LIST_FULL = "waiting_list_full"  # nothing fits and the list is at its length
+    NOTHING_LEFT = "nothing_left"  # no list allowed (length 0) and the budget is taken
+
+
 class ScoreCombination(StrEnum):
     """How the reviewers' totals of one application combine into its score."""
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import CallStatus, ClosedReason, LegalNature, PhaseKind, SelectionMethod
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, MeasureFilter, PageQuery, ProgrammeFilter
@@ -158,6 +158,15 @@ class CallRead(Output):
     closed_for_submissions: bool = Field(
         description="A first-come call whose waiting list is full (and, with no room for a "
         "list, whose budget is taken) refuses new submissions until money is released."
+    )
+    closed_at: datetime | None = Field(
+        description="First-come calls: when the call closed itself for new submissions; "
+        "null while it takes them (and on other calls)."
+    )
+    closed_reason: ClosedReason | None = Field(
+        description="Why it is closed: waiting_list_full (nothing fits and the waiting list "
+        "is at its length) or nothing_left (no waiting list allowed and the budget taken); "
+        "null while it takes submissions."
     )
     open_phase: PhaseKind | None = Field(
         description="The kind of submission window open now, if the call is published."

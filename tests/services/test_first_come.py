@@ -313,3 +313,67 @@ async def test_a_dry_run_of_a_submission_says_what_the_first_come_list_would_do(
     with pytest.raises(FirstComeCallClosed):
         async with session.begin_nested():
             await move_application(session, late, action="submit", principal=REGION)
+
+
+async def _closure(session: AsyncSession, call: Call) -> tuple[bool, object, bool]:
+    """(closed for submissions, why, closed_at recorded), as stored."""
+    await session.refresh(call)
+    return call.closed_for_submissions, call.closed_reason, call.closed_at is not None
+
+
+async def test_closed_at_is_recorded_when_the_list_fills_and_cleared_when_it_moves(
+    session: AsyncSession,
+) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=2)
+    apps = await _submit(session, world, 100, 10)
+    # One waits of two: open, nothing recorded (one place short of the boundary).
+    assert await _closure(session, world.call) == (False, None, False)
+    apps += await _submit(session, world, 10)
+    assert await _closure(session, world.call) == (True, "waiting_list_full", True)
+    closed_at = world.call.closed_at
+    # A later change that leaves it closed keeps the moment it closed.
+    await calls.update_call(session, world.call, data=CallUpdate(dates_note="Note."))
+    await session.refresh(world.call)
+    assert world.call.closed_at == closed_at
+    # The last in line withdraws: a place is free, the call is open again.
+    await move_application(session, apps[2], action="withdraw", principal=REGION)
+    assert await _closure(session, world.call) == (False, None, False)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []
+
+
+async def test_with_no_list_the_call_closes_when_nothing_is_left(session: AsyncSession) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=0)
+    apps = await _submit(session, world, 99)
+    # One euro left: still open.
+    assert await _closure(session, world.call) == (False, None, False)
+    apps += await _submit(session, world, 1)
+    assert await _closure(session, world.call) == (True, "nothing_left", True)
+    # A larger budget opens it (the call's update records it too).
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("100.01")))
+    assert await _closure(session, world.call) == (False, None, False)
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("100.00")))
+    assert await _closure(session, world.call) == (True, "nothing_left", True)
+    # A grant of less than the reservation releases the rest: open again.
+    await move_application(session, apps[1], action="start-review", principal=REGION)
+    await move_application(session, apps[1], action="approve", principal=REGION)
+    await grant_allocation(
+        session,
+        data=AllocationCreate(application_id=apps[1].id, amount=Decimal("0.50")),
+        principal=REGION,
+    )
+    assert await _closure(session, world.call) == (False, None, False)
+
+
+@pytest.mark.counters_may_disagree
+async def test_wecare_check_compares_closed_at_with_the_counters(session: AsyncSession) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=1)
+    await _submit(session, world, 100, 10)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []
+    await session.execute(update(Call).where(Call.id == world.call.id).values(closed_at=None))
+    found = {
+        (d.code, d.column, d.stored, d.recomputed)
+        for d in await consistency.differences(connection)
+    }
+    assert (world.call.code, "closed_at is set", 0, 1) in found

@@ -99,6 +99,9 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
     call = await api.read(call_path, admin)
     assert (call["reserved"], call["available"], call["waiting_count"]) == ("80.00", "20.00", 1)
     assert call["closed_for_submissions"] is True
+    assert call["closed_reason"] == "waiting_list_full"
+    closed_at = datetime.fromisoformat(call["closed_at"])
+    assert datetime.now(UTC) - timedelta(minutes=5) < closed_at <= datetime.now(UTC)
 
     # 20 is left and 20 is asked, but the line is full: refused, nothing written.
     await api.read(paths[2], admin)
@@ -121,6 +124,11 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
         1,
     )
     assert figures["closed_for_submissions"] is True
+    assert (figures["selection_method"], figures["waiting_list_length"]) == ("first_come", 1)
+    assert (figures["closed_reason"], figures["closed_at"]) == (
+        "waiting_list_full",
+        call["closed_at"],
+    )
     # The list cannot be shorter than it is.
     short = await api.patch(call_path, admin, {"waiting_list_length": 0}, expect=409)
     assert (short["waiting_count"], short["requested"]) == (1, 0)
@@ -132,5 +140,9 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
     call = await api.read(call_path, admin)
     assert (call["reserved"], call["available"], call["waiting_count"]) == ("30.00", "70.00", 0)
     assert call["closed_for_submissions"] is False
+    assert (call["closed_reason"], call["closed_at"]) == (None, None)
+    report = await api.read(f"/api/v1/programmes/{world.programme.id}/report")
+    figures = report["measures"][0]["calls"][0]
+    assert (figures["closed_for_submissions"], figures["closed_at"]) == (False, None)
     third = await api.act(paths[2], "submit", admin)
     assert (third["reserved"], third["waiting_position"]) == ("20.00", None)
