@@ -81,7 +81,7 @@ class CallStatus(StrEnum):
 class SelectionMethod(StrEnum):
     """How a call chooses what it funds (published with every grant, D.lgs. 33/2013 art. 27)."""
 
-    EVALUATIVE = "evaluative"  # procedura valutativa a graduatoria
+    RANKING = "ranking"  # procedura valutativa a graduatoria
     FIRST_COME = "first_come"  # procedura a sportello
     NEGOTIATED = "negotiated"  # procedura negoziale
 

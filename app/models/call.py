@@ -59,7 +59,7 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     title_en: Mapped[str] = mapped_column(String(300))
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
     selection_method: Mapped[SelectionMethod] = mapped_column(
-        str_enum(SelectionMethod, "selection_method"), default=SelectionMethod.EVALUATIVE
+        str_enum(SelectionMethod, "selection_method"), default=SelectionMethod.RANKING
     )
     published_on: Mapped[date | None] = mapped_column(Date)
     dates_note: Mapped[str | None] = mapped_column(String(1000))

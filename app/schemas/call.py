@@ -64,13 +64,13 @@ class CallCreate(Input):
     code: str = Field(min_length=1, max_length=40, pattern=CODE)
     title: Text
     budget: Money
-    selection_method: SelectionMethod = SelectionMethod.EVALUATIVE
+    selection_method: SelectionMethod = SelectionMethod.RANKING
     published_on: date | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1, max_length=10)
     participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list, max_length=20)
     scoring_grid: ScoringGridSpec | None = Field(
-        default=None, description="The grid of an evaluative (ranking) call; none otherwise."
+        default=None, description="The grid of a ranking call; none otherwise."
     )
     waiting_list_length: WaitingListLength = None
     partial_last_grant: PartialLastGrant = None
@@ -103,7 +103,7 @@ class CallUpdate(Input):
     phases: list[CallPhaseSpec] | None = Field(default=None, min_length=1, max_length=10)
     scoring_grid: ScoringGridSpec | None = Field(
         default=None,
-        description="Replaces the grid of an evaluative (ranking) call: 409 "
+        description="Replaces the grid of a ranking call: 409 "
         "scoring_grid_locked once the call's first review is scored.",
     )
     waiting_list_length: WaitingListLength = None
@@ -174,7 +174,7 @@ class CallRead(Output):
     phases: list[CallPhaseRead]
     participation_limits: list[ParticipationLimitRead]
     scoring_grid: ScoringGridRead | None = Field(
-        description="The criteria reviewers score on (evaluative calls); null when none is set."
+        description="The criteria reviewers score on (ranking calls); null when none is set."
     )
     created_at: datetime
     updated_at: datetime

@@ -94,7 +94,7 @@ class PublishedGrantRead(Output):
                         "welfare territoriale",
                     },
                     "responsible_office": "Regione Piemonte - Direzione Coesione Sociale",
-                    "selection_method": "evaluative",
+                    "selection_method": "ranking",
                     "award_date": "2018-11-20",
                     "project_title": "Welfare di comunità",
                     "programme_id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
@@ -123,7 +123,7 @@ class PublishedGrantRead(Output):
     legal_basis: LegalBasisRead
     responsible_office: str = Field(description="The office responsible for the procedure.")
     selection_method: SelectionMethod = Field(
-        description="evaluative (graduatoria), first_come (a sportello) or negotiated."
+        description="ranking (graduatoria), first_come (a sportello) or negotiated."
     )
     award_date: date = Field(description="The day the allocation was granted (UTC).")
     project_title: str

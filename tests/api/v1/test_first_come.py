@@ -58,7 +58,7 @@ async def test_the_waiting_list_length_is_set_on_first_come_calls_only(
     path = f"/api/v1/calls/{made['id']}"
     changed = await api.patch(path, admin, {"waiting_list_length": None})
     assert changed["waiting_list_length"] is None
-    # An evaluative call has no waiting list: at creation (the body says so) and after.
+    # A ranking call has no waiting list: at creation (the body says so) and after.
     refused = await client.post(
         "/api/v1/calls",
         json=_call(world, "FC-EVAL", waiting_list_length=2),
@@ -66,9 +66,9 @@ async def test_the_waiting_list_length_is_set_on_first_come_calls_only(
     )
     problem(refused, 422, "validation_error")
     assert await session.scalar(select(func.count()).where(Call.code == "FC-EVAL")) == 0
-    evaluative = f"/api/v1/calls/{world.call.id}"
-    body = await api.patch(evaluative, admin, {"waiting_list_length": 2}, expect=409)
-    assert (body["rule"], body["selection_method"]) == ("not_a_first_come_call", "evaluative")
+    ranking = f"/api/v1/calls/{world.call.id}"
+    body = await api.patch(ranking, admin, {"waiting_list_length": 2}, expect=409)
+    assert (body["rule"], body["selection_method"]) == ("not_a_first_come_call", "ranking")
 
 
 async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(

@@ -192,7 +192,7 @@ class TestProgrammeReport:
                 "reserved": "0.00",
                 "available": "300000.00",
                 "funded_projects": 1,
-                "selection_method": "evaluative",
+                "selection_method": "ranking",
                 "waiting_count": 0,
                 "waiting_list_length": None,
                 "closed_for_submissions": False,
