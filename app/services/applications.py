@@ -340,7 +340,11 @@ async def update_application(
     total = application.total_cost if data.total_cost is None else data.total_cost
     requested = application.requested if data.requested is None else data.requested
     if requested <= 0 or requested > total:
-        raise InvalidInput("requested must be more than 0 and at most total_cost.")
+        raise InvalidInput(
+            "requested must be more than 0 and at most total_cost.",
+            requested=requested,
+            total_cost=total,
+        )
     application.total_cost, application.requested = total, requested
     if data.thematic_area_code is not None:
         application.thematic_area_id = await _resolve_area(

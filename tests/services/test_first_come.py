@@ -28,7 +28,7 @@ from app.services.applications import (
     move_application,
 )
 from app.services.calls import read_call
-from tests.world import Budget, approved, first_come
+from tests.world import Budget, approved, first_come, first_come_in_line
 
 REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
 S = ApplicationStatus
@@ -377,3 +377,20 @@ async def test_wecare_check_compares_closed_at_with_the_counters(session: AsyncS
         for d in await consistency.differences(connection)
     }
     assert (world.call.code, "closed_at is set", 0, 1) in found
+
+
+async def test_the_fuzz_worlds_draft_waits_closes_the_call_and_leaves(
+    session: AsyncSession,
+) -> None:
+    """tests.world.first_come_in_line does what the fuzz run relies on."""
+    draft = await first_come_in_line(session)
+    call = await session.get(Call, draft.call_id)
+    assert call is not None
+    assert await _closure(session, call) == (False, None, False)
+    await move_application(session, draft, action="submit", principal=REGION)
+    assert (draft.reserved, draft.waiting_position) == (Decimal("0.00"), 1)
+    assert await _closure(session, call) == (True, "waiting_list_full", True)
+    await move_application(session, draft, action="withdraw", principal=REGION)
+    assert await _closure(session, call) == (False, None, False)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []
