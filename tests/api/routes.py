@@ -194,6 +194,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/allocations/{allocation_id}/revoke"): Route(
         REGION, changed("allocation.revoke")
     ),
+    ("POST", "/api/v1/allocations/{allocation_id}/cup"): Route(
+        REGION, changed("allocation.record_cup")
+    ),
+    ("POST", "/api/v1/allocations/{allocation_id}/rna-cor"): Route(
+        REGION, changed("allocation.record_rna_cor")
+    ),
     ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants/{allocation_id}"): Route(PUBLIC),

@@ -283,6 +283,18 @@ _FIRST_COME_GUARDS = {
 }
 
 
+# Migration 0020's guards: a downgrade below it drops them with the rest.
+_GRANT_ACT_GUARDS = {
+    "allocation_cup_length_check",
+    "allocation_rna_cor_length_check",
+    "allocation_cup_key",
+    "allocation_rna_cor_key",
+    "measure_state_aid_regime_check",
+    "measure_gber_article_check",
+    "call_de_minimis_regulation_check",
+}
+
+
 def _columns(connection: Connection, table: str) -> set[str]:
     return {str(c["name"]) for c in inspect(connection).get_columns(table)}
 
@@ -310,7 +322,7 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
         assert not {"reserved_cents", "waiting_position"} & await conn.run_sync(
             _columns, "application"
         )
-        assert await conn.run_sync(_guard_names) == at_head - _FIRST_COME_GUARDS
+        assert await conn.run_sync(_guard_names) == at_head - _FIRST_COME_GUARDS - _GRANT_ACT_GUARDS
 
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
@@ -339,8 +351,35 @@ async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) 
     await migrations.downgrade(scratch_engine, "0017")
     async with scratch_engine.connect() as conn:
         assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
-        assert await conn.run_sync(_guard_names) == at_head
+        assert await conn.run_sync(_guard_names) == at_head - _GRANT_ACT_GUARDS
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
         rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
         assert rule is None
+
+
+async def test_0020_grant_act_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the grant act's and state aid's columns and guards go, every other guard stays
+    (no table rebuild). Up: the guards are back, and existing rows have nothing recorded
+    and no regime or regulation (null: not given)."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG20")
+        await approved(session, world, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert at_head >= _GRANT_ACT_GUARDS
+    await migrations.downgrade(scratch_engine, "0018")
+    async with scratch_engine.connect() as conn:
+        assert not {"cup", "rna_cor"} & await conn.run_sync(_columns, "allocation")
+        assert not {"state_aid_regime", "gber_article"} & await conn.run_sync(_columns, "measure")
+        assert "de_minimis_regulation" not in await conn.run_sync(_columns, "call")
+        assert await conn.run_sync(_guard_names) == at_head - _GRANT_ACT_GUARDS
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        regime = await conn.execute(text("SELECT state_aid_regime, gber_article FROM measure"))
+        assert {tuple(row) for row in regime} == {(None, None)}
+        regulation = await conn.scalar(text("SELECT de_minimis_regulation FROM call"))
+        assert regulation is None

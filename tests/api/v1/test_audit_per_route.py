@@ -391,6 +391,21 @@ async def _allocation_revoke(w: World) -> Request:
     )
 
 
+def _allocation_record(segment: str, body: dict[str, str]) -> Callable[[World], Awaitable[Request]]:
+    async def make(w: World) -> Request:
+        officer = await w.actor("officer")
+        application = await approved(w.session, await w.budget(), requested=1_000, n=6)
+        grant = {"application_id": str(application.id), "amount": "1000.00"}
+        made = await w.created("/api/v1/allocations", officer, grant)
+        path = f"/api/v1/allocations/{made}"
+        headers = await w.etag(path, officer)
+        return Request(
+            "POST", f"{path}/{segment}", officer, json=body, headers=headers, entity_id=made
+        )
+
+    return make
+
+
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
     email = f"login-{uuid.uuid4().hex[:6]}@example.org"
     user = await user_actor(w.session, w.settings, Role.OFFICER, email=email)
@@ -659,6 +674,8 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "application.reject-preliminary": _lifecycle("reject-preliminary", S.UNDER_REVIEW, PRE),
     "allocation.grant": _allocation_grant,
     "allocation.revoke": _allocation_revoke,
+    "allocation.record_cup": _allocation_record("cup", {"cup": "C11G06000000001"}),
+    "allocation.record_rna_cor": _allocation_record("rna-cor", {"rna_cor": "1234567"}),
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,
