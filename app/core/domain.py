@@ -93,6 +93,13 @@ class DeMinimisRegulation(StrEnum):
     R2023_2831 = "2023/2831"  # EUR 300,000 over any period of three years (from 2024)
 
 
+class DeclarationKind(StrEnum):
+    """What an organisation declares for the de minimis ceiling."""
+
+    LINKED_UNDERTAKING = "linked_undertaking"  # one single undertaking with another
+    OTHER_AID = "other_aid"  # de minimis aid from another granting body
+
+
 class SelectionMethod(StrEnum):
     """How a call chooses what it funds (published with every grant, D.lgs. 33/2013 art. 27)."""
 

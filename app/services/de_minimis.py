@@ -20,7 +20,8 @@ Why a lock and a sum rather than a counter: the windows slide (a rolling three y
 every day; fiscal years turn over), so no stored counter stays equal to "the aid in the
 period" without a job moving it. The grant instead locks the undertaking's organisation row
 (FOR UPDATE) right after the programme's counter and before the measure's and the call's,
-so every grant to the undertaking, in any programme, queues there; once it holds the lock
+so every grant to the undertaking (and every declaration of its organisations), in any
+programme, queues there; once it holds the lock
 it sums the committed allocations (read committed: a new statement sees the previous
 holder's commit). Its own allocation is written before it releases the lock at commit, so
 two grants can never both see room for one. On SQLite the write transaction (BEGIN
@@ -29,12 +30,18 @@ measure -> call) never waits on a lock a submission holds while it waits on ours
 submission takes the organisation (FOR SHARE) before the call. ``wecare check`` has no
 counter to verify: the figure is recomputed from the allocations at every grant.
 
-Cut: the single undertaking is the organisation (its tax code is unique); linked
-undertakings and aid declared from other sources are not recorded yet.
+The single undertaking (2023/2831 art. 2(2)) is the organisation with the registered
+organisations linked to it by a declaration, either way (app.models.state_aid; a link of a
+link is not followed), and the aid counted adds the de minimis aid they declared from other
+sources (granted on or after the period's first day). The grant locks all their rows, in id
+order, and re-reads the group under the locks (a link declared meanwhile, which takes the
+same locks, is then seen). An aid declared twice (by two linked organisations) counts twice:
+the declarations cannot tell.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import NamedTuple
@@ -74,9 +81,15 @@ def period(regulation: DeMinimisRegulation, day: date) -> Period:
 class Assessment(NamedTuple):
     regulation: DeMinimisRegulation
     ceiling: Decimal
-    counted: Decimal
+    granted: Decimal  # here, in de minimis measures
+    declared: Decimal  # from other sources, as the undertaking declared it
     period: Period
     tax_code: str
+    undertaking: list[uuid.UUID]
+
+    @property
+    def counted(self) -> Decimal:
+        return self.granted + self.declared
 
     def fits(self, amount: Decimal) -> bool:
         return self.counted + amount <= self.ceiling
@@ -89,11 +102,14 @@ class Assessment(NamedTuple):
             regulation=self.regulation.value,
             ceiling=self.ceiling,
             counted=self.counted,
+            granted=self.granted,
+            declared=self.declared,
             requested=amount,
             available=self.ceiling - self.counted,
             period_from=self.period.first_day.isoformat(),
             period_to=self.period.last_day.isoformat(),
             tax_code=self.tax_code,
+            undertaking=[str(member) for member in self.undertaking],
         )
 
     def cap(self, amount: Decimal) -> Cap:
@@ -116,6 +132,23 @@ def _unset(call: Call) -> DeMinimisRegulationUnset:
     )
 
 
+async def _members(
+    session: AsyncSession, organisation_id: uuid.UUID, *, lock: bool
+) -> list[uuid.UUID]:
+    """The single undertaking's organisations, locked when ``lock``: locked in id order, then
+    read again under the locks (a link declared meanwhile adds its organisation, locked in
+    turn), until the set read under the locks is the set locked."""
+    members = await repo.single_undertaking(session, organisation_id)
+    if not lock:
+        return members
+    locked: set[uuid.UUID] = set()
+    while set(members) - locked:
+        await repo.lock_undertakings(session, sorted(set(members) - locked))
+        locked |= set(members)
+        members = await repo.single_undertaking(session, organisation_id)
+    return members
+
+
 async def _assess(
     session: AsyncSession, application: Application, call: Call, *, now: datetime, lock: bool
 ) -> Assessment | DomainError | None:
@@ -126,14 +159,12 @@ async def _assess(
     organisation_id = await repo.undertaking_of(session, application)
     if organisation_id is None:
         return None
-    if lock:
-        tax_code = await repo.lock_undertaking(session, organisation_id)
-    else:
-        tax_code = await repo.tax_code_of(session, organisation_id)
+    members = await _members(session, organisation_id, lock=lock)
+    tax_code = await repo.tax_code_of(session, organisation_id)
     days = period(regulation, now.astimezone(UTC).date())
     since = datetime.combine(days.first_day, time.min, tzinfo=UTC)
-    counted = await repo.de_minimis_aid(session, organisation_id, since=since)
-    return Assessment(regulation, CEILING[regulation], counted, days, tax_code)
+    granted, declared = await repo.de_minimis_aid(session, members, since=since)
+    return Assessment(regulation, CEILING[regulation], granted, declared, days, tax_code, members)
 
 
 def applies(measure: Measure) -> bool:

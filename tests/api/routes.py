@@ -188,6 +188,17 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}/withdraw"): Route(
         PLEDGE_WRITERS, changed("pledge.withdraw")
     ),
+    # State-aid declarations: seen and written as their organisation is.
+    ("GET", "/api/v1/organisations/{organisation_id}/state-aid-declarations"): Route(
+        ORGANISATION_READERS
+    ),
+    ("POST", "/api/v1/organisations/{organisation_id}/state-aid-declarations"): Route(
+        APPLICANTS, made("state_aid_declaration.create")
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{organisation_id}/state-aid-declarations/{declaration_id}",
+    ): Route(ORGANISATION_READERS),
     ("GET", "/api/v1/allocations"): Route(PUBLIC),
     ("GET", "/api/v1/allocations/{allocation_id}"): Route(PUBLIC),
     ("POST", "/api/v1/allocations"): Route(REGION, made("allocation.grant")),

@@ -292,6 +292,12 @@ _GRANT_ACT_GUARDS = {
     "measure_state_aid_regime_check",
     "measure_gber_article_check",
     "call_de_minimis_regulation_check",
+    "state_aid_declaration_fields_of_kind_check",
+    "state_aid_declaration_declaration_kind_check",
+    "state_aid_declaration_regulation_check",
+    "state_aid_declaration_one_link_key",
+    "state_aid_declaration_linked_tax_code_idx",
+    "state_aid_declaration_organisation_id_created_at_id_idx",
 }
 
 
@@ -375,6 +381,7 @@ async def test_0020_grant_act_down_and_up(scratch_engine: AsyncEngine) -> None:
         assert not {"cup", "rna_cor"} & await conn.run_sync(_columns, "allocation")
         assert not {"state_aid_regime", "gber_article"} & await conn.run_sync(_columns, "measure")
         assert "de_minimis_regulation" not in await conn.run_sync(_columns, "call")
+        assert "state_aid_declaration" not in await conn.run_sync(_tables)
         assert await conn.run_sync(_guard_names) == at_head - _GRANT_ACT_GUARDS
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:

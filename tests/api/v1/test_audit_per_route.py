@@ -260,6 +260,13 @@ async def _organisation_update(w: World) -> Request:
     return Request("PATCH", path, applicant, json={"legal_name": "Alfa Due"}, headers=headers)
 
 
+async def _state_aid_declaration_create(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    body = {"kind": "linked_undertaking", "linked_tax_code": tax_code(43)}
+    path = f"/api/v1/organisations/{w.applicant_org}/state-aid-declarations"
+    return Request("POST", path, applicant, json=body, expect=201)
+
+
 async def _partnership_body(w: World) -> dict[str, Any]:
     await w.actor("applicant")
     return {
@@ -658,6 +665,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "district.update": _district_update,
     "organisation.create": _organisation_create,
     "organisation.update": _organisation_update,
+    "state_aid_declaration.create": _state_aid_declaration_create,
     "partnership.create": _partnership_create,
     "partnership.update": _partnership_update,
     "partnership.invite": _partnership_invite,
