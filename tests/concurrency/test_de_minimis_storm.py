@@ -1,7 +1,8 @@
 """A de minimis storm against a real server with four worker processes, on PostgreSQL: 400
-grants to one undertaking released at the same instant, across two programmes (so that the
-programmes' counters do not queue them: only the undertaking's lock does,
-app.services.de_minimis), each of 1,000-5,000 euros under Regulation (EU) 2023/2831's
+grants to one single undertaking released at the same instant: two organisations, the first
+having declared the second linked, each applying in its own programme (so that the
+programmes' counters do not queue them: only the undertaking's locks do,
+app.services.de_minimis), each grant of 1,000-5,000 euros under Regulation (EU) 2023/2831's
 EUR 300,000 ceiling, the budgets far above it.
 
 The granted total never passes the ceiling; no grant is refused that would have fitted in
@@ -28,10 +29,11 @@ from sqlalchemy import func, select
 
 from app.core.auth import Role
 from app.core.config import Settings
-from app.core.domain import DeMinimisRegulation, StateAidRegime
+from app.core.domain import DeclarationKind, DeMinimisRegulation, StateAidRegime
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
+from app.models.state_aid import StateAidDeclaration
 from app.repositories.consistency import differences
 from app.services.users import create_user
 from tests import world
@@ -114,11 +116,22 @@ async def _send(
 
 
 async def test_de_minimis_storm(live: Live) -> None:
-    """400 grants of 1,000-5,000 euros to one undertaking at once, in two programmes."""
+    """400 grants of 1,000-5,000 euros to one single undertaking (two linked organisations)
+    at once, in two programmes."""
     async with live.database.session(write=True) as session:
-        firm = await make_organisation(session, name="Impresa unica", tax_code=tax_code(77))
+        firm = await make_organisation(session, name="Impresa madre", tax_code=tax_code(77))
+        sister = await make_organisation(session, name="Impresa figlia", tax_code=tax_code(78))
+        session.add(
+            StateAidDeclaration(
+                id=uuid.uuid4(),
+                organisation_id=firm.id,
+                kind=DeclarationKind.LINKED_UNDERTAKING,
+                linked_tax_code=sister.tax_code,
+                declared_by="user:storm",
+            )
+        )
         applications = []
-        for half in range(2):
+        for half, organisation in enumerate((firm, sister)):
             scheme = await world.budget(
                 session, total=2_000_000, code=f"DM{half}-{uuid.uuid4().hex[:6].upper()}"
             )
@@ -129,14 +142,18 @@ async def test_de_minimis_storm(live: Live) -> None:
                     scheme,
                     requested=AMOUNTS[i],
                     title=f"Progetto {i}",
-                    applicant_organisation_id=firm.id,
+                    applicant_organisation_id=organisation.id,
                 )
                 for i in range(half, GRANTS, 2)
             ]
             session.add_all(made)
             applications += made
         await session.flush()
-        requests = [(a.id, int(a.requested)) for a in applications]
+        # Interleaved: the two organisations' grants alternate in the storm.
+        requests = sorted(
+            ((a.id, int(a.requested)) for a in applications),
+            key=lambda r: [a.id for a in applications].index(r[0]) % (GRANTS // 2),
+        )
 
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=GRANTS, max_keepalive_connections=0)
