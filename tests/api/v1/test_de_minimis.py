@@ -253,3 +253,16 @@ class TestDryRun:
             assert rules == ([] if fits else ["de_minimis_ceiling"])
             assert report["would_succeed"] is fits
         assert await _count(session) == 1
+
+
+class TestRegimeIsShown:
+    async def test_the_measure_and_the_call_show_their_state_aid_data(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await _world(session, R1407)
+        measure = (
+            await client.get(f"/api/v1/measures/{world.measure.id}", headers=officer.headers)
+        ).json()
+        assert (measure["state_aid_regime"], measure["gber_article"]) == ("de_minimis", None)
+        call = (await client.get(f"/api/v1/calls/{world.call.id}", headers=officer.headers)).json()
+        assert call["de_minimis_regulation"] == "1407/2013"
