@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.domain import DeMinimisRegulation, StateAidRegime
+from app.core.domain import ApplicationStatus, DeMinimisRegulation, StateAidRegime
 from app.models import Allocation, Application, Organisation
 from app.services.de_minimis import period
 from tests.actors import Actor, make_organisation, tax_code
 from tests.api.v1.flows import Api, allocate, grant, problem
-from tests.world import Budget, application, budget
+from tests.world import Budget, application, budget, partnership, partnership_application
 
 R1407 = DeMinimisRegulation.R1407_2013
 R2023 = DeMinimisRegulation.R2023_2831
@@ -145,6 +145,23 @@ class TestCeiling:
         )
         assert body["counted"] == "200000.00"
         assert (await grant(client, officer, here.id, "100000.00")).status_code == 201
+
+    async def test_a_partnerships_grant_is_aid_to_its_lead(
+        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+    ) -> None:
+        world = await _world(session)
+        lead, partner = await _undertaking(session, 0), await _undertaking(session, 1)
+        ats = await partnership(session, lead, partner)
+        joint = await partnership_application(
+            session, world, ats, status=ApplicationStatus.APPROVED, requested=250_000
+        )
+        await allocate(client, officer, joint.id, "250000.00")
+        [own] = await _apps(session, world, lead, 1, 60_000)
+        body = problem(await grant(client, officer, own.id, "50000.01"), 409, "de_minimis_ceiling")
+        assert (body["counted"], body["tax_code"]) == ("250000.00", lead.tax_code)
+        [of_partner] = await _apps(session, world, partner, 1, 60_000)
+        await allocate(client, officer, of_partner.id, "60000.00")  # the partner's own ceiling
+        await allocate(client, officer, own.id, "50000.00")
 
     async def test_revocation_releases_the_aid(
         self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
