@@ -68,6 +68,11 @@ TAGS = [
     {"name": "allocations", "description": "Grants within the caps; active ones are public."},
     {"name": "pledges", "description": "Partner foundations' co-funding pledges to calls."},
     {
+        "name": "state-aid-declarations",
+        "description": "An organisation's linked undertakings and aid from other sources, "
+        "counted towards the de minimis ceiling.",
+    },
+    {
         "name": "transparency",
         "description": "Published grants (D.lgs. 33/2013 art. 26-27), CSV and 360Giving exports.",
     },

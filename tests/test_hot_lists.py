@@ -230,6 +230,8 @@ rows = st.tuples(
     st.none() | instants,
     st.none() | texts,
     st.none() | texts,
+    st.none() | st.from_regex(r"[A-Z][0-9]{2}[A-Z][0-9]{11}", fullmatch=True),  # cup
+    st.none() | st.from_regex(r"[0-9]{1,10}", fullmatch=True),  # rna_cor
 )
 
 

@@ -253,3 +253,25 @@ def test_a_waiting_list_on_a_call_that_is_not_first_come_is_refused(
     fse1["waiting_list_length"] = 0
     with pytest.raises(ValidationError, match="waiting_list_length is for first-come calls"):
         ReferenceDataFile.model_validate(changed)
+
+
+def test_state_aid_is_not_given_by_the_source(data: ReferenceDataFile, source_text: str) -> None:
+    """FSE3 and FESR fund undertakings, but the source names no state-aid regime and no de
+    minimis regulation: null, not invented."""
+    assert "minimis" not in source_text.lower()
+    assert "esenzione" not in source_text.lower()
+    for measure in data.programme.measures:
+        assert measure.state_aid_regime is None
+        assert measure.gber_article is None
+    for call in data.programme.calls:
+        assert call.de_minimis_regulation is None
+
+
+def test_a_gber_article_needs_the_block_exemption_regime(raw_data: dict[str, Any]) -> None:
+    broken = copy.deepcopy(raw_data)
+    broken["programme"]["measures"][2]["state_aid_regime"] = "de_minimis"
+    broken["programme"]["measures"][2]["gber_article"] = "art. 22"
+    with pytest.raises(ValidationError, match="gber_article is for block_exemption only"):
+        ReferenceDataFile.model_validate(broken)
+    broken["programme"]["measures"][2]["state_aid_regime"] = "block_exemption"
+    ReferenceDataFile.model_validate(broken)

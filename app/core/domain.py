@@ -78,6 +78,28 @@ class CallStatus(StrEnum):
     CLOSED = "closed"
 
 
+class StateAidRegime(StrEnum):
+    """Under which EU state-aid rules a measure funds undertakings (app.services.de_minimis)."""
+
+    NONE = "none"  # no state aid (e.g. public bodies, non-economic activity)
+    DE_MINIMIS = "de_minimis"  # capped per single undertaking over a period
+    BLOCK_EXEMPTION = "block_exemption"  # GBER, Regulation (EU) 651/2014, one of its articles
+
+
+class DeMinimisRegulation(StrEnum):
+    """The de minimis regulation a call grants under: its ceiling and its period."""
+
+    R1407_2013 = "1407/2013"  # EUR 200,000 over the fiscal year and the two previous ones
+    R2023_2831 = "2023/2831"  # EUR 300,000 over any period of three years (from 2024)
+
+
+class DeclarationKind(StrEnum):
+    """What an organisation declares for the de minimis ceiling."""
+
+    LINKED_UNDERTAKING = "linked_undertaking"  # one single undertaking with another
+    OTHER_AID = "other_aid"  # de minimis aid from another granting body
+
+
 class SelectionMethod(StrEnum):
     """How a call chooses what it funds (published with every grant, D.lgs. 33/2013 art. 27)."""
 

@@ -478,6 +478,48 @@ class RankingImmutable(DomainError):
     title = "A published ranking cannot change"
 
 
+class CupTaken(DomainError):
+    """A CUP identifies one project: one active allocation carries it."""
+
+    status = 409
+    rule = "cup_taken"
+    title = "Another active allocation already carries this CUP"
+
+
+class RnaCorTaken(DomainError):
+    """The RNA gives each concession its own COR code."""
+
+    status = 409
+    rule = "rna_cor_taken"
+    title = "Another allocation already carries this RNA concession code"
+
+
+class CupRequired(DomainError):
+    """L. 3/2003 art. 11: an act funding a public-investment project without its CUP is
+    null, so nothing is paid on an allocation until its CUP is recorded."""
+
+    status = 409
+    rule = "cup_required"
+    title = "A CUP is required before the first payment"
+
+
+class DeMinimisCeilingExceeded(DomainError):
+    """De minimis: the single undertaking's aid over the regulation's period stays within
+    its ceiling (Regulation (EU) 1407/2013 art. 3(2), 2023/2831 art. 3(2))."""
+
+    status = 409
+    rule = "de_minimis_ceiling"
+    title = "The grant would take the undertaking's de minimis aid over its ceiling"
+
+
+class DeMinimisRegulationUnset(DomainError):
+    """A de minimis measure's call must say which regulation (ceiling, period) applies."""
+
+    status = 409
+    rule = "de_minimis_regulation_unset"
+    title = "The call does not say which de minimis regulation applies"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -519,6 +561,8 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "ranking_call_id_version_key": RankingPublishedMeanwhile,
     "ranking_replaces_id_key": RankingPublishedMeanwhile,
     "ranking_published_immutable_check": RankingImmutable,
+    "allocation_cup_key": CupTaken,
+    "allocation_rna_cor_key": RnaCorTaken,
 }
 
 

@@ -22,6 +22,7 @@ from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, 
 from app.models.ranking import Ranking, RankingEntry
 from app.models.review import Review
 from app.models.scoring import ReviewScore, ScoringCriterion, ScoringGrid
+from app.models.state_aid import StateAidDeclaration
 
 __all__ = [
     "Allocation",
@@ -54,6 +55,7 @@ __all__ = [
     "ScoringCriterion",
     "ScoringGrid",
     "SigningKeyRow",
+    "StateAidDeclaration",
     "ThematicArea",
     "UserAccount",
     "UserMembership",

@@ -47,6 +47,18 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
             postgresql_where=text("status = 'active'"),
             sqlite_where=text("status = 'active'"),
         ),
+        # The grant act (migration 0020): one CUP per active allocation (a project granted
+        # again after a revocation keeps its CUP), one RNA concession code per allocation.
+        CheckConstraint("length(cup) = 15", name="cup_length"),
+        CheckConstraint("length(rna_cor) BETWEEN 1 AND 10", name="rna_cor_length"),
+        Index(
+            "allocation_cup_key",
+            "cup",
+            unique=True,
+            postgresql_where=text("status = 'active' AND cup IS NOT NULL"),
+            sqlite_where=text("status = 'active' AND cup IS NOT NULL"),
+        ),
+        Index("allocation_rna_cor_key", "rna_cor", unique=True),
         Index(
             "allocation_one_active_per_application_key",
             "application_id",
@@ -71,6 +83,9 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revocation_reason: Mapped[str | None] = mapped_column(String(2000))
+    # Recorded by the region after the grant (app.services.grant_act); None: not yet.
+    cup: Mapped[str | None] = mapped_column(String(15))
+    rna_cor: Mapped[str | None] = mapped_column(String(10))
 
 
 # "Is active", written into the SQL as the partial indexes above are: PostgreSQL reuses a

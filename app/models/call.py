@@ -17,7 +17,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.domain import CallStatus, ClosedReason, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import (
+    CallStatus,
+    ClosedReason,
+    DeMinimisRegulation,
+    LegalNature,
+    PhaseKind,
+    SelectionMethod,
+)
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, str_enum
@@ -81,6 +88,11 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     # A run down the ranking: may the last fundable application get part of its request?
     # (app.services.ranking_grants; None: not given, not allowed until set; migration 0018)
     partial_last_grant: Mapped[bool | None] = mapped_column(Boolean)
+    # The de minimis regulation its grants fall under, where the measure's regime is de
+    # minimis (app.services.de_minimis; None: not given by the source; migration 0020).
+    de_minimis_regulation: Mapped[DeMinimisRegulation | None] = mapped_column(
+        str_enum(DeMinimisRegulation, "de_minimis_regulation")
+    )
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")

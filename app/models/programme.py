@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.domain import Fund
+from app.core.domain import Fund, StateAidRegime
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, json_type, str_enum
@@ -94,6 +94,10 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
             name="funded_within_max",
         ),
         CheckConstraint("min_required_members >= 0", name="min_required_members_non_negative"),
+        CheckConstraint(
+            "(gber_article IS NULL) OR (state_aid_regime = 'block_exemption')",
+            name="gber_article",
+        ),
     )
 
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), index=True)
@@ -114,6 +118,11 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     max_funded_projects: Mapped[int | None] = mapped_column(Integer)
     one_per_district: Mapped[bool] = mapped_column(Boolean, default=False)
     two_stage_submission: Mapped[bool] = mapped_column(Boolean, default=False)
+    # State aid (migration 0020): None where the source does not give the regime.
+    state_aid_regime: Mapped[StateAidRegime | None] = mapped_column(
+        str_enum(StateAidRegime, "state_aid_regime")
+    )
+    gber_article: Mapped[str | None] = mapped_column(String(40))
     # Counters: sum of the calls' budget shares, active allocations, funded projects.
     calls_budget: Mapped[Decimal] = mapped_column("calls_budget_cents", Money, default=ZERO)
     allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)

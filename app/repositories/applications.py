@@ -246,6 +246,8 @@ ALLOCATION_LIST_COLUMNS = (
     Allocation.revoked_at,
     Allocation.revoked_by,
     Allocation.revocation_reason,
+    Allocation.cup,
+    Allocation.rna_cor,
 )
 _ALLOCATION_FILTERS: dict[str, ColumnElement[bool]] = {
     "programme_id": Allocation.programme_id == bindparam("programme_id"),

@@ -72,6 +72,7 @@ class GrantRow:
     call_code: str
     call_title: str
     selection_method: SelectionMethod
+    cup: str | None = None
 
 
 _applicant = aliased(Organisation, name="applicant")
@@ -106,6 +107,7 @@ def _grants(filters: GrantFilters) -> Select[*tuple[Any, ...]]:
             Call.code.label("call_code"),
             Call.title_it.label("call_title"),
             Call.selection_method,
+            Allocation.cup,
         )
         .select_from(Allocation)
         .join(Application, Application.id == Allocation.application_id)
@@ -175,6 +177,7 @@ def _grant_row(row: Any) -> GrantRow:
         call_code=row.call_code,
         call_title=row.call_title,
         selection_method=row.selection_method,
+        cup=row.cup,
     )
 
 

@@ -18,6 +18,7 @@ from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.pledge import Pledge
 from app.models.review import Review
+from app.models.state_aid import StateAidDeclaration
 
 
 def organisations(principal: Principal) -> ColumnElement[bool]:
@@ -126,3 +127,13 @@ def allocations(principal: Principal) -> ColumnElement[bool]:
         return SHARED_ALLOCATION_VIEWS[shared]
     own = Allocation.application_id.in_(select(Application.id).where(applications(principal)))
     return or_(SHARED_ALLOCATION_VIEWS["public"], own)
+
+
+def state_aid_declarations(principal: Principal) -> ColumnElement[bool]:
+    """As organisations: the region sees every declaration, an organisation's users (and
+    clients) their own organisations'."""
+    if principal.is_region:
+        return true()
+    if principal.organisation_ids:
+        return StateAidDeclaration.organisation_id.in_(principal.organisation_ids)
+    return false()

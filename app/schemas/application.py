@@ -168,6 +168,49 @@ class AllocationRead(Output):
     revoked_at: datetime | None
     revoked_by: str | None
     revocation_reason: str | None
+    cup: str | None = Field(
+        description="The project's Codice Unico di Progetto, once the region records it."
+    )
+    rna_cor: str | None = Field(
+        description="The concession's code in the national state-aid register (RNA COR)."
+    )
+
+
+# CUP: 15 characters (L. 3/2003 art. 11; DIPE's CUP system issues it). The pattern is the
+# shape of the example the public descriptions give, "C 1 1 G 06 00000 000 1" (it.wikipedia
+# "Codice unico di progetto", citing DIPE): a letter, two digits, a letter, eleven digits
+# (positions 5-6 are the year of the decision). The meaning of the other positions and any
+# check character are not published in a source found, so only the shape is checked.
+CUP_PATTERN = r"^[A-Z][0-9]{2}[A-Z][0-9]{11}$"
+# RNA COR: the register assigns it (D.M. 115/2017 art. 9(2)); no format is published in a
+# source found. What is checked is what the register's visure show: a number, at most 10
+# digits (the column's width), leading zeros kept as given.
+RNA_COR_PATTERN = r"^[0-9]{1,10}$"
+
+
+class CupRecord(Input):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"cup": "C11G06000000001"}]}
+    )
+    cup: str = Field(
+        min_length=15,
+        max_length=15,
+        pattern=CUP_PATTERN,
+        description="Codice Unico di Progetto: 15 characters, upper case, as the CUP system "
+        "issued it.",
+    )
+
+
+class RnaCorRecord(Input):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"rna_cor": "1234567"}]}
+    )
+    rna_cor: str = Field(
+        min_length=1,
+        max_length=10,
+        pattern=RNA_COR_PATTERN,
+        description="The COR code the national state-aid register (RNA) gave the concession.",
+    )
 
 
 class AllocationQuery(PageQuery):
@@ -210,6 +253,8 @@ def allocation_item(row: Sequence[Any]) -> dict[str, Any]:
         revoked_at,
         revoked_by,
         revocation_reason,
+        cup,
+        rna_cor,
     ) = row
     return {
         "id": str(id_),
@@ -225,4 +270,6 @@ def allocation_item(row: Sequence[Any]) -> dict[str, Any]:
         "revoked_at": revoked_at,
         "revoked_by": revoked_by,
         "revocation_reason": revocation_reason,
+        "cup": cup,
+        "rna_cor": rna_cor,
     }

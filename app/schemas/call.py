@@ -8,7 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.domain import CallStatus, ClosedReason, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import (
+    CallStatus,
+    ClosedReason,
+    DeMinimisRegulation,
+    LegalNature,
+    PhaseKind,
+    SelectionMethod,
+)
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, MeasureFilter, PageQuery, ProgrammeFilter
@@ -154,6 +161,10 @@ class CallRead(Output):
     partial_last_grant: bool | None = Field(
         description="Whether a run down the ranking may grant the last fundable application "
         "part of its request; null: not given by the source, not allowed until set."
+    )
+    de_minimis_regulation: DeMinimisRegulation | None = Field(
+        description="Where the measure's regime is de_minimis: the regulation its grants fall "
+        "under (1407/2013 or 2023/2831); null: not given by the source."
     )
     closed_for_submissions: bool = Field(
         description="A first-come call whose waiting list is full (and, with no room for a "

@@ -16,7 +16,12 @@ from app.schemas.types import Money
 PROBLEM_TYPE_BASE = "/problems/"
 
 CapKind = Literal[
-    "programme_budget", "measure_budget", "call_budget", "measure_projects", "district_project"
+    "programme_budget",
+    "measure_budget",
+    "call_budget",
+    "measure_projects",
+    "district_project",
+    "de_minimis",
 ]
 
 
@@ -62,7 +67,10 @@ class Cap(BaseModel):
 
     cap: CapKind
     code: str | None = Field(
-        None, description="The programme's, measure's or call's code (budget and project caps)."
+        None,
+        description="The programme's, measure's or call's code (budget and project caps); "
+        "the regulation (de_minimis: budget is its ceiling, allocated the aid counted in its "
+        "period).",
     )
     budget: Money | None = Field(None, description="The cap (budget caps).")
     allocated: Money | None = Field(None, description="Granted so far (budget caps).")

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.domain import Fund
+from app.core.domain import Fund, StateAidRegime
 from app.models.mixins import EligibilityMixin
 from app.models.programme import Measure, MeasureLine, MeasurePhase, ThematicArea
 from app.schemas.common import Input, Output, from_attributes
@@ -207,6 +207,12 @@ class MeasureRead(Output):
     max_funded_projects: int | None
     one_per_district: bool
     two_stage_submission: bool
+    state_aid_regime: StateAidRegime | None = Field(
+        description="none, de_minimis or block_exemption; null: not given by the source."
+    )
+    gber_article: str | None = Field(
+        description="block_exemption: the article of Regulation (EU) 651/2014 (GBER)."
+    )
     eligibility: EligibilityRead | None = Field(
         description="null when applications go through the lines."
     )

@@ -15,12 +15,14 @@ from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 from app.core.domain import (
     ApplicantForm,
     CallStatus,
+    DeMinimisRegulation,
     Fund,
     LegalNature,
     PhaseKind,
     ProfitStatus,
     SelectionMethod,
     SizeClass,
+    StateAidRegime,
 )
 from app.schemas.common import JsonScalars
 from app.schemas.scoring import ScoringGridSpec
@@ -117,6 +119,26 @@ class MeasureSpec(_Spec):
         default=None, description="Required unless every application goes through a line."
     )
     lines: list[LineSpec] = Field(default_factory=list)
+    state_aid_regime: StateAidRegime | None = Field(
+        default=None,
+        description="none, de_minimis or block_exemption; null: not given by the source (no "
+        "state-aid check runs until the region sets it).",
+    )
+    gber_article: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="block_exemption only: the article of Regulation (EU) 651/2014 (GBER).",
+    )
+
+    @model_validator(mode="after")
+    def _gber_article_for_block_exemption(self) -> MeasureSpec:
+        if (
+            self.gber_article is not None
+            and self.state_aid_regime != StateAidRegime.BLOCK_EXEMPTION
+        ):
+            raise ValueError(f"measure {self.code}: gber_article is for block_exemption only")
+        return self
 
     @model_validator(mode="after")
     def _eligibility_somewhere(self) -> MeasureSpec:
@@ -167,6 +189,12 @@ class CallSpec(_Spec):
         default=None,
         description="Whether a run down the ranking may grant the last fundable application "
         "part of its request; null: not given by the source, not allowed until set.",
+    )
+    de_minimis_regulation: DeMinimisRegulation | None = Field(
+        default=None,
+        description="The de minimis regulation of the call's grants, where its measure's "
+        "regime is de_minimis: 1407/2013 (EUR 200,000, three fiscal years) or 2023/2831 "
+        "(EUR 300,000, any three years); null: not given by the source.",
     )
 
     @model_validator(mode="after")

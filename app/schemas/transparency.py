@@ -127,6 +127,11 @@ class PublishedGrantRead(Output):
     )
     award_date: date = Field(description="The day the allocation was granted (UTC).")
     project_title: str
+    cup: str | None = Field(
+        None,
+        description="The project's Codice Unico di Progetto (L. 3/2003 art. 11); null until "
+        "the region records it.",
+    )
     programme_id: uuid.UUID
     measure_id: uuid.UUID
     call_id: uuid.UUID
@@ -152,6 +157,7 @@ CSV_HEADER = (
     "responsible_office",
     "selection_method",
     "url",
+    "cup",
 )
 
 
@@ -178,6 +184,7 @@ def csv_row(grant: PublishedGrantRead) -> tuple[str | Decimal, ...]:
         grant.responsible_office,
         str(grant.selection_method),
         grant.url,
+        grant.cup or "",
     )
 
 
@@ -198,6 +205,12 @@ class GivingProgramme(GivingModel):
     title: str
 
 
+class GivingClassification(GivingModel):
+    vocabulary: str
+    code: str
+    title: str
+
+
 class GivingGrant(GivingModel):
     id: str = Field(description='"360G-wecare-" followed by the allocation id.')
     title: str
@@ -210,6 +223,11 @@ class GivingGrant(GivingModel):
     recipientOrganization: list[GivingOrganization]
     fundingOrganization: list[GivingOrganization]
     grantProgramme: list[GivingProgramme]
+    classifications: list[GivingClassification] = Field(
+        default_factory=list,
+        description="The project's CUP, where recorded, in the vocabulary IT-CUP (the "
+        "standard has no field for a national project code; a classification carries it).",
+    )
 
 
 class GivingPublisher(GivingModel):

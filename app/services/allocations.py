@@ -50,7 +50,7 @@ from app.schemas.application import (
 )
 from app.schemas.dry_run import Cap, CapKind, DryRunReport
 from app.schemas.page import PageJson
-from app.services import audit, first_come
+from app.services import audit, de_minimis, first_come
 from app.services.paging import SortKey
 
 # Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
@@ -304,6 +304,17 @@ async def dry_run_grant(
     caps += [in_programme, projects, in_measure, in_call]
     if not in_programme.fits:
         findings.append(_programme_refusal(programme, amount))
+    # State aid (issue 16): the de minimis ceiling, checked after the programme's counter.
+    aid_cap, aid_refusal = await de_minimis.dry_run(
+        session,
+        application=application,
+        measure=measure,
+        call=call,
+        amount=amount,
+        now=datetime.now(UTC),
+    )
+    caps += [aid_cap] if aid_cap is not None else []
+    findings += [aid_refusal] if aid_refusal is not None else []
     if not projects.fits:
         findings.append(_projects_refusal(measure))
     if not in_measure.fits:
@@ -366,10 +377,20 @@ async def _grant(
             )
     if not reserved:
         raise await _refusal(session, "programme", application, amount)
-    if not await budgets.reserve_in_measure(session, measure.id, amount):
-        raise await _refusal(session, "measure", application, amount)
     call = await session.get(Call, application.call_id)
     assert call is not None
+    # State aid (issue 16): a de minimis grant locks its undertaking here, after the
+    # programme and before the measure and the call (lock order: app.services.de_minimis).
+    await de_minimis.check_grant(
+        session,
+        application=application,
+        measure=measure,
+        call=call,
+        amount=amount,
+        now=datetime.now(UTC),
+    )
+    if not await budgets.reserve_in_measure(session, measure.id, amount):
+        raise await _refusal(session, "measure", application, amount)
     # A first-come application's reservation becomes this allocation: it stops counting as
     # reserved before the call's counter checks the cap (never counted twice).
     await first_come.convert_on_grant(session, call, application, amount)

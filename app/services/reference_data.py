@@ -286,6 +286,8 @@ async def write_measure(
             "max_funded_projects": spec.max_funded_projects,
             "one_per_district": spec.one_per_district,
             "two_stage_submission": spec.two_stage_submission,
+            "state_aid_regime": spec.state_aid_regime,
+            "gber_article": spec.gber_article,
             "calls_budget": calls_budget,
             **_eligibility(spec.eligibility),
         },
@@ -390,6 +392,7 @@ async def write_call(
             "budget": spec.budget,
             "waiting_list_length": spec.waiting_list_length,
             "partial_last_grant": spec.partial_last_grant,
+            "de_minimis_regulation": spec.de_minimis_regulation,
         },
     )
     await loader.upsert_children(

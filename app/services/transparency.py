@@ -32,6 +32,7 @@ from app.schemas.common import from_attributes
 from app.schemas.page import Page
 from app.schemas.transparency import (
     DistrictFiguresRead,
+    GivingClassification,
     GivingGrant,
     GivingOrganization,
     GivingPackage,
@@ -64,6 +65,9 @@ PUBLISHER = GivingPublisher(
     identifier=FUNDER.id, name=FUNDER.name, website="https://www.regione.piemonte.it/"
 )
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
+# The CUP (L. 3/2003 art. 11) as a 360Giving classification: a code in a named vocabulary.
+CUP_VOCABULARY = "IT-CUP"
+CUP_TITLE = "Codice Unico di Progetto"
 
 
 def grant_filters(
@@ -140,6 +144,7 @@ def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
         selection_method=row.selection_method,
         award_date=row.granted_at.astimezone(UTC).date(),
         project_title=row.project_title,
+        cup=row.cup,
         programme_id=row.programme_id,
         measure_id=row.measure_id,
         call_id=row.call_id,
@@ -211,6 +216,9 @@ def giving_grant(row: GrantRow, *, base_url: str) -> GivingGrant:
         recipientOrganization=[GivingOrganization(id=recipient_id, name=grant.beneficiary_name)],
         fundingOrganization=[FUNDER],
         grantProgramme=[GivingProgramme(code=row.call_code, title=row.call_title)],
+        classifications=[]
+        if row.cup is None
+        else [GivingClassification(vocabulary=CUP_VOCABULARY, code=row.cup, title=CUP_TITLE)],
     )
 
 

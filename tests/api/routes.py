@@ -188,11 +188,28 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/organisations/{organisation_id}/pledges/{pledge_id}/withdraw"): Route(
         PLEDGE_WRITERS, changed("pledge.withdraw")
     ),
+    # State-aid declarations: seen and written as their organisation is.
+    ("GET", "/api/v1/organisations/{organisation_id}/state-aid-declarations"): Route(
+        ORGANISATION_READERS
+    ),
+    ("POST", "/api/v1/organisations/{organisation_id}/state-aid-declarations"): Route(
+        APPLICANTS, made("state_aid_declaration.create")
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{organisation_id}/state-aid-declarations/{declaration_id}",
+    ): Route(ORGANISATION_READERS),
     ("GET", "/api/v1/allocations"): Route(PUBLIC),
     ("GET", "/api/v1/allocations/{allocation_id}"): Route(PUBLIC),
     ("POST", "/api/v1/allocations"): Route(REGION, made("allocation.grant")),
     ("POST", "/api/v1/allocations/{allocation_id}/revoke"): Route(
         REGION, changed("allocation.revoke")
+    ),
+    ("POST", "/api/v1/allocations/{allocation_id}/cup"): Route(
+        REGION, changed("allocation.record_cup")
+    ),
+    ("POST", "/api/v1/allocations/{allocation_id}/rna-cor"): Route(
+        REGION, changed("allocation.record_rna_cor")
     ),
     ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),

@@ -33,6 +33,7 @@ from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
 from app.core.config import Settings
 from app.core.domain import (
     ApplicationStatus,
+    DeclarationKind,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -42,7 +43,14 @@ from app.core.domain import (
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
-from app.models import Partnership, PartnershipMember, Pledge, Ranking, Review
+from app.models import (
+    Partnership,
+    PartnershipMember,
+    Pledge,
+    Ranking,
+    Review,
+    StateAidDeclaration,
+)
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
 from app.services.checkpoints import create_checkpoint
@@ -173,7 +181,15 @@ async def _world(session: Any) -> dict[str, str]:
         allocated=w.call.allocated,
         grid=GRID,
     )
-    session.add_all([review, partnership, pledge, ranking])
+    # A declaration of the foundation's, so the declaration's read reaches a row.
+    declaration = StateAidDeclaration(
+        id=uuid.uuid4(),
+        organisation_id=foundation.id,
+        kind=DeclarationKind.LINKED_UNDERTAKING,
+        linked_tax_code=tax_code(991),
+        declared_by="user:fuzz",
+    )
+    session.add_all([review, partnership, pledge, ranking, declaration])
     await session.flush()
     session.add(
         PartnershipMember(
@@ -205,6 +221,7 @@ async def _world(session: Any) -> dict[str, str]:
         "review_id": review.id,
         "allocation_id": allocation.id,
         "pledge_id": pledge.id,
+        "declaration_id": declaration.id,
         "user_id": reviewer.id,
         "client_id": partner.client.id,
         "version": ranking.version,

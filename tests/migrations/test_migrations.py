@@ -282,8 +282,36 @@ _FIRST_COME_GUARDS = {
     "application_reservation_within_request_check",
     "application_waits_unreserved_check",
 }
-# Guards of migrations after 0018: a test that goes down below them sees them go too.
-_GUARDS_AFTER_0018 = {"call_closed_only_first_come_check"}
+
+
+# Migration 0020's guards: a downgrade below it drops them with the rest.
+_GRANT_ACT_GUARDS = {
+    "allocation_cup_length_check",
+    "allocation_rna_cor_length_check",
+    "allocation_cup_key",
+    "allocation_rna_cor_key",
+    "measure_state_aid_regime_check",
+    "measure_gber_article_check",
+    "call_de_minimis_regulation_check",
+    "state_aid_declaration_fields_of_kind_check",
+    "state_aid_declaration_declaration_kind_check",
+    "state_aid_declaration_regulation_check",
+    "state_aid_declaration_one_link_key",
+    "state_aid_declaration_linked_tax_code_idx",
+    "state_aid_declaration_organisation_id_created_at_id_idx",
+}
+
+
+# The guards each migration after 0018 adds: a test that goes down below them sees them go.
+_GUARDS_OF = {
+    "0019": {"call_closed_only_first_come_check"},
+    "0020": _GRANT_ACT_GUARDS,
+}
+
+
+def _guards_above(revision: str) -> set[str]:
+    """Every guard a downgrade to ``revision`` drops, of the migrations listed above."""
+    return set().union(*(guards for rev, guards in _GUARDS_OF.items() if rev > revision))
 
 
 def _columns(connection: Connection, table: str) -> set[str]:
@@ -314,7 +342,7 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
             _columns, "application"
         )
         assert await conn.run_sync(_guard_names) == (
-            at_head - _FIRST_COME_GUARDS - _GUARDS_AFTER_0018
+            at_head - _FIRST_COME_GUARDS - _guards_above("0016")
         )
 
     await migrations.upgrade(scratch_engine)
@@ -344,7 +372,7 @@ async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) 
     await migrations.downgrade(scratch_engine, "0017")
     async with scratch_engine.connect() as conn:
         assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
-        assert await conn.run_sync(_guard_names) == at_head - _GUARDS_AFTER_0018
+        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0017")
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
         rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
@@ -374,7 +402,7 @@ async def test_0019_closed_at_down_and_up(scratch_engine: AsyncEngine) -> None:
         # no refusal for the applications.
         assert await conn.scalar(text("SELECT count(*) FROM call_phase")) == 1
         assert await conn.scalar(text("SELECT count(*) FROM application")) == 1
-        assert await conn.run_sync(_guard_names) == at_head - {"call_closed_only_first_come_check"}
+        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0018")
     async with scratch_engine.begin() as conn:  # full at 0018: a list of 0, nothing left
         await conn.execute(
             text(
@@ -397,3 +425,31 @@ async def test_0019_closed_at_down_and_up(scratch_engine: AsyncEngine) -> None:
     closed = {code: at is not None for code, at in rows}
     assert closed[world.call.code] is True
     assert not any(v for code, v in closed.items() if code != world.call.code)
+
+
+async def test_0020_grant_act_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the grant act's and state aid's columns and guards go, every other guard stays
+    (no table rebuild). Up: the guards are back, and existing rows have nothing recorded
+    and no regime or regulation (null: not given)."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG20")
+        await approved(session, world, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert at_head >= _GRANT_ACT_GUARDS
+    await migrations.downgrade(scratch_engine, "0019")
+    async with scratch_engine.connect() as conn:
+        assert not {"cup", "rna_cor"} & await conn.run_sync(_columns, "allocation")
+        assert not {"state_aid_regime", "gber_article"} & await conn.run_sync(_columns, "measure")
+        assert "de_minimis_regulation" not in await conn.run_sync(_columns, "call")
+        assert "state_aid_declaration" not in await conn.run_sync(_tables)
+        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0019")
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        regime = await conn.execute(text("SELECT state_aid_regime, gber_article FROM measure"))
+        assert {tuple(row) for row in regime} == {(None, None)}
+        regulation = await conn.scalar(text("SELECT de_minimis_regulation FROM call"))
+        assert regulation is None

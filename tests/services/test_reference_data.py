@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli import main
 from app.core.config import Settings, get_settings
+from app.core.domain import DeMinimisRegulation, StateAidRegime
 from app.core.errors import (
     BudgetBelowAllocated,
     InvalidReferenceData,
@@ -168,6 +169,22 @@ class TestCapsCheckedBeforeWriting:
     async def test_exactly_at_the_total_is_accepted(self, session: AsyncSession) -> None:
         report = await load_reference_data(session, read_reference_file(SECOND_FILE))
         assert report.created > 0
+
+    async def test_the_state_aid_regime_and_regulation_are_loaded(
+        self, session: AsyncSession
+    ) -> None:
+        await load_reference_data(session, read_reference_file(SECOND_FILE))
+        regimes = dict(
+            (await session.execute(select(Measure.code, Measure.state_aid_regime))).all()
+        )
+        assert regimes == {"CARE": StateAidRegime.NONE, "INVEST": StateAidRegime.DE_MINIMIS}
+        regulations = dict(
+            (await session.execute(select(Call.code, Call.de_minimis_regulation))).all()
+        )
+        assert regulations == {
+            "TEST-CARE-2030": None,
+            "TEST-INVEST-2030": DeMinimisRegulation.R2023_2831,
+        }
 
     async def test_call_shares_over_the_measure_budget_are_refused(
         self, session: AsyncSession

@@ -20,6 +20,7 @@ from app.api.v1 import (
     rankings,
     reports,
     reviews,
+    state_aid_declarations,
     transparency,
     users,
 )
@@ -40,6 +41,7 @@ for module in (
     applications,
     reviews,
     pledges,
+    state_aid_declarations,
     reports,
     audit_events,
     audit_checkpoints,

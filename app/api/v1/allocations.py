@@ -19,10 +19,13 @@ from app.schemas.application import (
     AllocationCreate,
     AllocationQuery,
     AllocationRead,
+    CupRecord,
     RevocationRequest,
+    RnaCorRecord,
 )
 from app.schemas.page import Page
 from app.services import allocations as service
+from app.services import grant_act
 
 allocation_query = QueryModel(AllocationQuery)
 
@@ -118,4 +121,52 @@ async def revoke_allocation(
         apply=lambda allocation: service.revoke_allocation(
             session, allocation, reason=body.reason, principal=principal
         ),
+    )
+
+
+@router.post(
+    "/{allocation_id}/cup",
+    summary="Record an allocation's CUP",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def record_cup(
+    allocation_id: AllocationId,
+    body: CupRecord,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Granter,
+) -> AllocationRead:
+    """Record or correct the project's CUP on an active allocation (If-Match required):
+    published with the grant; 409 cup_taken when another active allocation carries it."""
+    return await change(
+        request,
+        response,
+        load=service.load_allocation(session, allocation_id, principal),
+        read=partial(service.read_allocation, session),
+        apply=partial(grant_act.record_cup, session, data=body, principal=principal),
+    )
+
+
+@router.post(
+    "/{allocation_id}/rna-cor",
+    summary="Record an allocation's RNA concession code",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def record_rna_cor(
+    allocation_id: AllocationId,
+    body: RnaCorRecord,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Granter,
+) -> AllocationRead:
+    """Record or correct the COR code the national state-aid register gave the concession
+    (If-Match required); 409 rna_cor_taken when another allocation carries it."""
+    return await change(
+        request,
+        response,
+        load=service.load_allocation(session, allocation_id, principal),
+        read=partial(service.read_allocation, session),
+        apply=partial(grant_act.record_rna_cor, session, data=body, principal=principal),
     )

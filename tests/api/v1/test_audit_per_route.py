@@ -260,6 +260,13 @@ async def _organisation_update(w: World) -> Request:
     return Request("PATCH", path, applicant, json={"legal_name": "Alfa Due"}, headers=headers)
 
 
+async def _state_aid_declaration_create(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    body = {"kind": "linked_undertaking", "linked_tax_code": tax_code(43)}
+    path = f"/api/v1/organisations/{w.applicant_org}/state-aid-declarations"
+    return Request("POST", path, applicant, json=body, expect=201)
+
+
 async def _partnership_body(w: World) -> dict[str, Any]:
     await w.actor("applicant")
     return {
@@ -389,6 +396,21 @@ async def _allocation_revoke(w: World) -> Request:
         headers=headers,
         entity_id=made,
     )
+
+
+def _allocation_record(segment: str, body: dict[str, str]) -> Callable[[World], Awaitable[Request]]:
+    async def make(w: World) -> Request:
+        officer = await w.actor("officer")
+        application = await approved(w.session, await w.budget(), requested=1_000, n=6)
+        grant = {"application_id": str(application.id), "amount": "1000.00"}
+        made = await w.created("/api/v1/allocations", officer, grant)
+        path = f"/api/v1/allocations/{made}"
+        headers = await w.etag(path, officer)
+        return Request(
+            "POST", f"{path}/{segment}", officer, json=body, headers=headers, entity_id=made
+        )
+
+    return make
 
 
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
@@ -643,6 +665,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "district.update": _district_update,
     "organisation.create": _organisation_create,
     "organisation.update": _organisation_update,
+    "state_aid_declaration.create": _state_aid_declaration_create,
     "partnership.create": _partnership_create,
     "partnership.update": _partnership_update,
     "partnership.invite": _partnership_invite,
@@ -659,6 +682,8 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "application.reject-preliminary": _lifecycle("reject-preliminary", S.UNDER_REVIEW, PRE),
     "allocation.grant": _allocation_grant,
     "allocation.revoke": _allocation_revoke,
+    "allocation.record_cup": _allocation_record("cup", {"cup": "C11G06000000001"}),
+    "allocation.record_rna_cor": _allocation_record("rna-cor", {"rna_cor": "1234567"}),
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,

@@ -19,13 +19,22 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
     ApplicationStatus,
+    DeclarationKind,
+    DeMinimisRegulation,
     LegalNature,
     MemberRole,
     MemberStatus,
     PartnershipForm,
     PledgeStatus,
 )
-from app.models import Partnership, PartnershipMember, Pledge, Ranking, Review
+from app.models import (
+    Partnership,
+    PartnershipMember,
+    Pledge,
+    Ranking,
+    Review,
+    StateAidDeclaration,
+)
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from tests.actors import make_organisation, tax_code, user_actor
@@ -95,6 +104,19 @@ async def world(
         await register_client(
             session, settings=settings, name=f"Client {n}", scopes=["pledges:read"]
         )
+        # The foundation's state-aid declarations (aid from other sources).
+        session.add(
+            StateAidDeclaration(
+                id=uuid.uuid4(),
+                organisation_id=foundation.id,
+                kind=DeclarationKind.OTHER_AID,
+                amount=euros(1_000 + n),
+                granted_on=date(2025, 1, 1 + n),
+                granting_body="Camera di commercio",
+                regulation=DeMinimisRegulation.R2023_2831,
+                declared_by="user:test",
+            )
+        )
     for _ in range(ROWS):  # each records an event, so the next signs another head
         await create_checkpoint(session, secret=settings.secret, issuer=settings.issuer)
     replaced = None
@@ -154,6 +176,7 @@ LISTS = {
     "/api/v1/applications/{application_id}/reviews",
     "/api/v1/allocations",
     "/api/v1/organisations/{organisation_id}/pledges",
+    "/api/v1/organisations/{organisation_id}/state-aid-declarations",
     "/api/v1/organisations/{organisation_id}/invitations",
     "/api/v1/transparency/grants",
     "/api/v1/audit-events",

@@ -220,6 +220,7 @@ class TestRegister:
             "selection_method": "first_come",
             "award_date": "2024-01-10",
             "project_title": "Orti sociali",
+            "cup": None,
             "programme_id": str(world.programme.id),
             "measure_id": str(world.measure.id),
             "call_id": str(world.call.id),
