@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStatus,
     CallStatus,
     Fund,
+    Instrument,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -446,6 +447,36 @@ async def first_come(
     world.call.selection_method = SelectionMethod.FIRST_COME
     world.call.waiting_list_length = waiting_list_length
     open_window(session, world)
+    await session.flush()
+    return world
+
+
+# Made-up full terms (those of tests/data/second_programme.yaml's INVEST): 70% loan at
+# 1.50% a year over five years, the first interest only, quarterly French instalments.
+MIXED_TERMS: dict[str, object] = {
+    "loan_share_bp": 7000,
+    "annual_rate_bp": 150,
+    "term_months": 60,
+    "grace_months": 12,
+    "grace_payment": "interest_only",
+    "repayments_per_year": 4,
+    "amortisation": "french",
+    "note": None,
+}
+
+
+async def mixed(
+    session: AsyncSession,
+    *,
+    total: int,
+    terms: dict[str, object] | None = MIXED_TERMS,
+    code: str = "MIX",
+) -> Budget:
+    """A programme whose one measure (and call) is a mixed instrument of ``total`` euros;
+    ``terms`` None: every figure "not given by the source"."""
+    world = await budget(session, total=total, code=code)
+    world.measure.instrument = Instrument.MIXED
+    world.measure.loan_terms = dict(terms) if terms is not None else dict.fromkeys(MIXED_TERMS)
     await session.flush()
     return world
 

@@ -79,6 +79,10 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
     def available(self) -> Decimal:
         return self.total_budget - self.allocated
 
+    @property
+    def outstanding(self) -> Decimal:
+        return self.lent - self.repaid
+
 
 class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     __tablename__ = "measure"
@@ -156,6 +160,10 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     @property
     def available(self) -> Decimal:
         return self.budget - self.allocated
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.lent - self.repaid
 
 
 class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
