@@ -83,6 +83,17 @@ class TestTermsBeforeAGrant:
             "amortisation",
         ]
         assert await session.scalar(select(func.count()).select_from(Allocation)) == 0
+        # A dry run names the same refusal, with what is missing.
+        dry = await client.post(
+            "/api/v1/allocations?dry_run=true",
+            json={"application_id": str(application.id), "amount": "100000.00"},
+            headers=officer.headers,
+        )
+        (finding,) = dry.json()["violations"]
+        assert (finding["rule"], finding["figures"]["missing"]) == (
+            "mixed_terms_not_set",
+            body["missing"],
+        )
         # The region sets every figure: an If-Match measure update, audited.
         api = Api(client)
         path = f"/api/v1/measures/{world.measure.id}"
