@@ -21,7 +21,7 @@ from app.models import Allocation, AuditEvent, Loan, LoanInstalment, LoanRepayme
 from app.services.loans import split, today
 from tests.actors import Actor
 from tests.api.v1.flows import Api, grant, problem
-from tests.world import MIXED_TERMS, Budget, approved, mixed
+from tests.world import MIXED_TERMS, Budget, approved, budget, mixed
 
 _N = itertools.count(700)
 
@@ -343,3 +343,30 @@ class TestRevocation:
         assert await session.scalar(
             select(Measure.lent).where(Measure.id == world.measure.id)
         ) == Decimal("70000.00")
+
+
+class TestCreatingAMixedMeasure:
+    async def test_the_instrument_and_its_terms_come_with_the_measure(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+    ) -> None:
+        world = await budget(session, total=2_000, measure_budget=1_000, code="NEWMIX")
+        body = {
+            "programme_id": str(world.programme.id),
+            "code": "MIX2",
+            "fund": "FESR",
+            "title": {"it": "Misto", "en": "Mixed"},
+            "objective": {"it": "-", "en": "-"},
+            "beneficiaries": {"it": "-", "en": "-"},
+            "budget": "500.00",
+            "eligibility": {"applicant_forms": ["organisation"]},
+            "instrument": "mixed",
+        }
+        api = Api(client)
+        refused = await client.post("/api/v1/measures", json=body, headers=admin.headers)
+        assert refused.status_code == 422, refused.text
+        assert "mixed_terms are given exactly for a mixed one" in refused.text
+        made = await api.call(
+            "POST", "/api/v1/measures", admin, json={**body, "mixed_terms": MIXED_TERMS}, expect=201
+        )
+        assert (made["instrument"], made["mixed_terms"]) == ("mixed", MIXED_TERMS)
+        assert (made["lent"], made["repaid"]) == ("0.00", "0.00")
