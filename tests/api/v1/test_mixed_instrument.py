@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.amortisation import LoanTerms, schedule
 from app.core.domain import Amortisation, GracePayment
@@ -21,6 +21,7 @@ from app.models import Allocation, AuditEvent, Loan, LoanInstalment, LoanRepayme
 from app.services.loans import split, today
 from tests.actors import Actor
 from tests.api.v1.flows import Api, grant, problem
+from tests.statements import counting, queries
 from tests.world import MIXED_TERMS, Budget, approved, budget, mixed
 
 _N = itertools.count(700)
@@ -370,3 +371,22 @@ class TestCreatingAMixedMeasure:
         )
         assert (made["instrument"], made["mixed_terms"]) == ("mixed", MIXED_TERMS)
         assert (made["lent"], made["repaid"]) == ("0.00", "0.00")
+
+
+async def test_the_schedule_costs_the_same_statements_whatever_its_length(
+    client: httpx.AsyncClient, session: AsyncSession, officer: Actor, connection: AsyncConnection
+) -> None:
+    """Allocation, loan, instalments: three reads for 20 instalments (quarterly) or 240
+    (monthly over twenty years)."""
+    costs, lengths = [], []
+    for per_year, term in ((4, 60), (12, 240)):
+        terms = {**MIXED_TERMS, "repayments_per_year": per_year, "term_months": term}
+        world = await mixed(session, total=1_000_000, terms=terms, code=f"COST{per_year}")
+        allocation = await _granted(client, session, officer, world, "100000.00")
+        with counting(connection) as statements:
+            loan = await client.get(f"/api/v1/allocations/{allocation['id']}/loan")
+        assert loan.status_code == 200, loan.text
+        lengths.append(len(loan.json()["instalments"]))
+        costs.append(len(queries(statements)))
+    assert lengths == [20, 240]
+    assert costs[0] == costs[1]
