@@ -471,10 +471,15 @@ async def mixed(
     total: int,
     terms: dict[str, object] | None = MIXED_TERMS,
     code: str = "MIX",
+    measure_budget: int | None = None,
+    call_budget: int | None = None,
 ) -> Budget:
-    """A programme whose one measure (and call) is a mixed instrument of ``total`` euros;
-    ``terms`` None: every figure "not given by the source"."""
-    world = await budget(session, total=total, code=code)
+    """A programme whose one measure (and call) is a mixed instrument of ``total`` euros
+    (unless the measure's and call's budgets are given); ``terms`` None: every figure "not
+    given by the source"."""
+    world = await budget(
+        session, total=total, measure_budget=measure_budget, call_budget=call_budget, code=code
+    )
     world.measure.instrument = Instrument.MIXED
     world.measure.loan_terms = dict(terms) if terms is not None else dict.fromkeys(MIXED_TERMS)
     await session.flush()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -289,12 +290,29 @@ class TestRepayments:
 
 
 class TestTheFundRevolves:
+    @pytest.mark.parametrize(
+        ("sizes", "cap"),
+        [
+            ((100_000, None, None), "programme_budget_cap"),
+            ((200_000, 100_000, None), "measure_budget_cap"),
+            ((200_000, 150_000, 100_000), "call_budget_cap"),
+        ],
+        ids=["programme", "measure", "call"],
+    )
     async def test_repaid_principal_is_available_again_to_the_cent(
-        self, client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        officer: Actor,
+        sizes: tuple[int, int | None, int | None],
+        cap: str,
     ) -> None:
-        """Programme, measure and call all of 100,000: a grant takes it all; the principal
-        repaid (4,253.26) can be granted again, not a cent more."""
-        world = await mixed(session, total=100_000)
+        """The tightest of programme, measure and call is 100,000: a grant takes it all; the
+        principal repaid (4,253.26) can be granted again, not a cent more, at each level."""
+        total, measure_budget, call_budget = sizes
+        world = await mixed(
+            session, total=total, measure_budget=measure_budget, call_budget=call_budget
+        )
         allocation = await _granted(client, session, officer, world, "100000.00")
         await _backdate(session, allocation["id"], 500)
         repaid = await _repay(client, officer, allocation["id"], 5, "4515.76")
@@ -305,13 +323,14 @@ class TestTheFundRevolves:
             "lent": "70000.00",
             "repaid": "4253.26",
             "outstanding": "65746.74",
-            "available": "4253.26",
+            "available": str(Decimal(measure_budget or total) - Decimal("95746.74")),
         }
-        assert report["fund"] == measure["fund"]
-        assert measure["allocated"] == "95746.74"
+        fund = {**measure["fund"], "available": str(Decimal(total) - Decimal("95746.74"))}
+        assert report["fund"] == fund
+        assert measure["allocated"] == report["allocated"] == "95746.74"
         too_much = await approved(session, world, requested=5_000, n=next(_N))
         refused = await grant(client, officer, too_much.id, "4253.27")
-        problem(refused, 409, "programme_budget_cap")
+        problem(refused, 409, cap)
         fits = await grant(client, officer, too_much.id, "4253.26")
         assert fits.status_code == 201, fits.text
         await session.refresh(world.call)
