@@ -17,7 +17,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from app.core.domain import LegalNature, PhaseKind, ProfitStatus, SelectionMethod, SizeClass
+from app.core.domain import (
+    Instrument,
+    LegalNature,
+    PhaseKind,
+    ProfitStatus,
+    SelectionMethod,
+    SizeClass,
+)
 from app.schemas.reference_data import MeasureSpec, ReferenceDataFile
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "programmes" / "wecare.yaml"
@@ -275,3 +282,52 @@ def test_a_gber_article_needs_the_block_exemption_regime(raw_data: dict[str, Any
         ReferenceDataFile.model_validate(broken)
     broken["programme"]["measures"][2]["state_aid_regime"] = "block_exemption"
     ReferenceDataFile.model_validate(broken)
+
+
+def test_fesr_is_a_mixed_instrument_whose_terms_the_source_does_not_give(
+    data: ReferenceDataFile,
+) -> None:
+    """The source: "un fondo per l'erogazione di uno strumento finanziario misto"; no
+    share, rate or term is given, so every figure is null and the note says so."""
+    fesr = _measure(data, "FESR")
+    assert fesr.instrument is Instrument.MIXED
+    assert fesr.mixed_terms is not None
+    assert fesr.mixed_terms.loan_terms() is None
+    assert len(fesr.mixed_terms.missing()) == 7
+    assert "not given by the source" in (fesr.mixed_terms.note or "")
+    assert all(m.instrument is Instrument.GRANT for m in data.programme.measures if m is not fesr)
+
+
+def test_mixed_terms_go_with_a_mixed_instrument_only(raw_data: dict[str, Any]) -> None:
+    changed = copy.deepcopy(raw_data)
+    fse1 = next(m for m in changed["programme"]["measures"] if m["code"] == "FSE1")
+    fse1["mixed_terms"] = {}
+    with pytest.raises(ValidationError, match="mixed_terms are given exactly for a mixed one"):
+        ReferenceDataFile.model_validate(changed)
+    fesr = next(m for m in changed["programme"]["measures"] if m["code"] == "FESR")
+    del fesr["mixed_terms"]
+    del fse1["mixed_terms"]
+    with pytest.raises(ValidationError, match="mixed_terms are given exactly for a mixed one"):
+        ReferenceDataFile.model_validate(changed)
+
+
+def test_complete_mixed_terms_must_be_usable(raw_data: dict[str, Any]) -> None:
+    changed = copy.deepcopy(raw_data)
+    fesr = next(m for m in changed["programme"]["measures"] if m["code"] == "FESR")
+    fesr["mixed_terms"] = {
+        "loan_share_bp": 7000,
+        "annual_rate_bp": 150,
+        "term_months": 60,
+        "grace_months": 12,
+        "grace_payment": "nothing",
+        "repayments_per_year": 4,
+        "amortisation": "french",
+    }
+    ReferenceDataFile.model_validate(changed)
+    fesr["mixed_terms"]["grace_months"] = 60  # the whole term
+    with pytest.raises(ValidationError, match="less than term_months"):
+        ReferenceDataFile.model_validate(changed)
+    fesr["mixed_terms"]["grace_months"] = 12
+    fesr["mixed_terms"]["repayments_per_year"] = 3
+    with pytest.raises(ValidationError, match="repayments_per_year must be one of"):
+        ReferenceDataFile.model_validate(changed)

@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStatus,
     CallStatus,
     Fund,
+    Instrument,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -466,6 +467,41 @@ async def first_come_in_line(session: AsyncSession) -> Application:
     draft = await approved(session, world, requested=50_000, n=21, status=ApplicationStatus.DRAFT)
     await session.flush()
     return draft
+
+
+# Made-up full terms (those of tests/data/second_programme.yaml's INVEST): 70% loan at
+# 1.50% a year over five years, the first interest only, quarterly French instalments.
+MIXED_TERMS: dict[str, object] = {
+    "loan_share_bp": 7000,
+    "annual_rate_bp": 150,
+    "term_months": 60,
+    "grace_months": 12,
+    "grace_payment": "interest_only",
+    "repayments_per_year": 4,
+    "amortisation": "french",
+    "note": None,
+}
+
+
+async def mixed(
+    session: AsyncSession,
+    *,
+    total: int,
+    terms: dict[str, object] | None = MIXED_TERMS,
+    code: str = "MIX",
+    measure_budget: int | None = None,
+    call_budget: int | None = None,
+) -> Budget:
+    """A programme whose one measure (and call) is a mixed instrument of ``total`` euros
+    (unless the measure's and call's budgets are given); ``terms`` None: every figure "not
+    given by the source"."""
+    world = await budget(
+        session, total=total, measure_budget=measure_budget, call_budget=call_budget, code=code
+    )
+    world.measure.instrument = Instrument.MIXED
+    world.measure.loan_terms = dict(terms) if terms is not None else dict.fromkeys(MIXED_TERMS)
+    await session.flush()
+    return world
 
 
 async def ranked(

@@ -167,3 +167,23 @@ class RankingOutcome(StrEnum):
     FUNDABLE = "fundable"  # fits what is left of the call's budget, in rank order
     ELIGIBLE_NOT_FUNDED = "eligible_not_funded"  # passes the thresholds; the money ran out
     BELOW_THRESHOLD = "below_threshold"  # a criterion's minimum or the minimum total failed
+
+
+class Instrument(StrEnum):
+    """How a measure supports a project: a grant, or a mixed instrument (part loan, part
+    grant, from a revolving fund)."""
+
+    GRANT = "grant"
+    MIXED = "mixed"
+
+
+class Amortisation(StrEnum):
+    FRENCH = "french"  # constant instalment (annuity)
+    ITALIAN = "italian"  # constant principal
+
+
+class GracePayment(StrEnum):
+    """What the borrower pays during the grace period."""
+
+    INTEREST_ONLY = "interest_only"  # the interest on the whole loan, each period
+    NOTHING = "nothing"  # nothing; no interest accrues either

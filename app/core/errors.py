@@ -520,6 +520,48 @@ class DeMinimisRegulationUnset(DomainError):
     title = "The call does not say which de minimis regulation applies"
 
 
+class MixedTermsNotSet(DomainError):
+    """A mixed grant needs every term of its measure's instrument (share, rate, term, grace,
+    frequency, amortisation); ``missing`` names those still not given."""
+
+    status = 409
+    rule = "mixed_terms_not_set"
+    title = "The measure's mixed-instrument terms are not all set"
+
+
+class NotMixedInstrument(DomainError):
+    """Loan terms belong to a measure whose instrument is mixed."""
+
+    status = 409
+    rule = "not_mixed_instrument"
+    title = "The measure's instrument is not mixed"
+
+
+class RepaymentExceedsInstalment(DomainError):
+    """A repayment never takes an instalment above what it asks (so the loan's repaid
+    principal never exceeds what was lent)."""
+
+    status = 409
+    rule = "repayment_exceeds_instalment"
+    title = "The repayment is more than the instalment has left to pay"
+
+
+class RepaymentDateOutOfRange(DomainError):
+    """A repayment's value date falls between its loan's start and today (Europe/Rome)."""
+
+    status = 422
+    rule = "repayment_date_out_of_range"
+    title = "The repayment's date is before the loan or in the future"
+
+
+class LoanRepaidInPart(DomainError):
+    """A loan that has received repayments is not revoked here (a recovery is)."""
+
+    status = 409
+    rule = "loan_repaid_in_part"
+    title = "The allocation's loan has received repayments"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -563,6 +605,10 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "ranking_published_immutable_check": RankingImmutable,
     "allocation_cup_key": CupTaken,
     "allocation_rna_cor_key": RnaCorTaken,
+    "loan_instalment_paid_within_due_check": RepaymentExceedsInstalment,
+    "loan_repaid_within_principal_check": RepaymentExceedsInstalment,
+    "measure_repaid_within_lent_check": RepaymentExceedsInstalment,
+    "programme_repaid_within_lent_check": RepaymentExceedsInstalment,
 }
 
 

@@ -16,6 +16,7 @@ from app.models.auth import (
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
 from app.models.idempotency import IdempotencyKey
+from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
@@ -36,6 +37,9 @@ __all__ = [
     "ClientAuthFailure",
     "District",
     "IdempotencyKey",
+    "Loan",
+    "LoanInstalment",
+    "LoanRepayment",
     "LoginFailure",
     "Measure",
     "MeasureLine",

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.domain import Fund, StateAidRegime
+from app.core.domain import Fund, Instrument, StateAidRegime
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, json_type, str_enum
@@ -43,6 +43,10 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
         ),
         CheckConstraint("funded_projects >= 0", name="funded_projects_non_negative"),
         CheckConstraint("currency = 'EUR'", name="currency_eur"),
+        CheckConstraint("lent_cents >= 0", name="lent_non_negative"),
+        CheckConstraint(
+            "repaid_cents >= 0 AND repaid_cents <= lent_cents", name="repaid_within_lent"
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -62,6 +66,10 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
     measures_budget: Mapped[Decimal] = mapped_column("measures_budget_cents", Money, default=ZERO)
     allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+    # The mixed instruments' fund: loan parts granted (active allocations) and principal
+    # repaid. ``allocated`` counts a loan net of what is repaid (the fund revolves).
+    lent: Mapped[Decimal] = mapped_column("lent_cents", Money, default=ZERO)
+    repaid: Mapped[Decimal] = mapped_column("repaid_cents", Money, default=ZERO)
 
     measures: Mapped[list[Measure]] = relationship(
         back_populates="programme", lazy="raise", order_by="Measure.ordinal"
@@ -70,6 +78,10 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
     @property
     def available(self) -> Decimal:
         return self.total_budget - self.allocated
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.lent - self.repaid
 
 
 class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
@@ -97,6 +109,14 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
         CheckConstraint(
             "(gber_article IS NULL) OR (state_aid_regime = 'block_exemption')",
             name="gber_article",
+        ),
+        CheckConstraint("lent_cents >= 0", name="lent_non_negative"),
+        CheckConstraint(
+            "repaid_cents >= 0 AND repaid_cents <= lent_cents", name="repaid_within_lent"
+        ),
+        CheckConstraint(
+            "instrument = 'mixed' OR lent_cents = 0",
+            name="loans_only_mixed",
         ),
     )
 
@@ -127,6 +147,15 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     calls_budget: Mapped[Decimal] = mapped_column("calls_budget_cents", Money, default=ZERO)
     allocated: Mapped[Decimal] = mapped_column("allocated_cents", Money, default=ZERO)
     funded_projects: Mapped[int] = mapped_column(Integer, default=0)
+    # The instrument, and for a mixed one its terms (app.schemas.reference_data.MixedTerms
+    # as JSON: a null figure is "not given by the source", and no mixed grant is made until
+    # the region sets it). The fund's counters as on the programme.
+    instrument: Mapped[Instrument] = mapped_column(
+        str_enum(Instrument, "instrument"), default=Instrument.GRANT
+    )
+    loan_terms: Mapped[dict[str, object] | None] = mapped_column(json_type())
+    lent: Mapped[Decimal] = mapped_column("lent_cents", Money, default=ZERO)
+    repaid: Mapped[Decimal] = mapped_column("repaid_cents", Money, default=ZERO)
 
     programme: Mapped[Programme] = relationship(back_populates="measures", lazy="raise")
     lines: Mapped[list[MeasureLine]] = relationship(
@@ -140,6 +169,10 @@ class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
     @property
     def available(self) -> Decimal:
         return self.budget - self.allocated
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.lent - self.repaid
 
 
 class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):

@@ -17,6 +17,7 @@ from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
+from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.programme import Measure, Programme
 from app.repositories import first_come
 
@@ -37,8 +38,12 @@ class Difference:
 
 
 def _active_sums(key: QueryableAttribute[uuid.UUID]) -> Select[uuid.UUID, int, int]:
+    """Per ``key``: what active allocations hold (their amounts less the principal repaid on
+    their loans: the mixed instrument's fund revolves, app.services.loans) and their count."""
+    held = cents(Allocation.amount) - func.coalesce(cents(Loan.repaid), 0)
     return (
-        select(key, func.coalesce(func.sum(cents(Allocation.amount)), 0), func.count(Allocation.id))
+        select(key, func.coalesce(func.sum(held), 0), func.count(Allocation.id))
+        .outerjoin(Loan, Loan.allocation_id == Allocation.id)
         .where(ACTIVE_ALLOCATION)
         .group_by(key)
     )
@@ -122,6 +127,7 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
         ),
     ]
     found.extend(await _queue_differences(connection))
+    found.extend(await _fund_differences(connection))
     for p in programmes:
         budgeted = sum(m[6] for m in measures if m[5] == p[0])
         if p[4] != budgeted:
@@ -175,4 +181,86 @@ async def _queue_differences(connection: AsyncConnection) -> list[Difference]:
             found.append(Difference("call", code, "waiting_count", waiting, count))
         if last != count or distinct != count:
             found.append(Difference("call", code, "last waiting_position", last, count))
+    return found
+
+
+async def _fund_differences(connection: AsyncConnection) -> list[Difference]:
+    """The mixed instrument: a loan's ``repaid_cents`` is the principal of its repayments,
+    each instalment's ``paid_cents`` the amounts paid on it, principal + grant part the
+    allocation's amount; a measure's and a programme's ``lent_cents`` the principal of the
+    loans of active allocations and ``repaid_cents`` what is repaid on them."""
+    found: list[Difference] = []
+    repayments = {
+        row[0]: int(row[1])
+        for row in await connection.execute(
+            select(LoanRepayment.loan_id, func.sum(cents(LoanRepayment.principal))).group_by(
+                LoanRepayment.loan_id
+            )
+        )
+    }
+    loans = (
+        await connection.execute(
+            select(
+                Loan.id,
+                Allocation.id,
+                cents(Loan.repaid),
+                cents(Loan.principal) + cents(Loan.grant_part),
+                cents(Allocation.amount),
+            ).join(Allocation, Allocation.id == Loan.allocation_id)
+        )
+    ).all()
+    for loan_id, allocation_id, repaid, parts, amount in loans:
+        code = str(allocation_id)
+        if repaid != repayments.get(loan_id, 0):
+            found.append(
+                Difference("loan", code, "repaid_cents", repaid, repayments.get(loan_id, 0))
+            )
+        if parts != amount:
+            found.append(Difference("loan", code, "principal_cents + grant_cents", parts, amount))
+    paid = {
+        row[0]: int(row[1])
+        for row in await connection.execute(
+            select(LoanRepayment.instalment_id, func.sum(cents(LoanRepayment.amount))).group_by(
+                LoanRepayment.instalment_id
+            )
+        )
+    }
+    # Only instalments with something paid, or with repayments, can disagree.
+    stored: dict[uuid.UUID, tuple[uuid.UUID | None, int | None, int]] = {
+        row[0]: (row[1], row[2], int(row[3]))
+        for row in await connection.execute(
+            select(
+                LoanInstalment.id,
+                LoanInstalment.loan_id,
+                LoanInstalment.number,
+                cents(LoanInstalment.paid),
+            ).where(cents(LoanInstalment.paid) != 0)
+        )
+    }
+    for instalment_id in stored.keys() | paid.keys():
+        owner, number, held = stored.get(instalment_id, (None, None, 0))
+        if held != paid.get(instalment_id, 0):
+            code = f"{owner or instalment_id} #{number or '?'}"
+            found.append(
+                Difference("loan_instalment", code, "paid_cents", held, paid.get(instalment_id, 0))
+            )
+    for model, key in ((Programme, Loan.programme_id), (Measure, Loan.measure_id)):
+        sums = {
+            row[0]: (int(row[1]), int(row[2]))
+            for row in await connection.execute(
+                select(key, func.sum(cents(Loan.principal)), func.sum(cents(Loan.repaid)))
+                .join(Allocation, Allocation.id == Loan.allocation_id)
+                .where(ACTIVE_ALLOCATION)
+                .group_by(key)
+            )
+        }
+        table = model.__tablename__
+        for row_id, code, lent, repaid in await connection.execute(
+            select(model.id, model.code, cents(model.lent), cents(model.repaid))
+        ):
+            want_lent, want_repaid = sums.get(row_id, (0, 0))
+            if lent != want_lent:
+                found.append(Difference(table, code, "lent_cents", lent, want_lent))
+            if repaid != want_repaid:
+                found.append(Difference(table, code, "repaid_cents", repaid, want_repaid))
     return found

@@ -12,11 +12,15 @@ from decimal import Decimal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
+from app.core.amortisation import REPAYMENTS_PER_YEAR, LoanTerms
 from app.core.domain import (
+    Amortisation,
     ApplicantForm,
     CallStatus,
     DeMinimisRegulation,
     Fund,
+    GracePayment,
+    Instrument,
     LegalNature,
     PhaseKind,
     ProfitStatus,
@@ -101,6 +105,89 @@ class LineSpec(_Spec):
         return self
 
 
+class MixedTerms(_Spec):
+    """A mixed instrument's terms. A null figure is "not given by the source": the measure
+    makes no mixed grant until the region sets every figure (PATCH /api/v1/measures/{id}).
+
+    The split of an amount: the loan part is ``amount x loan_share_bp / 10000`` rounded half
+    up to the cent, the grant part is the rest (so the two always sum to the amount)."""
+
+    loan_share_bp: int | None = Field(
+        default=None,
+        ge=1,
+        le=9999,
+        description="The loan's share of each grant, in basis points (7000 = 70%); the grant "
+        "part is the rest.",
+    )
+    annual_rate_bp: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description="The loan's nominal annual rate in basis points (150 = 1.50%).",
+    )
+    term_months: int | None = Field(
+        default=None, ge=1, le=600, description="The loan's term in months, grace included."
+    )
+    grace_months: int | None = Field(default=None, ge=0, le=599)
+    grace_payment: GracePayment | None = Field(
+        default=None, description="What is paid during the grace: the interest, or nothing."
+    )
+    repayments_per_year: int | None = Field(
+        default=None, description=f"Instalments a year: one of {REPAYMENTS_PER_YEAR}."
+    )
+    amortisation: Amortisation | None = Field(
+        default=None, description="french: constant instalment; italian: constant principal."
+    )
+    note: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _usable_when_complete(self) -> MixedTerms:
+        if (
+            self.repayments_per_year is not None
+            and self.repayments_per_year not in REPAYMENTS_PER_YEAR
+        ):
+            raise ValueError(f"repayments_per_year must be one of {REPAYMENTS_PER_YEAR}")
+        terms = self.loan_terms()
+        if terms is not None and (problems := terms.problems()):
+            raise ValueError("; ".join(problems))
+        return self
+
+    def missing(self) -> list[str]:
+        """The figures still not given."""
+        return [
+            name
+            for name in (
+                "loan_share_bp",
+                "annual_rate_bp",
+                "term_months",
+                "grace_months",
+                "grace_payment",
+                "repayments_per_year",
+                "amortisation",
+            )
+            if getattr(self, name) is None
+        ]
+
+    def loan_terms(self) -> LoanTerms | None:
+        """The loan's terms, or None while a figure is missing."""
+        if self.missing():
+            return None
+        assert self.annual_rate_bp is not None
+        assert self.term_months is not None
+        assert self.grace_months is not None
+        assert self.grace_payment is not None
+        assert self.repayments_per_year is not None
+        assert self.amortisation is not None
+        return LoanTerms(
+            self.annual_rate_bp,
+            self.term_months,
+            self.grace_months,
+            self.grace_payment,
+            self.repayments_per_year,
+            self.amortisation,
+        )
+
+
 class MeasureSpec(_Spec):
     code: str = Code
     fund: Fund
@@ -131,6 +218,11 @@ class MeasureSpec(_Spec):
         description="block_exemption only: the article of Regulation (EU) 651/2014 (GBER).",
     )
 
+    instrument: Instrument = Instrument.GRANT
+    mixed_terms: MixedTerms | None = Field(
+        default=None, description="A mixed instrument's terms (required for one, else none)."
+    )
+
     @model_validator(mode="after")
     def _gber_article_for_block_exemption(self) -> MeasureSpec:
         if (
@@ -138,6 +230,12 @@ class MeasureSpec(_Spec):
             and self.state_aid_regime != StateAidRegime.BLOCK_EXEMPTION
         ):
             raise ValueError(f"measure {self.code}: gber_article is for block_exemption only")
+        return self
+
+    @model_validator(mode="after")
+    def _terms_for_mixed(self) -> MeasureSpec:
+        if (self.instrument == Instrument.MIXED) != (self.mixed_terms is not None):
+            raise ValueError(f"measure {self.code}: mixed_terms are given exactly for a mixed one")
         return self
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.core.domain import CallStatus, ClosedReason, SelectionMethod
+from app.core.domain import CallStatus, ClosedReason, Instrument, SelectionMethod
 from app.core.money import CENT
 from app.schemas.common import Output
 from app.schemas.page import CallFilter, MeasureFilter, PageQuery, ProgrammeFilter
@@ -295,6 +295,19 @@ class CallFiguresRead(Output):
     )
 
 
+class FundFiguresRead(Output):
+    """The mixed instrument's revolving fund (app.services.loans says how it composes with
+    the caps)."""
+
+    lent: Money = Field(description="Loan parts of active allocations.")
+    repaid: Money = Field(description="Principal repaid on them (back in the fund).")
+    outstanding: Money = Field(description="lent - repaid")
+    available: Money = Field(
+        description="What new grants may still take: budget - allocated, where allocated "
+        "counts a loan net of its repaid principal."
+    )
+
+
 class MeasureFiguresRead(Output):
     id: uuid.UUID
     code: str
@@ -309,6 +322,8 @@ class MeasureFiguresRead(Output):
     funded_projects: int
     max_funded_projects: int | None = Field(description="The cap on funded projects, if any.")
     one_per_district: bool
+    instrument: Instrument
+    fund: FundFiguresRead | None = Field(description="A mixed instrument's fund; else null.")
     calls: list[CallFiguresRead] = Field(description="Published and closed calls, by code.")
     districts: list[DistrictFiguresRead] | None = Field(
         description="Every district, by code, where the measure funds one project per district; "
@@ -327,4 +342,5 @@ class ProgrammeReportRead(Output):
     allocated: Money
     available: Money = Field(description="total_budget - allocated")
     funded_projects: int
+    fund: FundFiguresRead = Field(description="The mixed instruments' funds together.")
     measures: list[MeasureFiguresRead]

@@ -32,6 +32,7 @@ from app.core.errors import (
     IllegalTransition,
     MeasureBudgetExceeded,
     MeasureProjectCapReached,
+    MixedTermsNotSet,
     NotFound,
     ProgrammeBudgetExceeded,
 )
@@ -50,7 +51,7 @@ from app.schemas.application import (
 )
 from app.schemas.dry_run import Cap, CapKind, DryRunReport
 from app.schemas.page import PageJson
-from app.services import audit, de_minimis, first_come
+from app.services import audit, de_minimis, first_come, loans
 from app.services.paging import SortKey
 
 # Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
@@ -255,6 +256,10 @@ async def dry_run_grant(
     for found in (_not_approved(application), _beyond_request(application, amount)):
         if found is not None:
             findings.append(found)
+    try:  # mixed instrument (app.services.loans): its terms must all be set
+        loans.plan_loan(measure, amount)
+    except MixedTermsNotSet as unset:
+        findings.append(unset)
     if existing is not None:
         findings.append(
             AllocationAlreadyActive(
@@ -353,6 +358,7 @@ async def _grant(
     amount = data.amount
     check_within_request(application, amount)
     measure = await _measure(session, application)
+    loan = loans.plan_loan(measure, amount)  # mixed instrument: refused while terms are unset
     district_id = application.district_id if measure.one_per_district else None
     # Programme -> measure -> call: each conditional UPDATE either moves its counter or
     # refuses; a refusal raises and the transaction undoes the counters already moved.
@@ -411,6 +417,8 @@ async def _grant(
     )
     session.add(allocation)
     await session.flush()  # the partial unique indexes fire here, inside the request
+    if loan is not None:  # mixed instrument: the loan part, its schedule, the fund's lent
+        await loans.open_loan(session, allocation, loan)
     await audit.record(
         session,
         action="allocation.grant",
@@ -431,6 +439,7 @@ async def revoke_allocation(
             current_status=allocation.status,
             attempted="revoke",
         )
+    await loans.before_revocation(session, allocation)  # mixed: nothing repaid yet
     before = audit.snapshot(allocation)
     allocation.status = AllocationStatus.REVOKED
     allocation.revoked_at = datetime.now(UTC)

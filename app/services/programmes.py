@@ -13,11 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
+from app.core.domain import Instrument
 from app.core.errors import (
     BudgetBelowAllocated,
     Conflict,
     DomainError,
     MeasureCallsBudgetExceeded,
+    NotMixedInstrument,
     ProgrammeMeasuresBudgetExceeded,
 )
 from app.core.money import ZERO
@@ -278,6 +280,14 @@ async def update_measure(
             if data.max_funded_projects < measure.funded_projects:
                 raise _measure_full(measure, data.max_funded_projects)
             measure.max_funded_projects = data.max_funded_projects
+        if data.mixed_terms is not None:
+            if measure.instrument != Instrument.MIXED:
+                raise NotMixedInstrument(
+                    f"Measure {measure.code} is a {measure.instrument} measure: it has no "
+                    "loan terms.",
+                    instrument=measure.instrument,
+                )
+            measure.loan_terms = data.mixed_terms.model_dump(mode="json")
         for field in ("title", "objective", "beneficiaries", "notes"):
             text = getattr(data, field)
             if text is not None:

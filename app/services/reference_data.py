@@ -256,6 +256,16 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     return report
 
 
+def _loan_terms(existing: Measure | None, spec: MeasureSpec) -> dict[str, object] | None:
+    """A mixed measure's terms from the file; a figure the file leaves null ("not given by
+    the source") keeps what the region has set through the API, if anything."""
+    if spec.mixed_terms is None:
+        return None
+    terms = spec.mixed_terms.model_dump(mode="json")
+    kept = (existing.loan_terms or {}) if existing is not None else {}
+    return {name: kept.get(name) if value is None else value for name, value in terms.items()}
+
+
 async def write_measure(
     loader: RowWriter,
     programme: Programme,
@@ -289,6 +299,8 @@ async def write_measure(
             "state_aid_regime": spec.state_aid_regime,
             "gber_article": spec.gber_article,
             "calls_budget": calls_budget,
+            "instrument": spec.instrument,
+            "loan_terms": _loan_terms(existing, spec),
             **_eligibility(spec.eligibility),
         },
     )

@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
-from app.core.domain import SelectionMethod
+from app.core.domain import Instrument, SelectionMethod
 from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
 from app.core.money import ZERO
@@ -292,10 +292,12 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
     return from_attributes(
         ProgrammeReportRead,
         programme,
+        fund=programme,  # lent, repaid, outstanding, available: the programme's own figures
         measures=[
             from_attributes(
                 MeasureFiguresRead,
                 measure,
+                fund=measure if measure.instrument == Instrument.MIXED else None,
                 calls=[call for call in calls if call.measure_id == measure.id],
                 districts=district_figures(measure.id) if measure.one_per_district else None,
             )

@@ -211,6 +211,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/allocations/{allocation_id}/rna-cor"): Route(
         REGION, changed("allocation.record_rna_cor")
     ),
+    # A mixed allocation's loan: public while the allocation is (its schedule and what is
+    # paid on it are part of the aid granted); repayments are the region's to record.
+    ("GET", "/api/v1/allocations/{allocation_id}/loan"): Route(PUBLIC),
+    ("POST", "/api/v1/allocations/{allocation_id}/loan/repayments"): Route(
+        REGION, made("loan.repay", "loan_repayment")
+    ),
     ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants/{allocation_id}"): Route(PUBLIC),

@@ -34,6 +34,7 @@ from app.core.config import Settings
 from app.core.domain import (
     ApplicationStatus,
     DeclarationKind,
+    Instrument,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -59,7 +60,16 @@ from app.services.reference_data import WECARE_FILE, load_reference_data, read_r
 from app.services.tokens import issue_token
 from app.services.users import create_user
 from tests.actors import make_organisation, tax_code
-from tests.world import GRID, approved, budget, district, euros, first_come_in_line, with_grid
+from tests.world import (
+    GRID,
+    MIXED_TERMS,
+    approved,
+    budget,
+    district,
+    euros,
+    first_come_in_line,
+    with_grid,
+)
 
 EXAMPLES_PER_OPERATION = 15
 # Logging out revokes the token it is called with: each logout case gets a token of its own,
@@ -84,6 +94,8 @@ RULES_ON_THE_DATA = {
     "not_a_reviewer",
     # an Idempotency-Key already used with another body
     "idempotency_key_reused",
+    # a repayment's value date against its loan's start and today
+    "repayment_date_out_of_range",
     # the region answers an invitation for an organisation only with a reason: the body is
     # optional for the organisation's own users, and a schema cannot vary by caller
     "reason_required",
@@ -132,6 +144,10 @@ schema.config.generation.update(with_security_parameters=False)
 async def _world(session: Any) -> dict[str, str]:
     """One row of every resource, consistent with each other: their ids by path parameter."""
     w = await budget(session, total=10_000_000, code="FUZZ")
+    # A mixed instrument: the allocation below has a loan, so its schedule and repayments
+    # reach a row (and its revocation meets loan_repaid_in_part once one is recorded).
+    w.measure.instrument = Instrument.MIXED
+    w.measure.loan_terms = dict(MIXED_TERMS)
     area = await district(session, w, 1)
     funded = await approved(session, w, requested=50_000, n=1)
     reviewed = await approved(

@@ -302,10 +302,41 @@ _GRANT_ACT_GUARDS = {
 }
 
 
+# Migration 0021's guards (the new tables' own included: they go with their tables).
+_MIXED_GUARDS = {  # and indexes: _guard_names lists every index
+    "programme_lent_non_negative_check",
+    "programme_repaid_within_lent_check",
+    "measure_instrument_check",
+    "measure_lent_non_negative_check",
+    "measure_repaid_within_lent_check",
+    "measure_loans_only_mixed_check",
+    "loan_principal_positive_check",
+    "loan_grant_non_negative_check",
+    "loan_repaid_within_principal_check",
+    "loan_rate_in_range_check",
+    "loan_grace_within_term_check",
+    "loan_frequency_known_check",
+    "loan_grace_payment_check",
+    "loan_amortisation_check",
+    "loan_allocation_id_key",
+    "loan_instalment_number_positive_check",
+    "loan_instalment_parts_non_negative_check",
+    "loan_instalment_paid_within_due_check",
+    "loan_instalment_loan_id_number_key",
+    "loan_repayment_amount_positive_check",
+    "loan_repayment_split_adds_up_check",
+    "loan_programme_id_idx",
+    "loan_measure_id_idx",
+    "loan_repayment_loan_id_idx",
+    "loan_repayment_instalment_id_idx",
+}
+
+
 # The guards each migration after 0018 adds: a test that goes down below them sees them go.
 _GUARDS_OF = {
     "0019": {"call_closed_only_first_come_check"},
     "0020": _GRANT_ACT_GUARDS,
+    "0021": _MIXED_GUARDS,
 }
 
 
@@ -453,3 +484,35 @@ async def test_0020_grant_act_down_and_up(scratch_engine: AsyncEngine) -> None:
         assert {tuple(row) for row in regime} == {(None, None)}
         regulation = await conn.scalar(text("SELECT de_minimis_regulation FROM call"))
         assert regulation is None
+
+
+async def test_0021_mixed_instrument_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the loan tables, the fund's counters, the instrument and their guards go and
+    every other guard stays (no table rebuild). Up: an existing measure is a grant with no
+    terms, and nothing is lent or repaid anywhere."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        await budget(session, total=1000, code="MIG22")
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert at_head >= _MIXED_GUARDS
+    await migrations.downgrade(scratch_engine, "0020")
+    async with scratch_engine.connect() as conn:
+        assert not {"loan", "loan_instalment", "loan_repayment"} & await conn.run_sync(_tables)
+        assert not {"instrument", "loan_terms", "lent_cents", "repaid_cents"} & (
+            await conn.run_sync(_columns, "measure")
+        )
+        assert not {"lent_cents", "repaid_cents"} & await conn.run_sync(_columns, "programme")
+        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0020")
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        measure = (
+            await conn.execute(
+                text("SELECT instrument, loan_terms, lent_cents, repaid_cents FROM measure")
+            )
+        ).one()
+        assert tuple(measure) == ("grant", None, 0, 0)
+        fund = text("SELECT lent_cents, repaid_cents FROM programme")
+        assert tuple((await conn.execute(fund)).one()) == (0, 0)

@@ -29,11 +29,13 @@ from app.db import migrations
 from app.db.base import Base
 from app.db.session import Database, create_engine
 from app.models import Call, CallParticipationLimit, Measure, MeasureLine, Programme, ScoringGrid
-from app.schemas.reference_data import ReferenceDataFile
+from app.schemas.programme import MeasureUpdate
+from app.schemas.reference_data import MixedTerms, ReferenceDataFile
+from app.services.programmes import update_measure
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.scoring import grids_read
 from tests.conftest import BACKENDS, create_database
-from tests.world import cents, euros
+from tests.world import MIXED_TERMS, cents, euros
 
 SECOND_FILE = Path(__file__).resolve().parents[1] / "data" / "second_programme.yaml"
 VOLATILE = {"id", "created_at", "updated_at"}
@@ -136,6 +138,22 @@ class TestWecare:
         report = await load_reference_data(session, read_reference_file(WECARE_FILE))
         assert not report.changed
         assert await full_snapshot(session) == before
+
+    async def test_fesr_is_mixed_and_a_reload_keeps_the_terms_the_region_set(
+        self, session: AsyncSession, wecare: Programme
+    ) -> None:
+        fesr = await session.scalar(select(Measure).where(Measure.code == "FESR"))
+        assert fesr is not None
+        assert fesr.instrument == "mixed"
+        assert fesr.loan_terms is not None
+        assert fesr.loan_terms["loan_share_bp"] is None  # not given by the source
+        await update_measure(
+            session, fesr, data=MeasureUpdate(mixed_terms=MixedTerms.model_validate(MIXED_TERMS))
+        )
+        await load_reference_data(session, read_reference_file(WECARE_FILE))
+        await session.refresh(fesr)
+        assert fesr.loan_terms is not None
+        assert fesr.loan_terms["loan_share_bp"] == 7000  # the file's null keeps it
 
     async def test_a_changed_file_updates_in_place(
         self, session: AsyncSession, wecare: Programme

@@ -11,6 +11,7 @@ from app.api.v1 import (
     calls,
     clients,
     districts,
+    loans,
     measures,
     oauth,
     organisations,
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/api/v1")
 # (The prefixes do not overlap, so the order changes nothing else; OpenAPI groups by tag.)
 for module in (
     allocations,
+    loans,
     transparency,
     programmes,
     measures,

@@ -27,6 +27,7 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus
 from app.models import AuditEvent, AuditHead
+from app.services import loans
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -38,7 +39,16 @@ from tests.actors import (
 )
 from tests.api.routes import MUTATING, ROUTES, Event, app_routes
 from tests.api.v1.flows import Api, declare_no_conflict, programme, text
-from tests.world import Budget, approved, budget, district, open_window, scores, with_grid
+from tests.world import (
+    Budget,
+    approved,
+    budget,
+    district,
+    mixed,
+    open_window,
+    scores,
+    with_grid,
+)
 
 
 class World:
@@ -413,6 +423,23 @@ def _allocation_record(segment: str, body: dict[str, str]) -> Callable[[World], 
     return make
 
 
+async def _loan_repay(w: World) -> Request:
+    officer = await w.actor("officer")
+    world = await mixed(w.session, total=1_000_000, code="AUDMIX")
+    application = await approved(w.session, world, requested=1_000, n=7)
+    body = {"application_id": str(application.id), "amount": "1000.00"}
+    made = await w.created("/api/v1/allocations", officer, body)
+    repayment = {"instalment": 1, "amount": "1.00", "paid_on": str(loans.today())}
+    return Request(
+        "POST",
+        f"/api/v1/allocations/{made}/loan/repayments",
+        officer,
+        json=repayment,
+        headers={"Idempotency-Key": "audit-repay"},
+        expect=201,
+    )
+
+
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
     email = f"login-{uuid.uuid4().hex[:6]}@example.org"
     user = await user_actor(w.session, w.settings, Role.OFFICER, email=email)
@@ -684,6 +711,7 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "allocation.revoke": _allocation_revoke,
     "allocation.record_cup": _allocation_record("cup", {"cup": "C11G06000000001"}),
     "allocation.record_rna_cor": _allocation_record("rna-cor", {"rna_cor": "1234567"}),
+    "loan.repay": _loan_repay,
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,

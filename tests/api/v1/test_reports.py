@@ -165,6 +165,13 @@ class TestProgrammeReport:
             "allocated": "130000.00",
             "available": "870000.00",
             "funded_projects": 2,
+            # No mixed instrument here: nothing lent; what is available is the programme's.
+            "fund": {
+                "lent": "0.00",
+                "repaid": "0.00",
+                "outstanding": "0.00",
+                "available": "870000.00",
+            },
         }
         first, second = report["measures"]
         assert {k: first[k] for k in first if k not in ("calls", "districts")} == {
@@ -179,6 +186,8 @@ class TestProgrammeReport:
             "funded_projects": 1,
             "max_funded_projects": 10,
             "one_per_district": True,
+            "instrument": "grant",
+            "fund": None,
         }
         assert first["calls"] == [
             {
