@@ -35,7 +35,7 @@ from app.db.session import Database, create_engine
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.users import create_user
 from bench import dataset
-from bench.grants import md5_uuid
+from bench.dataset import md5_uuid
 from bench.run import Server, start_server, tree_cpu_seconds, wrk, wrk_post
 
 NAME = "bench_dry_runs"
@@ -46,6 +46,7 @@ ADMIN_PASSWORD = "bench admin password 2026"
 ORGANISATIONS = 200
 REAL_POOL = 30_000  # submissions are ~100-300/s on one core: more than 5 rounds x 4 s use
 DRY_POOL = 2_000
+CALL = "WECARE-FSE2-2018"  # opened by OPEN_SQL; the drafts go to it
 
 OPEN_SQL = [
     "UPDATE measure SET applicant_forms = '[\"organisation\"]', eligible_legal_natures = '[]',"
@@ -61,19 +62,6 @@ OPEN_SQL = [
     " SELECT md5('drphase')::uuid, id, 99, 'submission', now() - interval '1 day',"
     " now() + interval '30 days' FROM call WHERE code = 'WECARE-FSE2-2018'",
 ]
-
-# $1 pool prefix, $2 count, $3 organisations: drafts to the FSE2 call, one organisation each.
-DRAFTS_SQL = """
-INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,
-    partnership_id, title, description, total_cost_cents, requested_cents, thematic_area_id,
-    district_id, district_slot_id, stage, preliminary_id, status, submitted_at, decided_at,
-    created_at, updated_at, version)
-SELECT md5($1 || i)::uuid, c.id, c.measure_id, NULL, md5('org' || (1 + i % $3::int))::uuid,
-       NULL, 'Bench draft ' || i, 'Generated for the benchmark.', 100000, 100000,
-       NULL, NULL, NULL, 'single', NULL, 'draft', NULL, NULL, now(), now(), 1
-FROM generate_series(1, $2::int) AS i
-JOIN call c ON c.code = 'WECARE-FSE2-2018'
-"""
 
 LUA = """
 -- args: ids file, expected status, authorization, path ({id} = next line)
@@ -139,8 +127,18 @@ async def prepare() -> None:
             await conn.execute(dataset.ORGANISATIONS_SQL, ORGANISATIONS)
             for statement in OPEN_SQL:
                 await conn.execute(statement)
-            await conn.execute(DRAFTS_SQL, "drreal", REAL_POOL, ORGANISATIONS)
-            await conn.execute(DRAFTS_SQL, "drdry", DRY_POOL, ORGANISATIONS)
+            call_id = str(await conn.fetchval("SELECT id FROM call WHERE code = $1", CALL))
+            for pool, count in (("drreal", REAL_POOL), ("drdry", DRY_POOL)):
+                await dataset.add_pool(
+                    conn,
+                    pool,
+                    count,
+                    call_ids=[call_id],
+                    organisations=ORGANISATIONS,
+                    status="draft",
+                    requested_cents=100000,
+                    title="Bench draft",
+                )
         await conn.execute("VACUUM (ANALYZE)")
     finally:
         await conn.close()
