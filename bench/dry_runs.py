@@ -1,4 +1,5 @@
-"""A submission's dry run against the real submission, paired in one run (README "Dry runs").
+"""Dry runs against the real actions, paired in one run (README "Dry runs"): a submission's
+and a grant's.
 
     .venv/bin/python -m bench.dry_runs                      # 5 rounds x 3 s per side
     .venv/bin/python -m bench.dry_runs --rounds 7 --seconds 4
@@ -13,6 +14,11 @@ one server (``app.cli serve``, one worker, CPU 0; wrk on CPU 1, as in bench.run)
 administrator, with ``If-Match: *``. Every round measures both, in a shuffled order; the
 server CPU time per request comes from /proc (``bench.run.tree_cpu_seconds``), and the ratio
 is the median of the per-round dry ÷ real ratios. Target: at most 0.5.
+
+The grants are measured the same way on two pools of approved applications of the same call
+(EUR 1.00 each, far within the call's EUR 3.6 million; the measure's project cap lifted so
+every real grant fits): ``POST /api/v1/allocations`` once per application (201) against the
+same body with ``?dry_run=true`` over and over (200, ``would_succeed``).
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ ADMIN_PASSWORD = "bench admin password 2026"
 ORGANISATIONS = 200
 REAL_POOL = 30_000  # submissions are ~100-300/s on one core: more than 5 rounds x 4 s use
 DRY_POOL = 2_000
-CALL = "WECARE-FSE2-2018"  # opened by OPEN_SQL; the drafts go to it
+GRANT_POOL = 30_000  # approved applications for real grants (EUR 1.00 each)
+CALL = "WECARE-FSE2-2018"  # opened by OPEN_SQL; every pool goes to it
 
 OPEN_SQL = [
     "UPDATE measure SET applicant_forms = '[\"organisation\"]', eligible_legal_natures = '[]',"
@@ -55,6 +62,7 @@ OPEN_SQL = [
     " required_member_natures = '[]', min_required_members = 0,"
     " required_members_in_piemonte = false, two_stage_submission = false,"
     " one_per_district = false WHERE code = 'FSE2'",
+    "UPDATE measure SET max_funded_projects = NULL WHERE code = 'FSE2'",
     "UPDATE call SET status = 'published' WHERE code = 'WECARE-FSE2-2018'",
     "DELETE FROM call_participation_limit WHERE call_id ="
     " (SELECT id FROM call WHERE code = 'WECARE-FSE2-2018')",
@@ -64,7 +72,8 @@ OPEN_SQL = [
 ]
 
 LUA = """
--- args: ids file, expected status, authorization, path ({id} = next line)
+-- args: ids file, expected status, authorization, path ({id} = next line), and a JSON body
+-- ({id} = the same line) or "" for none
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
@@ -72,7 +81,9 @@ function init(args)
   for line in io.lines(args[1]) do ids[#ids + 1] = line end
   expected = tonumber(args[2])
   template = args[4]
+  body = args[5]
   wrk.method = "POST"
+  if body ~= "" then wrk.headers["Content-Type"] = "application/json" end
   wrk.headers["Authorization"] = args[3]
   wrk.headers["If-Match"] = "*"
   issued, unexpected = 0, 0
@@ -80,7 +91,9 @@ end
 function request()
   issued = issued + 1
   local id = ids[((issued - 1) % #ids) + 1]
-  return wrk.format(nil, (string.gsub(template, "{id}", id)))
+  local payload = nil
+  if body ~= "" then payload = (string.gsub(body, "{id}", id)) end
+  return wrk.format(nil, (string.gsub(template, "{id}", id)), nil, payload)
 end
 function response(status, headers, body)
   if status ~= expected then unexpected = unexpected + 1 end
@@ -128,14 +141,20 @@ async def prepare() -> None:
             for statement in OPEN_SQL:
                 await conn.execute(statement)
             call_id = str(await conn.fetchval("SELECT id FROM call WHERE code = $1", CALL))
-            for pool, count in (("drreal", REAL_POOL), ("drdry", DRY_POOL)):
+            pools = [
+                ("drreal", REAL_POOL, "draft"),
+                ("drdry", DRY_POOL, "draft"),
+                ("drgreal", GRANT_POOL, "approved"),
+                ("drgdry", DRY_POOL, "approved"),
+            ]
+            for pool, count, status in pools:
                 await dataset.add_pool(
                     conn,
                     pool,
                     count,
                     call_ids=[call_id],
                     organisations=ORGANISATIONS,
-                    status="draft",
+                    status=status,
                     requested_cents=100000,
                     title="Bench draft",
                 )
@@ -162,7 +181,8 @@ def login(server: Server) -> str:
 
 @dataclass
 class Submits:
-    """POSTs to ``path`` (``{id}`` = the next draft of ``ids``), expecting 200."""
+    """POSTs to ``path`` with ``body`` (``{id}`` = the next id of ``ids`` in both), expecting
+    ``status``."""
 
     server: Server
     path: str
@@ -170,6 +190,8 @@ class Submits:
     authorization: str
     workdir: Path
     walk: bool
+    status: int = 200
+    body: str = ""
     offset: int = 0
 
     def run_once(self, seconds: float) -> tuple[int, int]:
@@ -181,7 +203,7 @@ class Submits:
             raise RuntimeError(f"{self.path}: the pool of {len(self.ids)} drafts is used up")
         listing = self.workdir / f"ids-{id(self)}.txt"
         listing.write_text("\n".join(remaining) + "\n")
-        args = [str(listing), "200", self.authorization, self.path]
+        args = [str(listing), str(self.status), self.authorization, self.path, self.body]
         requests, _rps, _p50, _p99, errors, issued = wrk_post(
             self.server.base + "/", seconds, script, args
         )
@@ -218,7 +240,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     asyncio.run(prepare())
-    results: dict[str, list[float]] = {"real": [], "dry": [], "read": []}
+    sides = ["real", "dry", "read", "grant", "grant_dry"]
+    results: dict[str, list[float]] = {side: [] for side in sides}
+    grant_body = '{"application_id": "{id}", "amount": "1.00"}'
     with tempfile.TemporaryDirectory(prefix="bench-dry-runs-") as tmp:
         work = Path(tmp)
         env = {"WECARE_DATABASE_URL": URL, "WECARE_LOG_LEVEL": "WARNING"}
@@ -242,9 +266,27 @@ def main() -> None:
                     work,
                     walk=False,
                 ),
+                "grant": Submits(
+                    server,
+                    "/api/v1/allocations",
+                    [md5_uuid(f"drgreal{i}") for i in range(1, GRANT_POOL + 1)],
+                    bearer,
+                    work,
+                    walk=True,
+                    status=201,
+                    body=grant_body,
+                ),
+                "grant_dry": Submits(
+                    server,
+                    "/api/v1/allocations?dry_run=true",
+                    [md5_uuid(f"drgdry{i}") for i in range(1, DRY_POOL + 1)],
+                    bearer,
+                    work,
+                    walk=False,
+                    body=grant_body,
+                ),
             }
             for number in range(1, args.rounds + 1):
-                sides = [*loads, "read"]
                 random.shuffle(sides)
                 for side in sides:
                     if side == "read":
@@ -256,27 +298,41 @@ def main() -> None:
         finally:
             server.process.terminate()
             server.process.wait(10)
-    real, dry, read = results["real"], results["dry"], results["read"]
-    ratio = statistics.median(d / r for d, r in zip(dry, real, strict=True))
-    floor = statistics.median(g / r for g, r in zip(read, real, strict=True))
-    lines = [
-        f"{args.rounds} rounds x {args.seconds:g} s per side, one server; server CPU "
-        "us/request (median of rounds); ratio = median of per-round dry / real",
+    print("\n".join(report(args.rounds, args.seconds, results)))  # noqa: T201
+
+
+def report(rounds: int, seconds: float, results: dict[str, list[float]]) -> list[str]:
+    def ratio(top: str, bottom: str) -> float:
+        pairs = zip(results[top], results[bottom], strict=True)
+        return statistics.median(t / b for t, b in pairs)
+
+    def median(side: str) -> str:
+        return f"{statistics.median(results[side]):.0f}"
+
+    def rounds_of(*names: str) -> str:
+        return ", ".join(
+            "(" + ", ".join(f"{v:.0f}" for v in values) + ")"
+            for values in zip(*(results[n] for n in names), strict=True)
+        )
+
+    return [
+        f"{rounds} rounds x {seconds:g} s per side, one server; server CPU us/request "
+        "(median of rounds); ratio = median of per-round dry / real",
         "",
-        "| submission | CPU us/request |",
+        "| action | CPU us/request |",
         "|---|---|",
-        f"| real (200, submitted) | {statistics.median(real):.0f} |",
-        f"| dry run (200, would_succeed) | {statistics.median(dry):.0f} |",
-        f"| read by id (GET, 200: the floor of any call on it) | {statistics.median(read):.0f} |",
-        f"| dry / real | {ratio:.3f} (target <= 0.5) |",
-        f"| read / real | {floor:.3f} |",
+        f"| submission, real (200, submitted) | {median('real')} |",
+        f"| submission, dry run (200, would_succeed) | {median('dry')} |",
+        f"| read by id (GET, 200: the floor of any call on it) | {median('read')} |",
+        f"| grant, real (201, granted) | {median('grant')} |",
+        f"| grant, dry run (200, would_succeed) | {median('grant_dry')} |",
+        f"| submission dry / real | {ratio('dry', 'real'):.3f} (target <= 0.5) |",
+        f"| grant dry / real | {ratio('grant_dry', 'grant'):.3f} (target <= 0.5) |",
+        f"| read / real submission | {ratio('read', 'real'):.3f} |",
         "",
-        "per round (real, dry, read): "
-        + ", ".join(
-            f"({r:.0f}, {d:.0f}, {g:.0f})" for r, d, g in zip(real, dry, read, strict=True)
-        ),
+        "per round (real, dry, read): " + rounds_of("real", "dry", "read"),
+        "per round (grant, grant dry): " + rounds_of("grant", "grant_dry"),
     ]
-    print("\n".join(lines))  # noqa: T201
 
 
 if __name__ == "__main__":

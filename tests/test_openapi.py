@@ -228,5 +228,11 @@ def test_the_oauth_forms_say_that_a_repeated_parameter_is_refused() -> None:
         assert "RFC 6749 section 3.1" in operation["requestBody"]["description"], where
         # An unknown parameter is ignored, but it is one string too: never a repeated one.
         assert form["schema"]["additionalProperties"] == {"type": "string"}, where
+        # The client authenticates itself (Basic, or client_secret_post in the form): the
+        # spec names the Basic scheme rather than saying the operation is open to anyone.
+        assert operation["security"] == [{"clientBasic": []}, {}], where
         forms += 1
     assert forms == 3
+    basic = document["components"]["securitySchemes"]["clientBasic"]
+    assert (basic["type"], basic["scheme"]) == ("http", "basic")
+    assert "client_secret_post" in basic["description"]

@@ -204,7 +204,7 @@ def test_fse1_ranks_on_a_grid_whose_figures_the_source_does_not_give(
     """The source names the qualities projects must show, never a score: every figure of
     the FSE1 grid is null ("not given by the source"), so the grid is incomplete."""
     (call,) = [c for c in data.programme.calls if c.code == "WECARE-FSE1-2017"]
-    assert call.selection_method is SelectionMethod.EVALUATIVE
+    assert call.selection_method is SelectionMethod.RANKING
     grid = call.scoring_grid
     assert grid is not None
     for criterion in grid.criteria:
@@ -229,7 +229,7 @@ def test_a_grid_on_a_first_come_call_is_refused(raw_data: dict[str, Any]) -> Non
         for code in ("WECARE-FSE1-2017", "WECARE-FESR-2018")
     )
     fesr["scoring_grid"] = fse1["scoring_grid"]
-    with pytest.raises(ValidationError, match="scoring_grid is for evaluative"):
+    with pytest.raises(ValidationError, match="scoring_grid is for ranking calls"):
         ReferenceDataFile.model_validate(changed)
 
 

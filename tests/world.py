@@ -450,6 +450,24 @@ async def first_come(
     return world
 
 
+async def first_come_in_line(session: AsyncSession) -> Application:
+    """A draft to a first-come call with an open window whose budget is all reserved (one
+    submitted application holds it) and whose waiting list has one place: submitted, it
+    waits at position 1 and the call closes itself; withdrawn, it leaves the list and the
+    call opens; its dry run reports the same. The fuzz run's application (tests/api/
+    test_fuzz.py), so generated requests reach the reservation and the waiting list."""
+    world = await first_come(session, budget_euros=100_000, waiting_list_length=1)
+    holder = await approved(
+        session, world, requested=100_000, n=20, status=ApplicationStatus.SUBMITTED
+    )
+    holder.submitted_at = datetime.now(UTC)
+    holder.reserved = world.call.budget  # as its submission reserved it
+    world.call.reserved = world.call.budget
+    draft = await approved(session, world, requested=50_000, n=21, status=ApplicationStatus.DRAFT)
+    await session.flush()
+    return draft
+
+
 async def ranked(
     session: AsyncSession,
     world: Budget,

@@ -225,11 +225,28 @@ BEARER_SCHEME: dict[str, Any] = {
 }
 
 
+# The OAuth endpoints (token, revoke, introspect) authenticate the partner client itself,
+# never a bearer token (RFC 6749 2.3.1): HTTP Basic, or client_secret_post (client_id and
+# client_secret in the form, which OpenAPI cannot name as a scheme: the empty alternative).
+CLIENT_BASIC_SCHEME_NAME = "clientBasic"
+CLIENT_BASIC_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "basic",
+    "description": "A partner client's credentials (client_secret_basic): the client id and "
+    "secret, each form-urlencoded, as `Authorization: Basic base64(id:secret)`. The OAuth "
+    "endpoints also take them as the form fields `client_id` and `client_secret` "
+    "(client_secret_post); without either they answer 401 `invalid_client`.",
+}
+CLIENT_AUTHENTICATION: dict[str, Any] = {"security": [{CLIENT_BASIC_SCHEME_NAME: []}, {}]}
+
+
 def document_bearer_scheme(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the HTTP bearer scheme, as an alternative to every OAuth2 requirement (same
-    scopes: OpenAPI 3.1 lets a requirement of any scheme list the roles it needs)."""
+    scopes: OpenAPI 3.1 lets a requirement of any scheme list the roles it needs), and the
+    client credentials' Basic scheme the OAuth endpoints name."""
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
+    schemes[CLIENT_BASIC_SCHEME_NAME] = CLIENT_BASIC_SCHEME
     oauth2 = bearer_token.scheme_name
     for item in schema.get("paths", {}).values():
         for operation in item.values():

@@ -81,9 +81,16 @@ class CallStatus(StrEnum):
 class SelectionMethod(StrEnum):
     """How a call chooses what it funds (published with every grant, D.lgs. 33/2013 art. 27)."""
 
-    EVALUATIVE = "evaluative"  # procedura valutativa a graduatoria
+    RANKING = "ranking"  # procedura valutativa a graduatoria
     FIRST_COME = "first_come"  # procedura a sportello
     NEGOTIATED = "negotiated"  # procedura negoziale
+
+
+class ClosedReason(StrEnum):
+    """Why a first-come call takes no new submissions (app.models.call.Call.closed_reason)."""
+
+    WAITING_LIST_FULL = "waiting_list_full"  # nothing fits and the list is at its length
+    NOTHING_LEFT = "nothing_left"  # no list allowed (length 0) and the budget is taken
 
 
 class ScoreCombination(StrEnum):

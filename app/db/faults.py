@@ -23,6 +23,11 @@ _TRANSIENT_SQLSTATES = {
     "57P02": "server crashed",  # crash_shutdown
     "57P03": "server cannot accept connections now",  # cannot_connect_now (starting up)
 }
+# A table or column the code needs is missing: the database has not been migrated to this
+# release (`wecare db upgrade`), an operator's step rather than a bug in the request.
+_SCHEMA_BEHIND_SQLSTATES = {"42P01", "42703"}  # undefined_table, undefined_column
+_SCHEMA_BEHIND_MESSAGES = ("no such table", "no such column")  # SQLite's wording
+SCHEMA_BEHIND = "database schema is not migrated to this release: run `wecare db upgrade`"
 # Class 08: connection exceptions (the connection failed or was lost).
 _CONNECTION_CLASS = "08"
 # Modules whose OSErrors are the database's socket, not a file of ours.
@@ -40,6 +45,7 @@ class DatabaseFault:
 # Seconds a client should wait: a lost server takes longer to come back than a lock.
 RETRY_AFTER_BUSY = 2
 RETRY_AFTER_DOWN = 5
+RETRY_AFTER_UNMIGRATED = 30
 
 
 def _sqlstate(error: BaseException) -> str:
@@ -86,6 +92,8 @@ def _classify(error: BaseException) -> DatabaseFault | None:
         if state.startswith(_CONNECTION_CLASS) or error.connection_invalidated:
             return DatabaseFault("connection to the database lost", RETRY_AFTER_DOWN)
         message = str(error.orig).lower()
+        if state in _SCHEMA_BEHIND_SQLSTATES or message.startswith(_SCHEMA_BEHIND_MESSAGES):
+            return DatabaseFault(SCHEMA_BEHIND, RETRY_AFTER_UNMIGRATED)
         if "database is locked" in message or "database table is locked" in message:
             return DatabaseFault("database is locked", RETRY_AFTER_BUSY)
         if "connection is closed" in message or "connection was closed" in message:

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import CallStatus, ClosedReason, LegalNature, PhaseKind, SelectionMethod
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, str_enum
@@ -46,6 +46,10 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
             "OR (waiting_list_length >= 0 AND waiting_count <= waiting_list_length))",
             name="waiting_within_length",
         ),
+        # Set and cleared by app.services.first_come (migration 0019).
+        CheckConstraint(
+            "closed_at IS NULL OR selection_method = 'first_come'", name="closed_only_first_come"
+        ),
     )
 
     measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), index=True)
@@ -55,7 +59,7 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     title_en: Mapped[str] = mapped_column(String(300))
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
     selection_method: Mapped[SelectionMethod] = mapped_column(
-        str_enum(SelectionMethod, "selection_method"), default=SelectionMethod.EVALUATIVE
+        str_enum(SelectionMethod, "selection_method"), default=SelectionMethod.RANKING
     )
     published_on: Mapped[date | None] = mapped_column(Date)
     dates_note: Mapped[str | None] = mapped_column(String(1000))
@@ -71,6 +75,9 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     )
     waiting_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waiting_list_length: Mapped[int | None] = mapped_column(Integer)
+    # When the call closed itself for new submissions (``closed_for_submissions``); None
+    # while it takes them. Kept by app.services.first_come with the call locked.
+    closed_at: Mapped[datetime | None]
     # A run down the ranking: may the last fundable application get part of its request?
     # (app.services.ranking_grants; None: not given, not allowed until set; migration 0018)
     partial_last_grant: Mapped[bool | None] = mapped_column(Boolean)
@@ -91,6 +98,16 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
         if self.waiting_list_length is None or self.waiting_count < self.waiting_list_length:
             return False
         return self.waiting_count > 0 or self.available <= 0
+
+    @property
+    def closed_reason(self) -> ClosedReason | None:
+        """Why the call is closed for submissions: its waiting list is full, or (a list of
+        length 0) nothing is left. None while it takes them."""
+        if not self.closed_for_submissions:
+            return None
+        if self.waiting_count > 0:
+            return ClosedReason.WAITING_LIST_FULL
+        return ClosedReason.NOTHING_LEFT
 
 
 class CallPhase(IdMixin, Base):

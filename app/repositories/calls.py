@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.domain import LegalNature, PhaseKind
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure
 from app.repositories.paging import Order, keyset
@@ -28,12 +31,45 @@ async def get_call_by_code(session: AsyncSession, code: str) -> Call | None:
     return await session.scalar(select(Call).where(Call.code == code))
 
 
-async def get_call_with_measure(session: AsyncSession, call_id: uuid.UUID) -> Call | None:
-    """The call, its measure loaded with it in one statement (a later ``session.get`` of the
-    measure is answered from the identity map): a dry run's reads, kept few."""
-    query = select(Call, Measure).join(Measure, Measure.id == Call.measure_id)
-    row = (await session.execute(query.where(Call.id == call_id))).first()
-    return None if row is None else row[0]
+class PhaseWindow(NamedTuple):
+    kind: PhaseKind
+    opens_at: datetime
+    closes_at: datetime
+
+
+class CallRules(NamedTuple):
+    """What a submission checks of a call besides the call's row: its windows (in order)
+    and its participation limits (``{legal nature: max projects}``)."""
+
+    phases: list[PhaseWindow]
+    limits: dict[LegalNature, int]
+
+
+async def call_rules(session: AsyncSession, call_id: uuid.UUID) -> CallRules:
+    """The call's windows and participation limits in one statement of plain columns (a
+    UNION ALL: a limit's row has no window, a window's row no limit), no entity loaded."""
+    phases = select(
+        CallPhase.ordinal,
+        CallPhase.kind,
+        CallPhase.opens_at,
+        CallPhase.closes_at,
+        null().label("legal_nature"),
+        null().label("max_projects"),
+    ).where(CallPhase.call_id == call_id)
+    limits = select(
+        null(),
+        null(),
+        null(),
+        null(),
+        CallParticipationLimit.legal_nature,
+        CallParticipationLimit.max_projects,
+    ).where(CallParticipationLimit.call_id == call_id)
+    rows: Sequence[Any] = (await session.execute(union_all(phases, limits))).all()
+    windows = sorted((r for r in rows if r[0] is not None), key=lambda r: r[0])
+    return CallRules(
+        phases=[PhaseWindow(PhaseKind(r[1]), r[2], r[3]) for r in windows],
+        limits={LegalNature(r[4]): r[5] for r in rows if r[0] is None},
+    )
 
 
 async def list_call_phases(session: AsyncSession, call_id: uuid.UUID) -> list[CallPhase]:

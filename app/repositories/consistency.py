@@ -8,15 +8,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 
+from app.core.domain import SelectionMethod
 from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
 from app.models.programme import Measure, Programme
+from app.repositories import first_come
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,21 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
 
 async def _queue_differences(connection: AsyncConnection) -> list[Difference]:
     """First-come calls: ``reserved_cents`` is the sum of the applications' reservations,
-    ``waiting_count`` the number of applications waiting, and their positions run 1..n."""
+    ``waiting_count`` the number of applications waiting, and their positions run 1..n;
+    ``closed_at`` is set exactly when the counters say the call is closed for submissions."""
+    closed = case(
+        (first_come.CLOSED & (Call.selection_method == SelectionMethod.FIRST_COME), 1), else_=0
+    )
     calls = (
         await connection.execute(
-            select(Call.id, Call.code, cents(Call.reserved), Call.waiting_count)
+            select(
+                Call.id,
+                Call.code,
+                cents(Call.reserved),
+                Call.waiting_count,
+                case((Call.closed_at.is_not(None), 1), else_=0),
+                closed,
+            )
         )
     ).all()
     held = {
@@ -152,7 +165,9 @@ async def _queue_differences(connection: AsyncConnection) -> list[Difference]:
         )
     }
     found: list[Difference] = []
-    for call_id, code, reserved, waiting in calls:
+    for call_id, code, reserved, waiting, recorded, closed_now in calls:
+        if recorded != closed_now:  # closed_at set (1) or not (0), against the counters
+            found.append(Difference("call", code, "closed_at is set", recorded, closed_now))
         amount, count, last, distinct = held.get(call_id, (0, 0, 0, 0))
         if reserved != amount:
             found.append(Difference("call", code, "reserved_cents", reserved, amount))

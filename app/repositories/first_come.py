@@ -8,9 +8,10 @@ those transactions commit."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.types import Money
@@ -110,6 +111,26 @@ async def head_of_waiting_list(session: AsyncSession, call_id: uuid.UUID) -> App
         select(Application)
         .where(Application.call_id == call_id, Application.waiting_position == 1)
         .execution_options(populate_existing=True)
+    )
+
+
+# The closure as Call.closed_for_submissions decides it, in SQL (migration 0019 uses it too).
+CLOSED = (
+    Call.waiting_list_length.is_not(None)
+    & (Call.waiting_count >= Call.waiting_list_length)
+    & ((Call.waiting_count > 0) | (Call.budget - Call.allocated - Call.reserved <= 0))
+)
+
+
+async def sync_closure(session: AsyncSession, call_id: uuid.UUID, now: datetime) -> datetime | None:
+    """``closed_at``: kept when still closed, ``now`` when it just closed, None when open
+    again, from the counters as they are after this transaction's changes. The new value."""
+    return await session.scalar(
+        update(Call)
+        .where(Call.id == call_id)
+        .values({Call.closed_at: case((CLOSED, func.coalesce(Call.closed_at, now)), else_=None)})
+        .returning(Call.closed_at)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -179,7 +179,13 @@ class UserCreate(_In):
     )
     email: Email
     display_name: str = Field(min_length=1, max_length=200)
-    password: Password = Field(min_length=12, max_length=256)
+    password: Password = Field(
+        min_length=12,
+        max_length=256,
+        description="A one-time password: the administrator knows it, so the account must "
+        "change it at its first login (its first token is good only for "
+        "POST /api/v1/auth/password).",
+    )
     role: Role
     organisation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
@@ -210,13 +216,21 @@ class UserRead(BaseModel):
     display_name: str
     role: Role
     active: bool
+    password_change_required: bool = Field(
+        description="true until the account replaces the one-time password it was given.",
+    )
     organisation_ids: list[uuid.UUID]
     created_at: datetime
 
 
 def user_read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:
     """An account with the organisations it acts for (its memberships, loaded apart)."""
-    return from_attributes(UserRead, user, organisation_ids=organisation_ids)
+    return from_attributes(
+        UserRead,
+        user,
+        organisation_ids=organisation_ids,
+        password_change_required=user.must_change_password,
+    )
 
 
 class UserQuery(PageQuery):

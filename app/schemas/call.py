@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
+from app.core.domain import CallStatus, ClosedReason, LegalNature, PhaseKind, SelectionMethod
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, MeasureFilter, PageQuery, ProgrammeFilter
@@ -64,13 +64,13 @@ class CallCreate(Input):
     code: str = Field(min_length=1, max_length=40, pattern=CODE)
     title: Text
     budget: Money
-    selection_method: SelectionMethod = SelectionMethod.EVALUATIVE
+    selection_method: SelectionMethod = SelectionMethod.RANKING
     published_on: date | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1, max_length=10)
     participation_limits: list[ParticipationLimitSpec] = Field(default_factory=list, max_length=20)
     scoring_grid: ScoringGridSpec | None = Field(
-        default=None, description="The grid of an evaluative (ranking) call; none otherwise."
+        default=None, description="The grid of a ranking call; none otherwise."
     )
     waiting_list_length: WaitingListLength = None
     partial_last_grant: PartialLastGrant = None
@@ -103,7 +103,7 @@ class CallUpdate(Input):
     phases: list[CallPhaseSpec] | None = Field(default=None, min_length=1, max_length=10)
     scoring_grid: ScoringGridSpec | None = Field(
         default=None,
-        description="Replaces the grid of an evaluative (ranking) call: 409 "
+        description="Replaces the grid of a ranking call: 409 "
         "scoring_grid_locked once the call's first review is scored.",
     )
     waiting_list_length: WaitingListLength = None
@@ -159,13 +159,22 @@ class CallRead(Output):
         description="A first-come call whose waiting list is full (and, with no room for a "
         "list, whose budget is taken) refuses new submissions until money is released."
     )
+    closed_at: datetime | None = Field(
+        description="First-come calls: when the call closed itself for new submissions; "
+        "null while it takes them (and on other calls)."
+    )
+    closed_reason: ClosedReason | None = Field(
+        description="Why it is closed: waiting_list_full (nothing fits and the waiting list "
+        "is at its length) or nothing_left (no waiting list allowed and the budget taken); "
+        "null while it takes submissions."
+    )
     open_phase: PhaseKind | None = Field(
         description="The kind of submission window open now, if the call is published."
     )
     phases: list[CallPhaseRead]
     participation_limits: list[ParticipationLimitRead]
     scoring_grid: ScoringGridRead | None = Field(
-        description="The criteria reviewers score on (evaluative calls); null when none is set."
+        description="The criteria reviewers score on (ranking calls); null when none is set."
     )
     created_at: datetime
     updated_at: datetime

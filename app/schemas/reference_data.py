@@ -149,7 +149,7 @@ class CallSpec(_Spec):
     title: Text
     budget: Money
     status: CallStatus
-    selection_method: SelectionMethod = SelectionMethod.EVALUATIVE
+    selection_method: SelectionMethod = SelectionMethod.RANKING
     published_on: date | None = None
     dates_note: str | None = Field(default=None, max_length=1000)
     phases: list[CallPhaseSpec] = Field(min_length=1)
@@ -183,10 +183,9 @@ class CallSpec(_Spec):
 
     @model_validator(mode="after")
     def _grid_for_ranking(self) -> CallSpec:
-        if self.scoring_grid is not None and self.selection_method != SelectionMethod.EVALUATIVE:
+        if self.scoring_grid is not None and self.selection_method != SelectionMethod.RANKING:
             raise ValueError(
-                f"call {self.code}: scoring_grid is for evaluative (ranking) calls, not "
-                f"{self.selection_method}"
+                f"call {self.code}: scoring_grid is for ranking calls, not {self.selection_method}"
             )
         return self
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.core.domain import CallStatus, SelectionMethod
+from app.core.domain import CallStatus, ClosedReason, SelectionMethod
 from app.core.money import CENT
 from app.schemas.common import Output
 from app.schemas.page import CallFilter, MeasureFilter, PageQuery, ProgrammeFilter
@@ -94,7 +94,7 @@ class PublishedGrantRead(Output):
                         "welfare territoriale",
                     },
                     "responsible_office": "Regione Piemonte - Direzione Coesione Sociale",
-                    "selection_method": "evaluative",
+                    "selection_method": "ranking",
                     "award_date": "2018-11-20",
                     "project_title": "Welfare di comunità",
                     "programme_id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
@@ -123,7 +123,7 @@ class PublishedGrantRead(Output):
     legal_basis: LegalBasisRead
     responsible_office: str = Field(description="The office responsible for the procedure.")
     selection_method: SelectionMethod = Field(
-        description="evaluative (graduatoria), first_come (a sportello) or negotiated."
+        description="ranking (graduatoria), first_come (a sportello) or negotiated."
     )
     award_date: date = Field(description="The day the allocation was granted (UTC).")
     project_title: str
@@ -260,9 +260,20 @@ class CallFiguresRead(Output):
     )
     available: Money = Field(description="budget - allocated - reserved")
     funded_projects: int
+    selection_method: SelectionMethod
     waiting_count: int = Field(description="First-come calls: applications on the waiting list.")
+    waiting_list_length: int | None = Field(
+        description="First-come calls: how many may wait; null: no limit."
+    )
     closed_for_submissions: bool = Field(
-        description="A first-come call whose waiting list is full takes no new submissions."
+        description="A first-come call whose waiting list is full (and, with no room for a "
+        "list, whose budget is taken) takes no new submissions until money is released."
+    )
+    closed_at: datetime | None = Field(
+        description="First-come calls: when the call closed itself; null while it is open."
+    )
+    closed_reason: ClosedReason | None = Field(
+        description="waiting_list_full or nothing_left; null while it takes submissions."
     )
 
 

@@ -244,18 +244,17 @@ async def dry_run_grant(
 ) -> DryRunReport:
     """Every rule a grant of ``data`` would meet now, in the grant's order, each with its
     figures, and every cap with its figures: reads only (no counter moves, no lock)."""
-    application = await _grantable(session, data.application_id, principal)
+    subject = await repo.get_grant_subject(
+        session, data.application_id, visibility.applications(principal)
+    )
+    if subject is None:
+        raise NotFound(f"No application {data.application_id}.")
+    application, measure, programme, call, existing = subject
     amount = data.amount
     findings: list[DomainError] = []
     for found in (_not_approved(application), _beyond_request(application, amount)):
         if found is not None:
             findings.append(found)
-    measure = await _measure(session, application)
-    programme = await session.get(Programme, measure.programme_id)
-    call = await session.get(Call, application.call_id)
-    assert programme is not None
-    assert call is not None
-    existing = await repo.active_allocation_of(session, application.id)
     if existing is not None:
         findings.append(
             AllocationAlreadyActive(

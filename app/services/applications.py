@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     CallStatus,
+    LegalNature,
     MemberRole,
     MemberStatus,
     PhaseKind,
@@ -33,7 +34,7 @@ from app.core.errors import (
     PartnershipMemberNotAccepted,
 )
 from app.models.application import Application
-from app.models.call import Call, CallPhase
+from app.models.call import Call
 from app.models.district import District
 from app.models.organisation import Organisation
 from app.models.programme import Measure, MeasureLine
@@ -133,6 +134,30 @@ async def load_application(
     if application is None:
         raise NotFound(f"No application {application_id}.")
     return application
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSubject:
+    """An application with its call and measure, read together (a dry run's first read)."""
+
+    application: Application
+    call: Call
+    measure: Measure
+    organisation: Organisation | None  # a single applicant's; None for a partnership
+
+
+async def load_submission_subject(
+    session: AsyncSession, application_id: uuid.UUID, principal: Principal
+) -> SubmissionSubject:
+    """As :func:`load_application` (another party's is 404), with its call, its measure and
+    a single applicant's organisation in the same statement."""
+    row = await repo.get_submission_subject(
+        session, application_id, visibility.applications(principal)
+    )
+    if row is None:
+        raise NotFound(f"No application {application_id}.")
+    application, call, measure, organisation = row
+    return SubmissionSubject(application, call, measure, organisation)
 
 
 async def read_application(session: AsyncSession, application: Application) -> ApplicationRead:
@@ -315,7 +340,11 @@ async def update_application(
     total = application.total_cost if data.total_cost is None else data.total_cost
     requested = application.requested if data.requested is None else data.requested
     if requested <= 0 or requested > total:
-        raise InvalidInput("requested must be more than 0 and at most total_cost.")
+        raise InvalidInput(
+            "requested must be more than 0 and at most total_cost.",
+            requested=requested,
+            total_cost=total,
+        )
     application.total_cost, application.requested = total, requested
     if data.thematic_area_code is not None:
         application.thematic_area_id = await _resolve_area(
@@ -338,11 +367,17 @@ async def update_application(
 
 
 async def _facts(
-    session: AsyncSession, application: Application, findings: list[DomainError], *, lock: bool
+    session: AsyncSession,
+    application: Application,
+    findings: list[DomainError],
+    *,
+    lock: bool,
+    read: Organisation | None = None,
 ) -> ApplicantFacts:
     """The applicant's organisations as they are now. ``lock`` (a real submission): locked
     against a concurrent change of their eligibility details until the submission commits;
-    a dry run reads them without a lock. A member yet to accept is added to ``findings``."""
+    a dry run reads them without a lock (``read``: a single applicant's organisation, read
+    already with the application). A member yet to accept is added to ``findings``."""
     if application.partnership_id is not None:
         if lock:
             await applicant_repo.lock_partnership(session, application.partnership_id, share=True)
@@ -350,7 +385,10 @@ async def _facts(
         if pending is not None:
             findings.append(pending)
     lead_id, ids = await _applicant_organisations(session, application)
-    organisations = await applicant_repo.organisations_by_id(session, ids, lock=lock)
+    if read is not None and not lock and ids == [read.id]:
+        organisations = {read.id: read}
+    else:
+        organisations = await applicant_repo.organisations_by_id(session, ids, lock=lock)
 
     def facts(org: Organisation) -> OrganisationFacts:
         return OrganisationFacts(
@@ -392,14 +430,24 @@ async def _pending_members(
 
 
 async def _check_submission(
-    session: AsyncSession, application: Application, call: Call, now: datetime, *, lock: bool
+    session: AsyncSession,
+    application: Application,
+    call: Call,
+    now: datetime,
+    *,
+    lock: bool,
+    measure: Measure | None = None,
+    organisation: Organisation | None = None,
 ) -> list[DomainError]:
     """Every rule a submission must pass, in the order they are checked: the open window,
     accepted members, eligibility (one finding listing every violation), one live
     application per district, participation limits (one finding per organisation over its
-    limit). A submission refuses with the first; a dry run reports them all."""
+    limit). A submission refuses with the first; a dry run reports them all. ``measure``:
+    the call's measure, and ``organisation`` a single applicant's, when the caller has them
+    already (a dry run reads them with the application)."""
     findings: list[DomainError] = []
-    phases = await call_repo.list_call_phases(session, call.id)
+    rules = await call_repo.call_rules(session, call.id)
+    phases = rules.phases
     wanted = _STAGE_WINDOW[application.stage]
     open_now = [p for p in phases if p.opens_at <= now < p.closes_at]
     if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
@@ -413,14 +461,14 @@ async def _check_submission(
         )
         if lock:
             return findings  # a submission stops here, before it locks the applicant
-    measure = await session.get(Measure, application.measure_id)
+    measure = measure or await session.get(Measure, application.measure_id)
     assert measure is not None
     line = await session.get(MeasureLine, application.line_id) if application.line_id else None
     district_lead = None
     if application.district_id is not None:
         district = await session.get(District, application.district_id)
         district_lead = district.lead_organisation_id if district else None
-    applicant = await _facts(session, application, findings, lock=lock)
+    applicant = await _facts(session, application, findings, lock=lock, read=organisation)
     if findings and lock:
         return findings
     ineligible = check_eligible(
@@ -442,22 +490,26 @@ async def _check_submission(
                 )
             )
     if application.stage is not ApplicationStage.EXECUTIVE:
-        findings.extend(await _check_participation(session, application, call, applicant))
+        findings.extend(
+            await _check_participation(session, application, call, applicant, rules.limits)
+        )
     return findings
 
 
-def _next_opening(phases: list[CallPhase], kind: PhaseKind, now: datetime) -> datetime | None:
+def _next_opening(
+    phases: list[call_repo.PhaseWindow], kind: PhaseKind, now: datetime
+) -> datetime | None:
     upcoming = [p.opens_at for p in phases if p.kind is kind and p.opens_at > now]
     return min(upcoming) if upcoming else None
 
 
 async def _check_participation(
-    session: AsyncSession, application: Application, call: Call, applicant: ApplicantFacts
+    session: AsyncSession,
+    application: Application,
+    call: Call,
+    applicant: ApplicantFacts,
+    limits: dict[LegalNature, int],
 ) -> list[DomainError]:
-    limits = {
-        limit.legal_nature: limit.max_projects
-        for limit in await call_repo.list_participation_limits(session, call.id)
-    }
     found: list[DomainError] = []
     for org in applicant.organisations:
         cap = limits.get(org.legal_nature)
@@ -550,7 +602,7 @@ async def move_application(
 
 async def dry_run_submission(
     session: AsyncSession,
-    application: Application,
+    subject: SubmissionSubject,
     *,
     principal: Principal,
     precondition: DomainError | None = None,
@@ -559,14 +611,21 @@ async def dry_run_submission(
     writing nothing and locking nothing. Refused (403) exactly as the submission would be
     for a caller who may not submit. ``precondition``: the If-Match finding, reported first
     (the submission checks it before any rule)."""
+    application, call = subject.application, subject.call
     lead, _ = await _applicant_organisations(session, application)
     _authorise(principal, TRANSITIONS["submit"], lead)
     findings: list[DomainError] = [precondition] if precondition is not None else []
     if (illegal := _illegal(application, "submit")) is not None:
         findings.append(illegal)
-    call = await call_repo.get_call_with_measure(session, application.call_id)
-    assert call is not None
-    findings += await _check_submission(session, application, call, datetime.now(UTC), lock=False)
+    findings += await _check_submission(
+        session,
+        application,
+        call,
+        datetime.now(UTC),
+        lock=False,
+        measure=subject.measure,
+        organisation=subject.organisation,
+    )
     if (closed := first_come.refusal_on_submit(call, application)) is not None:
         findings.append(closed)
     return DryRunReport.of(findings)

@@ -267,6 +267,8 @@ async def update_call(session: AsyncSession, call: Call, *, data: CallUpdate) ->
     more = budget is not None and budget > before_budget and first_come.applies(call)
     if more and await first_come.promote_waiting(session, call):
         await session.refresh(call)
+    # Its budget or its list's length may have closed or opened it.
+    await first_come.sync_closure(session, call)
     after = audit.snapshot(call)
     if data.phases is not None:
         before["phases"] = previous_phases

@@ -21,9 +21,11 @@ commit order, or waits in line; releases promote the line in strict order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.domain import ApplicationStage, SelectionMethod
 from app.core.errors import FirstComeCallClosed, StillWaiting
@@ -76,6 +78,16 @@ def _closed(call: Call, amount: Decimal) -> FirstComeCallClosed:
     )
 
 
+async def sync_closure(session: AsyncSession, call: Call) -> None:
+    """With ``call`` locked, after its counters moved: record when it closed itself for new
+    submissions (``closed_at``), or clear it when it opened again. Every change of a
+    first-come call's counters or of its waiting list's length ends here."""
+    if not applies(call):
+        return
+    closed_at = await repo.sync_closure(session, call.id, datetime.now(UTC))
+    set_committed_value(call, "closed_at", closed_at)
+
+
 async def reserve_on_submit(session: AsyncSession, call: Call, application: Application) -> None:
     """With ``call`` locked: reserve the request, or join the waiting list, or refuse."""
     if not applies(call) or application.stage not in _RESERVING_STAGES:
@@ -84,6 +96,7 @@ async def reserve_on_submit(session: AsyncSession, call: Call, application: Appl
     if await repo.reserve(session, call.id, amount):
         application.reserved = amount
         await _record(session, "reserve", application)
+        await sync_closure(session, call)
         return
     position = await repo.join_waiting_list(session, call.id)
     if position is None:
@@ -91,6 +104,7 @@ async def reserve_on_submit(session: AsyncSession, call: Call, application: Appl
         raise _closed(call, amount)
     application.waiting_position = position
     await _record(session, "wait_list", application)
+    await sync_closure(session, call)
 
 
 def refusal_on_submit(call: Call, application: Application) -> FirstComeCallClosed | None:
@@ -126,6 +140,7 @@ async def release_on_exit(session: AsyncSession, call: Call, application: Applic
         await repo.leave_waiting_list(session, call.id)
         await repo.close_gap(session, call.id, position)
         await _record(session, "leave_waiting_list", application, left_position=position)
+    await sync_closure(session, call)
 
 
 async def convert_on_grant(
@@ -150,7 +165,10 @@ async def after_grant(
     session: AsyncSession, call: Call, application: Application, amount: Decimal
 ) -> None:
     """After the allocation counter moved: what the grant did not take is released."""
-    if not applies(call) or application.reserved <= ZERO:
+    if not applies(call):
+        return
+    if application.reserved <= ZERO:  # nothing held, but the allocation may take the rest
+        await sync_closure(session, call)
         return
     held = application.reserved
     application.reserved = ZERO
@@ -163,12 +181,14 @@ async def after_grant(
     )
     if amount < held:
         await promote_waiting(session, call)
+    await sync_closure(session, call)
 
 
 async def after_revocation(session: AsyncSession, call: Call) -> None:
     """A revoked allocation freed money: the line moves."""
     if applies(call):
         await promote_waiting(session, call)
+        await sync_closure(session, call)
 
 
 async def promote_waiting(session: AsyncSession, call: Call) -> int:

@@ -228,7 +228,7 @@ async def _complete_grid(
     session: AsyncSession, call: Call
 ) -> tuple[ScoringGrid, list[ScoringCriterion]]:
     found = (await scoring_repo.grids_of(session, [call.id])).get(call.id)
-    if found is None or call.selection_method is not SelectionMethod.EVALUATIVE:
+    if found is None or call.selection_method is not SelectionMethod.RANKING:
         raise ScoringGridUnavailable(
             f"Call {call.code} has no scoring grid: it does not select by ranking, or its "
             "grid is not set yet.",

@@ -48,10 +48,10 @@ def _criteria(grid_id: uuid.UUID, spec: ScoringGridSpec) -> list[ScoringCriterio
 
 
 def require_ranking(call: Call, spec: ScoringGridSpec | None) -> None:
-    """Only a call that selects by ranking (``evaluative``, a graduatoria) has a grid."""
-    if spec is not None and call.selection_method is not SelectionMethod.EVALUATIVE:
+    """Only a call that selects by ranking (``ranking``, a graduatoria) has a grid."""
+    if spec is not None and call.selection_method is not SelectionMethod.RANKING:
         raise InvalidInput(
-            f"Call {call.code} selects by {call.selection_method}: only an evaluative "
+            f"Call {call.code} selects by {call.selection_method}: only a ranking "
             "(ranking) call has a scoring grid.",
             field="scoring_grid",
             selection_method=call.selection_method,

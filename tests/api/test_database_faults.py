@@ -21,7 +21,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
-from tests.conftest import own_database
+from tests.conftest import create_database, own_database
 
 LOGIN = {"email": "officer@example.org", "password": "not-the-password"}
 
@@ -187,6 +187,30 @@ async def test_sqlite_busy_beyond_busy_timeout_is_503(
     assert_unavailable(response)
     assert "database is locked" in response.json()["detail"]
     assert_one_line_each(caplog, 1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_database_that_was_never_migrated_is_503_naming_the_upgrade(
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`wecare serve` on an empty database (it warns at start): every request answers 503
+    with the operator's step instead of a 500 per missing table."""
+    url, drop = await create_database(backend, tmp_path)
+    settings = Settings(database_url=url)
+    database = Database(create_engine(settings))
+    caplog.set_level(logging.INFO)
+    try:
+        async with serving(settings, database) as client:
+            read = await client.get("/api/v1/programmes")
+            write = await client.post("/api/v1/auth/login", json=LOGIN)
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]
+    for response in (read, write):
+        assert_unavailable(response)
+        assert "wecare db upgrade" in response.json()["detail"]
+        assert int(response.headers["retry-after"]) == 30
+    assert_one_line_each(caplog, 2)
 
 
 async def test_a_real_bug_is_still_a_500_with_its_traceback(

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, inspect, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import app.models  # noqa: F401
@@ -26,7 +27,7 @@ from app.db.session import Database, create_engine
 from app.models import Review, ReviewScore, ScoringCriterion, ScoringGrid
 from app.services.users import create_user
 from tests.conftest import BACKENDS, create_database
-from tests.world import GRID, approved, budget, with_grid
+from tests.world import GRID, approved, budget, open_window, with_grid
 
 
 @pytest.fixture(params=BACKENDS)
@@ -281,6 +282,8 @@ _FIRST_COME_GUARDS = {
     "application_reservation_within_request_check",
     "application_waits_unreserved_check",
 }
+# Guards of migrations after 0018: a test that goes down below them sees them go too.
+_GUARDS_AFTER_0018 = {"call_closed_only_first_come_check"}
 
 
 def _columns(connection: Connection, table: str) -> set[str]:
@@ -310,7 +313,9 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
         assert not {"reserved_cents", "waiting_position"} & await conn.run_sync(
             _columns, "application"
         )
-        assert await conn.run_sync(_guard_names) == at_head - _FIRST_COME_GUARDS
+        assert await conn.run_sync(_guard_names) == (
+            at_head - _FIRST_COME_GUARDS - _GUARDS_AFTER_0018
+        )
 
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
@@ -339,8 +344,56 @@ async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) 
     await migrations.downgrade(scratch_engine, "0017")
     async with scratch_engine.connect() as conn:
         assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
-        assert await conn.run_sync(_guard_names) == at_head
+        assert await conn.run_sync(_guard_names) == at_head - _GUARDS_AFTER_0018
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
         rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
         assert rule is None
+
+
+async def test_0019_closed_at_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the column and its guard go, ``ranking`` is ``evaluative`` again, every other
+    guard stays (SQLite rebuilds the call table). Up: ``ranking``; a first-come call whose
+    list is full gets closed_at from its counters; an open one and a ranking call none."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG19")
+        ranked = await budget(session, total=1000, code="MIG19R")
+        open_window(session, ranked)
+        await approved(session, ranked, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert "call_closed_only_first_come_check" in at_head
+    methods = "SELECT code, selection_method FROM call ORDER BY code"
+    await migrations.downgrade(scratch_engine, "0018")
+    async with scratch_engine.connect() as conn:
+        assert "closed_at" not in await conn.run_sync(_columns, "call")
+        assert set((await conn.execute(text(methods))).all()) >= {(ranked.call.code, "evaluative")}
+        # The rebuild dropped the old table with foreign keys off: no cascade to the windows,
+        # no refusal for the applications.
+        assert await conn.scalar(text("SELECT count(*) FROM call_phase")) == 1
+        assert await conn.scalar(text("SELECT count(*) FROM application")) == 1
+        assert await conn.run_sync(_guard_names) == at_head - {"call_closed_only_first_come_check"}
+    async with scratch_engine.begin() as conn:  # full at 0018: a list of 0, nothing left
+        await conn.execute(
+            text(
+                "UPDATE call SET selection_method = 'first_come', waiting_list_length = 0,"
+                " allocated_cents = budget_cents WHERE id = :id"
+            ),
+            {"id": world.call.id.hex if scratch_engine.dialect.name == "sqlite" else world.call.id},
+        )
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        assert set((await conn.execute(text(methods))).all()) >= {
+            (ranked.call.code, "ranking"),
+            (world.call.code, "first_come"),
+        }
+        rows = (await conn.execute(text("SELECT code, closed_at FROM call ORDER BY code"))).all()
+    with pytest.raises(IntegrityError):  # the old name is refused by the new CHECK
+        async with scratch_engine.begin() as conn:
+            await conn.execute(text("UPDATE call SET selection_method = 'evaluative'"))
+    closed = {code: at is not None for code, at in rows}
+    assert closed[world.call.code] is True
+    assert not any(v for code, v in closed.items() if code != world.call.code)

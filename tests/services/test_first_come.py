@@ -22,9 +22,13 @@ from app.schemas.application import AllocationCreate, ApplicationRead
 from app.schemas.call import CallRead, CallUpdate
 from app.services import calls
 from app.services.allocations import grant_allocation, revoke_allocation
-from app.services.applications import dry_run_submission, move_application
+from app.services.applications import (
+    dry_run_submission,
+    load_submission_subject,
+    move_application,
+)
 from app.services.calls import read_call
-from tests.world import Budget, approved, first_come
+from tests.world import Budget, approved, first_come, first_come_in_line
 
 REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
 S = ApplicationStatus
@@ -294,12 +298,14 @@ async def test_a_dry_run_of_a_submission_says_what_the_first_come_list_would_do(
     fits = await approved(session, world, requested=10, n=next(_APPLICANTS), status=S.DRAFT)
     waits = await approved(session, world, requested=11, n=next(_APPLICANTS), status=S.DRAFT)
     for draft in (fits, waits):  # exactly what is left reserves; one euro more waits
-        report = await dry_run_submission(session, draft, principal=REGION)
+        subject = await load_submission_subject(session, draft.id, REGION)
+        report = await dry_run_submission(session, subject, principal=REGION)
         assert report.would_succeed, report
     await move_application(session, waits, action="submit", principal=REGION)
     before = await _state(session, world.call)
     late = await approved(session, world, requested=1, n=next(_APPLICANTS), status=S.DRAFT)
-    report = await dry_run_submission(session, late, principal=REGION)
+    subject = await load_submission_subject(session, late.id, REGION)
+    report = await dry_run_submission(session, subject, principal=REGION)
     assert not report.would_succeed
     (closed,) = [v for v in report.violations if v.rule == "first_come_call_closed"]
     assert (closed.figures["waiting_count"], closed.figures["waiting_list_length"]) == (1, 1)
@@ -307,3 +313,84 @@ async def test_a_dry_run_of_a_submission_says_what_the_first_come_list_would_do(
     with pytest.raises(FirstComeCallClosed):
         async with session.begin_nested():
             await move_application(session, late, action="submit", principal=REGION)
+
+
+async def _closure(session: AsyncSession, call: Call) -> tuple[bool, object, bool]:
+    """(closed for submissions, why, closed_at recorded), as stored."""
+    await session.refresh(call)
+    return call.closed_for_submissions, call.closed_reason, call.closed_at is not None
+
+
+async def test_closed_at_is_recorded_when_the_list_fills_and_cleared_when_it_moves(
+    session: AsyncSession,
+) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=2)
+    apps = await _submit(session, world, 100, 10)
+    # One waits of two: open, nothing recorded (one place short of the boundary).
+    assert await _closure(session, world.call) == (False, None, False)
+    apps += await _submit(session, world, 10)
+    assert await _closure(session, world.call) == (True, "waiting_list_full", True)
+    closed_at = world.call.closed_at
+    # A later change that leaves it closed keeps the moment it closed.
+    await calls.update_call(session, world.call, data=CallUpdate(dates_note="Note."))
+    await session.refresh(world.call)
+    assert world.call.closed_at == closed_at
+    # The last in line withdraws: a place is free, the call is open again.
+    await move_application(session, apps[2], action="withdraw", principal=REGION)
+    assert await _closure(session, world.call) == (False, None, False)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []
+
+
+async def test_with_no_list_the_call_closes_when_nothing_is_left(session: AsyncSession) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=0)
+    apps = await _submit(session, world, 99)
+    # One euro left: still open.
+    assert await _closure(session, world.call) == (False, None, False)
+    apps += await _submit(session, world, 1)
+    assert await _closure(session, world.call) == (True, "nothing_left", True)
+    # A larger budget opens it (the call's update records it too).
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("100.01")))
+    assert await _closure(session, world.call) == (False, None, False)
+    await calls.update_call(session, world.call, data=CallUpdate(budget=Decimal("100.00")))
+    assert await _closure(session, world.call) == (True, "nothing_left", True)
+    # A grant of less than the reservation releases the rest: open again.
+    await move_application(session, apps[1], action="start-review", principal=REGION)
+    await move_application(session, apps[1], action="approve", principal=REGION)
+    await grant_allocation(
+        session,
+        data=AllocationCreate(application_id=apps[1].id, amount=Decimal("0.50")),
+        principal=REGION,
+    )
+    assert await _closure(session, world.call) == (False, None, False)
+
+
+@pytest.mark.counters_may_disagree
+async def test_wecare_check_compares_closed_at_with_the_counters(session: AsyncSession) -> None:
+    world = await first_come(session, budget_euros=100, waiting_list_length=1)
+    await _submit(session, world, 100, 10)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []
+    await session.execute(update(Call).where(Call.id == world.call.id).values(closed_at=None))
+    found = {
+        (d.code, d.column, d.stored, d.recomputed)
+        for d in await consistency.differences(connection)
+    }
+    assert (world.call.code, "closed_at is set", 0, 1) in found
+
+
+async def test_the_fuzz_worlds_draft_waits_closes_the_call_and_leaves(
+    session: AsyncSession,
+) -> None:
+    """tests.world.first_come_in_line does what the fuzz run relies on."""
+    draft = await first_come_in_line(session)
+    call = await session.get(Call, draft.call_id)
+    assert call is not None
+    assert await _closure(session, call) == (False, None, False)
+    await move_application(session, draft, action="submit", principal=REGION)
+    assert (draft.reserved, draft.waiting_position) == (Decimal("0.00"), 1)
+    assert await _closure(session, call) == (True, "waiting_list_full", True)
+    await move_application(session, draft, action="withdraw", principal=REGION)
+    assert await _closure(session, call) == (False, None, False)
+    connection = await session.connection()
+    assert await consistency.differences(connection) == []

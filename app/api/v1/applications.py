@@ -184,12 +184,12 @@ async def _dry_run_submit(
 ) -> DryRunReport:
     """The submission's rules, tried: 404, 428 and 403 as the submission; a stale If-Match a
     finding; the current ETag sent back (nothing changed, so it is still the one to send)."""
-    application = await service.load_application(session, application_id, principal)
-    current = await service.read_application(session, application)
+    subject = await service.load_submission_subject(session, application_id, principal)
+    current = await service.read_application(session, subject.application)
     with_etag(response, current)
     return await service.dry_run_submission(
         session,
-        application,
+        subject,
         principal=principal,
         precondition=precondition_finding(request, current),
     )

@@ -10,7 +10,13 @@ from urllib.parse import parse_qsl, unquote_plus
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ClientAddressDep, KeyCacheDep, SessionDep, SettingsDep
+from app.api.deps import (
+    CLIENT_AUTHENTICATION,
+    ClientAddressDep,
+    KeyCacheDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.api.problems import (
     OAUTH_HEADERS,
     delay_refusal,
@@ -43,6 +49,7 @@ def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
         for name, schema in fields.items()
     }
     return {
+        **CLIENT_AUTHENTICATION,
         "requestBody": {
             "required": True,
             "description": _FORM_RULES,
@@ -58,7 +65,7 @@ def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
                     },
                 }
             },
-        }
+        },
     }
 
 

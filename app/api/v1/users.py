@@ -49,6 +49,8 @@ async def create_user(
             role=body.role,
             organisation_ids=body.organisation_ids,
             settings=settings,
+            # The administrator chose the password: it is the account's one-time password.
+            must_change_password=True,
         ),
         read=partial(service.read_user, session),
         location=lambda read: f"/api/v1/users/{read.id}",

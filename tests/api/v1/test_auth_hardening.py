@@ -28,9 +28,9 @@ from app.models.audit import AuditEvent
 from app.models.auth import OAuthClient
 from app.services import passwords
 from tests.actors import PASSWORD, Actor, client_actor, user_actor
-from tests.api.v1.test_oauth import TOKEN, basic, count_client_secret_checks
 from tests.conftest import create_database
 from tests.live import live_server
+from tests.oauth import TOKEN, basic, count_client_secret_checks
 
 LOGIN = "/api/v1/auth/login"
 ATTACKER = "203.0.113.66"

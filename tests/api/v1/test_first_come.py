@@ -58,7 +58,7 @@ async def test_the_waiting_list_length_is_set_on_first_come_calls_only(
     path = f"/api/v1/calls/{made['id']}"
     changed = await api.patch(path, admin, {"waiting_list_length": None})
     assert changed["waiting_list_length"] is None
-    # An evaluative call has no waiting list: at creation (the body says so) and after.
+    # A ranking call has no waiting list: at creation (the body says so) and after.
     refused = await client.post(
         "/api/v1/calls",
         json=_call(world, "FC-EVAL", waiting_list_length=2),
@@ -66,9 +66,9 @@ async def test_the_waiting_list_length_is_set_on_first_come_calls_only(
     )
     problem(refused, 422, "validation_error")
     assert await session.scalar(select(func.count()).where(Call.code == "FC-EVAL")) == 0
-    evaluative = f"/api/v1/calls/{world.call.id}"
-    body = await api.patch(evaluative, admin, {"waiting_list_length": 2}, expect=409)
-    assert (body["rule"], body["selection_method"]) == ("not_a_first_come_call", "evaluative")
+    ranking = f"/api/v1/calls/{world.call.id}"
+    body = await api.patch(ranking, admin, {"waiting_list_length": 2}, expect=409)
+    assert (body["rule"], body["selection_method"]) == ("not_a_first_come_call", "ranking")
 
 
 async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
@@ -99,6 +99,9 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
     call = await api.read(call_path, admin)
     assert (call["reserved"], call["available"], call["waiting_count"]) == ("80.00", "20.00", 1)
     assert call["closed_for_submissions"] is True
+    assert call["closed_reason"] == "waiting_list_full"
+    closed_at = datetime.fromisoformat(call["closed_at"])
+    assert datetime.now(UTC) - timedelta(minutes=5) < closed_at <= datetime.now(UTC)
 
     # 20 is left and 20 is asked, but the line is full: refused, nothing written.
     await api.read(paths[2], admin)
@@ -121,6 +124,11 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
         1,
     )
     assert figures["closed_for_submissions"] is True
+    assert (figures["selection_method"], figures["waiting_list_length"]) == ("first_come", 1)
+    assert (figures["closed_reason"], figures["closed_at"]) == (
+        "waiting_list_full",
+        call["closed_at"],
+    )
     # The list cannot be shorter than it is.
     short = await api.patch(call_path, admin, {"waiting_list_length": 0}, expect=409)
     assert (short["waiting_count"], short["requested"]) == (1, 0)
@@ -132,5 +140,9 @@ async def test_a_full_list_closes_the_call_until_a_withdrawal_makes_room(
     call = await api.read(call_path, admin)
     assert (call["reserved"], call["available"], call["waiting_count"]) == ("30.00", "70.00", 0)
     assert call["closed_for_submissions"] is False
+    assert (call["closed_reason"], call["closed_at"]) == (None, None)
+    report = await api.read(f"/api/v1/programmes/{world.programme.id}/report")
+    figures = report["measures"][0]["calls"][0]
+    assert (figures["closed_for_submissions"], figures["closed_at"]) == (False, None)
     third = await api.act(paths[2], "submit", admin)
     assert (third["reserved"], third["waiting_position"]) == ("20.00", None)

@@ -139,6 +139,38 @@ async def test_changing_the_one_time_password_opens_the_account(
     assert one_time not in event.before
 
 
+async def test_an_account_an_administrator_creates_starts_with_a_one_time_password(
+    client: httpx.AsyncClient, admin: Any
+) -> None:
+    """The administrator chose the password, so it is the account's one-time password: the
+    first login allows only the change, as the first administrator's does."""
+    chosen = "the administrator knows this one"
+    created = await client.post(
+        "/api/v1/users",
+        headers=admin.headers,
+        json={
+            "email": "new.officer@example.org",
+            "display_name": "New officer",
+            "password": chosen,
+            "role": "officer",
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["password_change_required"] is True
+    login = await client.post(LOGIN, json={"email": "new.officer@example.org", "password": chosen})
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    assert (tokens["password_change_required"], tokens["scope"]) == (True, "password:change")
+    refused = await client.get("/api/v1/calls", headers=bearer(tokens["access_token"]))
+    assert refused.status_code == 403
+    change = {"current_password": chosen, "new_password": NEW_PASSWORD}
+    opened = await client.post(PASSWORD_CHANGE, json=change, headers=bearer(tokens["access_token"]))
+    assert opened.status_code == 200, opened.text
+    assert set(opened.json()["scope"].split()) == set(ROLE_SCOPES[Role.OFFICER])
+    account = await client.get(f"/api/v1/users/{created.json()['id']}", headers=admin.headers)
+    assert account.json()["password_change_required"] is False
+
+
 @pytest.mark.parametrize(
     ("change", "status", "rule"),
     [

@@ -8,7 +8,6 @@ import functools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -28,16 +27,10 @@ from app.models.auth import OAuthClient, SigningKeyRow
 from app.services.clients import register_client
 from app.services.keys import current_signing_key, retire_signing_key, rotate_signing_key
 from tests.actors import Actor, client_actor, make_organisation
+from tests.oauth import TOKEN, basic, count_client_secret_checks
 
-TOKEN = "/api/v1/oauth/token"
 ME = "/api/v1/users/me"  # any protected route: a bad token is refused before anything else
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    # RFC 6749 section 2.3.1: form-urlencode each part, then base64 "id:secret".
-    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 @pytest.fixture
@@ -59,23 +52,6 @@ async def token_for(client: httpx.AsyncClient, partner: Actor, **form: str) -> h
         data={"grant_type": "client_credentials", **form},
         headers=basic(partner.client_id, partner.client_secret),
     )
-
-
-def count_client_secret_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The secrets the service checks by HMAC; an argon2 verification fails the test."""
-    verified: list[str] = []
-    original = security.verify_client_secret
-
-    def counting(secret: str, stored: str | None, pepper: bytes) -> bool:
-        verified.append(secret)
-        return original(secret, stored, pepper)
-
-    def no_argon2(secret: str, secret_hash: str | None) -> bool:
-        raise AssertionError("client authentication ran argon2")
-
-    monkeypatch.setattr("app.services.clients.verify_client_secret", counting)
-    monkeypatch.setattr(security, "verify_secret", no_argon2)
-    return verified
 
 
 def claims_of(token: str) -> dict[str, Any]:

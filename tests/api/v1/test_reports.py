@@ -192,8 +192,12 @@ class TestProgrammeReport:
                 "reserved": "0.00",
                 "available": "300000.00",
                 "funded_projects": 1,
+                "selection_method": "ranking",
                 "waiting_count": 0,
+                "waiting_list_length": None,
                 "closed_for_submissions": False,
+                "closed_at": None,
+                "closed_reason": None,
             }
         ]
         assert (second["code"], second["budget"], second["calls_budget"]) == (

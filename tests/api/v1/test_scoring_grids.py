@@ -178,7 +178,7 @@ async def test_grids_at_the_boundaries_are_accepted(
     assert response.status_code == 201, response.text
 
 
-async def test_only_an_evaluative_call_has_a_grid(
+async def test_only_a_ranking_call_has_a_grid(
     client: httpx.AsyncClient, session: AsyncSession, world: Budget, people: dict[str, Actor]
 ) -> None:
     body = call_body(world, "G-FC", GRID, selection_method="first_come")

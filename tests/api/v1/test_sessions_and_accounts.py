@@ -360,7 +360,9 @@ class TestUsersApi:
         )
         assert response.status_code == 201
         assert response.json()["organisation_ids"] == [str(organisation.id)]
-        assert "password" not in response.text
+        assert response.json()["password_change_required"] is True
+        assert "twelve chars or more" not in response.text
+        assert "password_hash" not in response.text
         duplicate = await client.post(
             "/api/v1/users",
             headers=admin.headers,
