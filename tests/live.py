@@ -114,9 +114,10 @@ async def storm_server(
     officer grants; an administrator may act for any applicant), and ``wecare serve
     --workers N`` on it, for a module's storms.
 
-    Hundreds of writers queue on one row (PostgreSQL) or on BEGIN IMMEDIATE (SQLite): the
-    lock and busy timeouts let them wait instead of being shed with a 503, which a storm on a
-    loaded machine would otherwise meet (a storm proves the caps, not the timeouts)."""
+    Hundreds of writers queue on one row (PostgreSQL) or on BEGIN IMMEDIATE (SQLite), and
+    for a worker's pooled connections: the lock, busy and pool timeouts let them wait
+    instead of being shed with a 503, which a storm on a loaded machine would otherwise
+    meet (a storm proves the caps, not the timeouts)."""
     url, drop = await migrated_database(backend, tmp_path)
     database = Database(create_engine(Settings(database_url=url)))
     email = f"{role}-{uuid.uuid4().hex[:6]}@example.org"
@@ -133,6 +134,7 @@ async def storm_server(
         environment = {
             "WECARE_SQLITE_BUSY_TIMEOUT_MS": "60000",
             "WECARE_DB_LOCK_TIMEOUT_MS": "60000",
+            "WECARE_DB_POOL_TIMEOUT_SECONDS": "60",
         }
         with live_server(url, tmp_path, workers=workers, environment=environment) as base:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
