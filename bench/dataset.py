@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg  # type: ignore[import-untyped]
@@ -191,6 +194,54 @@ COUNTERS_SQL = (
     WHERE p.id = p2.id
     """,
 )
+
+# A pool of applications for a write benchmark to walk, one per request (never the same one
+# twice): $1 pool prefix (application i is md5(<prefix> || i)::uuid, see pool_ids), $2 count,
+# $3 call ids (application i goes to call i % n), $4 organisations (md5('org' || k), from
+# ORGANISATIONS_SQL), $5 status ('draft': not submitted, no dates), $6 requested cents,
+# $7 title.
+POOL_SQL = """
+INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,
+    partnership_id, title, description, total_cost_cents, requested_cents, thematic_area_id,
+    district_id, district_slot_id, stage, preliminary_id, status, submitted_at, decided_at,
+    created_at, updated_at, version)
+SELECT md5($1 || i)::uuid, c.id, c.measure_id, NULL, md5('org' || (1 + i % $4::int))::uuid,
+       NULL, $7::text || ' ' || i, 'Generated for the benchmark.', 100000, $6::bigint,
+       NULL, NULL, NULL, 'single', NULL, $5::text,
+       CASE WHEN $5::text = 'draft' THEN NULL ELSE now() END,
+       CASE WHEN $5::text = 'draft' THEN NULL ELSE now() END, now(), now(), 1
+FROM generate_series(1, $2::int) AS i
+JOIN call c ON c.id = ($3::uuid[])[1 + i % cardinality($3::uuid[])]
+"""
+
+
+def md5_uuid(text: str) -> str:
+    """The id ``md5(text)::uuid`` that the generated rows carry, computed here."""
+    return str(uuid.UUID(hashlib.md5(text.encode()).hexdigest()))
+
+
+def pool_ids(prefix: str, count: int) -> list[str]:
+    """The ids of a pool made by :func:`add_pool`, in the order it made them."""
+    return [md5_uuid(f"{prefix}{i}") for i in range(1, count + 1)]
+
+
+async def add_pool(
+    conn: asyncpg.Connection,
+    prefix: str,
+    count: int,
+    *,
+    call_ids: Sequence[str],
+    organisations: int,
+    status: str,
+    requested_cents: int,
+    title: str,
+) -> None:
+    """Insert ``count`` applications of ``status`` spread round-robin over ``call_ids``, each
+    from one of the first ``organisations`` generated organisations."""
+    await conn.execute(
+        POOL_SQL, prefix, count, list(call_ids), organisations, status, requested_cents, title
+    )
+
 
 # Secondary indexes not backing a constraint (pkey / unique constraints stay).
 DROPPABLE_INDEXES_SQL = """

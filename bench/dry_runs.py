@@ -41,7 +41,7 @@ from app.db.session import Database, create_engine
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.users import create_user
 from bench import dataset
-from bench.grants import md5_uuid
+from bench.dataset import md5_uuid
 from bench.run import Server, start_server, tree_cpu_seconds, wrk, wrk_post
 
 NAME = "bench_dry_runs"
@@ -53,6 +53,7 @@ ORGANISATIONS = 200
 REAL_POOL = 30_000  # submissions are ~100-300/s on one core: more than 5 rounds x 4 s use
 DRY_POOL = 2_000
 GRANT_POOL = 30_000  # approved applications for real grants (EUR 1.00 each)
+CALL = "WECARE-FSE2-2018"  # opened by OPEN_SQL; every pool goes to it
 
 OPEN_SQL = [
     "UPDATE measure SET applicant_forms = '[\"organisation\"]', eligible_legal_natures = '[]',"
@@ -69,22 +70,6 @@ OPEN_SQL = [
     " SELECT md5('drphase')::uuid, id, 99, 'submission', now() - interval '1 day',"
     " now() + interval '30 days' FROM call WHERE code = 'WECARE-FSE2-2018'",
 ]
-
-# $1 pool prefix, $2 count, $3 organisations, $4 status: applications to the FSE2 call, one
-# organisation each (drafts to submit, or approved ones to grant).
-DRAFTS_SQL = """
-INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,
-    partnership_id, title, description, total_cost_cents, requested_cents, thematic_area_id,
-    district_id, district_slot_id, stage, preliminary_id, status, submitted_at, decided_at,
-    created_at, updated_at, version)
-SELECT md5($1 || i)::uuid, c.id, c.measure_id, NULL, md5('org' || (1 + i % $3::int))::uuid,
-       NULL, 'Bench draft ' || i, 'Generated for the benchmark.', 100000, 100000,
-       NULL, NULL, NULL, 'single', NULL, $4::text,
-       CASE WHEN $4::text = 'draft' THEN NULL ELSE now() END,
-       CASE WHEN $4::text = 'draft' THEN NULL ELSE now() END, now(), now(), 1
-FROM generate_series(1, $2::int) AS i
-JOIN call c ON c.code = 'WECARE-FSE2-2018'
-"""
 
 LUA = """
 -- args: ids file, expected status, authorization, path ({id} = next line), and a JSON body
@@ -155,10 +140,24 @@ async def prepare() -> None:
             await conn.execute(dataset.ORGANISATIONS_SQL, ORGANISATIONS)
             for statement in OPEN_SQL:
                 await conn.execute(statement)
-            await conn.execute(DRAFTS_SQL, "drreal", REAL_POOL, ORGANISATIONS, "draft")
-            await conn.execute(DRAFTS_SQL, "drdry", DRY_POOL, ORGANISATIONS, "draft")
-            await conn.execute(DRAFTS_SQL, "drgreal", GRANT_POOL, ORGANISATIONS, "approved")
-            await conn.execute(DRAFTS_SQL, "drgdry", DRY_POOL, ORGANISATIONS, "approved")
+            call_id = str(await conn.fetchval("SELECT id FROM call WHERE code = $1", CALL))
+            pools = [
+                ("drreal", REAL_POOL, "draft"),
+                ("drdry", DRY_POOL, "draft"),
+                ("drgreal", GRANT_POOL, "approved"),
+                ("drgdry", DRY_POOL, "approved"),
+            ]
+            for pool, count, status in pools:
+                await dataset.add_pool(
+                    conn,
+                    pool,
+                    count,
+                    call_ids=[call_id],
+                    organisations=ORGANISATIONS,
+                    status=status,
+                    requested_cents=100000,
+                    title="Bench draft",
+                )
         await conn.execute("VACUUM (ANALYZE)")
     finally:
         await conn.close()

@@ -12,8 +12,6 @@ sequence. An officer (created with ``app.services.users.create_user``) and a par
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass
 
 import asyncpg  # type: ignore[import-untyped]
@@ -25,6 +23,7 @@ from app.repositories import consistency
 from app.services.clients import register_client
 from app.services.users import create_user
 from bench import dataset
+from bench.dataset import md5_uuid
 
 NAME = "bench_grants"
 DSN = f"postgresql://postgres@127.0.0.1:5432/{NAME}"
@@ -39,12 +38,29 @@ D_POOL = 40_000  # pgbench (D) applications, taken with nextval("bench_d_seq")
 PROGRAMME_ID = "md5('bprog')::uuid"
 
 
-def md5_uuid(text: str) -> str:
-    return str(uuid.UUID(hashlib.md5(text.encode()).hexdigest()))
-
-
 def pool_ids(pool: str) -> list[str]:
-    return [md5_uuid(f"{pool}{i}") for i in range(1, POOLS[pool] + 1)]
+    return dataset.pool_ids(pool, POOLS[pool])
+
+
+def _calls(*tags: str) -> list[str]:
+    """The ids of BENCH calls (STRUCTURE_SQL gives call TAG the id md5('bc' || TAG))."""
+    return [md5_uuid(f"bc{tag}") for tag in tags]
+
+
+async def _approved(
+    conn: asyncpg.Connection, pool: str, count: int, tags: list[str], organisations: int
+) -> None:
+    """A pool of approved applications of EUR 10.00 requested, without an allocation."""
+    await dataset.add_pool(
+        conn,
+        pool,
+        count,
+        call_ids=_calls(*tags),
+        organisations=organisations,
+        status="approved",
+        requested_cents=1000,
+        title="Bench grant",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,19 +97,6 @@ STRUCTURE_SQL = [
     "ALTER TABLE cc DROP COLUMN tag, DROP COLUMN measure, DROP COLUMN budget",
     "INSERT INTO call SELECT * FROM cc",
 ]
-
-# $1 pool prefix, $2 count, $3 call tags (application i goes to call i % n), $4 organisations.
-APPLICATIONS_SQL = """
-INSERT INTO application (id, call_id, measure_id, line_id, applicant_organisation_id,
-    partnership_id, title, description, total_cost_cents, requested_cents, thematic_area_id,
-    district_id, district_slot_id, stage, preliminary_id, status, submitted_at, decided_at,
-    created_at, updated_at, version)
-SELECT md5($1 || i)::uuid, c.id, c.measure_id, NULL, md5('org' || (1 + i % $4::int))::uuid,
-       NULL, 'Bench grant ' || i, 'Generated for the benchmark.', 100000, 1000,
-       NULL, NULL, NULL, 'single', NULL, 'approved', now(), now(), now(), now(), 1
-FROM generate_series(1, $2::int) AS i
-JOIN call c ON c.id = md5('bc' || ($3::text[])[1 + i % cardinality($3::text[])])::uuid
-"""
 
 # $1 pool prefix, $2 count: an active allocation for each application of the pool.
 ALLOCATIONS_SQL = """
@@ -140,12 +143,12 @@ async def prepare(template: dataset.Size) -> Setup:
             orgs = template.organisations
             tags = {"bspread": spread, "bhot": ["HOT"], "bf100-": ["F100"], "bf100k-": ["F100K"]}
             for pool, count in POOLS.items():
-                await conn.execute(APPLICATIONS_SQL, pool, count, tags[pool], orgs)
-            await conn.execute(APPLICATIONS_SQL, "bpre100-", 100, ["F100"], orgs)
-            await conn.execute(APPLICATIONS_SQL, "bpre100k-", 100_000, ["F100K"], orgs)
-            await conn.execute(APPLICATIONS_SQL, "bfull", 1, ["FULL"], orgs)
-            await conn.execute(APPLICATIONS_SQL, "bcount", 1, ["HOT"], orgs)  # statements
-            await conn.execute(APPLICATIONS_SQL, "bd", D_POOL, spread, orgs)
+                await _approved(conn, pool, count, tags[pool], orgs)
+            await _approved(conn, "bpre100-", 100, ["F100"], orgs)
+            await _approved(conn, "bpre100k-", 100_000, ["F100K"], orgs)
+            await _approved(conn, "bfull", 1, ["FULL"], orgs)
+            await _approved(conn, "bcount", 1, ["HOT"], orgs)  # statements
+            await _approved(conn, "bd", D_POOL, spread, orgs)
             await conn.execute(ALLOCATIONS_SQL, "bpre100-", 100)
             await conn.execute(ALLOCATIONS_SQL, "bpre100k-", 100_000)
             for statement in (*BUDGETS_SQL, *dataset.COUNTERS_SQL):

@@ -624,7 +624,7 @@ async def count_statements(extra: Extra, t_small: Targets, setup: grants.Setup) 
     for n, row in zip(limits, found, strict=True):
         name = f"GET allocations by call with a total, limit {n} (anonymous)"
         extra.statement_rows[name] = row
-    body = {"application_id": grants.md5_uuid("bcount1"), "amount": "1.00"}
+    body = {"application_id": dataset.md5_uuid("bcount1"), "amount": "1.00"}
     refused = {"application_id": setup.full_application, "amount": "1.00"}
     grant, refusal = await statements.count(
         grants.URL,

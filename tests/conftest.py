@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -77,6 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _drop_templates()
     os.environ.update(_DEVELOPER_ENVIRONMENT)
     _DEVELOPER_ENVIRONMENT.clear()
 
@@ -143,6 +146,64 @@ async def create_database(backend: str, tmp_dir: Path) -> tuple[str, Callable[[]
     return make_url(POSTGRES_URL).set(database=name).render_as_string(False), drop_database
 
 
+# One database per backend migrated once per run (by ``alembic upgrade head``, as every
+# database here is); migrated databases are copies of it (CREATE DATABASE ... TEMPLATE, or a
+# copy of the SQLite file): a migration costs a second or two, a copy a fraction of that,
+# and the suite makes a hundred of them. Dropped at the end of the run.
+_TEMPLATES: dict[str, str] = {}
+_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="wecare-templates-"))
+
+
+async def _template(backend: str) -> str:
+    """The migrated template's database name (PostgreSQL) or file (SQLite)."""
+    if backend not in _TEMPLATES:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{_TEMPLATE_DIR / f'{uuid.uuid4().hex[:8]}.sqlite3'}"
+        else:
+            name = f"wecare_template_{uuid.uuid4().hex[:12]}"
+            await on_server(f'CREATE DATABASE "{name}"')
+            url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+        engine = create_engine(Settings(database_url=url))
+        try:
+            await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()  # no connection may stay: PostgreSQL copies an idle template
+        _TEMPLATES[backend] = make_url(url).database or ""
+    return _TEMPLATES[backend]
+
+
+def _drop_templates() -> None:
+    for backend, name in _TEMPLATES.items():
+        if backend == "postgresql":
+            try:
+                asyncio.run(on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except (OSError, Exception) as exc:  # the run's outcome stands; say what is left
+                print(f"could not drop the template database {name}: {exc}")  # noqa: T201
+    _TEMPLATES.clear()
+    shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+
+
+async def migrated_database(backend: str, tmp_dir: Path) -> tuple[str, Callable[[], object]]:
+    """:func:`create_database`, migrated to head: a copy of the run's migrated template."""
+    if backend == "sqlite":
+        template = await _template(backend)
+        url, drop = await create_database(backend, tmp_dir)
+        shutil.copyfile(template, make_url(url).database or "")
+        return url, drop
+    admin = await _admin_engine()  # first: an unreachable server fails or skips here
+    template = await _template(backend)
+    name = f"wecare_test_{uuid.uuid4().hex[:12]}"
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+
+    async def drop_database() -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(False), drop_database
+
+
 @asynccontextmanager
 async def own_database(
     backend: str, tmp_dir: Path, **settings: object
@@ -150,11 +211,10 @@ async def own_database(
     """A migrated database of the test's own, whose transactions really commit (not the
     shared, rolled-back test transaction): for races between connections that must see each
     other's commits, and for commits that must fail. Dropped afterwards."""
-    url, drop = await create_database(backend, tmp_dir)
+    url, drop = await migrated_database(backend, tmp_dir)
     configured = Settings(database_url=url, **settings)  # type: ignore[arg-type]
     database = Database(create_engine(configured))
     try:
-        await migrations.upgrade(database.engine)
         yield database, configured
     finally:
         await database.dispose()
@@ -174,12 +234,7 @@ async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
     """A migrated database per backend, for the whole run."""
-    url, drop = await create_database(request.param, tmp_path_factory.mktemp("db"))
-    engine = create_engine(Settings(database_url=url))
-    try:
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
+    url, drop = await migrated_database(request.param, tmp_path_factory.mktemp("db"))
     yield url
     await drop()  # type: ignore[misc]
 

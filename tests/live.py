@@ -7,13 +7,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from app.core.auth import Role
+from app.core.config import Settings
+from app.db.session import Database, create_engine
+from app.services.users import create_user
+from tests.actors import PASSWORD
+from tests.conftest import migrated_database
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 90
 
 
 def free_port() -> int:
@@ -60,7 +70,9 @@ def serving(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: every worker imports the app, and a shared two-core machine running the
+        # suite may take most of half a minute to start four of them.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {log_path.read_text()}")
@@ -70,7 +82,7 @@ def serving(
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 30 s")
+                raise RuntimeError(f"server did not start within {STARTUP_SECONDS} s")
             time.sleep(0.2)
         yield
     finally:
@@ -80,3 +92,58 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@dataclass(frozen=True)
+class StormServer:
+    """A live server for a storm: its database (also opened here, to arrange and to check)
+    and a token of the role the storm acts as, obtained by logging in over HTTP."""
+
+    backend: str
+    url: str
+    base: str
+    database: Database
+    token: str
+
+
+@asynccontextmanager
+async def storm_server(
+    backend: str, tmp_path: Path, *, role: Role, workers: int = 4
+) -> AsyncIterator[StormServer]:
+    """A fresh migrated database (a copy of the run's template), a user of ``role`` (an
+    officer grants; an administrator may act for any applicant), and ``wecare serve
+    --workers N`` on it, for a module's storms.
+
+    Hundreds of writers queue on one row (PostgreSQL) or on BEGIN IMMEDIATE (SQLite), and
+    for a worker's pooled connections: the lock, busy and pool timeouts let them wait
+    instead of being shed with a 503, which a storm on a loaded machine would otherwise
+    meet (a storm proves the caps, not the timeouts)."""
+    url, drop = await migrated_database(backend, tmp_path)
+    database = Database(create_engine(Settings(database_url=url)))
+    email = f"{role}-{uuid.uuid4().hex[:6]}@example.org"
+    try:
+        async with database.session(write=True) as session:
+            await create_user(
+                session,
+                email=email,
+                display_name=f"Storm {role}",
+                password=PASSWORD,
+                role=role,
+                organisation_ids=[],
+            )
+        environment = {
+            "WECARE_SQLITE_BUSY_TIMEOUT_MS": "60000",
+            "WECARE_DB_LOCK_TIMEOUT_MS": "60000",
+            "WECARE_DB_POOL_TIMEOUT_SECONDS": "60",
+        }
+        with live_server(url, tmp_path, workers=workers, environment=environment) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                login = await client.post(
+                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+                )
+            assert login.status_code == 200, login.text
+            token = str(login.json()["access_token"])
+            yield StormServer(backend, url, base, database, token)
+    finally:
+        await database.dispose()
+        await drop()  # type: ignore[misc]

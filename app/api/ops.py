@@ -98,26 +98,32 @@ async def readyz(database: DatabaseDep, settings: SettingsDep) -> Health:
 def install_docs(app: FastAPI) -> None:
     """Serve /docs and /redoc from the bundled assets."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="docs-static")
-    openapi_url = app.openapi_url or "/openapi.json"
+    app.add_api_route("/docs", _swagger_ui, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/redoc", _redoc, methods=["GET"], include_in_schema=False)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} — Swagger UI",
-            swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-        )
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} — ReDoc",
-            redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-            with_google_fonts=False,
-        )
+# Module-level endpoints that read the app from the request: a closure over the app would be
+# kept alive, app and all, by FastAPI's module-level caches of endpoint callables (one app
+# per test: gigabytes by the end of the test run).
+async def _swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI on the app's OpenAPI document."""
+    app, root = request.app, request.scope.get("root_path", "")
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{app.openapi_url or '/openapi.json'}",
+        title=f"{app.title} — Swagger UI",
+        swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+    )
+
+
+async def _redoc(request: Request) -> HTMLResponse:
+    """ReDoc on the app's OpenAPI document."""
+    app, root = request.app, request.scope.get("root_path", "")
+    return get_redoc_html(
+        openapi_url=f"{root}{app.openapi_url or '/openapi.json'}",
+        title=f"{app.title} — ReDoc",
+        redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
+        redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+        with_google_fonts=False,
+    )

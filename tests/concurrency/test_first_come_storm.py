@@ -29,20 +29,16 @@ import pytest
 from sqlalchemy import select
 
 from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import ApplicationStatus, SelectionMethod
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models.application import Application
 from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.repositories.consistency import differences
 from app.services.audit import verify_chain
-from app.services.users import create_user
 from tests import world
-from tests.actors import PASSWORD, make_organisation, tax_code
-from tests.conftest import BACKENDS, create_database
-from tests.live import live_server
+from tests.actors import make_organisation, tax_code
+from tests.conftest import BACKENDS
+from tests.live import StormServer, storm_server
 from tests.world import cents
 
 log = logging.getLogger(__name__)
@@ -62,48 +58,16 @@ QUEUE_ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Live:
-    backend: str
-    base: str
-    database: Database
-    token: str
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 async def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Live]:
+) -> AsyncIterator[StormServer]:
     """A fresh migrated database, an administrator (who may act for any applicant), and
     ``wecare serve --workers 4`` on it."""
     backend = str(request.param)
     tmp_path = tmp_path_factory.mktemp(f"first-come-{backend}")
-    url, drop = await create_database(backend, tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name="Amministratore",
-                password=PASSWORD,
-                role=Role.ADMINISTRATOR,
-                organisation_ids=[],
-            )
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("WECARE_SQLITE_BUSY_TIMEOUT_MS", "60000")
-            with live_server(url, tmp_path, workers=WORKERS) as base:
-                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                    login = await client.post(
-                        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                    )
-                assert login.status_code == 200, login.text
-                yield Live(backend, base, database, str(login.json()["access_token"]))
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server(backend, tmp_path, role=Role.ADMINISTRATOR, workers=WORKERS) as server:
+        yield server
 
 
 @dataclass
@@ -198,7 +162,7 @@ async def _send(client: httpx.AsyncClient, barrier: asyncio.Event, path: str) ->
         )
 
 
-async def test_first_come_storm(live: Live) -> None:
+async def test_first_come_storm(live: StormServer) -> None:
     """400 submissions of 1,000-5,000 euros to a 300,000 euro first-come call, released at
     once with 20 withdrawals of applications reserved before it."""
     async with live.database.session(write=True) as session:

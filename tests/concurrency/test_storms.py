@@ -25,12 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import (
     AllocationStatus,
 )
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.audit import AuditEvent
@@ -38,11 +35,10 @@ from app.models.call import Call
 from app.models.programme import Measure, Programme
 from app.repositories.consistency import differences
 from app.services.audit import verify_chain
-from app.services.users import create_user
 from tests import world
-from tests.actors import PASSWORD, make_organisation, tax_code
-from tests.conftest import BACKENDS, create_database
-from tests.live import live_server
+from tests.actors import make_organisation, tax_code
+from tests.conftest import BACKENDS
+from tests.live import StormServer, storm_server
 from tests.world import EUR, Budget, cents, euros
 
 log = logging.getLogger(__name__)
@@ -60,49 +56,15 @@ _tax_codes = itertools.count(500)
 # --- the live server --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Live:
-    backend: str
-    url: str
-    base: str
-    database: Database
-    token: str
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 async def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Live]:
+) -> AsyncIterator[StormServer]:
     """A fresh migrated database, an officer, and ``wecare serve --workers 4`` on it."""
     backend = str(request.param)
     tmp_path = tmp_path_factory.mktemp(f"storm-{backend}")
-    url, drop = await create_database(backend, tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    email = f"officer-{uuid.uuid4().hex[:6]}@example.org"
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name="Funzionario regionale",
-                password=PASSWORD,
-                role=Role.OFFICER,
-                organisation_ids=[],
-            )
-        with pytest.MonkeyPatch.context() as env:
-            # SQLite: 400 writers queue on BEGIN IMMEDIATE; let them wait instead of failing.
-            env.setenv("WECARE_SQLITE_BUSY_TIMEOUT_MS", "60000")
-            with live_server(url, tmp_path, workers=WORKERS) as base:
-                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                    login = await client.post(
-                        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                    )
-                assert login.status_code == 200, login.text
-                yield Live(backend, url, base, database, str(login.json()["access_token"]))
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server(backend, tmp_path, role=Role.OFFICER, workers=WORKERS) as server:
+        yield server
 
 
 # --- arranging the programme --------------------------------------------------------------
@@ -203,7 +165,7 @@ class Storm:
         return sum(1 for o in self.with_status(409) if o.body.get("constraint"))
 
 
-async def _storm(live: Live, application_ids: Sequence[uuid.UUID], amount: str) -> Storm:
+async def _storm(live: StormServer, application_ids: Sequence[uuid.UUID], amount: str) -> Storm:
     """One grant per application, all released at once behind a barrier."""
     barrier = asyncio.Event()
     everyone_waiting = asyncio.Event()
@@ -269,7 +231,7 @@ class Totals:
         )
 
 
-async def _totals(live: Live, scheme: Budget) -> Totals:
+async def _totals(live: StormServer, scheme: Budget) -> Totals:
     async with live.database.session(write=False) as session:
         programme = await session.get(Programme, scheme.programme.id)
         measure = await session.get(Measure, scheme.measure.id)
@@ -322,7 +284,7 @@ def _assert_answers(storm: Storm, *, created: int, refused: int, rules: set[str]
         assert outcome.rule in rules, outcome
 
 
-async def _assert_consistent(live: Live, label: str) -> None:
+async def _assert_consistent(live: StormServer, label: str) -> None:
     """``wecare check`` on the live database: every counter equals the sum of its rows."""
     async with live.database.engine.connect() as connection:
         found = await differences(connection)
@@ -340,7 +302,7 @@ def _assert_granted_match(storm: Storm, totals: Totals) -> None:
 # --- the storms ---------------------------------------------------------------------------
 
 
-async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
+async def test_budget_storm_grants_exactly_the_budget(live: StormServer) -> None:
     """400 grants of 10,000.00 on a 1,000,000.00 programme: 100 pass, 300 are refused."""
     budget = 1_000_000 * EUR
     amount = 10_000 * EUR
@@ -368,7 +330,7 @@ async def test_budget_storm_grants_exactly_the_budget(live: Live) -> None:
     _assert_granted_match(storm, totals)
 
 
-async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) -> None:
+async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: StormServer) -> None:
     """FSE1: at most 30 projects, one per district; 400 grants over 50 districts."""
     budget = 100_000_000 * EUR
     amount = 100_000 * EUR
@@ -404,7 +366,7 @@ async def test_fse1_storm_funds_thirty_projects_in_thirty_districts(live: Live) 
     _assert_granted_match(storm, totals)
 
 
-async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
+async def test_two_grants_in_one_district_one_wins(live: StormServer) -> None:
     """Two simultaneous grants to two projects of one district: one 201, one 409; 10 rounds."""
     rounds = 10
     amount = 50_000 * EUR
@@ -441,7 +403,7 @@ async def test_two_grants_in_one_district_one_wins(live: Live) -> None:
     assert len({a.district_id for a in totals.active}) == rounds
 
 
-async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
+async def test_call_storm_grants_exactly_each_calls_share(live: StormServer) -> None:
     """Two calls sharing 500,000.00 of a 1,000,000.00 measure (300,000.00 and 200,000.00):
     400 grants of 10,000.00, 200 on each call. The call shares bind, not the measure or the
     programme: 30 + 20 pass, 350 are refused with call_budget_cap."""
@@ -517,7 +479,7 @@ async def test_call_storm_grants_exactly_each_calls_share(live: Live) -> None:
     assert {a.application_id for a in active} == {o.application_id for o in storm.with_status(201)}
 
 
-async def test_the_audit_chain_survives_the_storms(live: Live) -> None:
+async def test_the_audit_chain_survives_the_storms(live: StormServer) -> None:
     """After the storms (same server, same database): one event per grant, no fork."""
     async with live.database.engine.connect() as connection:
         verification = await verify_chain(connection)
