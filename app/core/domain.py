@@ -138,3 +138,26 @@ class RankingOutcome(StrEnum):
     FUNDABLE = "fundable"  # fits what is left of the call's budget, in rank order
     ELIGIBLE_NOT_FUNDED = "eligible_not_funded"  # passes the thresholds; the money ran out
     BELOW_THRESHOLD = "below_threshold"  # a criterion's minimum or the minimum total failed
+
+
+class PaymentKind(StrEnum):
+    """What a payment (erogazione) is: an advance on the grant, an interim payment on verified
+    expenditure, or the balance at completion."""
+
+    ADVANCE = "advance"  # anticipo
+    INTERIM = "interim"  # acconto / stato di avanzamento
+    BALANCE = "balance"  # saldo
+
+
+class ClaimStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+
+
+class LineOutcome(StrEnum):
+    """The first-level check of one line of an expenditure claim."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    CUT = "cut"  # accepted less an amount, with a reason
+    REFUSED = "refused"  # nothing accepted, with a reason

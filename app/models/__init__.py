@@ -17,6 +17,7 @@ from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
 from app.models.idempotency import IdempotencyKey
 from app.models.organisation import Organisation, Partnership, PartnershipMember
+from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.models.ranking import Ranking, RankingEntry
@@ -32,8 +33,10 @@ __all__ = [
     "Call",
     "CallParticipationLimit",
     "CallPhase",
+    "ClaimLine",
     "ClientAuthFailure",
     "District",
+    "ExpenditureClaim",
     "IdempotencyKey",
     "LoginFailure",
     "Measure",
@@ -43,6 +46,8 @@ __all__ = [
     "Organisation",
     "Partnership",
     "PartnershipMember",
+    "Payment",
+    "PaymentTerms",
     "Pledge",
     "Programme",
     "Ranking",

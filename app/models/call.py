@@ -21,14 +21,21 @@ from app.core.domain import CallStatus, LegalNature, PhaseKind, SelectionMethod
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, str_enum
-from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+from app.models.mixins import (
+    FundingCountersMixin,
+    IdMixin,
+    TimestampsMixin,
+    VersionedMixin,
+    funding_checks,
+)
 
 
-class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
+class Call(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, Base):
     """A call for proposals ("bando") with its share of the measure's budget."""
 
     __tablename__ = "call"
     __table_args__ = (
+        *funding_checks("allocated_cents"),
         CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
         CheckConstraint(
             "allocated_cents >= 0 AND allocated_cents <= budget_cents",
@@ -74,6 +81,9 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     # A run down the ranking: may the last fundable application get part of its request?
     # (app.services.ranking_grants; None: not given, not allowed until set; migration 0018)
     partial_last_grant: Mapped[bool | None] = mapped_column(Boolean)
+    # Must a guarantee (fideiussione) be recorded before the advance? (issue 16; None: not
+    # given by the source, no advance until set; migration 0021)
+    advance_guarantee_required: Mapped[bool | None] = mapped_column(Boolean)
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")

@@ -126,3 +126,14 @@ def allocations(principal: Principal) -> ColumnElement[bool]:
         return SHARED_ALLOCATION_VIEWS[shared]
     own = Allocation.application_id.in_(select(Application.id).where(applications(principal)))
     return or_(SHARED_ALLOCATION_VIEWS["public"], own)
+
+
+def funding_records(principal: Principal) -> ColumnElement[bool]:
+    """A grant's claims and payments (issue 16), on a query joined to its allocation: to
+    the region and to the beneficiary's users (the applicant, or a partnership's members);
+    nobody else (what is paid is public through the transparency register)."""
+    if principal.is_region:
+        return true()
+    if principal.role is Role.APPLICANT and principal.organisation_ids:
+        return Allocation.application_id.in_(select(Application.id).where(applications(principal)))
+    return false()

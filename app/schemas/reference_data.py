@@ -99,6 +99,47 @@ class LineSpec(_Spec):
         return self
 
 
+class PaymentTermsSpec(_Spec):
+    """A measure's payment rules (issue 16). Null: not given by the source; the region sets
+    it, and until then what depends on it does not happen (no lapse, no advance, no
+    interim payment, no claim without cost categories)."""
+
+    acceptance_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days after the grant within which the beneficiary accepts it, or it "
+        "lapses and its money returns to the call.",
+    )
+    advance_share_pct: int | None = Field(
+        default=None, ge=0, le=100, description="The advance: at most this % of the grant."
+    )
+    interim_payments: bool | None = Field(
+        default=None, description="Whether interim payments on verified expenditure are made."
+    )
+    retention_share_pct: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Withheld from the payments before the balance: this % of the grant.",
+    )
+    cost_categories: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The codes a claim's lines may use; empty: not given by the source.",
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _categories(self) -> PaymentTermsSpec:
+        for code in self.cost_categories:
+            if not 1 <= len(code) <= 60 or not code.replace("_", "").isalnum():
+                raise ValueError(f"cost category {code!r}: letters, digits and _ only")
+        if len(set(self.cost_categories)) != len(self.cost_categories):
+            raise ValueError("cost categories must be unique")
+        return self
+
+
 class MeasureSpec(_Spec):
     code: str = Code
     fund: Fund
@@ -117,6 +158,11 @@ class MeasureSpec(_Spec):
         default=None, description="Required unless every application goes through a line."
     )
     lines: list[LineSpec] = Field(default_factory=list)
+    payment_terms: PaymentTermsSpec = Field(
+        default_factory=PaymentTermsSpec,
+        description="Acceptance deadline, advance, interim payments, retention and cost "
+        "categories; absent: none given.",
+    )
 
     @model_validator(mode="after")
     def _eligibility_somewhere(self) -> MeasureSpec:
@@ -167,6 +213,11 @@ class CallSpec(_Spec):
         default=None,
         description="Whether a run down the ranking may grant the last fundable application "
         "part of its request; null: not given by the source, not allowed until set.",
+    )
+    advance_guarantee_required: bool | None = Field(
+        default=None,
+        description="Whether a guarantee must be recorded (with the acceptance) before the "
+        "advance is paid; null: not given by the source, no advance until set.",
     )
 
     @model_validator(mode="after")

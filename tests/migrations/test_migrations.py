@@ -24,6 +24,7 @@ from app.db import migrations
 from app.db.base import Base
 from app.db.session import Database, create_engine
 from app.models import Review, ReviewScore, ScoringCriterion, ScoringGrid
+from app.models.mixins import FUNDING_CHECKS
 from app.services.users import create_user
 from tests.conftest import BACKENDS, create_database
 from tests.world import GRID, approved, budget, with_grid
@@ -301,6 +302,10 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
     assert at_head >= _FIRST_COME_GUARDS
+    # The guards of 0017 as they stand, whatever later revisions add.
+    await migrations.downgrade(scratch_engine, "0017")
+    async with scratch_engine.connect() as conn:
+        at_0017 = await conn.run_sync(_guard_names)
 
     await migrations.downgrade(scratch_engine, "0016")
     async with scratch_engine.connect() as conn:
@@ -310,7 +315,7 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
         assert not {"reserved_cents", "waiting_position"} & await conn.run_sync(
             _columns, "application"
         )
-        assert await conn.run_sync(_guard_names) == at_head - _FIRST_COME_GUARDS
+        assert await conn.run_sync(_guard_names) == at_0017 - _FIRST_COME_GUARDS
 
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
@@ -334,13 +339,60 @@ async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) 
     database = Database(scratch_engine)
     async with database.session(write=True) as session:
         await budget(session, total=1000, code="MIG18")
+    await migrations.downgrade(scratch_engine, "0018")  # the guards later revisions add go
     async with scratch_engine.connect() as conn:
-        at_head = await conn.run_sync(_guard_names)
+        at_0018 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0017")
     async with scratch_engine.connect() as conn:
         assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
-        assert await conn.run_sync(_guard_names) == at_head
-    await migrations.upgrade(scratch_engine)
+        assert await conn.run_sync(_guard_names) == at_0018
+    await migrations.upgrade(scratch_engine, "0018")
     async with scratch_engine.connect() as conn:
         rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
         assert rule is None
+
+
+_PAYMENT_TABLES = {"payment_terms", "expenditure_claim", "claim_line", "payment"}
+_FUNDING_COLUMNS = {"claimed_cents", "verified_cents", "advanced_cents", "paid_cents"}
+
+
+async def test_0021_funding_columns_tables_and_guards_down_and_up(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """Down: the funding columns, the new tables and their guards go, every other guard stays
+    (no table rebuild). Up: existing grants are neither accepted nor paid, their counters 0."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG21")
+        await approved(session, world, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    await migrations.downgrade(scratch_engine, "0018")
+    async with scratch_engine.connect() as conn:
+        assert not _PAYMENT_TABLES & await conn.run_sync(_tables)
+        for table in ("allocation", "call", "measure", "programme"):
+            assert not _FUNDING_COLUMNS & await conn.run_sync(_columns, table)
+        assert "accepted_at" not in await conn.run_sync(_columns, "allocation")
+        ours = at_head - await conn.run_sync(_guard_names)
+    funding = {
+        f"{table}_{name}_check"
+        for table in ("allocation", "call", "measure", "programme")
+        for name in FUNDING_CHECKS
+    }
+    assert funding | {"allocation_paid_after_acceptance_check"} <= ours
+    assert {"payment_treasury_reference_key", "claim_line_outcome_derives_verified_check"} <= ours
+    mine = ("payment", "expenditure_claim", "claim_line", "sqlite_autoindex_")
+    assert all(
+        n in funding or n.startswith(mine)
+        for n in ours - {"allocation_paid_after_acceptance_check"}
+    )
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        row = (
+            await conn.execute(
+                text("SELECT claimed_cents, verified_cents, advanced_cents, paid_cents FROM call")
+            )
+        ).one()
+        assert tuple(row) == (0, 0, 0, 0)
