@@ -80,6 +80,7 @@ class PublishedGrantRead(Output):
                     "beneficiary_tax_code": "02843860012",
                     "partnership_name": "ATS Welfare Cuneo",
                     "amount": "450000.00",
+                    "amount_paid": "135000.00",
                     "currency": "EUR",
                     "legal_basis": {
                         "programme_code": "WECARE",
@@ -119,6 +120,7 @@ class PublishedGrantRead(Output):
         description="The partnership (ATS) led by the beneficiary, if it applied as one."
     )
     amount: Money
+    amount_paid: Money = Field(description="What has been paid of the grant so far.")
     currency: str = Field(description="Always EUR.")
     legal_basis: LegalBasisRead
     responsible_office: str = Field(description="The office responsible for the procedure.")
@@ -140,6 +142,7 @@ CSV_HEADER = (
     "beneficiary_tax_code",
     "partnership_name",
     "amount",
+    "amount_paid",
     "currency",
     "project_title",
     "programme_code",
@@ -166,6 +169,7 @@ def csv_row(grant: PublishedGrantRead) -> tuple[str | Decimal, ...]:
         grant.beneficiary_tax_code or "",
         grant.partnership_name or "",
         grant.amount.quantize(CENT),
+        grant.amount_paid.quantize(CENT),
         grant.currency,
         grant.project_title,
         basis.programme_code,
@@ -204,6 +208,7 @@ class GivingGrant(GivingModel):
     description: str
     currency: str
     amountAwarded: float = Field(description="Euros, a JSON number (the standard's choice).")
+    amountDisbursed: float = Field(description="Euros paid so far, a JSON number.")
     awardDate: str = Field(description="YYYY-MM-DD")
     url: str
     fromOpenCall: str = Field(description="Yes unless the call was a negotiated procedure.")
@@ -244,6 +249,20 @@ class DistrictFiguresRead(Output):
     )
     funded_projects: int = Field(description="Active allocations in this district.")
     allocated: Money
+    funding: FundingFiguresRead
+
+
+class FundingFiguresRead(Output):
+    """After the grant (issue 16). Granted and accepted: active grants (accepted: those their
+    beneficiary accepted). Claimed, verified (first-level checks), advanced and paid: every
+    grant's, as the counters hold them."""
+
+    granted: Money
+    accepted: Money
+    claimed: Money
+    verified: Money
+    advanced: Money
+    paid: Money
 
 
 class CallFiguresRead(Output):
@@ -264,6 +283,7 @@ class CallFiguresRead(Output):
     closed_for_submissions: bool = Field(
         description="A first-come call whose waiting list is full takes no new submissions."
     )
+    funding: FundingFiguresRead
 
 
 class MeasureFiguresRead(Output):
@@ -280,6 +300,7 @@ class MeasureFiguresRead(Output):
     funded_projects: int
     max_funded_projects: int | None = Field(description="The cap on funded projects, if any.")
     one_per_district: bool
+    funding: FundingFiguresRead
     calls: list[CallFiguresRead] = Field(description="Published and closed calls, by code.")
     districts: list[DistrictFiguresRead] | None = Field(
         description="Every district, by code, where the measure funds one project per district; "
@@ -298,4 +319,5 @@ class ProgrammeReportRead(Output):
     allocated: Money
     available: Money = Field(description="total_budget - allocated")
     funded_projects: int
+    funding: FundingFiguresRead
     measures: list[MeasureFiguresRead]

@@ -28,9 +28,12 @@ from app.services import housekeeping
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import problem
+from tests.api.v1.test_transparency import errors_of
+from tests.api.v1.test_transparency import validator as giving_fixture
 from tests.world import PAYMENT_TERMS, Funded, funded
 
 TODAY = datetime.now(UTC).date()
+giving_validator = giving_fixture.__wrapped__  # type: ignore[attr-defined]
 SECOND_PROGRAMME = Path(__file__).resolve().parents[2] / "data" / "second_programme.yaml"
 
 
@@ -614,3 +617,56 @@ async def test_the_loader_writes_the_terms_once(session: AsyncSession) -> None:
     assert terms.cost_categories == ["staff", "services", "equipment", "travel"]
     again = await load_reference_data(session, data)
     assert not again.changed
+
+
+class TestReportAndRegister:
+    async def test_the_figures_follow_the_grant_step_by_step(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        """Granted, accepted, claimed, verified, advanced and paid per programme, measure and
+        call; the register and the 360Giving package (still valid) publish what is paid."""
+        desk = await _desk(client, session, settings)
+        world = desk.grant.world
+        report = f"/api/v1/programmes/{world.programme.id}/report"
+
+        async def figures() -> list[dict[str, str]]:
+            body = (await client.get(report)).json()
+            measure = body["measures"][0]
+            return [body["funding"], measure["funding"], measure["calls"][0]["funding"]]
+
+        def expect(**values: str) -> dict[str, str]:
+            zero = dict.fromkeys(
+                ("granted", "accepted", "claimed", "verified", "advanced", "paid"), "0.00"
+            )
+            return {**zero, "granted": "100000.00", **values}
+
+        await session.execute(
+            update(Call).where(Call.id == world.call.id).values(status="published")
+        )
+        assert await figures() == [expect()] * 3
+        assert (await desk.accept()).status_code == 200
+        assert await figures() == [expect(accepted="100000.00")] * 3
+        assert (await desk.pay("advance", "30000.00")).status_code == 201
+        claim = await desk.submitted(line("20000.00"), line("5000.00"))
+        assert (await desk.check(claim, 1, outcome="accepted")).status_code == 200
+        cut = await desk.check(claim, 2, outcome="cut", cut="1000.00", reason="fuori periodo")
+        assert cut.status_code == 200
+        assert (await desk.pay("interim", "24000.00")).status_code == 201
+        done = expect(
+            accepted="100000.00",
+            claimed="25000.00",
+            verified="24000.00",
+            advanced="30000.00",
+            paid="54000.00",
+        )
+        assert await figures() == [done] * 3
+
+        grant = await client.get(f"/api/v1/transparency/grants/{desk.grant.allocation.id}")
+        assert grant.json()["amount_paid"] == "54000.00"
+        package = (await client.get("/api/v1/transparency/grants.360giving.json")).json()
+        (published,) = [
+            g for g in package["grants"] if g["id"].endswith(str(desk.grant.allocation.id))
+        ]
+        assert published["amountDisbursed"] == 54000.0
+        assert errors_of(giving_validator(), package) == []
+        await _clean(session)
