@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Role
 from app.core.config import Settings
 from app.models import Allocation, AuditEvent, Call, Measure, PaymentTerms, Programme
+from app.repositories import payments as payments_repo
 from app.repositories.consistency import differences
 from app.services import housekeeping
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
@@ -670,3 +671,49 @@ class TestReportAndRegister:
         assert published["amountDisbursed"] == 54000.0
         assert errors_of(giving_validator(), package) == []
         await _clean(session)
+
+
+class TestLapseRacesAcceptance:
+    """Acceptance and lapse are one conditional UPDATE each on the same row (active and not
+    accepted): whichever commits first, the other finds nothing to change."""
+
+    async def test_an_acceptance_that_won_the_row_is_not_lapsed(
+        self, session: AsyncSession
+    ) -> None:
+        grant = await funded(session, grant=1000)
+        await session.execute(
+            update(Allocation)
+            .where(Allocation.id == grant.allocation.id)
+            .values(granted_at=datetime.now(UTC) - timedelta(days=61))
+        )
+        # The acceptance's own UPDATE, as if it had passed its deadline check just in time.
+        assert await payments_repo.accept(
+            session,
+            grant.allocation.id,
+            on=TODAY,
+            at=datetime.now(UTC),
+            by="user:late",
+            guarantee_reference=None,
+        )
+        assert await housekeeping.lapse(session) == 0
+        call = await session.get(Call, grant.world.call.id, populate_existing=True)
+        assert call is not None
+        assert call.allocated == Decimal("1000.00")
+
+    async def test_a_lapse_that_won_the_row_refuses_the_acceptance(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        desk = await _desk(client, session, settings)
+        headers = await desk.etag(f"{desk.allocation}/funding")
+        await session.execute(
+            update(Allocation)
+            .where(Allocation.id == desk.grant.allocation.id)
+            .values(granted_at=datetime.now(UTC) - timedelta(days=61))
+        )
+        assert await housekeeping.lapse(session) == 1
+        response = await client.post(
+            f"{desk.allocation}/funding/accept",
+            json={"accepted_on": TODAY.isoformat()},
+            headers={**headers, "If-Match": "*"},
+        )
+        problem(response, 409, "illegal_transition")
