@@ -9,6 +9,7 @@ categories. The grant is 100,000.00: the advance cap 30,000.00, the interim ceil
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,8 +21,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cli import main
 from app.core.auth import Role
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
+from app.db.session import Database, create_engine
 from app.models import Allocation, AuditEvent, Call, Measure, PaymentTerms, Programme
 from app.repositories import payments as payments_repo
 from app.repositories.consistency import differences
@@ -717,3 +720,37 @@ class TestLapseRacesAcceptance:
             headers={**headers, "If-Match": "*"},
         )
         problem(response, 409, "illegal_transition")
+
+
+def test_the_lapse_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wecare lapse``: one overdue grant lapses, and a second run lapses nothing."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/lapse.sqlite3"
+    monkeypatch.setenv("WECARE_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    async def arrange() -> None:
+        database = Database(create_engine(Settings(database_url=url)))
+        try:
+            async with database.session(write=True) as session:
+                grant = await funded(session, grant=1000)
+                await session.execute(
+                    update(Allocation)
+                    .where(Allocation.id == grant.allocation.id)
+                    .values(granted_at=datetime.now(UTC) - timedelta(days=61))
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        assert main(["db", "upgrade"]) == 0
+        asyncio.run(arrange())
+        capsys.readouterr()
+        assert main(["lapse"]) == 0
+        assert capsys.readouterr().out.strip() == "lapsed 1 grants not accepted by their deadline"
+        assert main(["lapse"]) == 0
+        assert capsys.readouterr().out.strip() == "lapsed 0 grants not accepted by their deadline"
+        assert main(["check"]) == 0
+    finally:
+        get_settings.cache_clear()
