@@ -311,6 +311,14 @@ def _prune(args: argparse.Namespace) -> int:
     return _in_transaction(work)
 
 
+def _lapse(args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        lapsed = await housekeeping.lapse(session)
+        return f"lapsed {lapsed} grants not accepted by their deadline"
+
+    return _in_transaction(work)
+
+
 def _check(args: argparse.Namespace) -> int:
     """Recompute every counter from the rows; exit 1 and name each difference."""
 
@@ -582,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
         "prune",
         help="delete expired idempotency keys, token revocations, old authentication failures",
     ).set_defaults(handler=_prune)
+    commands.add_parser(
+        "lapse",
+        help="lapse every grant not accepted by its measure's deadline (audited; its money "
+        "returns to the call); run it daily, as prune",
+    ).set_defaults(handler=_lapse)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal, Role
 from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
@@ -26,6 +27,7 @@ from app.core.domain import (
     SelectionMethod,
 )
 from app.models import (
+    Allocation,
     Application,
     Call,
     CallPhase,
@@ -34,6 +36,7 @@ from app.models import (
     Organisation,
     Partnership,
     PartnershipMember,
+    PaymentTerms,
     Programme,
     Ranking,
     RankingEntry,
@@ -41,7 +44,11 @@ from app.models import (
     ReviewScore,
 )
 from app.repositories.scoring import grids_of, lock_grid
+from app.schemas.application import AllocationCreate
+from app.schemas.payment import AcceptanceRequest
 from app.schemas.scoring import ScoringGridSpec
+from app.services.allocations import grant_allocation
+from app.services.payments import accept_grant
 from app.services.scoring import set_grid
 from tests.actors import make_organisation, tax_code
 
@@ -554,3 +561,71 @@ async def ranked(
     )
     await session.flush()
     return ranking
+
+
+# After the grant (issue 16): made-up payment terms with every figure, as
+# tests/data/second_programme.yaml gives them.
+PAYMENT_TERMS: dict[str, object] = {
+    "acceptance_days": 60,
+    "advance_share_pct": 30,
+    "interim_payments": True,
+    "retention_share_pct": 10,
+    "cost_categories": ["staff", "services", "equipment", "travel"],
+}
+
+
+@dataclass
+class Funded:
+    world: Budget
+    application: Application
+    allocation: Allocation
+    organisation_id: uuid.UUID
+
+
+def project_code() -> str:
+    """A CUP of the right shape (letter, 2 digits, letter, 11 digits), unique in practice."""
+    return f"J{uuid.uuid4().int % 100:02d}B{uuid.uuid4().int % 10**11:011d}"
+
+
+async def funded(
+    session: AsyncSession,
+    *,
+    grant: int = 100_000,
+    code: str = "PAY",
+    terms: dict[str, object] | None = None,
+    guarantee_required: bool | None = False,
+    accept: bool = False,
+    n: int = 1,
+    world: Budget | None = None,
+    cup: bool = True,
+) -> Funded:
+    """A grant of ``grant`` euros on a measure with ``terms`` (PAYMENT_TERMS by default),
+    through the grant's own path; accepted today when ``accept``; with a CUP of its own
+    (payments require one) unless not ``cup``."""
+    if world is None:
+        world = await budget(session, total=10 * grant, code=code)
+        world.call.advance_guarantee_required = guarantee_required
+        session.add(
+            PaymentTerms(id=uuid.uuid4(), measure_id=world.measure.id, **(terms or PAYMENT_TERMS))
+        )
+        await session.flush()
+    made = await approved(session, world, requested=grant, n=n)
+    officer = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
+    allocation = await grant_allocation(
+        session,
+        data=AllocationCreate(application_id=made.id, amount=Decimal(grant)),
+        principal=officer,
+    )
+    if cup:
+        allocation.cup = project_code()
+        await session.flush()
+    if accept:
+        admin = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+        await accept_grant(
+            session,
+            allocation,
+            data=AcceptanceRequest(accepted_on=datetime.now(UTC).date()),
+            principal=admin,
+        )
+    assert made.applicant_organisation_id is not None
+    return Funded(world, made, allocation, made.applicant_organisation_id)

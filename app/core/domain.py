@@ -187,3 +187,26 @@ class GracePayment(StrEnum):
 
     INTEREST_ONLY = "interest_only"  # the interest on the whole loan, each period
     NOTHING = "nothing"  # nothing; no interest accrues either
+
+
+class PaymentKind(StrEnum):
+    """What a payment (erogazione) is: an advance on the grant, an interim payment on verified
+    expenditure, or the balance at completion."""
+
+    ADVANCE = "advance"  # anticipo
+    INTERIM = "interim"  # acconto / stato di avanzamento
+    BALANCE = "balance"  # saldo
+
+
+class ClaimStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+
+
+class LineOutcome(StrEnum):
+    """The first-level check of one line of an expenditure claim."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    CUT = "cut"  # accepted less an amount, with a reason
+    REFUSED = "refused"  # nothing accepted, with a reason

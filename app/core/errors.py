@@ -562,6 +562,148 @@ class LoanRepaidInPart(DomainError):
     title = "The allocation's loan has received repayments"
 
 
+# Issue 16: acceptance, expenditure claims, first-level checks and payments.
+
+
+class NotAccepted(DomainError):
+    """Nothing is paid, claimed or checked on a grant its beneficiary has not accepted."""
+
+    status = 409
+    rule = "allocation_not_accepted"
+    title = "The beneficiary has not accepted the grant"
+
+
+class AlreadyAccepted(DomainError):
+    status = 409
+    rule = "allocation_already_accepted"
+    title = "The grant is already accepted"
+
+
+class AcceptanceDeadlinePassed(DomainError):
+    """A grant not accepted by its deadline lapses; a late acceptance is refused."""
+
+    status = 409
+    rule = "acceptance_deadline_passed"
+    title = "The deadline to accept the grant has passed"
+
+
+class PaymentTermsNotGiven(DomainError):
+    """The measure's payment rule for this kind of payment is not given by the source and
+    the region has not set it: nothing of that kind is paid until it is."""
+
+    status = 409
+    rule = "payment_terms_not_given"
+    title = "The payment rule is not set for this measure"
+
+
+class GuaranteeRequired(DomainError):
+    status = 409
+    rule = "guarantee_required"
+    title = "The call requires a guarantee before the advance"
+
+
+class AdvanceShareExceeded(DomainError):
+    status = 409
+    rule = "advance_share_cap"
+    title = "The advances would exceed their share of the grant"
+
+
+class PaidBeyondVerified(DomainError):
+    """Paid never exceeds the verified expenditure plus the advances paid; a balance
+    settles at the verified expenditure."""
+
+    status = 409
+    rule = "paid_within_verified"
+    title = "The payment exceeds the verified expenditure"
+
+
+class PaidBeyondGrant(DomainError):
+    status = 409
+    rule = "paid_within_grant"
+    title = "The payments would exceed the grant"
+
+
+class RetentionWithheld(DomainError):
+    """Before the balance, the measure's retention share of the grant stays unpaid."""
+
+    status = 409
+    rule = "retention_withheld"
+    title = "The retention is paid only with the balance"
+
+
+class FundingCompleted(DomainError):
+    status = 409
+    rule = "funding_completed"
+    title = "The balance is paid: the project is closed"
+
+
+class SegregationOfDuties(DomainError):
+    """An officer who checked a line of a claim of the grant does not authorise its
+    payments on verified expenditure, and one who authorised one does not check its lines."""
+
+    status = 403
+    rule = "segregation_of_duties"
+    title = "The same officer may not check the expenditure and authorise its payment"
+
+
+class ClaimNotDraft(DomainError):
+    """A submitted claim never changes."""
+
+    status = 409
+    rule = "claim_not_draft"
+    title = "The claim is submitted and cannot change"
+
+
+class ClaimNotSubmitted(DomainError):
+    status = 409
+    rule = "claim_not_submitted"
+    title = "Only a submitted claim is checked"
+
+
+class LineAlreadyChecked(DomainError):
+    status = 409
+    rule = "line_already_checked"
+    title = "The line has already been checked"
+
+
+class OutsideProjectPeriod(DomainError):
+    status = 422
+    rule = "outside_project_period"
+    title = "The date is outside the project's period"
+
+
+class DateOutOfRange(DomainError):
+    """An acceptance is dated between the grant and today, a payment between the
+    acceptance and today."""
+
+    status = 422
+    rule = "date_out_of_range"
+    title = "The date is outside what the record allows"
+
+
+class CutNotBelowAmount(DomainError):
+    """A cut removes part of a line; removing all of it is a refusal."""
+
+    status = 422
+    rule = "cut_not_below_amount"
+    title = "A cut must be less than the line's amount"
+
+
+class UnknownCostCategory(DomainError):
+    status = 422
+    rule = "unknown_cost_category"
+    title = "The cost category is not one of the measure's"
+
+
+class AllocationPaid(DomainError):
+    """Revocation after payment (a recovery) is not built yet: a grant with anything
+    paid is not revoked."""
+
+    status = 409
+    rule = "allocation_paid"
+    title = "The grant has payments: revoking it needs a recovery"
+
+
 class OAuthProtocolError(Exception):
     """An error of the OAuth 2.0 endpoints, rendered as RFC 6749 section 5.2 JSON."""
 
@@ -609,6 +751,10 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "loan_repaid_within_principal_check": RepaymentExceedsInstalment,
     "measure_repaid_within_lent_check": RepaymentExceedsInstalment,
     "programme_repaid_within_lent_check": RepaymentExceedsInstalment,
+    "allocation_paid_within_grant_check": PaidBeyondGrant,
+    "allocation_paid_within_verified_check": PaidBeyondVerified,
+    "allocation_advanced_within_paid_check": PaidBeyondGrant,
+    "payment_treasury_reference_key": Conflict,
 }
 
 

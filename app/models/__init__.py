@@ -18,6 +18,7 @@ from app.models.district import District
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
+from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.models.ranking import Ranking, RankingEntry
@@ -34,8 +35,10 @@ __all__ = [
     "Call",
     "CallParticipationLimit",
     "CallPhase",
+    "ClaimLine",
     "ClientAuthFailure",
     "District",
+    "ExpenditureClaim",
     "IdempotencyKey",
     "Loan",
     "LoanInstalment",
@@ -48,6 +51,8 @@ __all__ = [
     "Organisation",
     "Partnership",
     "PartnershipMember",
+    "Payment",
+    "PaymentTerms",
     "Pledge",
     "Programme",
     "Ranking",

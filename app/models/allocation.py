@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     String,
@@ -19,14 +20,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.domain import AllocationStatus
 from app.db.base import Base, utcnow
 from app.db.types import Money, str_enum
-from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+from app.models.mixins import (
+    FundingCountersMixin,
+    IdMixin,
+    TimestampsMixin,
+    VersionedMixin,
+    funding_checks,
+)
 
 
-class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
+class Allocation(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, Base):
     __tablename__ = "allocation"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revoked_has_time"),
+        # Issue 16: the funding counters, and nothing paid before the grant is accepted.
+        *funding_checks("amount_cents"),
+        CheckConstraint("paid_cents = 0 OR accepted_at IS NOT NULL", name="paid_after_acceptance"),
         # Rule 3: one funded project per district where the measure says so (the district
         # is recorded on the allocation only for such measures).
         Index(
@@ -86,6 +96,14 @@ class Allocation(IdMixin, TimestampsMixin, VersionedMixin, Base):
     # Recorded by the region after the grant (app.services.grant_act); None: not yet.
     cup: Mapped[str | None] = mapped_column(String(15))
     rna_cor: Mapped[str | None] = mapped_column(String(10))
+    # Acceptance (atto di adesione, issue 16): by a user of the beneficiary, on a date; the
+    # guarantee's reference where the call asks for one before the advance.
+    accepted_on: Mapped[date | None] = mapped_column(Date)
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[str | None] = mapped_column(String(200))
+    guarantee_reference: Mapped[str | None] = mapped_column(String(200))
+    # The balance is paid: no more claims or payments.
+    completed_at: Mapped[datetime | None]
 
 
 # "Is active", written into the SQL as the partial indexes above are: PostgreSQL reuses a

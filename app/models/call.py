@@ -28,14 +28,21 @@ from app.core.domain import (
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, str_enum
-from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
+from app.models.mixins import (
+    FundingCountersMixin,
+    IdMixin,
+    TimestampsMixin,
+    VersionedMixin,
+    funding_checks,
+)
 
 
-class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
+class Call(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, Base):
     """A call for proposals ("bando") with its share of the measure's budget."""
 
     __tablename__ = "call"
     __table_args__ = (
+        *funding_checks("allocated_cents"),
         CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
         CheckConstraint(
             "allocated_cents >= 0 AND allocated_cents <= budget_cents",
@@ -93,6 +100,9 @@ class Call(IdMixin, TimestampsMixin, VersionedMixin, Base):
     de_minimis_regulation: Mapped[DeMinimisRegulation | None] = mapped_column(
         str_enum(DeMinimisRegulation, "de_minimis_regulation")
     )
+    # Must a guarantee (fideiussione) be recorded before the advance? (issue 16; None: not
+    # given by the source, no advance until set; migration 0022)
+    advance_guarantee_required: Mapped[bool | None] = mapped_column(Boolean)
 
     phases: Mapped[list[CallPhase]] = relationship(lazy="raise", order_by="CallPhase.ordinal")
     participation_limits: Mapped[list[CallParticipationLimit]] = relationship(lazy="raise")

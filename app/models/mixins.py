@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Boolean, Integer, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Integer, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from app.db.base import utcnow
-from app.db.types import json_type
+from app.db.types import Money, json_type
 
 
 class IdMixin:
@@ -47,3 +48,42 @@ class EligibilityMixin:
     required_member_natures: Mapped[list[str]] = mapped_column(json_type(), default=list)
     min_required_members: Mapped[int] = mapped_column(Integer, default=0)
     required_members_in_piemonte: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FundingCountersMixin:
+    """What was claimed, verified (first-level check), advanced and paid, summed from the
+    allocations below (issue 16). Moved by conditional UPDATEs (app.repositories.payments),
+    guarded by ``funding_checks`` and verified by ``wecare check``."""
+
+    claimed: Mapped[Decimal] = mapped_column(
+        "claimed_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
+    verified: Mapped[Decimal] = mapped_column(
+        "verified_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
+    advanced: Mapped[Decimal] = mapped_column(
+        "advanced_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
+    paid: Mapped[Decimal] = mapped_column(
+        "paid_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
+
+
+def funding_checks(cap: str) -> tuple[CheckConstraint, ...]:
+    """The CHECKs every funding counter row carries; ``cap`` is the column nothing paid may
+    pass (the grant on an allocation, the active grants above it). Their SQL is also in
+    migration 0022, which attaches each to the column it is added with."""
+    return tuple(
+        CheckConstraint(sql.format(cap=cap), name=name) for name, sql in FUNDING_CHECKS.items()
+    )
+
+
+# name -> expression ({cap}: the column paid stays within).
+FUNDING_CHECKS = {
+    "claimed_non_negative": "claimed_cents >= 0",
+    "verified_within_claimed": "verified_cents >= 0 AND verified_cents <= claimed_cents",
+    "advanced_non_negative": "advanced_cents >= 0",
+    "paid_within_grant": "paid_cents <= {cap}",
+    "advanced_within_paid": "advanced_cents <= paid_cents",
+    "paid_within_verified": "paid_cents - advanced_cents <= verified_cents",
+}

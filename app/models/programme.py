@@ -26,12 +26,20 @@ from app.core.domain import Fund, Instrument, StateAidRegime
 from app.core.money import ZERO
 from app.db.base import Base
 from app.db.types import Money, json_type, str_enum
-from app.models.mixins import EligibilityMixin, IdMixin, TimestampsMixin, VersionedMixin
+from app.models.mixins import (
+    EligibilityMixin,
+    FundingCountersMixin,
+    IdMixin,
+    TimestampsMixin,
+    VersionedMixin,
+    funding_checks,
+)
 
 
-class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
+class Programme(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, Base):
     __tablename__ = "programme"
     __table_args__ = (
+        *funding_checks("allocated_cents"),
         CheckConstraint("total_budget_cents > 0", name="total_budget_positive"),
         CheckConstraint(
             "measures_budget_cents >= 0 AND measures_budget_cents <= total_budget_cents",
@@ -84,9 +92,12 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, Base):
         return self.lent - self.repaid
 
 
-class Measure(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):
+class Measure(
+    IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, EligibilityMixin, Base
+):
     __tablename__ = "measure"
     __table_args__ = (
+        *funding_checks("allocated_cents"),
         UniqueConstraint("programme_id", "code"),
         CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
         CheckConstraint(

@@ -6,9 +6,11 @@ a difference names the column, as `wecare check` reports it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 
@@ -18,6 +20,7 @@ from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
+from app.models.payment import ClaimLine, ExpenditureClaim, Payment
 from app.models.programme import Measure, Programme
 from app.repositories import first_come
 
@@ -128,6 +131,7 @@ async def differences(connection: AsyncConnection) -> list[Difference]:
     ]
     found.extend(await _queue_differences(connection))
     found.extend(await _fund_differences(connection))
+    found.extend(await _funding_differences(connection))
     for p in programmes:
         budgeted = sum(m[6] for m in measures if m[5] == p[0])
         if p[4] != budgeted:
@@ -263,4 +267,119 @@ async def _fund_differences(connection: AsyncConnection) -> list[Difference]:
                 found.append(Difference(table, code, "lent_cents", lent, want_lent))
             if repaid != want_repaid:
                 found.append(Difference(table, code, "repaid_cents", repaid, want_repaid))
+    return found
+
+
+_FUNDING = ("claimed_cents", "verified_cents", "advanced_cents", "paid_cents")
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _raw(table: Table, name: str) -> ColumnElement[Any]:
+    """A column as stored: money in integer cents (a Money column would read euros)."""
+    column = table.c[name]
+    return cents(column) if name.endswith("_cents") else column
+
+
+def _sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(column), 0)
+
+
+async def _by_key(connection: AsyncConnection, query: Select[Any]) -> dict[Any, tuple[int, ...]]:
+    return {row[0]: tuple(int(v) for v in row[1:]) for row in await connection.execute(query)}
+
+
+def _compare_columns(
+    table: str, code: str, columns: Sequence[str], stored: Sequence[Any], rows: Sequence[int]
+) -> list[Difference]:
+    return [
+        Difference(table, code, column, int(have), want)
+        for column, have, want in zip(columns, stored, rows, strict=True)
+        if int(have) != want
+    ]
+
+
+async def _funding_differences(connection: AsyncConnection) -> list[Difference]:
+    """Issue 16. A claim's amount, verified amount and line counts are its lines'; an
+    allocation's claimed is its submitted claims', verified its checked lines', advanced
+    and paid its payments'; a call's, measure's and programme's are their allocations'."""
+    line, claim, payment = _table(ClaimLine), _table(ExpenditureClaim), _table(Payment)
+    allocation = _table(Allocation)
+    found: list[Difference] = []
+    of_lines = await _by_key(
+        connection,
+        select(
+            line.c.claim_id,
+            _sum(cents(line.c.amount_cents)),
+            _sum(cents(line.c.verified_cents)),
+            func.count(line.c.id),
+            func.count(line.c.checked_by),
+        ).group_by(line.c.claim_id),
+    )
+    claim_columns = ("amount_cents", "verified_cents", "line_count", "checked_lines")
+    for row in await connection.execute(
+        select(claim.c.id, *(_raw(claim, c) for c in claim_columns))
+    ):
+        found += _compare_columns(
+            "expenditure_claim",
+            str(row[0]),
+            claim_columns,
+            row[1:],
+            of_lines.get(row[0], (0, 0, 0, 0)),
+        )
+    claimed = await _by_key(
+        connection,
+        select(claim.c.allocation_id, _sum(cents(claim.c.amount_cents)))
+        .where(claim.c.status == "submitted")
+        .group_by(claim.c.allocation_id),
+    )
+    checked = await _by_key(
+        connection,
+        select(line.c.allocation_id, _sum(cents(line.c.verified_cents))).group_by(
+            line.c.allocation_id
+        ),
+    )
+    paid = await _by_key(
+        connection,
+        select(
+            payment.c.allocation_id,
+            _sum(case((payment.c.kind == "advance", cents(payment.c.amount_cents)), else_=0)),
+            _sum(cents(payment.c.amount_cents)),
+        ).group_by(payment.c.allocation_id),
+    )
+    allocations = (
+        await connection.execute(
+            select(
+                allocation.c.id,
+                allocation.c.programme_id,
+                allocation.c.measure_id,
+                allocation.c.call_id,
+                *(cents(allocation.c[c]) for c in _FUNDING),
+            )
+        )
+    ).all()
+    for row in allocations:
+        recomputed = (
+            *claimed.get(row[0], (0,)),
+            *checked.get(row[0], (0,)),
+            *paid.get(row[0], (0, 0)),
+        )
+        found += _compare_columns("allocation", str(row[0]), _FUNDING, row[4:], recomputed)
+    for index, model in ((1, Programme), (2, Measure), (3, Call)):
+        sums: dict[Any, list[int]] = {}
+        for row in allocations:
+            total = sums.setdefault(row[index], [0, 0, 0, 0])
+            for i, value in enumerate(row[4:]):
+                total[i] += int(value)
+        table = _table(model)
+        for row in await connection.execute(
+            select(table.c.id, table.c.code, *(cents(table.c[c]) for c in _FUNDING))
+        ):
+            found += _compare_columns(
+                table.name, row[1], _FUNDING, row[2:], sums.get(row[0], [0, 0, 0, 0])
+            )
     return found

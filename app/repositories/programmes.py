@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories.paging import Order, keyset
 
@@ -134,3 +135,7 @@ async def get_thematic_area(
     return await session.scalar(
         select(ThematicArea).where(ThematicArea.measure_id == measure_id, ThematicArea.code == code)
     )
+
+
+async def get_payment_terms(session: AsyncSession, measure_id: uuid.UUID) -> PaymentTerms | None:
+    return await session.scalar(select(PaymentTerms).where(PaymentTerms.measure_id == measure_id))

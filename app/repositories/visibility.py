@@ -137,3 +137,14 @@ def state_aid_declarations(principal: Principal) -> ColumnElement[bool]:
     if principal.organisation_ids:
         return StateAidDeclaration.organisation_id.in_(principal.organisation_ids)
     return false()
+
+
+def funding_records(principal: Principal) -> ColumnElement[bool]:
+    """A grant's claims and payments (issue 16), on a query joined to its allocation: to
+    the region and to the beneficiary's users (the applicant, or a partnership's members);
+    nobody else (what is paid is public through the transparency register)."""
+    if principal.is_region:
+        return true()
+    if principal.role is Role.APPLICANT and principal.organisation_ids:
+        return Allocation.application_id.in_(select(Application.id).where(applications(principal)))
+    return false()

@@ -188,6 +188,47 @@ class MixedTerms(_Spec):
         )
 
 
+class PaymentTermsSpec(_Spec):
+    """A measure's payment rules (issue 16). Null: not given by the source; the region sets
+    it, and until then what depends on it does not happen (no lapse, no advance, no
+    interim payment, no claim without cost categories)."""
+
+    acceptance_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days after the grant within which the beneficiary accepts it, or it "
+        "lapses and its money returns to the call.",
+    )
+    advance_share_pct: int | None = Field(
+        default=None, ge=0, le=100, description="The advance: at most this % of the grant."
+    )
+    interim_payments: bool | None = Field(
+        default=None, description="Whether interim payments on verified expenditure are made."
+    )
+    retention_share_pct: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Withheld from the payments before the balance: this % of the grant.",
+    )
+    cost_categories: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The codes a claim's lines may use; empty: not given by the source.",
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _categories(self) -> PaymentTermsSpec:
+        for code in self.cost_categories:
+            if not 1 <= len(code) <= 60 or not code.replace("_", "").isalnum():
+                raise ValueError(f"cost category {code!r}: letters, digits and _ only")
+        if len(set(self.cost_categories)) != len(self.cost_categories):
+            raise ValueError("cost categories must be unique")
+        return self
+
+
 class MeasureSpec(_Spec):
     code: str = Code
     fund: Fund
@@ -216,6 +257,12 @@ class MeasureSpec(_Spec):
         min_length=1,
         max_length=40,
         description="block_exemption only: the article of Regulation (EU) 651/2014 (GBER).",
+    )
+
+    payment_terms: PaymentTermsSpec = Field(
+        default_factory=PaymentTermsSpec,
+        description="Acceptance deadline, advance, interim payments, retention and cost "
+        "categories; absent: none given.",
     )
 
     instrument: Instrument = Instrument.GRANT
@@ -293,6 +340,11 @@ class CallSpec(_Spec):
         description="The de minimis regulation of the call's grants, where its measure's "
         "regime is de_minimis: 1407/2013 (EUR 200,000, three fiscal years) or 2023/2831 "
         "(EUR 300,000, any three years); null: not given by the source.",
+    )
+    advance_guarantee_required: bool | None = Field(
+        default=None,
+        description="Whether a guarantee must be recorded (with the acceptance) before the "
+        "advance is paid; null: not given by the source, no advance until set.",
     )
 
     @model_validator(mode="after")

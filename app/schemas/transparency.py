@@ -80,6 +80,7 @@ class PublishedGrantRead(Output):
                     "beneficiary_tax_code": "02843860012",
                     "partnership_name": "ATS Welfare Cuneo",
                     "amount": "450000.00",
+                    "amount_paid": "135000.00",
                     "currency": "EUR",
                     "legal_basis": {
                         "programme_code": "WECARE",
@@ -119,6 +120,7 @@ class PublishedGrantRead(Output):
         description="The partnership (ATS) led by the beneficiary, if it applied as one."
     )
     amount: Money
+    amount_paid: Money = Field(description="What has been paid of the grant so far.")
     currency: str = Field(description="Always EUR.")
     legal_basis: LegalBasisRead
     responsible_office: str = Field(description="The office responsible for the procedure.")
@@ -145,6 +147,7 @@ CSV_HEADER = (
     "beneficiary_tax_code",
     "partnership_name",
     "amount",
+    "amount_paid",
     "currency",
     "project_title",
     "programme_code",
@@ -172,6 +175,7 @@ def csv_row(grant: PublishedGrantRead) -> tuple[str | Decimal, ...]:
         grant.beneficiary_tax_code or "",
         grant.partnership_name or "",
         grant.amount.quantize(CENT),
+        grant.amount_paid.quantize(CENT),
         grant.currency,
         grant.project_title,
         basis.programme_code,
@@ -217,6 +221,7 @@ class GivingGrant(GivingModel):
     description: str
     currency: str
     amountAwarded: float = Field(description="Euros, a JSON number (the standard's choice).")
+    amountDisbursed: float = Field(description="Euros paid so far, a JSON number.")
     awardDate: str = Field(description="YYYY-MM-DD")
     url: str
     fromOpenCall: str = Field(description="Yes unless the call was a negotiated procedure.")
@@ -262,6 +267,20 @@ class DistrictFiguresRead(Output):
     )
     funded_projects: int = Field(description="Active allocations in this district.")
     allocated: Money
+    funding: FundingFiguresRead
+
+
+class FundingFiguresRead(Output):
+    """After the grant (issue 16). Granted and accepted: active grants (accepted: those their
+    beneficiary accepted). Claimed, verified (first-level checks), advanced and paid: every
+    grant's, as the counters hold them."""
+
+    granted: Money
+    accepted: Money
+    claimed: Money
+    verified: Money
+    advanced: Money
+    paid: Money
 
 
 class CallFiguresRead(Output):
@@ -306,6 +325,7 @@ class FundFiguresRead(Output):
         description="What new grants may still take: budget - allocated, where allocated "
         "counts a loan net of its repaid principal."
     )
+    funding: FundingFiguresRead
 
 
 class MeasureFiguresRead(Output):
@@ -324,6 +344,7 @@ class MeasureFiguresRead(Output):
     one_per_district: bool
     instrument: Instrument
     fund: FundFiguresRead | None = Field(description="A mixed instrument's fund; else null.")
+    funding: FundingFiguresRead
     calls: list[CallFiguresRead] = Field(description="Published and closed calls, by code.")
     districts: list[DistrictFiguresRead] | None = Field(
         description="Every district, by code, where the measure funds one project per district; "
@@ -343,4 +364,5 @@ class ProgrammeReportRead(Output):
     available: Money = Field(description="total_budget - allocated")
     funded_projects: int
     fund: FundFiguresRead = Field(description="The mixed instruments' funds together.")
+    funding: FundingFiguresRead
     measures: list[MeasureFiguresRead]

@@ -25,6 +25,7 @@ from app.core.errors import (
     CONSTRAINT_ERRORS,
     AllocationAlreadyActive,
     AllocationExceedsRequest,
+    AllocationPaid,
     CallBudgetExceeded,
     Conflict,
     DistrictAlreadyFunded,
@@ -440,6 +441,13 @@ async def revoke_allocation(
             attempted="revoke",
         )
     await loans.before_revocation(session, allocation)  # mixed: nothing repaid yet
+    if allocation.paid > 0:
+        # Revocation after payment creates a recovery (issue 16, not built yet): until
+        # then a grant with anything paid stays, and no counter above it loses its cap.
+        raise AllocationPaid(
+            "The grant has payments: its revocation needs a recovery, not yet supported.",
+            paid=allocation.paid,
+        )
     before = audit.snapshot(allocation)
     allocation.status = AllocationStatus.REVOKED
     allocation.revoked_at = datetime.now(UTC)

@@ -30,6 +30,7 @@ from app.core.errors import (
 from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories import calls as call_repo
 from app.repositories import programmes as repo
@@ -342,6 +343,19 @@ async def write_measure(
             for ordinal, area in enumerate(spec.thematic_areas, start=1)
         ),
     )
+    terms = spec.payment_terms
+    await loader.upsert(
+        PaymentTerms,
+        await repo.get_payment_terms(loader.session, measure.id),
+        {
+            "measure_id": measure.id,
+            "acceptance_days": terms.acceptance_days,
+            "advance_share_pct": terms.advance_share_pct,
+            "interim_payments": terms.interim_payments,
+            "retention_share_pct": terms.retention_share_pct,
+            "cost_categories": list(terms.cost_categories),
+        },
+    )
     return measure
 
 
@@ -405,6 +419,7 @@ async def write_call(
             "waiting_list_length": spec.waiting_list_length,
             "partial_last_grant": spec.partial_last_grant,
             "de_minimis_regulation": spec.de_minimis_regulation,
+            "advance_guarantee_required": spec.advance_guarantee_required,
         },
     )
     await loader.upsert_children(

@@ -9,7 +9,7 @@ org-id.guide prefixes (IT-CF for Italian codici fiscali).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
@@ -31,7 +31,9 @@ from app.repositories.transparency import GrantRow
 from app.schemas.common import from_attributes
 from app.schemas.page import Page
 from app.schemas.transparency import (
+    CallFiguresRead,
     DistrictFiguresRead,
+    FundingFiguresRead,
     GivingClassification,
     GivingGrant,
     GivingOrganization,
@@ -130,6 +132,7 @@ def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
         beneficiary_tax_code=published_tax_code(row.tax_code),
         partnership_name=row.partnership_name,
         amount=row.amount,
+        amount_paid=row.paid,
         currency="EUR",
         legal_basis=LegalBasisRead(
             programme_code=row.programme_code,
@@ -210,6 +213,7 @@ def giving_grant(row: GrantRow, *, base_url: str) -> GivingGrant:
         currency=grant.currency,
         # The double nearest the exact decimal amount.
         amountAwarded=float(row.amount),
+        amountDisbursed=float(row.paid),
         awardDate=grant.award_date.isoformat(),
         url=grant.url,
         fromOpenCall="No" if grant.selection_method is SelectionMethod.NEGOTIATED else "Yes",
@@ -271,6 +275,16 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
     districts = await district_repo.all_districts(session) if per_district else []
     live = await repo.live_applications_by_district(session, per_district)
     funded = await repo.active_allocations_by_district(session, per_district)
+    money = await repo.funding_by_call_and_district(session, programme_id)
+
+    def funding(
+        where: Callable[[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]], bool],
+    ) -> FundingFiguresRead:
+        totals = [ZERO] * len(repo.FUNDING_FIGURES)
+        for key, figures in money.items():
+            if where(key):
+                totals = [a + b for a, b in zip(totals, figures, strict=True)]
+        return FundingFiguresRead(**dict(zip(repo.FUNDING_FIGURES, totals, strict=True)))
 
     def district_figures(measure_id: uuid.UUID) -> list[DistrictFiguresRead]:
         figures = []
@@ -284,6 +298,9 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
                     live_applications=live.get((measure_id, district.id), 0),
                     funded_projects=projects,
                     allocated=allocated,
+                    funding=funding(
+                        lambda key, d=district.id: key[0] == measure_id and key[2] == d  # type: ignore[misc]
+                    ),
                 )
             )
         return figures
@@ -293,12 +310,22 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
         ProgrammeReportRead,
         programme,
         fund=programme,  # lent, repaid, outstanding, available: the programme's own figures
+        funding=funding(lambda key: True),
         measures=[
             from_attributes(
                 MeasureFiguresRead,
                 measure,
                 fund=measure if measure.instrument == Instrument.MIXED else None,
-                calls=[call for call in calls if call.measure_id == measure.id],
+                funding=funding(lambda key, m=measure.id: key[0] == m),  # type: ignore[misc]
+                calls=[
+                    from_attributes(
+                        CallFiguresRead,
+                        call,
+                        funding=funding(lambda key, c=call.id: key[1] == c),  # type: ignore[misc]
+                    )
+                    for call in calls
+                    if call.measure_id == measure.id
+                ],
                 districts=district_figures(measure.id) if measure.one_per_district else None,
             )
             for measure in measures

@@ -217,6 +217,25 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/allocations/{allocation_id}/loan/repayments"): Route(
         REGION, made("loan.repay", "loan_repayment")
     ),
+    # After the grant (issue 16): the funding position is public as the grant is; claims and
+    # payments are the region's and the beneficiary's (404 to anyone else).
+    ("GET", "/api/v1/allocations/{allocation_id}/funding"): Route(PUBLIC),
+    ("POST", "/api/v1/allocations/{allocation_id}/funding/accept"): Route(
+        APPLICANTS, changed("allocation.accept")
+    ),
+    ("POST", "/api/v1/allocations/{allocation_id}/claims"): Route(
+        APPLICANTS, made("claim.create", "expenditure_claim")
+    ),
+    ("GET", "/api/v1/claims/{claim_id}"): Route(USERS),
+    ("POST", "/api/v1/claims/{claim_id}/submit"): Route(
+        APPLICANTS, changed("claim.submit", "expenditure_claim")
+    ),
+    ("GET", "/api/v1/claims/{claim_id}/lines/{line_number}"): Route(USERS),
+    ("POST", "/api/v1/claims/{claim_id}/lines/{line_number}/check"): Route(
+        REGION, changed("claim_line.check")
+    ),
+    ("POST", "/api/v1/allocations/{allocation_id}/payments"): Route(REGION, made("payment.create")),
+    ("GET", "/api/v1/payments/{payment_id}"): Route(USERS),
     ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants/{allocation_id}"): Route(PUBLIC),

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from app.core.domain import (
     MemberRole,
     MemberStatus,
     PartnershipForm,
+    PaymentKind,
     PledgeStatus,
 )
 from app.db import migrations
@@ -47,12 +49,15 @@ from app.main import create_app
 from app.models import (
     Partnership,
     PartnershipMember,
+    PaymentTerms,
     Pledge,
     Ranking,
     Review,
     StateAidDeclaration,
 )
 from app.schemas.application import AllocationCreate
+from app.schemas.payment import AcceptanceRequest, ClaimCreate, ClaimLineCreate, PaymentCreate
+from app.services import payments
 from app.services.allocations import grant_allocation
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
@@ -63,6 +68,7 @@ from tests.actors import make_organisation, tax_code
 from tests.world import (
     GRID,
     MIXED_TERMS,
+    PAYMENT_TERMS,
     approved,
     budget,
     district,
@@ -99,6 +105,12 @@ RULES_ON_THE_DATA = {
     # the region answers an invitation for an organisation only with a reason: the body is
     # optional for the organisation's own users, and a schema cannot vary by caller
     "reason_required",
+    # after the grant (issue 16): a claim's cost categories and dates against its measure
+    # and project, a date against the grant and today, a cut against its line
+    "unknown_cost_category",
+    "outside_project_period",
+    "date_out_of_range",
+    "cut_not_below_amount",
 }
 
 
@@ -157,6 +169,45 @@ async def _world(session: Any) -> dict[str, str]:
     allocation = await grant_allocation(
         session,
         data=AllocationCreate(application_id=funded.id, amount="40000.00"),  # type: ignore[arg-type]
+        principal=officer,
+    )
+    # After the grant (issue 16): full payment terms, the grant accepted, a submitted claim
+    # and an advance, so that the funding, claim, line and payment paths reach rows.
+    session.add(PaymentTerms(id=uuid.uuid4(), measure_id=w.measure.id, **PAYMENT_TERMS))
+    w.call.advance_guarantee_required = False
+    await session.flush()
+    admin = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+    today = datetime.now(UTC).date()
+    await payments.accept_grant(
+        session, allocation, data=AcceptanceRequest(accepted_on=today), principal=admin
+    )
+    claim = await payments.file_claim(
+        session,
+        allocation,
+        data=ClaimCreate(
+            period_start=today,
+            period_end=today,
+            lines=[
+                ClaimLineCreate(
+                    cost_category="staff",
+                    amount=Decimal("1000.00"),
+                    document_reference="INV-1",
+                    spent_on=today,
+                )
+            ],
+        ),
+        principal=admin,
+    )
+    await payments.submit_claim(session, claim, principal=admin)
+    payment = await payments.make_payment(
+        session,
+        allocation,
+        data=PaymentCreate(
+            kind=PaymentKind.ADVANCE,
+            amount=Decimal("100.00"),
+            paid_on=today,
+            treasury_reference="MAND-FUZZ-1",
+        ),
         principal=officer,
     )
     reviewer = await create_user(
@@ -241,6 +292,9 @@ async def _world(session: Any) -> dict[str, str]:
         "user_id": reviewer.id,
         "client_id": partner.client.id,
         "version": ranking.version,
+        "claim_id": claim.id,
+        "line_number": 1,
+        "payment_id": payment.id,
     }
     return {name: str(value) for name, value in ids.items()}
 

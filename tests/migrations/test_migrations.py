@@ -25,6 +25,7 @@ from app.db import migrations
 from app.db.base import Base
 from app.db.session import Database, create_engine
 from app.models import Review, ReviewScore, ScoringCriterion, ScoringGrid
+from app.models.mixins import FUNDING_CHECKS
 from app.services.users import create_user
 from tests.conftest import BACKENDS, create_database
 from tests.world import GRID, approved, budget, open_window, with_grid
@@ -332,19 +333,6 @@ _MIXED_GUARDS = {  # and indexes: _guard_names lists every index
 }
 
 
-# The guards each migration after 0018 adds: a test that goes down below them sees them go.
-_GUARDS_OF = {
-    "0019": {"call_closed_only_first_come_check"},
-    "0020": _GRANT_ACT_GUARDS,
-    "0021": _MIXED_GUARDS,
-}
-
-
-def _guards_above(revision: str) -> set[str]:
-    """Every guard a downgrade to ``revision`` drops, of the migrations listed above."""
-    return set().union(*(guards for rev, guards in _GUARDS_OF.items() if rev > revision))
-
-
 def _columns(connection: Connection, table: str) -> set[str]:
     return {str(c["name"]) for c in inspect(connection).get_columns(table)}
 
@@ -363,6 +351,10 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
     assert at_head >= _FIRST_COME_GUARDS
+    # The guards of 0017 as they stand, whatever later revisions add.
+    await migrations.downgrade(scratch_engine, "0017")
+    async with scratch_engine.connect() as conn:
+        at_0017 = await conn.run_sync(_guard_names)
 
     await migrations.downgrade(scratch_engine, "0016")
     async with scratch_engine.connect() as conn:
@@ -372,9 +364,7 @@ async def test_0017_first_come_columns_and_guards_down_and_up(
         assert not {"reserved_cents", "waiting_position"} & await conn.run_sync(
             _columns, "application"
         )
-        assert await conn.run_sync(_guard_names) == (
-            at_head - _FIRST_COME_GUARDS - _guards_above("0016")
-        )
+        assert await conn.run_sync(_guard_names) == at_0017 - _FIRST_COME_GUARDS
 
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
@@ -398,13 +388,14 @@ async def test_0018_partial_last_grant_down_and_up(scratch_engine: AsyncEngine) 
     database = Database(scratch_engine)
     async with database.session(write=True) as session:
         await budget(session, total=1000, code="MIG18")
+    await migrations.downgrade(scratch_engine, "0018")  # the guards later revisions add go
     async with scratch_engine.connect() as conn:
-        at_head = await conn.run_sync(_guard_names)
+        at_0018 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0017")
     async with scratch_engine.connect() as conn:
         assert "partial_last_grant" not in await conn.run_sync(_columns, "call")
-        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0017")
-    await migrations.upgrade(scratch_engine)
+        assert await conn.run_sync(_guard_names) == at_0018
+    await migrations.upgrade(scratch_engine, "0018")
     async with scratch_engine.connect() as conn:
         rule = await conn.scalar(text("SELECT partial_last_grant FROM call"))
         assert rule is None
@@ -425,6 +416,9 @@ async def test_0019_closed_at_down_and_up(scratch_engine: AsyncEngine) -> None:
         at_head = await conn.run_sync(_guard_names)
     assert "call_closed_only_first_come_check" in at_head
     methods = "SELECT code, selection_method FROM call ORDER BY code"
+    await migrations.downgrade(scratch_engine, "0019")  # the guards later revisions add go
+    async with scratch_engine.connect() as conn:
+        at_0019 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0018")
     async with scratch_engine.connect() as conn:
         assert "closed_at" not in await conn.run_sync(_columns, "call")
@@ -433,7 +427,7 @@ async def test_0019_closed_at_down_and_up(scratch_engine: AsyncEngine) -> None:
         # no refusal for the applications.
         assert await conn.scalar(text("SELECT count(*) FROM call_phase")) == 1
         assert await conn.scalar(text("SELECT count(*) FROM application")) == 1
-        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0018")
+        assert await conn.run_sync(_guard_names) == at_0019 - {"call_closed_only_first_come_check"}
     async with scratch_engine.begin() as conn:  # full at 0018: a list of 0, nothing left
         await conn.execute(
             text(
@@ -470,13 +464,16 @@ async def test_0020_grant_act_down_and_up(scratch_engine: AsyncEngine) -> None:
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
     assert at_head >= _GRANT_ACT_GUARDS
+    await migrations.downgrade(scratch_engine, "0020")  # the guards later revisions add go
+    async with scratch_engine.connect() as conn:
+        at_0020 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0019")
     async with scratch_engine.connect() as conn:
         assert not {"cup", "rna_cor"} & await conn.run_sync(_columns, "allocation")
         assert not {"state_aid_regime", "gber_article"} & await conn.run_sync(_columns, "measure")
         assert "de_minimis_regulation" not in await conn.run_sync(_columns, "call")
         assert "state_aid_declaration" not in await conn.run_sync(_tables)
-        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0019")
+        assert await conn.run_sync(_guard_names) == at_0020 - _GRANT_ACT_GUARDS
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_guard_names) == at_head
@@ -497,6 +494,9 @@ async def test_0021_mixed_instrument_down_and_up(scratch_engine: AsyncEngine) ->
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
     assert at_head >= _MIXED_GUARDS
+    await migrations.downgrade(scratch_engine, "0021")  # the guards later revisions add go
+    async with scratch_engine.connect() as conn:
+        at_0021 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0020")
     async with scratch_engine.connect() as conn:
         assert not {"loan", "loan_instalment", "loan_repayment"} & await conn.run_sync(_tables)
@@ -504,7 +504,7 @@ async def test_0021_mixed_instrument_down_and_up(scratch_engine: AsyncEngine) ->
             await conn.run_sync(_columns, "measure")
         )
         assert not {"lent_cents", "repaid_cents"} & await conn.run_sync(_columns, "programme")
-        assert await conn.run_sync(_guard_names) == at_head - _guards_above("0020")
+        assert await conn.run_sync(_guard_names) == at_0021 - _MIXED_GUARDS
     await migrations.upgrade(scratch_engine)
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_guard_names) == at_head
@@ -516,3 +516,49 @@ async def test_0021_mixed_instrument_down_and_up(scratch_engine: AsyncEngine) ->
         assert tuple(measure) == ("grant", None, 0, 0)
         fund = text("SELECT lent_cents, repaid_cents FROM programme")
         assert tuple((await conn.execute(fund)).one()) == (0, 0)
+
+
+_PAYMENT_TABLES = {"payment_terms", "expenditure_claim", "claim_line", "payment"}
+_FUNDING_COLUMNS = {"claimed_cents", "verified_cents", "advanced_cents", "paid_cents"}
+
+
+async def test_0022_funding_columns_tables_and_guards_down_and_up(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """Down: the funding columns, the new tables and their guards go, every other guard stays
+    (no table rebuild). Up: existing grants are neither accepted nor paid, their counters 0."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG21")
+        await approved(session, world, requested=100)
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    await migrations.downgrade(scratch_engine, "0021")
+    async with scratch_engine.connect() as conn:
+        assert not _PAYMENT_TABLES & await conn.run_sync(_tables)
+        for table in ("allocation", "call", "measure", "programme"):
+            assert not _FUNDING_COLUMNS & await conn.run_sync(_columns, table)
+        assert "accepted_at" not in await conn.run_sync(_columns, "allocation")
+        ours = at_head - await conn.run_sync(_guard_names)
+    funding = {
+        f"{table}_{name}_check"
+        for table in ("allocation", "call", "measure", "programme")
+        for name in FUNDING_CHECKS
+    }
+    assert funding | {"allocation_paid_after_acceptance_check"} <= ours
+    assert {"payment_treasury_reference_key", "claim_line_outcome_derives_verified_check"} <= ours
+    mine = ("payment", "expenditure_claim", "claim_line", "sqlite_autoindex_")
+    assert all(
+        n in funding or n.startswith(mine)
+        for n in ours - {"allocation_paid_after_acceptance_check"}
+    )
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        row = (
+            await conn.execute(
+                text("SELECT claimed_cents, verified_cents, advanced_cents, paid_cents FROM call")
+            )
+        ).one()
+        assert tuple(row) == (0, 0, 0, 0)

@@ -44,6 +44,7 @@ from tests.world import (
     approved,
     budget,
     district,
+    funded,
     mixed,
     open_window,
     scores,
@@ -440,6 +441,98 @@ async def _loan_repay(w: World) -> Request:
     )
 
 
+async def _funded_for_applicant(w: World, *, accept: bool, n: int) -> str:
+    """A grant (on a measure with full payment terms) whose beneficiary is the applicant's
+    organisation; its funding path."""
+    await w.actor("applicant")
+    grant = await funded(w.session, code=f"AUDPAY{n}", accept=accept, n=40 + n)
+    grant.application.applicant_organisation_id = w.applicant_org
+    await w.session.flush()
+    return f"/api/v1/allocations/{grant.allocation.id}"
+
+
+_CLAIM = {
+    "period_start": datetime.now(UTC).date().isoformat(),
+    "period_end": datetime.now(UTC).date().isoformat(),
+    "lines": [
+        {
+            "cost_category": "staff",
+            "amount": "100.00",
+            "document_reference": "INV-1",
+            "spent_on": datetime.now(UTC).date().isoformat(),
+        }
+    ],
+}
+
+
+async def _allocation_accept(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    path = await _funded_for_applicant(w, accept=False, n=1)
+    headers = await w.etag(f"{path}/funding", applicant)
+    body = {"accepted_on": datetime.now(UTC).date().isoformat()}
+    return Request(
+        "POST",
+        f"{path}/funding/accept",
+        applicant,
+        json=body,
+        headers=headers,
+        entity_id=path.rsplit("/", 1)[1],
+    )
+
+
+async def _claim_create(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    path = await _funded_for_applicant(w, accept=True, n=2)
+    return Request("POST", f"{path}/claims", applicant, json=_CLAIM, expect=201)
+
+
+async def _submitted_claim(w: World, n: int, *, submit: bool) -> str:
+    applicant = await w.actor("applicant")
+    path = await _funded_for_applicant(w, accept=True, n=n)
+    claim = f"/api/v1/claims/{await w.created(f'{path}/claims', applicant, _CLAIM)}"
+    if submit:
+        response = await w.client.post(
+            f"{claim}/submit", headers={**applicant.headers, **await w.etag(claim, applicant)}
+        )
+        assert response.status_code == 200, response.text
+    return claim
+
+
+async def _claim_submit(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    claim = await _submitted_claim(w, 3, submit=False)
+    headers = await w.etag(claim, applicant)
+    return Request(
+        "POST", f"{claim}/submit", applicant, headers=headers, entity_id=claim.rsplit("/", 1)[1]
+    )
+
+
+async def _claim_line_check(w: World) -> Request:
+    officer = await w.actor("officer")
+    claim = await _submitted_claim(w, 4, submit=True)
+    read = await w.client.get(f"{claim}/lines/1", headers=officer.headers)
+    return Request(
+        "POST",
+        f"{claim}/lines/1/check",
+        officer,
+        json={"outcome": "accepted"},
+        headers={"If-Match": read.headers["etag"]},
+        entity_id=read.json()["id"],
+    )
+
+
+async def _payment_create(w: World) -> Request:
+    officer = await w.actor("officer")
+    path = await _funded_for_applicant(w, accept=True, n=5)
+    body = {
+        "kind": "advance",
+        "amount": "100.00",
+        "paid_on": datetime.now(UTC).date().isoformat(),
+        "treasury_reference": "MAND-AUD-1",
+    }
+    return Request("POST", f"{path}/payments", officer, json=body, expect=201)
+
+
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
     email = f"login-{uuid.uuid4().hex[:6]}@example.org"
     user = await user_actor(w.session, w.settings, Role.OFFICER, email=email)
@@ -712,6 +805,11 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "allocation.record_cup": _allocation_record("cup", {"cup": "C11G06000000001"}),
     "allocation.record_rna_cor": _allocation_record("rna-cor", {"rna_cor": "1234567"}),
     "loan.repay": _loan_repay,
+    "allocation.accept": _allocation_accept,
+    "claim.create": _claim_create,
+    "claim.submit": _claim_submit,
+    "claim_line.check": _claim_line_check,
+    "payment.create": _payment_create,
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,

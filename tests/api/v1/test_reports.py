@@ -172,6 +172,14 @@ class TestProgrammeReport:
                 "outstanding": "0.00",
                 "available": "870000.00",
             },
+            "funding": {
+                "granted": "130000.00",
+                "accepted": "0.00",
+                "claimed": "0.00",
+                "verified": "0.00",
+                "advanced": "0.00",
+                "paid": "0.00",
+            },
         }
         first, second = report["measures"]
         assert {k: first[k] for k in first if k not in ("calls", "districts")} == {
@@ -188,6 +196,14 @@ class TestProgrammeReport:
             "one_per_district": True,
             "instrument": "grant",
             "fund": None,
+            "funding": {
+                "granted": "100000.00",
+                "accepted": "0.00",
+                "claimed": "0.00",
+                "verified": "0.00",
+                "advanced": "0.00",
+                "paid": "0.00",
+            },
         }
         assert first["calls"] == [
             {
@@ -207,6 +223,14 @@ class TestProgrammeReport:
                 "closed_for_submissions": False,
                 "closed_at": None,
                 "closed_reason": None,
+                "funding": {
+                    "granted": "100000.00",
+                    "accepted": "0.00",
+                    "claimed": "0.00",
+                    "verified": "0.00",
+                    "advanced": "0.00",
+                    "paid": "0.00",
+                },
             }
         ]
         assert (second["code"], second["budget"], second["calls_budget"]) == (
@@ -320,4 +344,4 @@ class TestQueryCost:
         assert response.status_code == 200
         assert len(response.json()["measures"][0]["districts"]) == 10
         assert len(queries(statements)) == before
-        assert before <= 6, statements
+        assert before <= 7, statements  # 7: the funding figures (issue 16), one statement

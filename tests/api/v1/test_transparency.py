@@ -206,6 +206,7 @@ class TestRegister:
             "beneficiary_tax_code": register.entity_code,
             "partnership_name": None,
             "amount": "1234.50",
+            "amount_paid": "0.00",
             "currency": "EUR",
             "legal_basis": {
                 "programme_code": "TR-PROG",

@@ -177,7 +177,7 @@ async def test_no_cell_starts_a_formula_whether_split_on_comma_or_semicolon(
         cells = spreadsheet_cells(body, separator)
         assert [cell for cell in cells if cell.startswith(FORMULA)] == [], separator
     for n in range(1, len(HOSTILE) + 1):
-        assert f',{n}.50,"EUR",' in body  # the amount bare, a number; text quoted
+        assert f',{n}.50,0.00,"EUR",' in body  # the amounts bare, numbers; text quoted
     # Split on ';' a line is one cell: no separator of the file is outside quotes.
     assert len(spreadsheet_cells(body, ";")) == len(rows)
 
