@@ -312,6 +312,7 @@ class CallFiguresRead(Output):
     closed_reason: ClosedReason | None = Field(
         description="waiting_list_full or nothing_left; null while it takes submissions."
     )
+    funding: FundingFiguresRead
 
 
 class FundFiguresRead(Output):
@@ -325,7 +326,6 @@ class FundFiguresRead(Output):
         description="What new grants may still take: budget - allocated, where allocated "
         "counts a loan net of its repaid principal."
     )
-    funding: FundingFiguresRead
 
 
 class MeasureFiguresRead(Output):

@@ -44,6 +44,7 @@ from app.core.errors import (
     GuaranteeRequired,
     IllegalTransition,
     LineAlreadyChecked,
+    LoanRepaidInPart,
     NotAccepted,
     NotFound,
     OutsideProjectPeriod,
@@ -69,7 +70,7 @@ from app.schemas.payment import (
     PaymentCreate,
     PaymentRead,
 )
-from app.services import audit, first_come, grant_act
+from app.services import audit, first_come, grant_act, loans
 
 CENT = Decimal("0.01")
 LAPSE_BATCH = 500
@@ -228,6 +229,19 @@ async def lapse_overdue(session: AsyncSession, *, now: datetime | None = None) -
 async def _lapse_one(
     session: AsyncSession, allocation_id: uuid.UUID, terms: PaymentTerms, now: datetime
 ) -> bool:
+    """One grant's lapse in a savepoint: a mixed grant's loan leaves the fund's ``lent`` as
+    on a revocation, and a loan with repayments already recorded is left for a recovery
+    (nothing of this grant changes; the others still lapse)."""
+    try:
+        async with session.begin_nested():
+            return await _lapse(session, allocation_id, terms, now)
+    except LoanRepaidInPart:
+        return False
+
+
+async def _lapse(
+    session: AsyncSession, allocation_id: uuid.UUID, terms: PaymentTerms, now: datetime
+) -> bool:
     allocation = await session.get(Allocation, allocation_id)
     assert allocation is not None
     before = audit.snapshot(allocation)
@@ -237,6 +251,7 @@ async def _lapse_one(
         await session.refresh(allocation)
         return False
     await session.refresh(allocation)
+    await loans.before_revocation(session, allocation)  # mixed: the loan leaves ``lent``
     await budgets.release(
         session,
         programme_id=allocation.programme_id,

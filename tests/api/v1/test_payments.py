@@ -22,19 +22,20 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli import main
-from app.core.auth import Role
+from app.core.auth import Principal, Role
 from app.core.config import Settings, get_settings
 from app.db.session import Database, create_engine
 from app.models import Allocation, AuditEvent, Call, Measure, PaymentTerms, Programme
 from app.repositories import payments as payments_repo
 from app.repositories.consistency import differences
-from app.services import housekeeping
+from app.schemas.loan import RepaymentCreate
+from app.services import housekeeping, loans
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import Actor, user_actor
 from tests.api.v1.flows import problem
 from tests.api.v1.test_transparency import errors_of
 from tests.api.v1.test_transparency import validator as giving_fixture
-from tests.world import PAYMENT_TERMS, Funded, funded
+from tests.world import PAYMENT_TERMS, Funded, funded, mixed
 
 TODAY = datetime.now(UTC).date()
 giving_validator = giving_fixture.__wrapped__  # type: ignore[attr-defined]
@@ -273,6 +274,33 @@ class TestLapse:
         )
         assert events == 1
         assert await housekeeping.lapse(session) == 0  # idempotent
+        await _clean(session)
+
+    async def test_a_mixed_grant_lapses_with_its_loan(self, session: AsyncSession) -> None:
+        """The loan part leaves the fund's ``lent`` as on a revocation (else `wecare check`
+        finds lent above the active loans); a loan with a repayment recorded is left for a
+        recovery, and the other grants still lapse."""
+        world = await mixed(session, total=100_000, code="LAPMIX")
+        session.add(PaymentTerms(id=uuid.uuid4(), measure_id=world.measure.id, **PAYMENT_TERMS))
+        await session.flush()
+        plain = await funded(session, grant=1000, world=world, n=1)
+        repaid = await funded(session, grant=1000, world=world, n=2)
+        await loans.record_repayment(
+            session,
+            allocation_id=repaid.allocation.id,
+            data=RepaymentCreate(instalment=1, amount=Decimal("1.00"), paid_on=loans.today()),
+            principal=Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER),
+        )
+        for grant in (plain, repaid):
+            await self._age(session, grant, timedelta(days=61))
+        await session.refresh(world.measure)
+        assert world.measure.lent == Decimal("1400.00")  # 70% of each
+        assert await housekeeping.lapse(session) == 1
+        await session.refresh(world.measure)
+        await session.refresh(plain.allocation)
+        await session.refresh(repaid.allocation)
+        assert (plain.allocation.status, repaid.allocation.status) == ("revoked", "active")
+        assert world.measure.lent == Decimal("700.00")
         await _clean(session)
 
     async def test_an_accepted_grant_never_lapses(self, session: AsyncSession) -> None:
