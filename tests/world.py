@@ -571,6 +571,7 @@ PAYMENT_TERMS: dict[str, object] = {
     "interim_payments": True,
     "retention_share_pct": 10,
     "cost_categories": ["staff", "services", "equipment", "travel"],
+    "recovery_days": 90,
 }
 
 

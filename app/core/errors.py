@@ -695,13 +695,20 @@ class UnknownCostCategory(DomainError):
     title = "The cost category is not one of the measure's"
 
 
-class AllocationPaid(DomainError):
-    """Revocation after payment (a recovery) is not built yet: a grant with anything
-    paid is not revoked."""
+class ReductionNotBelowGrant(DomainError):
+    """A partial revocation leaves the grant more than nothing and less than it was."""
+
+    status = 422
+    rule = "reduction_within_grant"
+    title = "The new amount must be more than 0 and less than the grant"
+
+
+class RecoveredBeyondDue(DomainError):
+    """What is recovered never exceeds what a recovery asks back."""
 
     status = 409
-    rule = "allocation_paid"
-    title = "The grant has payments: revoking it needs a recovery"
+    rule = "recovered_within_due"
+    title = "The amount would recover more than is due"
 
 
 class OAuthProtocolError(Exception):
@@ -755,6 +762,9 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
     "allocation_paid_within_verified_check": PaidBeyondVerified,
     "allocation_advanced_within_paid_check": PaidBeyondGrant,
     "payment_treasury_reference_key": Conflict,
+    "recovery_recovered_within_due_check": RecoveredBeyondDue,
+    "allocation_recovered_within_due_check": RecoveredBeyondDue,
+    "recovery_receipt_treasury_reference_key": Conflict,
 }
 
 

@@ -18,7 +18,14 @@ from app.models.district import District
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
-from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
+from app.models.payment import (
+    ClaimLine,
+    ExpenditureClaim,
+    Payment,
+    PaymentTerms,
+    Recovery,
+    RecoveryReceipt,
+)
 from app.models.pledge import Pledge
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.models.ranking import Ranking, RankingEntry
@@ -57,6 +64,8 @@ __all__ = [
     "Programme",
     "Ranking",
     "RankingEntry",
+    "Recovery",
+    "RecoveryReceipt",
     "RefreshToken",
     "Review",
     "ReviewScore",

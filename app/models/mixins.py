@@ -67,12 +67,20 @@ class FundingCountersMixin:
     paid: Mapped[Decimal] = mapped_column(
         "paid_cents", Money, default=Decimal("0.00"), server_default="0"
     )
+    # Revocation after payment (migration 0023): what was paid beyond the grant's new amount
+    # (all of it, on a total revocation) is due back; ``recovered`` is what came back.
+    due: Mapped[Decimal] = mapped_column(
+        "due_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
+    recovered: Mapped[Decimal] = mapped_column(
+        "recovered_cents", Money, default=Decimal("0.00"), server_default="0"
+    )
 
 
 def funding_checks(cap: str) -> tuple[CheckConstraint, ...]:
     """The CHECKs every funding counter row carries; ``cap`` is the column nothing paid may
     pass (the grant on an allocation, the active grants above it). Their SQL is also in
-    migration 0022, which attaches each to the column it is added with."""
+    migrations 0022 and 0023, which attach each to the column it is added with."""
     return tuple(
         CheckConstraint(sql.format(cap=cap), name=name) for name, sql in FUNDING_CHECKS.items()
     )
@@ -83,7 +91,12 @@ FUNDING_CHECKS = {
     "claimed_non_negative": "claimed_cents >= 0",
     "verified_within_claimed": "verified_cents >= 0 AND verified_cents <= claimed_cents",
     "advanced_non_negative": "advanced_cents >= 0",
-    "paid_within_grant": "paid_cents <= {cap}",
+    # What was paid and is not due back stays within the grant (0023; 0022: paid <= cap).
+    "paid_within_grant": "paid_cents - due_cents <= {cap}",
     "advanced_within_paid": "advanced_cents <= paid_cents",
     "paid_within_verified": "paid_cents - advanced_cents <= verified_cents",
+    # Migration 0023: recoveries.
+    "due_non_negative": "due_cents >= 0",
+    "due_within_paid": "due_cents <= paid_cents",
+    "recovered_within_due": "recovered_cents >= 0 AND recovered_cents <= due_cents",
 }

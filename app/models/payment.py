@@ -39,6 +39,9 @@ class PaymentTerms(IdMixin, TimestampsMixin, Base):
             "OR (retention_share_pct >= 0 AND retention_share_pct <= 100)",
             name="retention_share_in_range",
         ),
+        CheckConstraint(
+            "recovery_days IS NULL OR recovery_days > 0", name="recovery_days_positive"
+        ),
     )
 
     measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), unique=True)
@@ -52,6 +55,8 @@ class PaymentTerms(IdMixin, TimestampsMixin, Base):
     retention_share_pct: Mapped[int | None] = mapped_column(Integer)
     # The cost categories a claim's lines may use (codes); empty: not given by the source.
     cost_categories: Mapped[list[str]] = mapped_column(json_type(), default=list)
+    # Days after a revocation within which what is due back is to be repaid.
+    recovery_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class ExpenditureClaim(IdMixin, TimestampsMixin, VersionedMixin, Base):
@@ -143,4 +148,43 @@ class Payment(IdMixin, Base):
     paid_on: Mapped[date] = mapped_column(Date)
     treasury_reference: Mapped[str] = mapped_column(String(100), unique=True)
     authorised_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recovery(IdMixin, VersionedMixin, Base):
+    """What a revocation after payment asks back (issue 16): what was paid beyond the
+    grant's new amount (all of it, on a total revocation), by ``due_on`` (None: the
+    measure's recovery days are not set), and what came back so far."""
+
+    __tablename__ = "recovery"
+    __table_args__ = (
+        CheckConstraint("due_cents > 0", name="due_positive"),
+        CheckConstraint(
+            "recovered_cents >= 0 AND recovered_cents <= due_cents", name="recovered_within_due"
+        ),
+        Index("recovery_allocation_id_created_at_idx", "allocation_id", "created_at"),
+    )
+
+    allocation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("allocation.id"))
+    due: Mapped[Decimal] = mapped_column("due_cents", Money)
+    recovered: Mapped[Decimal] = mapped_column("recovered_cents", Money, default=Decimal("0.00"))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryReceipt(IdMixin, Base):
+    """An amount recovered: what the beneficiary paid back on a recovery."""
+
+    __tablename__ = "recovery_receipt"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("recovery_receipt_recovery_id_idx", "recovery_id"),
+    )
+
+    recovery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recovery.id"))
+    amount: Mapped[Decimal] = mapped_column("amount_cents", Money)
+    received_on: Mapped[date] = mapped_column(Date)
+    treasury_reference: Mapped[str] = mapped_column(String(100), unique=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

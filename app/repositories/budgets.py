@@ -115,8 +115,10 @@ async def release(
     measure_id: uuid.UUID,
     call_id: uuid.UUID,
     amount: Decimal,
+    projects: int = 1,
 ) -> None:
-    """A revoked allocation frees its amount and its project slot, in the same order."""
+    """A revoked allocation frees its amount and its project slot, in the same order (a
+    partial revocation frees part of the amount, and no slot: ``projects=0``)."""
     for model, key in ((Programme, programme_id), (Measure, measure_id), (Call, call_id)):
         await session.execute(
             update(model)
@@ -124,7 +126,7 @@ async def release(
             .values(
                 {
                     model.allocated: model.allocated - amount,
-                    model.funded_projects: model.funded_projects - 1,
+                    model.funded_projects: model.funded_projects - projects,
                 }
             )
             .execution_options(synchronize_session=False)

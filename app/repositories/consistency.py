@@ -20,7 +20,7 @@ from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
-from app.models.payment import ClaimLine, ExpenditureClaim, Payment
+from app.models.payment import ClaimLine, ExpenditureClaim, Payment, Recovery, RecoveryReceipt
 from app.models.programme import Measure, Programme
 from app.repositories import first_come
 
@@ -42,12 +42,18 @@ class Difference:
 
 def _active_sums(key: QueryableAttribute[uuid.UUID]) -> Select[uuid.UUID, int, int]:
     """Per ``key``: what active allocations hold (their amounts less the principal repaid on
-    their loans: the mixed instrument's fund revolves, app.services.loans) and their count."""
+    their loans: the mixed instrument's fund revolves, app.services.loans) and their count;
+    and what every allocation still has due back from a revocation after payment (held
+    until recovered, app.services.recoveries)."""
     held = cents(Allocation.amount) - func.coalesce(cents(Loan.repaid), 0)
+    outstanding = cents(Allocation.due) - cents(Allocation.recovered)
     return (
-        select(key, func.coalesce(func.sum(held), 0), func.count(Allocation.id))
+        select(
+            key,
+            func.coalesce(func.sum(case((ACTIVE_ALLOCATION, held), else_=0) + outstanding), 0),
+            func.coalesce(func.sum(case((ACTIVE_ALLOCATION, 1), else_=0)), 0),
+        )
         .outerjoin(Loan, Loan.allocation_id == Allocation.id)
-        .where(ACTIVE_ALLOCATION)
         .group_by(key)
     )
 
@@ -270,7 +276,32 @@ async def _fund_differences(connection: AsyncConnection) -> list[Difference]:
     return found
 
 
-_FUNDING = ("claimed_cents", "verified_cents", "advanced_cents", "paid_cents")
+_FUNDING = (
+    "claimed_cents",
+    "verified_cents",
+    "advanced_cents",
+    "paid_cents",
+    "due_cents",
+    "recovered_cents",
+)
+
+
+async def _recovery_differences(connection: AsyncConnection) -> list[Difference]:
+    """A recovery's ``recovered`` is its receipts'."""
+    receipt, recovery = _table(RecoveryReceipt), _table(Recovery)
+    received = await _by_key(
+        connection,
+        select(receipt.c.recovery_id, _sum(cents(receipt.c.amount_cents))).group_by(
+            receipt.c.recovery_id
+        ),
+    )
+    return [
+        Difference("recovery", str(row[0]), "recovered_cents", int(row[1]), want)
+        for row in await connection.execute(
+            select(recovery.c.id, cents(recovery.c.recovered_cents))
+        )
+        if int(row[1]) != (want := received.get(row[0], (0,))[0])
+    ]
 
 
 def _table(model: type[Any]) -> Table:
@@ -351,6 +382,16 @@ async def _funding_differences(connection: AsyncConnection) -> list[Difference]:
             _sum(cents(payment.c.amount_cents)),
         ).group_by(payment.c.allocation_id),
     )
+    found += await _recovery_differences(connection)
+    recovery = _table(Recovery)
+    owed = await _by_key(
+        connection,
+        select(
+            recovery.c.allocation_id,
+            _sum(cents(recovery.c.due_cents)),
+            _sum(cents(recovery.c.recovered_cents)),
+        ).group_by(recovery.c.allocation_id),
+    )
     allocations = (
         await connection.execute(
             select(
@@ -367,12 +408,13 @@ async def _funding_differences(connection: AsyncConnection) -> list[Difference]:
             *claimed.get(row[0], (0,)),
             *checked.get(row[0], (0,)),
             *paid.get(row[0], (0, 0)),
+            *owed.get(row[0], (0, 0)),
         )
         found += _compare_columns("allocation", str(row[0]), _FUNDING, row[4:], recomputed)
     for index, model in ((1, Programme), (2, Measure), (3, Call)):
         sums: dict[Any, list[int]] = {}
         for row in allocations:
-            total = sums.setdefault(row[index], [0, 0, 0, 0])
+            total = sums.setdefault(row[index], [0] * len(_FUNDING))
             for i, value in enumerate(row[4:]):
                 total[i] += int(value)
         table = _table(model)
@@ -380,6 +422,6 @@ async def _funding_differences(connection: AsyncConnection) -> list[Difference]:
             select(table.c.id, table.c.code, *(cents(table.c[c]) for c in _FUNDING))
         ):
             found += _compare_columns(
-                table.name, row[1], _FUNDING, row[2:], sums.get(row[0], [0, 0, 0, 0])
+                table.name, row[1], _FUNDING, row[2:], sums.get(row[0], [0] * len(_FUNDING))
             )
     return found

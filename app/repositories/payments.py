@@ -27,7 +27,7 @@ from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
 from app.models.organisation import PartnershipMember
-from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
+from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms, Recovery
 from app.models.programme import Measure, Programme
 
 
@@ -230,7 +230,7 @@ async def add_to_totals(
             update(model)
             .where(
                 model.id == key,
-                model.paid + paid <= model.allocated,
+                model.paid - model.due + paid <= model.allocated,
                 model.verified + verified <= model.claimed + claimed,
             )
             .values(
@@ -380,4 +380,101 @@ async def get_payment(
         select(Payment)
         .join(Allocation, Allocation.id == Payment.allocation_id)
         .where(Payment.id == payment_id, visible)
+    )
+
+
+# Revocation after payment: recoveries (migration 0023).
+
+
+async def add_to_due(
+    session: AsyncSession,
+    *,
+    allocation_id: uuid.UUID,
+    programme_id: uuid.UUID,
+    measure_id: uuid.UUID,
+    call_id: uuid.UUID,
+    amount: Decimal,
+) -> None:
+    """``due += amount`` on the allocation, then programme -> measure -> call (the
+    revocation's order). The CHECKs keep it within what was paid."""
+    rows = ((Allocation, allocation_id), (Programme, programme_id), (Measure, measure_id))
+    for model, key in (*rows, (Call, call_id)):
+        await session.execute(
+            update(model)
+            .where(model.id == key)
+            .values({model.due: model.due + amount})
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def recover_on(session: AsyncSession, recovery_id: uuid.UUID, amount: Decimal) -> bool:
+    """``recovered += amount`` on the recovery while it stays within what is due: the
+    recovery's row is the lock every receipt of it queues on."""
+    recovered = Recovery.recovered + amount
+    result = await session.execute(
+        update(Recovery)
+        .where(Recovery.id == recovery_id, recovered <= Recovery.due)
+        .values({Recovery.recovered: recovered, Recovery.version: Recovery.version + 1})
+        .execution_options(synchronize_session=False)
+    )
+    return _changed(result)
+
+
+async def add_to_recovered(
+    session: AsyncSession,
+    *,
+    allocation_id: uuid.UUID,
+    programme_id: uuid.UUID,
+    measure_id: uuid.UUID,
+    call_id: uuid.UUID,
+    amount: Decimal,
+) -> bool:
+    """``recovered += amount`` on the allocation, programme, measure and call, each within
+    its ``due``; above the allocation, ``allocated -= amount`` as well: what came back
+    returns to the caps (the rule in app.services.recoveries)."""
+    result = await session.execute(
+        update(Allocation)
+        .where(Allocation.id == allocation_id, Allocation.recovered + amount <= Allocation.due)
+        .values({Allocation.recovered: Allocation.recovered + amount})
+        .execution_options(synchronize_session=False)
+    )
+    if not _changed(result):
+        return False
+    for model, key in ((Programme, programme_id), (Measure, measure_id), (Call, call_id)):
+        result = await session.execute(
+            update(model)
+            .where(
+                model.id == key,
+                model.recovered + amount <= model.due,
+                model.allocated - amount >= _money(Decimal("0.00")),
+            )
+            .values(
+                {
+                    model.recovered: model.recovered + amount,
+                    model.allocated: model.allocated - amount,
+                }
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not _changed(result):
+            return False
+    return True
+
+
+async def recoveries_of(session: AsyncSession, allocation_id: uuid.UUID) -> Sequence[Recovery]:
+    rows = await session.scalars(
+        select(Recovery)
+        .where(Recovery.allocation_id == allocation_id)
+        .order_by(Recovery.created_at, Recovery.id)
+    )
+    return rows.all()
+
+
+async def get_recovery(
+    session: AsyncSession, recovery_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Recovery | None:
+    return await session.scalar(
+        select(Recovery)
+        .join(Allocation, Allocation.id == Recovery.allocation_id)
+        .where(Recovery.id == recovery_id, visible)
     )

@@ -259,8 +259,18 @@ async def active_allocations_by_district(
     return found
 
 
-# After the grant (issue 16): granted, accepted, claimed, verified, advanced and paid.
-FUNDING_FIGURES = ("granted", "accepted", "claimed", "verified", "advanced", "paid")
+# After the grant (issue 16): granted, accepted, claimed, verified, advanced and paid;
+# recovered and outstanding (due back from revocations after payment, not yet recovered).
+FUNDING_FIGURES = (
+    "granted",
+    "accepted",
+    "claimed",
+    "verified",
+    "advanced",
+    "paid",
+    "recovered",
+    "outstanding",
+)
 
 
 async def funding_by_call_and_district(
@@ -279,7 +289,8 @@ async def funding_by_call_and_district(
             Allocation.district_id,
             func.sum(case((active, amount), else_=0)),
             func.sum(case((accepted, amount), else_=0)),
-            *(func.sum(cents(getattr(Allocation, f))) for f in FUNDING_FIGURES[2:]),
+            *(func.sum(cents(getattr(Allocation, f))) for f in FUNDING_FIGURES[2:7]),
+            func.sum(cents(Allocation.due) - cents(Allocation.recovered)),
         )
         .where(Allocation.programme_id == programme_id)
         .group_by(Allocation.measure_id, Allocation.call_id, Allocation.district_id)

@@ -19,7 +19,7 @@ from app.schemas.page import (
     PageQuery,
     ProgrammeFilter,
 )
-from app.schemas.types import Money
+from app.schemas.types import Money, PositiveMoney
 
 
 class ApplicationCreate(Input):
@@ -151,6 +151,20 @@ class RevocationRequest(Input):
         str_strip_whitespace=True,
         json_schema_extra={"examples": [{"reason": "Project abandoned by the beneficiary."}]},
     )
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class ReductionRequest(Input):
+    """A partial revocation: the grant's new amount, less than it is and more than 0."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"amount": "40000.00", "reason": "Part of the project abandoned."}]
+        },
+    )
+    amount: PositiveMoney = Field(description="The grant's new amount.")
     reason: str = Field(min_length=3, max_length=2000)
 
 

@@ -67,6 +67,11 @@ class FundingRead(Output):
         description="The most the advances may reach; null: the measure's share is not set."
     )
     completed_at: datetime | None = Field(description="When the balance was paid.")
+    due: Money = Field(
+        description="Paid beyond the grant's new amount by a revocation: asked back."
+    )
+    recovered: Money = Field(description="Of which came back.")
+    recoveries: list[uuid.UUID] = Field(description="The grant's recoveries, oldest first.")
 
 
 class ClaimLineCreate(Input):
@@ -202,3 +207,40 @@ class PaymentRead(Output):
     treasury_reference: str
     authorised_by: str
     created_at: datetime
+
+
+class RecoveryRead(Output):
+    """What a revocation after payment asks back, by when, and what came back."""
+
+    id: uuid.UUID
+    allocation_id: uuid.UUID
+    due: Money = Field(description="Paid beyond the grant's new amount (all of it if revoked).")
+    recovered: Money
+    outstanding: Money = Field(description="Due less recovered.")
+    due_on: date | None = Field(
+        description="By when; null: the measure's recovery days are not set (not given by "
+        "the source)."
+    )
+    created_by: str
+    created_at: datetime
+
+
+class RecoveryReceiptCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": "1500.00",
+                    "received_on": "2026-12-01",
+                    "treasury_reference": "REV-2026-000123",
+                }
+            ]
+        },
+    )
+    amount: PositiveMoney
+    received_on: Day = Field(description="The day the money came back; not in the future.")
+    treasury_reference: str = Field(
+        min_length=1, max_length=100, description="The treasury's reference (reversale)."
+    )

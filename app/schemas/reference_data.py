@@ -217,6 +217,13 @@ class PaymentTermsSpec(_Spec):
         max_length=50,
         description="The codes a claim's lines may use; empty: not given by the source.",
     )
+    recovery_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days after a revocation of a paid grant within which what is due back "
+        "is to be repaid (the recovery's due date).",
+    )
     note: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")

@@ -273,7 +273,8 @@ class DistrictFiguresRead(Output):
 class FundingFiguresRead(Output):
     """After the grant (issue 16). Granted and accepted: active grants (accepted: those their
     beneficiary accepted). Claimed, verified (first-level checks), advanced and paid: every
-    grant's, as the counters hold them."""
+    grant's, as the counters hold them. Recovered and outstanding: what revocations after
+    payment asked back, came back and is still due."""
 
     granted: Money
     accepted: Money
@@ -281,6 +282,8 @@ class FundingFiguresRead(Output):
     verified: Money
     advanced: Money
     paid: Money
+    recovered: Money
+    outstanding: Money = Field(description="Due back from revocations, not yet recovered.")
 
 
 class CallFiguresRead(Output):

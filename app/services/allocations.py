@@ -25,7 +25,6 @@ from app.core.errors import (
     CONSTRAINT_ERRORS,
     AllocationAlreadyActive,
     AllocationExceedsRequest,
-    AllocationPaid,
     CallBudgetExceeded,
     Conflict,
     DistrictAlreadyFunded,
@@ -52,7 +51,7 @@ from app.schemas.application import (
 )
 from app.schemas.dry_run import Cap, CapKind, DryRunReport
 from app.schemas.page import PageJson
-from app.services import audit, de_minimis, first_come, loans
+from app.services import audit, de_minimis, first_come, loans, recoveries
 from app.services.paging import SortKey
 
 # Listed allocations are plain tuples of ALLOCATION_LIST_COLUMNS (the hot list skips the ORM).
@@ -433,7 +432,8 @@ async def _grant(
 async def revoke_allocation(
     session: AsyncSession, allocation: Allocation, *, reason: str, principal: Principal
 ) -> Allocation:
-    """Revoke an active allocation: its amount and its project slot are freed."""
+    """Revoke an active allocation: its project slot is freed, and its amount as far as it
+    was never paid; what was paid becomes a recovery (app.services.recoveries)."""
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
             "Only an active allocation can be revoked.",
@@ -441,25 +441,18 @@ async def revoke_allocation(
             attempted="revoke",
         )
     await loans.before_revocation(session, allocation)  # mixed: nothing repaid yet
-    if allocation.paid > 0:
-        # Revocation after payment creates a recovery (issue 16, not built yet): until
-        # then a grant with anything paid stays, and no counter above it loses its cap.
-        raise AllocationPaid(
-            "The grant has payments: its revocation needs a recovery, not yet supported.",
-            paid=allocation.paid,
-        )
     before = audit.snapshot(allocation)
     allocation.status = AllocationStatus.REVOKED
     allocation.revoked_at = datetime.now(UTC)
     allocation.revoked_by = principal.actor
     allocation.revocation_reason = reason
     await session.flush()
-    await budgets.release(
-        session,
-        programme_id=allocation.programme_id,
-        measure_id=allocation.measure_id,
-        call_id=allocation.call_id,
-        amount=allocation.amount,
+    # The row is locked now (payments wait): what was paid is read as it stands. The
+    # never-paid part returns to the caps, the paid part becomes a recovery
+    # (app.services.recoveries, issue 16's rule).
+    await session.refresh(allocation)
+    await recoveries.settle_revocation(
+        session, allocation, kept=Decimal("0.00"), total=True, principal=principal
     )
     call = await session.get(Call, allocation.call_id)
     assert call is not None

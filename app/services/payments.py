@@ -133,6 +133,9 @@ async def read_funding(session: AsyncSession, allocation: Allocation) -> Funding
         paid=allocation.paid,
         advance_cap=_advance_cap(allocation, terms),
         completed_at=allocation.completed_at,
+        due=allocation.due,
+        recovered=allocation.recovered,
+        recoveries=[r.id for r in await repo.recoveries_of(session, allocation.id)],
     )
 
 

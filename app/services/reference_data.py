@@ -354,6 +354,7 @@ async def write_measure(
             "interim_payments": terms.interim_payments,
             "retention_share_pct": terms.retention_share_pct,
             "cost_categories": list(terms.cost_categories),
+            "recovery_days": terms.recovery_days,
         },
     )
     return measure

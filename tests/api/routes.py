@@ -205,6 +205,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/allocations/{allocation_id}/revoke"): Route(
         REGION, changed("allocation.revoke")
     ),
+    ("POST", "/api/v1/allocations/{allocation_id}/reduce"): Route(
+        REGION, changed("allocation.reduce")
+    ),
     ("POST", "/api/v1/allocations/{allocation_id}/cup"): Route(
         REGION, changed("allocation.record_cup")
     ),
@@ -236,6 +239,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/api/v1/allocations/{allocation_id}/payments"): Route(REGION, made("payment.create")),
     ("GET", "/api/v1/payments/{payment_id}"): Route(USERS),
+    # Revocation after payment: recoveries are the region's to record (404 to anyone but
+    # the region and the beneficiary).
+    ("GET", "/api/v1/recoveries/{recovery_id}"): Route(USERS),
+    ("POST", "/api/v1/recoveries/{recovery_id}/receipts"): Route(
+        REGION, changed("recovery.receive")
+    ),
     ("GET", "/api/v1/programmes/{programme_id}/report"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants"): Route(PUBLIC),
     ("GET", "/api/v1/transparency/grants/{allocation_id}"): Route(PUBLIC),

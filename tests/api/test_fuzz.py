@@ -55,10 +55,11 @@ from app.models import (
     Review,
     StateAidDeclaration,
 )
+from app.repositories import payments as payments_repo
 from app.schemas.application import AllocationCreate
 from app.schemas.payment import AcceptanceRequest, ClaimCreate, ClaimLineCreate, PaymentCreate
 from app.services import payments
-from app.services.allocations import grant_allocation
+from app.services.allocations import grant_allocation, revoke_allocation
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
@@ -210,6 +211,30 @@ async def _world(session: Any) -> dict[str, str]:
         ),
         principal=officer,
     )
+    # Revocation after payment: a second grant, accepted, paid and revoked, so that its
+    # recovery's read and receipts reach a row.
+    repaid = await approved(session, w, requested=10_000, n=3)
+    second = await grant_allocation(
+        session,
+        data=AllocationCreate(application_id=repaid.id, amount="10000.00"),  # type: ignore[arg-type]
+        principal=officer,
+    )
+    await payments.accept_grant(
+        session, second, data=AcceptanceRequest(accepted_on=today), principal=admin
+    )
+    await payments.make_payment(
+        session,
+        second,
+        data=PaymentCreate(
+            kind=PaymentKind.ADVANCE,
+            amount=Decimal("1000.00"),
+            paid_on=today,
+            treasury_reference="MAND-FUZZ-2",
+        ),
+        principal=officer,
+    )
+    await revoke_allocation(session, second, reason="Revoca dopo pagamento.", principal=admin)
+    (recovery,) = await payments_repo.recoveries_of(session, second.id)
     reviewer = await create_user(
         session,
         email="reviewer@example.org",
@@ -295,6 +320,7 @@ async def _world(session: Any) -> dict[str, str]:
         "claim_id": claim.id,
         "line_number": 1,
         "payment_id": payment.id,
+        "recovery_id": recovery.id,
     }
     return {name: str(value) for name, value in ids.items()}
 

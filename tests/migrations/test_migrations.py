@@ -548,7 +548,8 @@ async def test_0022_funding_columns_tables_and_guards_down_and_up(
     }
     assert funding | {"allocation_paid_after_acceptance_check"} <= ours
     assert {"payment_treasury_reference_key", "claim_line_outcome_derives_verified_check"} <= ours
-    mine = ("payment", "expenditure_claim", "claim_line", "sqlite_autoindex_")
+    # From head: 0023's recovery tables go down on the way as well.
+    mine = ("payment", "expenditure_claim", "claim_line", "recovery", "sqlite_autoindex_")
     assert all(
         n in funding or n.startswith(mine)
         for n in ours - {"allocation_paid_after_acceptance_check"}
@@ -562,3 +563,51 @@ async def test_0022_funding_columns_tables_and_guards_down_and_up(
             )
         ).one()
         assert tuple(row) == (0, 0, 0, 0)
+
+
+async def test_0023_recoveries_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the recovery tables, ``due_cents`` and ``recovered_cents`` and their guards go,
+    ``paid_within_grant`` is ``paid <= cap`` again with the paid figures kept, every other
+    guard stays. Up: nothing due nor recovered, the paid figures kept."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        world = await budget(session, total=1000, code="MIG23")
+        await approved(session, world, requested=100)
+        await session.execute(text("UPDATE call SET claimed_cents = 2000, verified_cents = 2000"))
+        await session.execute(text("UPDATE call SET allocated_cents = 900, paid_cents = 600"))
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    await migrations.downgrade(scratch_engine, "0022")
+    async with scratch_engine.connect() as conn:
+        assert not {"recovery", "recovery_receipt"} & await conn.run_sync(_tables)
+        for table in ("allocation", "call", "measure", "programme"):
+            assert not {"due_cents", "recovered_cents"} & await conn.run_sync(_columns, table)
+        assert "recovery_days" not in await conn.run_sync(_columns, "payment_terms")
+        ours = at_head - await conn.run_sync(_guard_names)
+        paid = (await conn.execute(text("SELECT paid_cents FROM call"))).scalar_one()
+        assert paid == 600
+    new = {
+        f"{table}_{name}_check"
+        for table in ("allocation", "call", "measure", "programme")
+        for name in ("due_non_negative", "due_within_paid", "recovered_within_due")
+    }
+    assert new <= ours
+    assert all(
+        n in new or n.startswith(("recovery", "payment_terms_recovery", "sqlite_autoindex_"))
+        for n in ours
+    )
+    async with scratch_engine.connect() as conn:  # the 0022 guard again: paid <= allocated
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("UPDATE call SET paid_cents = 901"))
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        row = (
+            await conn.execute(text("SELECT paid_cents, due_cents, recovered_cents FROM call"))
+        ).one()
+        assert tuple(row) == (600, 0, 0)
+    async with scratch_engine.connect() as conn:  # 0023: paid - due <= allocated
+        await conn.execute(text("UPDATE call SET due_cents = 200, paid_cents = 1100"))
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("UPDATE call SET due_cents = 199"))

@@ -20,12 +20,13 @@ from app.schemas.application import (
     AllocationQuery,
     AllocationRead,
     CupRecord,
+    ReductionRequest,
     RevocationRequest,
     RnaCorRecord,
 )
 from app.schemas.page import Page
 from app.services import allocations as service
-from app.services import grant_act
+from app.services import grant_act, recoveries
 
 allocation_query = QueryModel(AllocationQuery)
 
@@ -111,8 +112,9 @@ async def revoke_allocation(
     session: SessionDep,
     principal: Granter,
 ) -> AllocationRead:
-    """Revoke an active allocation with a reason (If-Match required); its amount and its
-    project slot are freed."""
+    """Revoke an active allocation with a reason (If-Match required); its project slot is
+    freed, and its amount as far as it was never paid: what was paid becomes a recovery
+    (GET /allocations/{id}/funding lists them), returned to the caps as it is recovered."""
     return await change(
         request,
         response,
@@ -120,6 +122,35 @@ async def revoke_allocation(
         read=partial(service.read_allocation, session),
         apply=lambda allocation: service.revoke_allocation(
             session, allocation, reason=body.reason, principal=principal
+        ),
+    )
+
+
+@router.post(
+    "/{allocation_id}/reduce",
+    summary="Reduce an allocation (partial revocation)",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def reduce_allocation(
+    allocation_id: AllocationId,
+    body: ReductionRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Granter,
+) -> AllocationRead:
+    """Revoke part of an active allocation (If-Match required): its amount goes down to
+    ``amount`` (more than 0, less than it is; 422 reduction_within_grant). The part never
+    paid returns to the call, measure and programme at once; what was paid beyond the new
+    amount becomes a recovery (GET /allocations/{id}/funding lists them), and returns to
+    them as it is recovered."""
+    return await change(
+        request,
+        response,
+        load=service.load_allocation(session, allocation_id, principal),
+        read=partial(service.read_allocation, session),
+        apply=lambda allocation: recoveries.reduce_allocation(
+            session, allocation, amount=body.amount, reason=body.reason, principal=principal
         ),
     )
 

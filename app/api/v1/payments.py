@@ -22,8 +22,11 @@ from app.schemas.payment import (
     LineCheck,
     PaymentCreate,
     PaymentRead,
+    RecoveryRead,
+    RecoveryReceiptCreate,
 )
 from app.services import payments as service
+from app.services import recoveries
 
 router = APIRouter(tags=["payments"])
 
@@ -31,6 +34,7 @@ AllocationId = Annotated[uuid.UUID, Path(description="The allocation's id.")]
 ClaimId = Annotated[uuid.UUID, Path(description="The expenditure claim's id.")]
 LineNumber = Annotated[int, Path(ge=1, le=200, description="The line's number in its claim.")]
 PaymentId = Annotated[uuid.UUID, Path(description="The payment's id.")]
+RecoveryId = Annotated[uuid.UUID, Path(description="The recovery's id.")]
 Beneficiary = Annotated[Principal, require(Scope.APPLICATIONS_WRITE)]
 Reader = Annotated[Principal, require(Scope.APPLICATIONS_READ)]
 Checker = Annotated[Principal, require(Scope.APPLICATIONS_DECIDE)]
@@ -215,3 +219,39 @@ async def get_payment(
 ) -> PaymentRead:
     """Return a payment: to the region and the beneficiary."""
     return await read_with_etag(response, service.get_payment(session, principal, payment_id))
+
+
+@router.get("/recoveries/{recovery_id}", summary="Read a recovery", responses=READ_ERRORS)
+async def get_recovery(
+    recovery_id: RecoveryId, session: SessionDep, principal: Reader, response: Response
+) -> RecoveryRead:
+    """Return what a revocation after payment asks back, by when, and what came back: to
+    the region and the beneficiary."""
+    return await read_with_etag(response, recoveries.get_recovery(session, principal, recovery_id))
+
+
+@router.post(
+    "/recoveries/{recovery_id}/receipts",
+    status_code=201,
+    summary="Record an amount recovered",
+    response_model=RecoveryRead,
+    responses=CREATE_ERRORS,
+)
+async def record_recovered(
+    recovery_id: RecoveryId,
+    body: RecoveryReceiptCreate,
+    session: SessionDep,
+    principal: Payer,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Record an amount the beneficiary paid back on a recovery, never beyond what is still
+    due (409 recovered_within_due with the figures); it returns to the call's, measure's
+    and programme's available budget. Answers the recovery as it now stands."""
+    return await idempotency.create(
+        principal,
+        make=lambda: recoveries.record_recovered(
+            session, recovery_id, data=body, principal=principal
+        ),
+        read=partial(recoveries.read_recovery_async, session),
+        location=lambda read: f"/api/v1/recoveries/{read.id}",
+    )

@@ -533,6 +533,49 @@ async def _payment_create(w: World) -> Request:
     return Request("POST", f"{path}/payments", officer, json=body, expect=201)
 
 
+async def _allocation_reduce(w: World) -> Request:
+    officer = await w.actor("officer")
+    path = await _funded_for_applicant(w, accept=True, n=6)
+    headers = await w.etag(path, officer)
+    return Request(
+        "POST",
+        f"{path}/reduce",
+        officer,
+        json={"amount": "500.00", "reason": "in parte"},
+        headers=headers,
+        entity_id=path.rsplit("/", 1)[1],
+    )
+
+
+async def _recovery_receive(w: World) -> Request:
+    """A paid grant revoked: its recovery, and an amount recovered on it."""
+    officer = await w.actor("officer")
+    path = await _funded_for_applicant(w, accept=True, n=7)
+    body = {
+        "kind": "advance",
+        "amount": "100.00",
+        "paid_on": datetime.now(UTC).date().isoformat(),
+        "treasury_reference": "MAND-AUD-REC",
+    }
+    await w.created(f"{path}/payments", officer, body)
+    revoked = await w.client.post(
+        f"{path}/revoke",
+        json={"reason": "rinuncia"},
+        headers={**officer.headers, **await w.etag(path, officer)},
+    )
+    assert revoked.status_code == 200, revoked.text
+    funding = await w.client.get(f"{path}/funding", headers=officer.headers)
+    (recovery,) = funding.json()["recoveries"]
+    receipt = {
+        "amount": "40.00",
+        "received_on": datetime.now(UTC).date().isoformat(),
+        "treasury_reference": "REV-AUD-1",
+    }
+    return Request(
+        "POST", f"/api/v1/recoveries/{recovery}/receipts", officer, json=receipt, expect=201
+    )
+
+
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
     email = f"login-{uuid.uuid4().hex[:6]}@example.org"
     user = await user_actor(w.session, w.settings, Role.OFFICER, email=email)
@@ -810,6 +853,8 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "claim.submit": _claim_submit,
     "claim_line.check": _claim_line_check,
     "payment.create": _payment_create,
+    "allocation.reduce": _allocation_reduce,
+    "recovery.receive": _recovery_receive,
     "auth.login": _login,
     "auth.refresh": _refresh,
     "auth.logout": _logout,

@@ -612,13 +612,19 @@ class TestPayments:
         assert (await accepted.client.post(path, json=body, headers=headers)).status_code == 201
         problem(await accepted.client.post(path, json=body, headers=headers), 409, "conflict")
 
-    async def test_a_paid_grant_is_not_revoked(self, accepted: Desk) -> None:
+    async def test_a_paid_grant_revoked_asks_back_what_was_paid(self, accepted: Desk) -> None:
+        """Once refused (409 allocation_paid): a recovery now (tests/api/v1/test_recoveries)."""
         assert (await accepted.pay("advance", "1.00")).status_code == 201
         headers = await accepted.etag(accepted.allocation, "payer")
         response = await accepted.client.post(
             f"{accepted.allocation}/revoke", json={"reason": "rinuncia"}, headers=headers
         )
-        problem(response, 409, "allocation_paid")
+        assert response.status_code == 200, response.text
+        read = await accepted.client.get(
+            f"{accepted.allocation}/funding", headers=accepted.people["payer"].headers
+        )
+        funding = read.json()
+        assert (funding["paid"], funding["due"], len(funding["recoveries"])) == ("1.00", "1.00", 1)
 
 
 async def test_wecare_check_names_a_counter_that_disagrees(
@@ -690,7 +696,17 @@ class TestReportAndRegister:
 
         def expect(**values: str) -> dict[str, str]:
             zero = dict.fromkeys(
-                ("granted", "accepted", "claimed", "verified", "advanced", "paid"), "0.00"
+                (
+                    "granted",
+                    "accepted",
+                    "claimed",
+                    "verified",
+                    "advanced",
+                    "paid",
+                    "recovered",
+                    "outstanding",
+                ),
+                "0.00",
             )
             return {**zero, "granted": "100000.00", **values}
 

@@ -179,6 +179,8 @@ class TestProgrammeReport:
                 "verified": "0.00",
                 "advanced": "0.00",
                 "paid": "0.00",
+                "recovered": "0.00",
+                "outstanding": "0.00",
             },
         }
         first, second = report["measures"]
@@ -203,6 +205,8 @@ class TestProgrammeReport:
                 "verified": "0.00",
                 "advanced": "0.00",
                 "paid": "0.00",
+                "recovered": "0.00",
+                "outstanding": "0.00",
             },
         }
         assert first["calls"] == [
@@ -230,6 +234,8 @@ class TestProgrammeReport:
                     "verified": "0.00",
                     "advanced": "0.00",
                     "paid": "0.00",
+                    "recovered": "0.00",
+                    "outstanding": "0.00",
                 },
             }
         ]
