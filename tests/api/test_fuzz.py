@@ -75,6 +75,7 @@ from tests.world import (
     district,
     euros,
     first_come_in_line,
+    project_code,
     with_grid,
 )
 
@@ -174,6 +175,7 @@ async def _world(session: Any) -> dict[str, str]:
     )
     # After the grant (issue 16): full payment terms, the grant accepted, a submitted claim
     # and an advance, so that the funding, claim, line and payment paths reach rows.
+    allocation.cup = project_code()  # payments require the project's CUP
     session.add(PaymentTerms(id=uuid.uuid4(), measure_id=w.measure.id, **PAYMENT_TERMS))
     w.call.advance_guarantee_required = False
     await session.flush()
@@ -219,6 +221,7 @@ async def _world(session: Any) -> dict[str, str]:
         data=AllocationCreate(application_id=repaid.id, amount="10000.00"),  # type: ignore[arg-type]
         principal=officer,
     )
+    second.cup = project_code()
     await payments.accept_grant(
         session, second, data=AcceptanceRequest(accepted_on=today), principal=admin
     )

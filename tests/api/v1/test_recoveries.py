@@ -14,10 +14,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Principal, Role
 from app.core.config import Settings
-from app.models import Allocation, AuditEvent, Call, Measure, Programme
+from app.core.errors import IllegalTransition
+from app.models import Allocation, AuditEvent, Call, Measure, PaymentTerms, Programme
+from app.services import recoveries
 from tests.api.v1.flows import problem
 from tests.api.v1.test_payments import TODAY, Desk, _clean, _desk
+from tests.world import PAYMENT_TERMS, funded, mixed
 
 D = Decimal
 
@@ -234,3 +238,19 @@ async def test_the_report_shows_recovered_and_outstanding(
     for funding in (body["funding"], measure["funding"], measure["calls"][0]["funding"]):
         assert (funding["granted"], funding["paid"]) == ("25000.00", "30000.00")
         assert (funding["recovered"], funding["outstanding"]) == ("1000.00", "4000.00")
+
+
+async def test_a_mixed_grant_is_not_reduced(session: AsyncSession) -> None:
+    """A mixed grant's loan and grant parts are fixed by its instrument: reducing it is
+    refused (revoking it stays the way), nothing changes."""
+    world = await mixed(session, total=100_000, code="REDMIX")
+    session.add(PaymentTerms(id=uuid.uuid4(), measure_id=world.measure.id, **PAYMENT_TERMS))
+    await session.flush()
+    grant = await funded(session, grant=1000, world=world)
+    officer = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)
+    with pytest.raises(IllegalTransition):
+        await recoveries.reduce_allocation(
+            session, grant.allocation, amount=D("500.00"), reason="in parte", principal=officer
+        )
+    await session.refresh(grant.allocation)
+    assert grant.allocation.amount == D("1000.00")
