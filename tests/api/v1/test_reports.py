@@ -179,6 +179,7 @@ class TestProgrammeReport:
                 "verified": "0.00",
                 "advanced": "0.00",
                 "paid": "0.00",
+                "by_source": None,  # no co-financing shares given
             },
         }
         first, second = report["measures"]
@@ -196,6 +197,7 @@ class TestProgrammeReport:
             "one_per_district": True,
             "instrument": "grant",
             "fund": None,
+            "cofinancing": None,
             "funding": {
                 "granted": "100000.00",
                 "accepted": "0.00",
@@ -203,6 +205,7 @@ class TestProgrammeReport:
                 "verified": "0.00",
                 "advanced": "0.00",
                 "paid": "0.00",
+                "by_source": None,  # no co-financing shares given
             },
         }
         assert first["calls"] == [
@@ -230,6 +233,7 @@ class TestProgrammeReport:
                     "verified": "0.00",
                     "advanced": "0.00",
                     "paid": "0.00",
+                    "by_source": None,
                 },
             }
         ]
