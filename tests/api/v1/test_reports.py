@@ -278,6 +278,34 @@ class TestProgrammeReport:
             "Distretto 4",
         ]
 
+    async def test_per_district_figures_by_source_use_the_measure_s_shares(
+        self, client: httpx.AsyncClient, session: AsyncSession, arranged: Arranged
+    ) -> None:
+        measure = arranged.world.measure
+        measure.eu_share_bp, measure.national_share_bp, measure.regional_share_bp = (
+            5000,
+            3500,
+            1500,
+        )
+        await session.flush()
+        report = (await client.get(report_path(arranged.world.programme.id))).json()
+        granted = [
+            (
+                d["code"],
+                *(d["funding"]["by_source"][s]["granted"] for s in ("eu", "national", "regional")),
+            )
+            for d in report["measures"][0]["districts"]
+        ]
+        assert granted == [
+            ("D01", "50000.00", "35000.00", "15000.00"),
+            ("D02", "0.00", "0.00", "0.00"),  # revoked: not granted
+            ("D03", "0.00", "0.00", "0.00"),
+            ("D04", "0.00", "0.00", "0.00"),
+        ]
+        # The second measure gives no shares: the programme has no split.
+        assert report["measures"][1]["funding"]["by_source"] is None
+        assert report["funding"]["by_source"] is None
+
     async def test_the_figures_agree_with_the_public_programme(
         self, client: httpx.AsyncClient, arranged: Arranged
     ) -> None:
