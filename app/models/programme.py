@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.cofinancing import Shares
 from app.core.domain import Fund, Instrument, StateAidRegime
 from app.core.money import ZERO
 from app.db.base import Base
@@ -92,6 +93,17 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, 
         return self.lent - self.repaid
 
 
+# All three shares or none (NOT NULL spelled out: a NULL sum would pass a CHECK); each
+# within 0..10000 and together 10000.
+COFINANCING_SHARES = (
+    "(eu_share_bp IS NULL AND national_share_bp IS NULL AND regional_share_bp IS NULL) OR "
+    "(eu_share_bp IS NOT NULL AND national_share_bp IS NOT NULL AND "
+    "regional_share_bp IS NOT NULL AND "
+    "eu_share_bp >= 0 AND national_share_bp >= 0 AND regional_share_bp >= 0 AND "
+    "eu_share_bp + national_share_bp + regional_share_bp = 10000)"
+)
+
+
 class Measure(
     IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, EligibilityMixin, Base
 ):
@@ -129,6 +141,7 @@ class Measure(
             "instrument = 'mixed' OR lent_cents = 0",
             name="loans_only_mixed",
         ),
+        CheckConstraint(COFINANCING_SHARES, name="cofinancing_shares"),
     )
 
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), index=True)
@@ -167,6 +180,11 @@ class Measure(
     loan_terms: Mapped[dict[str, object] | None] = mapped_column(json_type())
     lent: Mapped[Decimal] = mapped_column("lent_cents", Money, default=ZERO)
     repaid: Mapped[Decimal] = mapped_column("repaid_cents", Money, default=ZERO)
+    # Co-financing (migration 0024): basis points of every figure, summing to 10000; all
+    # null where the source does not give them (app.core.cofinancing splits a figure).
+    eu_share_bp: Mapped[int | None] = mapped_column(Integer)
+    national_share_bp: Mapped[int | None] = mapped_column(Integer)
+    regional_share_bp: Mapped[int | None] = mapped_column(Integer)
 
     programme: Mapped[Programme] = relationship(back_populates="measures", lazy="raise")
     lines: Mapped[list[MeasureLine]] = relationship(
@@ -184,6 +202,15 @@ class Measure(
     @property
     def outstanding(self) -> Decimal:
         return self.lent - self.repaid
+
+    @property
+    def shares(self) -> Shares | None:
+        """The co-financing shares, or None: not given by the source."""
+        if self.eu_share_bp is None or self.national_share_bp is None:
+            return None
+        if self.regional_share_bp is None:
+            return None
+        return Shares(self.eu_share_bp, self.national_share_bp, self.regional_share_bp)
 
 
 class MeasureLine(IdMixin, TimestampsMixin, VersionedMixin, EligibilityMixin, Base):

@@ -13,12 +13,14 @@ from app.models.programme import Measure, MeasureLine, MeasurePhase, ThematicAre
 from app.schemas.common import Input, Output, from_attributes
 from app.schemas.page import FundFilter, NameSearch, PageQuery, ProgrammeFilter
 from app.schemas.reference_data import (
+    Cofinancing,
     EligibilitySpec,
     LineSpec,
     MeasurePhaseSpec,
     MixedTerms,
     Text,
     ThematicAreaSpec,
+    cofinancing_read,
 )
 from app.schemas.types import Money
 
@@ -175,6 +177,9 @@ class MeasureCreate(Input):
         description="A mixed instrument's terms (required for one); a null "
         "figure is not set yet, and no grant is made until every figure is.",
     )
+    cofinancing: Cofinancing | None = Field(
+        default=None, description="EU, national and regional shares; null: not given."
+    )
 
     @model_validator(mode="after")
     def _terms_for_mixed(self) -> MeasureCreate:
@@ -200,6 +205,12 @@ class MeasureUpdate(Input):
         default=None,
         description="A mixed measure's terms, whole (they replace the current ones): the "
         "region sets what the source does not give. Loans already granted keep theirs.",
+    )
+    cofinancing: Cofinancing | None = Field(
+        default=None,
+        description="The EU, national and regional shares, whole (basis points summing to "
+        "10000): the region sets what the source does not give. The report splits every "
+        "figure by them, past grants included.",
     )
 
 
@@ -237,6 +248,9 @@ class MeasureRead(Output):
     )
     instrument: Instrument
     mixed_terms: MixedTerms | None = Field(description="A mixed instrument's terms; else null.")
+    cofinancing: Cofinancing | None = Field(
+        description="EU, national and regional shares; null: not given by the source."
+    )
     lent: Money = Field(description="Mixed instrument: loan parts of active allocations.")
     repaid: Money = Field(description="Mixed instrument: principal repaid on them.")
     lines: list[LineRead]
@@ -272,6 +286,7 @@ def measure_read(
         measure,
         eligibility=eligibility_read(measure) if measure.applicant_forms else None,
         mixed_terms=measure.loan_terms if measure.instrument == Instrument.MIXED else None,
+        cofinancing=cofinancing_read(measure.shares),
         lines=[
             from_attributes(LineRead, line, eligibility=eligibility_read(line)) for line in lines
         ],

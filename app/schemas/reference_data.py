@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from app.core.amortisation import REPAYMENTS_PER_YEAR, LoanTerms
+from app.core.cofinancing import BASIS, Shares
 from app.core.domain import (
     Amortisation,
     ApplicantForm,
@@ -188,6 +189,44 @@ class MixedTerms(_Spec):
         )
 
 
+class Cofinancing(_Spec):
+    """A measure's co-financing: the EU, national and regional shares of its money, in basis
+    points summing to 10000 (app.core.cofinancing states how a figure is split in cents)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"eu_share_bp": 5000, "national_share_bp": 3500, "regional_share_bp": 1500}
+            ]
+        },
+    )
+    eu_share_bp: int = Field(ge=0, le=BASIS, description="The EU's share (5000 = 50%).")
+    national_share_bp: int = Field(ge=0, le=BASIS, description="The State's share.")
+    regional_share_bp: int = Field(ge=0, le=BASIS, description="The region's share.")
+
+    @model_validator(mode="after")
+    def _whole(self) -> Cofinancing:
+        if problems := self.shares().problems():
+            raise ValueError("; ".join(problems))
+        return self
+
+    def shares(self) -> Shares:
+        return Shares(self.eu_share_bp, self.national_share_bp, self.regional_share_bp)
+
+
+def cofinancing_read(shares: Shares | None) -> Cofinancing | None:
+    """A measure's shares as read, or None: not given by the source."""
+    if shares is None:
+        return None
+    return Cofinancing(
+        eu_share_bp=shares.eu_bp,
+        national_share_bp=shares.national_bp,
+        regional_share_bp=shares.regional_bp,
+    )
+
+
 class PaymentTermsSpec(_Spec):
     """A measure's payment rules (issue 16). Null: not given by the source; the region sets
     it, and until then what depends on it does not happen (no lapse, no advance, no
@@ -275,6 +314,11 @@ class MeasureSpec(_Spec):
     instrument: Instrument = Instrument.GRANT
     mixed_terms: MixedTerms | None = Field(
         default=None, description="A mixed instrument's terms (required for one, else none)."
+    )
+    cofinancing: Cofinancing | None = Field(
+        default=None,
+        description="The EU, national and regional shares; null: not given by the source "
+        "(the region sets them, PATCH /api/v1/measures/{id}; a reload keeps what it set).",
     )
 
     @model_validator(mode="after")

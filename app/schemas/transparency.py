@@ -15,6 +15,7 @@ from app.core.domain import CallStatus, ClosedReason, Instrument, SelectionMetho
 from app.core.money import CENT
 from app.schemas.common import Output
 from app.schemas.page import CallFilter, MeasureFilter, PageQuery, ProgrammeFilter
+from app.schemas.reference_data import Cofinancing
 from app.schemas.types import Money
 
 # The register.
@@ -270,11 +271,8 @@ class DistrictFiguresRead(Output):
     funding: FundingFiguresRead
 
 
-class FundingFiguresRead(Output):
-    """After the grant (issue 16). Granted and accepted: active grants (accepted: those their
-    beneficiary accepted). Claimed, verified (first-level checks), advanced and paid: every
-    grant's, as the counters hold them. Recovered and outstanding: what revocations after
-    payment asked back, came back and is still due."""
+class SourceFiguresRead(Output):
+    """One source's part of each funding figure."""
 
     granted: Money
     accepted: Money
@@ -284,6 +282,31 @@ class FundingFiguresRead(Output):
     paid: Money
     recovered: Money
     outstanding: Money = Field(description="Due back from revocations, not yet recovered.")
+
+
+class FundingBySourceRead(Output):
+    """The funding figures split by source with the measure's co-financing shares, exact in
+    cents: EU is each figure x the EU share rounded half up to the cent; EU + national is
+    the figure x (EU + national shares) rounded half up, so national is that less EU;
+    regional is the rest. The three parts of a figure always sum to it. A programme's
+    parts are the sums of its measures' parts."""
+
+    eu: SourceFiguresRead
+    national: SourceFiguresRead
+    regional: SourceFiguresRead
+
+
+class FundingFiguresRead(SourceFiguresRead):
+    """After the grant (issue 16). Granted and accepted: active grants (accepted: those their
+    beneficiary accepted). Claimed, verified (first-level checks), advanced and paid: every
+    grant's, as the counters hold them. Recovered and outstanding: what revocations after
+    payment asked back, came back and is still due."""
+
+    by_source: FundingBySourceRead | None = Field(
+        description="The figures split into EU, national and regional money; null where a "
+        "measure's co-financing shares are not given by the source (for the programme: "
+        "where any measure's are not)."
+    )
 
 
 class CallFiguresRead(Output):
@@ -347,6 +370,9 @@ class MeasureFiguresRead(Output):
     one_per_district: bool
     instrument: Instrument
     fund: FundFiguresRead | None = Field(description="A mixed instrument's fund; else null.")
+    cofinancing: Cofinancing | None = Field(
+        description="EU, national and regional shares; null: not given by the source."
+    )
     funding: FundingFiguresRead
     calls: list[CallFiguresRead] = Field(description="Published and closed calls, by code.")
     districts: list[DistrictFiguresRead] | None = Field(

@@ -288,6 +288,10 @@ async def update_measure(
                     instrument=measure.instrument,
                 )
             measure.loan_terms = data.mixed_terms.model_dump(mode="json")
+        if data.cofinancing is not None:
+            measure.eu_share_bp = data.cofinancing.eu_share_bp
+            measure.national_share_bp = data.cofinancing.national_share_bp
+            measure.regional_share_bp = data.cofinancing.regional_share_bp
         for field in ("title", "objective", "beneficiaries", "notes"):
             text = getattr(data, field)
             if text is not None:

@@ -257,6 +257,9 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
     return report
 
 
+SHARE_COLUMNS = ("eu_share_bp", "national_share_bp", "regional_share_bp")
+
+
 def _loan_terms(existing: Measure | None, spec: MeasureSpec) -> dict[str, object] | None:
     """A mixed measure's terms from the file; a figure the file leaves null ("not given by
     the source") keeps what the region has set through the API, if anything."""
@@ -265,6 +268,14 @@ def _loan_terms(existing: Measure | None, spec: MeasureSpec) -> dict[str, object
     terms = spec.mixed_terms.model_dump(mode="json")
     kept = (existing.loan_terms or {}) if existing is not None else {}
     return {name: kept.get(name) if value is None else value for name, value in terms.items()}
+
+
+def _cofinancing(existing: Measure | None, spec: MeasureSpec) -> dict[str, int | None]:
+    """The co-financing shares from the file; null in the file ("not given by the source")
+    keeps the shares the region has set through the API, if any."""
+    if spec.cofinancing is not None:
+        return spec.cofinancing.model_dump(include={*SHARE_COLUMNS})
+    return {name: getattr(existing, name) if existing else None for name in SHARE_COLUMNS}
 
 
 async def write_measure(
@@ -302,6 +313,7 @@ async def write_measure(
             "calls_budget": calls_budget,
             "instrument": spec.instrument,
             "loan_terms": _loan_terms(existing, spec),
+            **_cofinancing(existing, spec),
             **_eligibility(spec.eligibility),
         },
     )

@@ -17,6 +17,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
+from app.core.cofinancing import SOURCES, Shares, split
 from app.core.domain import Instrument, SelectionMethod
 from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
@@ -30,9 +31,11 @@ from app.repositories.transparency import GrantFilters as GrantFilters  # the ex
 from app.repositories.transparency import GrantRow
 from app.schemas.common import from_attributes
 from app.schemas.page import Page
+from app.schemas.reference_data import cofinancing_read
 from app.schemas.transparency import (
     CallFiguresRead,
     DistrictFiguresRead,
+    FundingBySourceRead,
     FundingFiguresRead,
     GivingClassification,
     GivingGrant,
@@ -46,6 +49,7 @@ from app.schemas.transparency import (
     MeasureFiguresRead,
     ProgrammeReportRead,
     PublishedGrantRead,
+    SourceFiguresRead,
 )
 from app.services.calls import PUBLIC_STATUSES
 from app.services.paging import SortKey
@@ -279,12 +283,16 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
 
     def funding(
         where: Callable[[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]], bool],
+        shares: Shares | None,
     ) -> FundingFiguresRead:
         totals = [ZERO] * len(repo.FUNDING_FIGURES)
         for key, figures in money.items():
             if where(key):
                 totals = [a + b for a, b in zip(totals, figures, strict=True)]
-        return FundingFiguresRead(**dict(zip(repo.FUNDING_FIGURES, totals, strict=True)))
+        return FundingFiguresRead(
+            **dict(zip(repo.FUNDING_FIGURES, totals, strict=True)),
+            by_source=_by_source(totals, shares),
+        )
 
     def district_figures(measure_id: uuid.UUID) -> list[DistrictFiguresRead]:
         figures = []
@@ -299,29 +307,38 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
                     funded_projects=projects,
                     allocated=allocated,
                     funding=funding(
-                        lambda key, d=district.id: key[0] == measure_id and key[2] == d  # type: ignore[misc]
+                        lambda key, d=district.id: key[0] == measure_id and key[2] == d,  # type: ignore[misc]
+                        shares[measure_id],
                     ),
                 )
             )
         return figures
 
+    shares = {measure.id: measure.shares for measure in measures}
+    by_measure = {
+        measure.id: funding(lambda key, m=measure.id: key[0] == m, measure.shares)  # type: ignore[misc]
+        for measure in measures
+    }
     # The budget figures are the rows' own attributes (money columns, ``available``).
     return from_attributes(
         ProgrammeReportRead,
         programme,
         fund=programme,  # lent, repaid, outstanding, available: the programme's own figures
-        funding=funding(lambda key: True),
+        funding=funding(lambda key: True, None).model_copy(
+            update={"by_source": _summed([f.by_source for f in by_measure.values()])}
+        ),
         measures=[
             from_attributes(
                 MeasureFiguresRead,
                 measure,
                 fund=measure if measure.instrument == Instrument.MIXED else None,
-                funding=funding(lambda key, m=measure.id: key[0] == m),  # type: ignore[misc]
+                cofinancing=cofinancing_read(measure.shares),
+                funding=by_measure[measure.id],
                 calls=[
                     from_attributes(
                         CallFiguresRead,
                         call,
-                        funding=funding(lambda key, c=call.id: key[1] == c),  # type: ignore[misc]
+                        funding=funding(lambda key, c=call.id: key[1] == c, measure.shares),  # type: ignore[misc]
                     )
                     for call in calls
                     if call.measure_id == measure.id
@@ -331,3 +348,41 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
             for measure in measures
         ],
     )
+
+
+def _by_source(totals: list[Decimal], shares: Shares | None) -> FundingBySourceRead | None:
+    """Each figure split by ``shares`` (app.core.cofinancing's rule), or None without them."""
+    if shares is None:
+        return None
+    parts = [split(total, shares) for total in totals]
+    return FundingBySourceRead(
+        **{
+            source: SourceFiguresRead(
+                **{name: part[i] for name, part in zip(repo.FUNDING_FIGURES, parts, strict=True)}
+            )
+            for i, source in enumerate(SOURCES)
+        }
+    )
+
+
+def _summed(splits: list[FundingBySourceRead | None]) -> FundingBySourceRead | None:
+    """The programme's split: its measures' parts summed, or None if any measure has none."""
+    if any(part is None for part in splits):
+        return None
+    zero = SourceFiguresRead(**dict.fromkeys(repo.FUNDING_FIGURES, ZERO))
+    total = FundingBySourceRead(eu=zero, national=zero, regional=zero)
+    for part in splits:
+        assert part is not None
+        total = FundingBySourceRead(
+            **{
+                source: SourceFiguresRead(
+                    **{
+                        name: getattr(getattr(total, source), name)
+                        + getattr(getattr(part, source), name)
+                        for name in repo.FUNDING_FIGURES
+                    }
+                )
+                for source in SOURCES
+            }
+        )
+    return total

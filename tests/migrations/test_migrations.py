@@ -534,13 +534,16 @@ async def test_0022_funding_columns_tables_and_guards_down_and_up(
         await approved(session, world, requested=100)
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
+    await migrations.downgrade(scratch_engine, "0022")  # the guards later revisions add go
+    async with scratch_engine.connect() as conn:
+        at_0022 = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0021")
     async with scratch_engine.connect() as conn:
         assert not _PAYMENT_TABLES & await conn.run_sync(_tables)
         for table in ("allocation", "call", "measure", "programme"):
             assert not _FUNDING_COLUMNS & await conn.run_sync(_columns, table)
         assert "accepted_at" not in await conn.run_sync(_columns, "allocation")
-        ours = at_head - await conn.run_sync(_guard_names)
+        ours = at_0022 - await conn.run_sync(_guard_names)
     funding = {
         f"{table}_{name}_check"
         for table in ("allocation", "call", "measure", "programme")
@@ -576,6 +579,7 @@ async def test_0023_recoveries_down_and_up(scratch_engine: AsyncEngine) -> None:
         await approved(session, world, requested=100)
         await session.execute(text("UPDATE call SET claimed_cents = 2000, verified_cents = 2000"))
         await session.execute(text("UPDATE call SET allocated_cents = 900, paid_cents = 600"))
+    await migrations.downgrade(scratch_engine, "0023")  # the guards later revisions add go
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
     await migrations.downgrade(scratch_engine, "0022")
@@ -600,7 +604,7 @@ async def test_0023_recoveries_down_and_up(scratch_engine: AsyncEngine) -> None:
     async with scratch_engine.connect() as conn:  # the 0022 guard again: paid <= allocated
         with pytest.raises(IntegrityError):
             await conn.execute(text("UPDATE call SET paid_cents = 901"))
-    await migrations.upgrade(scratch_engine)
+    await migrations.upgrade(scratch_engine, "0023")
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_guard_names) == at_head
         row = (
@@ -611,3 +615,42 @@ async def test_0023_recoveries_down_and_up(scratch_engine: AsyncEngine) -> None:
         await conn.execute(text("UPDATE call SET due_cents = 200, paid_cents = 1100"))
         with pytest.raises(IntegrityError):
             await conn.execute(text("UPDATE call SET due_cents = 199"))
+
+
+async def test_0024_cofinancing_shares_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the three shares and their guard go, every other guard stays (no table
+    rebuild). Up: an existing measure's shares are not given (null), and the guard refuses
+    shares that do not sum to 10000 or are given in part."""
+    await migrations.upgrade(scratch_engine)
+    database = Database(scratch_engine)
+    async with database.session(write=True) as session:
+        await budget(session, total=1000, code="MIG24")
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+    assert "measure_cofinancing_shares_check" in at_head
+    await migrations.downgrade(scratch_engine, "0023")
+    shares = {"eu_share_bp", "national_share_bp", "regional_share_bp"}
+    async with scratch_engine.connect() as conn:
+        assert not shares & await conn.run_sync(_columns, "measure")
+        assert await conn.run_sync(_guard_names) == at_head - {"measure_cofinancing_shares_check"}
+    await migrations.upgrade(scratch_engine)
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        row = text("SELECT eu_share_bp, national_share_bp, regional_share_bp FROM measure")
+        assert tuple((await conn.execute(row)).one()) == (None, None, None)
+    for values in ("5000, 3500, 1499", "5000, 5000, NULL", "10001, 0, -1"):
+        with pytest.raises(IntegrityError):
+            async with scratch_engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "UPDATE measure SET (eu_share_bp, national_share_bp, "
+                        f"regional_share_bp) = ({values})"
+                    )
+                )
+    async with scratch_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE measure SET eu_share_bp = 5000, national_share_bp = 3500, "
+                "regional_share_bp = 1500"
+            )
+        )

@@ -694,7 +694,7 @@ class TestReportAndRegister:
             measure = body["measures"][0]
             return [body["funding"], measure["funding"], measure["calls"][0]["funding"]]
 
-        def expect(**values: str) -> dict[str, str]:
+        def expect(**values: str) -> dict[str, str | None]:
             zero = dict.fromkeys(
                 (
                     "granted",
@@ -708,7 +708,7 @@ class TestReportAndRegister:
                 ),
                 "0.00",
             )
-            return {**zero, "granted": "100000.00", **values}
+            return {**zero, "granted": "100000.00", **values, "by_source": None}
 
         await session.execute(
             update(Call).where(Call.id == world.call.id).values(status="published")

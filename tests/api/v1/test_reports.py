@@ -181,6 +181,7 @@ class TestProgrammeReport:
                 "paid": "0.00",
                 "recovered": "0.00",
                 "outstanding": "0.00",
+                "by_source": None,  # no co-financing shares given
             },
         }
         first, second = report["measures"]
@@ -198,6 +199,7 @@ class TestProgrammeReport:
             "one_per_district": True,
             "instrument": "grant",
             "fund": None,
+            "cofinancing": None,
             "funding": {
                 "granted": "100000.00",
                 "accepted": "0.00",
@@ -207,6 +209,7 @@ class TestProgrammeReport:
                 "paid": "0.00",
                 "recovered": "0.00",
                 "outstanding": "0.00",
+                "by_source": None,  # no co-financing shares given
             },
         }
         assert first["calls"] == [
@@ -236,6 +239,7 @@ class TestProgrammeReport:
                     "paid": "0.00",
                     "recovered": "0.00",
                     "outstanding": "0.00",
+                    "by_source": None,
                 },
             }
         ]
@@ -279,6 +283,34 @@ class TestProgrammeReport:
             "Distretto 3",
             "Distretto 4",
         ]
+
+    async def test_per_district_figures_by_source_use_the_measure_s_shares(
+        self, client: httpx.AsyncClient, session: AsyncSession, arranged: Arranged
+    ) -> None:
+        measure = arranged.world.measure
+        measure.eu_share_bp, measure.national_share_bp, measure.regional_share_bp = (
+            5000,
+            3500,
+            1500,
+        )
+        await session.flush()
+        report = (await client.get(report_path(arranged.world.programme.id))).json()
+        granted = [
+            (
+                d["code"],
+                *(d["funding"]["by_source"][s]["granted"] for s in ("eu", "national", "regional")),
+            )
+            for d in report["measures"][0]["districts"]
+        ]
+        assert granted == [
+            ("D01", "50000.00", "35000.00", "15000.00"),
+            ("D02", "0.00", "0.00", "0.00"),  # revoked: not granted
+            ("D03", "0.00", "0.00", "0.00"),
+            ("D04", "0.00", "0.00", "0.00"),
+        ]
+        # The second measure gives no shares: the programme has no split.
+        assert report["measures"][1]["funding"]["by_source"] is None
+        assert report["funding"]["by_source"] is None
 
     async def test_the_figures_agree_with_the_public_programme(
         self, client: httpx.AsyncClient, arranged: Arranged
