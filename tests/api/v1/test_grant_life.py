@@ -40,7 +40,18 @@ from tests.world import (
     new_measure,
 )
 
-FIGURES = ("granted", "accepted", "claimed", "verified", "advanced", "paid")
+# Every funding figure of the report; the walk stops before revocations, so the last two
+# (recovered, outstanding) stay 0.00 throughout.
+FIGURES = (
+    "granted",
+    "accepted",
+    "claimed",
+    "verified",
+    "advanced",
+    "paid",
+    "recovered",
+    "outstanding",
+)
 SHARES = {
     "LIFE-M": {"eu_share_bp": 5000, "national_share_bp": 3500, "regional_share_bp": 1500},
     "LIFE-FESR": {"eu_share_bp": 6000, "national_share_bp": 2800, "regional_share_bp": 1200},
