@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal, Role
 from app.core.domain import (
     ApplicationStage,
@@ -625,7 +626,7 @@ async def funded(
         await accept_grant(
             session,
             allocation,
-            data=AcceptanceRequest(accepted_on=datetime.now(UTC).date()),
+            data=AcceptanceRequest(accepted_on=clock.today()),
             principal=admin,
         )
     assert made.applicant_organisation_id is not None

@@ -9,6 +9,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal, Scope
 from app.core.domain import CallStatus, SelectionMethod
 from app.core.errors import (
@@ -306,7 +307,7 @@ async def move_call(session: AsyncSession, call: Call, *, action: str) -> Call:
         )
     call.status = target
     if target is CallStatus.PUBLISHED and call.published_on is None:
-        call.published_on = datetime.now(UTC).date()
+        call.published_on = clock.today()
     await session.flush()
     await audit.record(
         session,

@@ -42,12 +42,13 @@ the declarations cannot tell.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.domain import DeMinimisRegulation, StateAidRegime
 from app.core.errors import DeMinimisCeilingExceeded, DeMinimisRegulationUnset, DomainError
 from app.models.application import Application
@@ -161,8 +162,8 @@ async def _assess(
         return None
     members = await _members(session, organisation_id, lock=lock)
     tax_code = await repo.tax_code_of(session, organisation_id)
-    days = period(regulation, now.astimezone(UTC).date())
-    since = datetime.combine(days.first_day, time.min, tzinfo=UTC)
+    days = period(regulation, clock.day_of(now))
+    since = clock.start_of(days.first_day)
     granted, declared = await repo.de_minimis_aid(session, members, since=since)
     return Assessment(regulation, CEILING[regulation], granted, declared, days, tax_code, members)
 

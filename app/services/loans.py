@@ -32,10 +32,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.amortisation import BASIS_POINTS, LoanTerms, schedule
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, Instrument
@@ -57,13 +57,6 @@ from app.repositories import visibility
 from app.schemas.loan import InstalmentRead, LoanRead, RepaymentCreate, RepaymentRead
 from app.schemas.reference_data import MixedTerms
 from app.services import audit
-
-ROME = ZoneInfo("Europe/Rome")
-
-
-def today() -> date:
-    """The programme's calendar day (due dates are Italian dates)."""
-    return datetime.now(ROME).date()
 
 
 def split(amount: Decimal, loan_share_bp: int) -> tuple[Decimal, Decimal]:
@@ -107,7 +100,7 @@ async def open_loan(session: AsyncSession, allocation: Allocation, plan: LoanPla
     if plan.loan == ZERO:  # an amount so small that its loan share rounds to nothing
         return
     terms = plan.terms
-    starts_on = allocation.granted_at.astimezone(ROME).date()
+    starts_on = clock.day_of(allocation.granted_at)
     loan = Loan(
         id=uuid.uuid4(),
         allocation_id=allocation.id,
@@ -196,7 +189,7 @@ async def get_loan(
 ) -> LoanRead:
     """The loan of a mixed allocation with its schedule, each instalment's payment status."""
     allocation, loan = await _loan(session, principal, allocation_id)
-    on = today()
+    on = clock.today()
     instalments = [
         InstalmentRead(
             number=row.number,
@@ -261,11 +254,11 @@ async def record_repayment(
     row = await repo.instalment(session, loan.id, data.instalment)
     if row is None:
         raise NotFound(f"The loan has no instalment {data.instalment}.")
-    if not loan.starts_on <= data.paid_on <= today():
+    if not loan.starts_on <= data.paid_on <= clock.today():
         raise RepaymentDateOutOfRange(
             "paid_on must fall between the loan's start and today.",
             starts_on=loan.starts_on,
-            today=today(),
+            today=clock.today(),
             paid_on=data.paid_on,
         )
     paid = await repo.pay_instalment(session, row.id, data.amount)

@@ -28,6 +28,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus, ClaimStatus, LineOutcome, PaymentKind
 from app.core.errors import (
@@ -76,10 +77,6 @@ CENT = Decimal("0.01")
 LAPSE_BATCH = 500
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 def _share(amount: Decimal, pct: int) -> Decimal:
     """``pct`` per cent of ``amount``, rounded down to the cent (never more than the share)."""
     return (amount * pct / 100).quantize(CENT, rounding=ROUND_DOWN)
@@ -122,7 +119,7 @@ async def read_funding(session: AsyncSession, allocation: Allocation) -> Funding
         allocation_id=allocation.id,
         status=allocation.status,
         amount=allocation.amount,
-        acceptance_deadline=deadline.date() if deadline else None,
+        acceptance_deadline=clock.day_of(deadline) if deadline else None,
         accepted_on=allocation.accepted_on,
         accepted_at=allocation.accepted_at,
         accepted_by=allocation.accepted_by,
@@ -175,17 +172,17 @@ async def accept_grant(
     deadline = _deadline(allocation, await _terms(session, allocation.measure_id))
     if deadline is not None and now > deadline:
         raise AcceptanceDeadlinePassed(
-            f"The grant had to be accepted by {deadline.date()}.",
-            deadline=deadline.date(),
+            f"The grant had to be accepted by {clock.day_of(deadline)}.",
+            deadline=clock.day_of(deadline),
             granted_at=allocation.granted_at,
         )
-    granted_on = allocation.granted_at.date()
-    if not granted_on <= data.accepted_on <= now.date():
+    granted_on = clock.day_of(allocation.granted_at)
+    if not granted_on <= data.accepted_on <= clock.day_of(now):
         raise DateOutOfRange(
             "The acceptance is dated between the grant and today.",
             accepted_on=data.accepted_on,
             granted_on=granted_on,
-            today=now.date(),
+            today=clock.day_of(now),
         )
     before = audit.snapshot(allocation)
     accepted = await repo.accept(
@@ -249,7 +246,7 @@ async def _lapse(
     assert allocation is not None
     before = audit.snapshot(allocation)
     deadline = allocation.granted_at + timedelta(days=terms.acceptance_days or 0)
-    reason = f"Lapsed: not accepted by {deadline.date()} ({terms.acceptance_days} days)."
+    reason = f"Lapsed: not accepted by {clock.day_of(deadline)} ({terms.acceptance_days} days)."
     if not await repo.lapse(session, allocation.id, at=now, by="system:lapse", reason=reason):
         await session.refresh(allocation)
         return False
@@ -283,8 +280,8 @@ async def _lapse(
 
 def _project_period(allocation: Allocation) -> tuple[date, date]:
     """From the day of the grant to the day the balance was paid, or today."""
-    end = allocation.completed_at.date() if allocation.completed_at else _today()
-    return allocation.granted_at.date(), end
+    end = clock.day_of(allocation.completed_at) if allocation.completed_at else clock.today()
+    return clock.day_of(allocation.granted_at), end
 
 
 def _open_for_funding(allocation: Allocation, attempted: str) -> None:
@@ -657,12 +654,12 @@ async def make_payment(
     assert call is not None
     terms = await _terms(session, allocation.measure_id)
     check_payable(allocation, call, terms, data.kind)
-    if data.paid_on > _today() or data.paid_on < (allocation.accepted_on or data.paid_on):
+    if data.paid_on > clock.today() or data.paid_on < (allocation.accepted_on or data.paid_on):
         raise DateOutOfRange(
             "A payment is dated between the acceptance and today.",
             paid_on=data.paid_on,
             accepted_on=allocation.accepted_on,
-            today=_today(),
+            today=clock.today(),
         )
     ceiling = _ceiling(allocation, terms, data.kind)
     advance_cap = _advance_cap(allocation, terms)

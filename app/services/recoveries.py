@@ -22,11 +22,12 @@ the totals' (``allocated`` down by the same amount).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus
 from app.core.errors import (
@@ -45,10 +46,6 @@ from app.repositories import loans as loans_repo
 from app.repositories import payments as repo
 from app.schemas.payment import RecoveryRead, RecoveryReceiptCreate
 from app.services import audit
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
 
 
 async def settle_revocation(
@@ -90,7 +87,7 @@ async def settle_revocation(
         allocation_id=allocation.id,
         due=new_due,
         recovered=ZERO,
-        due_on=_today() + timedelta(days=days) if days is not None else None,
+        due_on=clock.today() + timedelta(days=days) if days is not None else None,
         created_by=principal.actor,
         created_at=datetime.now(UTC),
     )
@@ -195,13 +192,13 @@ async def record_recovered(
     recovery = await load_recovery(session, recovery_id, principal)
     allocation = await session.get(Allocation, recovery.allocation_id)
     assert allocation is not None
-    created = recovery.created_at.date()
-    if not created <= data.received_on <= _today():
+    created = clock.day_of(recovery.created_at)
+    if not created <= data.received_on <= clock.today():
         raise DateOutOfRange(
             "An amount recovered is dated between the recovery and today.",
             received_on=data.received_on,
             opened_on=created,
-            today=_today(),
+            today=clock.today(),
         )
     before = audit.snapshot(recovery)
     if not await repo.recover_on(session, recovery.id, data.amount):

@@ -16,6 +16,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal
 from app.core.cofinancing import SOURCES, Shares, split
 from app.core.domain import Instrument, SelectionMethod
@@ -149,7 +150,7 @@ def published_grant(row: GrantRow, *, base_url: str) -> PublishedGrantRead:
         ),
         responsible_office=row.responsible_office,
         selection_method=row.selection_method,
-        award_date=row.granted_at.astimezone(UTC).date(),
+        award_date=clock.day_of(row.granted_at),
         project_title=row.project_title,
         cup=row.cup,
         programme_id=row.programme_id,

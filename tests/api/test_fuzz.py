@@ -30,6 +30,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
 
+from app.core import clock
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
 from app.core.config import Settings
 from app.core.domain import (
@@ -180,7 +181,7 @@ async def _world(session: Any) -> dict[str, str]:
     w.call.advance_guarantee_required = False
     await session.flush()
     admin = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
-    today = datetime.now(UTC).date()
+    today = clock.today()
     await payments.accept_grant(
         session, allocation, data=AcceptanceRequest(accepted_on=today), principal=admin
     )

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core.auth import Principal, Role
+from app.core.clock import today
 from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
@@ -32,7 +33,6 @@ from app.repositories.consistency import differences
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
 from app.services.audit import verify_chain
-from app.services.loans import today
 from app.services.users import create_user
 from tests import world
 from tests.actors import PASSWORD

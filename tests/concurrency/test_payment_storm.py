@@ -21,13 +21,13 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import PaymentKind
@@ -44,7 +44,6 @@ from tests.world import funded
 log = logging.getLogger(__name__)
 
 WORKERS = 4
-TODAY = datetime.now(UTC).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def _payment(kind: str, amount: str) -> dict[str, object]:
     return {
         "kind": kind,
         "amount": amount,
-        "paid_on": TODAY,
+        "paid_on": clock.today().isoformat(),
         "treasury_reference": f"MAND-{uuid.uuid4().hex}",
     }
 
@@ -161,14 +160,14 @@ async def _verified_claim(
     beneficiary; its path."""
     admin = {"Authorization": f"Bearer {live.tokens['admin']}"}
     body = {
-        "period_start": TODAY,
-        "period_end": TODAY,
+        "period_start": clock.today().isoformat(),
+        "period_end": clock.today().isoformat(),
         "lines": [
             {
                 "cost_category": "staff",
                 "amount": amount,
                 "document_reference": f"DOC-{n}",
-                "spent_on": TODAY,
+                "spent_on": clock.today().isoformat(),
             }
             for n in range(lines)
         ],

@@ -15,12 +15,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from app.core import clock
 from app.core.auth import Role
 from app.models import Allocation, Call, Recovery
 from app.repositories import payments as payments_repo
@@ -31,7 +31,6 @@ from tests.world import funded
 log = logging.getLogger(__name__)
 
 WORKERS = 4
-TODAY = datetime.now(UTC).date().isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ async def _send(
     await barrier.wait()
     body = {
         "amount": "100.00",
-        "received_on": TODAY,
+        "received_on": clock.today().isoformat(),
         "treasury_reference": f"REV-{uuid.uuid4().hex}",
     }
     headers = {"Authorization": f"Bearer {token}"}
@@ -77,7 +76,7 @@ async def test_400_recoveries_on_one_recovery(live: StormServer) -> None:
         body = {
             "kind": "advance",
             "amount": "30000.00",
-            "paid_on": TODAY,
+            "paid_on": clock.today().isoformat(),
             "treasury_reference": f"MAND-{uuid.uuid4().hex}",
         }
         paid = await client.post(f"{allocation}/payments", json=body, headers=admin)

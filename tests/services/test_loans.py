@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, Role
+from app.core.clock import today
 from app.core.errors import CONSTRAINT_ERRORS, RepaymentExceedsInstalment
 from app.db.guards import violated_constraint
 from app.models import Allocation, Loan, LoanInstalment, Measure, Programme
@@ -19,7 +20,7 @@ from app.repositories import consistency
 from app.schemas.application import AllocationCreate
 from app.schemas.loan import RepaymentCreate
 from app.services.allocations import grant_allocation
-from app.services.loans import record_repayment, today
+from app.services.loans import record_repayment
 from tests.world import Budget, approved, mixed
 
 OFFICER = Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER)

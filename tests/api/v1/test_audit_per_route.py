@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus
 from app.models import AuditEvent, AuditHead
-from app.services import loans
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -430,7 +430,7 @@ async def _loan_repay(w: World) -> Request:
     application = await approved(w.session, world, requested=1_000, n=7)
     body = {"application_id": str(application.id), "amount": "1000.00"}
     made = await w.created("/api/v1/allocations", officer, body)
-    repayment = {"instalment": 1, "amount": "1.00", "paid_on": str(loans.today())}
+    repayment = {"instalment": 1, "amount": "1.00", "paid_on": str(clock.today())}
     return Request(
         "POST",
         f"/api/v1/allocations/{made}/loan/repayments",
@@ -452,14 +452,14 @@ async def _funded_for_applicant(w: World, *, accept: bool, n: int) -> str:
 
 
 _CLAIM = {
-    "period_start": datetime.now(UTC).date().isoformat(),
-    "period_end": datetime.now(UTC).date().isoformat(),
+    "period_start": clock.today().isoformat(),
+    "period_end": clock.today().isoformat(),
     "lines": [
         {
             "cost_category": "staff",
             "amount": "100.00",
             "document_reference": "INV-1",
-            "spent_on": datetime.now(UTC).date().isoformat(),
+            "spent_on": clock.today().isoformat(),
         }
     ],
 }
@@ -469,7 +469,7 @@ async def _allocation_accept(w: World) -> Request:
     applicant = await w.actor("applicant")
     path = await _funded_for_applicant(w, accept=False, n=1)
     headers = await w.etag(f"{path}/funding", applicant)
-    body = {"accepted_on": datetime.now(UTC).date().isoformat()}
+    body = {"accepted_on": clock.today().isoformat()}
     return Request(
         "POST",
         f"{path}/funding/accept",
@@ -527,7 +527,7 @@ async def _payment_create(w: World) -> Request:
     body = {
         "kind": "advance",
         "amount": "100.00",
-        "paid_on": datetime.now(UTC).date().isoformat(),
+        "paid_on": clock.today().isoformat(),
         "treasury_reference": "MAND-AUD-1",
     }
     return Request("POST", f"{path}/payments", officer, json=body, expect=201)
@@ -554,7 +554,7 @@ async def _recovery_receive(w: World) -> Request:
     body = {
         "kind": "advance",
         "amount": "100.00",
-        "paid_on": datetime.now(UTC).date().isoformat(),
+        "paid_on": clock.today().isoformat(),
         "treasury_reference": "MAND-AUD-REC",
     }
     await w.created(f"{path}/payments", officer, body)
@@ -568,7 +568,7 @@ async def _recovery_receive(w: World) -> Request:
     (recovery,) = funding.json()["recoveries"]
     receipt = {
         "amount": "40.00",
-        "received_on": datetime.now(UTC).date().isoformat(),
+        "received_on": clock.today().isoformat(),
         "treasury_reference": "REV-AUD-1",
     }
     return Request(

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.domain import ApplicationStatus, DeMinimisRegulation, StateAidRegime
 from app.models import Allocation, Application, Organisation
 from app.services.de_minimis import period
@@ -78,7 +79,7 @@ async def _backdate(session: AsyncSession, allocation_id: str, when: datetime) -
 
 
 def _today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 def _midnight(day: date) -> datetime:

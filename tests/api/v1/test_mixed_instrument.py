@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.amortisation import LoanTerms, schedule
+from app.core.clock import today
 from app.core.domain import Amortisation, GracePayment
 from app.models import Allocation, AuditEvent, Loan, LoanInstalment, LoanRepayment, Measure
-from app.services.loans import split, today
+from app.services.loans import split
 from tests.actors import Actor
 from tests.api.v1.flows import Api, grant, problem
 from tests.statements import counting, queries

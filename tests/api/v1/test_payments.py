@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli import main
+from app.core import clock
 from app.core.auth import Principal, Role
 from app.core.config import Settings, get_settings
 from app.db.session import Database, create_engine
@@ -37,7 +38,6 @@ from tests.api.v1.test_transparency import errors_of
 from tests.api.v1.test_transparency import validator as giving_fixture
 from tests.world import PAYMENT_TERMS, Funded, funded, mixed
 
-TODAY = datetime.now(UTC).date()
 giving_validator = giving_fixture.__wrapped__  # type: ignore[attr-defined]
 SECOND_PROGRAMME = Path(__file__).resolve().parents[2] / "data" / "second_programme.yaml"
 
@@ -47,7 +47,7 @@ def line(amount: str, category: str = "staff", spent_on: date | None = None) -> 
         "cost_category": category,
         "amount": amount,
         "document_reference": f"INV-{uuid.uuid4().hex[:6]}",
-        "spent_on": (spent_on or TODAY).isoformat(),
+        "spent_on": (spent_on or clock.today()).isoformat(),
     }
 
 
@@ -57,6 +57,9 @@ class Desk:
     def __init__(self, client: httpx.AsyncClient, grant: Funded, people: dict[str, Actor]) -> None:
         self.client, self.grant, self.people = client, grant, people
         self.allocation = f"/api/v1/allocations/{grant.allocation.id}"
+        # Dates are the grant's day or read from the clock when sent, never before the grant:
+        # a test that runs across midnight still sends dates the record allows.
+        self.granted_on = clock.day_of(grant.allocation.granted_at)
 
     async def etag(self, path: str, actor: str = "beneficiary") -> dict[str, str]:
         read = await self.client.get(path, headers=self.people[actor].headers)
@@ -64,10 +67,10 @@ class Desk:
         return {**self.people[actor].headers, "If-Match": read.headers["etag"]}
 
     async def accept(
-        self, accepted_on: date = TODAY, guarantee_reference: str | None = None
+        self, accepted_on: date | None = None, guarantee_reference: str | None = None
     ) -> httpx.Response:
         headers = await self.etag(f"{self.allocation}/funding")
-        body = {"accepted_on": accepted_on.isoformat()}
+        body = {"accepted_on": (accepted_on or clock.today()).isoformat()}
         if guarantee_reference is not None:
             body["guarantee_reference"] = guarantee_reference
         return await self.client.post(
@@ -80,8 +83,12 @@ class Desk:
         body: dict[str, Any] = read.json()
         return body
 
-    async def claim(self, *lines: dict[str, str], start: date = TODAY) -> httpx.Response:
-        body = {"period_start": start.isoformat(), "period_end": TODAY.isoformat(), "lines": lines}
+    async def claim(self, *lines: dict[str, str], start: date | None = None) -> httpx.Response:
+        body = {
+            "period_start": (start or self.granted_on).isoformat(),
+            "period_end": clock.today().isoformat(),
+            "lines": lines,
+        }
         return await self.client.post(
             f"{self.allocation}/claims", json=body, headers=self.people["beneficiary"].headers
         )
@@ -106,7 +113,7 @@ class Desk:
         body = {
             "kind": kind,
             "amount": amount,
-            "paid_on": TODAY.isoformat(),
+            "paid_on": clock.today().isoformat(),
             "treasury_reference": f"MAND-{uuid.uuid4().hex[:10]}",
         }
         return await self.client.post(
@@ -168,12 +175,13 @@ class TestAcceptance:
     ) -> None:
         before = await desk.funding()
         assert before["accepted_on"] is None
-        assert before["acceptance_deadline"] == (TODAY + timedelta(days=60)).isoformat()
+        deadline = desk.grant.allocation.granted_at + timedelta(days=60)
+        assert before["acceptance_deadline"] == clock.day_of(deadline).isoformat()
         assert before["advance_cap"] == "30000.00"
-        response = await desk.accept(guarantee_reference="FID-1")
+        response = await desk.accept(desk.granted_on, guarantee_reference="FID-1")
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["accepted_on"] == TODAY.isoformat()
+        assert body["accepted_on"] == desk.granted_on.isoformat()
         assert body["accepted_by"] == f"user:{desk.people['beneficiary'].id}"
         assert body["guarantee_reference"] == "FID-1"
         assert response.headers["etag"] != ""
@@ -190,21 +198,28 @@ class TestAcceptance:
         path = f"{desk.allocation}/funding"
         headers = await desk.etag(path, "stranger")
         response = await desk.client.post(
-            f"{path}/accept", json={"accepted_on": TODAY.isoformat()}, headers=headers
+            f"{path}/accept", json={"accepted_on": clock.today().isoformat()}, headers=headers
         )
         problem(response, 403, "forbidden")
 
     async def test_without_if_match_is_428(self, desk: Desk) -> None:
         response = await desk.client.post(
             f"{desk.allocation}/funding/accept",
-            json={"accepted_on": TODAY.isoformat()},
+            json={"accepted_on": clock.today().isoformat()},
             headers=desk.people["beneficiary"].headers,
         )
         assert response.status_code == 428
 
-    @pytest.mark.parametrize(("days", "ok"), [(-1, False), (0, True), (1, False)])
-    async def test_dated_between_the_grant_and_today(self, desk: Desk, days: int, ok: bool) -> None:
-        response = await desk.accept(TODAY + timedelta(days=days))
+    @pytest.mark.parametrize(
+        ("day", "ok"), [("before the grant", False), ("the grant's", True), ("tomorrow", False)]
+    )
+    async def test_dated_between_the_grant_and_today(self, desk: Desk, day: str, ok: bool) -> None:
+        on = {
+            "before the grant": desk.granted_on - timedelta(days=1),
+            "the grant's": desk.granted_on,
+            "tomorrow": clock.today() + timedelta(days=1),
+        }[day]
+        response = await desk.accept(on)
         if ok:
             assert response.status_code == 200, response.text
         else:
@@ -288,7 +303,7 @@ class TestLapse:
         await loans.record_repayment(
             session,
             allocation_id=repaid.allocation.id,
-            data=RepaymentCreate(instalment=1, amount=Decimal("1.00"), paid_on=loans.today()),
+            data=RepaymentCreate(instalment=1, amount=Decimal("1.00"), paid_on=clock.today()),
             principal=Principal(kind="user", id=uuid.uuid4(), role=Role.OFFICER),
         )
         for grant in (plain, repaid):
@@ -411,15 +426,15 @@ class TestClaims:
 
     async def test_dates_inside_the_project_period(self, accepted: Desk) -> None:
         """The project runs from the day of the grant to the balance (until then, today)."""
-        yesterday = TODAY - timedelta(days=1)
-        problem(await accepted.claim(line("10.00"), start=yesterday), 422, "outside_project_period")
-        future = line("10.00", spent_on=TODAY + timedelta(days=1))
+        before = accepted.granted_on - timedelta(days=1)
+        problem(await accepted.claim(line("10.00"), start=before), 422, "outside_project_period")
+        future = line("10.00", spent_on=clock.today() + timedelta(days=1))
         problem(await accepted.claim(future), 422, "outside_project_period")
 
     async def test_the_period_is_ordered(self, accepted: Desk) -> None:
         body = {
-            "period_start": TODAY.isoformat(),
-            "period_end": (TODAY - timedelta(days=1)).isoformat(),
+            "period_start": accepted.granted_on.isoformat(),
+            "period_end": (accepted.granted_on - timedelta(days=1)).isoformat(),
             "lines": [line("10.00")],
         }
         response = await accepted.client.post(
@@ -581,7 +596,7 @@ class TestPayments:
         body = {
             "kind": "advance",
             "amount": "100.00",
-            "paid_on": TODAY.isoformat(),
+            "paid_on": clock.today().isoformat(),
             "treasury_reference": "MAND-IDEM-1",
         }
         headers = {**accepted.people["payer"].headers, "Idempotency-Key": "pay-1"}
@@ -604,7 +619,7 @@ class TestPayments:
         body = {
             "kind": "advance",
             "amount": "1.00",
-            "paid_on": TODAY.isoformat(),
+            "paid_on": clock.today().isoformat(),
             "treasury_reference": "MAND-X",
         }
         path = f"{accepted.allocation}/payments"
@@ -759,7 +774,7 @@ class TestLapseRacesAcceptance:
         assert await payments_repo.accept(
             session,
             grant.allocation.id,
-            on=TODAY,
+            on=clock.day_of(grant.allocation.granted_at),
             at=datetime.now(UTC),
             by="user:late",
             guarantee_reference=None,
@@ -782,7 +797,7 @@ class TestLapseRacesAcceptance:
         assert await housekeeping.lapse(session) == 1
         response = await client.post(
             f"{desk.allocation}/funding/accept",
-            json={"accepted_on": TODAY.isoformat()},
+            json={"accepted_on": clock.today().isoformat()},
             headers={**headers, "If-Match": "*"},
         )
         problem(response, 409, "illegal_transition")

@@ -5,7 +5,7 @@ paid or has been recovered". Each test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Principal, Role
 from app.core.config import Settings
 from app.core.errors import IllegalTransition
 from app.models import Allocation, AuditEvent, Call, Measure, PaymentTerms, Programme
 from app.services import recoveries
 from tests.api.v1.flows import problem
-from tests.api.v1.test_payments import TODAY, Desk, _clean, _desk
+from tests.api.v1.test_payments import Desk, _clean, _desk
 from tests.world import PAYMENT_TERMS, funded, mixed
 
 D = Decimal
@@ -68,7 +69,7 @@ async def _recover(
 ) -> httpx.Response:
     body = {
         "amount": amount,
-        "received_on": TODAY.isoformat(),
+        "received_on": clock.today().isoformat(),
         "treasury_reference": f"REV-{uuid.uuid4().hex[:10]}",
         **extra,
     }
@@ -116,7 +117,8 @@ class TestTotalRevocation:
             "0.00",
             "30000.00",
         )
-        assert body["due_on"] == (TODAY + timedelta(days=90)).isoformat()
+        created = clock.day_of(datetime.fromisoformat(body["created_at"]))
+        assert body["due_on"] == (created + timedelta(days=90)).isoformat()
         # Beyond what is due, by a cent: refused with the figures, nothing written.
         refused = problem(
             await _recover(accepted, recovery, "30000.01"), 409, "recovered_within_due"
@@ -161,7 +163,7 @@ class TestTotalRevocation:
         stranger = accepted.people["stranger"].headers
         read = await accepted.client.get(f"/api/v1/recoveries/{recovery}", headers=stranger)
         problem(read, 404, "not_found")
-        tomorrow = (TODAY + timedelta(days=1)).isoformat()
+        tomorrow = (clock.today() + timedelta(days=1)).isoformat()
         future = await _recover(accepted, recovery, "1.00", received_on=tomorrow)
         problem(future, 422, "date_out_of_range")
         reference = {"treasury_reference": "REV-ONCE"}
