@@ -97,53 +97,67 @@ def serving(
 @dataclass(frozen=True)
 class StormServer:
     """A live server for a storm: its database (also opened here, to arrange and to check)
-    and a token of the role the storm acts as, obtained by logging in over HTTP."""
+    and a token of the role the storm acts as, obtained by logging in over HTTP; ``tokens``
+    holds it under "main" and one per other named user the storm asked for."""
 
     backend: str
     url: str
     base: str
     database: Database
     token: str
+    tokens: Mapping[str, str]
 
 
 @asynccontextmanager
 async def storm_server(
-    backend: str, tmp_path: Path, *, role: Role, workers: int = 4
+    backend: str,
+    tmp_path: Path,
+    *,
+    role: Role,
+    workers: int = 4,
+    others: Mapping[str, Role] | None = None,
 ) -> AsyncIterator[StormServer]:
     """A fresh migrated database (a copy of the run's template), a user of ``role`` (an
-    officer grants; an administrator may act for any applicant), and ``wecare serve
-    --workers N`` on it, for a module's storms.
+    officer grants; an administrator may act for any applicant) and one user per entry of
+    ``others`` (name: role), and ``wecare serve --workers N`` on it, for a module's storms.
 
     Hundreds of writers queue on one row (PostgreSQL) or on BEGIN IMMEDIATE (SQLite), and
-    for a worker's pooled connections: the lock, busy and pool timeouts let them wait
+    for a worker's pooled connections: the lock, statement, busy and pool timeouts let them wait
     instead of being shed with a 503, which a storm on a loaded machine would otherwise
     meet (a storm proves the caps, not the timeouts)."""
     url, drop = await migrated_database(backend, tmp_path)
     database = Database(create_engine(Settings(database_url=url)))
-    email = f"{role}-{uuid.uuid4().hex[:6]}@example.org"
+    people = {"main": role, **(others or {})}
+    emails = {name: f"{name}-{uuid.uuid4().hex[:6]}@example.org" for name in people}
     try:
         async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name=f"Storm {role}",
-                password=PASSWORD,
-                role=role,
-                organisation_ids=[],
-            )
+            for name, person_role in people.items():
+                await create_user(
+                    session,
+                    email=emails[name],
+                    display_name=f"Storm {name} ({person_role})",
+                    password=PASSWORD,
+                    role=person_role,
+                    organisation_ids=[],
+                )
         environment = {
             "WECARE_SQLITE_BUSY_TIMEOUT_MS": "60000",
             "WECARE_DB_LOCK_TIMEOUT_MS": "60000",
+            # Above the lock timeout: a statement queued behind the lock is not cancelled
+            # first (the default 30 s cut two of 400 receipts on a loaded machine).
+            "WECARE_DB_STATEMENT_TIMEOUT_MS": "120000",
             "WECARE_DB_POOL_TIMEOUT_SECONDS": "60",
         }
         with live_server(url, tmp_path, workers=workers, environment=environment) as base:
+            tokens = {}
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                login = await client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-            assert login.status_code == 200, login.text
-            token = str(login.json()["access_token"])
-            yield StormServer(backend, url, base, database, token)
+                for name, email in emails.items():
+                    login = await client.post(
+                        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+                    )
+                    assert login.status_code == 200, login.text
+                    tokens[name] = str(login.json()["access_token"])
+            yield StormServer(backend, url, base, database, tokens["main"], tokens)
     finally:
         await database.dispose()
         await drop()  # type: ignore[misc]

@@ -27,5 +27,8 @@ def day_of(moment: datetime) -> date:
 
 
 def start_of(day: date) -> datetime:
-    """The first instant of the programme's calendar ``day``."""
+    """The first instant of the programme's calendar ``day`` (for the first day there is,
+    the first instant there is: Rome's offset would put it before year 1)."""
+    if day == date.min:
+        return datetime.min.replace(tzinfo=UTC)
     return datetime.combine(day, time.min, tzinfo=ROME)

@@ -39,8 +39,12 @@ class GrantQuery(BaseModel):
     programme_id: ProgrammeFilter = None
     measure_id: MeasureFilter = None
     call_id: CallFilter = None
-    awarded_from: IsoDay | None = Field(None, description="Awarded on or after this day (UTC).")
-    awarded_to: IsoDay | None = Field(None, description="Awarded on or before this day (UTC).")
+    awarded_from: IsoDay | None = Field(
+        None, description="Awarded on or after this day (Italian calendar, Europe/Rome)."
+    )
+    awarded_to: IsoDay | None = Field(
+        None, description="Awarded on or before this day (Italian calendar, Europe/Rome)."
+    )
     # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
     q: str | None = Field(
         None,
@@ -128,7 +132,9 @@ class PublishedGrantRead(Output):
     selection_method: SelectionMethod = Field(
         description="ranking (graduatoria), first_come (a sportello) or negotiated."
     )
-    award_date: date = Field(description="The day the allocation was granted (UTC).")
+    award_date: date = Field(
+        description="The day the allocation was granted (Italian calendar, Europe/Rome)."
+    )
     project_title: str
     cup: str | None = Field(
         None,

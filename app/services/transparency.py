@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -88,7 +88,8 @@ def grant_filters(
     min_amount: Decimal | None = None,
     max_amount: Decimal | None = None,
 ) -> GrantFilters:
-    """The register's filters; award dates are whole UTC days, both bounds included."""
+    """The register's filters; award dates are whole days of the programme's calendar
+    (Europe/Rome, app/core/clock.py), both bounds included."""
     if awarded_from is not None and awarded_to is not None and awarded_from > awarded_to:
         raise InvalidInput(
             "awarded_from is after awarded_to.", awarded_from=awarded_from, awarded_to=awarded_to
@@ -115,11 +116,11 @@ def grant_filters_of(query: GrantQuery) -> GrantFilters:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    return clock.start_of(day)
 
 
 def _day_after(day: date | None) -> datetime | None:
-    """The first instant after ``day`` (UTC); None when unbounded (no day, or the last one)."""
+    """The first instant after ``day``; None when unbounded (no day, or the last one)."""
     if day is None or day == date.max:
         return None
     return _midnight(day + timedelta(days=1))

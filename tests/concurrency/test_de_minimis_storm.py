@@ -28,18 +28,13 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import DeclarationKind, DeMinimisRegulation, StateAidRegime
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.state_aid import StateAidDeclaration
 from app.repositories.consistency import differences
-from app.services.users import create_user
 from tests import world
-from tests.actors import PASSWORD, make_organisation, tax_code
-from tests.conftest import create_database
-from tests.live import live_server
+from tests.actors import make_organisation, tax_code
+from tests.live import StormServer, storm_server
 
 log = logging.getLogger(__name__)
 
@@ -50,41 +45,13 @@ CEILING = Decimal("300000.00")
 AMOUNTS = [1_000 * (1 + (i * 7) % 5) for i in range(GRANTS)]
 
 
-@dataclass(frozen=True)
-class Live:
-    base: str
-    database: Database
-    token: str
-
-
 @pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
-    """A fresh migrated PostgreSQL database, an administrator, ``wecare serve --workers 4``."""
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StormServer]:
     tmp_path = tmp_path_factory.mktemp("de-minimis-postgresql")
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name="Amministratore",
-                password=PASSWORD,
-                role=Role.ADMINISTRATOR,
-                organisation_ids=[],
-            )
-        with live_server(url, tmp_path, workers=WORKERS) as base:
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                login = await client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-            assert login.status_code == 200, login.text
-            yield Live(base, database, str(login.json()["access_token"]))
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server(
+        "postgresql", tmp_path, role=Role.ADMINISTRATOR, workers=WORKERS
+    ) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -115,7 +82,7 @@ async def _send(
         return Sent(amount, response.status_code, response.json(), retried)
 
 
-async def test_de_minimis_storm(live: Live) -> None:
+async def test_de_minimis_storm(live: StormServer) -> None:
     """400 grants of 1,000-5,000 euros to one single undertaking (two linked organisations)
     at once, in two programmes."""
     async with live.database.session(write=True) as session:

@@ -25,19 +25,13 @@ from sqlalchemy import select
 
 from app.core.auth import Principal, Role
 from app.core.clock import today
-from app.core.config import Settings
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models import Loan, LoanInstalment, LoanRepayment, Measure, Programme
 from app.repositories.consistency import differences
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
 from app.services.audit import verify_chain
-from app.services.users import create_user
 from tests import world
-from tests.actors import PASSWORD
-from tests.conftest import create_database
-from tests.live import live_server
+from tests.live import StormServer, storm_server
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +40,11 @@ PER_INSTALMENT = 10
 AMOUNT = Decimal("500.00")
 
 
-@dataclass(frozen=True)
-class Live:
-    base: str
-    database: Database
-    token: str
-
-
 @pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
-    """A fresh migrated PostgreSQL database, an officer, and ``wecare serve --workers 4``."""
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StormServer]:
     tmp_path = tmp_path_factory.mktemp("repayment-storm")
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    email = f"officer-{uuid.uuid4().hex[:6]}@example.org"
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name="Funzionario",
-                password=PASSWORD,
-                role=Role.OFFICER,
-                organisation_ids=[],
-            )
-        with live_server(url, tmp_path, workers=WORKERS) as base:
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                login = await client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-            assert login.status_code == 200, login.text
-            yield Live(base, database, str(login.json()["access_token"]))
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server("postgresql", tmp_path, role=Role.OFFICER, workers=WORKERS) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -117,7 +81,7 @@ async def _send(
         )
 
 
-async def test_concurrent_repayments_never_exceed_what_is_lent(live: Live) -> None:
+async def test_concurrent_repayments_never_exceed_what_is_lent(live: StormServer) -> None:
     async with live.database.session(write=True) as session:
         scheme = await world.mixed(session, total=1_000_000, code="STORM")
         application = await world.approved(session, scheme, requested=100_000)

@@ -29,16 +29,10 @@ from sqlalchemy import select
 
 from app.core import clock
 from app.core.auth import Role
-from app.core.config import Settings
 from app.core.domain import PaymentKind
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models import Allocation, ClaimLine, Payment
 from app.repositories.consistency import differences
-from app.services.users import create_user
-from tests.actors import PASSWORD
-from tests.conftest import create_database
-from tests.live import live_server
+from tests.live import StormServer, storm_server
 from tests.world import funded
 
 log = logging.getLogger(__name__)
@@ -46,45 +40,17 @@ log = logging.getLogger(__name__)
 WORKERS = 4
 
 
-@dataclass(frozen=True)
-class Live:
-    base: str
-    database: Database
-    tokens: dict[str, str]  # admin (acts for the beneficiary), checker, payer
-
-
 @pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StormServer]:
     tmp_path = tmp_path_factory.mktemp("payment-storm")
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    people = {"admin": Role.ADMINISTRATOR, "checker": Role.OFFICER, "payer": Role.OFFICER}
-    emails = {name: f"{name}-{uuid.uuid4().hex[:6]}@example.org" for name in people}
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            for name, role in people.items():
-                await create_user(
-                    session,
-                    email=emails[name],
-                    display_name=name,
-                    password=PASSWORD,
-                    role=role,
-                    organisation_ids=[],
-                )
-        with live_server(url, tmp_path, workers=WORKERS) as base:
-            tokens = {}
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                for name, email in emails.items():
-                    login = await client.post(
-                        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                    )
-                    assert login.status_code == 200, login.text
-                    tokens[name] = str(login.json()["access_token"])
-            yield Live(base, database, tokens)
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server(
+        "postgresql",
+        tmp_path,
+        role=Role.ADMINISTRATOR,
+        workers=WORKERS,
+        others={"checker": Role.OFFICER, "payer": Role.OFFICER},
+    ) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -130,14 +96,25 @@ def _payment(kind: str, amount: str) -> dict[str, object]:
     }
 
 
-async def _storm(live: Live, requests: list[tuple[str, str, dict[str, object], str]]) -> list[Sent]:
+async def _storm(
+    live: StormServer, requests: list[tuple[str, str, dict[str, object], str]]
+) -> list[Sent]:
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=live.base, limits=limits, timeout=120) as client:
         warm = [client.get("/api/v1/programmes") for _ in range(60)]
         await asyncio.gather(*warm)
         tasks = [
-            asyncio.create_task(_send(client, barrier, label, path, body, live.tokens[who]))
+            asyncio.create_task(
+                _send(
+                    client,
+                    barrier,
+                    label,
+                    path,
+                    body,
+                    live.tokens[who],
+                )
+            )
             for label, path, body, who in requests
         ]
         await asyncio.sleep(0.2)
@@ -148,17 +125,17 @@ async def _storm(live: Live, requests: list[tuple[str, str, dict[str, object], s
     return sent
 
 
-async def _clean(live: Live) -> None:
+async def _clean(live: StormServer) -> None:
     async with live.database.engine.connect() as connection:
         assert [str(d) for d in await differences(connection)] == []
 
 
 async def _verified_claim(
-    client: httpx.AsyncClient, live: Live, allocation: str, lines: int, amount: str
+    client: httpx.AsyncClient, live: StormServer, allocation: str, lines: int, amount: str
 ) -> str:
     """A submitted claim of ``lines`` lines of ``amount``, filed by the admin for the
     beneficiary; its path."""
-    admin = {"Authorization": f"Bearer {live.tokens['admin']}"}
+    admin = {"Authorization": f"Bearer {live.token}"}
     body = {
         "period_start": clock.today().isoformat(),
         "period_end": clock.today().isoformat(),
@@ -180,7 +157,7 @@ async def _verified_claim(
     return path
 
 
-async def test_400_payments_on_one_grant(live: Live) -> None:
+async def test_400_payments_on_one_grant(live: StormServer) -> None:
     async with live.database.session(write=True) as session:
         grant = await funded(session, code=f"PS-{uuid.uuid4().hex[:6]}", accept=True)
     allocation = str(grant.allocation.id)
@@ -215,7 +192,7 @@ async def test_400_payments_on_one_grant(live: Live) -> None:
     await _clean(live)
 
 
-async def test_checks_and_payments_on_one_claim(live: Live) -> None:
+async def test_checks_and_payments_on_one_claim(live: StormServer) -> None:
     async with live.database.session(write=True) as session:
         grant = await funded(session, code=f"PC-{uuid.uuid4().hex[:6]}", accept=True, n=2)
     allocation = str(grant.allocation.id)

@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
@@ -22,16 +21,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.auth import Role
-from app.core.config import Settings
-from app.db import migrations
-from app.db.session import Database, create_engine
 from app.models import Allocation, Call
 from app.models.allocation import ACTIVE_ALLOCATION
 from app.repositories.consistency import differences
-from app.services.users import create_user
-from tests.actors import PASSWORD
-from tests.conftest import create_database
-from tests.live import live_server
+from tests.live import StormServer, storm_server
 from tests.world import approved, budget, ranked
 
 log = logging.getLogger(__name__)
@@ -42,44 +35,16 @@ REQUESTED = 200  # euros each
 CALL_BUDGET = 2_000  # room for ten of the twenty
 
 
-@dataclass(frozen=True)
-class Live:
-    base: str
-    database: Database
-    token: str
-
-
 @pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
-    """A fresh migrated PostgreSQL database, an administrator, four workers on it."""
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StormServer]:
     tmp_path = tmp_path_factory.mktemp("ranking-storm")
-    url, drop = await create_database("postgresql", tmp_path)
-    database = Database(create_engine(Settings(database_url=url)))
-    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
-    try:
-        await migrations.upgrade(database.engine)
-        async with database.session(write=True) as session:
-            await create_user(
-                session,
-                email=email,
-                display_name="Amministratore",
-                password=PASSWORD,
-                role=Role.ADMINISTRATOR,
-                organisation_ids=[],
-            )
-        with live_server(url, tmp_path, workers=WORKERS) as base:
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                login = await client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-            assert login.status_code == 200, login.text
-            yield Live(base, database, str(login.json()["access_token"]))
-    finally:
-        await database.dispose()
-        await drop()  # type: ignore[misc]
+    async with storm_server(
+        "postgresql", tmp_path, role=Role.ADMINISTRATOR, workers=WORKERS
+    ) as server:
+        yield server
 
 
-async def test_the_run_and_single_grants_at_once_over_http(live: Live) -> None:
+async def test_the_run_and_single_grants_at_once_over_http(live: StormServer) -> None:
     async with live.database.session(write=True) as arrange:
         world = await budget(arrange, total=1_000_000, call_budget=CALL_BUDGET, code="HS")
         made = [

@@ -10,7 +10,7 @@ ceiling reached exactly is allowed, one cent over is not; a refusal writes nothi
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -83,7 +83,8 @@ def _today() -> date:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """The first instant of ``day`` in the programme's calendar (Europe/Rome)."""
+    return clock.start_of(day)
 
 
 class TestCeiling:

@@ -292,11 +292,12 @@ class TestRegister:
             assert (await client.get(path)).status_code == 200, path
             assert (await client.get(path, headers=junk)).status_code == 401, path
 
-    async def test_the_award_date_is_the_utc_day(
+    async def test_the_award_date_is_the_italian_day(
         self, client: httpx.AsyncClient, register: Register
     ) -> None:
+        """Granted at 23:30 UTC on 15 February: 00:30 on the 16th in Turin, the act's day."""
         body = (await client.get(f"{GRANTS}/{register.person}")).json()
-        assert body["award_date"] == "2024-02-15"  # granted at 23:30 UTC
+        assert body["award_date"] == "2024-02-16"
 
 
 class TestFilters:
@@ -308,9 +309,12 @@ class TestFilters:
             ("&q=MONVISO", ["partnership"]),
             ("&q=pellice", ["partnership"]),
             ("&q=%25", []),
-            ("&awarded_from=2024-02-15", ["person", "partnership", "elsewhere"]),
-            ("&awarded_to=2024-02-15", ["entity", "person"]),
-            ("&awarded_from=2024-02-16&awarded_to=2024-03-20", ["partnership"]),
+            # "person" was granted at 23:30 UTC on 15 February: the 16th in Turin.
+            ("&awarded_from=2024-02-16", ["person", "partnership", "elsewhere"]),
+            ("&awarded_from=2024-02-17", ["partnership", "elsewhere"]),
+            ("&awarded_to=2024-02-15", ["entity"]),
+            ("&awarded_to=2024-02-16", ["entity", "person"]),
+            ("&awarded_from=2024-02-17&awarded_to=2024-03-20", ["partnership"]),
             ("&min_amount=1234.50", ["entity", "person", "partnership"]),
             ("&min_amount=1234.51", ["person", "partnership"]),
             ("&max_amount=3000", ["entity", "person", "elsewhere"]),
