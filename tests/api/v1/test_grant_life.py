@@ -104,16 +104,28 @@ class Ledger:
         """The mixed fund of the programme (None) or of measure ``code``: its loans, and
         what new grants may take there (the programme's or the measure's available)."""
         codes = list(SHARES) if code is None else [code]
-        lent = sum((self.lent[c] for c in codes), Decimal(0))
         allocated = sum((self.allocated(c) for c in codes), Decimal(0))
         budget = PROGRAMME_BUDGET if code is None else BUDGETS[code]
-        expected = {
-            "lent": self._money(lent),
-            "repaid": "0.00",
-            "outstanding": self._money(lent),
+        assert fund == {
+            **self._loans([(self.lent[c], SHARES[c]) for c in codes]),
             "available": self._money(budget - allocated),
-        }
-        assert {k: fund[k] for k in expected} == expected, code
+        }, code
+
+    def _loans(self, parts_of: list[tuple[Decimal, dict[str, int]]]) -> dict[str, Any]:
+        """The loans lent (nothing repaid) summed over ``parts_of`` (each measure's lent
+        with its shares), and each source's part: plain products, exact for these shares."""
+        lent = sum((amount for amount, _ in parts_of), Decimal(0))
+        by_source = {}
+        for source in ("eu", "national", "regional"):
+            part = sum((a * s[f"{source}_share_bp"] / 10000 for a, s in parts_of), Decimal(0))
+            assert part == part.quantize(Decimal("0.01")), "the shares must divide exactly"
+            by_source[source] = {
+                "lent": self._money(part),
+                "repaid": "0.00",
+                "outstanding": self._money(part),
+            }
+        total = {"lent": self._money(lent), "repaid": "0.00", "outstanding": self._money(lent)}
+        return {**total, "by_source": by_source}
 
     @staticmethod
     def _expected(parts_of: list[tuple[dict[str, Decimal], dict[str, int]]]) -> Any:
@@ -154,6 +166,10 @@ class Ledger:
             assert call["funding"] == expected, call["code"]
             assert call["reserved"] == "0.00"
             self._budget(call, code)
+            if code == "LIFE-FESR":  # its one call's loans are the measure's
+                assert call["fund"] == self._loans([(self.lent[code], SHARES[code])])
+            else:
+                assert call["fund"] is None
 
 
 async def _world(session: AsyncSession) -> tuple[Budget, Budget]:
