@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from app.core.money import ZERO
 from app.models.call import Call
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.programme import Measure, Programme
+from app.repositories.paging import Order, keyset
 
 
 def _changed(result: object) -> bool:
@@ -133,3 +135,15 @@ async def add_lent(
         if not _changed(result):
             return False
     return True
+
+
+async def page_repayments(
+    session: AsyncSession,
+    *,
+    loan_id: uuid.UUID,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[LoanRepayment]:
+    query = select(LoanRepayment).where(LoanRepayment.loan_id == loan_id)
+    return list(await session.scalars(keyset(query, order, after, limit)))

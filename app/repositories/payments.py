@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, CursorResult, Select, and_, exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +28,16 @@ from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import Application
 from app.models.call import Call
 from app.models.organisation import PartnershipMember
-from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms, Recovery
+from app.models.payment import (
+    ClaimLine,
+    ExpenditureClaim,
+    Payment,
+    PaymentTerms,
+    Recovery,
+    RecoveryReceipt,
+)
 from app.models.programme import Measure, Programme
+from app.repositories.paging import Order, keyset
 
 
 def _money(amount: Decimal) -> ColumnElement[Decimal]:
@@ -478,3 +487,58 @@ async def get_recovery(
         .join(Allocation, Allocation.id == Recovery.allocation_id)
         .where(Recovery.id == recovery_id, visible)
     )
+
+
+# The lists of a grant's funding records (each under a parent the caller may see).
+
+
+async def page_claims(
+    session: AsyncSession,
+    *,
+    allocation_id: uuid.UUID,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[ExpenditureClaim]:
+    query = select(ExpenditureClaim).where(ExpenditureClaim.allocation_id == allocation_id)
+    return list(await session.scalars(keyset(query, order, after, limit)))
+
+
+async def lines_of_claims(
+    session: AsyncSession, claim_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ClaimLine]]:
+    """The lines of ``claim_ids``, each claim's by number: one statement for a page."""
+    found: dict[uuid.UUID, list[ClaimLine]] = {claim_id: [] for claim_id in claim_ids}
+    if claim_ids:
+        rows = await session.scalars(
+            select(ClaimLine)
+            .where(ClaimLine.claim_id.in_(claim_ids))
+            .order_by(ClaimLine.claim_id, ClaimLine.number)
+        )
+        for line in rows:
+            found[line.claim_id].append(line)
+    return found
+
+
+async def page_payments(
+    session: AsyncSession,
+    *,
+    allocation_id: uuid.UUID,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Payment]:
+    query = select(Payment).where(Payment.allocation_id == allocation_id)
+    return list(await session.scalars(keyset(query, order, after, limit)))
+
+
+async def page_receipts(
+    session: AsyncSession,
+    *,
+    recovery_id: uuid.UUID,
+    order: Order,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[RecoveryReceipt]:
+    query = select(RecoveryReceipt).where(RecoveryReceipt.recovery_id == recovery_id)
+    return list(await session.scalars(keyset(query, order, after, limit)))

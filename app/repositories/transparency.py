@@ -26,6 +26,7 @@ from app.db.types import cents
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.application import LIVE_STATUSES, Application
 from app.models.call import Call
+from app.models.loan import Loan
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.programme import Measure, Programme
 from app.repositories.paging import Order, keyset
@@ -273,12 +274,18 @@ FUNDING_FIGURES = (
 )
 
 
+# The mixed instrument's fund figures the rows add after FUNDING_FIGURES.
+FUND_FIGURES = ("lent", "repaid")
+
+
 async def funding_by_call_and_district(
     session: AsyncSession, programme_id: uuid.UUID
 ) -> dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None], tuple[Decimal, ...]]:
-    """FUNDING_FIGURES per (measure, call, district) of the programme's allocations: granted
-    and accepted count active grants; claimed, verified, advanced and paid every grant (as
-    the counters do: a lapsed grant was never paid). One statement; sums in cents."""
+    """FUNDING_FIGURES then FUND_FIGURES per (measure, call, district) of the programme's
+    allocations: granted and accepted count active grants; claimed, verified, advanced and
+    paid every grant (as the counters do: a lapsed grant was never paid); lent and repaid
+    the loans of active grants (as a measure's ``lent`` and ``repaid`` do). One statement;
+    sums in cents."""
     active = ACTIVE_ALLOCATION
     accepted = and_(active, Allocation.accepted_at.is_not(None))
     amount = cents(Allocation.amount)
@@ -291,7 +298,12 @@ async def funding_by_call_and_district(
             func.sum(case((accepted, amount), else_=0)),
             *(func.sum(cents(getattr(Allocation, f))) for f in FUNDING_FIGURES[2:7]),
             func.sum(cents(Allocation.due) - cents(Allocation.recovered)),
+            *(
+                func.sum(case((active, func.coalesce(cents(getattr(Loan, f)), 0)), else_=0))
+                for f in ("principal", "repaid")
+            ),
         )
+        .outerjoin(Loan, Loan.allocation_id == Allocation.id)
         .where(Allocation.programme_id == programme_id)
         .group_by(Allocation.measure_id, Allocation.call_id, Allocation.district_id)
     )

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from app.core.domain import Amortisation, GracePayment
 from app.schemas.common import Input, Output
+from app.schemas.page import PageQuery
 from app.schemas.types import IsoDate, Money, PositiveMoney
 
 InstalmentStatus = Literal["paid", "partly_paid", "due", "late"]
@@ -76,3 +77,7 @@ class RepaymentRead(Output):
     reference: str | None
     recorded_at: datetime
     recorded_by: str
+
+
+class RepaymentQuery(PageQuery):
+    """The query string of a loan's repayments: its pages, oldest first."""

@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from app.core.domain import AllocationStatus, ClaimStatus, LineOutcome, PaymentKind
 from app.schemas.common import Input, Output
+from app.schemas.page import PageQuery
 from app.schemas.types import IsoDate, Money, PositiveMoney
 
 
@@ -244,3 +245,27 @@ class RecoveryReceiptCreate(Input):
     treasury_reference: str = Field(
         min_length=1, max_length=100, description="The treasury's reference (reversale)."
     )
+
+
+class RecoveryReceiptRead(Output):
+    """An amount that came back on a recovery."""
+
+    id: uuid.UUID
+    recovery_id: uuid.UUID
+    amount: Money
+    received_on: date
+    treasury_reference: str = Field(description="The treasury's reference (reversale).")
+    recorded_by: str
+    created_at: datetime
+
+
+class ClaimQuery(PageQuery):
+    """The query string of a grant's claims: its pages, oldest first."""
+
+
+class PaymentQuery(PageQuery):
+    """The query string of a grant's payments: its pages, oldest first."""
+
+
+class RecoveryReceiptQuery(PageQuery):
+    """The query string of a recovery's receipts: its pages, oldest first."""

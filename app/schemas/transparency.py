@@ -264,6 +264,48 @@ class GivingPackage(GivingModel):
 # The programme budget report.
 
 
+class FundSourceFiguresRead(Output):
+    """One source's part of the mixed instrument's loan figures."""
+
+    lent: Money
+    repaid: Money
+    outstanding: Money
+
+
+class FundBySourceRead(Output):
+    """The loan figures split by source with the measure's co-financing shares, by the
+    funding figures' rule (FundingBySourceRead): each figure is split on its own, so its
+    three parts always sum to it (a source's lent less its repaid may differ from its
+    outstanding by a cent). A programme's parts are the sums of its mixed measures'."""
+
+    eu: FundSourceFiguresRead
+    national: FundSourceFiguresRead
+    regional: FundSourceFiguresRead
+
+
+class LoanFiguresRead(FundSourceFiguresRead):
+    """The mixed instrument's loans of a call or a district (app.services.loans)."""
+
+    lent: Money = Field(description="Loan parts of active allocations.")
+    repaid: Money = Field(description="Principal repaid on them (back in the fund).")
+    outstanding: Money = Field(description="lent - repaid")
+    by_source: FundBySourceRead | None = Field(
+        description="lent, repaid and outstanding split into EU, national and regional "
+        "money; null where the measure's co-financing shares are not given by the source "
+        "(for the programme: where any mixed measure's are not)."
+    )
+
+
+class FundFiguresRead(LoanFiguresRead):
+    """The mixed instrument's revolving fund (app.services.loans says how it composes with
+    the caps)."""
+
+    available: Money = Field(
+        description="What new grants may still take: budget - allocated, where allocated "
+        "counts a loan net of its repaid principal."
+    )
+
+
 class DistrictFiguresRead(Output):
     district_id: uuid.UUID
     code: str
@@ -275,6 +317,9 @@ class DistrictFiguresRead(Output):
     funded_projects: int = Field(description="Active allocations in this district.")
     allocated: Money
     funding: FundingFiguresRead
+    fund: LoanFiguresRead | None = Field(
+        description="The mixed instrument's loans in this district; null: the measure is not mixed."
+    )
 
 
 class SourceFiguresRead(Output):
@@ -345,18 +390,9 @@ class CallFiguresRead(Output):
         description="waiting_list_full or nothing_left; null while it takes submissions."
     )
     funding: FundingFiguresRead
-
-
-class FundFiguresRead(Output):
-    """The mixed instrument's revolving fund (app.services.loans says how it composes with
-    the caps)."""
-
-    lent: Money = Field(description="Loan parts of active allocations.")
-    repaid: Money = Field(description="Principal repaid on them (back in the fund).")
-    outstanding: Money = Field(description="lent - repaid")
-    available: Money = Field(
-        description="What new grants may still take: budget - allocated, where allocated "
-        "counts a loan net of its repaid principal."
+    fund: LoanFiguresRead | None = Field(
+        description="The mixed instrument's loans granted on this call; null: the measure is "
+        "not mixed."
     )
 
 

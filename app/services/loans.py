@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,9 +55,19 @@ from app.models.programme import Measure
 from app.repositories import applications as allocation_repo
 from app.repositories import loans as repo
 from app.repositories import visibility
-from app.schemas.loan import InstalmentRead, LoanRead, RepaymentCreate, RepaymentRead
+from app.schemas.loan import (
+    InstalmentRead,
+    LoanRead,
+    RepaymentCreate,
+    RepaymentQuery,
+    RepaymentRead,
+)
+from app.schemas.page import Page
 from app.schemas.reference_data import MixedTerms
 from app.services import audit
+from app.services.paging import SortKey
+
+REPAYMENT_ORDER = SortKey[LoanRepayment](LoanRepayment.recorded_at, LoanRepayment.id)
 
 
 def split(amount: Decimal, loan_share_bp: int) -> tuple[Decimal, Decimal]:
@@ -303,3 +314,21 @@ async def record_repayment(
         after=audit.snapshot(repayment),
     )
     return repayment
+
+
+async def list_repayments(
+    session: AsyncSession, principal: Principal, allocation_id: uuid.UUID, query: RepaymentQuery
+) -> Page[RepaymentRead]:
+    """A mixed allocation's loan repayments, oldest first: to the region and to the
+    beneficiary's users, who read its payments and recoveries (404 to anyone else, as a
+    missing allocation; 404 too where the allocation has no loan)."""
+    allocation = await allocation_repo.get_allocation(
+        session, allocation_id, visibility.funding_records(principal)
+    )
+    if allocation is None:
+        raise NotFound(f"No allocation {allocation_id}.")
+    loan = await repo.loan_of(session, allocation.id)
+    if loan is None:
+        raise NotFound(f"Allocation {allocation_id} has no loan (its measure is not mixed).")
+    rows = partial(repo.page_repayments, session, loan_id=loan.id)
+    return await REPAYMENT_ORDER.page_of(query, rows, RepaymentRead.model_validate)

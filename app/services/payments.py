@@ -23,8 +23,10 @@ The rules, in the order a grant meets them:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,20 +63,26 @@ from app.models.call import Call
 from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
 from app.repositories import budgets, visibility
 from app.repositories import payments as repo
+from app.schemas.page import Page
 from app.schemas.payment import (
     AcceptanceRequest,
     ClaimCreate,
     ClaimLineRead,
+    ClaimQuery,
     ClaimRead,
     FundingRead,
     LineCheck,
     PaymentCreate,
+    PaymentQuery,
     PaymentRead,
 )
 from app.services import audit, first_come, grant_act, loans
+from app.services.paging import SortKey
 
 CENT = Decimal("0.01")
 LAPSE_BATCH = 500
+CLAIM_ORDER = SortKey[ExpenditureClaim](ExpenditureClaim.created_at, ExpenditureClaim.id)
+PAYMENT_ORDER = SortKey[Payment](Payment.created_at, Payment.id)
 
 
 def _share(amount: Decimal, pct: int) -> Decimal:
@@ -386,7 +394,10 @@ async def load_claim(
 
 
 async def read_claim(session: AsyncSession, claim: ExpenditureClaim) -> ClaimRead:
-    lines = await repo.claim_lines(session, claim.id)
+    return _claim_read(claim, await repo.claim_lines(session, claim.id))
+
+
+def _claim_read(claim: ExpenditureClaim, lines: Sequence[ClaimLine]) -> ClaimRead:
     return ClaimRead(
         id=claim.id,
         allocation_id=claim.allocation_id,
@@ -733,3 +744,40 @@ async def get_payment(
     if payment is None:
         raise NotFound(f"No payment {payment_id}.")
     return PaymentRead.model_validate(payment)
+
+
+# A grant's lists: to whoever may read its claims and payments one by one (the region and
+# the beneficiary's users); the grant is 404 to anyone else, as a missing one.
+
+
+async def load_funded(
+    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
+) -> Allocation:
+    allocation = await session.scalar(
+        repo.select_allocation(allocation_id, visibility.funding_records(principal))
+    )
+    if allocation is None:
+        raise NotFound(f"No allocation {allocation_id}.")
+    return allocation
+
+
+async def list_claims(
+    session: AsyncSession, principal: Principal, allocation_id: uuid.UUID, query: ClaimQuery
+) -> Page[ClaimRead]:
+    """A grant's expenditure claims, oldest first, each with its lines (one statement for
+    the page's lines)."""
+    allocation = await load_funded(session, allocation_id, principal)
+    rows = await CLAIM_ORDER.fetch(
+        query, partial(repo.page_claims, session, allocation_id=allocation.id)
+    )
+    lines = await repo.lines_of_claims(session, [claim.id for claim in rows[: query.limit]])
+    return CLAIM_ORDER.page(rows, query.limit, lambda claim: _claim_read(claim, lines[claim.id]))
+
+
+async def list_payments(
+    session: AsyncSession, principal: Principal, allocation_id: uuid.UUID, query: PaymentQuery
+) -> Page[PaymentRead]:
+    """A grant's payments, oldest first."""
+    allocation = await load_funded(session, allocation_id, principal)
+    rows = partial(repo.page_payments, session, allocation_id=allocation.id)
+    return await PAYMENT_ORDER.page_of(query, rows, PaymentRead.model_validate)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,8 +45,17 @@ from app.models.payment import Recovery, RecoveryReceipt
 from app.repositories import budgets, visibility
 from app.repositories import loans as loans_repo
 from app.repositories import payments as repo
-from app.schemas.payment import RecoveryRead, RecoveryReceiptCreate
+from app.schemas.page import Page
+from app.schemas.payment import (
+    RecoveryRead,
+    RecoveryReceiptCreate,
+    RecoveryReceiptQuery,
+    RecoveryReceiptRead,
+)
 from app.services import audit
+from app.services.paging import SortKey
+
+RECEIPT_ORDER = SortKey[RecoveryReceipt](RecoveryReceipt.created_at, RecoveryReceipt.id)
 
 
 async def settle_revocation(
@@ -245,3 +255,13 @@ async def record_recovered(
 
 async def recovery_ids(session: AsyncSession, allocation_id: uuid.UUID) -> list[uuid.UUID]:
     return [r.id for r in await repo.recoveries_of(session, allocation_id)]
+
+
+async def list_receipts(
+    session: AsyncSession, principal: Principal, recovery_id: uuid.UUID, query: RecoveryReceiptQuery
+) -> Page[RecoveryReceiptRead]:
+    """A recovery's receipts, oldest first, to whoever may read the recovery (404 to anyone
+    else, as a missing one)."""
+    recovery = await load_recovery(session, recovery_id, principal)
+    rows = partial(repo.page_receipts, session, recovery_id=recovery.id)
+    return await RECEIPT_ORDER.page_of(query, rows, RecoveryReceiptRead.model_validate)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.core.identity import is_legal_entity_tax_code
 from app.core.money import ZERO
 from app.models.allocation import Allocation
+from app.models.programme import Measure, Programme
 from app.repositories import calls as call_repo
 from app.repositories import districts as district_repo
 from app.repositories import programmes as programme_repo
@@ -36,8 +38,11 @@ from app.schemas.reference_data import cofinancing_read
 from app.schemas.transparency import (
     CallFiguresRead,
     DistrictFiguresRead,
+    FundBySourceRead,
+    FundFiguresRead,
     FundingBySourceRead,
     FundingFiguresRead,
+    FundSourceFiguresRead,
     GivingClassification,
     GivingGrant,
     GivingOrganization,
@@ -47,6 +52,7 @@ from app.schemas.transparency import (
     GrantPageQuery,
     GrantQuery,
     LegalBasisRead,
+    LoanFiguresRead,
     MeasureFiguresRead,
     ProgrammeReportRead,
     PublishedGrantRead,
@@ -282,58 +288,92 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
     live = await repo.live_applications_by_district(session, per_district)
     funded = await repo.active_allocations_by_district(session, per_district)
     money = await repo.funding_by_call_and_district(session, programme_id)
+    width = len(repo.FUNDING_FIGURES)
+
+    def totals(
+        where: Callable[[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]], bool],
+    ) -> list[Decimal]:
+        found = [ZERO] * (width + len(repo.FUND_FIGURES))
+        for key, figures in money.items():
+            if where(key):
+                found = [a + b for a, b in zip(found, figures, strict=True)]
+        return found
 
     def funding(
         where: Callable[[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]], bool],
         shares: Shares | None,
     ) -> FundingFiguresRead:
-        totals = [ZERO] * len(repo.FUNDING_FIGURES)
-        for key, figures in money.items():
-            if where(key):
-                totals = [a + b for a, b in zip(totals, figures, strict=True)]
+        found = totals(where)[:width]
         return FundingFiguresRead(
-            **dict(zip(repo.FUNDING_FIGURES, totals, strict=True)),
-            by_source=_by_source(totals, shares),
+            **dict(zip(repo.FUNDING_FIGURES, found, strict=True)),
+            by_source=_by_source(found, shares),
         )
 
-    def district_figures(measure_id: uuid.UUID) -> list[DistrictFiguresRead]:
+    def loans(
+        where: Callable[[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]], bool],
+        measure: Measure,
+    ) -> LoanFiguresRead | None:
+        """A call's or a district's loans (None: the measure is not mixed)."""
+        if measure.instrument != Instrument.MIXED:
+            return None
+        lent, repaid = totals(where)[width:]
+        return LoanFiguresRead(
+            lent=lent,
+            repaid=repaid,
+            outstanding=lent - repaid,
+            by_source=_fund_by_source(lent, repaid, measure.shares),
+        )
+
+    def district_figures(measure: Measure) -> list[DistrictFiguresRead]:
         figures = []
         for district in districts:
-            allocated, projects = funded.get((measure_id, district.id), (ZERO, 0))
+            allocated, projects = funded.get((measure.id, district.id), (ZERO, 0))
+
+            def in_district(
+                key: tuple[uuid.UUID, uuid.UUID, uuid.UUID | None], d: uuid.UUID = district.id
+            ) -> bool:
+                return key[0] == measure.id and key[2] == d
+
             figures.append(
                 DistrictFiguresRead(
                     district_id=district.id,
                     code=district.code,
                     name=district.name,
-                    live_applications=live.get((measure_id, district.id), 0),
+                    live_applications=live.get((measure.id, district.id), 0),
                     funded_projects=projects,
                     allocated=allocated,
-                    funding=funding(
-                        lambda key, d=district.id: key[0] == measure_id and key[2] == d,  # type: ignore[misc]
-                        shares[measure_id],
-                    ),
+                    funding=funding(in_district, measure.shares),
+                    fund=loans(in_district, measure),
                 )
             )
         return figures
 
-    shares = {measure.id: measure.shares for measure in measures}
     by_measure = {
         measure.id: funding(lambda key, m=measure.id: key[0] == m, measure.shares)  # type: ignore[misc]
         for measure in measures
+    }
+    funds = {
+        measure.id: _fund(measure, measure.shares)
+        for measure in measures
+        if measure.instrument == Instrument.MIXED
     }
     # The budget figures are the rows' own attributes (money columns, ``available``).
     return from_attributes(
         ProgrammeReportRead,
         programme,
-        fund=programme,  # lent, repaid, outstanding, available: the programme's own figures
+        # lent, repaid, outstanding, available: the programme's own figures; by source, its
+        # mixed measures' parts summed.
+        fund=_fund(programme, None).model_copy(
+            update={"by_source": _summed([f.by_source for f in funds.values()], _ZERO_FUND)}
+        ),
         funding=funding(lambda key: True, None).model_copy(
-            update={"by_source": _summed([f.by_source for f in by_measure.values()])}
+            update={"by_source": _summed([f.by_source for f in by_measure.values()], _ZERO)}
         ),
         measures=[
             from_attributes(
                 MeasureFiguresRead,
                 measure,
-                fund=measure if measure.instrument == Instrument.MIXED else None,
+                fund=funds.get(measure.id),
                 cofinancing=cofinancing_read(measure.shares),
                 funding=by_measure[measure.id],
                 calls=[
@@ -341,11 +381,12 @@ async def programme_report(session: AsyncSession, programme_id: uuid.UUID) -> Pr
                         CallFiguresRead,
                         call,
                         funding=funding(lambda key, c=call.id: key[1] == c, measure.shares),  # type: ignore[misc]
+                        fund=loans(lambda key, c=call.id: key[1] == c, measure),  # type: ignore[misc]
                     )
                     for call in calls
                     if call.measure_id == measure.id
                 ],
-                districts=district_figures(measure.id) if measure.one_per_district else None,
+                districts=district_figures(measure) if measure.one_per_district else None,
             )
             for measure in measures
         ],
@@ -367,24 +408,60 @@ def _by_source(totals: list[Decimal], shares: Shares | None) -> FundingBySourceR
     )
 
 
-def _summed(splits: list[FundingBySourceRead | None]) -> FundingBySourceRead | None:
-    """The programme's split: its measures' parts summed, or None if any measure has none."""
-    if any(part is None for part in splits):
+def _fund(row: Measure | Programme, shares: Shares | None) -> FundFiguresRead:
+    """A mixed measure's (or the programme's) fund from its counters, split by ``shares``."""
+    return FundFiguresRead(
+        lent=row.lent,
+        repaid=row.repaid,
+        outstanding=row.outstanding,
+        available=row.available,
+        by_source=_fund_by_source(row.lent, row.repaid, shares),
+    )
+
+
+def _fund_by_source(
+    lent: Decimal, repaid: Decimal, shares: Shares | None
+) -> FundBySourceRead | None:
+    """lent, repaid and outstanding, each split on its own by ``shares`` (or None)."""
+    if shares is None:
         return None
-    zero = SourceFiguresRead(**dict.fromkeys(repo.FUNDING_FIGURES, ZERO))
-    total = FundingBySourceRead(eu=zero, national=zero, regional=zero)
+    parts = [split(figure, shares) for figure in (lent, repaid, lent - repaid)]
+    return FundBySourceRead(
+        **{
+            source: FundSourceFiguresRead(
+                lent=parts[0][i], repaid=parts[1][i], outstanding=parts[2][i]
+            )
+            for i, source in enumerate(SOURCES)
+        }
+    )
+
+
+_ZERO = FundingBySourceRead(
+    **{s: SourceFiguresRead(**dict.fromkeys(repo.FUNDING_FIGURES, ZERO)) for s in SOURCES}
+)
+_ZERO_FUND = FundBySourceRead(
+    **{s: FundSourceFiguresRead(lent=ZERO, repaid=ZERO, outstanding=ZERO) for s in SOURCES}
+)
+SplitT = TypeVar("SplitT", FundingBySourceRead, FundBySourceRead)
+PartT = TypeVar("PartT", SourceFiguresRead, FundSourceFiguresRead)
+
+
+def _summed(splits: list[SplitT | None], zero: SplitT) -> SplitT | None:
+    """The programme's split: its measures' parts summed (``zero`` without any), or None if
+    any measure has none."""
+    total = zero
     for part in splits:
-        assert part is not None
-        total = FundingBySourceRead(
-            **{
-                source: SourceFiguresRead(
-                    **{
-                        name: getattr(getattr(total, source), name)
-                        + getattr(getattr(part, source), name)
-                        for name in repo.FUNDING_FIGURES
-                    }
-                )
-                for source in SOURCES
+        if part is None:
+            return None
+        total = total.model_copy(
+            update={
+                source: _plus(getattr(total, source), getattr(part, source)) for source in SOURCES
             }
         )
     return total
+
+
+def _plus(a: PartT, b: PartT) -> PartT:
+    return a.model_copy(
+        update={name: getattr(a, name) + getattr(b, name) for name in type(a).model_fields}
+    )

@@ -229,6 +229,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/allocations/{allocation_id}/claims"): Route(
         APPLICANTS, made("claim.create", "expenditure_claim")
     ),
+    # A grant's lists: to the region and the beneficiary's users (404 to other users).
+    ("GET", "/api/v1/allocations/{allocation_id}/claims"): Route(USERS),
+    ("GET", "/api/v1/allocations/{allocation_id}/payments"): Route(USERS),
+    ("GET", "/api/v1/allocations/{allocation_id}/loan/repayments"): Route(USERS),
+    ("GET", "/api/v1/recoveries/{recovery_id}/receipts"): Route(USERS),
     ("GET", "/api/v1/claims/{claim_id}"): Route(USERS),
     ("POST", "/api/v1/claims/{claim_id}/submit"): Route(
         APPLICANTS, changed("claim.submit", "expenditure_claim")

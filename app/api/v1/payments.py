@@ -6,24 +6,30 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
+from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
+from app.schemas.page import Page
 from app.schemas.payment import (
     AcceptanceRequest,
     ClaimCreate,
     ClaimLineRead,
+    ClaimQuery,
     ClaimRead,
     FundingRead,
     LineCheck,
     PaymentCreate,
+    PaymentQuery,
     PaymentRead,
     RecoveryRead,
     RecoveryReceiptCreate,
+    RecoveryReceiptQuery,
+    RecoveryReceiptRead,
 )
 from app.services import payments as service
 from app.services import recoveries
@@ -42,6 +48,9 @@ Payer = Annotated[Principal, require(Scope.ALLOCATIONS_WRITE)]
 CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 CREATE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 READ_ERRORS = problem_responses(401, 403, 404, 422)
+claim_query = QueryModel(ClaimQuery)
+payment_query = QueryModel(PaymentQuery)
+receipt_query = QueryModel(RecoveryReceiptQuery)
 
 
 @router.get(
@@ -111,6 +120,23 @@ async def file_claim(
         read=partial(service.read_claim, session),
         location=lambda read: f"/api/v1/claims/{read.id}",
     )
+
+
+@router.get(
+    "/allocations/{allocation_id}/claims",
+    summary="List a grant's expenditure claims",
+    responses=READ_ERRORS,
+    openapi_extra=claim_query.openapi(),
+)
+async def list_claims(
+    allocation_id: AllocationId,
+    session: SessionDep,
+    principal: Reader,
+    query: Annotated[ClaimQuery, Depends(claim_query)],
+) -> Page[ClaimRead]:
+    """A grant's claims, oldest first, each with its lines and their checks: to the region
+    and the beneficiary (404 to anyone else)."""
+    return await service.list_claims(session, principal, allocation_id, query)
 
 
 @router.get("/claims/{claim_id}", summary="Read an expenditure claim", responses=READ_ERRORS)
@@ -213,6 +239,23 @@ async def make_payment(
     )
 
 
+@router.get(
+    "/allocations/{allocation_id}/payments",
+    summary="List a grant's payments",
+    responses=READ_ERRORS,
+    openapi_extra=payment_query.openapi(),
+)
+async def list_payments(
+    allocation_id: AllocationId,
+    session: SessionDep,
+    principal: Reader,
+    query: Annotated[PaymentQuery, Depends(payment_query)],
+) -> Page[PaymentRead]:
+    """A grant's payments, oldest first: to the region and the beneficiary (404 to anyone
+    else)."""
+    return await service.list_payments(session, principal, allocation_id, query)
+
+
 @router.get("/payments/{payment_id}", summary="Read a payment", responses=READ_ERRORS)
 async def get_payment(
     payment_id: PaymentId, session: SessionDep, principal: Reader, response: Response
@@ -228,6 +271,23 @@ async def get_recovery(
     """Return what a revocation after payment asks back, by when, and what came back: to
     the region and the beneficiary."""
     return await read_with_etag(response, recoveries.get_recovery(session, principal, recovery_id))
+
+
+@router.get(
+    "/recoveries/{recovery_id}/receipts",
+    summary="List the amounts recovered",
+    responses=READ_ERRORS,
+    openapi_extra=receipt_query.openapi(),
+)
+async def list_receipts(
+    recovery_id: RecoveryId,
+    session: SessionDep,
+    principal: Reader,
+    query: Annotated[RecoveryReceiptQuery, Depends(receipt_query)],
+) -> Page[RecoveryReceiptRead]:
+    """The amounts recovered on a recovery, oldest first: to the region and the beneficiary
+    (404 to anyone else)."""
+    return await recoveries.list_receipts(session, principal, recovery_id, query)
 
 
 @router.post(

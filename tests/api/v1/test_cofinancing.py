@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,12 +21,42 @@ from app.core.cofinancing import Shares, split
 from app.models import AuditEvent, Measure
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from tests.actors import Actor
-from tests.api.v1.flows import Api
-from tests.world import Budget, budget, funded, new_call, new_measure
+from tests.api.v1.flows import Api, grant
+from tests.api.v1.test_mixed_instrument import _backdate, _repay
+from tests.world import Budget, approved, budget, district, funded, mixed, new_call, new_measure
 
 SECOND_FILE = Path(__file__).resolve().parents[2] / "data" / "second_programme.yaml"
 THIRDS = {"eu_share_bp": 3333, "national_share_bp": 3333, "regional_share_bp": 3334}
 FIGURES = ("granted", "accepted", "claimed", "verified", "advanced", "paid")
+SOURCES = ("eu", "national", "regional")
+
+
+@st.composite
+def shares(draw: st.DrawFn) -> Shares:
+    """Any three whole shares summing to 10000 basis points (a source may have none)."""
+    eu = draw(st.integers(0, 10000))
+    national = draw(st.integers(0, 10000 - eu))
+    return Shares(eu, national, 10000 - eu - national)
+
+
+def _splits(node: Any, path: str = "report") -> int:
+    """Assert that every split in ``node`` (a report or a part of it: funding figures and
+    the fund's loans, at every level) adds up to its figures exactly; return how many."""
+    found = 0
+    if isinstance(node, dict):
+        by_source = node.get("by_source")
+        if by_source is not None:
+            for figure in by_source["eu"]:
+                parts = [Decimal(by_source[source][figure]) for source in SOURCES]
+                assert sum(parts) == Decimal(node[figure]), (path, figure, parts)
+                assert min(parts) >= 0, (path, figure, parts)
+            found += 1
+        for key, value in node.items():
+            found += _splits(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _splits(value, f"{path}[{i}]")
+    return found
 
 
 def _parts(funding: dict[str, Any], figure: str) -> tuple[str, str, str]:
@@ -68,6 +100,28 @@ class TestTheRoundingRule:
                 assert sum(parts) == figure, (figure, shares, parts)
                 for part, bp in zip(parts, shares, strict=True):  # each within a cent
                     assert abs(part - figure * bp / 10000) <= Decimal("0.01")
+
+    @settings(max_examples=500, deadline=None)
+    @given(cents=st.integers(0, 10**13), shares=shares())
+    def test_any_figure_with_any_shares_splits_into_parts_that_sum_to_it(
+        self, cents: int, shares: Shares
+    ) -> None:
+        """Up to 100 billion euros, any shares: the parts sum to the figure to the cent, none
+        is negative, each is within a cent of its exact share, EU is the exact share
+        rounded half up, and a source without a share gets nothing."""
+        figure = Decimal(cents).scaleb(-2)
+        parts = split(figure, shares)
+        assert sum(parts) == figure
+        assert all(part == part.quantize(Decimal("0.01")) for part in parts)
+        for part, bp in zip(parts, shares, strict=True):
+            exact = figure * bp / 10000
+            assert part >= 0
+            assert abs(part - exact) <= Decimal("0.01")
+            if bp == 0:
+                assert part == 0
+        # EU is its exact share in cents rounded to the nearest cent, a half cent up.
+        off = parts[0].scaleb(2) - Decimal(cents * shares.eu_bp) / 10000
+        assert -Decimal("0.5") < off <= Decimal("0.5")
 
     def test_shares_must_sum_to_10000(self) -> None:
         assert Shares(5000, 3500, 1500).problems() == []
@@ -201,3 +255,65 @@ class TestTheSharesAsData:
         await load_reference_data(session, wecare)
         await session.refresh(fse1)
         assert fse1.shares == (5000, 3500, 1500)
+
+
+class TestTheFundBySource:
+    async def test_lent_repaid_and_outstanding_by_source_at_every_level(
+        self, client: httpx.AsyncClient, session: AsyncSession, admin: Actor, officer: Actor
+    ) -> None:
+        """A mixed grant of 100,000.00 in a district (70,000.00 lent) whose 5th instalment
+        repays 4,253.26 of principal: the fund's lent, repaid and outstanding by source, in
+        thirds, for the measure, its call, its district and the programme; every split of
+        the report sums to its figure."""
+        world = await mixed(session, total=1_000_000, code="COFF")
+        world.measure.one_per_district = True
+        where = await district(session, world, 1)
+        await district(session, world, 2)  # no grant there: nothing lent
+        application = await approved(session, world, requested=100_001, district=where, n=1)
+        granted = await grant(client, admin, application.id, "100000.00")
+        assert granted.status_code == 201, granted.text
+        allocation = granted.json()["id"]
+        report = f"/api/v1/programmes/{world.programme.id}/report"
+
+        # Shares not given: the loans are reported, not split.
+        body = (await client.get(report)).json()
+        (measure,) = body["measures"]
+        assert measure["fund"]["by_source"] is None
+        assert measure["calls"][0]["fund"] == {
+            "lent": "70000.00",
+            "repaid": "0.00",
+            "outstanding": "70000.00",
+            "by_source": None,
+        }
+        assert body["fund"]["by_source"] is None  # a mixed measure gives no shares
+
+        await Api(client).patch(
+            f"/api/v1/measures/{world.measure.id}", admin, {"cofinancing": THIRDS}
+        )
+        await _backdate(session, allocation, 500)
+        repaid = await _repay(client, officer, allocation, 5, "4515.76")
+        assert repaid.json()["principal"] == "4253.26"
+        body = (await client.get(report)).json()
+        (measure,) = body["measures"]
+        # lent 70,000.00: EU x 33.33% = 23,331.00; EU + national x 66.66% = 46,662.00;
+        # regional the rest. repaid 4,253.26: 1,417.611558 -> 1,417.61; 2,835.223116 ->
+        # 2,835.22 (national 1,417.61); regional 1,418.04. outstanding 65,746.74:
+        # 21,913.388442 -> 21,913.39; 43,826.776884 -> 43,826.78 (national 21,913.39);
+        # regional 21,919.96.
+        expected = {
+            "eu": {"lent": "23331.00", "repaid": "1417.61", "outstanding": "21913.39"},
+            "national": {"lent": "23331.00", "repaid": "1417.61", "outstanding": "21913.39"},
+            "regional": {"lent": "23338.00", "repaid": "1418.04", "outstanding": "21919.96"},
+        }
+        loans = {"lent": "70000.00", "repaid": "4253.26", "outstanding": "65746.74"}
+        (call,) = measure["calls"]
+        first, second = measure["districts"]
+        for fund in (body["fund"], measure["fund"], call["fund"], first["fund"]):
+            assert {k: fund[k] for k in loans} == loans
+            assert fund["by_source"] == expected
+        nothing = {"lent": "0.00", "repaid": "0.00", "outstanding": "0.00"}
+        assert second["fund"] == {**nothing, "by_source": dict.fromkeys(SOURCES, nothing)}
+        # The funding figures split too (granted 100,000.00 in thirds), and every split of
+        # the report, at every level, sums to its figure exactly.
+        assert _parts(measure["funding"], "granted") == ("33330.00", "33330.00", "33340.00")
+        assert _splits(body) == 2 * 5  # funding and fund of programme, measure, call, districts

@@ -320,12 +320,15 @@ class TestTheFundRevolves:
         assert repaid.json()["principal"] == "4253.26"
         report = (await client.get(f"/api/v1/programmes/{world.programme.id}/report")).json()
         (measure,) = report["measures"]
+        loans = {"lent": "70000.00", "repaid": "4253.26", "outstanding": "65746.74"}
+        # No co-financing shares given: no split.
         assert measure["fund"] == {
-            "lent": "70000.00",
-            "repaid": "4253.26",
-            "outstanding": "65746.74",
+            **loans,
             "available": str(Decimal(measure_budget or total) - Decimal("95746.74")),
+            "by_source": None,
         }
+        (call,) = measure["calls"]
+        assert call["fund"] == {**loans, "by_source": None}  # its one call's loans
         fund = {**measure["fund"], "available": str(Decimal(total) - Decimal("95746.74"))}
         assert report["fund"] == fund
         assert measure["allocated"] == report["allocated"] == "95746.74"

@@ -165,12 +165,17 @@ class TestProgrammeReport:
             "allocated": "130000.00",
             "available": "870000.00",
             "funded_projects": 2,
-            # No mixed instrument here: nothing lent; what is available is the programme's.
+            # No mixed instrument here: nothing lent, by any source (no mixed measure lacks
+            # its shares); what is available is the programme's.
             "fund": {
                 "lent": "0.00",
                 "repaid": "0.00",
                 "outstanding": "0.00",
                 "available": "870000.00",
+                "by_source": {
+                    source: {"lent": "0.00", "repaid": "0.00", "outstanding": "0.00"}
+                    for source in ("eu", "national", "regional")
+                },
             },
             "funding": {
                 "granted": "130000.00",
@@ -241,6 +246,7 @@ class TestProgrammeReport:
                     "outstanding": "0.00",
                     "by_source": None,
                 },
+                "fund": None,  # not a mixed instrument: no loans
             }
         ]
         assert (second["code"], second["budget"], second["calls_budget"]) == (
