@@ -238,7 +238,7 @@ class TestAcceptance:
             .where(Allocation.id == desk.grant.allocation.id)
             .values(granted_at=granted_at)
         )
-        response = await desk.accept(granted_at.date())
+        response = await desk.accept(clock.day_of(granted_at))
         if ok:
             assert response.status_code == 200, response.text
         else:
