@@ -124,6 +124,18 @@ class Settings(BaseSettings):
         default=True, description="Serve /docs and /redoc (the OpenAPI document stays)."
     )
 
+    # Webhooks (`wecare worker`, README "Webhooks").
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a worker holds a delivery it claimed; a killed worker's "
+        "deliveries are claimed again after it.",
+    )
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+
     # Operations: logs and metrics (README "Logs and metrics").
     log_format: LogFormat | None = Field(
         default=None, description="json or text; unset: json in production, text otherwise."
