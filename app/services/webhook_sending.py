@@ -31,7 +31,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def check_url(url: str, settings: Settings) -> tuple[str, str, int]:
-    """(scheme, host, port) of a URL the service may call, before any resolution."""
+    """(scheme, host, port) of a URL the service may call, before any resolution (an
+    address given as such is checked here, so a subscription to one is refused at once)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -49,6 +50,16 @@ def check_url(url: str, settings: Settings) -> tuple[str, str, int]:
         raise WebhookUrlRefused("The URL must not carry credentials.")
     if parts.fragment:
         raise WebhookUrlRefused("The URL must not carry a fragment.")
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        literal = None  # a name: checked after resolution, at each delivery
+    if literal is not None and not address_allowed(literal, settings):
+        raise WebhookUrlRefused(
+            "The URL names an address the service does not call (loopback, private, "
+            "link-local or metadata).",
+            addresses=[str(literal)],
+        )
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 

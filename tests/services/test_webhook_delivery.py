@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,65 +29,8 @@ from app.services import webhook_worker, webhooks
 from app.services.allocations import grant_allocation
 from app.services.audit import record
 from tests.conftest import BACKENDS, own_database
+from tests.webhook_receiver import Receiver, serve
 from tests.world import approved, budget
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: str
-    at: float
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on 127.0.0.1 in a thread; ``answer`` picks each request's
-    status (and may sleep)."""
-
-    answer: Callable[[int], int] = lambda n: 200
-    received: list[Received] = field(default_factory=list)
-    url: str = ""
-    expect: int = 0  # `done` is set when this many requests have arrived
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    receiver: Receiver
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        body = self.rfile.read(length).decode()
-        n = len(self.receiver.received)
-        self.receiver.received.append(
-            Received({k.lower(): v for k, v in self.headers.items()}, body, time.perf_counter())
-        )
-        if self.receiver.expect and n + 1 >= self.receiver.expect:
-            self.receiver.done.set()
-        status = self.receiver.answer(n)
-        self.send_response(status)
-        self.send_header("content-type", "text/plain")
-        self.end_headers()
-        self.wfile.write(f"answer {n}".encode())
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class serve:
-    def __init__(self, answer: Callable[[int], int] = lambda n: 200) -> None:
-        self.receiver = Receiver(answer=answer)
-        handler = type("Handler", (_Handler,), {"receiver": self.receiver})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.receiver.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self) -> Receiver:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self.receiver
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(params=BACKENDS)
