@@ -165,6 +165,46 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> list
     return list(await session.scalars(statement))
 
 
+async def followers(
+    session: AsyncSession, *, head: WebhookDelivery, now: datetime, limit: int
+) -> list[WebhookDelivery]:
+    """The pending deliveries right after a claimed head, contiguous in number and not
+    leased: the same worker sends them after it, in order, in the same round."""
+    statement = (
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == head.subscription_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.sequence > head.sequence,
+            WebhookDelivery.sequence <= head.sequence + limit,
+            or_(
+                WebhookDelivery.lease_expires_at.is_(None),
+                WebhookDelivery.lease_expires_at <= now,
+            ),
+        )
+        .order_by(WebhookDelivery.sequence)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    found: list[WebhookDelivery] = []
+    for delivery in await session.scalars(statement):
+        if delivery.sequence != head.sequence + len(found) + 1:
+            break  # a hole (taken elsewhere): stop, so the order holds
+        found.append(delivery)
+    return found
+
+
+async def release(session: AsyncSession, *, leases: list[tuple[uuid.UUID, str]]) -> None:
+    """Give back deliveries claimed but not sent (a batch stopped at a failure)."""
+    for delivery_id, token in leases:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.lease_token == token)
+            .values(lease_expires_at=None, lease_token=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def finish(
     session: AsyncSession, *, delivery_id: uuid.UUID, lease_token: str, values: dict[str, Any]
 ) -> bool:

@@ -26,9 +26,11 @@ EventType = Literal[
 ]
 SubscriptionStatus = Literal["active", "disabled"]
 
+URL_PATTERN = r"^https?://[^\s]+$"
 _URL = Field(
     min_length=8,
     max_length=2000,
+    pattern=URL_PATTERN,
     description="Where events are POSTed: https (http only to loopback outside production); "
     "the host must resolve to public addresses.",
 )
@@ -59,7 +61,7 @@ class WebhookSubscriptionUpdate(Input):
         str_strip_whitespace=True,
         json_schema_extra={"examples": [{"status": "active"}]},
     )
-    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    url: str | None = Field(default=None, min_length=8, max_length=2000, pattern=URL_PATTERN)
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=20)
     description: str | None = Field(default=None, max_length=500)
     status: SubscriptionStatus | None = Field(
@@ -88,7 +90,7 @@ class WebhookReplay(Input):
     )
     from_sequence: int = Field(
         ge=1,
-        le=2**62,
+        le=2**53 - 1,
         description="Send again, in order, every event of this subscription from this number.",
     )
 
@@ -137,7 +139,7 @@ class WebhookSubscriptionQuery(PageQuery):
 
 class _AttemptFilters(BaseModel):
     sequence: int | None = Field(
-        default=None, ge=1, le=2**62, description="Only the attempts of this event."
+        default=None, ge=1, le=2**53 - 1, description="Only the attempts of this event."
     )
 
 

@@ -10,13 +10,16 @@ exchange has a deadline and the answer is read up to a cap.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 from standardwebhooks import Webhook
 
@@ -28,6 +31,13 @@ KEPT_RESPONSE_CHARS = 1024  # the delivery log keeps this much of it
 USER_AGENT = "WECARE-Webhooks/1"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One verifying TLS context (certifi's roots, httpx's own) for every delivery: building
+    one per client cost most of a loopback delivery's time."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def check_url(url: str, settings: Settings) -> tuple[str, str, int]:
@@ -156,7 +166,10 @@ async def send(
         async with (
             asyncio.timeout(timeout),
             httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, timeout=httpx.Timeout(timeout)
+                follow_redirects=False,
+                trust_env=False,
+                timeout=httpx.Timeout(timeout),
+                verify=_tls(),
             ) as client,
             client.stream(
                 "POST",

@@ -42,6 +42,7 @@ from app.services.webhook_sending import Outcome, send
 log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 500
+BATCH = 50  # deliveries of one subscription a worker takes in one round, in order
 # Retry delays: 5 s x 3^n, at most 12 h, each with +-20 % jitter. Fifteen attempts span
 # about three days (5 s, 15 s, 45 s, ... 9.1 h, then 12 h five times: 71.7 h before jitter).
 FIRST_DELAY_SECONDS = 5.0
@@ -153,15 +154,20 @@ class Claimed:
     lease_token: str
     url: str
     secrets: list[str]
+    lease_until: datetime
 
 
-async def claim(session: AsyncSession, *, settings: Settings, limit: int) -> list[Claimed]:
-    """Lease the due heads of the active subscriptions' queues."""
+async def claim(
+    session: AsyncSession, *, settings: Settings, limit: int, batch: int = BATCH
+) -> list[Claimed]:
+    """Lease the due heads of the active subscriptions' queues, each with up to ``batch - 1``
+    deliveries right after it (sent after it, in order, by this worker): fewer rounds per
+    event when a subscription has a backlog. In subscription, then number order."""
     now = datetime.now(UTC)
-    due = await repo.claim_due(session, now=now, limit=limit)
+    lease_until = now + timedelta(seconds=settings.webhook_lease_seconds)
     claimed: list[Claimed] = []
-    for delivery in due:
-        subscription = await session.get(WebhookSubscription, delivery.subscription_id)
+    for head in await repo.claim_due(session, now=now, limit=limit):
+        subscription = await session.get(WebhookSubscription, head.subscription_id)
         assert subscription is not None  # the foreign key
         keys = [decrypt_webhook_secret(subscription.secret_encrypted, settings.secret)]
         if (
@@ -172,21 +178,23 @@ async def claim(session: AsyncSession, *, settings: Settings, limit: int) -> lis
             keys.append(
                 decrypt_webhook_secret(subscription.previous_secret_encrypted, settings.secret)
             )
-        token = random_tokens.token_hex(16)
-        delivery.lease_token = token
-        delivery.lease_expires_at = now + timedelta(seconds=settings.webhook_lease_seconds)
-        claimed.append(
-            Claimed(
-                delivery.id,
-                subscription.id,
-                delivery.sequence,
-                delivery.attempts,
-                delivery.body,
-                token,
-                subscription.url,
-                keys,
+        group = [head, *await repo.followers(session, head=head, now=now, limit=batch - 1)]
+        for delivery in group:
+            token = random_tokens.token_hex(16)
+            delivery.lease_token, delivery.lease_expires_at = token, lease_until
+            claimed.append(
+                Claimed(
+                    delivery.id,
+                    subscription.id,
+                    delivery.sequence,
+                    delivery.attempts,
+                    delivery.body,
+                    token,
+                    subscription.url,
+                    keys,
+                    lease_until,
+                )
             )
-        )
     await session.flush()
     return claimed
 
@@ -244,7 +252,8 @@ class WorkerStats:
 
 
 async def run_once(database: Database, settings: Settings, stats: WorkerStats | None = None) -> int:
-    """One round: fan out, claim, send concurrently, record. How many it sent."""
+    """One round: fan out, claim, send (subscriptions concurrently, each one's events one
+    after another), record each attempt. How many it sent."""
     stats = stats or WorkerStats()
     stats.rounds += 1
     async with database.session(write=True) as session:
@@ -253,14 +262,43 @@ async def run_once(database: Database, settings: Settings, stats: WorkerStats | 
         claimed = await claim(session, settings=settings, limit=settings.webhook_concurrency)
     if not claimed:
         return 0
-    outcomes = await asyncio.gather(*(_send(item, settings) for item in claimed))
-    for item, outcome in zip(claimed, outcomes, strict=True):
-        async with database.session(write=True) as session:
-            await record_outcome(session, item, outcome)
-        stats.attempts += 1
-        stats.delivered += outcome.delivered
-        stats.latencies_ms.append(outcome.latency_ms)
-    return len(claimed)
+    batches: dict[uuid.UUID, list[Claimed]] = {}
+    for item in claimed:
+        batches.setdefault(item.subscription_id, []).append(item)
+    sent = await asyncio.gather(
+        *(_deliver_in_order(database, settings, batch, stats) for batch in batches.values())
+    )
+    return sum(sent)
+
+
+async def _deliver_in_order(
+    database: Database, settings: Settings, batch: list[Claimed], stats: WorkerStats
+) -> int:
+    """Send one subscription's claimed events in order; stop at the first that is not
+    delivered (or when the lease would run out before the next could finish), giving the
+    rest back."""
+    sent = 0
+    for index, item in enumerate(batch):
+        deadline = datetime.now(UTC) + timedelta(seconds=settings.webhook_timeout_seconds)
+        if deadline >= item.lease_until:
+            outcome = None
+        else:
+            outcome = await _send(item, settings)
+            async with database.session(write=True) as session:
+                await record_outcome(session, item, outcome)
+            sent += 1
+            stats.attempts += 1
+            stats.delivered += outcome.delivered
+            stats.latencies_ms.append(outcome.latency_ms)
+        if outcome is None or not outcome.delivered:
+            rest = [(later.delivery_id, later.lease_token) for later in batch[index + 1 :]]
+            if outcome is None:
+                rest.insert(0, (item.delivery_id, item.lease_token))
+            if rest:
+                async with database.session(write=True) as session:
+                    await repo.release(session, leases=rest)
+            break
+    return sent
 
 
 async def _send(item: Claimed, settings: Settings) -> Outcome:

@@ -682,7 +682,7 @@ async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
         assert await conn.run_sync(_guard_names) == at_head
         count = text("SELECT count(*) FROM webhook_subscription")
         assert (await conn.execute(count)).scalar_one() == 0
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     row = (
         "INSERT INTO webhook_subscription (id, owner_user_id, owner_client_id, url, "
         "event_types, status, secret_encrypted, last_sequence, created_at, updated_at, "
@@ -693,5 +693,5 @@ async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
         with pytest.raises(IntegrityError):
             async with scratch_engine.begin() as conn:
                 await conn.execute(
-                    text(row), {"id": uuid.uuid4().hex, "status": status, "now": now}
+                    text(row), {"id": str(uuid.uuid4()), "status": status, "now": now}
                 )
