@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +27,7 @@ from app.db.session import Database
 from app.models import AuditEvent, OutboxMessage, WebhookAttempt, WebhookDelivery
 from app.models import WebhookSubscription as Subscription
 from app.schemas.application import AllocationCreate
-from app.schemas.webhook import WebhookSubscriptionCreate
+from app.schemas.webhook import WebhookSubscriptionCreate, WebhookSubscriptionUpdate
 from app.services import webhook_worker, webhooks
 from app.services.allocations import grant_allocation
 from app.services.audit import record
@@ -348,3 +351,63 @@ async def test_grants_become_events_in_order_with_no_gap(own: tuple[Database, Se
 
 def fast(settings: Settings) -> Settings:
     return settings.model_copy(update={"webhook_poll_seconds": 0.02})
+
+
+@pytest.mark.one_backend("sqlite")
+async def test_wecare_worker_delivers_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """The command itself, as a process: it delivers a committed event, then SIGTERM ends
+    it with status 0 after its round."""
+    async with own_database("sqlite", tmp_path) as (database, settings):
+        with serve() as receiver:
+            receiver.expect = 1
+            _, secret = await subscribe(database, settings, receiver.url, ["call.published"])
+            await publish_event(database)
+            environment = {
+                **os.environ,
+                "WECARE_DATABASE_URL": settings.database_url,
+                "WECARE_WEBHOOK_POLL_SECONDS": "0.1",
+            }
+            process = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("wecare")),
+                "worker",
+                env=environment,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                assert await asyncio.to_thread(receiver.done.wait, 30)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "1 delivered" in out.decode()
+    assert len(verified(receiver, secret)) == 1
+
+
+async def test_a_re_enabled_subscription_gets_what_it_missed_in_order(
+    own: tuple[Database, Settings],
+) -> None:
+    database, settings = own
+    with serve(lambda n: 410 if n == 0 else 200) as receiver:
+        sub, secret = await subscribe(database, settings, receiver.url, ["call.published"])
+        await publish_event(database)
+        await drain(database, settings)  # 410: disabled
+        for n in range(2):
+            await publish_event(database, n)  # numbered and kept while disabled
+        await drain(database, settings)
+        assert len(receiver.received) == 1
+        async with database.session(write=True) as session:
+            found = await session.get(Subscription, sub)
+            assert found is not None
+            assert found.status == "disabled"
+            principal = Principal(kind="user", id=found.owner_user_id, role=Role.ADMINISTRATOR)
+            await webhooks.update_subscription(
+                session,
+                found,
+                data=WebhookSubscriptionUpdate(status="active"),
+                principal=principal,
+                settings=settings,
+            )
+        await drain(database, settings)
+    numbers = [e["data"]["sequence"] for e in verified(receiver, secret)]  # type: ignore[index]
+    assert numbers == [1, 1, 2, 3]

@@ -52,6 +52,14 @@ class TestSubscriptions:
         assert "secret" not in read.json()
         listed = await client.get(HOOKS, headers=admin.headers)
         assert [s["id"] for s in listed.json()["items"]] == [made["id"]]
+        assert read.headers["etag"] == r.headers["etag"]  # change it without reading it
+        changed = await client.patch(
+            r.headers["location"],
+            json={"description": "Feed"},
+            headers={**admin.headers, "If-Match": r.headers["etag"]},
+        )
+        assert changed.status_code == 200
+        assert changed.json()["description"] == "Feed"
 
     async def test_a_client_sees_only_its_own(
         self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
