@@ -275,30 +275,28 @@ async def _deliver_in_order(
     database: Database, settings: Settings, batch: list[Claimed], stats: WorkerStats
 ) -> int:
     """Send one subscription's claimed events in order; stop at the first that is not
-    delivered (or when the lease would run out before the next could finish), giving the
-    rest back."""
-    sent = 0
-    for index, item in enumerate(batch):
+    delivered (or when the lease would run out before the next could finish). Then record
+    the attempts, in one transaction, and give the rest back. A worker killed before the
+    record leaves its leases to expire: those events are sent again (at least once)."""
+    done: list[tuple[Claimed, Outcome]] = []
+    for item in batch:
         deadline = datetime.now(UTC) + timedelta(seconds=settings.webhook_timeout_seconds)
         if deadline >= item.lease_until:
-            outcome = None
-        else:
-            outcome = await _send(item, settings)
-            async with database.session(write=True) as session:
-                await record_outcome(session, item, outcome)
-            sent += 1
-            stats.attempts += 1
-            stats.delivered += outcome.delivered
-            stats.latencies_ms.append(outcome.latency_ms)
-        if outcome is None or not outcome.delivered:
-            rest = [(later.delivery_id, later.lease_token) for later in batch[index + 1 :]]
-            if outcome is None:
-                rest.insert(0, (item.delivery_id, item.lease_token))
-            if rest:
-                async with database.session(write=True) as session:
-                    await repo.release(session, leases=rest)
             break
-    return sent
+        outcome = await _send(item, settings)
+        done.append((item, outcome))
+        stats.attempts += 1
+        stats.delivered += outcome.delivered
+        stats.latencies_ms.append(outcome.latency_ms)
+        if not outcome.delivered:
+            break
+    rest = [(later.delivery_id, later.lease_token) for later in batch[len(done) :]]
+    async with database.session(write=True) as session:
+        for item, outcome in done:
+            await record_outcome(session, item, outcome)
+        if rest:
+            await repo.release(session, leases=rest)
+    return len(done)
 
 
 async def _send(item: Claimed, settings: Settings) -> Outcome:
