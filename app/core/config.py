@@ -207,6 +207,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _webhook_lease_outlasts_a_delivery(self) -> Settings:
+        # A lease shorter than a delivery would let a second worker send the same event
+        # while the first still waits for its answer.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "WECARE_WEBHOOK_LEASE_SECONDS must be longer than WECARE_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:
         if self.environment == "production":
             secret = self.secret_key.get_secret_value() if self.secret_key else ""
