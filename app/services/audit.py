@@ -145,7 +145,15 @@ async def record(
     )
     event.hash = chain_hash(prev_hash, event_content(event))
     session.add(event)
-    webhook_events.enqueue(session, event, after)  # its outbox row, in the same flush
+    webhook_events.enqueue(  # its outbox row (webhooks), in the same flush
+        session,
+        action=action,
+        seq=seq,
+        entity_type=entity_type,
+        entity_id=event.entity_id,
+        occurred_at=event.occurred_at,
+        after=after,
+    )
     await session.flush()
     await repo.set_head(session, seq=seq, digest=event.hash)
     return event

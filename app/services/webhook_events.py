@@ -26,12 +26,12 @@ disabled                    subscriptions that asked for it)
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Role, Scope
-from app.models.audit import AuditEvent
 from app.models.webhook import OutboxMessage
 
 WEBHOOK_CHANNEL = "webhook"
@@ -90,20 +90,30 @@ def audience_of(action: str, entity_id: str, after: dict[str, Any] | None) -> st
     return None
 
 
-def enqueue(session: AsyncSession, event: AuditEvent, after: dict[str, Any] | None) -> None:
-    """Add the event's outbox row to the session (flushed with the event), if it is one."""
-    kind = EVENT_TYPE_OF_ACTION.get(event.action)
+def enqueue(
+    session: AsyncSession,
+    *,
+    action: str,
+    seq: int,
+    entity_type: str,
+    entity_id: str,
+    occurred_at: datetime,
+    after: dict[str, Any] | None,
+) -> None:
+    """Add the event's outbox row to the session (flushed with the event), if it is one of
+    interest: a dictionary look-up for every other action."""
+    kind = EVENT_TYPE_OF_ACTION.get(action)
     if kind is None:
         return
     session.add(
         OutboxMessage(
             channel=WEBHOOK_CHANNEL,
             kind=kind,
-            audit_seq=event.seq,
-            entity_type=event.entity_type,
-            entity_id=event.entity_id,
-            audience=audience_of(event.action, event.entity_id, after),
-            occurred_at=event.occurred_at,
+            audit_seq=seq,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            audience=audience_of(action, entity_id, after),
+            occurred_at=occurred_at,
         )
     )
 
