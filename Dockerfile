@@ -39,4 +39,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # WECARE_MIGRATION_DATABASE_URL), then the server with several workers as the runtime role
 # (WECARE_DATABASE_URL), without the owner's URL in its environment. On PostgreSQL,
 # grant-runtime refuses a runtime URL that is a superuser or the owner; on SQLite it does nothing.
+# The same image is the webhook worker's (README "Webhooks"): run it with the command
+# `wecare worker` (deploy/compose.yaml's `worker` service), as the runtime role; it needs
+# outbound network to partners' endpoints and stops gracefully on SIGTERM.
 CMD ["sh", "-c", "wecare db upgrade && wecare db grant-runtime && wecare seed && exec env -u WECARE_MIGRATION_DATABASE_URL wecare serve"]

@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -37,6 +38,7 @@ from app.services import (
     housekeeping,
     keys,
     users,
+    webhook_worker,
 )
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 
@@ -491,6 +493,35 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """Deliver webhooks until SIGTERM or SIGINT: the round in progress finishes (its sends
+    and their records), then the process exits 0. Several may run on PostgreSQL."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+
+    async def run() -> webhook_worker.WorkerStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        database = Database(create_engine(settings))
+        try:
+            if args.once:
+                stats = webhook_worker.WorkerStats()
+                await webhook_worker.run_once(database, settings, stats)
+                return stats
+            return await webhook_worker.run(database, settings, stop)
+        finally:
+            await database.dispose()
+
+    stats = asyncio.run(run())
+    print(  # noqa: T201
+        f"wecare worker: stopped after {stats.rounds} rounds, {stats.attempts} attempts, "
+        f"{stats.delivered} delivered"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wecare", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -597,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_lapse)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)
+
+    worker = commands.add_parser(
+        "worker", help="deliver webhooks from the outbox (graceful stop on SIGTERM)"
+    )
+    worker.add_argument("--once", action="store_true", help="one round, then exit")
+    worker.set_defaults(handler=_worker)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
     serve.add_argument("--host", default=None, help="default: WECARE_HOST or 127.0.0.1")

@@ -155,7 +155,13 @@ async def all_actors(session: AsyncSession, settings: Settings) -> dict[str, Act
     actors["client"] = await client_actor(
         session,
         settings,
-        scopes=["allocations:read", "organisations:read", "pledges:read", "pledges:write"],
+        scopes=[
+            "allocations:read",
+            "organisations:read",
+            "pledges:read",
+            "pledges:write",
+            "webhooks:write",
+        ],
         organisation_id=foundation.id,
     )
     return actors

@@ -95,3 +95,9 @@ def test_a_public_base_url_is_an_absolute_http_url(url: str) -> None:
 def test_production_refuses_to_guess_its_public_url() -> None:
     with pytest.raises(ValidationError, match="WECARE_PUBLIC_BASE_URL must be set in production"):
         Settings(environment="production", secret_key=SecretStr(secrets.token_urlsafe(32)))
+
+
+def test_a_webhook_lease_must_outlast_a_delivery() -> None:
+    with pytest.raises(ValidationError, match="WEBHOOK_LEASE_SECONDS"):
+        Settings(webhook_timeout_seconds=10, webhook_lease_seconds=10)
+    assert Settings(webhook_timeout_seconds=5, webhook_lease_seconds=6).webhook_lease_seconds == 6

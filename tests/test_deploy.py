@@ -71,8 +71,8 @@ def setting_names() -> set[str]:
     return {f"WECARE_{name.upper()}" for name in Settings.model_fields}
 
 
-def test_the_services_are_postgresql_a_job_the_api_and_a_proxy() -> None:
-    assert set(services()) == {"db", "migrate", "api", "proxy"}
+def test_the_services_are_postgresql_a_job_the_api_a_worker_and_a_proxy() -> None:
+    assert set(services()) == {"db", "migrate", "api", "worker", "proxy"}
     assert services()["db"]["image"].startswith("postgres:15")
     assert services()["proxy"]["image"].startswith("nginx:")
     for service in services().values():
@@ -81,7 +81,7 @@ def test_the_services_are_postgresql_a_job_the_api_and_a_proxy() -> None:
             assert ":" in service["image"], "images are pinned"
 
 
-@pytest.mark.parametrize("service", ["migrate", "api"])
+@pytest.mark.parametrize("service", ["migrate", "api", "worker"])
 def test_each_command_is_a_wecare_command(service: str) -> None:
     commands = wecare_commands(services()[service]["command"])
     assert commands
@@ -96,6 +96,19 @@ def test_the_job_migrates_grants_and_seeds_and_the_api_serves() -> None:
         ["seed"],
     ]
     assert wecare_commands(services()["api"]["command"]) == [["serve"]]
+    assert wecare_commands(services()["worker"]["command"]) == [["worker"]]
+
+
+def test_the_worker_runs_as_the_runtime_role_after_the_job_and_may_reach_out() -> None:
+    worker = services()["worker"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    runtime = make_url(interpolated(environment("worker")["WECARE_DATABASE_URL"]))
+    assert runtime.username == "wecare_app"
+    assert "WECARE_MIGRATION_DATABASE_URL" not in environment("worker")
+    networks = compose()["networks"]
+    # It delivers to partners' endpoints: one network of its own is not internal.
+    assert any(not (networks[name] or {}).get("internal") for name in worker["networks"])
+    assert "ports" not in worker
 
 
 def test_the_image_is_the_projects_dockerfile_and_its_entrypoint_is_wecare() -> None:
@@ -121,7 +134,7 @@ def test_the_image_is_the_projects_dockerfile_and_its_entrypoint_is_wecare() -> 
     assert re.search(r"^USER wecare$", dockerfile, flags=re.MULTILINE)
 
 
-@pytest.mark.parametrize("service", ["migrate", "api"])
+@pytest.mark.parametrize("service", ["migrate", "api", "worker"])
 def test_every_wecare_variable_is_a_setting(service: str) -> None:
     names = {name for name in environment(service) if name.startswith("WECARE_")}
     assert names

@@ -38,6 +38,7 @@ class Scope(StrEnum):
     AUDIT_CHECKPOINT = "audit:checkpoint"
     USERS_ADMIN = "users:admin"
     CLIENTS_ADMIN = "clients:admin"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 SCOPE_DESCRIPTIONS: dict[str, str] = {
@@ -64,6 +65,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.AUDIT_CHECKPOINT: "Sign a checkpoint of the audit chain now.",
     Scope.USERS_ADMIN: "Manage user accounts.",
     Scope.CLIENTS_ADMIN: "Manage partner OAuth clients.",
+    Scope.WEBHOOKS_WRITE: "Subscribe to events by webhook and manage your subscriptions.",
 }
 
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
@@ -101,7 +103,13 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
 
 # What a partner foundation's client may be granted: public data and its own records.
 CLIENT_GRANTABLE_SCOPES: frozenset[str] = frozenset(
-    {Scope.ORGANISATIONS_READ, Scope.ALLOCATIONS_READ, Scope.PLEDGES_READ, Scope.PLEDGES_WRITE}
+    {
+        Scope.ORGANISATIONS_READ,
+        Scope.ALLOCATIONS_READ,
+        Scope.PLEDGES_READ,
+        Scope.PLEDGES_WRITE,
+        Scope.WEBHOOKS_WRITE,
+    }
 )
 
 # The only scope of a token issued to an account that must change its password first

@@ -124,6 +124,18 @@ class Settings(BaseSettings):
         default=True, description="Serve /docs and /redoc (the OpenAPI document stays)."
     )
 
+    # Webhooks (`wecare worker`, README "Webhooks").
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a worker holds a delivery it claimed; a killed worker's "
+        "deliveries are claimed again after it.",
+    )
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+
     # Operations: logs and metrics (README "Logs and metrics").
     log_format: LogFormat | None = Field(
         default=None, description="json or text; unset: json in production, text otherwise."
@@ -191,6 +203,16 @@ class Settings(BaseSettings):
                 "WECARE_METRICS=bearer needs WECARE_METRICS_TOKEN: a random value of at least "
                 f"{MIN_METRICS_TOKEN_LENGTH} characters (an estimated "
                 f"{MIN_SECRET_ENTROPY_BITS} bits); generate one as WECARE_SECRET_KEY"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_lease_outlasts_a_delivery(self) -> Settings:
+        # A lease shorter than a delivery would let a second worker send the same event
+        # while the first still waits for its answer.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "WECARE_WEBHOOK_LEASE_SECONDS must be longer than WECARE_WEBHOOK_TIMEOUT_SECONDS"
             )
         return self
 

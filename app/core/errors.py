@@ -777,3 +777,18 @@ def all_problem_types() -> dict[str, type[DomainError]]:
         found.setdefault(cls.rule, cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+class WebhookUrlRefused(DomainError):
+    """A webhook URL the service will not call: not https in production, credentials in
+    it, or a host that resolves to a loopback, private, link-local or metadata address."""
+
+    status = 422
+    rule = "webhook_url_refused"
+
+
+class WebhookEventNotVisible(DomainError):
+    """An event type the subscription's owner may not read (README "Webhooks")."""
+
+    status = 403
+    rule = "webhook_event_not_visible"

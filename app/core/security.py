@@ -403,3 +403,26 @@ def public_jwk_is_authentic(key: SigningKey, public_jwk: Mapping[str, Any]) -> b
     row planted in the database by someone without the server secret cannot pass."""
     public = jwk.construct(key.private_pem, ALGORITHM).public_key().to_dict()
     return all(str(public[member]) == str(public_jwk.get(member)) for member in ("n", "e"))
+
+
+# Webhook signing secrets (Standard Webhooks: "whsec_" and base64 of 24 to 64 random bytes).
+# Kept encrypted at rest with the server secret: the worker needs them back to sign.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def _webhook_fernet(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"wecare-webhook-secrets:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def new_webhook_secret() -> str:
+    """A fresh 256-bit signing secret in the Standard Webhooks form."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def encrypt_webhook_secret(webhook_secret: str, secret: str) -> str:
+    return _webhook_fernet(secret).encrypt(webhook_secret.encode()).decode()
+
+
+def decrypt_webhook_secret(encrypted: str, secret: str) -> str:
+    return _webhook_fernet(secret).decrypt(encrypted.encode()).decode()

@@ -32,6 +32,7 @@ from app.models.ranking import Ranking, RankingEntry
 from app.models.review import Review
 from app.models.scoring import ReviewScore, ScoringCriterion, ScoringGrid
 from app.models.state_aid import StateAidDeclaration
+from app.models.webhook import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Allocation",
@@ -56,6 +57,7 @@ __all__ = [
     "MeasurePhase",
     "OAuthClient",
     "Organisation",
+    "OutboxMessage",
     "Partnership",
     "PartnershipMember",
     "Payment",
@@ -77,4 +79,7 @@ __all__ = [
     "ThematicArea",
     "UserAccount",
     "UserMembership",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

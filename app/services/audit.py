@@ -36,6 +36,7 @@ from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
 from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead
 from app.schemas.page import Page
+from app.services import webhook_events
 from app.services.paging import SortKey
 
 # Never copied into the trail: secrets and their hashes.
@@ -144,6 +145,15 @@ async def record(
     )
     event.hash = chain_hash(prev_hash, event_content(event))
     session.add(event)
+    webhook_events.enqueue(  # its outbox row (webhooks), in the same flush
+        session,
+        action=action,
+        seq=seq,
+        entity_type=entity_type,
+        entity_id=event.entity_id,
+        occurred_at=event.occurred_at,
+        after=after,
+    )
     await session.flush()
     await repo.set_head(session, seq=seq, digest=event.hash)
     return event

@@ -31,6 +31,8 @@ REVIEW_READERS = frozenset({"administrator", "officer", "reviewer"})
 SCORERS = frozenset({"administrator", "reviewer"})  # an administrator is refused by the service
 PLEDGE_READERS = frozenset({"administrator", "officer", "client"})
 PLEDGE_WRITERS = frozenset({"administrator", "client"})
+# Administrators and partner clients holding webhooks:write (a client: its own only).
+WEBHOOK_OWNERS = frozenset({"administrator", "client"})
 # OAuth endpoints authenticate the client itself (Basic or client_secret_post), never a
 # bearer token: without client credentials every caller is refused.
 CLIENT_CREDENTIALS = "client-credentials"
@@ -293,6 +295,24 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("DELETE", "/api/v1/clients/{client_id}"): Route(
         ADMIN, changed("client.deactivate", "oauth_client")
     ),
+    ("POST", "/api/v1/webhooks/subscriptions"): Route(
+        WEBHOOK_OWNERS, made("webhook_subscription.create")
+    ),
+    ("GET", "/api/v1/webhooks/subscriptions"): Route(WEBHOOK_OWNERS),
+    ("GET", "/api/v1/webhooks/subscriptions/{subscription_id}"): Route(WEBHOOK_OWNERS),
+    ("PATCH", "/api/v1/webhooks/subscriptions/{subscription_id}"): Route(
+        WEBHOOK_OWNERS, changed("webhook_subscription.update")
+    ),
+    ("DELETE", "/api/v1/webhooks/subscriptions/{subscription_id}"): Route(
+        WEBHOOK_OWNERS, changed("webhook_subscription.delete")
+    ),
+    ("POST", "/api/v1/webhooks/subscriptions/{subscription_id}/rotate-secret"): Route(
+        WEBHOOK_OWNERS, changed("webhook_subscription.rotate_secret")
+    ),
+    ("POST", "/api/v1/webhooks/subscriptions/{subscription_id}/replay"): Route(
+        WEBHOOK_OWNERS, changed("webhook_subscription.replay")
+    ),
+    ("GET", "/api/v1/webhooks/subscriptions/{subscription_id}/attempts"): Route(WEBHOOK_OWNERS),
 }
 
 

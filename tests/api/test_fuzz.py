@@ -59,7 +59,8 @@ from app.models import (
 from app.repositories import payments as payments_repo
 from app.schemas.application import AllocationCreate
 from app.schemas.payment import AcceptanceRequest, ClaimCreate, ClaimLineCreate, PaymentCreate
-from app.services import payments
+from app.schemas.webhook import WebhookSubscriptionCreate
+from app.services import payments, webhooks
 from app.services.allocations import grant_allocation, revoke_allocation
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
@@ -114,6 +115,9 @@ RULES_ON_THE_DATA = {
     "outside_project_period",
     "date_out_of_range",
     "cut_not_below_amount",
+    # a webhook URL against where the service calls (no private, loopback in production,
+    # link-local or metadata address): a schema names the scheme, not what a host is
+    "webhook_url_refused",
 }
 
 
@@ -302,6 +306,14 @@ async def _world(session: Any) -> dict[str, str]:
         scopes=["pledges:read"],
         organisation_id=foundation.id,
     )
+    hook = await webhooks.create_subscription(
+        session,
+        Principal(kind="client", id=partner.client.id, scopes=frozenset({"webhooks:write"})),
+        settings=SETTINGS,
+        data=WebhookSubscriptionCreate(
+            url="https://127.0.0.1:9/hook", event_types=["call.published"]
+        ),
+    )
     # A signed checkpoint, so that the newest is a 200 and the list has a page to walk.
     await create_checkpoint(session, secret=SETTINGS.secret, issuer=SETTINGS.issuer)
     in_line = await first_come_in_line(session)  # submissions reach the reservations and list
@@ -325,6 +337,7 @@ async def _world(session: Any) -> dict[str, str]:
         "line_number": 1,
         "payment_id": payment.id,
         "recovery_id": recovery.id,
+        "subscription_id": hook.id,
     }
     return {name: str(value) for name, value in ids.items()}
 

@@ -623,7 +623,7 @@ async def test_0024_cofinancing_shares_down_and_up(scratch_engine: AsyncEngine) 
     """Down: the three shares and their guard go, every other guard stays (no table
     rebuild). Up: an existing measure's shares are not given (null), and the guard refuses
     shares that do not sum to 10000 or are given in part."""
-    await migrations.upgrade(scratch_engine)
+    await migrations.upgrade(scratch_engine, "0024")  # its own baseline: later guards aside
     database = Database(scratch_engine)
     async with database.session(write=True) as session:
         await budget(session, total=1000, code="MIG24")
@@ -635,7 +635,7 @@ async def test_0024_cofinancing_shares_down_and_up(scratch_engine: AsyncEngine) 
     async with scratch_engine.connect() as conn:
         assert not shares & await conn.run_sync(_columns, "measure")
         assert await conn.run_sync(_guard_names) == at_head - {"measure_cofinancing_shares_check"}
-    await migrations.upgrade(scratch_engine)
+    await migrations.upgrade(scratch_engine, "0024")
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_guard_names) == at_head
         row = text("SELECT eu_share_bp, national_share_bp, regional_share_bp FROM measure")
@@ -656,3 +656,42 @@ async def test_0024_cofinancing_shares_down_and_up(scratch_engine: AsyncEngine) 
                 "regional_share_bp = 1500"
             )
         )
+
+
+async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the outbox and the webhook tables go, every other guard stays. Up: they are
+    back, empty, and a subscription must have exactly one owner and a known status."""
+    webhook_tables = {
+        "outbox_message",
+        "webhook_subscription",
+        "webhook_delivery",
+        "webhook_attempt",
+    }
+    await migrations.upgrade(scratch_engine, "0027")
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+        assert webhook_tables <= await conn.run_sync(_tables)
+    await migrations.downgrade(scratch_engine, "0024")
+    async with scratch_engine.connect() as conn:
+        assert not webhook_tables & await conn.run_sync(_tables)
+        ours = at_head - await conn.run_sync(_guard_names)
+    assert all(name.startswith((*webhook_tables, "sqlite_autoindex_")) for name in ours)
+    assert "webhook_subscription_one_owner_check" in ours
+    await migrations.upgrade(scratch_engine, "0027")
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        count = text("SELECT count(*) FROM webhook_subscription")
+        assert (await conn.execute(count)).scalar_one() == 0
+    now = datetime.now(UTC)
+    row = (
+        "INSERT INTO webhook_subscription (id, owner_user_id, owner_client_id, url, "
+        "event_types, status, secret_encrypted, last_sequence, created_at, updated_at, "
+        "version) VALUES (:id, NULL, NULL, 'https://example.org', '[]', :status, 'x', 0, "
+        ":now, :now, 1)"
+    )
+    for status in ("active", "bogus"):  # no owner; an unknown status
+        with pytest.raises(IntegrityError):
+            async with scratch_engine.begin() as conn:
+                await conn.execute(
+                    text(row), {"id": str(uuid.uuid4()), "status": status, "now": now}
+                )

@@ -25,6 +25,7 @@ from app.api.v1 import (
     state_aid_declarations,
     transparency,
     users,
+    webhooks,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -53,5 +54,6 @@ for module in (
     auth,
     users,
     clients,
+    webhooks,
 ):
     router.include_router(module.router)

@@ -814,6 +814,47 @@ async def _pledge_withdraw(w: World) -> Request:
     )
 
 
+HOOKS = "/api/v1/webhooks/subscriptions"
+HOOK_BODY = {"url": "https://127.0.0.1:9/hook", "event_types": ["call.published"]}
+
+
+async def _webhook_create(w: World) -> Request:
+    partner = await client_actor(w.session, w.settings, scopes=["webhooks:write"])
+    return Request(
+        "POST", HOOKS, partner, json=HOOK_BODY, expect=201, actor_recorded=_as_client(partner)
+    )
+
+
+async def _webhook(w: World) -> tuple[Actor, str]:
+    admin = await w.actor("administrator")
+    return admin, f"{HOOKS}/{await w.created(HOOKS, admin, HOOK_BODY)}"
+
+
+async def _webhook_update(w: World) -> Request:
+    admin, path = await _webhook(w)
+    headers = await w.etag(path, admin)
+    return Request("PATCH", path, admin, json={"status": "disabled"}, headers=headers)
+
+
+async def _webhook_delete(w: World) -> Request:
+    admin, path = await _webhook(w)
+    headers = await w.etag(path, admin)
+    entity = path.rsplit("/", 1)[1]
+    return Request("DELETE", path, admin, headers=headers, expect=204, entity_id=entity)
+
+
+async def _webhook_rotate(w: World) -> Request:
+    admin, path = await _webhook(w)
+    headers = await w.etag(path, admin)
+    return Request("POST", f"{path}/rotate-secret", admin, json={}, headers=headers)
+
+
+async def _webhook_replay(w: World) -> Request:
+    admin, path = await _webhook(w)
+    headers = await w.etag(path, admin)
+    return Request("POST", f"{path}/replay", admin, json={"from_sequence": 1}, headers=headers)
+
+
 S, PRE = ApplicationStatus, ApplicationStage.PRELIMINARY
 ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "programme.create": _programme_create,
@@ -874,6 +915,11 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "pledge.create": _pledge_create,
     "pledge.update": _pledge_update,
     "pledge.withdraw": _pledge_withdraw,
+    "webhook_subscription.create": _webhook_create,
+    "webhook_subscription.update": _webhook_update,
+    "webhook_subscription.delete": _webhook_delete,
+    "webhook_subscription.rotate_secret": _webhook_rotate,
+    "webhook_subscription.replay": _webhook_replay,
 }
 # Every change's event and the changes that write none, as tests/api/routes.py lists them.
 CASES: dict[tuple[str, str], Event] = {k: r.event for k, r in ROUTES.items() if r.event}
@@ -881,7 +927,7 @@ EXEMPT: dict[tuple[str, str], str] = {k: r.no_event for k, r in ROUTES.items() i
 # Events that carry no entity snapshot at all (a session is not an entity's state).
 NO_STATE = frozenset({"auth.login", "auth.refresh", "auth.logout", "token.revoke"})
 # Events of a deletion: the state before, nothing after.
-DELETIONS = frozenset({"review.unassign"})
+DELETIONS = frozenset({"review.unassign", "webhook_subscription.delete"})
 
 
 def test_every_mutating_route_has_a_case_or_a_reason(app: FastAPI) -> None:
