@@ -658,7 +658,7 @@ async def test_0024_cofinancing_shares_down_and_up(scratch_engine: AsyncEngine) 
         )
 
 
-async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
+async def test_0025_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
     """Down: the outbox and the webhook tables go, every other guard stays. Up: they are
     back, empty, and a subscription must have exactly one owner and a known status."""
     webhook_tables = {
@@ -667,7 +667,7 @@ async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
         "webhook_delivery",
         "webhook_attempt",
     }
-    await migrations.upgrade(scratch_engine, "0027")
+    await migrations.upgrade(scratch_engine, "0025")
     async with scratch_engine.connect() as conn:
         at_head = await conn.run_sync(_guard_names)
         assert webhook_tables <= await conn.run_sync(_tables)
@@ -677,7 +677,7 @@ async def test_0027_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
         ours = at_head - await conn.run_sync(_guard_names)
     assert all(name.startswith((*webhook_tables, "sqlite_autoindex_")) for name in ours)
     assert "webhook_subscription_one_owner_check" in ours
-    await migrations.upgrade(scratch_engine, "0027")
+    await migrations.upgrade(scratch_engine, "0025")
     async with scratch_engine.connect() as conn:
         assert await conn.run_sync(_guard_names) == at_head
         count = text("SELECT count(*) FROM webhook_subscription")

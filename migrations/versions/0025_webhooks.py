@@ -9,7 +9,7 @@
 
 New tables only: nothing to carry over, the downgrade drops them.
 
-Revision ID: 0027
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-07 01:00:00
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0027"
+revision: str = "0025"
 down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
