@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query
@@ -51,7 +52,7 @@ class AllocationOut(BaseModel):
     measure_id: uuid.UUID
     call_id: uuid.UUID
     district_id: uuid.UUID | None
-    amount_cents: int
+    amount: Decimal  # the ORM maps the cents column to a Decimal (app.db.types.Money)
     status: str
     granted_at: datetime
     granted_by: str
@@ -80,9 +81,9 @@ class ProgrammeOut(BaseModel):
     responsible_office: str
     legal_basis: str
     approved_on: date | None
-    total_budget_cents: int
-    measures_budget_cents: int
-    allocated_cents: int
+    total_budget: Decimal
+    measures_budget: Decimal
+    allocated: Decimal
     funded_projects: int
     created_at: datetime
     updated_at: datetime

@@ -437,6 +437,8 @@ def report(
         "S4": "S4 — one programme by id (GET /api/v1/programmes/{id})",
         "S6": "S6 — one organisation by id, officer bearer token (GET /api/v1/organisations/{id}: "
         "token verified, revocation and account checked, object-level access)",
+        "S7": "S7 — one application by id, officer bearer token (GET /api/v1/applications/{id}: "
+        "the principal in one statement, the application in one)",
         "S5": f"S5 — S1 with a total: first page of 50 by call, `include_total=true` "
         f"({big.allocations:,} allocations)",
         "G1": f"G1 — grant allocation, spread over {grants.SPREAD_CALLS} calls / 4 measures "
@@ -576,11 +578,13 @@ def report(
     r = paired(("Q1", "app"), ("S3", "app"))
     add("SQLite ÷ PostgreSQL, first page on the small dataset (informative)", r, "—", None)
     r = paired(("S4", "app"), ("S4", "L"))
-    add("S4 by id app ÷ L (informative)", r, "—", None)
+    add("S4 by id CPU/request app ÷ L (issue 17)", r, "≤ 2.0", _le(r, 2.0))
+    r = paired(("S4", "P"), ("S4", "app"))
+    add("S4 by id P ÷ app (app cheaper by; issue 17)", r, "≥ 3.0", _ge(r, 3.0))
     r = paired(("S6", "app"), ("S4", "app"))
-    add(
-        "S6 organisation by id with a token ÷ S4 public programme by id (informative)", r, "—", None
-    )
+    add("S6 organisation by id with a token ÷ S4 public by id (issue 17)", r, "≤ 2.0", _le(r, 2.0))
+    r = paired(("S7", "app"), ("S4", "app"))
+    add("S7 application by id with a token ÷ S4 public by id (informative)", r, "—", None)
     lines += ["## Targets (issue 8)", "", "| target | measured | goal | result |"]
     lines += ["|---|---:|---|---|"]
     for name, shown, goal, result in checks:
@@ -633,6 +637,31 @@ async def count_statements(extra: Extra, t_small: Targets, setup: grants.Setup) 
     )
     extra.statement_rows["POST allocations, grant (officer)"] = grant
     extra.statement_rows["POST allocations, over-cap refusal (officer)"] = refusal
+    await count_reads_by_id(extra, t_small, setup)
+
+
+async def count_reads_by_id(extra: Extra, t_small: Targets, setup: grants.Setup) -> None:
+    """Reads by id (issue 17): 1 statement public, 2 with a token (the principal in one)."""
+    url = dataset.sqlalchemy_url(dataset.SIZES["small"])
+    (programme,) = await statements.count(
+        url, [("GET", f"/api/v1/programmes/{t_small.programme_id}", None)], login=("", "")
+    )
+    extra.statement_rows["GET programme by id (anonymous)"] = programme
+    organisation, application = await statements.count(
+        grants.URL,
+        [
+            ("GET", f"/api/v1/organisations/{setup.organisation_id}", None),
+            ("GET", f"/api/v1/applications/{s7_application()}", None),
+        ],
+        login=(grants.OFFICER_EMAIL, grants.OFFICER_PASSWORD),
+    )
+    extra.statement_rows["GET organisation by id (officer)"] = organisation
+    extra.statement_rows["GET application by id (officer)"] = application
+
+
+def s7_application() -> str:
+    """S7's application: the last of a grant pool (read, never needed to be ungranted)."""
+    return grants.pool_ids("bspread")[-1]
 
 
 def _le(value: float | None, limit: float) -> bool | None:
@@ -787,6 +816,15 @@ def main() -> None:
                     http_case(
                         app_grants,
                         f"/api/v1/organisations/{setup.organisation_id}",
+                        (f"Authorization: {bearer}",),
+                    ),
+                ),
+                Case(
+                    "S7",
+                    "app",
+                    http_case(
+                        app_grants,
+                        f"/api/v1/applications/{s7_application()}",
                         (f"Authorization: {bearer}",),
                     ),
                 ),

@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, delete, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import MemberRole, MemberStatus
+from app.db.driver import PreparedRead
 from app.models.application import Application
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.repositories.paging import Order, keyset
 from app.repositories.programmes import search
+
+# An organisation as OrganisationRead shows it, in its fields' order (``is_legal_entity`` is
+# computed from the tax code): app.schemas.organisation.organisation_item formats the raw
+# row. Built once, run on the driver on PostgreSQL (app.db.driver); who may read it is the
+# service's decision (app.repositories.visibility.sees_organisation).
+ORGANISATION_READ_COLUMNS = (
+    Organisation.id,
+    Organisation.legal_name,
+    Organisation.tax_code,
+    Organisation.vat_number,
+    Organisation.legal_nature,
+    Organisation.profit_status,
+    Organisation.size_class,
+    Organisation.province,
+    Organisation.accompaniment_experience,
+    Organisation.created_at,
+    Organisation.updated_at,
+)
+_ORGANISATION_BY_ID = PreparedRead(
+    select(*ORGANISATION_READ_COLUMNS).where(Organisation.id == bindparam("organisation_id"))
+)
+
+
+async def organisation_row(
+    session: AsyncSession, organisation_id: uuid.UUID
+) -> Sequence[Any] | None:
+    """One organisation as ORGANISATION_READ_COLUMNS (a raw row), or None."""
+    rows = await _ORGANISATION_BY_ID.fetch(session, {"organisation_id": organisation_id})
+    return rows[0] if rows else None
 
 
 async def get_organisation(

@@ -35,6 +35,64 @@ def accepted_member_of(organisation_id: Any) -> Select[uuid.UUID]:
     )
 
 
+# An application as ApplicationRead shows it, in its fields' order, money as the stored
+# cents: app.schemas.application.application_item formats the raw row.
+APPLICATION_READ_COLUMNS = (
+    Application.id,
+    Application.call_id,
+    Application.measure_id,
+    Application.line_id,
+    Application.applicant_organisation_id,
+    Application.partnership_id,
+    Application.title,
+    Application.description,
+    cents(Application.total_cost).label("total_cost_cents"),
+    cents(Application.requested).label("requested_cents"),
+    Application.thematic_area_id,
+    Application.district_id,
+    Application.stage,
+    Application.preliminary_id,
+    Application.status,
+    Application.submitted_at,
+    Application.decided_at,
+    cents(Application.reserved).label("reserved_cents"),
+    Application.waiting_position,
+    Application.created_at,
+    Application.updated_at,
+)
+
+
+def _application_by_id(visible: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return select(*APPLICATION_READ_COLUMNS).where(
+        Application.id == bindparam("application_id"), visible
+    )
+
+
+# One statement per view shared by every caller of a kind (app.repositories.visibility),
+# built once and run on the driver on PostgreSQL (app.db.driver).
+_SHARED_APPLICATION_BY_ID = {
+    view: PreparedRead(_application_by_id(visible))
+    for view, visible in visibility.SHARED_APPLICATION_VIEWS.items()
+}
+
+
+async def application_row(
+    session: AsyncSession, application_id: uuid.UUID, principal: Principal
+) -> Sequence[Any] | None:
+    """One application the principal may see, as APPLICATION_READ_COLUMNS (a raw row), or
+    None. The views shared by a kind of caller run a statement built once; an applicant's
+    own (it names its organisations) is built per request."""
+    values: dict[str, Any] = {"application_id": application_id}
+    view = visibility.shared_application_view(principal)
+    if view is not None:
+        if view == "reviewer":
+            values["reviewer_id"] = principal.id
+        rows = await _SHARED_APPLICATION_BY_ID[view].fetch(session, values)
+        return rows[0] if rows else None
+    query = _application_by_id(visibility.applications(principal))
+    return (await session.execute(query, values)).first()
+
+
 async def get_application(
     session: AsyncSession, application_id: uuid.UUID, visible: ColumnElement[bool]
 ) -> Application | None:

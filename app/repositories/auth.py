@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import orjson
+from sqlalchemy import String, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import Role
+from app.db.driver import PreparedRead
 from app.models.auth import (
     ClientAuthFailure,
     LoginFailure,
@@ -21,6 +26,112 @@ from app.models.auth import (
     UserMembership,
 )
 from app.repositories.paging import Order, keyset
+
+# The principal of a bearer token in one statement (issue 17): whether the token or its login
+# session is revoked, and the account with its memberships, or the client. A one-row FROM
+# with outer joins: the revocation facts come back even when no account or client matches.
+# Built once, run on the driver on PostgreSQL (app.db.driver).
+_ONE = select(literal(1).label("one")).subquery("one")
+_TOKEN_REVOKED = exists().where(RevokedToken.jti == bindparam("jti", type_=String))
+_SESSION_REVOKED = exists().where(
+    RefreshToken.family_id == bindparam("session_id"), RefreshToken.revoked_at.is_not(None)
+)
+_USER_PRINCIPAL = PreparedRead(
+    select(
+        _TOKEN_REVOKED.label("token_revoked"),
+        _SESSION_REVOKED.label("session_revoked"),
+        UserAccount.id,
+        UserAccount.role,
+        UserAccount.active,
+        UserAccount.must_change_password,
+        UserMembership.organisation_id,
+    )
+    .select_from(_ONE)
+    .outerjoin(UserAccount, UserAccount.id == bindparam("user_id"))
+    .outerjoin(UserMembership, UserMembership.user_id == UserAccount.id)
+    .order_by(UserMembership.organisation_id)
+)
+_CLIENT_PRINCIPAL = PreparedRead(
+    select(
+        _TOKEN_REVOKED.label("token_revoked"),
+        _SESSION_REVOKED.label("session_revoked"),
+        OAuthClient.id,
+        OAuthClient.client_id,
+        OAuthClient.active,
+        OAuthClient.scopes,
+        OAuthClient.organisation_id,
+    )
+    .select_from(_ONE)
+    .outerjoin(OAuthClient, OAuthClient.client_id == bindparam("client_id", type_=String))
+)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    """asyncpg's own UUID class as the standard one (it hashes and compares alike, but
+    other libraries may test the exact type)."""
+    return value if type(value) is uuid.UUID else uuid.UUID(bytes=value.bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """What the database says about a token's caller, read in one statement."""
+
+    token_revoked: bool
+    session_revoked: bool
+    # The account or client, None when none matches.
+    id: uuid.UUID | None = None
+    active: bool = False
+    role: Role | None = None
+    must_change_password: bool = False
+    organisation_ids: tuple[uuid.UUID, ...] = ()
+    client_id: str | None = None
+    client_scopes: tuple[str, ...] = ()
+
+
+async def user_token_facts(
+    session: AsyncSession, *, jti: str, session_id: uuid.UUID | None, user_id: uuid.UUID | None
+) -> TokenFacts:
+    """Revocation of the token and of its session, the account and its memberships."""
+    rows: Sequence[Any] = await _USER_PRINCIPAL.fetch(
+        session, {"jti": jti, "session_id": session_id, "user_id": user_id}
+    )
+    first = rows[0]
+    revoked, session_revoked = bool(first[0]), bool(first[1])
+    if first[2] is None:
+        return TokenFacts(revoked, session_revoked)
+    return TokenFacts(
+        revoked,
+        session_revoked,
+        id=_uuid(first[2]),
+        role=Role(first[3]),
+        active=bool(first[4]),
+        must_change_password=bool(first[5]),
+        organisation_ids=tuple(_uuid(row[6]) for row in rows if row[6] is not None),
+    )
+
+
+async def client_token_facts(
+    session: AsyncSession, *, jti: str, session_id: uuid.UUID | None, client_id: str
+) -> TokenFacts:
+    """Revocation of the token (and of a session, should a client token name one) and the
+    partner client it was issued to."""
+    rows: Sequence[Any] = await _CLIENT_PRINCIPAL.fetch(
+        session, {"jti": jti, "session_id": session_id, "client_id": client_id}
+    )
+    (revoked, session_revoked, id_, client, active, scopes, organisation_id) = rows[0]
+    if id_ is None:
+        return TokenFacts(bool(revoked), bool(session_revoked))
+    if isinstance(scopes, str | bytes):  # the driver leaves JSONB as its text
+        scopes = orjson.loads(scopes)
+    return TokenFacts(
+        bool(revoked),
+        bool(session_revoked),
+        id=_uuid(id_),
+        active=bool(active),
+        client_id=client,
+        client_scopes=tuple(scopes or ()),
+        organisation_ids=() if organisation_id is None else (_uuid(organisation_id),),
+    )
 
 
 async def get_client_by_client_id(session: AsyncSession, client_id: str) -> OAuthClient | None:

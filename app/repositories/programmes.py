@@ -3,15 +3,49 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from app.db.driver import PreparedRead
+from app.db.types import cents
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories.paging import Order, keyset
+
+# A programme as ProgrammeRead shows it, in its fields' order (``available`` is computed from
+# the two before it), money as the stored cents: app.schemas.programme.programme_item
+# formats the raw row. Built once, run on the driver on PostgreSQL (app.db.driver).
+PROGRAMME_READ_COLUMNS = (
+    Programme.id,
+    Programme.code,
+    Programme.name_it,
+    Programme.name_en,
+    Programme.description_it,
+    Programme.description_en,
+    Programme.currency,
+    Programme.responsible_office,
+    Programme.legal_basis,
+    Programme.approved_on,
+    cents(Programme.total_budget).label("total_budget_cents"),
+    cents(Programme.measures_budget).label("measures_budget_cents"),
+    cents(Programme.allocated).label("allocated_cents"),
+    Programme.funded_projects,
+    Programme.created_at,
+    Programme.updated_at,
+)
+_PROGRAMME_BY_ID = PreparedRead(
+    select(*PROGRAMME_READ_COLUMNS).where(Programme.id == bindparam("programme_id"))
+)
+
+
+async def programme_row(session: AsyncSession, programme_id: uuid.UUID) -> Sequence[Any] | None:
+    """One programme as PROGRAMME_READ_COLUMNS (a raw row), or None."""
+    rows = await _PROGRAMME_BY_ID.fetch(session, {"programme_id": programme_id})
+    return rows[0] if rows else None
 
 
 async def get_programme_by_code(session: AsyncSession, code: str) -> Programme | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, false, or_, select, true
 
 from app.core.auth import Principal, Role
 from app.core.domain import MemberStatus
@@ -28,6 +28,12 @@ def organisations(principal: Principal) -> ColumnElement[bool]:
     if principal.organisation_ids:
         return Organisation.id.in_(principal.organisation_ids)
     return false()
+
+
+def sees_organisation(principal: Principal, organisation_id: uuid.UUID) -> bool:
+    """:func:`organisations` for one organisation, decided without a query (its reads by
+    id then run one statement built once for everyone)."""
+    return principal.is_region or organisation_id in principal.organisation_ids
 
 
 def _accepted_memberships(principal: Principal) -> Select[uuid.UUID]:
@@ -79,6 +85,27 @@ def applications(principal: Principal) -> ColumnElement[bool]:
             Application.partnership_id.in_(_accepted_memberships(principal)),
         )
     return false()
+
+
+# Applications as every caller of a kind sees them, with named parameters: statements built
+# once per view (reads by id, app.db.driver). An applicant's view names its own
+# organisations, so it is built per request (:func:`applications`).
+SHARED_APPLICATION_VIEWS: dict[str, ColumnElement[bool]] = {
+    "region": true(),
+    "reviewer": Application.id.in_(
+        select(Review.application_id).where(Review.reviewer_id == bindparam("reviewer_id"))
+    ),
+}
+
+
+def shared_application_view(principal: Principal) -> str | None:
+    """The key of the principal's view in SHARED_APPLICATION_VIEWS; None where it is built
+    per request (an applicant's) or sees nothing (:func:`applications` is ``false()``)."""
+    if principal.is_region:
+        return "region"
+    if principal.role is Role.REVIEWER and principal.id is not None:
+        return "reviewer"
+    return None
 
 
 def reviews(principal: Principal) -> ColumnElement[bool]:

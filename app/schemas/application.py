@@ -112,6 +112,62 @@ class ApplicationRead(Output):
     updated_at: datetime
 
 
+def application_item(row: Sequence[Any]) -> dict[str, Any]:
+    """One application as ApplicationRead serialises it, from a raw row of
+    ``APPLICATION_READ_COLUMNS`` (money in cents), without a model: a read by id is served
+    as orjson bytes. A test holds it byte for byte to ApplicationRead."""
+    (
+        id_,
+        call_id,
+        measure_id,
+        line_id,
+        applicant_organisation_id,
+        partnership_id,
+        title,
+        description,
+        total_cost,
+        requested,
+        thematic_area_id,
+        district_id,
+        stage,
+        preliminary_id,
+        status,
+        submitted_at,
+        decided_at,
+        reserved,
+        waiting_position,
+        created_at,
+        updated_at,
+    ) = row
+    return {
+        "id": str(id_),
+        "call_id": str(call_id),
+        "measure_id": str(measure_id),
+        "line_id": _id(line_id),
+        "applicant_organisation_id": _id(applicant_organisation_id),
+        "partnership_id": _id(partnership_id),
+        "title": title,
+        "description": description,
+        "total_cost": format_cents(total_cost),
+        "requested": format_cents(requested),
+        "thematic_area_id": _id(thematic_area_id),
+        "district_id": _id(district_id),
+        "stage": str(stage),
+        "preliminary_id": _id(preliminary_id),
+        "status": str(status),
+        "submitted_at": submitted_at,
+        "decided_at": decided_at,
+        "reserved": format_cents(reserved),
+        "waiting_position": waiting_position,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def _id(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 class _ApplicationFilters(BaseModel):
     programme_id: ProgrammeFilter = None
     measure_id: MeasureFilter = None

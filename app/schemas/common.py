@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import types
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, NewType, TypeVar, Union, get_args, get_origin
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -62,3 +63,15 @@ def from_attributes(schema: type[ReadT], source: object, **given: object) -> Rea
         for name in schema.model_fields
     }
     return schema.model_validate(values, from_attributes=True)
+
+
+# One representation already serialised to JSON, byte for byte what its XRead model gives
+# (``model_dump_json()``): what a hot read by id's service answers, never built as a model.
+# Its ETag is the same (app.api.etag hashes these bytes).
+ReadJson = NewType("ReadJson", bytes)
+
+
+def read_json(item: dict[str, Any]) -> ReadJson:
+    """An item of plain values (ids, money and enums already strings) as the model's JSON
+    (orjson: UTC as ``Z``, like Pydantic)."""
+    return ReadJson(orjson.dumps(item, option=orjson.OPT_UTC_Z))

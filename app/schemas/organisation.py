@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -84,6 +86,39 @@ class OrganisationRead(Output):
     accompaniment_experience: bool
     created_at: datetime
     updated_at: datetime
+
+
+def organisation_item(row: Sequence[Any]) -> dict[str, Any]:
+    """One organisation as OrganisationRead serialises it, from a raw row of
+    ``ORGANISATION_READ_COLUMNS``, without a model: a read by id is served as orjson bytes.
+    A test holds it byte for byte to OrganisationRead."""
+    (
+        id_,
+        legal_name,
+        tax_code,
+        vat_number,
+        legal_nature,
+        profit_status,
+        size_class,
+        province,
+        accompaniment_experience,
+        created_at,
+        updated_at,
+    ) = row
+    return {
+        "id": str(id_),
+        "legal_name": legal_name,
+        "tax_code": tax_code,
+        "is_legal_entity": is_legal_entity_tax_code(tax_code),
+        "vat_number": vat_number,
+        "legal_nature": str(legal_nature),
+        "profit_status": str(profit_status),
+        "size_class": None if size_class is None else str(size_class),
+        "province": None if province is None else str(province),
+        "accompaniment_experience": accompaniment_experience,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
 
 
 def organisation_read(organisation: Organisation) -> OrganisationRead:

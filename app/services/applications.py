@@ -48,7 +48,9 @@ from app.schemas.application import (
     ApplicationQuery,
     ApplicationRead,
     ApplicationUpdate,
+    application_item,
 )
+from app.schemas.common import ReadJson, read_json
 from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
 from app.services import audit, first_come
@@ -166,10 +168,14 @@ async def read_application(session: AsyncSession, application: Application) -> A
 
 async def get_application(
     session: AsyncSession, principal: Principal, application_id: uuid.UUID
-) -> ApplicationRead:
-    return ApplicationRead.model_validate(
-        await load_application(session, application_id, principal)
-    )
+) -> ReadJson:
+    """An application the principal may see (another party's is 404, like a missing one).
+    Already serialised: its raw row formatted without a model (the same bytes as
+    ApplicationRead)."""
+    row = await repo.application_row(session, application_id, principal)
+    if row is None:
+        raise NotFound(f"No application {application_id}.")
+    return read_json(application_item(row))
 
 
 async def _applicant_organisations(

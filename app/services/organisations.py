@@ -26,6 +26,7 @@ from app.repositories import applicants as repo
 from app.repositories import applications as application_repo
 from app.repositories import visibility
 from app.repositories.applicants import Invitation
+from app.schemas.common import ReadJson, read_json
 from app.schemas.organisation import (
     InvitationQuery,
     MemberInvite,
@@ -40,6 +41,7 @@ from app.schemas.organisation import (
     PartnershipRead,
     PartnershipUpdate,
     membership_read,
+    organisation_item,
     organisation_read,
     partnership_read,
 )
@@ -100,8 +102,16 @@ async def read_organisation(session: AsyncSession, organisation: Organisation) -
 
 async def get_organisation(
     session: AsyncSession, principal: Principal, organisation_id: uuid.UUID
-) -> OrganisationRead:
-    return organisation_read(await load_organisation(session, organisation_id, principal))
+) -> ReadJson:
+    """One of the caller's organisations (another party's is 404, exactly like a missing
+    one). Already serialised: one statement built once, its raw row formatted without a
+    model (the same bytes as OrganisationRead)."""
+    row = None
+    if visibility.sees_organisation(principal, organisation_id):
+        row = await repo.organisation_row(session, organisation_id)
+    if row is None:
+        raise NotFound(f"No organisation {organisation_id}.")
+    return read_json(organisation_item(row))
 
 
 def _acts_for(principal: Principal, organisation_id: uuid.UUID) -> bool:

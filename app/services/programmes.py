@@ -19,6 +19,7 @@ from app.core.errors import (
     Conflict,
     DomainError,
     MeasureCallsBudgetExceeded,
+    NotFound,
     NotMixedInstrument,
     ProgrammeMeasuresBudgetExceeded,
 )
@@ -27,6 +28,7 @@ from app.db.guards import violated_constraint
 from app.models.programme import Measure, Programme
 from app.repositories import budgets
 from app.repositories import programmes as repo
+from app.schemas.common import ReadJson, read_json
 from app.schemas.page import Page
 from app.schemas.programme import (
     MeasureCreate,
@@ -38,6 +40,7 @@ from app.schemas.programme import (
     ProgrammeRead,
     ProgrammeUpdate,
     measure_read,
+    programme_item,
 )
 from app.schemas.reference_data import MeasureSpec
 from app.services import audit
@@ -67,8 +70,13 @@ async def read_programme(session: AsyncSession, programme: Programme) -> Program
 
 async def get_programme(
     session: AsyncSession, principal: Principal, programme_id: uuid.UUID
-) -> ProgrammeRead:
-    return ProgrammeRead.model_validate(await load_programme(session, programme_id))
+) -> ReadJson:
+    """A programme by id, public. Already serialised: one statement built once, its raw row
+    formatted without a model (the same bytes as ProgrammeRead)."""
+    row = await repo.programme_row(session, programme_id)
+    if row is None:
+        raise NotFound(f"No programme {programme_id}.")
+    return read_json(programme_item(row))
 
 
 async def list_measures(

@@ -66,26 +66,41 @@ async def issue_token(
     return IssuedToken(token, settings.access_token_ttl_seconds, claims.raw["scope"], claims)
 
 
-async def verify_token(
+async def _signed_claims(
     session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
 ) -> AccessTokenClaims:
-    """Signature, header, claims, and not revoked; raises InvalidAccessToken."""
+    """Signature, header and claims; raises InvalidAccessToken. Revocation is not checked."""
     kid = token_header(token).get("kid")
     public_keys = await keys.get(session, kid if isinstance(kid, str) else None)
-    claims = verify_access_token(
+    return verify_access_token(
         token,
         public_keys=public_keys,
         issuer=settings.issuer,
         audience=settings.token_audience,
         max_lifetime=timedelta(seconds=settings.access_token_ttl_seconds),
     )
-    if await repo.is_revoked(session, claims.jti):
+
+
+def _check_revocation(*, token_revoked: bool, session_revoked: bool) -> None:
+    if token_revoked:
         raise InvalidAccessToken("token revoked")
-    session_id = _session_id(claims.raw.get("sid"))
-    if session_id is not None and await repo.is_session_revoked(session, session_id):
+    if session_revoked:
         # Logout, a refresh-token replay or a deactivation revoked the session: every
         # access token of it stops, not only the one that was presented.
         raise InvalidAccessToken("session revoked")
+
+
+async def verify_token(
+    session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
+) -> AccessTokenClaims:
+    """Signature, header, claims, and not revoked; raises InvalidAccessToken."""
+    claims = await _signed_claims(session, settings, keys, token)
+    session_id = _session_id(claims.raw.get("sid"))
+    _check_revocation(
+        token_revoked=await repo.is_revoked(session, claims.jti),
+        session_revoked=session_id is not None
+        and await repo.is_session_revoked(session, session_id),
+    )
     return claims
 
 
@@ -101,50 +116,59 @@ def _session_id(value: object) -> uuid.UUID | None:
 async def principal_from_token(
     session: AsyncSession, settings: Settings, keys: PublicKeyCache, token: str
 ) -> Principal:
-    """The caller behind a bearer token, with the scopes it holds today."""
+    """The caller behind a bearer token, with the scopes it holds today. After the
+    signature, one statement: the token and its session not revoked, the account (active,
+    its role, whether its password must change, its memberships) or the client."""
     try:
-        claims = await verify_token(session, settings, keys, token)
+        claims = await _signed_claims(session, settings, keys, token)
+        session_id = _session_id(claims.raw.get("sid"))
+        if claims.client_id == FIRST_PARTY_CLIENT_ID:
+            facts = await repo.user_token_facts(
+                session, jti=claims.jti, session_id=session_id, user_id=_user_id(claims.subject)
+            )
+        else:
+            facts = await repo.client_token_facts(
+                session, jti=claims.jti, session_id=session_id, client_id=claims.client_id
+            )
+        _check_revocation(token_revoked=facts.token_revoked, session_revoked=facts.session_revoked)
     except InvalidAccessToken as error:
         log.info("access token refused: %s", error)
         raise Unauthenticated("The access token is not valid.", error="invalid_token") from error
     if claims.client_id == FIRST_PARTY_CLIENT_ID:
-        user = await _user(session, claims.subject)
-        if user is None or not user.active:
+        if facts.id is None or not facts.active or facts.role is None:
             raise Unauthenticated("The account is not active.", error="invalid_token")
-        orgs = (await repo.memberships(session, [user.id]))[user.id]
         return Principal(
             kind="user",
-            id=user.id,
+            id=facts.id,
             client_id=claims.client_id,
-            role=user.role,
+            role=facts.role,
             # A role's scopes may have shrunk since the token was issued.
-            scopes=claims.scopes & ROLE_SCOPES[user.role],
-            organisation_ids=frozenset(orgs),
+            scopes=claims.scopes & ROLE_SCOPES[facts.role],
+            organisation_ids=frozenset(facts.organisation_ids),
             token_jti=claims.jti,
             token_expires_at=claims.expires_at,
-            session_id=_session_id(claims.raw.get("sid")),
-            password_change_required=user.must_change_password,
+            session_id=session_id,
+            password_change_required=facts.must_change_password,
         )
-    client = await repo.get_client_by_client_id(session, claims.client_id)
-    if client is None or not client.active or claims.subject != client.client_id:
+    if facts.id is None or not facts.active or claims.subject != facts.client_id:
         raise Unauthenticated("The client is not active.", error="invalid_token")
     return Principal(
         kind="client",
-        id=client.id,
-        client_id=client.client_id,
-        scopes=claims.scopes & frozenset(client.scopes),
-        organisation_ids=frozenset({client.organisation_id} if client.organisation_id else ()),
+        id=facts.id,
+        client_id=facts.client_id,
+        scopes=claims.scopes & frozenset(facts.client_scopes),
+        organisation_ids=frozenset(facts.organisation_ids),
         token_jti=claims.jti,
         token_expires_at=claims.expires_at,
     )
 
 
-async def _user(session: AsyncSession, subject: str) -> Any:
+def _user_id(subject: str) -> uuid.UUID | None:
+    """The account a user token names; a subject that is no id names none (not active)."""
     try:
-        user_id = uuid.UUID(subject)
+        return uuid.UUID(subject)
     except ValueError:
         return None
-    return await repo.get_user(session, user_id)
 
 
 async def revoke_access_token(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
 from app.api.dry_run import DryRunFlag, precondition_finding
-from app.api.etag import ETAG_HEADER, change, read_with_etag, with_etag
+from app.api.etag import ETAG_HEADER, change, json_with_etag, with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -60,15 +60,14 @@ async def list_applications(
 @router.get(
     "/{application_id}",
     summary="Read an application",
+    response_model=ApplicationRead,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_application(
-    application_id: ApplicationId, session: SessionDep, principal: Reader, response: Response
-) -> ApplicationRead:
+    application_id: ApplicationId, session: SessionDep, principal: Reader
+) -> Response:
     """Return an application the caller may see (another party's is 404)."""
-    return await read_with_etag(
-        response, service.get_application(session, principal, application_id)
-    )
+    return json_with_etag(await service.get_application(session, principal, application_id))
 
 
 @router.post(

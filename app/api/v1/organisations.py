@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import SessionDep, require
-from app.api.etag import change, read_with_etag
+from app.api.etag import change, json_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -52,15 +52,14 @@ async def list_organisations(
 @router.get(
     "/{organisation_id}",
     summary="Read an organisation",
+    response_model=OrganisationRead,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_organisation(
-    organisation_id: OrganisationId, session: SessionDep, principal: Reader, response: Response
-) -> OrganisationRead:
+    organisation_id: OrganisationId, session: SessionDep, principal: Reader
+) -> Response:
     """Return one of the caller's organisations (another party's is 404)."""
-    return await read_with_etag(
-        response, service.get_organisation(session, principal, organisation_id)
-    )
+    return json_with_etag(await service.get_organisation(session, principal, organisation_id))
 
 
 @router.post(

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, require
-from app.api.etag import change, read_with_etag
+from app.api.etag import change, json_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
@@ -43,14 +43,13 @@ async def list_programmes(
     "/{programme_id}",
     summary="Read a programme",
     dependencies=[CHECKS_OPTIONAL_TOKEN],
+    response_model=ProgrammeRead,
     responses=problem_responses(401, 404, 422),
     openapi_extra=OPTIONAL_AUTH,
 )
-async def get_programme(
-    programme_id: ProgrammeId, session: SessionDep, response: Response
-) -> ProgrammeRead:
+async def get_programme(programme_id: ProgrammeId, session: SessionDep) -> Response:
     """Return a programme with its budget, allocated and available amounts. Public."""
-    return await read_with_etag(response, service.get_programme(session, ANONYMOUS, programme_id))
+    return json_with_etag(await service.get_programme(session, ANONYMOUS, programme_id))
 
 
 @router.post(
