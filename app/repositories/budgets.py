@@ -7,7 +7,6 @@ committed value, so a cap can never be overshot. Always in the order programme -
 
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
@@ -29,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import ZERO
+from app.db.session import mark_critical_section
 from app.db.types import Money
 from app.models.allocation import Allocation
 from app.models.call import Call
@@ -198,11 +198,6 @@ _SQLITE_STEPS = (
     (_GRANT_MEASURE, ("measure_key", "amount", "stamp")),
     (_GRANT_CALL, ("call_key", "amount", "released", "stamp")),
 )
-# Where the time between a grant's first counter lock and its COMMIT starts
-# (app.db.session observes it at COMMIT: wecare_grant_critical_section_seconds).
-CRITICAL_SINCE = "critical_section_since"
-
-
 Counter = Literal["programme", "measure", "call"]
 
 
@@ -234,7 +229,7 @@ async def write_grant(
         "released": released,
         "stamp": allocation["updated_at"],
     }
-    session.info.setdefault(CRITICAL_SINCE, time.perf_counter())
+    mark_critical_section(session)  # observed at COMMIT (app.db.session)
     steps: list[bool] = []
     if session.get_bind().dialect.name == "postgresql":
         row = (await session.execute(_GRANT, values)).one()

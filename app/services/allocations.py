@@ -486,15 +486,18 @@ async def _grant(
     allocation = _new_allocation(subject, amount, district_id, principal.actor)
     row = {column.name: getattr(allocation, key) for key, column in _ALLOCATION_COLUMNS}
     writes = await budgets.write_grant(session, allocation=row, released=released)
-    if writes.refused is not None:
-        raise await _refusal(session, writes.refused, application, amount, released)
-    if not writes.inserted:  # a concurrent grant committed what stands in the way
+    if writes.refused is not None or not writes.inserted:
+        # Refused under the locks: a concurrent grant committed meanwhile. The rules keep
+        # their order: its allocation of this application, or of the district, comes first
+        # (the insert's unique indexes found it, or the counters refused before it ran).
         if (existing := await repo.active_allocation_of(session, application.id)) is not None:
             raise _already_active(existing)
-        assert district_id is not None, "only the two partial unique indexes can conflict"
-        funded = await repo.active_allocation_in_district(session, measure.id, district_id)
-        assert funded is not None
-        raise _district_funded(measure, district_id, funded)
+        if district_id is not None and (
+            funded := await repo.active_allocation_in_district(session, measure.id, district_id)
+        ):
+            raise _district_funded(measure, district_id, funded)
+        assert writes.refused is not None, "only the two partial unique indexes can conflict"
+        raise await _refusal(session, writes.refused, application, amount, released)
     make_transient_to_detached(allocation)
     session.add(allocation)  # persistent as inserted: nothing left for the unit of work
     await first_come.after_grant(session, call, application, amount)
