@@ -2,7 +2,9 @@
 
 Concurrent writers queue on the counter row; the WHERE clause is evaluated against the
 committed value, so a cap can never be overshot. Always in the order programme -> measure
--> call, so that two transactions never wait on each other in a cycle.
+-> call, so that two transactions never wait on each other in a cycle. A grant moves all
+three and inserts its allocation in one statement (``write_grant``): the programme's row,
+the hottest, is locked for as short a time as the grant can make it.
 """
 
 from __future__ import annotations
@@ -106,28 +108,14 @@ _ALLOCATION = _table(Allocation)
 _PROJECT_ROOM = _MEASURE.c.max_funded_projects.is_(None) | (
     _MEASURE.c.funded_projects + 1 <= _MEASURE.c.max_funded_projects
 )
+# The programme's alone (tests/concurrency/test_interleaving.py scripts its row lock).
 _RESERVE_IN_PROGRAMME = _reserve(_PROGRAMME, "key")
-_RESERVE_IN_MEASURE = _reserve(_MEASURE, "key", _PROJECT_ROOM)
-# A first-come call's reservations count against its budget with the allocations.
-_RESERVE_IN_CALL = _reserve(
-    _CALL, "key", _CALL.c.allocated_cents + _CALL.c.reserved_cents + _AMOUNT <= _CALL.c.budget_cents
-)
 
 
 async def reserve_in_programme(
     session: AsyncSession, programme_id: uuid.UUID, amount: Decimal
 ) -> bool:
     result = await session.execute(_RESERVE_IN_PROGRAMME, {"key": programme_id, "amount": amount})
-    return _changed(result)
-
-
-async def reserve_in_measure(session: AsyncSession, measure_id: uuid.UUID, amount: Decimal) -> bool:
-    result = await session.execute(_RESERVE_IN_MEASURE, {"key": measure_id, "amount": amount})
-    return _changed(result)
-
-
-async def reserve_in_call(session: AsyncSession, call_id: uuid.UUID, amount: Decimal) -> bool:
-    result = await session.execute(_RESERVE_IN_CALL, {"key": call_id, "amount": amount})
     return _changed(result)
 
 

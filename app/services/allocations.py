@@ -4,6 +4,12 @@ Rules 2, 3 and 6. The counters move by one conditional UPDATE each, programme ->
 -> call; the partial unique indexes guard one active allocation per application and one
 funded project per district. Any refusal leaves nothing written: the request's
 transaction rolls back whatever counter already moved.
+
+A grant (issue 17) reads everything its rules need in one statement and refuses what that
+read decides without taking any lock; then, on PostgreSQL, moves the three counters and
+inserts the allocation in one statement (app.repositories.budgets.write_grant), appends
+the audit event in one more, and commits: the programme's row, which every grant of the
+programme queues on, is held for those two statements only.
 """
 
 from __future__ import annotations
