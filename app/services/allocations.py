@@ -491,6 +491,7 @@ async def _grant(
     # per district), which the insert waits on and never violates (ON CONFLICT DO NOTHING).
     allocation = _new_allocation(subject, amount, district_id, principal.actor)
     row = {column.name: getattr(allocation, key) for key, column in _ALLOCATION_COLUMNS}
+    after = audit.snapshot(allocation)  # Python work done before the locks, not under them
     writes = await budgets.write_grant(session, allocation=row, released=released)
     if writes.refused is not None or not writes.inserted:
         # Refused under the locks: a concurrent grant committed meanwhile. The rules keep
@@ -514,7 +515,7 @@ async def _grant(
         action="allocation.grant",
         entity_type="allocation",
         entity_id=allocation.id,
-        after=audit.snapshot(allocation),
+        after=after,
     )
     return allocation
 
