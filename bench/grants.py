@@ -34,6 +34,9 @@ SPREAD_CALLS = 50
 AMOUNT_CENTS = 100  # every grant is EUR 1.00
 # Approved applications without an allocation, per pool (app grants are ~100-300/s).
 POOLS = {"bspread": 20_000, "bhot": 20_000, "bf100-": 10_000, "bf100k-": 10_000}
+# Spread calls too: the storm's grants, the same number one at a time, and the in-process
+# critical-section runs (bench/storm.py).
+POOLS |= {"bstorm": 400, "bsingle": 400, "bcs": 400}
 D_POOL = 40_000  # pgbench (D) applications, taken with nextval("bench_d_seq")
 PROGRAMME_ID = "md5('bprog')::uuid"
 
@@ -142,6 +145,7 @@ async def prepare(template: dataset.Size) -> Setup:
             spread = [f"S{k}" for k in range(1, SPREAD_CALLS + 1)]
             orgs = template.organisations
             tags = {"bspread": spread, "bhot": ["HOT"], "bf100-": ["F100"], "bf100k-": ["F100K"]}
+            tags |= {"bstorm": spread, "bsingle": spread, "bcs": spread}
             for pool, count in POOLS.items():
                 await _approved(conn, pool, count, tags[pool], orgs)
             await _approved(conn, "bpre100-", 100, ["F100"], orgs)

@@ -41,7 +41,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 
 from app.services.paging import encode_cursor
-from bench import dataset, grants, statements
+from bench import dataset, grants, statements, storm
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -585,7 +585,33 @@ def report(
     add("S6 organisation by id with a token ÷ S4 public by id (issue 17)", r, "≤ 2.0", _le(r, 2.0))
     r = paired(("S7", "app"), ("S4", "app"))
     add("S7 application by id with a token ÷ S4 public by id (informative)", r, "—", None)
-    lines += ["## Targets (issue 8)", "", "| target | measured | goal | result |"]
+    # Issue 17.
+    grant_row = extra.statement_rows.get("POST allocations, grant (officer)")
+    checks.append(
+        (
+            "SQL statements per grant (POST allocations, officer token)",
+            "—" if grant_row is None else str(grant_row[1]),
+            "≤ 6",
+            verdict(None if grant_row is None else grant_row[1] <= 6),
+        )
+    )
+    one = next((c for c in extra.criticals if c.concurrency == 1), None)
+    checks.append(
+        (
+            "grant critical section p50, first counter lock → COMMIT (in-process, one at a time)",
+            "—" if one is None else f"{one.p50_ms:.2f} ms",
+            "≤ 2 ms",
+            verdict(None if one is None else one.p50_ms <= 2.0),
+        )
+    )
+    if extra.storm_result is not None:
+        add(
+            f"storm grants/s, {storm.WORKERS} workers ÷ one at a time on one worker",
+            extra.storm_result.throughput_ratio,
+            "≥ 2.5",
+            _ge(extra.storm_result.throughput_ratio, 2.5),
+        )
+    lines += ["## Targets (issues 8 and 17)", "", "| target | measured | goal | result |"]
     lines += ["|---|---:|---|---|"]
     for name, shown, goal, result in checks:
         lines.append(f"| {name} | {shown} | {goal} | {result} |")
@@ -594,6 +620,8 @@ def report(
     for name, (status, n, words) in extra.statement_rows.items():
         lines.append(f"| {name} | {status} | {n} | {' '.join(words)} |")
     lines.append("")
+    if extra.storm_result is not None:
+        lines += [*storm.lines(extra.storm_result, extra.criticals), ""]
     return "\n".join(lines)
 
 
@@ -605,6 +633,8 @@ class Extra:
     total_statements: dict[int, int] = field(default_factory=dict)
     statement_rows: dict[str, tuple[int, int, list[str]]] = field(default_factory=dict)
     soundness: grants.Soundness | None = None
+    criticals: list[storm.Critical] = field(default_factory=list)
+    storm_result: storm.Storm | None = None
 
 
 def capped(run: Callable[[float], Measurement], limit: float) -> Callable[[float], Measurement]:
@@ -877,6 +907,16 @@ def main() -> None:
                 for case in order:
                     case.results.append(case.run(seconds))
                 print(f"round {number}/{rounds} done")  # noqa: T201
+            # Issue 17: the critical section in-process, then the storm (its own servers).
+            login_as = (grants.OFFICER_EMAIL, grants.OFFICER_PASSWORD)
+            cs_ids = grants.pool_ids("bcs")
+            extra.criticals = [
+                asyncio.run(storm.critical_section(cs_ids[:200], concurrency=1, login=login_as)),
+                asyncio.run(storm.critical_section(cs_ids[200:], concurrency=10, login=login_as)),
+            ]
+            for server in servers:  # the storm's servers have both CPUs to themselves
+                server.process.terminate()
+            extra.storm_result = storm.storm(work)
             extra.soundness = asyncio.run(grants.soundness())
         finally:
             for server in servers:

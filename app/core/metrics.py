@@ -64,6 +64,12 @@ GRANTS = Counter(
     "Grant requests that reached the rules: accepted, or refused by the named rule.",
     ["outcome", "rule"],
 )
+GRANT_CRITICAL_SECTION = Histogram(
+    "wecare_grant_critical_section_seconds",
+    "Time a grant holds its first budget counter row's lock: from the statement that moves "
+    "the counters to the COMMIT that releases them.",
+    buckets=(0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 TOKENS_ISSUED = Counter(
     "wecare_tokens_issued",
     "Access tokens issued, by grant (password, refresh_token, client_credentials).",
@@ -91,6 +97,10 @@ def record_grant_refused(rule: str) -> None:
 
 def record_grant_accepted() -> None:
     GRANTS.labels(outcome="accepted", rule="").inc()
+
+
+def record_grant_critical_section(seconds: float) -> None:
+    GRANT_CRITICAL_SECTION.observe(seconds)
 
 
 def prepare_multiprocess_directory(path: Path) -> None:

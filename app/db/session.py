@@ -8,6 +8,7 @@ reads that combine several statements into figures that must agree opt in to a s
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,11 +25,21 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from app.core import metrics
 from app.core.config import Settings
 from app.db.pool import MeteredQueuePool
 
 # Execution option carried by the write engine; read by the SQLite "begin" listener.
 _WRITE_OPTION = "wecare_write"
+# session.info key: when the unit of work took its first hot counter row's lock
+# (time.perf_counter(); set by mark_critical_section). Observed at its COMMIT as
+# wecare_grant_critical_section_seconds.
+CRITICAL_SECTION_START = "critical_section_start"
+
+
+def mark_critical_section(session: AsyncSession) -> None:
+    """The statement about to run locks a hot counter row: the time until COMMIT counts."""
+    session.info.setdefault(CRITICAL_SECTION_START, time.perf_counter())
 
 
 def create_engine(
@@ -163,6 +174,9 @@ class Database:
             yield session
             if session.in_transaction():
                 await session.commit()
+            locked_since = session.info.pop(CRITICAL_SECTION_START, None)
+            if locked_since is not None:
+                metrics.record_grant_critical_section(time.perf_counter() - locked_since)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,26 +118,46 @@ async def get_submission_subject(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
+class GrantSubject(NamedTuple):
+    application: Application
+    measure: Measure
+    programme: Programme
+    call: Call
+    active_allocation: uuid.UUID | None  # the application's
+    district_allocation: uuid.UUID | None  # the application's district's, in this measure
+
+
 async def get_grant_subject(
     session: AsyncSession, application_id: uuid.UUID, visible: ColumnElement[bool]
-) -> tuple[Application, Measure, Programme, Call, uuid.UUID | None] | None:
-    """The application, its measure, programme and call, and its active allocation's id (if
-    any), in one statement: a grant's dry run reads these and nothing else for its caps.
-    The caller holds the objects (the identity map keeps them weakly)."""
+) -> GrantSubject | None:
+    """The application, its measure, programme and call, its active allocation's id and its
+    district's active allocation in the measure (if any), in one statement: a grant reads
+    these and nothing else before its writes, its dry run nothing else for its caps. (The
+    district is recorded on allocations only where the measure funds one project per
+    district.) The caller holds the objects (the identity map keeps them weakly)."""
     active = (
         select(Allocation.id)
         .where(Allocation.application_id == Application.id, ACTIVE_ALLOCATION)
         .scalar_subquery()
     )
+    in_district = (
+        select(Allocation.id)
+        .where(
+            Allocation.measure_id == Application.measure_id,
+            Allocation.district_id == Application.district_id,
+            ACTIVE_ALLOCATION,
+        )
+        .scalar_subquery()
+    )
     query = (
-        select(Application, Measure, Programme, Call, active)
+        select(Application, Measure, Programme, Call, active, in_district)
         .join(Measure, Measure.id == Application.measure_id)
         .join(Programme, Programme.id == Measure.programme_id)
         .join(Call, Call.id == Application.call_id)
         .where(Application.id == application_id, visible)
     )
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+    return None if row is None else GrantSubject(*row)
 
 
 async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> Call | None:

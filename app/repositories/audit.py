@@ -5,7 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
@@ -33,6 +46,83 @@ async def set_head(session: AsyncSession, *, seq: int, digest: str) -> None:
         .values(seq=seq, hash=digest)
         .execution_options(synchronize_session=False)
     )
+
+
+# The event's columns the caller gives (the chain's own, seq, prev_hash and hash, are
+# computed under the head's lock), bound as :event_<column>.
+GIVEN = (
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "request_id",
+    "idempotency_key",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+    "reason",
+)
+
+
+def _append_statement() -> Update:
+    """PostgreSQL: lock the head, insert the next event chained from it, move the head onto
+    it, in one statement. The hash is computed in the database from the head read under
+    the lock: SHA-256 of ``prev_hash`` followed by the event's canonical content, given as
+    the text around its two values known only there (``:content_head`` prev_hash
+    ``:content_middle`` seq ``}``; app.services.audit builds them). Each step reads the one
+    before (the head's lock first), and the head's guard finds the event inserted."""
+    events, heads = AuditEvent.__table__, AuditHead.__table__  # Core: no ORM bookkeeping
+    assert isinstance(events, Table)
+    assert isinstance(heads, Table)
+    head = (
+        select(heads.c.seq, heads.c.hash)
+        .where(heads.c.id == 1)
+        .with_for_update()
+        .cte("locked_head")
+    )
+    seq = head.c.seq + 1
+    content = (
+        head.c.hash
+        + bindparam("content_head", type_=Text())
+        + head.c.hash
+        + bindparam("content_middle", type_=Text())
+        + cast(seq, Text)
+        + literal("}", Text)
+    )
+    digest = func.encode(func.sha256(func.convert_to(content, literal("UTF8"))), literal("hex"))
+    row = select(
+        seq,
+        *(bindparam(f"event_{name}", type_=events.c[name].type) for name in GIVEN),
+        head.c.hash,
+        digest,
+    )
+    event = (
+        insert(events)
+        .from_select(["seq", *GIVEN, "prev_hash", "hash"], row)
+        .returning(events.c.seq, events.c.prev_hash, events.c.hash)
+        .cte("appended_event")
+    )
+    return (
+        update(heads)
+        .where(heads.c.id == 1, heads.c.hash == event.c.prev_hash)
+        .values(seq=event.c.seq, hash=event.c.hash)
+        .returning(event.c.seq, event.c.prev_hash, event.c.hash)
+    )
+
+
+_APPEND = _append_statement()
+
+
+async def append(
+    session: AsyncSession, *, given: dict[str, Any], content_head: str, content_middle: str
+) -> tuple[int, str, str]:
+    """Append one event on PostgreSQL (``given``: its columns but the chain's own); its
+    seq, prev_hash and hash."""
+    params = {f"event_{name}": given[name] for name in GIVEN}
+    params |= {"content_head": content_head, "content_middle": content_middle}
+    row = (await session.execute(_APPEND, params)).one()
+    return int(row[0]), str(row[1]), str(row[2])
 
 
 async def head(session: AsyncSession) -> AuditHead:

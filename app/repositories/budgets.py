@@ -2,19 +2,37 @@
 
 Concurrent writers queue on the counter row; the WHERE clause is evaluated against the
 committed value, so a cap can never be overshot. Always in the order programme -> measure
--> call, so that two transactions never wait on each other in a cycle.
+-> call, so that two transactions never wait on each other in a cycle. A grant moves all
+three and inserts its allocation in one statement (``write_grant``): the programme's row,
+the hottest, is locked for as short a time as the grant can make it.
 """
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import ZERO
+from app.db.session import mark_critical_section
 from app.db.types import Money
+from app.models.allocation import Allocation
 from app.models.call import Call
 from app.models.programme import Measure, Programme
 
@@ -54,41 +72,44 @@ async def add_to_calls_budget(
 
 # Each counter row's cap column.
 _CAP = {"programme": "total_budget_cents", "measure": "budget_cents", "call": "budget_cents"}
+_AMOUNT = bindparam("amount", type_=Money())
+# What a first-come application holds reserved on its call: its grant converts it.
+_RELEASED = bindparam("released", type_=Money())
 
 
-def _reserve(table: Table, *extra: ColumnElement[bool]) -> Update:
-    """``allocated += :amount, funded_projects += 1`` on the row ``:key``, only while the cap
-    (and any ``extra`` condition) still holds. Built once: a grant runs three of these, and
-    building and keying them per request cost more than executing them. ``:amount`` is a
-    Money bind: the Decimal goes in as cents, so the SQL compares cents with cents."""
-    grown = table.c.allocated_cents + bindparam("amount", type_=Money())
-    return (
+def _reserve(table: Table, key: str, *extra: ColumnElement[bool], stamped: bool = False) -> Update:
+    """``allocated += :amount, funded_projects += 1`` on the row ``:<key>``, only while the
+    cap (and any ``extra`` condition) still holds. Built once: building and keying them per
+    request cost more than executing them. ``:amount`` is a Money bind: the Decimal goes in
+    as cents, so the SQL compares cents with cents."""
+    grown = table.c.allocated_cents + _AMOUNT
+    statement = (
         update(table)
-        .where(table.c.id == bindparam("key"), grown <= table.c[_CAP[table.name]], *extra)
+        .where(table.c.id == bindparam(key), grown <= table.c[_CAP[table.name]], *extra)
         .values(allocated_cents=grown, funded_projects=table.c.funded_projects + 1)
     )
+    # In one statement with others, ``updated_at`` is bound by name (:stamp, the new
+    # allocation's own), not by each UPDATE's onupdate default (one parameter each).
+    if stamped:
+        statement = statement.values(updated_at=bindparam("stamp", type_=table.c.updated_at.type))
+    return statement
 
 
-def _table(model: type[Programme | Measure | Call]) -> Table:
+def _table(model: type[Programme | Measure | Call | Allocation]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
 
 
+_PROGRAMME = _table(Programme)
 _MEASURE = _table(Measure)
-_RESERVE_IN_PROGRAMME = _reserve(_table(Programme))
-_RESERVE_IN_MEASURE = _reserve(
-    _MEASURE,
-    _MEASURE.c.max_funded_projects.is_(None)
-    | (_MEASURE.c.funded_projects + 1 <= _MEASURE.c.max_funded_projects),
-)
 _CALL = _table(Call)
-# A first-come call's reservations count against its budget with the allocations.
-_RESERVE_IN_CALL = _reserve(
-    _CALL,
-    _CALL.c.allocated_cents + _CALL.c.reserved_cents + bindparam("amount", type_=Money())
-    <= _CALL.c.budget_cents,
+_ALLOCATION = _table(Allocation)
+_PROJECT_ROOM = _MEASURE.c.max_funded_projects.is_(None) | (
+    _MEASURE.c.funded_projects + 1 <= _MEASURE.c.max_funded_projects
 )
+# The programme's alone (tests/concurrency/test_interleaving.py scripts its row lock).
+_RESERVE_IN_PROGRAMME = _reserve(_PROGRAMME, "key")
 
 
 async def reserve_in_programme(
@@ -98,14 +119,124 @@ async def reserve_in_programme(
     return _changed(result)
 
 
-async def reserve_in_measure(session: AsyncSession, measure_id: uuid.UUID, amount: Decimal) -> bool:
-    result = await session.execute(_RESERVE_IN_MEASURE, {"key": measure_id, "amount": amount})
-    return _changed(result)
+# The grant's writes: the three counters, then the allocation. The call's UPDATE also ends
+# the application's own first-come reservation (``:released``, 0 elsewhere): the grant
+# counts it as allocated instead, never twice.
+_GRANT_PROGRAMME = _reserve(_PROGRAMME, "programme_key", stamped=True)
+_GRANT_MEASURE = _reserve(_MEASURE, "measure_key", _PROJECT_ROOM, stamped=True)
+_GRANT_CALL = _reserve(
+    _CALL,
+    "call_key",
+    _CALL.c.allocated_cents + _CALL.c.reserved_cents - _RELEASED + _AMOUNT <= _CALL.c.budget_cents,
+    stamped=True,
+).values(reserved_cents=_CALL.c.reserved_cents - _RELEASED)
+# Every column of the new allocation is bound (:new_<column name>): the caller holds the row.
+# (Never a bind named as a column: a parameter named so would join an UPDATE's SET.)
+_ALLOCATION_ROW = select(*(bindparam(f"new_{c.name}", type_=c.type) for c in _ALLOCATION.c))
 
 
-async def reserve_in_call(session: AsyncSession, call_id: uuid.UUID, amount: Decimal) -> bool:
-    result = await session.execute(_RESERVE_IN_CALL, {"key": call_id, "amount": amount})
-    return _changed(result)
+def _grant_statement() -> Select[Any]:
+    """PostgreSQL: the grant's writes in one statement, one round trip. Each step runs only
+    if the one before changed its row (the EXISTS on the previous CTE), which also keeps
+    the lock order programme -> measure -> call -> allocation's unique indexes. The
+    allocation is inserted ``ON CONFLICT DO NOTHING``: where a concurrent grant committed
+    the application's allocation or the district's project meanwhile (its index entry is
+    waited for), nothing is inserted and the caller says which, with the figures. Returns
+    which steps changed their row, and the allocation's id if inserted."""
+    programme = _GRANT_PROGRAMME.returning(_PROGRAMME.c.id).cte("granted_programme")
+    measure = (
+        _GRANT_MEASURE.where(exists(select(programme.c.id)))
+        .returning(_MEASURE.c.id)
+        .cte("granted_measure")
+    )
+    call = _GRANT_CALL.where(exists(select(measure.c.id))).returning(_CALL.c.id).cte("granted_call")
+    allocation = (
+        postgresql.insert(_ALLOCATION)
+        .from_select(
+            [c.name for c in _ALLOCATION.c],
+            _ALLOCATION_ROW.where(exists(select(call.c.id))),
+        )
+        .on_conflict_do_nothing()
+        .returning(_ALLOCATION.c.id)
+        .cte("granted_allocation")
+    )
+
+    def changed(cte: Any) -> Any:
+        return select(func.count()).select_from(cte).scalar_subquery()
+
+    return select(
+        changed(programme),
+        changed(measure),
+        changed(call),
+        select(allocation.c.id).scalar_subquery(),
+    )
+
+
+_GRANT = _grant_statement()
+_INSERT_ALLOCATION_SQLITE = (
+    sqlite.insert(_ALLOCATION)
+    # SQLite parses ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE on the SELECT.
+    .from_select([c.name for c in _ALLOCATION.c], _ALLOCATION_ROW.where(true()))
+    .on_conflict_do_nothing()
+    .returning(_ALLOCATION.c.id)
+)
+# SQLite: each UPDATE with only its own parameters (any other would join its SET).
+_SQLITE_STEPS = (
+    (_GRANT_PROGRAMME, ("programme_key", "amount", "stamp")),
+    (_GRANT_MEASURE, ("measure_key", "amount", "stamp")),
+    (_GRANT_CALL, ("call_key", "amount", "released", "stamp")),
+)
+Counter = Literal["programme", "measure", "call"]
+
+
+class GrantWrites(NamedTuple):
+    """Which counter refused (None: none did), and whether the allocation was inserted
+    (False with no refusal: a unique index found an active allocation of the application,
+    or a funded project of the district, committed meanwhile)."""
+
+    refused: Counter | None
+    inserted: bool
+
+
+async def write_grant(
+    session: AsyncSession,
+    *,
+    allocation: dict[str, Any],
+    released: Decimal,
+) -> GrantWrites:
+    """Move the programme's, the measure's and the call's counters and insert the
+    ``allocation`` (its row by column name), each only if every step before it succeeded:
+    one statement on PostgreSQL; on SQLite, whose write transaction already holds the
+    database's lock, one per step."""
+    values = {f"new_{name}": value for name, value in allocation.items()}
+    values |= {
+        "programme_key": allocation["programme_id"],
+        "measure_key": allocation["measure_id"],
+        "call_key": allocation["call_id"],
+        "amount": allocation["amount_cents"],
+        "released": released,
+        "stamp": allocation["updated_at"],
+    }
+    mark_critical_section(session)  # observed at COMMIT (app.db.session)
+    steps: list[bool] = []
+    if session.get_bind().dialect.name == "postgresql":
+        row = (await session.execute(_GRANT, values)).one()
+        steps = [row[0] == 1, row[1] == 1, row[2] == 1]
+        inserted = row[3] is not None
+    else:
+        for statement, keys in _SQLITE_STEPS:
+            step = {key: values[key] for key in keys}
+            steps.append(_changed(await session.execute(statement, step)))
+            if not steps[-1]:
+                break
+        inserted = (
+            all(steps) and (await session.scalar(_INSERT_ALLOCATION_SQLITE, values)) is not None
+        )
+    counters: tuple[Counter, ...] = ("programme", "measure", "call")
+    for name, ok in zip(counters, steps, strict=False):
+        if not ok:
+            return GrantWrites(name, False)
+    return GrantWrites(None, inserted)
 
 
 async def release(

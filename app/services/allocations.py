@@ -4,6 +4,12 @@ Rules 2, 3 and 6. The counters move by one conditional UPDATE each, programme ->
 -> call; the partial unique indexes guard one active allocation per application and one
 funded project per district. Any refusal leaves nothing written: the request's
 transaction rolls back whatever counter already moved.
+
+A grant (issue 17) reads everything its rules need in one statement and refuses what that
+read decides without taking any lock; then, on PostgreSQL, moves the three counters and
+inserts the allocation in one statement (app.repositories.budgets.write_grant), appends
+the audit event in one more, and commits: the programme's row, which every grant of the
+programme queues on, is held for those two statements only.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.core import metrics
 from app.core.auth import Principal
@@ -159,7 +167,11 @@ def _call_refusal(
 
 
 async def _refusal(
-    session: AsyncSession, failed: str, application: Application, amount: Decimal
+    session: AsyncSession,
+    failed: str,
+    application: Application,
+    amount: Decimal,
+    released: Decimal,
 ) -> DomainError:
     """Explain which counter refused, with the figures as they stand now."""
     if failed == "programme":
@@ -178,7 +190,7 @@ async def _refusal(
     call = await session.get(Call, application.call_id)
     assert call is not None
     await session.refresh(call)
-    return _call_refusal(call, amount)
+    return _call_refusal(call, amount, released)
 
 
 async def _measure(session: AsyncSession, application: Application) -> Measure:
@@ -250,7 +262,7 @@ async def dry_run_grant(
     )
     if subject is None:
         raise NotFound(f"No application {data.application_id}.")
-    application, measure, programme, call, existing = subject
+    application, measure, programme, call, existing, funded = subject
     amount = data.amount
     findings: list[DomainError] = []
     for found in (_not_approved(application), _beyond_request(application, amount)):
@@ -268,9 +280,6 @@ async def dry_run_grant(
         )
     caps: list[Cap] = []
     if measure.one_per_district and application.district_id is not None:
-        funded = await repo.active_allocation_in_district(
-            session, measure.id, application.district_id
-        )
         caps.append(
             Cap(
                 cap="district_project",
@@ -349,44 +358,119 @@ async def grant_allocation(
     return allocation
 
 
+def _already_active(allocation_id: uuid.UUID) -> AllocationAlreadyActive:
+    return AllocationAlreadyActive(
+        "The application already has an active allocation.", allocation_id=allocation_id
+    )
+
+
+def _district_funded(
+    measure: Measure, district_id: uuid.UUID, allocation_id: uuid.UUID
+) -> DistrictAlreadyFunded:
+    return DistrictAlreadyFunded(
+        f"A project of this district is already funded by measure {measure.code}.",
+        district_id=district_id,
+        allocation_id=allocation_id,
+    )
+
+
+# The caps as read (one snapshot: the grant subject's). A refusal decided from them is final
+# and takes no lock; a cap that fits as read is decided again by its conditional UPDATE,
+# under the row's lock.
+
+
+def _programme_as_read(programme: Programme, amount: Decimal) -> DomainError | None:
+    if programme.allocated + amount > programme.total_budget:
+        return _programme_refusal(programme, amount)
+    return None
+
+
+def _measure_as_read(measure: Measure, amount: Decimal) -> DomainError | None:
+    if _projects_full(measure):
+        return _projects_refusal(measure)
+    if measure.allocated + amount > measure.budget:
+        return _measure_refusal(measure, amount)
+    return None
+
+
+def _call_as_read(call: Call, amount: Decimal, released: Decimal) -> DomainError | None:
+    """``released``: the application's own first-come reservation, which the grant converts."""
+    if call.allocated + amount > call.budget or (
+        call.allocated + call.reserved - released + amount > call.budget
+    ):
+        return _call_refusal(call, amount, released)
+    return None
+
+
+def _new_allocation(
+    subject: repo.GrantSubject, amount: Decimal, district_id: uuid.UUID | None, actor: str
+) -> Allocation:
+    """Every column set (the row is inserted by app.repositories.budgets.write_grant, not
+    by the unit of work, and the object then joins the session as it is stored)."""
+    now = datetime.now(UTC)
+    zero = Decimal("0.00")
+    return Allocation(
+        id=uuid.uuid4(),
+        application_id=subject.application.id,
+        programme_id=subject.measure.programme_id,
+        measure_id=subject.measure.id,
+        call_id=subject.application.call_id,
+        district_id=district_id,
+        amount=amount,
+        status=AllocationStatus.ACTIVE,
+        granted_at=now,
+        granted_by=actor,
+        revoked_at=None,
+        revoked_by=None,
+        revocation_reason=None,
+        cup=None,
+        rna_cor=None,
+        accepted_on=None,
+        accepted_at=None,
+        accepted_by=None,
+        guarantee_reference=None,
+        completed_at=None,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        claimed=zero,
+        verified=zero,
+        advanced=zero,
+        paid=zero,
+        due=zero,
+        recovered=zero,
+    )
+
+
 async def _grant(
     session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
-    application = await _grantable(session, data.application_id, principal)
-    if (refusal := _not_approved(application)) is not None:
+    # 1. One read, no lock: the application, its measure, programme and call, and the
+    # allocations that would stand in the way. Every refusal decidable from it is made here.
+    subject = await repo.get_grant_subject(
+        session, data.application_id, visibility.applications(principal)
+    )
+    if subject is None:
+        raise NotFound(f"No application {data.application_id}.")
+    application, measure, call = subject.application, subject.measure, subject.call
+    refusal: DomainError | None = _not_approved(application)
+    if refusal is not None:
         raise refusal
     amount = data.amount
     check_within_request(application, amount)
-    measure = await _measure(session, application)
     loan = loans.plan_loan(measure, amount)  # mixed instrument: refused while terms are unset
+    if subject.active_allocation is not None:
+        raise _already_active(subject.active_allocation)
     district_id = application.district_id if measure.one_per_district else None
-    # Programme -> measure -> call: each conditional UPDATE either moves its counter or
-    # refuses; a refusal raises and the transaction undoes the counters already moved.
-    # The programme's UPDATE comes first because it takes the programme row's lock: every
-    # grant of the programme queues there, so the checks below read what the grant before
-    # this one committed (read committed: each statement sees the latest commit). Run
-    # before the lock, two simultaneous grants both passed them and the loser was refused
-    # by the unique index, without the figures. The indexes stay as the backstop.
-    reserved = await budgets.reserve_in_programme(session, measure.programme_id, amount)
-    existing = await repo.active_allocation_of(session, application.id)
-    if existing is not None:
-        raise AllocationAlreadyActive(
-            "The application already has an active allocation.", allocation_id=existing
-        )
-    if district_id is not None:
-        funded = await repo.active_allocation_in_district(session, measure.id, district_id)
-        if funded is not None:
-            raise DistrictAlreadyFunded(
-                f"A project of this district is already funded by measure {measure.code}.",
-                district_id=district_id,
-                allocation_id=funded,
-            )
-    if not reserved:
-        raise await _refusal(session, "programme", application, amount)
-    call = await session.get(Call, application.call_id)
-    assert call is not None
-    # State aid (issue 16): a de minimis grant locks its undertaking here, after the
-    # programme and before the measure and the call (lock order: app.services.de_minimis).
+    if district_id is not None and subject.district_allocation is not None:
+        raise _district_funded(measure, district_id, subject.district_allocation)
+    # The caps in the grant's order (programme, de minimis, measure, call) as read: a
+    # refusal decided from one snapshot is final and takes no counter lock.
+    if (refusal := _programme_as_read(subject.programme, amount)) is not None:
+        raise refusal
+    # 2. State aid (issue 16): a de minimis grant locks its undertaking and sums its aid
+    # under the lock; an undertaking's rows are not hot, and its lock comes before the
+    # counters' (lock order: app.services.de_minimis).
     await de_minimis.check_grant(
         session,
         application=application,
@@ -395,28 +479,35 @@ async def _grant(
         amount=amount,
         now=datetime.now(UTC),
     )
-    if not await budgets.reserve_in_measure(session, measure.id, amount):
-        raise await _refusal(session, "measure", application, amount)
-    # A first-come application's reservation becomes this allocation: it stops counting as
-    # reserved before the call's counter checks the cap (never counted twice).
-    await first_come.convert_on_grant(session, call, application, amount)
-    if not await budgets.reserve_in_call(session, application.call_id, amount):
-        raise await _refusal(session, "call", application, amount)
+    if (refusal := _measure_as_read(measure, amount)) is not None:
+        raise refusal
+    released = first_come.released_on_grant(call, application)  # a waiting one is refused
+    if (refusal := _call_as_read(call, amount, released)) is not None:
+        raise refusal
+    # 3. The critical section: programme -> measure -> call counters and the allocation
+    # in one statement, then the audit head, then COMMIT. Every cap is decided again here,
+    # under the rows' locks: by the conditional UPDATEs (budgets, project cap) and by the
+    # partial unique indexes (one active allocation per application, one funded project
+    # per district), which the insert waits on and never violates (ON CONFLICT DO NOTHING).
+    allocation = _new_allocation(subject, amount, district_id, principal.actor)
+    row = {column.name: getattr(allocation, key) for key, column in _ALLOCATION_COLUMNS}
+    after = audit.snapshot(allocation)  # Python work done before the locks, not under them
+    writes = await budgets.write_grant(session, allocation=row, released=released)
+    if writes.refused is not None or not writes.inserted:
+        # Refused under the locks: a concurrent grant committed meanwhile. The rules keep
+        # their order: its allocation of this application, or of the district, comes first
+        # (the insert's unique indexes found it, or the counters refused before it ran).
+        if (existing := await repo.active_allocation_of(session, application.id)) is not None:
+            raise _already_active(existing)
+        if district_id is not None and (
+            funded := await repo.active_allocation_in_district(session, measure.id, district_id)
+        ):
+            raise _district_funded(measure, district_id, funded)
+        assert writes.refused is not None, "only the two partial unique indexes can conflict"
+        raise await _refusal(session, writes.refused, application, amount, released)
+    make_transient_to_detached(allocation)
+    session.add(allocation)  # persistent as inserted: nothing left for the unit of work
     await first_come.after_grant(session, call, application, amount)
-    allocation = Allocation(
-        id=uuid.uuid4(),
-        application_id=application.id,
-        programme_id=measure.programme_id,
-        measure_id=measure.id,
-        call_id=application.call_id,
-        district_id=district_id,
-        amount=amount,
-        status=AllocationStatus.ACTIVE,
-        granted_at=datetime.now(UTC),
-        granted_by=principal.actor,
-    )
-    session.add(allocation)
-    await session.flush()  # the partial unique indexes fire here, inside the request
     if loan is not None:  # mixed instrument: the loan part, its schedule, the fund's lent
         await loans.open_loan(session, allocation, loan)
     await audit.record(
@@ -424,9 +515,15 @@ async def _grant(
         action="allocation.grant",
         entity_type="allocation",
         entity_id=allocation.id,
-        after=audit.snapshot(allocation),
+        after=after,
     )
     return allocation
+
+
+# The allocation's mapped attributes and their columns (the insert binds by column name).
+_ALLOCATION_COLUMNS = tuple(
+    (attr.key, attr.columns[0]) for attr in sa_inspect(Allocation).column_attrs
+)
 
 
 async def revoke_allocation(

@@ -123,12 +123,9 @@ async def record(
 ) -> AuditEvent:
     """Append one event for a change made in this transaction (call it last)."""
     await session.flush()  # the change itself first: its guards fire before the head is locked
-    last_seq, prev_hash = await repo.lock_head(session)
-    seq = last_seq + 1
     actor = actor or actor_var.get()
     request_id = request_id_var.get()
     event = AuditEvent(
-        seq=seq,
         occurred_at=datetime.now(UTC),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -140,23 +137,53 @@ async def record(
         before=canonical(before) if before is not None else None,
         after=canonical(after) if after is not None else None,
         reason=reason,
-        prev_hash=prev_hash,
-        hash="",
     )
-    event.hash = chain_hash(prev_hash, event_content(event))
-    session.add(event)
-    webhook_events.enqueue(  # its outbox row (webhooks), in the same flush
+    if session.get_bind().dialect.name == "postgresql":
+        # One prebuilt statement: the head locked, the event chained and inserted, the
+        # head moved (the hash computed in the database, from the content given here).
+        given = {name: getattr(event, name) for name in repo.GIVEN}
+        event.seq, event.prev_hash, event.hash = await repo.append(
+            session, given=given, **_content_around_chain(event_content(event))
+        )
+    else:
+        # SQLite: the write transaction already holds the database's lock (BEGIN IMMEDIATE).
+        last_seq, event.prev_hash = await repo.lock_head(session)
+        event.seq = last_seq + 1
+        event.hash = chain_hash(event.prev_hash, event_content(event))
+        session.add(event)
+        await session.flush()
+        await repo.set_head(session, seq=event.seq, digest=event.hash)
+    webhook_events.enqueue(  # its outbox row (webhooks), written with the change at COMMIT
         session,
         action=action,
-        seq=seq,
+        seq=event.seq,
         entity_type=entity_type,
         entity_id=event.entity_id,
         occurred_at=event.occurred_at,
         after=after,
     )
-    await session.flush()
-    await repo.set_head(session, seq=seq, digest=event.hash)
     return event
+
+
+def _content_around_chain(content: dict[str, Any]) -> dict[str, str]:
+    """The canonical content but its two values read under the head's lock, prev_hash and
+    seq, as the text before the first and between the two: ``canonical(content)`` is
+    ``content_head + prev_hash + content_middle + str(seq) + "}"``. Built key by key in
+    the sorted order ``canonical`` writes (prev_hash's place among the keys is fixed, seq
+    is the last), each key and value as ``canonical`` encodes them."""
+    items = [
+        f"{canonical(key)}:{canonical(value)}"
+        for key, value in sorted(content.items())
+        if key not in ("prev_hash", "seq")
+    ]
+    keys = sorted(content)
+    head = items[: keys.index("prev_hash")]
+    middle = items[keys.index("prev_hash") : keys.index("seq") - 1]
+    assert keys[-1] == "seq", "seq is the last key of the content"
+    return {
+        "content_head": "{" + "".join(f"{item}," for item in head) + '"prev_hash":"',
+        "content_middle": '",' + "".join(f"{item}," for item in middle) + '"seq":',
+    }
 
 
 @dataclass(frozen=True)

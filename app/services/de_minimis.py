@@ -19,13 +19,13 @@ A revocation releases the aid: a revoked allocation is not active.
 Why a lock and a sum rather than a counter: the windows slide (a rolling three years moves
 every day; fiscal years turn over), so no stored counter stays equal to "the aid in the
 period" without a job moving it. The grant instead locks the undertaking's organisation row
-(FOR UPDATE) right after the programme's counter and before the measure's and the call's,
-so every grant to the undertaking (and every declaration of its organisations), in any
-programme, queues there; once it holds the lock
-it sums the committed allocations (read committed: a new statement sees the previous
+(FOR UPDATE) before any budget counter (issue 17: the counters' rows are the hot ones, held
+only from the grant's one write statement to its COMMIT), so every grant to the undertaking
+(and every declaration of its organisations), in any programme, queues there; once it holds
+the lock it sums the committed allocations (read committed: a new statement sees the previous
 holder's commit). Its own allocation is written before it releases the lock at commit, so
 two grants can never both see room for one. On SQLite the write transaction (BEGIN
-IMMEDIATE) already serialises every grant. The lock order (programme -> organisation ->
+IMMEDIATE) already serialises every grant. The lock order (organisation -> programme ->
 measure -> call) never waits on a lock a submission holds while it waits on ours: a
 submission takes the organisation (FOR SHARE) before the call. ``wecare check`` has no
 counter to verify: the figure is recomputed from the allocations at every grant.

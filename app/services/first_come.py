@@ -143,22 +143,20 @@ async def release_on_exit(session: AsyncSession, call: Call, application: Applic
     await sync_closure(session, call)
 
 
-async def convert_on_grant(
-    session: AsyncSession, call: Call, application: Application, amount: Decimal
-) -> None:
-    """Before the call's allocation counter moves: the reservation stops counting (the grant
-    counts it as allocated instead, never twice). A waiting application has nothing to
-    grant from."""
+def released_on_grant(call: Call, application: Application) -> Decimal:
+    """What the grant's write of the call's counter releases of the application's
+    reservation (app.repositories.budgets.write_grant: it stops counting as reserved in the
+    same UPDATE that counts the grant as allocated, never twice). A waiting application
+    has nothing to grant from."""
     if not applies(call):
-        return
+        return ZERO
     if application.waiting_position is not None:
         raise StillWaiting(
             f"The application waits at position {application.waiting_position} of call "
             f"{call.code}: it is granted once promoted.",
             waiting_position=application.waiting_position,
         )
-    if application.reserved > ZERO:
-        await repo.release(session, call.id, application.reserved)
+    return application.reserved
 
 
 async def after_grant(

@@ -1,7 +1,8 @@
-"""Grants of one programme queue on its counter row, and only then look for an active
-allocation of the application or a funded project in the district: the second of two
-simultaneous grants reads what the first committed and is refused by the service, with its
-figures, not by the unique index (scripted on PostgreSQL; SQLite's writers queue at BEGIN)."""
+"""Grants of one programme queue on its counter row: the second of two simultaneous grants,
+whose read found no allocation in the way, waits there for the first to commit; its insert
+then meets the first's allocation of the application, or of the district, in a partial
+unique index (ON CONFLICT DO NOTHING: no error) and the service refuses it with its figures,
+read after the first committed (scripted on PostgreSQL; SQLite's writers queue at BEGIN)."""
 
 from __future__ import annotations
 
