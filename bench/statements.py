@@ -77,12 +77,23 @@ async def sqlite_copy(source_url: str, target: Path) -> float:
         await migrations.upgrade(sqlite)
         async with source.connect() as reader, sqlite.begin() as writer:
             await writer.execute(text("PRAGMA foreign_keys=OFF"))
+            # The guards (audit chain, counters) refuse a wholesale copy row by row: set
+            # them aside while the copy is made, and put them back as they were.
+            triggers = (
+                await writer.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+                )
+            ).all()
+            for name, _sql in triggers:
+                await writer.execute(text(f'DROP TRIGGER "{name}"'))
             for table in Base.metadata.sorted_tables:
                 await writer.execute(table.delete())
             for table in Base.metadata.sorted_tables:
                 result = await reader.stream(select(table))
                 async for chunk in result.mappings().partitions(5000):
                     await writer.execute(insert(table), [dict(row) for row in chunk])
+            for _name, sql in triggers:
+                await writer.execute(text(sql))
         async with sqlite.connect() as conn:
             await conn.execute(text("ANALYZE"))
             await conn.execute(select(Allocation.id).limit(1))
