@@ -468,7 +468,7 @@ def _serve(args: argparse.Namespace) -> int:
         _metrics_port_thread(settings)
     try:
         uvicorn.run(
-            "app.main:create_app",
+            "app.main:create_served_app",
             factory=True,
             host=host,
             port=port,

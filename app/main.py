@@ -33,6 +33,7 @@ from app.api.problems import (
     problem_responses,
     use_problem_media_type,
 )
+from app.core import collector
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
@@ -244,4 +245,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """The application as ``wecare serve`` runs it in each worker: :func:`create_app`, with
+    the garbage collector settled once the worker has started (app.core.collector). Not in
+    create_app itself: a test process builds many apps, and freezing would keep every
+    earlier test's objects for ever."""
+    app = create_app()
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+        async with started(served):
+            collector.settle()
+            yield
+
+    app.router.lifespan_context = lifespan
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
@@ -267,12 +267,19 @@ class TestOwnPort:
 PRINTABLE = st.characters(min_codepoint=32, max_codepoint=126)
 
 
-@hypothesis_settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@pytest.fixture(scope="module")
+def metered_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """One app for every generated example (building one costs a second or more; a refused
+    scrape touches neither the app's state nor its database)."""
+    metered = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('metrics')}/unused.sqlite3",
+        metrics="bearer",
+        metrics_token=SecretStr(METRICS_TOKEN),
+    )
+    return create_app(metered)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     authorization=st.one_of(
         st.text(PRINTABLE, max_size=80),
@@ -282,17 +289,12 @@ PRINTABLE = st.characters(min_codepoint=32, max_codepoint=126)
     query=st.dictionaries(st.text(PRINTABLE, min_size=1, max_size=8), st.text(max_size=20)),
 )
 def test_any_other_authorization_is_a_401_problem(
-    tmp_path: Path, authorization: str, query: dict[str, str]
+    metered_app: FastAPI, authorization: str, query: dict[str, str]
 ) -> None:
     """Generated headers and query strings: never a 5xx, never the metrics."""
-    metered = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/unused.sqlite3",
-        metrics="bearer",
-        metrics_token=SecretStr(METRICS_TOKEN),
-    )
 
     async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(metered), raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=metered_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get(
                 "/metrics", headers={"Authorization": authorization}, params=query

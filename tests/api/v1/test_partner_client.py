@@ -4,28 +4,29 @@ against the real server running two worker processes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from app.core.config import Settings
-from app.db import migrations
 from app.db.session import Database, create_engine
 from app.services.clients import register_client
-from tests.conftest import BACKENDS, create_database
+from tests.conftest import BACKENDS, migrated_database
 from tests.live import live_server
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 async def live(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[str, Database]]:
-    url, drop = await create_database(request.param, tmp_path)
+    """One server per backend for the module (a copy of the run's migrated template): each
+    test registers a client of its own and revokes only its own token, so the tests share
+    it without seeing each other; two workers start once, not once per test."""
+    tmp_path = tmp_path_factory.mktemp(f"partner-{request.param}")
+    url, drop = await migrated_database(request.param, tmp_path)
     database = Database(create_engine(Settings(database_url=url)))
     try:
-        await migrations.upgrade(database.engine)
         with live_server(url, tmp_path, workers=2) as base:
             yield base, database
     finally:
