@@ -171,8 +171,24 @@ class TestProjectCaps:
         assert (await grant(client, officer, b.id, "1000.00")).status_code == 201
 
 
+def reads_as_unfunded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grant's one read bypassed: it sees neither the application's active allocation
+    nor its district's, as a grant racing a concurrent one would. Only the insert's partial
+    unique indexes are left (ON CONFLICT DO NOTHING), and the refusal after them."""
+    read = application_repo.get_grant_subject
+
+    async def unfunded(*args: Any) -> application_repo.GrantSubject | None:
+        subject = await read(*args)
+        if subject is None:
+            return None
+        return subject._replace(active_allocation=None, district_allocation=None)
+
+    monkeypatch.setattr(application_repo, "get_grant_subject", unfunded)
+
+
 class TestDatabaseGuardsAnswerWithTheRule:
-    """With the service's pre-checks bypassed, the database refuses with the same rule."""
+    """With the service's pre-checks bypassed, the database refuses and the answer names
+    the same rule (and the allocation in the way) as the pre-check would."""
 
     async def test_second_active_allocation(
         self,
@@ -185,13 +201,15 @@ class TestDatabaseGuardsAnswerWithTheRule:
         app = await approved(session, world, requested=50_000)
         assert (await grant(client, officer, app.id, "10000.00")).status_code == 201
 
-        monkeypatch.setattr(application_repo, "active_allocation_of", finds_nothing)
+        first = (await session.execute(select(Allocation.id))).scalar_one()
+        reads_as_unfunded(monkeypatch)
         before = await counters(session)
         body = problem(
             await grant(client, officer, app.id, "10000.00"), 409, "one_active_allocation"
         )
-        assert body["constraint"] == "allocation_one_active_per_application_key"
+        assert body["allocation_id"] == str(first)
         assert await counters(session) == before
+        assert await session.scalar(select(func.count()).select_from(Allocation)) == 1
 
     async def test_second_funded_project_in_a_district(
         self,
@@ -206,11 +224,15 @@ class TestDatabaseGuardsAnswerWithTheRule:
         b = await approved(session, world, requested=1_000, district=here, n=2)
         assert (await grant(client, officer, a.id, "1000.00")).status_code == 201
 
-        monkeypatch.setattr(application_repo, "active_allocation_in_district", finds_nothing)
+        first = (await session.execute(select(Allocation.id))).scalar_one()
+        reads_as_unfunded(monkeypatch)
+        before = await counters(session)
         body = problem(
             await grant(client, officer, b.id, "1000.00"), 409, "district_already_funded"
         )
-        assert body["constraint"] == "allocation_one_funded_per_district_key"
+        assert body["allocation_id"] == str(first)
+        assert await counters(session) == before
+        assert await session.scalar(select(func.count()).select_from(Allocation)) == 1
 
     async def test_an_allocation_above_the_request(
         self,

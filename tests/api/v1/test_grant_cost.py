@@ -58,7 +58,7 @@ class TestGrantStatements:
         dialect = connection.dialect.name
         assert len(own) == OWN[dialect], own
         if dialect == "postgresql":
-            assert [s.split(None, 1)[0] for s in own] == ["SELECT", "WITH", "WITH"], own
+            assert [s.split(None, 1)[0] for s in own] == ["SELECT", "WITH", "WITH", "INSERT"], own
 
     async def test_a_refusal_decided_from_the_read_takes_no_lock(
         self,
