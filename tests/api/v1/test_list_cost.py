@@ -7,14 +7,16 @@ smallest page so that the sizes really differ."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import (
@@ -28,18 +30,24 @@ from app.core.domain import (
     PledgeStatus,
 )
 from app.models import (
+    Loan,
+    LoanInstalment,
     Partnership,
     PartnershipMember,
+    PaymentTerms,
     Pledge,
     Ranking,
     Review,
     StateAidDeclaration,
+    WebhookAttempt,
+    WebhookDelivery,
 )
+from app.repositories import payments as payments_repo
 from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
-from tests.actors import make_organisation, tax_code, user_actor
+from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.statements import counting, queries
-from tests.world import approved, budget, district, euros
+from tests.world import PAYMENT_TERMS, approved, budget, district, euros, funded, mixed
 
 ROWS = 6
 
@@ -144,7 +152,112 @@ async def world(
         "application_id": reviewed.id,
         "organisation_id": foundation.id,
         "programme_id": w.programme.id,
+        **await _after_the_grant(client, session, admin),
+        **await _webhooks(client, session, admin),
     }
+
+
+async def _after_the_grant(
+    client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+) -> dict[str, Any]:
+    """A mixed grant with ROWS claims, payments and loan repayments; a revoked grant's
+    recovery with ROWS receipts. Over HTTP, as the administrator (who acts for anyone)."""
+    fund = await mixed(session, total=10_000_000, code="LCMIX")
+    session.add(PaymentTerms(id=uuid.uuid4(), measure_id=fund.measure.id, **PAYMENT_TERMS))
+    fund.call.advance_guarantee_required = False
+    await session.flush()
+    grant = await funded(session, grant=100_000, world=fund, accept=True, n=70)
+    allocation = f"/api/v1/allocations/{grant.allocation.id}"
+    loan = await session.scalar(select(Loan).where(Loan.allocation_id == grant.allocation.id))
+    assert loan is not None
+    loan.starts_on -= timedelta(days=800)  # instalments due, so repayments may be recorded
+    for row in await session.scalars(
+        select(LoanInstalment).where(LoanInstalment.loan_id == loan.id)
+    ):
+        row.due_on -= timedelta(days=800)
+    await session.flush()
+    day = clock.today().isoformat()
+    for n in range(ROWS):
+        claim = {
+            "period_start": clock.day_of(grant.allocation.granted_at).isoformat(),
+            "period_end": day,
+            "lines": [
+                {
+                    "cost_category": "staff",
+                    "amount": "10.00",
+                    "document_reference": f"INV-LC-{n}-{k}",
+                    "spent_on": day,
+                }
+                for k in range(2)
+            ],
+        }
+        await _created(client, f"{allocation}/claims", admin, claim)
+        payment = {
+            "kind": "advance",
+            "amount": "100.00",
+            "paid_on": day,
+            "treasury_reference": f"MAND-LC-{n}",
+        }
+        await _created(client, f"{allocation}/payments", admin, payment)
+        repayment = {"instalment": n + 1, "amount": "1.00", "paid_on": day}
+        await _created(client, f"{allocation}/loan/repayments", admin, repayment)
+    revoked = await funded(session, grant=100_000, code="LCREV", accept=True, n=71)
+    path = f"/api/v1/allocations/{revoked.allocation.id}"
+    advance = {"kind": "advance", "amount": "3000.00", "paid_on": day}
+    await _created(client, f"{path}/payments", admin, {**advance, "treasury_reference": "M-R"})
+    revoke = await client.post(
+        f"{path}/revoke",
+        json={"reason": "Revoca dopo pagamento."},
+        headers={**admin.headers, "If-Match": "*"},
+    )
+    assert revoke.status_code == 200, revoke.text
+    (recovery,) = await payments_repo.recoveries_of(session, revoked.allocation.id)
+    for n in range(ROWS):
+        receipt = {"amount": "100.00", "received_on": day, "treasury_reference": f"REV-LC-{n}"}
+        await _created(client, f"/api/v1/recoveries/{recovery.id}/receipts", admin, receipt)
+    return {"allocation_id": grant.allocation.id, "recovery_id": recovery.id}
+
+
+async def _webhooks(
+    client: httpx.AsyncClient, session: AsyncSession, admin: Actor
+) -> dict[str, Any]:
+    """ROWS subscriptions of the administrator; the first with ROWS delivery attempts (as
+    the worker logs them)."""
+    made = []
+    for n in range(ROWS):
+        body = {"url": f"http://127.0.0.1:9/hook/{n}", "event_types": ["allocation.granted"]}
+        made.append(await _created(client, "/api/v1/webhooks/subscriptions", admin, body))
+    first = uuid.UUID(made[0])
+    for n in range(ROWS):
+        delivery = WebhookDelivery(
+            id=uuid.uuid4(),
+            subscription_id=first,
+            sequence=n + 1,
+            audit_seq=n + 1,
+            event_type="allocation.granted",
+            body="{}",
+        )
+        session.add(delivery)
+        await session.flush()
+        session.add(
+            WebhookAttempt(
+                id=uuid.uuid4(),
+                delivery_id=delivery.id,
+                subscription_id=first,
+                sequence=n + 1,
+                status_code=500,
+                latency_ms=3,
+            )
+        )
+    await session.flush()
+    return {"subscription_id": first}
+
+
+async def _created(client: httpx.AsyncClient, path: str, actor: Actor, body: dict[str, Any]) -> str:
+    headers = {**actor.headers, "Idempotency-Key": uuid.uuid4().hex}
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 201, f"{path}: {response.text}"
+    return str(response.json()["id"])
 
 
 def list_paths(app: FastAPI) -> set[str]:
@@ -183,6 +296,12 @@ LISTS = {
     "/api/v1/audit/checkpoints",
     "/api/v1/users",
     "/api/v1/clients",
+    "/api/v1/allocations/{allocation_id}/claims",
+    "/api/v1/allocations/{allocation_id}/payments",
+    "/api/v1/allocations/{allocation_id}/loan/repayments",
+    "/api/v1/recoveries/{recovery_id}/receipts",
+    "/api/v1/webhooks/subscriptions",
+    "/api/v1/webhooks/subscriptions/{subscription_id}/attempts",
 }
 
 
