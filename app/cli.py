@@ -484,6 +484,7 @@ def _serve(args: argparse.Namespace) -> int:
             limit_concurrency=settings.server_limit_concurrency,
             timeout_keep_alive=settings.server_keep_alive_seconds,
             backlog=settings.server_backlog,
+            timeout_worker_healthcheck=settings.server_worker_healthcheck_seconds,
             # X-Forwarded-For moves request.client only when sent by one of these (default none).
             forwarded_allow_ips=",".join(settings.trusted_proxies),
         )

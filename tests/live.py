@@ -23,7 +23,7 @@ from tests.actors import PASSWORD
 from tests.conftest import migrated_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 180
 
 
 def free_port() -> int:

@@ -118,6 +118,7 @@ def test_serve_passes_the_limits_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("WECARE_SERVER_LIMIT_CONCURRENCY", "64")
     monkeypatch.setenv("WECARE_SERVER_KEEP_ALIVE_SECONDS", "3")
     monkeypatch.setenv("WECARE_SERVER_BACKLOG", "128")
+    monkeypatch.setenv("WECARE_SERVER_WORKER_HEALTHCHECK_SECONDS", "45")
     get_settings.cache_clear()
     try:
         assert cli.main(["serve"]) == 0
@@ -126,6 +127,7 @@ def test_serve_passes_the_limits_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> 
     assert passed["limit_concurrency"] == 64
     assert passed["timeout_keep_alive"] == 3
     assert passed["backlog"] == 128
+    assert passed["timeout_worker_healthcheck"] == 45
     assert passed["http"] == "app.api.server:LimitedHttpToolsProtocol"
 
 

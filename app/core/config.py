@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     server_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     server_max_headers: int = Field(default=100, ge=10, le=10_000)
     server_backlog: int = Field(default=2048, ge=1, le=65_535)
+    # uvicorn's supervisor kills a worker that does not answer its health ping within this
+    # (its own default, 5 s, is shorter than a worker's start on a loaded two-core machine).
+    server_worker_healthcheck_seconds: int = Field(default=60, ge=1, le=600)
     docs_enabled: bool = Field(
         default=True, description="Serve /docs and /redoc (the OpenAPI document stays)."
     )

@@ -66,8 +66,9 @@ GRANTS = Counter(
 )
 GRANT_CRITICAL_SECTION = Histogram(
     "wecare_grant_critical_section_seconds",
-    "Time a grant holds its first budget counter row's lock: from the statement that moves "
-    "the counters to the COMMIT that releases them.",
+    "Time a grant holds its first budget counter row's lock: from the moment its statement "
+    "locks the row (the database's clock: time queued for the lock excluded) to the COMMIT "
+    "that releases it.",
     buckets=(0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 TOKENS_ISSUED = Counter(

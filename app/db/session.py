@@ -31,15 +31,17 @@ from app.db.pool import MeteredQueuePool
 
 # Execution option carried by the write engine; read by the SQLite "begin" listener.
 _WRITE_OPTION = "wecare_write"
-# session.info key: when the unit of work took its first hot counter row's lock
-# (time.perf_counter(); set by mark_critical_section). Observed at its COMMIT as
-# wecare_grant_critical_section_seconds.
+# session.info key: when the unit of work took its first hot counter row's lock (the
+# wall clock's seconds, time.time(); set by mark_critical_section). Observed at its COMMIT
+# as wecare_grant_critical_section_seconds.
 CRITICAL_SECTION_START = "critical_section_start"
 
 
-def mark_critical_section(session: AsyncSession) -> None:
-    """The statement about to run locks a hot counter row: the time until COMMIT counts."""
-    session.info.setdefault(CRITICAL_SECTION_START, time.perf_counter())
+def mark_critical_section(session: AsyncSession, locked_at: float | None = None) -> None:
+    """A hot counter row's lock is held from ``locked_at`` (PostgreSQL: the database's own
+    clock when the row was locked, so that the time spent queueing for the lock does not
+    count; default now): the time until COMMIT counts."""
+    session.info.setdefault(CRITICAL_SECTION_START, time.time() if locked_at is None else locked_at)
 
 
 def create_engine(
@@ -176,7 +178,7 @@ class Database:
                 await session.commit()
             locked_since = session.info.pop(CRITICAL_SECTION_START, None)
             if locked_since is not None:
-                metrics.record_grant_critical_section(time.perf_counter() - locked_since)
+                metrics.record_grant_critical_section(max(0.0, time.time() - locked_since))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Insert,
     Select,
     Table,
     Text,
     Update,
     bindparam,
     cast,
+    exists,
     func,
     insert,
     literal,
@@ -23,7 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from app.models.auth import SigningKeyRow
+from app.models.webhook import OutboxMessage
 from app.repositories.paging import Order, keyset
+
+
+def _table(model: type[AuditEvent | AuditHead | OutboxMessage]) -> Table:
+    table = model.__table__  # Core: no ORM bookkeeping on the hot append
+    assert isinstance(table, Table)
+    return table
+
+
+_EVENTS, _HEADS, _OUTBOX = _table(AuditEvent), _table(AuditHead), _table(OutboxMessage)
 
 
 async def lock_head(session: AsyncSession) -> tuple[int, str]:
@@ -65,19 +79,17 @@ GIVEN = (
 )
 
 
-def _append_statement() -> Update:
-    """PostgreSQL: lock the head, insert the next event chained from it, move the head onto
-    it, in one statement. The hash is computed in the database from the head read under
-    the lock: SHA-256 of ``prev_hash`` followed by the event's canonical content, given as
-    the text around its two values known only there (``:content_head`` prev_hash
-    ``:content_middle`` seq ``}``; app.services.audit builds them). Each step reads the one
-    before (the head's lock first), and the head's guard finds the event inserted."""
-    events, heads = AuditEvent.__table__, AuditHead.__table__  # Core: no ORM bookkeeping
-    assert isinstance(events, Table)
-    assert isinstance(heads, Table)
+def appended_event(after: ColumnElement[bool] | None = None) -> CTE:
+    """PostgreSQL: the head locked (where ``after`` holds: a grant appends only once its
+    allocation is inserted, and locks the head after its counters), and the next event
+    chained from it and inserted, as a CTE returning its seq, prev_hash and hash. The hash
+    is computed in the database from the head read under the lock: SHA-256 of
+    ``prev_hash`` followed by the event's canonical content, given as the text around its
+    two values known only there (``:content_head`` prev_hash ``:content_middle`` seq
+    ``}``; app.services.audit builds them)."""
     head = (
-        select(heads.c.seq, heads.c.hash)
-        .where(heads.c.id == 1)
+        select(_HEADS.c.seq, _HEADS.c.hash)
+        .where(_HEADS.c.id == 1, *(() if after is None else (after,)))
         .with_for_update()
         .cte("locked_head")
     )
@@ -93,35 +105,84 @@ def _append_statement() -> Update:
     digest = func.encode(func.sha256(func.convert_to(content, literal("UTF8"))), literal("hex"))
     row = select(
         seq,
-        *(bindparam(f"event_{name}", type_=events.c[name].type) for name in GIVEN),
+        *(bindparam(f"event_{name}", type_=_EVENTS.c[name].type) for name in GIVEN),
         head.c.hash,
         digest,
     )
-    event = (
-        insert(events)
+    return (
+        insert(_EVENTS)
         .from_select(["seq", *GIVEN, "prev_hash", "hash"], row)
-        .returning(events.c.seq, events.c.prev_hash, events.c.hash)
+        .returning(_EVENTS.c.seq, _EVENTS.c.prev_hash, _EVENTS.c.hash)
         .cte("appended_event")
     )
+
+
+def moved_head(event: CTE) -> Update:
+    """The head moved onto the ``event`` just appended; its guard (a trigger) checks that
+    the event exists and chains from the head it replaces.
+
+    No condition on the head's hash here: the statement's snapshot may predate the head
+    this statement locked (a writer that held it committed while this one queued), and a
+    condition on the snapshot's stale row would skip the update, leaving the event
+    appended and the head behind. The row is found by its id, and the update applies to
+    its newest version, the one locked (READ COMMITTED re-reads a row updated meanwhile);
+    the event is ahead of either version."""
     return (
-        update(heads)
-        .where(heads.c.id == 1, heads.c.hash == event.c.prev_hash)
+        update(_HEADS)
+        .where(_HEADS.c.id == 1, _HEADS.c.seq < event.c.seq)
         .values(seq=event.c.seq, hash=event.c.hash)
-        .returning(event.c.seq, event.c.prev_hash, event.c.hash)
     )
 
 
-_APPEND = _append_statement()
+# The event's outbox row (app.services.webhook_events.outbox_row), bound as :outbox_<column>,
+# carrying the event's seq.
+OUTBOX_GIVEN = ("channel", "kind", "entity_type", "entity_id", "audience", "occurred_at")
 
 
-async def append(
-    session: AsyncSession, *, given: dict[str, Any], content_head: str, content_middle: str
-) -> tuple[int, str, str]:
-    """Append one event on PostgreSQL (``given``: its columns but the chain's own); its
-    seq, prev_hash and hash."""
+def queued_outbox(event: CTE) -> Insert:
+    """The event's outbox row, inserted with it (the same statement)."""
+    row = select(
+        *(bindparam(f"outbox_{name}", type_=_OUTBOX.c[name].type) for name in OUTBOX_GIVEN),
+        event.c.seq,
+    )
+    return insert(_OUTBOX).from_select([*OUTBOX_GIVEN, "audit_seq"], row).returning(_OUTBOX.c.id)
+
+
+def _append_statement(*, outbox: bool) -> Update:
+    """PostgreSQL: lock the head, insert the next event chained from it, move the head onto
+    it (and queue the event's outbox row), in one statement. Each step reads the one before
+    (the head's lock first), and the head's guard finds the event inserted."""
+    event = appended_event()
+    moved = moved_head(event)
+    if outbox:
+        queued = queued_outbox(event).cte("queued_outbox")
+        moved = moved.where(exists(select(queued.c.id)))
+    return moved.returning(event.c.seq, event.c.prev_hash, event.c.hash)
+
+
+_APPEND = {outbox: _append_statement(outbox=outbox) for outbox in (False, True)}
+
+
+def event_parameters(
+    given: dict[str, Any],
+    *,
+    content_head: str,
+    content_middle: str,
+    outbox: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The bind parameters of :func:`appended_event` (and of :func:`queued_outbox`)."""
     params = {f"event_{name}": given[name] for name in GIVEN}
     params |= {"content_head": content_head, "content_middle": content_middle}
-    row = (await session.execute(_APPEND, params)).one()
+    if outbox is not None:
+        params |= {f"outbox_{name}": outbox[name] for name in OUTBOX_GIVEN}
+    return params
+
+
+async def append(session: AsyncSession, params: dict[str, Any]) -> tuple[int, str, str]:
+    """Append one event on PostgreSQL (``params``: :func:`event_parameters`); its seq,
+    prev_hash and hash."""
+    statement = _APPEND["outbox_kind" in params]
+    row = (await session.execute(statement, params)).one()
     return int(row[0]), str(row[1]), str(row[2])
 
 

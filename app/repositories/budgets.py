@@ -35,6 +35,7 @@ from app.db.types import Money
 from app.models.allocation import Allocation
 from app.models.call import Call
 from app.models.programme import Measure, Programme
+from app.repositories import audit
 
 
 def _changed(result: object) -> bool:
@@ -135,15 +136,23 @@ _GRANT_CALL = _reserve(
 _ALLOCATION_ROW = select(*(bindparam(f"new_{c.name}", type_=c.type) for c in _ALLOCATION.c))
 
 
-def _grant_statement() -> Select[Any]:
+def _grant_statement(*, audited: bool) -> Select[Any]:
     """PostgreSQL: the grant's writes in one statement, one round trip. Each step runs only
     if the one before changed its row (the EXISTS on the previous CTE), which also keeps
-    the lock order programme -> measure -> call -> allocation's unique indexes. The
-    allocation is inserted ``ON CONFLICT DO NOTHING``: where a concurrent grant committed
-    the application's allocation or the district's project meanwhile (its index entry is
-    waited for), nothing is inserted and the caller says which, with the figures. Returns
-    which steps changed their row, and the allocation's id if inserted."""
-    programme = _GRANT_PROGRAMME.returning(_PROGRAMME.c.id).cte("granted_programme")
+    the lock order programme -> measure -> call -> allocation's unique indexes -> the audit
+    head. The allocation is inserted ``ON CONFLICT DO NOTHING``: where a concurrent grant
+    committed the application's allocation or the district's project meanwhile (its index
+    entry is waited for), nothing is inserted and the caller says which, with the figures.
+    ``audited``: the grant's audit event is appended (and its outbox row queued) in the
+    same statement, once the allocation is inserted, so that the counters' locks are held
+    for this one statement and the COMMIT that follows, never across the event loop's
+    turns between statements. Returns which steps changed their row, the allocation's id
+    if inserted, and (audited) the event's seq, prev_hash and hash."""
+    # When the programme's row was locked (queueing for it excluded): app.db.session's
+    # critical section starts there.
+    programme = _GRANT_PROGRAMME.returning(
+        _PROGRAMME.c.id, func.clock_timestamp().label("locked_at")
+    ).cte("granted_programme")
     measure = (
         _GRANT_MEASURE.where(exists(select(programme.c.id)))
         .returning(_MEASURE.c.id)
@@ -164,15 +173,26 @@ def _grant_statement() -> Select[Any]:
     def changed(cte: Any) -> Any:
         return select(func.count()).select_from(cte).scalar_subquery()
 
-    return select(
+    columns: list[Any] = [
         changed(programme),
         changed(measure),
         changed(call),
         select(allocation.c.id).scalar_subquery(),
-    )
+    ]
+    if audited:
+        event = audit.appended_event(after=exists(select(allocation.c.id)))
+        head = audit.moved_head(event).returning(event.c.seq).cte("moved_head")
+        queued = audit.queued_outbox(event).cte("queued_outbox")
+        columns += [
+            select(head.c.seq).scalar_subquery(),
+            select(event.c.prev_hash).scalar_subquery(),
+            select(event.c.hash).scalar_subquery(),
+            changed(queued),
+        ]
+    return select(*columns, select(programme.c.locked_at).scalar_subquery())
 
 
-_GRANT = _grant_statement()
+_GRANT = {audited: _grant_statement(audited=audited) for audited in (False, True)}
 _INSERT_ALLOCATION_SQLITE = (
     sqlite.insert(_ALLOCATION)
     # SQLite parses ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE on the SELECT.
@@ -196,6 +216,8 @@ class GrantWrites(NamedTuple):
 
     refused: Counter | None
     inserted: bool
+    # The audit event appended with the grant: its seq, prev_hash and hash.
+    appended: tuple[int, str, str] | None = None
 
 
 async def write_grant(
@@ -203,11 +225,14 @@ async def write_grant(
     *,
     allocation: dict[str, Any],
     released: Decimal,
+    event: dict[str, Any] | None = None,
 ) -> GrantWrites:
     """Move the programme's, the measure's and the call's counters and insert the
     ``allocation`` (its row by column name), each only if every step before it succeeded:
     one statement on PostgreSQL; on SQLite, whose write transaction already holds the
-    database's lock, one per step."""
+    database's lock, one per step. ``event`` (PostgreSQL only: the bind parameters of the
+    audit append, with an outbox row): the grant's audit event, appended in the same
+    statement once the allocation is inserted."""
     values = {f"new_{name}": value for name, value in allocation.items()}
     values |= {
         "programme_key": allocation["programme_id"],
@@ -217,13 +242,21 @@ async def write_grant(
         "released": released,
         "stamp": allocation["updated_at"],
     }
-    mark_critical_section(session)  # observed at COMMIT (app.db.session)
     steps: list[bool] = []
     if session.get_bind().dialect.name == "postgresql":
-        row = (await session.execute(_GRANT, values)).one()
+        audited = event is not None
+        row = (await session.execute(_GRANT[audited], values | (event or {}))).one()
+        if (locked_at := row[-1]) is not None:  # observed at COMMIT (app.db.session)
+            mark_critical_section(session, locked_at.timestamp())
         steps = [row[0] == 1, row[1] == 1, row[2] == 1]
         inserted = row[3] is not None
+        if audited and inserted:
+            assert row[4] is not None, "the event is appended once the allocation is"
+            assert row[7] == 1, "with its outbox row"
+            appended = (int(row[4]), str(row[5]), str(row[6]))
+            return GrantWrites(None, True, appended)
     else:
+        mark_critical_section(session)  # the database's lock is held since BEGIN IMMEDIATE
         for statement, keys in _SQLITE_STEPS:
             step = {key: values[key] for key in keys}
             steps.append(_changed(await session.execute(statement, step)))

@@ -491,8 +491,28 @@ async def _grant(
     # per district), which the insert waits on and never violates (ON CONFLICT DO NOTHING).
     allocation = _new_allocation(subject, amount, district_id, principal.actor)
     row = {column.name: getattr(allocation, key) for key, column in _ALLOCATION_COLUMNS}
-    after = audit.snapshot(allocation)  # Python work done before the locks, not under them
-    writes = await budgets.write_grant(session, allocation=row, released=released)
+    # Python work done before the locks, not under them: the event, and on PostgreSQL,
+    # where nothing else is written after the counters (no first-come line to move, no
+    # loan to open, both of which lock rows the audit head must come after), the event is
+    # appended by the counters' own statement: the hot rows' locks span one statement and
+    # the COMMIT.
+    event = audit.pending(
+        action="allocation.grant",
+        entity_type="allocation",
+        entity_id=allocation.id,
+        after=audit.snapshot(allocation),
+    )
+    appended_with_grant = (
+        session.get_bind().dialect.name == "postgresql"
+        and loan is None
+        and not first_come.applies(call)
+    )
+    writes = await budgets.write_grant(
+        session,
+        allocation=row,
+        released=released,
+        event=event.parameters() if appended_with_grant else None,
+    )
     if writes.refused is not None or not writes.inserted:
         # Refused under the locks: a concurrent grant committed meanwhile. The rules keep
         # their order: its allocation of this application, or of the district, comes first
@@ -507,16 +527,13 @@ async def _grant(
         raise await _refusal(session, writes.refused, application, amount, released)
     make_transient_to_detached(allocation)
     session.add(allocation)  # persistent as inserted: nothing left for the unit of work
+    if writes.appended is not None:
+        event.appended(*writes.appended)
+        return allocation
     await first_come.after_grant(session, call, application, amount)
     if loan is not None:  # mixed instrument: the loan part, its schedule, the fund's lent
         await loans.open_loan(session, allocation, loan)
-    await audit.record(
-        session,
-        action="allocation.grant",
-        entity_type="allocation",
-        entity_id=allocation.id,
-        after=after,
-    )
+    await audit.append_pending(session, event)
     return allocation
 
 

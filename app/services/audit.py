@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import partial
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -110,20 +110,45 @@ def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(content)).encode()).hexdigest()
 
 
-async def record(
-    session: AsyncSession,
-    *,
-    action: str,
-    entity_type: str,
-    entity_id: object,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
-    actor: Actor | None = None,
-) -> AuditEvent:
-    """Append one event for a change made in this transaction (call it last)."""
-    await session.flush()  # the change itself first: its guards fire before the head is locked
-    actor = actor or actor_var.get()
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event built but not yet appended (its seq, prev_hash and hash are the chain's,
+    known under the head's lock), and its outbox row if it has one."""
+
+    event: AuditEvent
+    outbox: dict[str, Any] | None
+
+    def parameters(self) -> dict[str, Any]:
+        """PostgreSQL: the bind parameters of the append (app.repositories.audit)."""
+        given = {name: getattr(self.event, name) for name in repo.GIVEN}
+        return repo.event_parameters(
+            given, outbox=self.outbox, **_content_around_chain(event_content(self.event))
+        )
+
+    def appended(self, seq: int, prev_hash: str, digest: str) -> AuditEvent:
+        """The event as the database appended it."""
+        self.event.seq, self.event.prev_hash, self.event.hash = seq, prev_hash, digest
+        return self.event
+
+
+class Change(TypedDict, total=False):
+    """What an event says of a change: the action on an entity, its state before and after
+    (snapshots), the reason given, and who acted (default: the request's actor)."""
+
+    action: Required[str]
+    entity_type: Required[str]
+    entity_id: Required[object]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+    actor: Actor | None
+
+
+def pending(**change: Unpack[Change]) -> PendingEvent:
+    """The event for a change made in this transaction, built before any lock is taken."""
+    action, entity_type = change["action"], change["entity_type"]
+    before, after = change.get("before"), change.get("after")
+    actor = change.get("actor") or actor_var.get()
     request_id = request_id_var.get()
     event = AuditEvent(
         occurred_at=datetime.now(UTC),
@@ -133,35 +158,43 @@ async def record(
         idempotency_key=idempotency_key_var.get(),
         action=action,
         entity_type=entity_type,
-        entity_id=str(entity_id),
+        entity_id=str(change["entity_id"]),
         before=canonical(before) if before is not None else None,
         after=canonical(after) if after is not None else None,
-        reason=reason,
+        reason=change.get("reason"),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # One prebuilt statement: the head locked, the event chained and inserted, the
-        # head moved (the hash computed in the database, from the content given here).
-        given = {name: getattr(event, name) for name in repo.GIVEN}
-        event.seq, event.prev_hash, event.hash = await repo.append(
-            session, given=given, **_content_around_chain(event_content(event))
-        )
-    else:
-        # SQLite: the write transaction already holds the database's lock (BEGIN IMMEDIATE).
-        last_seq, event.prev_hash = await repo.lock_head(session)
-        event.seq = last_seq + 1
-        event.hash = chain_hash(event.prev_hash, event_content(event))
-        session.add(event)
-        await session.flush()
-        await repo.set_head(session, seq=event.seq, digest=event.hash)
-    webhook_events.enqueue(  # its outbox row (webhooks), written with the change at COMMIT
-        session,
+    outbox = webhook_events.outbox_row(
         action=action,
-        seq=event.seq,
         entity_type=entity_type,
         entity_id=event.entity_id,
         occurred_at=event.occurred_at,
         after=after,
     )
+    return PendingEvent(event, outbox)
+
+
+async def record(session: AsyncSession, **change: Unpack[Change]) -> AuditEvent:
+    """Append one event for a change made in this transaction (call it last)."""
+    return await append_pending(session, pending(**change))
+
+
+async def append_pending(session: AsyncSession, waiting: PendingEvent) -> AuditEvent:
+    """Append an event built by :func:`pending` (call it last)."""
+    await session.flush()  # the change itself first: its guards fire before the head is locked
+    if session.get_bind().dialect.name == "postgresql":
+        # One prebuilt statement: the head locked, the event chained and inserted, the
+        # head moved, the outbox row queued (the hash computed in the database, from the
+        # content given here).
+        return waiting.appended(*await repo.append(session, waiting.parameters()))
+    # SQLite: the write transaction already holds the database's lock (BEGIN IMMEDIATE).
+    event = waiting.event
+    last_seq, event.prev_hash = await repo.lock_head(session)
+    event.seq = last_seq + 1
+    event.hash = chain_hash(event.prev_hash, event_content(event))
+    session.add(event)
+    await session.flush()
+    await repo.set_head(session, seq=event.seq, digest=event.hash)
+    webhook_events.enqueue(session, waiting.outbox, seq=event.seq)  # flushed at COMMIT
     return event
 
 

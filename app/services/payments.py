@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -93,15 +94,27 @@ def _share(amount: Decimal, pct: int) -> Decimal:
 # Reads.
 
 
-async def load_allocation(
-    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
+async def _load(
+    session: AsyncSession, allocation_id: uuid.UUID, visible: ColumnElement[bool]
 ) -> Allocation:
-    allocation = await session.scalar(
-        repo.select_allocation(allocation_id, visibility.allocations(principal))
-    )
+    allocation = await session.scalar(repo.select_allocation(allocation_id, visible))
     if allocation is None:
         raise NotFound(f"No allocation {allocation_id}.")
     return allocation
+
+
+async def load_allocation(
+    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
+) -> Allocation:
+    """A grant as its readers see it (active ones are public)."""
+    return await _load(session, allocation_id, visibility.allocations(principal))
+
+
+async def load_funded(
+    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
+) -> Allocation:
+    """A grant whose funding records (claims, payments, repayments) the caller may read."""
+    return await _load(session, allocation_id, visibility.funding_records(principal))
 
 
 async def _terms(session: AsyncSession, measure_id: uuid.UUID) -> PaymentTerms | None:
@@ -748,17 +761,6 @@ async def get_payment(
 
 # A grant's lists: to whoever may read its claims and payments one by one (the region and
 # the beneficiary's users); the grant is 404 to anyone else, as a missing one.
-
-
-async def load_funded(
-    session: AsyncSession, allocation_id: uuid.UUID, principal: Principal
-) -> Allocation:
-    allocation = await session.scalar(
-        repo.select_allocation(allocation_id, visibility.funding_records(principal))
-    )
-    if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
-    return allocation
 
 
 async def list_claims(

@@ -90,32 +90,34 @@ def audience_of(action: str, entity_id: str, after: dict[str, Any] | None) -> st
     return None
 
 
-def enqueue(
-    session: AsyncSession,
+def outbox_row(
     *,
     action: str,
-    seq: int,
     entity_type: str,
     entity_id: str,
     occurred_at: datetime,
     after: dict[str, Any] | None,
-) -> None:
-    """Add the event's outbox row to the session (flushed with the event), if it is one of
-    interest: a dictionary look-up for every other action."""
+) -> dict[str, Any] | None:
+    """The event's outbox row but its seq, if it is one of interest (a dictionary look-up
+    for every other action): on PostgreSQL inserted by the audit append's own statement
+    (app.repositories.audit.queued_outbox), elsewhere by :func:`enqueue`."""
     kind = EVENT_TYPE_OF_ACTION.get(action)
     if kind is None:
-        return
-    session.add(
-        OutboxMessage(
-            channel=WEBHOOK_CHANNEL,
-            kind=kind,
-            audit_seq=seq,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            audience=audience_of(action, entity_id, after),
-            occurred_at=occurred_at,
-        )
-    )
+        return None
+    return {
+        "channel": WEBHOOK_CHANNEL,
+        "kind": kind,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "audience": audience_of(action, entity_id, after),
+        "occurred_at": occurred_at,
+    }
+
+
+def enqueue(session: AsyncSession, row: dict[str, Any] | None, *, seq: int) -> None:
+    """Add the event's outbox row (:func:`outbox_row`) to the session, flushed at COMMIT."""
+    if row is not None:
+        session.add(OutboxMessage(audit_seq=seq, **row))
 
 
 def may_see(

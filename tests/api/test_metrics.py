@@ -136,6 +136,10 @@ class TestCounts:
             if name == "wecare_http_request_duration_seconds_bucket" and ("route", route) in labels
         ]
         assert buckets, "the latency histogram is labelled by the route template"
+        # The accepted grant held the counters' locks once; the refusal, decided from the
+        # grant's read, took none.
+        held = "wecare_grant_critical_section_seconds_count"
+        assert value(after, held) - value(before, held) == 1
 
     async def test_tokens_issued_and_failed_logins(
         self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings

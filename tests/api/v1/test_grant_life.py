@@ -44,6 +44,9 @@ from tests.world import (
 )
 
 # Every funding figure of the report (recovered and outstanding move with the revocation).
+# Written out rather than imported from app.repositories.transparency.FUNDING_FIGURES on
+# purpose: the ledger below is the test's own account of the report, so a figure added to
+# or dropped from the report must be added to or dropped from this ledger too.
 FIGURES = (
     "granted",
     "accepted",
