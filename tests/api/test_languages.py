@@ -202,7 +202,7 @@ class TestNegotiationOverHttp:
     async def test_language_and_status(
         self, client: httpx.AsyncClient, header: str, language: str
     ) -> None:
-        headers = {"Accept-Language": header.encode()}
+        headers = {b"accept-language": header.encode()}
         response = await client.get("/nothing-here", headers=headers)
         assert response.status_code == 404  # never a 406 or a 5xx: the header only chooses
         assert_language(response, language)
