@@ -57,6 +57,11 @@ programme's caps transactionally.
 
 Errors are `application/problem+json` (RFC 9457). Money is a decimal string with two
 places, in euros (`"6400000.00"`). Every response carries an `X-Request-ID`.
+
+Languages: send `Accept-Language` (`it`, the default, or `en`; weights and region subtags
+as RFC 9110 and RFC 4647 say). Problems' `title` and `detail` come in that language, named
+by `Content-Language` with `Vary: Accept-Language` on every response; `type` and `rule`
+never change. Reference texts carry both languages (`*_it`, `*_en`).
 """
 
 TAGS = [

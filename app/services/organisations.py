@@ -548,7 +548,7 @@ async def accept_membership(
     partnership, _, member = membership
     data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
-    current = await _locked_invitation(session, partnership, member, "accepted")
+    current = await _locked_invitation(session, partnership, member, msg("accepted"))
     before = _partnership_state(partnership, current)
     member.status = MemberStatus.ACCEPTED
     partnership.updated_at = utcnow()
@@ -576,7 +576,7 @@ async def decline_membership(
     partnership, _, member = membership
     data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
-    current = await _locked_invitation(session, partnership, member, "declined")
+    current = await _locked_invitation(session, partnership, member, msg("declined"))
     before = _partnership_state(partnership, current)
     await repo.delete_partners(session, partnership.id, [member.organisation_id])
     partnership.updated_at = utcnow()

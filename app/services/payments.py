@@ -154,6 +154,7 @@ async def get_funding(
 async def _as_beneficiary(
     session: AsyncSession, allocation: Allocation, principal: Principal, action: str
 ) -> None:
+    """``action`` completes "may ...": pass it marked (``msg("accept the grant")``)."""
     organisations = await repo.beneficiary_organisations(session, allocation.application_id)
     if not any(principal.acts_for(org) for org in organisations):
         raise Forbidden(
@@ -175,7 +176,7 @@ async def accept_grant(
     session: AsyncSession, allocation: Allocation, *, data: AcceptanceRequest, principal: Principal
 ) -> Allocation:
     """The beneficiary accepts the grant on ``data.accepted_on``, by the deadline."""
-    await _as_beneficiary(session, allocation, principal, "accept the grant")
+    await _as_beneficiary(session, allocation, principal, msg("accept the grant"))
     _must_be_active(allocation, "accept")
     if allocation.accepted_at is not None:
         raise AlreadyAccepted(
@@ -313,7 +314,7 @@ async def file_claim(
     session: AsyncSession, allocation: Allocation, *, data: ClaimCreate, principal: Principal
 ) -> ExpenditureClaim:
     """A draft claim with its lines, by the beneficiary of an accepted grant."""
-    await _as_beneficiary(session, allocation, principal, "file an expenditure claim")
+    await _as_beneficiary(session, allocation, principal, msg("file an expenditure claim"))
     _open_for_funding(allocation, "claim")
     terms = await _terms(session, allocation.measure_id)
     categories = list(terms.cost_categories) if terms else []
@@ -446,7 +447,7 @@ async def submit_claim(
 ) -> ExpenditureClaim:
     """Draft -> submitted: the claim is fixed, and counts as claimed on the grant."""
     allocation = await _allocation_of(session, claim.allocation_id)
-    await _as_beneficiary(session, allocation, principal, "submit the claim")
+    await _as_beneficiary(session, allocation, principal, msg("submit the claim"))
     if claim.status != ClaimStatus.DRAFT:
         raise ClaimNotDraft(msg("The claim is already submitted."), status=claim.status)
     _open_for_funding(allocation, "claim")
