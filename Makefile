@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 NPM := $(shell command -v npm 2>/dev/null)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck openapi bench clean
+.PHONY: run test lint typecheck openapi messages bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -32,6 +32,17 @@ $(NODE_STAMP): package.json package-lock.json
 ## PostgreSQL, and the spec through Redocly's linter and openapi-typescript + tsc --strict.
 test: lint typecheck $(if $(NPM),$(NODE_STAMP))
 	$(BIN)/pytest
+
+## Extract every marked message (msg(...), N_(...)) from app/ into app/locale/wecare.pot and
+## merge it into the Italian and English catalogues; English gets identity translations.
+## Then translate the new or fuzzy entries of app/locale/it/LC_MESSAGES/wecare.po.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k msg -k N_ --no-location \
+		--sort-output --project=wecare --copyright-holder="Regione Piemonte" \
+		-o app/locale/wecare.pot app
+	$(BIN)/pybabel update -i app/locale/wecare.pot -d app/locale -D wecare \
+		--ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/python -c 'from app.core.i18n import fill_identity; fill_identity("en")'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

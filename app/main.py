@@ -21,6 +21,7 @@ from app.api.middleware import (
     REQUEST_ID_HEADER,
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    LanguageMiddleware,
     ProblemCORSMiddleware,
     RefusalDelayMiddleware,
     RequestContextMiddleware,
@@ -35,6 +36,7 @@ from app.api.problems import (
 )
 from app.core import collector
 from app.core.config import Settings, get_settings
+from app.core.i18n import load_catalogues
 from app.core.logging import configure_logging
 from app.db.session import Database, create_engine
 from app.services.checkpoints import run_periodic_checkpoints
@@ -55,6 +57,11 @@ programme's caps transactionally.
 
 Errors are `application/problem+json` (RFC 9457). Money is a decimal string with two
 places, in euros (`"6400000.00"`). Every response carries an `X-Request-ID`.
+
+Languages: send `Accept-Language` (`it`, the default, or `en`; weights and region subtags
+as RFC 9110 and RFC 4647 say). Problems' `title` and `detail` come in that language, named
+by `Content-Language` with `Vary: Accept-Language` on every response; `type` and `rule`
+never change. Reference texts carry both languages (`*_it`, `*_en`).
 """
 
 TAGS = [
@@ -153,6 +160,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the ASGI application; tests pass their own settings and database."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.effective_log_format)
+    load_catalogues()  # a broken .po stops the start, not a request
     owns_database = database is None
     db = database or Database(create_engine(settings))
 
@@ -222,6 +230,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
     # Outside CORS and the last-resort 500, so that their answers carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(LanguageMiddleware)
     # Inside the request id (which its line carries), outside the rest (whose answers it logs).
     app.add_middleware(AccessLogMiddleware, count=settings.metrics != "off")
     app.add_middleware(RequestContextMiddleware)

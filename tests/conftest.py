@@ -36,6 +36,7 @@ from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.repositories import consistency
+from tests import ENGLISH
 from tests.actors import Actor, user_actor
 
 POSTGRES_URL = os.environ.get(
@@ -321,5 +322,7 @@ def app(settings: Settings, database: Database) -> FastAPI:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         yield client

@@ -19,6 +19,7 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.services.users import create_user
+from tests import ENGLISH
 from tests.actors import PASSWORD
 from tests.conftest import migrated_database
 
@@ -150,7 +151,7 @@ async def storm_server(
         }
         with live_server(url, tmp_path, workers=workers, environment=environment) as base:
             tokens = {}
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            async with httpx.AsyncClient(headers=ENGLISH, base_url=base, timeout=30) as client:
                 for name, email in emails.items():
                     login = await client.post(
                         "/api/v1/auth/login", json={"email": email, "password": PASSWORD}

@@ -17,6 +17,7 @@ from app.core import collector
 from app.core.config import Settings, get_settings
 from app.db.session import Database, create_engine
 from app.main import create_app, create_served_app
+from tests import ENGLISH
 from tests.conftest import migrated_database
 
 
@@ -27,7 +28,9 @@ async def test_an_app_no_longer_used_is_freed(tmp_path: Path) -> None:
     try:
         app = create_app(settings, database)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://testserver"
+        ) as client:
             for path in ("/docs", "/redoc", "/openapi.json"):
                 assert (await client.get(path)).status_code == 200, path
         freed = weakref.ref(app)
@@ -68,5 +71,7 @@ async def test_a_served_worker_settles_the_collector_once_started(
 
 async def _healthz(app: FastAPI) -> int:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         return (await client.get("/healthz")).status_code

@@ -21,6 +21,7 @@ from app.core.config import Settings, get_settings
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
+from tests import ENGLISH
 from tests.conftest import BACKENDS
 from tests.live import PROJECT_ROOT
 from tests.scratch import configured, scratch_database
@@ -181,7 +182,9 @@ async def _first_login(url: str, email: str, password: str) -> tuple[dict[str, A
     database = Database(create_engine(settings))
     transport = httpx.ASGITransport(app=create_app(settings, database))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://testserver"
+        ) as client:
             jwks = (await client.get("/.well-known/jwks.json")).json()
             login = await client.post(
                 "/api/v1/auth/login", json={"email": email, "password": password}

@@ -24,6 +24,7 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.services.applications import TRANSITIONS
 from app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from tests import ENGLISH
 from tests.conftest import BACKENDS, POSTGRES_URL, on_server, server_or_skip
 from tests.walkthrough import README, Shell, readme_block
 
@@ -63,7 +64,7 @@ def against_app(url: str, work: Callable[[httpx.AsyncClient], Awaitable[T]]) -> 
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         try:
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://127.0.0.1:8000"
+                headers=ENGLISH, transport=transport, base_url="http://127.0.0.1:8000"
             ) as client:
                 return await work(client)
         finally:
@@ -333,7 +334,7 @@ def test_the_readme_lists_the_demo_logins() -> None:
 async def test_the_walk_through_runner_refuses_what_it_cannot_check() -> None:
     """The runner follows the shell's quoting, and refuses any command or curl flag it does
     not run (the README cannot drift into steps the test skips)."""
-    async with httpx.AsyncClient(base_url="http://127.0.0.1:8000") as client:
+    async with httpx.AsyncClient(headers=ENGLISH, base_url="http://127.0.0.1:8000") as client:
         shell = Shell(client)
         await shell.run(
             "A='x  y'\n"

@@ -28,6 +28,7 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.services import audit, housekeeping, users
 from app.services.audit import trusted_keys, verify_chain
+from tests import ENGLISH
 from tests.actors import PASSWORD, tax_code
 from tests.conftest import POSTGRES_URL, on_server, own_database, server_or_skip
 
@@ -115,7 +116,9 @@ async def test_a_real_service_flow_works_under_the_runtime_role(deployment: Depl
         )
     app = create_app(deployment.runtime_settings, deployment.runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         assert (await client.get("/readyz")).status_code == 200  # reads alembic_version
         login = await client.post(
             "/api/v1/auth/login", json={"email": "admin@example.org", "password": PASSWORD}

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import ENGLISH
 from tests.live import live_server
 
 HEADER_TIMEOUT = 1.0
@@ -101,7 +102,7 @@ def test_a_silent_connection_is_closed(base_url: str) -> None:
 
 def test_a_kept_alive_connection_serves_the_next_request(base_url: str) -> None:
     """The head timer restarts per request: a second request on the connection passes."""
-    with httpx.Client(base_url=base_url) as client:
+    with httpx.Client(headers=ENGLISH, base_url=base_url) as client:
         assert client.get("/healthz").status_code == 200
         time.sleep(HEADER_TIMEOUT + 0.3)  # within keep-alive (5 s), beyond the head timer
         assert client.get("/healthz").status_code == 200

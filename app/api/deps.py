@@ -17,6 +17,7 @@ from app.core.auth import ANONYMOUS, SCOPE_DESCRIPTIONS, Principal
 from app.core.config import Settings
 from app.core.context import Actor, actor_var
 from app.core.errors import Forbidden, InsufficientScope, PasswordChangeRequired, Unauthenticated
+from app.core.i18n import msg
 from app.db.session import Database
 from app.services.keys import PublicKeyCache
 from app.services.tokens import principal_from_token
@@ -128,7 +129,7 @@ class BearerToken(SecurityBase):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated(
-                "Use the Authorization header as 'Bearer <token>'.", error="invalid_request"
+                msg("Use the Authorization header as 'Bearer <token>'."), error="invalid_request"
             )
         return token.strip()
 
@@ -141,7 +142,7 @@ async def _principal(
 ) -> Principal:
     if token is None:
         if security_scopes.scopes:
-            raise Unauthenticated("This operation requires an access token.")
+            raise Unauthenticated(msg("This operation requires an access token."))
         return ANONYMOUS
     state = request.app.state
     principal = await principal_from_token(session, state.settings, state.key_cache, token)
@@ -149,7 +150,8 @@ async def _principal(
     missing = [scope for scope in security_scopes.scopes if not principal.has(scope)]
     if missing and not principal.password_change_required:
         raise InsufficientScope(
-            f"The access token lacks the scope(s): {' '.join(missing)}.", required=missing
+            msg("The access token lacks the scope(s): {missing}.", missing=" ".join(missing)),
+            required=missing,
         )
     return principal
 
@@ -167,8 +169,11 @@ async def get_principal(
     principal = await _principal(request, security_scopes, session, token)
     if principal.password_change_required:
         raise PasswordChangeRequired(
-            "This account must change its one-time password before anything else: "
-            f"POST {PASSWORD_CHANGE_PATH} with the current and a new password.",
+            msg(
+                "This account must change its one-time password before anything else: "
+                "POST {PASSWORD_CHANGE_PATH} with the current and a new password.",
+                PASSWORD_CHANGE_PATH=PASSWORD_CHANGE_PATH,
+            ),
             password_change_endpoint=PASSWORD_CHANGE_PATH,
         )
     return principal
@@ -184,9 +189,9 @@ async def get_password_owner(
     that token is good: the change itself)."""
     principal = await _principal(request, security_scopes, session, token)
     if principal.kind == "anonymous":
-        raise Unauthenticated("This operation requires an access token.")
+        raise Unauthenticated(msg("This operation requires an access token."))
     if principal.kind != "user":
-        raise Forbidden("Only user accounts have passwords; clients rotate their secrets.")
+        raise Forbidden(msg("Only user accounts have passwords; clients rotate their secrets."))
     return principal
 
 
@@ -263,7 +268,7 @@ def document_bearer_scheme(schema: dict[str, Any]) -> dict[str, Any]:
 
 async def get_authenticated(principal: OptionalPrincipal) -> Principal:
     if principal.kind == "anonymous":
-        raise Unauthenticated("This operation requires an access token.")
+        raise Unauthenticated(msg("This operation requires an access token."))
     return principal
 
 

@@ -10,6 +10,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 from app.core.errors import PreconditionFailed, PreconditionRequired
+from app.core.i18n import msg
 from app.schemas.common import ReadJson
 
 E = TypeVar("E")
@@ -60,7 +61,7 @@ def require_if_match(request: Request, current: BaseModel) -> None:
     header = request.headers.get("if-match")
     if header is None:
         raise PreconditionRequired(
-            "Send If-Match with the ETag you read, so that concurrent changes are not lost."
+            msg("Send If-Match with the ETag you read, so that concurrent changes are not lost.")
         )
     current_tag = etag_of(current)
     tags = [tag.strip() for tag in header.split(",")]
@@ -68,7 +69,7 @@ def require_if_match(request: Request, current: BaseModel) -> None:
         return  # RFC 9110 13.1.1: "*" matches any current representation (it exists)
     if current_tag not in tags:
         raise PreconditionFailed(
-            "The resource changed since you read it; read it again and retry.",
+            msg("The resource changed since you read it; read it again and retry."),
             current_etag=current_tag,
         )
 

@@ -20,6 +20,7 @@ from app.api.problems import install_problem_handlers
 from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import Unauthenticated
+from app.core.i18n import msg
 from app.db.session import Database, create_engine
 from app.services import checkpoints
 
@@ -61,14 +62,14 @@ async def require_metrics_token(request: Request, settings: SettingsDep) -> None
     expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     header = request.headers.get("authorization")
     if not header:
-        raise Unauthenticated("The metrics require the metrics bearer token.")
+        raise Unauthenticated(msg("The metrics require the metrics bearer token."))
     scheme, _, token = header.partition(" ")
     if (
         not expected
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(token.strip().encode(), expected.encode())
     ):
-        raise Unauthenticated("The metrics token is not valid.", error="invalid_token")
+        raise Unauthenticated(msg("The metrics token is not valid."), error="invalid_token")
 
 
 bearer_router = APIRouter(tags=["ops"])

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request ids, the last-resort 500, CORS problems, the body limit and
-the delay of refused credential checks."""
+"""Pure ASGI middleware: request ids, the last-resort 500, CORS problems, the body limit, the
+response's language and the delay of refused credential checks."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from app.api.deps import client_host
 from app.api.problems import (
     REFUSAL_DELAY,
     database_unavailable,
+    language_of,
     problem_response,
     render_domain_error,
 )
 from app.core import metrics
 from app.core.context import ANONYMOUS_ACTOR, actor_var, idempotency_key_var
+from app.core.i18n import msg, negotiate
 from app.core.logging import get_logger, request_id_var
 from app.db.faults import database_fault
 
@@ -206,6 +208,31 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+class LanguageMiddleware:
+    """Answer every response in the language its ``Accept-Language`` negotiated (it, en;
+    default it): ``Content-Language`` names it and ``Vary: Accept-Language`` tells caches
+    that the body depends on it. The problem handlers negotiate the same way (language_of).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        language = language_of(scope)
+
+        async def send_with_language(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Language"] = language
+                headers.add_vary_header("Accept-Language")
+            await send(message)
+
+        await self.app(scope, receive, send_with_language)
+
+
 class UnhandledErrorMiddleware:
     """Turn crashes into a 500 problem; the traceback goes to the log with the request id.
 
@@ -244,7 +271,11 @@ class UnhandledErrorMiddleware:
             request_id = scope.get("state", {}).get("request_id", request_id_var.get())
             response = problem_response(
                 status=500,
-                detail=f"An unexpected error occurred; quote request id {request_id}.",
+                language=language_of(scope),
+                detail=msg(
+                    "An unexpected error occurred; quote request id {request_id}.",
+                    request_id=request_id,
+                ),
                 instance=scope.get("path"),
             )
             await response(scope, receive, send)
@@ -269,7 +300,11 @@ class ProblemCORSMiddleware(CORSMiddleware):
         }
         return problem_response(
             status=response.status_code,
-            detail=f"{reason}: this service's CORS policy refuses the preflight request.",
+            language=negotiate(request_headers.get("accept-language")),
+            detail=msg(
+                "{reason}: this service's CORS policy refuses the preflight request.",
+                reason=reason,
+            ),
             headers=headers,
         )
 
@@ -285,10 +320,17 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"The request body exceeds the limit of {self.max_bytes} bytes."
+        detail = msg(
+            "The request body exceeds the limit of {max_bytes} bytes.", max_bytes=self.max_bytes
+        )
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem_response(status=413, detail=detail, instance=scope.get("path"))
+            response = problem_response(
+                status=413,
+                language=language_of(scope),
+                detail=detail,
+                instance=scope.get("path"),
+            )
             await response(scope, receive, send)
             return
         received = 0

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from app.api.deps import DatabaseDep, SettingsDep
 from app.api.problems import problem_responses
 from app.core.errors import NotReady
+from app.core.i18n import msg
 from app.db.migrations import is_at_head
 from app.db.session import Database
 from app.services import keys
@@ -76,20 +77,27 @@ async def readyz(database: DatabaseDep, settings: SettingsDep) -> Health:
             "readiness check: no answer from the database in %ss", READINESS_TIMEOUT_SECONDS
         )
         raise NotReady(
-            f"The database did not answer within {READINESS_TIMEOUT_SECONDS:g} seconds."
+            msg(
+                "The database did not answer within {READINESS_TIMEOUT_SECONDS:g} seconds.",
+                READINESS_TIMEOUT_SECONDS=READINESS_TIMEOUT_SECONDS,
+            )
         ) from exc
     except Exception as exc:
         # One line per probe: an outage would otherwise log a traceback every few seconds.
         log.warning("readiness check could not reach the database: %r", exc)
-        raise NotReady("The database is unreachable.") from exc
+        raise NotReady(msg("The database is unreachable.")) from exc
     if not migrated:
-        raise NotReady("The database schema is not at the migration head.")
+        raise NotReady(msg("The database schema is not at the migration head."))
     if kid is not None:
         # Every login would fail: the secret changed without rotating the keys.
         log.warning("readiness check: signing key %s does not decrypt with the secret", kid)
         raise NotReady(
-            f"The signing key in use ({kid}) cannot be decrypted with the configured "
-            "WECARE_SECRET_KEY; restore the secret, or rotate the keys (wecare keys rotate).",
+            msg(
+                "The signing key in use ({kid}) cannot be decrypted with the configured "
+                "WECARE_SECRET_KEY; restore the secret, or rotate the keys (wecare keys "
+                "rotate).",
+                kid=kid,
+            ),
             kid=kid,
         )
     return Health(status="ready")

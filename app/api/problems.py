@@ -1,9 +1,13 @@
-"""Render every error as ``application/problem+json`` (RFC 9457)."""
+"""Render every error as ``application/problem+json`` (RFC 9457).
+
+``title`` and ``detail`` (and messages among the figures, such as an eligibility refusal's
+violations) are rendered in the language the request negotiated (app.core.i18n); ``type``,
+``rule`` and the figures themselves never change with the language."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -15,6 +19,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -34,6 +39,7 @@ from app.core.errors import (
     TooManyLoginAttempts,
     Unauthenticated,
 )
+from app.core.i18n import N_, gettext, msg, negotiate, translate
 from app.db.faults import DatabaseFault, database_fault
 from app.db.guards import violated_constraint
 from app.schemas.problem import Problem
@@ -57,10 +63,37 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
+# The reason phrases (Python 3.11's http.HTTPStatus) of the statuses the service answers
+# with, marked for translation: the English titles of about:blank problems.
+_PHRASES = {
+    400: N_("Bad Request"),
+    401: N_("Unauthorized"),
+    403: N_("Forbidden"),
+    404: N_("Not Found"),
+    405: N_("Method Not Allowed"),
+    406: N_("Not Acceptable"),
+    409: N_("Conflict"),
+    412: N_("Precondition Failed"),
+    413: N_("Request Entity Too Large"),
+    415: N_("Unsupported Media Type"),
+    422: N_("Unprocessable Entity"),
+    428: N_("Precondition Required"),
+    429: N_("Too Many Requests"),
+    500: N_("Internal Server Error"),
+    503: N_("Service Unavailable"),
+}
+
+
+def language_of(scope: MutableMapping[str, Any]) -> str:
+    """The language a request negotiated by its Accept-Language (app.core.i18n.negotiate)."""
+    return negotiate(Headers(scope=scope).get("accept-language"))
+
+
 def problem_response(
     *,
     status: int,
     detail: str,
+    language: str,
     slug: str | None = None,
     title: str | None = None,
     instance: str | None = None,
@@ -68,17 +101,20 @@ def problem_response(
     extra: Mapping[str, object] | None = None,
 ) -> JSONResponse:
     """Build a problem response; ``slug`` names a problem type documented by the service."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    phrase = _PHRASES.get(status) or (
+        HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    )
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_BASE}{slug}" if slug else "about:blank",
-        "title": title or phrase,
+        "title": gettext(title or phrase, language),
         "status": status,
-        "detail": detail,
+        "detail": gettext(detail, language),
     }
     if instance:
         body["instance"] = instance
     for key, value in (extra or {}).items():
-        body.setdefault(key, _jsonable(value))  # figures never overwrite the RFC members
+        # Figures never overwrite the RFC members; a message among them is translated.
+        body.setdefault(key, _jsonable(translate(value, language)))
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -122,6 +158,7 @@ def render_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         delay_refusal(request)
     return problem_response(
         status=exc.status,
+        language=language_of(request.scope),
         slug=exc.rule,
         title=exc.title,
         detail=exc.detail,
@@ -141,11 +178,14 @@ OAUTH_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthProtocolError)
-    return oauth_error_response(exc)
+    return oauth_error_response(exc, language=language_of(request.scope))
 
 
-def oauth_error_response(exc: OAuthProtocolError) -> JSONResponse:
-    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity."""
+def oauth_error_response(exc: OAuthProtocolError, *, language: str) -> JSONResponse:
+    """RFC 6749 section 5.2 JSON, with the RFC 9457 members alongside for uniformity.
+
+    ``error_description`` stays English: RFC 6749 allows it ASCII characters only; the
+    problem's ``detail`` is in the negotiated language."""
     headers = dict(OAUTH_HEADERS)
     if exc.status == 401:
         # The scheme the endpoint takes (RFC 6749 5.2), also after client_secret_post: a
@@ -157,7 +197,7 @@ def oauth_error_response(exc: OAuthProtocolError) -> JSONResponse:
         "type": f"{PROBLEM_TYPE_BASE}oauth_{exc.error}",
         "title": exc.error.replace("_", " "),
         "status": exc.status,
-        "detail": exc.description,
+        "detail": gettext(exc.description, language),
     }
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -172,12 +212,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for err in exc.errors()
     ]
-    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors) or "the request"
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
     return problem_response(
         status=422,
+        language=language_of(request.scope),
         slug="validation_error",
-        title="The request is not valid",
-        detail=f"Invalid input: {fields}.",
+        title=N_("The request is not valid"),
+        detail=msg("Invalid input: {fields}.", fields=fields)
+        if fields
+        else msg("Invalid input: the request."),
         instance=request.url.path,
         extra={"rule": "validation_error", "errors": errors},
     )
@@ -204,12 +247,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     default = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != default else None
     if detail is None:
-        detail = {
-            404: f"Nothing is served at {request.url.path}.",
-            405: f"{request.method} is not allowed on {request.url.path}.",
-        }.get(exc.status_code, default)
+        path = request.url.path
+        if exc.status_code == 404:
+            detail = msg("Nothing is served at {path}.", path=path)
+        elif exc.status_code == 405:
+            detail = msg("{method} is not allowed on {path}.", method=request.method, path=path)
+        else:
+            detail = _PHRASES.get(exc.status_code, default)
     return problem_response(
         status=exc.status_code,
+        language=language_of(request.scope),
         detail=detail,
         instance=request.url.path,
         headers=headers,
@@ -223,8 +270,12 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     error_class = CONSTRAINT_ERRORS.get(name or "", Conflict)
     log.info("database guard %s refused a write on %s", name, request.url.path)
     error = error_class(
-        "The database refused the change because it would break a rule"
-        + (f" ({name})." if name else "."),
+        msg(
+            "The database refused the change because it would break a rule ({constraint}).",
+            constraint=name,
+        )
+        if name
+        else msg("The database refused the change because it would break a rule."),
         constraint=name,
     )
     return render_domain_error(request, error)
@@ -241,9 +292,13 @@ def database_unavailable(scope: Mapping[str, Any], fault: DatabaseFault) -> Data
         fault.retry_after,
     )
     return DatabaseUnavailable(
-        f"The database is temporarily unavailable ({fault.reason}). Retry in "
-        f"{fault.retry_after} seconds; a change retried with its Idempotency-Key or If-Match "
-        "is never applied twice.",
+        msg(
+            "The database is temporarily unavailable ({fault_reason}). Retry in "
+            "{retry_after} seconds; a change retried with its Idempotency-Key or "
+            "If-Match is never applied twice.",
+            fault_reason=fault.reason,
+            retry_after=fault.retry_after,
+        ),
         retry_after=fault.retry_after,
     )
 
@@ -271,14 +326,15 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     log.info("database refused a value on %s: %s", request.url.path, exc)
     return render_domain_error(
-        request, InvalidInput("A value cannot be stored (for example text with a NUL character).")
+        request,
+        InvalidInput(msg("A value cannot be stored (for example text with a NUL character).")),
     )
 
 
 async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
     """The ORM's optimistic lock (version column) lost a race: the resource changed."""
     return render_domain_error(
-        request, PreconditionFailed("The resource changed meanwhile; read it again and retry.")
+        request, PreconditionFailed(msg("The resource changed meanwhile; read it again and retry."))
     )
 
 

@@ -1,12 +1,16 @@
 """Domain errors: what went wrong in the programme's terms. Nothing here knows HTTP.
 
 Each subclass carries a stable ``rule`` (the problem type's slug), the HTTP-neutral
-``status`` a transport should use, and the figures that explain the refusal.
+``status`` a transport should use, and the figures that explain the refusal. ``title`` is
+marked with ``N_`` and a raise site's detail is a ``msg(...)`` (app.core.i18n): both are
+English in the code and translated when the problem is rendered.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from app.core.i18n import N_
 
 
 class DomainError(Exception):
@@ -14,7 +18,7 @@ class DomainError(Exception):
 
     status: ClassVar[int] = 422
     rule: ClassVar[str] = "domain_error"
-    title: ClassVar[str] = "The request breaks a rule of the programme"
+    title: ClassVar[str] = N_("The request breaks a rule of the programme")
 
     def __init__(self, detail: str, **figures: object) -> None:
         super().__init__(detail)
@@ -33,25 +37,25 @@ class RetryLater(DomainError):
 class NotFound(DomainError):
     status = 404
     rule = "not_found"
-    title = "Resource not found"
+    title = N_("Resource not found")
 
 
 class Conflict(DomainError):
     status = 409
     rule = "conflict"
-    title = "The request conflicts with the current state"
+    title = N_("The request conflicts with the current state")
 
 
 class InvalidInput(DomainError):
     status = 422
     rule = "invalid_input"
-    title = "The request is not valid"
+    title = N_("The request is not valid")
 
 
 class NotReady(DomainError):
     status = 503
     rule = "not_ready"
-    title = "The service is not ready"
+    title = N_("The service is not ready")
 
 
 class DatabaseUnavailable(RetryLater):
@@ -62,7 +66,7 @@ class DatabaseUnavailable(RetryLater):
 
     status = 503
     rule = "database_unavailable"
-    title = "The database is temporarily unavailable"
+    title = N_("The database is temporarily unavailable")
 
 
 class SigningKeyUnavailable(RetryLater):
@@ -72,7 +76,7 @@ class SigningKeyUnavailable(RetryLater):
 
     status = 503
     rule = "signing_key_unavailable"
-    title = "The service cannot sign tokens at the moment"
+    title = N_("The service cannot sign tokens at the moment")
 
 
 class ProgrammeMeasuresBudgetExceeded(DomainError):
@@ -80,7 +84,7 @@ class ProgrammeMeasuresBudgetExceeded(DomainError):
 
     status = 409
     rule = "programme_measures_budget_cap"
-    title = "The measures' budgets would exceed the programme total"
+    title = N_("The measures' budgets would exceed the programme total")
 
 
 class MeasureCallsBudgetExceeded(DomainError):
@@ -88,7 +92,7 @@ class MeasureCallsBudgetExceeded(DomainError):
 
     status = 409
     rule = "measure_calls_budget_cap"
-    title = "The calls' budget shares would exceed the measure's budget"
+    title = N_("The calls' budget shares would exceed the measure's budget")
 
 
 class ProgrammeBudgetExceeded(DomainError):
@@ -96,7 +100,7 @@ class ProgrammeBudgetExceeded(DomainError):
 
     status = 409
     rule = "programme_budget_cap"
-    title = "The allocation would exceed the programme's total"
+    title = N_("The allocation would exceed the programme's total")
 
 
 class MeasureBudgetExceeded(DomainError):
@@ -104,7 +108,7 @@ class MeasureBudgetExceeded(DomainError):
 
     status = 409
     rule = "measure_budget_cap"
-    title = "The allocation would exceed the measure's budget"
+    title = N_("The allocation would exceed the measure's budget")
 
 
 class CallBudgetExceeded(DomainError):
@@ -112,7 +116,7 @@ class CallBudgetExceeded(DomainError):
 
     status = 409
     rule = "call_budget_cap"
-    title = "The allocation would exceed the call's budget share"
+    title = N_("The allocation would exceed the call's budget share")
 
 
 class MeasureProjectCapReached(DomainError):
@@ -120,7 +124,7 @@ class MeasureProjectCapReached(DomainError):
 
     status = 409
     rule = "measure_project_cap"
-    title = "The measure has funded its maximum number of projects"
+    title = N_("The measure has funded its maximum number of projects")
 
 
 class DistrictAlreadyFunded(DomainError):
@@ -128,7 +132,7 @@ class DistrictAlreadyFunded(DomainError):
 
     status = 409
     rule = "district_already_funded"
-    title = "A project of this district is already funded"
+    title = N_("A project of this district is already funded")
 
 
 class DistrictAlreadyApplied(DomainError):
@@ -136,7 +140,7 @@ class DistrictAlreadyApplied(DomainError):
 
     status = 409
     rule = "district_live_application"
-    title = "The district already has a live application"
+    title = N_("The district already has a live application")
 
 
 class AllocationAlreadyActive(DomainError):
@@ -144,7 +148,7 @@ class AllocationAlreadyActive(DomainError):
 
     status = 409
     rule = "one_active_allocation"
-    title = "The application already has an active allocation"
+    title = N_("The application already has an active allocation")
 
 
 class AllocationExceedsRequest(DomainError):
@@ -152,7 +156,7 @@ class AllocationExceedsRequest(DomainError):
 
     status = 422
     rule = "allocation_exceeds_request"
-    title = "The allocation exceeds the amount requested"
+    title = N_("The allocation exceeds the amount requested")
 
 
 class ParticipationLimitReached(DomainError):
@@ -160,13 +164,13 @@ class ParticipationLimitReached(DomainError):
 
     status = 409
     rule = "participation_limit"
-    title = "An organisation has reached its participation limit in this call"
+    title = N_("An organisation has reached its participation limit in this call")
 
 
 class OrganisationExists(DomainError):
     status = 409
     rule = "organisation_exists"
-    title = "An organisation with this tax code or VAT number already exists"
+    title = N_("An organisation with this tax code or VAT number already exists")
 
 
 class OrganisationInLiveApplication(DomainError):
@@ -175,7 +179,7 @@ class OrganisationInLiveApplication(DomainError):
 
     status = 409
     rule = "organisation_in_live_application"
-    title = "The organisation's eligibility details are frozen while it has a live application"
+    title = N_("The organisation's eligibility details are frozen while it has a live application")
 
 
 class PartnershipMemberNotAccepted(DomainError):
@@ -184,13 +188,13 @@ class PartnershipMemberNotAccepted(DomainError):
 
     status = 409
     rule = "partnership_member_not_accepted"
-    title = "A member of the partnership has not accepted its invitation"
+    title = N_("A member of the partnership has not accepted its invitation")
 
 
 class BudgetBelowAllocated(DomainError):
     status = 409
     rule = "budget_below_allocated"
-    title = "A budget cannot be lowered below what is already allocated"
+    title = N_("A budget cannot be lowered below what is already allocated")
 
 
 class Ineligible(DomainError):
@@ -201,13 +205,13 @@ class Ineligible(DomainError):
 
     status = 422
     rule = "eligibility"
-    title = "The applicant or project is not eligible"
+    title = N_("The applicant or project is not eligible")
 
 
 class InvalidReferenceData(DomainError):
     status = 422
     rule = "invalid_reference_data"
-    title = "The reference-data file is not valid"
+    title = N_("The reference-data file is not valid")
 
 
 class Unauthenticated(DomainError):
@@ -215,7 +219,7 @@ class Unauthenticated(DomainError):
 
     status = 401
     rule = "unauthenticated"
-    title = "Authentication required"
+    title = N_("Authentication required")
 
     def __init__(self, detail: str, *, error: str | None = None, **figures: object) -> None:
         super().__init__(detail, **({"error": error} if error else {}), **figures)
@@ -229,7 +233,7 @@ class RefreshTokenReplayed(Unauthenticated):
 class InsufficientScope(DomainError):
     status = 403
     rule = "insufficient_scope"
-    title = "The access token lacks a required scope"
+    title = N_("The access token lacks a required scope")
 
     def __init__(self, detail: str, *, required: list[str]) -> None:
         super().__init__(detail, error="insufficient_scope", required_scopes=required)
@@ -239,13 +243,13 @@ class InsufficientScope(DomainError):
 class Forbidden(DomainError):
     status = 403
     rule = "forbidden"
-    title = "Not allowed"
+    title = N_("Not allowed")
 
 
 class InvalidCredentials(DomainError):
     status = 401
     rule = "invalid_credentials"
-    title = "Wrong e-mail or password"
+    title = N_("Wrong e-mail or password")
 
 
 class WrongPassword(InvalidCredentials):
@@ -254,7 +258,7 @@ class WrongPassword(InvalidCredentials):
 
     status = 403
     rule = "wrong_password"
-    title = "The current password is wrong"
+    title = N_("The current password is wrong")
 
 
 class PasswordChangeRequired(DomainError):
@@ -263,13 +267,13 @@ class PasswordChangeRequired(DomainError):
 
     status = 403
     rule = "password_change_required"
-    title = "The password must be changed first"
+    title = N_("The password must be changed first")
 
 
 class TooManyLoginAttempts(RetryLater):
     status = 429
     rule = "too_many_login_attempts"
-    title = "Too many failed logins"
+    title = N_("Too many failed logins")
 
 
 class TooManyClientAuthFailures(RetryLater):
@@ -277,7 +281,7 @@ class TooManyClientAuthFailures(RetryLater):
 
     status = 429
     rule = "too_many_client_auth_failures"
-    title = "Too many failed client authentications from this address"
+    title = N_("Too many failed client authentications from this address")
 
 
 class PasswordHashingBusy(RetryLater):
@@ -285,31 +289,31 @@ class PasswordHashingBusy(RetryLater):
 
     status = 503
     rule = "password_hashing_busy"
-    title = "Too many password checks in progress"
+    title = N_("Too many password checks in progress")
 
 
 class PreconditionRequired(DomainError):
     status = 428
     rule = "precondition_required"
-    title = "If-Match is required"
+    title = N_("If-Match is required")
 
 
 class PreconditionFailed(DomainError):
     status = 412
     rule = "precondition_failed"
-    title = "The resource changed since you read it"
+    title = N_("The resource changed since you read it")
 
 
 class IdempotencyKeyReused(DomainError):
     status = 422
     rule = "idempotency_key_reused"
-    title = "This Idempotency-Key was used with another request"
+    title = N_("This Idempotency-Key was used with another request")
 
 
 class IdempotencyRequestInFlight(RetryLater):
     status = 409
     rule = "idempotency_request_in_flight"
-    title = "A request with this Idempotency-Key is still being processed"
+    title = N_("A request with this Idempotency-Key is still being processed")
 
 
 class IllegalTransition(DomainError):
@@ -317,7 +321,7 @@ class IllegalTransition(DomainError):
 
     status = 409
     rule = "illegal_transition"
-    title = "The action is not allowed in the current state"
+    title = N_("The action is not allowed in the current state")
 
 
 class FirstComeCallClosed(DomainError):
@@ -326,7 +330,7 @@ class FirstComeCallClosed(DomainError):
 
     status = 409
     rule = "first_come_call_closed"
-    title = "The first-come call's budget is taken and its waiting list is full"
+    title = N_("The first-come call's budget is taken and its waiting list is full")
 
 
 class StillWaiting(DomainError):
@@ -334,7 +338,7 @@ class StillWaiting(DomainError):
 
     status = 409
     rule = "first_come_still_waiting"
-    title = "The application is still on the call's waiting list"
+    title = N_("The application is still on the call's waiting list")
 
 
 class NotFirstCome(DomainError):
@@ -342,25 +346,25 @@ class NotFirstCome(DomainError):
 
     status = 409
     rule = "not_a_first_come_call"
-    title = "Only a first-come call has a waiting list"
+    title = N_("Only a first-come call has a waiting list")
 
 
 class CallNotOpen(DomainError):
     status = 409
     rule = "call_not_open"
-    title = "The call is not accepting submissions now"
+    title = N_("The call is not accepting submissions now")
 
 
 class NotAReviewer(DomainError):
     status = 422
     rule = "not_a_reviewer"
-    title = "Only an active user with the reviewer role can review"
+    title = N_("Only an active user with the reviewer role can review")
 
 
 class ReviewerAlreadyAssigned(DomainError):
     status = 409
     rule = "reviewer_already_assigned"
-    title = "The reviewer is already assigned to this application"
+    title = N_("The reviewer is already assigned to this application")
 
 
 class ApplicationNotInReview(DomainError):
@@ -368,13 +372,13 @@ class ApplicationNotInReview(DomainError):
 
     status = 409
     rule = "application_not_in_review"
-    title = "The application is not at a stage where it can be reviewed"
+    title = N_("The application is not at a stage where it can be reviewed")
 
 
 class ReviewAlreadyScored(DomainError):
     status = 409
     rule = "review_already_scored"
-    title = "A scored review stays on the record"
+    title = N_("A scored review stays on the record")
 
 
 class ReviewersComplete(DomainError):
@@ -382,7 +386,7 @@ class ReviewersComplete(DomainError):
 
     status = 409
     rule = "reviewers_per_application_reached"
-    title = "The application has all the reviewers its grid asks for"
+    title = N_("The application has all the reviewers its grid asks for")
 
 
 class ScoringGridLocked(DomainError):
@@ -390,7 +394,7 @@ class ScoringGridLocked(DomainError):
 
     status = 409
     rule = "scoring_grid_locked"
-    title = "The scoring grid is locked by the first score"
+    title = N_("The scoring grid is locked by the first score")
 
 
 class ScoringGridUnavailable(DomainError):
@@ -398,13 +402,13 @@ class ScoringGridUnavailable(DomainError):
 
     status = 409
     rule = "scoring_grid_unavailable"
-    title = "The call has no complete scoring grid"
+    title = N_("The call has no complete scoring grid")
 
 
 class ScoreOutOfRange(DomainError):
     status = 422
     rule = "score_out_of_range"
-    title = "A score is outside its criterion's range"
+    title = N_("A score is outside its criterion's range")
 
 
 class ConflictNotDeclared(DomainError):
@@ -412,7 +416,7 @@ class ConflictNotDeclared(DomainError):
 
     status = 409
     rule = "conflict_of_interest_not_declared"
-    title = "The reviewer has not declared the absence of conflicts of interest"
+    title = N_("The reviewer has not declared the absence of conflicts of interest")
 
 
 class ReviewerConflictOfInterest(DomainError):
@@ -420,13 +424,13 @@ class ReviewerConflictOfInterest(DomainError):
 
     status = 409
     rule = "reviewer_conflict_of_interest"
-    title = "The reviewer belongs to an organisation in the application"
+    title = N_("The reviewer belongs to an organisation in the application")
 
 
 class NotAFoundation(DomainError):
     status = 422
     rule = "pledger_not_a_foundation"
-    title = "Only a foundation can pledge co-funding"
+    title = N_("Only a foundation can pledge co-funding")
 
 
 class ReasonRequired(DomainError):
@@ -434,7 +438,7 @@ class ReasonRequired(DomainError):
 
     status = 422
     rule = "reason_required"
-    title = "This change needs a reason"
+    title = N_("This change needs a reason")
 
 
 class CallNotOpenForPledges(DomainError):
@@ -442,7 +446,7 @@ class CallNotOpenForPledges(DomainError):
 
     status = 409
     rule = "call_not_open_for_pledges"
-    title = "The call does not take pledges in its current status"
+    title = N_("The call does not take pledges in its current status")
 
 
 class RankingNotReady(DomainError):
@@ -450,7 +454,7 @@ class RankingNotReady(DomainError):
 
     status = 409
     rule = "ranking_not_ready"
-    title = "Applications still await their reviewers' scores"
+    title = N_("Applications still await their reviewers' scores")
 
 
 class RankingPublishedMeanwhile(DomainError):
@@ -458,7 +462,7 @@ class RankingPublishedMeanwhile(DomainError):
 
     status = 409
     rule = "ranking_published_meanwhile"
-    title = "Another version of the ranking was published meanwhile"
+    title = N_("Another version of the ranking was published meanwhile")
 
 
 class RankingReplaced(DomainError):
@@ -467,7 +471,7 @@ class RankingReplaced(DomainError):
 
     status = 409
     rule = "ranking_replaced"
-    title = "A newer version of the ranking replaces this one"
+    title = N_("A newer version of the ranking replaces this one")
 
 
 class RankingImmutable(DomainError):
@@ -475,7 +479,7 @@ class RankingImmutable(DomainError):
 
     status = 409
     rule = "ranking_published_immutable"
-    title = "A published ranking cannot change"
+    title = N_("A published ranking cannot change")
 
 
 class CupTaken(DomainError):
@@ -483,7 +487,7 @@ class CupTaken(DomainError):
 
     status = 409
     rule = "cup_taken"
-    title = "Another active allocation already carries this CUP"
+    title = N_("Another active allocation already carries this CUP")
 
 
 class RnaCorTaken(DomainError):
@@ -491,7 +495,7 @@ class RnaCorTaken(DomainError):
 
     status = 409
     rule = "rna_cor_taken"
-    title = "Another allocation already carries this RNA concession code"
+    title = N_("Another allocation already carries this RNA concession code")
 
 
 class CupRequired(DomainError):
@@ -500,7 +504,7 @@ class CupRequired(DomainError):
 
     status = 409
     rule = "cup_required"
-    title = "A CUP is required before the first payment"
+    title = N_("A CUP is required before the first payment")
 
 
 class DeMinimisCeilingExceeded(DomainError):
@@ -509,7 +513,7 @@ class DeMinimisCeilingExceeded(DomainError):
 
     status = 409
     rule = "de_minimis_ceiling"
-    title = "The grant would take the undertaking's de minimis aid over its ceiling"
+    title = N_("The grant would take the undertaking's de minimis aid over its ceiling")
 
 
 class DeMinimisRegulationUnset(DomainError):
@@ -517,7 +521,7 @@ class DeMinimisRegulationUnset(DomainError):
 
     status = 409
     rule = "de_minimis_regulation_unset"
-    title = "The call does not say which de minimis regulation applies"
+    title = N_("The call does not say which de minimis regulation applies")
 
 
 class MixedTermsNotSet(DomainError):
@@ -526,7 +530,7 @@ class MixedTermsNotSet(DomainError):
 
     status = 409
     rule = "mixed_terms_not_set"
-    title = "The measure's mixed-instrument terms are not all set"
+    title = N_("The measure's mixed-instrument terms are not all set")
 
 
 class NotMixedInstrument(DomainError):
@@ -534,7 +538,7 @@ class NotMixedInstrument(DomainError):
 
     status = 409
     rule = "not_mixed_instrument"
-    title = "The measure's instrument is not mixed"
+    title = N_("The measure's instrument is not mixed")
 
 
 class RepaymentExceedsInstalment(DomainError):
@@ -543,7 +547,7 @@ class RepaymentExceedsInstalment(DomainError):
 
     status = 409
     rule = "repayment_exceeds_instalment"
-    title = "The repayment is more than the instalment has left to pay"
+    title = N_("The repayment is more than the instalment has left to pay")
 
 
 class RepaymentDateOutOfRange(DomainError):
@@ -551,7 +555,7 @@ class RepaymentDateOutOfRange(DomainError):
 
     status = 422
     rule = "repayment_date_out_of_range"
-    title = "The repayment's date is before the loan or in the future"
+    title = N_("The repayment's date is before the loan or in the future")
 
 
 class LoanRepaidInPart(DomainError):
@@ -559,7 +563,7 @@ class LoanRepaidInPart(DomainError):
 
     status = 409
     rule = "loan_repaid_in_part"
-    title = "The allocation's loan has received repayments"
+    title = N_("The allocation's loan has received repayments")
 
 
 # Issue 16: acceptance, expenditure claims, first-level checks and payments.
@@ -570,13 +574,13 @@ class NotAccepted(DomainError):
 
     status = 409
     rule = "allocation_not_accepted"
-    title = "The beneficiary has not accepted the grant"
+    title = N_("The beneficiary has not accepted the grant")
 
 
 class AlreadyAccepted(DomainError):
     status = 409
     rule = "allocation_already_accepted"
-    title = "The grant is already accepted"
+    title = N_("The grant is already accepted")
 
 
 class AcceptanceDeadlinePassed(DomainError):
@@ -584,7 +588,7 @@ class AcceptanceDeadlinePassed(DomainError):
 
     status = 409
     rule = "acceptance_deadline_passed"
-    title = "The deadline to accept the grant has passed"
+    title = N_("The deadline to accept the grant has passed")
 
 
 class PaymentTermsNotGiven(DomainError):
@@ -593,19 +597,19 @@ class PaymentTermsNotGiven(DomainError):
 
     status = 409
     rule = "payment_terms_not_given"
-    title = "The payment rule is not set for this measure"
+    title = N_("The payment rule is not set for this measure")
 
 
 class GuaranteeRequired(DomainError):
     status = 409
     rule = "guarantee_required"
-    title = "The call requires a guarantee before the advance"
+    title = N_("The call requires a guarantee before the advance")
 
 
 class AdvanceShareExceeded(DomainError):
     status = 409
     rule = "advance_share_cap"
-    title = "The advances would exceed their share of the grant"
+    title = N_("The advances would exceed their share of the grant")
 
 
 class PaidBeyondVerified(DomainError):
@@ -614,13 +618,13 @@ class PaidBeyondVerified(DomainError):
 
     status = 409
     rule = "paid_within_verified"
-    title = "The payment exceeds the verified expenditure"
+    title = N_("The payment exceeds the verified expenditure")
 
 
 class PaidBeyondGrant(DomainError):
     status = 409
     rule = "paid_within_grant"
-    title = "The payments would exceed the grant"
+    title = N_("The payments would exceed the grant")
 
 
 class RetentionWithheld(DomainError):
@@ -628,13 +632,13 @@ class RetentionWithheld(DomainError):
 
     status = 409
     rule = "retention_withheld"
-    title = "The retention is paid only with the balance"
+    title = N_("The retention is paid only with the balance")
 
 
 class FundingCompleted(DomainError):
     status = 409
     rule = "funding_completed"
-    title = "The balance is paid: the project is closed"
+    title = N_("The balance is paid: the project is closed")
 
 
 class SegregationOfDuties(DomainError):
@@ -643,7 +647,7 @@ class SegregationOfDuties(DomainError):
 
     status = 403
     rule = "segregation_of_duties"
-    title = "The same officer may not check the expenditure and authorise its payment"
+    title = N_("The same officer may not check the expenditure and authorise its payment")
 
 
 class ClaimNotDraft(DomainError):
@@ -651,25 +655,25 @@ class ClaimNotDraft(DomainError):
 
     status = 409
     rule = "claim_not_draft"
-    title = "The claim is submitted and cannot change"
+    title = N_("The claim is submitted and cannot change")
 
 
 class ClaimNotSubmitted(DomainError):
     status = 409
     rule = "claim_not_submitted"
-    title = "Only a submitted claim is checked"
+    title = N_("Only a submitted claim is checked")
 
 
 class LineAlreadyChecked(DomainError):
     status = 409
     rule = "line_already_checked"
-    title = "The line has already been checked"
+    title = N_("The line has already been checked")
 
 
 class OutsideProjectPeriod(DomainError):
     status = 422
     rule = "outside_project_period"
-    title = "The date is outside the project's period"
+    title = N_("The date is outside the project's period")
 
 
 class DateOutOfRange(DomainError):
@@ -678,7 +682,7 @@ class DateOutOfRange(DomainError):
 
     status = 422
     rule = "date_out_of_range"
-    title = "The date is outside what the record allows"
+    title = N_("The date is outside what the record allows")
 
 
 class CutNotBelowAmount(DomainError):
@@ -686,13 +690,13 @@ class CutNotBelowAmount(DomainError):
 
     status = 422
     rule = "cut_not_below_amount"
-    title = "A cut must be less than the line's amount"
+    title = N_("A cut must be less than the line's amount")
 
 
 class UnknownCostCategory(DomainError):
     status = 422
     rule = "unknown_cost_category"
-    title = "The cost category is not one of the measure's"
+    title = N_("The cost category is not one of the measure's")
 
 
 class ReductionNotBelowGrant(DomainError):
@@ -700,7 +704,7 @@ class ReductionNotBelowGrant(DomainError):
 
     status = 422
     rule = "reduction_within_grant"
-    title = "The new amount must be more than 0 and less than the grant"
+    title = N_("The new amount must be more than 0 and less than the grant")
 
 
 class RecoveredBeyondDue(DomainError):
@@ -708,7 +712,7 @@ class RecoveredBeyondDue(DomainError):
 
     status = 409
     rule = "recovered_within_due"
-    title = "The amount would recover more than is due"
+    title = N_("The amount would recover more than is due")
 
 
 class OAuthProtocolError(Exception):

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from app.core.errors import DomainError
+from app.core.i18n import gettext, translate
 from app.core.money import format_amount
 from app.schemas.types import Money
 
@@ -50,15 +51,33 @@ class Finding(BaseModel):
         description="The figures the real action's problem body would carry, by name."
     )
 
+    _error: DomainError | None = PrivateAttr(default=None)
+
     @classmethod
     def of(cls, error: DomainError) -> Finding:
-        return cls(
+        finding = cls(
             type=f"{PROBLEM_TYPE_BASE}{error.rule}",
             title=error.title,
             status=error.status,
             detail=error.detail,
             rule=error.rule,
             figures={k: _jsonable(v) for k, v in error.figures.items()},
+        )
+        finding._error = error
+        return finding
+
+    def in_language(self, language: str) -> Finding:
+        """The finding's title and detail (and messages among its figures) in ``language``,
+        as the problem would carry them (app.core.i18n); English as built."""
+        error = self._error
+        if error is None:
+            return self
+        return self.model_copy(
+            update={
+                "title": gettext(error.title, language),
+                "detail": gettext(error.detail, language),
+                "figures": {k: _jsonable(translate(v, language)) for k, v in error.figures.items()},
+            }
         )
 
 
@@ -100,6 +119,11 @@ class DryRunReport(BaseModel):
         description="A grant's caps at programme, measure and call, its measure's project cap "
         "and the one-per-district rule, each with its figures; empty for a submission."
     )
+
+    def in_language(self, language: str) -> DryRunReport:
+        return self.model_copy(
+            update={"violations": [finding.in_language(language) for finding in self.violations]}
+        )
 
     @classmethod
     def of(cls, errors: Sequence[DomainError], caps: Sequence[Cap] = ()) -> DryRunReport:

@@ -182,6 +182,9 @@ class AllocationSkipped(Output):
         "its rule and its figures as they stood when it was tried."
     )
 
+    def in_language(self, language: str) -> AllocationSkipped:
+        return self.model_copy(update={"refusal": self.refusal.in_language(language)})
+
 
 class AllocationAlreadyGranted(Output):
     """An entry whose application already had an active allocation: nothing more."""
@@ -209,3 +212,9 @@ class RankingAllocationReport(Output):
     skipped: list[AllocationSkipped]
     already_granted: list[AllocationAlreadyGranted]
     not_eligible: list[AllocationNotEligible]
+
+    def in_language(self, language: str) -> RankingAllocationReport:
+        """The refusals' titles and details in ``language`` (app.core.i18n)."""
+        return self.model_copy(
+            update={"skipped": [entry.in_language(language) for entry in self.skipped]}
+        )

@@ -44,6 +44,7 @@ from app.core.errors import (
     NotFound,
     ProgrammeBudgetExceeded,
 )
+from app.core.i18n import msg
 from app.db.guards import violated_constraint
 from app.models.allocation import Allocation
 from app.models.application import Application
@@ -102,7 +103,7 @@ async def load_allocation(
         session, allocation_id, visibility.allocations(principal)
     )
     if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
+        raise NotFound(msg("No allocation {allocation_id}.", allocation_id=allocation_id))
     return allocation
 
 
@@ -127,14 +128,22 @@ def _figures(cap: Decimal, allocated: Decimal, requested: Decimal) -> dict[str, 
 
 def _programme_refusal(programme: Programme, amount: Decimal) -> ProgrammeBudgetExceeded:
     return ProgrammeBudgetExceeded(
-        f"Granting {amount} would exceed the total of programme {programme.code}.",
+        msg(
+            "Granting {amount} would exceed the total of programme {programme_code}.",
+            amount=amount,
+            programme_code=programme.code,
+        ),
         **_figures(programme.total_budget, programme.allocated, amount),
     )
 
 
 def _projects_refusal(measure: Measure) -> MeasureProjectCapReached:
     return MeasureProjectCapReached(
-        f"Measure {measure.code} already funds {measure.funded_projects} projects, its maximum.",
+        msg(
+            "Measure {measure_code} already funds {funded_projects} projects, its maximum.",
+            measure_code=measure.code,
+            funded_projects=measure.funded_projects,
+        ),
         cap=measure.max_funded_projects,
         funded_projects=measure.funded_projects,
     )
@@ -149,7 +158,11 @@ def _projects_full(measure: Measure) -> bool:
 
 def _measure_refusal(measure: Measure, amount: Decimal) -> MeasureBudgetExceeded:
     return MeasureBudgetExceeded(
-        f"Granting {amount} would exceed the budget of measure {measure.code}.",
+        msg(
+            "Granting {amount} would exceed the budget of measure {measure_code}.",
+            amount=amount,
+            measure_code=measure.code,
+        ),
         **_figures(measure.budget, measure.allocated, amount),
     )
 
@@ -161,7 +174,11 @@ def _call_refusal(
     submissions hold reserved, except the application's own reservation, which its grant
     converts (a real grant has converted it by the time it checks the call)."""
     return CallBudgetExceeded(
-        f"Granting {amount} would exceed the budget share of call {call.code}.",
+        msg(
+            "Granting {amount} would exceed the budget share of call {call_code}.",
+            amount=amount,
+            call_code=call.code,
+        ),
         **_figures(call.budget - call.reserved + own_reservation, call.allocated, amount),
     )
 
@@ -202,8 +219,10 @@ async def _measure(session: AsyncSession, application: Application) -> Measure:
 def _beyond_request(application: Application, amount: Decimal) -> AllocationExceedsRequest | None:
     if amount <= 0 or amount > application.requested:
         return AllocationExceedsRequest(
-            "The allocation must be more than 0 and at most the "
-            f"{application.requested} requested.",
+            msg(
+                "The allocation must be more than 0 and at most the {requested} requested.",
+                requested=application.requested,
+            ),
             requested=application.requested,
             amount=amount,
         )
@@ -220,7 +239,7 @@ def check_within_request(application: Application, amount: Decimal) -> None:
 def _not_approved(application: Application) -> IllegalTransition | None:
     if application.status != ApplicationStatus.APPROVED:
         return IllegalTransition(
-            "Only an approved application can be funded.",
+            msg("Only an approved application can be funded."),
             current_status=application.status,
             attempted="grant",
         )
@@ -234,7 +253,7 @@ async def _grantable(
         session, application_id, visibility.applications(principal)
     )
     if application is None:
-        raise NotFound(f"No application {application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=application_id))
     return application
 
 
@@ -261,7 +280,7 @@ async def dry_run_grant(
         session, data.application_id, visibility.applications(principal)
     )
     if subject is None:
-        raise NotFound(f"No application {data.application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=data.application_id))
     application, measure, programme, call, existing, funded = subject
     amount = data.amount
     findings: list[DomainError] = []
@@ -275,7 +294,7 @@ async def dry_run_grant(
     if existing is not None:
         findings.append(
             AllocationAlreadyActive(
-                "The application already has an active allocation.", allocation_id=existing
+                msg("The application already has an active allocation."), allocation_id=existing
             )
         )
     caps: list[Cap] = []
@@ -292,7 +311,10 @@ async def dry_run_grant(
         if funded is not None:
             findings.append(
                 DistrictAlreadyFunded(
-                    f"A project of this district is already funded by measure {measure.code}.",
+                    msg(
+                        "A project of this district is already funded by measure {measure_code}.",
+                        measure_code=measure.code,
+                    ),
                     district_id=application.district_id,
                     allocation_id=funded,
                 )
@@ -360,7 +382,7 @@ async def grant_allocation(
 
 def _already_active(allocation_id: uuid.UUID) -> AllocationAlreadyActive:
     return AllocationAlreadyActive(
-        "The application already has an active allocation.", allocation_id=allocation_id
+        msg("The application already has an active allocation."), allocation_id=allocation_id
     )
 
 
@@ -368,7 +390,10 @@ def _district_funded(
     measure: Measure, district_id: uuid.UUID, allocation_id: uuid.UUID
 ) -> DistrictAlreadyFunded:
     return DistrictAlreadyFunded(
-        f"A project of this district is already funded by measure {measure.code}.",
+        msg(
+            "A project of this district is already funded by measure {measure_code}.",
+            measure_code=measure.code,
+        ),
         district_id=district_id,
         allocation_id=allocation_id,
     )
@@ -451,7 +476,7 @@ async def _grant(
         session, data.application_id, visibility.applications(principal)
     )
     if subject is None:
-        raise NotFound(f"No application {data.application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=data.application_id))
     application, measure, call = subject.application, subject.measure, subject.call
     refusal: DomainError | None = _not_approved(application)
     if refusal is not None:
@@ -550,7 +575,7 @@ async def revoke_allocation(
     was never paid; what was paid becomes a recovery (app.services.recoveries)."""
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "Only an active allocation can be revoked.",
+            msg("Only an active allocation can be revoked."),
             current_status=allocation.status,
             attempted="revoke",
         )

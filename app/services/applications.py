@@ -33,6 +33,7 @@ from app.core.errors import (
     ParticipationLimitReached,
     PartnershipMemberNotAccepted,
 )
+from app.core.i18n import msg
 from app.models.application import Application
 from app.models.call import Call
 from app.models.district import District
@@ -134,7 +135,7 @@ async def load_application(
         session, application_id, visibility.applications(principal)
     )
     if application is None:
-        raise NotFound(f"No application {application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=application_id))
     return application
 
 
@@ -157,7 +158,7 @@ async def load_submission_subject(
         session, application_id, visibility.applications(principal)
     )
     if row is None:
-        raise NotFound(f"No application {application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=application_id))
     application, call, measure, organisation = row
     return SubmissionSubject(application, call, measure, organisation)
 
@@ -174,7 +175,7 @@ async def get_application(
     ApplicationRead)."""
     row = await repo.application_row(session, application_id, principal)
     if row is None:
-        raise NotFound(f"No application {application_id}.")
+        raise NotFound(msg("No application {application_id}.", application_id=application_id))
     return read_json(application_item(row))
 
 
@@ -197,7 +198,7 @@ def _require_acts_for(principal: Principal, lead: uuid.UUID) -> None:
     if principal.role is Role.ADMINISTRATOR:
         return
     if principal.role is not Role.APPLICANT or lead not in principal.organisation_ids:
-        raise Forbidden("Only the applicant's lead organisation may do this.")
+        raise Forbidden(msg("Only the applicant's lead organisation may do this."))
 
 
 async def _resolve_line(
@@ -206,19 +207,33 @@ async def _resolve_line(
     if call.line_id is not None:
         line = await session.get(MeasureLine, call.line_id)
         if line_number is not None and line is not None and line.number != line_number:
-            raise InvalidInput(f"This call is for line {line.number} only.")
+            raise InvalidInput(msg("This call is for line {number} only.", number=line.number))
         return line
     lines = await programme_repo.list_lines(session, measure.id)
     if not lines:
         if line_number is not None:
-            raise InvalidInput(f"Measure {measure.code} has no lines.")
+            raise InvalidInput(
+                msg("Measure {measure_code} has no lines.", measure_code=measure.code)
+            )
         return None
     if line_number is None:
         numbers = ", ".join(str(line.number) for line in lines)
-        raise InvalidInput(f"Measure {measure.code} needs a line_number ({numbers}).")
+        raise InvalidInput(
+            msg(
+                "Measure {measure_code} needs a line_number ({numbers}).",
+                measure_code=measure.code,
+                numbers=numbers,
+            )
+        )
     line = next((x for x in lines if x.number == line_number), None)
     if line is None:
-        raise InvalidInput(f"Measure {measure.code} has no line {line_number}.")
+        raise InvalidInput(
+            msg(
+                "Measure {measure_code} has no line {line_number}.",
+                measure_code=measure.code,
+                line_number=line_number,
+            )
+        )
     return line
 
 
@@ -229,7 +244,13 @@ async def _resolve_area(
         return None
     area = await programme_repo.get_thematic_area(session, measure.id, code)
     if area is None:
-        raise InvalidInput(f"Measure {measure.code} has no thematic area {code}.")
+        raise InvalidInput(
+            msg(
+                "Measure {measure_code} has no thematic area {code}.",
+                measure_code=measure.code,
+                code=code,
+            )
+        )
     return area.id
 
 
@@ -239,7 +260,7 @@ async def create_application(
     """A draft application to a published call, by one of the caller's organisations."""
     call = await session.get(Call, data.call_id)
     if call is None or call.status != CallStatus.PUBLISHED:
-        raise NotFound(f"No published call {data.call_id}.")
+        raise NotFound(msg("No published call {call_id}.", call_id=data.call_id))
     measure = await session.get(Measure, call.measure_id)
     assert measure is not None
     # The applicant is looked up through the caller's eyes: another party's organisation or
@@ -249,7 +270,12 @@ async def create_application(
             session, data.applicant_organisation_id, visibility.organisations(principal)
         )
         if organisation is None:
-            raise NotFound(f"No organisation {data.applicant_organisation_id}.")
+            raise NotFound(
+                msg(
+                    "No organisation {applicant_organisation_id}.",
+                    applicant_organisation_id=data.applicant_organisation_id,
+                )
+            )
         lead = organisation.id
     else:
         assert data.partnership_id is not None
@@ -260,7 +286,9 @@ async def create_application(
             data.partnership_id
         ]
         if partnership is None or not members:
-            raise NotFound(f"No partnership {data.partnership_id}.")
+            raise NotFound(
+                msg("No partnership {partnership_id}.", partnership_id=data.partnership_id)
+            )
         lead = next(m.organisation_id for m in members if m.role is MemberRole.LEAD)
     # Visible but not the lead (a partner of the partnership, region staff): 403.
     _require_acts_for(principal, lead)
@@ -279,20 +307,28 @@ async def create_application(
                 or preliminary.applicant_organisation_id != data.applicant_organisation_id
                 or preliminary.partnership_id != data.partnership_id
             ):
-                raise NotFound(f"No preliminary project {data.preliminary_id} of this applicant.")
+                raise NotFound(
+                    msg(
+                        "No preliminary project {preliminary_id} of this applicant.",
+                        preliminary_id=data.preliminary_id,
+                    )
+                )
             if preliminary.status != S.ADMITTED:
                 raise Conflict(
-                    "The executive project needs an admitted preliminary project.",
+                    msg("The executive project needs an admitted preliminary project."),
                     preliminary_status=preliminary.status,
                 )
             district_id = preliminary.district_id
     elif data.preliminary_id is not None:
-        raise InvalidInput("This call has a single stage: preliminary_id does not apply.")
+        raise InvalidInput(msg("This call has a single stage: preliminary_id does not apply."))
     if district_id is not None and await session.get(District, district_id) is None:
-        raise NotFound(f"No district {district_id}.")
+        raise NotFound(msg("No district {district_id}.", district_id=district_id))
     if measure.one_per_district and district_id is None:
         raise InvalidInput(
-            f"Measure {measure.code} takes one project per district: give district_id."
+            msg(
+                "Measure {measure_code} takes one project per district: give district_id.",
+                measure_code=measure.code,
+            )
         )
     application = Application(
         id=uuid.uuid4(),
@@ -334,7 +370,9 @@ async def update_application(
     _require_acts_for(principal, lead)
     if application.status != S.DRAFT:
         raise IllegalTransition(
-            "Only a draft can be changed.", current_status=application.status, attempted="update"
+            msg("Only a draft can be changed."),
+            current_status=application.status,
+            attempted="update",
         )
     before = audit.snapshot(application)
     measure = await session.get(Measure, application.measure_id)
@@ -347,7 +385,7 @@ async def update_application(
     requested = application.requested if data.requested is None else data.requested
     if requested <= 0 or requested > total:
         raise InvalidInput(
-            "requested must be more than 0 and at most total_cost.",
+            msg("requested must be more than 0 and at most total_cost."),
             requested=requested,
             total_cost=total,
         )
@@ -358,7 +396,7 @@ async def update_application(
         )
     if data.district_id is not None and application.stage is not ApplicationStage.EXECUTIVE:
         if await session.get(District, data.district_id) is None:
-            raise NotFound(f"No district {data.district_id}.")
+            raise NotFound(msg("No district {district_id}.", district_id=data.district_id))
         application.district_id = data.district_id
     await session.flush()
     await audit.record(
@@ -428,8 +466,11 @@ async def _pending_members(
     pending = sorted(str(m.organisation_id) for m in members if m.status is MemberStatus.INVITED)
     if pending:
         return PartnershipMemberNotAccepted(
-            f"The partnership applies only with members that have accepted; still invited: "
-            f"{', '.join(pending)}.",
+            msg(
+                "The partnership applies only with members that have accepted; still "
+                "invited: {pending}.",
+                pending=", ".join(pending),
+            ),
             pending_organisation_ids=pending,
         )
     return None
@@ -459,7 +500,11 @@ async def _check_submission(
     if call.status != CallStatus.PUBLISHED or not any(p.kind is wanted for p in open_now):
         findings.append(
             CallNotOpen(
-                f"Call {call.code} is not accepting {wanted} submissions now.",
+                msg(
+                    "Call {call_code} is not accepting {wanted} submissions now.",
+                    call_code=call.code,
+                    wanted=wanted,
+                ),
                 call_status=call.status,
                 open_phase=open_now[0].kind if open_now else None,
                 next_opening=_next_opening(phases, wanted, now),
@@ -491,7 +536,10 @@ async def _check_submission(
         if holder is not None and holder != application.id:
             findings.append(
                 DistrictAlreadyApplied(
-                    f"The district already has a live application to measure {measure.code}.",
+                    msg(
+                        "The district already has a live application to measure {measure_code}.",
+                        measure_code=measure.code,
+                    ),
                     district_id=application.district_id,
                 )
             )
@@ -525,8 +573,15 @@ async def _check_participation(
         if taken >= cap:
             found.append(
                 ParticipationLimitReached(
-                    f"{org.name} already takes part in {taken} projects of call {call.code} "
-                    f"(at most {cap} for a {org.legal_nature}).",
+                    msg(
+                        "{org_name} already takes part in {taken} projects of call {call_code} "
+                        "(at most {cap} for a {legal_nature}).",
+                        org_name=org.name,
+                        taken=taken,
+                        call_code=call.code,
+                        cap=cap,
+                        legal_nature=org.legal_nature,
+                    ),
                     organisation_id=org.id,
                     cap=cap,
                     taken=taken,
@@ -540,14 +595,19 @@ def _authorise(principal: Principal, transition: Transition, lead: uuid.UUID | N
         assert lead is not None
         _require_acts_for(principal, lead)
     elif not principal.is_region:
-        raise Forbidden("Only the region's officers decide on applications.")
+        raise Forbidden(msg("Only the region's officers decide on applications."))
 
 
 def _illegal(application: Application, action: str) -> IllegalTransition | None:
     transition = TRANSITIONS[action]
     if application.status not in transition.sources or application.stage not in transition.stages:
         return IllegalTransition(
-            f"Cannot {action} a {application.stage} application that is {application.status}.",
+            msg(
+                "Cannot {action} a {stage} application that is {application_status}.",
+                action=action,
+                stage=application.stage,
+                application_status=application.status,
+            ),
             current_status=application.status,
             stage=application.stage,
             attempted=action,

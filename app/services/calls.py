@@ -23,6 +23,7 @@ from app.core.errors import (
     NotFound,
     ReasonRequired,
 )
+from app.core.i18n import msg
 from app.db.base import utcnow
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.programme import Measure
@@ -77,7 +78,7 @@ async def list_calls(
 async def load_call(session: AsyncSession, call_id: uuid.UUID, principal: Principal) -> Call:
     call = await session.get(Call, call_id)
     if call is None or call.status not in visible_statuses(principal):
-        raise NotFound(f"No call {call_id}.")
+        raise NotFound(msg("No call {call_id}.", call_id=call_id))
     return call
 
 
@@ -94,7 +95,10 @@ async def get_call(session: AsyncSession, principal: Principal, call_id: uuid.UU
 
 def _shares_refused(measure: Measure, requested: Decimal) -> MeasureCallsBudgetExceeded:
     return MeasureCallsBudgetExceeded(
-        f"The calls of measure {measure.code} would share more than its budget.",
+        msg(
+            "The calls of measure {measure_code} would share more than its budget.",
+            measure_code=measure.code,
+        ),
         cap=measure.budget,
         allocated=measure.calls_budget,
         requested=requested,
@@ -120,15 +124,21 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
     """Create a draft call; its budget share is reserved in the measure's counter."""
     measure = await session.get(Measure, data.measure_id)
     if measure is None:
-        raise NotFound(f"No measure {data.measure_id}.")
+        raise NotFound(msg("No measure {measure_id}.", measure_id=data.measure_id))
     line_id = None
     if data.line_number is not None:
         line = await programme_repo.get_line(session, measure.id, data.line_number)
         if line is None:
-            raise InvalidInput(f"Measure {measure.code} has no line {data.line_number}.")
+            raise InvalidInput(
+                msg(
+                    "Measure {measure_code} has no line {line_number}.",
+                    measure_code=measure.code,
+                    line_number=data.line_number,
+                )
+            )
         line_id = line.id
     if await repo.get_call_by_code(session, data.code) is not None:
-        raise Conflict(f"A call with code {data.code} exists.")
+        raise Conflict(msg("A call with code {data_code} exists.", data_code=data.code))
     if not await budgets.add_to_calls_budget(session, measure.id, data.budget):
         await session.refresh(measure)
         raise _shares_refused(measure, data.budget)
@@ -174,7 +184,12 @@ async def create_call(session: AsyncSession, *, data: CallCreate) -> Call:
 
 def _call_below(call: Call, requested: object) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Call {call.code} has {call.allocated} allocated and {call.reserved} reserved.",
+        msg(
+            "Call {call_code} has {allocated} allocated and {reserved} reserved.",
+            call_code=call.code,
+            allocated=call.allocated,
+            reserved=call.reserved,
+        ),
         allocated=call.allocated,
         reserved=call.reserved,
         requested=requested,
@@ -188,15 +203,23 @@ def _waiting_list_length(call: Call, length: int | None) -> int | None:
         return None
     if call.selection_method is not SelectionMethod.FIRST_COME:
         raise NotFirstCome(
-            f"waiting_list_length is for first-come calls; call {call.code} selects by "
-            f"{call.selection_method}.",
+            msg(
+                "waiting_list_length is for first-come calls; call {call_code} selects "
+                "by {selection_method}.",
+                call_code=call.code,
+                selection_method=call.selection_method,
+            ),
             field="waiting_list_length",
             selection_method=call.selection_method,
         )
     waiting = call.waiting_count or 0  # None on a call not yet flushed
     if length < waiting:
         raise Conflict(
-            f"{waiting} applications already wait on call {call.code}.",
+            msg(
+                "{waiting} applications already wait on call {call_code}.",
+                waiting=waiting,
+                call_code=call.code,
+            ),
             waiting_count=waiting,
             requested=length,
         )
@@ -208,8 +231,11 @@ def _require_reason(call: Call, data: CallUpdate) -> None:
     changes_budget = data.budget is not None and data.budget != call.budget
     if changes_budget and call.status is CallStatus.CLOSED and not data.reason:
         raise ReasonRequired(
-            f"Call {call.code} is closed: a change of its budget needs a reason, which the "
-            "audit trail records.",
+            msg(
+                "Call {call_code} is closed: a change of its budget needs a reason, "
+                "which the audit trail records.",
+                call_code=call.code,
+            ),
             field="reason",
             call_status=call.status,
             budget=call.budget,
@@ -301,7 +327,11 @@ async def move_call(session: AsyncSession, call: Call, *, action: str) -> Call:
     before = audit.snapshot(call)
     if call.status != source:
         raise IllegalTransition(
-            f"Cannot {action} a call that is {call.status}.",
+            msg(
+                "Cannot {action} a call that is {call_status}.",
+                action=action,
+                call_status=call.status,
+            ),
             current_status=call.status,
             attempted=action,
         )

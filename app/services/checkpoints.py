@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
 from app.core.errors import NotFound
+from app.core.i18n import msg
 from app.core.security import sign_checkpoint
 from app.db.session import Database
 from app.models.audit import AuditCheckpoint
@@ -149,7 +150,7 @@ async def get_latest_audit_checkpoint(
     """The newest signed checkpoint. Public."""
     found = await repo.newest_checkpoint(session)
     if found is None:
-        raise NotFound("No checkpoint of the audit chain has been signed yet.")
+        raise NotFound(msg("No checkpoint of the audit chain has been signed yet."))
     return AuditCheckpointRead.model_validate(found)
 
 

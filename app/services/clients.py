@@ -21,6 +21,7 @@ from app.core.errors import (
     OAuthProtocolError,
     TooManyClientAuthFailures,
 )
+from app.core.i18n import msg
 from app.core.security import (
     client_secret_pepper,
     hash_client_secret,
@@ -70,7 +71,7 @@ async def list_clients(
 
 
 async def get_client(session: AsyncSession, principal: Principal, id: uuid.UUID) -> ClientRead:
-    return ClientRead.model_validate(await load(session, OAuthClient, id, "client"))
+    return ClientRead.model_validate(await load(session, OAuthClient, id, msg("client")))
 
 
 async def create_client(
@@ -100,11 +101,11 @@ async def register_client(
     unknown = sorted(set(scopes) - CLIENT_GRANTABLE_SCOPES)
     if unknown:
         raise InvalidInput(
-            f"Scopes not grantable to partner clients: {', '.join(unknown)}.",
+            msg("Scopes not grantable to partner clients: {unknown}.", unknown=", ".join(unknown)),
             grantable=sorted(CLIENT_GRANTABLE_SCOPES),
         )
     if organisation_id is not None and await session.get(Organisation, organisation_id) is None:
-        raise NotFound(f"No organisation {organisation_id}.")
+        raise NotFound(msg("No organisation {organisation_id}.", organisation_id=organisation_id))
     secret = new_client_secret()
     client = OAuthClient(
         id=uuid.uuid4(),
@@ -134,7 +135,7 @@ async def rotate_client_secret(
     change of WECARE_SECRET_KEY, under which no stored client secret verifies any more."""
     client = await repo.get_client_by_client_id(session, client_id)
     if client is None:
-        raise NotFound(f"No client {client_id}.")
+        raise NotFound(msg("No client {client_id}.", client_id=client_id))
     secret = new_client_secret()
     client.secret_hash = hash_client_secret(secret, client_secret_pepper(settings.secret))
     await session.flush()
@@ -151,7 +152,7 @@ async def rotate_client_secret(
 async def deactivate_client(session: AsyncSession, *, id: uuid.UUID) -> OAuthClient:
     client = await repo.get_client(session, id)
     if client is None:
-        raise NotFound(f"No client {id}.")
+        raise NotFound(msg("No client {id}.", id=id))
     before = audit.snapshot(client)
     client.active = False
     await session.flush()
@@ -174,8 +175,11 @@ async def check_client_auth_rate(session: AsyncSession, settings: Settings, addr
     if failures >= settings.client_auth_max_failures_per_address and oldest is not None:
         retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
         raise TooManyClientAuthFailures(
-            f"Too many failed client authentications from this address; retry in "
-            f"{retry_after} seconds.",
+            msg(
+                "Too many failed client authentications from this address; retry in "
+                "{retry_after} seconds.",
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
         )
 
@@ -219,7 +223,10 @@ async def authenticate_client(
         valid = verify_client_secret(secret, stored, pepper)
     if client is None or not valid or not client.active:
         raise OAuthProtocolError(
-            "invalid_client", "Client authentication failed.", status=401, basic_auth=basic_auth
+            "invalid_client",
+            msg("Client authentication failed."),
+            status=401,
+            basic_auth=basic_auth,
         )
     return AuthenticatedClient(client.client_id, tuple(client.scopes))
 
@@ -246,7 +253,10 @@ async def grant_client_credentials(
     if not requested or not requested <= allowed:
         raise OAuthProtocolError(
             "invalid_scope",
-            f"Requested scope exceeds what this client may have: {' '.join(sorted(allowed))}.",
+            msg(
+                "Requested scope exceeds what this client may have: {allowed}.",
+                allowed=" ".join(sorted(allowed)),
+            ),
         )
     return await issue_token(
         session,

@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.domain import DeMinimisRegulation, StateAidRegime
 from app.core.errors import DeMinimisCeilingExceeded, DeMinimisRegulationUnset, DomainError
+from app.core.i18n import msg
 from app.models.application import Application
 from app.models.call import Call
 from app.models.programme import Measure
@@ -97,9 +98,17 @@ class Assessment(NamedTuple):
 
     def refusal(self, amount: Decimal) -> DeMinimisCeilingExceeded:
         return DeMinimisCeilingExceeded(
-            f"Granting {amount} would take the de minimis aid of undertaking {self.tax_code} "
-            f"over the {self.ceiling} of Regulation (EU) {self.regulation} between "
-            f"{self.period.first_day} and {self.period.last_day}.",
+            msg(
+                "Granting {amount} would take the de minimis aid of undertaking "
+                "{tax_code} over the {ceiling} of Regulation (EU) {regulation} between "
+                "{first_day} and {last_day}.",
+                amount=amount,
+                tax_code=self.tax_code,
+                ceiling=self.ceiling,
+                regulation=self.regulation,
+                first_day=self.period.first_day,
+                last_day=self.period.last_day,
+            ),
             regulation=self.regulation.value,
             ceiling=self.ceiling,
             counted=self.counted,
@@ -127,8 +136,11 @@ class Assessment(NamedTuple):
 
 def _unset(call: Call) -> DeMinimisRegulationUnset:
     return DeMinimisRegulationUnset(
-        f"Measure of call {call.code} grants de minimis aid, but the call does not say under "
-        "which regulation: set its de_minimis_regulation first.",
+        msg(
+            "Measure of call {call_code} grants de minimis aid, but the call does "
+            "not say under which regulation: set its de_minimis_regulation first.",
+            call_code=call.code,
+        ),
         call_code=call.code,
     )
 

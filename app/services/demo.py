@@ -28,6 +28,7 @@ from app.core.domain import (
     SizeClass,
 )
 from app.core.errors import Conflict
+from app.core.i18n import msg
 from app.models.application import Application
 from app.repositories import applications as application_repo
 from app.repositories import auth as auth_repo
@@ -453,8 +454,10 @@ async def load_demo(
     state; the caller owns the transaction. Loaded already: change nothing and say so."""
     if settings.environment == "production" and not allow_production:
         raise DemoRefusedInProduction(
-            "WECARE_ENVIRONMENT is production: the demo adds accounts whose password is "
-            "published. Give --allow-production to load it anyway."
+            msg(
+                "WECARE_ENVIRONMENT is production: the demo adds accounts whose password "
+                "is published. Give --allow-production to load it anyway."
+            )
         )
     if await auth_repo.get_user_by_email(session, DEMO_ACCOUNTS[0].email) is not None:
         found = await demo_client_id(session)

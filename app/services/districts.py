@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound
+from app.core.i18n import msg
 from app.models.district import District
 from app.models.organisation import Organisation
 from app.repositories import districts as repo
@@ -30,7 +31,7 @@ async def list_districts(
 
 
 async def load_district(session: AsyncSession, district_id: uuid.UUID) -> District:
-    return await load(session, District, district_id, "district")
+    return await load(session, District, district_id, msg("district"))
 
 
 async def read_district(session: AsyncSession, district: District) -> DistrictRead:
@@ -45,13 +46,13 @@ async def get_district(
 
 async def _require_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> None:
     if await session.get(Organisation, organisation_id) is None:
-        raise NotFound(f"No organisation {organisation_id}.")
+        raise NotFound(msg("No organisation {organisation_id}.", organisation_id=organisation_id))
 
 
 async def create_district(session: AsyncSession, *, data: DistrictCreate) -> District:
     await _require_organisation(session, data.lead_organisation_id)
     if await repo.district_code_taken(session, data.code):
-        raise Conflict(f"A district with code {data.code} exists.")
+        raise Conflict(msg("A district with code {data_code} exists.", data_code=data.code))
     district = District(id=uuid.uuid4(), **data.model_dump())
     session.add(district)
     await session.flush()

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from app.core.domain import ApplicantForm, LegalNature, PiemonteProvince, ProfitStatus, SizeClass
 from app.core.errors import Ineligible
+from app.core.i18n import Joined, msg
 from app.models.mixins import EligibilityMixin
 from app.models.programme import Measure, MeasureLine
 
@@ -96,12 +97,16 @@ def evaluate(
     """Every condition the applicant or project fails; empty when eligible."""
     found: list[Violation] = []
     if not rules.applicant_forms:
-        found.append(Violation("eligibility_line_required", "Apply through one of the lines."))
+        found.append(Violation("eligibility_line_required", msg("Apply through one of the lines.")))
     elif applicant.form not in rules.applicant_forms:
         found.append(
             Violation(
                 "eligibility_applicant_form",
-                f"Applicants must be: {_names(rules.applicant_forms)}; got {applicant.form}.",
+                msg(
+                    "Applicants must be: {applicant_forms}; got {form}.",
+                    applicant_forms=_names(rules.applicant_forms),
+                    form=applicant.form,
+                ),
             )
         )
     for org in applicant.organisations:
@@ -109,30 +114,46 @@ def evaluate(
             found.append(
                 Violation(
                     "eligibility_legal_nature",
-                    f"{org.name} is a {org.legal_nature}; eligible: {_names(rules.legal_natures)}.",
+                    msg(
+                        "{org_name} is a {legal_nature}; eligible: {legal_natures}.",
+                        org_name=org.name,
+                        legal_nature=org.legal_nature,
+                        legal_natures=_names(rules.legal_natures),
+                    ),
                 )
             )
         if rules.size_classes and org.size_class not in rules.size_classes:
             found.append(
                 Violation(
                     "eligibility_size_class",
-                    f"{org.name} has size class {org.size_class or 'none'}; "
-                    f"eligible: {_names(rules.size_classes)}.",
+                    msg(
+                        "{org_name} has size class {size_class}; eligible: {size_classes}.",
+                        org_name=org.name,
+                        size_class=org.size_class or "none",
+                        size_classes=_names(rules.size_classes),
+                    ),
                 )
             )
         if rules.profit_statuses and org.profit_status not in rules.profit_statuses:
             found.append(
                 Violation(
                     "eligibility_profit_status",
-                    f"{org.name} is {org.profit_status}; "
-                    f"eligible: {_names(rules.profit_statuses)}.",
+                    msg(
+                        "{org_name} is {profit_status}; eligible: {profit_statuses}.",
+                        org_name=org.name,
+                        profit_status=org.profit_status,
+                        profit_statuses=_names(rules.profit_statuses),
+                    ),
                 )
             )
     if rules.requires_accompaniment_experience and not applicant.lead.accompaniment_experience:
         found.append(
             Violation(
                 "eligibility_accompaniment_experience",
-                f"{applicant.lead.name} has no experience in accompanying social innovation.",
+                msg(
+                    "{lead_name} has no experience in accompanying social innovation.",
+                    lead_name=applicant.lead.name,
+                ),
             )
         )
     if rules.lead_must_be_district_lead and (
@@ -141,7 +162,9 @@ def evaluate(
         found.append(
             Violation(
                 "eligibility_district_lead",
-                "The lead must be the lead body of the application's social-cohesion district.",
+                msg(
+                    "The lead must be the lead body of the application's social-cohesion district."
+                ),
             )
         )
     if rules.min_required_members:
@@ -152,29 +175,50 @@ def evaluate(
             and (not rules.required_members_in_piemonte or org.province is not None)
         ]
         if len(qualifying) < rules.min_required_members:
-            where = " based in Piemonte" if rules.required_members_in_piemonte else ""
+            figures = {
+                "min_required_members": rules.min_required_members,
+                "required_member_natures": _names(rules.required_member_natures),
+                "qualifying_count": len(qualifying),
+            }
             found.append(
                 Violation(
                     "eligibility_required_members",
-                    f"At least {rules.min_required_members} member(s) of kind "
-                    f"{_names(rules.required_member_natures)}{where} required; "
-                    f"found {len(qualifying)}.",
+                    msg(
+                        "At least {min_required_members} member(s) of kind "
+                        "{required_member_natures} based in Piemonte required; "
+                        "found {qualifying_count}.",
+                        **figures,
+                    )
+                    if rules.required_members_in_piemonte
+                    else msg(
+                        "At least {min_required_members} member(s) of kind "
+                        "{required_member_natures} required; found {qualifying_count}.",
+                        **figures,
+                    ),
                 )
             )
     if rules.min_project_cost is not None and total_cost < rules.min_project_cost:
         found.append(
             Violation(
                 "line_min_project_cost",
-                f"The project value {total_cost} is below the line's minimum "
-                f"of {rules.min_project_cost}.",
+                msg(
+                    "The project value {total_cost} is below the line's minimum of "
+                    "{min_project_cost}.",
+                    total_cost=total_cost,
+                    min_project_cost=rules.min_project_cost,
+                ),
             )
         )
     if rules.max_project_cost is not None and total_cost > rules.max_project_cost:
         found.append(
             Violation(
                 "line_max_project_cost",
-                f"The project value {total_cost} exceeds the line's maximum "
-                f"of {rules.max_project_cost}.",
+                msg(
+                    "The project value {total_cost} exceeds the line's maximum of "
+                    "{max_project_cost}.",
+                    total_cost=total_cost,
+                    max_project_cost=rules.max_project_cost,
+                ),
             )
         )
     return found
@@ -197,7 +241,7 @@ def check_eligible(
     if not violations:
         return None
     return Ineligible(
-        " ".join(v.detail for v in violations),
+        Joined(" ", (v.detail for v in violations)),
         violations=[{"rule": v.rule, "detail": v.detail} for v in violations],
         project_value=total_cost,
     )

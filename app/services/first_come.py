@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.domain import ApplicationStage, SelectionMethod
 from app.core.errors import FirstComeCallClosed, StillWaiting
+from app.core.i18n import msg
 from app.core.money import ZERO
 from app.db.types import Money
 from app.models.application import Application
@@ -66,8 +67,14 @@ async def _record(
 
 def _closed(call: Call, amount: Decimal) -> FirstComeCallClosed:
     return FirstComeCallClosed(
-        f"Call {call.code} has {call.available} left and its waiting list is full "
-        f"({call.waiting_count} of {call.waiting_list_length}).",
+        msg(
+            "Call {call_code} has {available} left and its waiting list is full "
+            "({waiting_count} of {waiting_list_length}).",
+            call_code=call.code,
+            available=call.available,
+            waiting_count=call.waiting_count,
+            waiting_list_length=call.waiting_list_length,
+        ),
         budget=call.budget,
         allocated=call.allocated,
         reserved=call.reserved,
@@ -152,8 +159,12 @@ def released_on_grant(call: Call, application: Application) -> Decimal:
         return ZERO
     if application.waiting_position is not None:
         raise StillWaiting(
-            f"The application waits at position {application.waiting_position} of call "
-            f"{call.code}: it is granted once promoted.",
+            msg(
+                "The application waits at position {waiting_position} of call "
+                "{call_code}: it is granted once promoted.",
+                waiting_position=application.waiting_position,
+                call_code=call.code,
+            ),
             waiting_position=application.waiting_position,
         )
     return application.reserved

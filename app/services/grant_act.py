@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.domain import AllocationStatus
 from app.core.errors import CupRequired, CupTaken, IllegalTransition, RnaCorTaken
+from app.core.i18n import msg
 from app.models.allocation import Allocation
 from app.repositories import grant_act as repo
 from app.schemas.application import CupRecord, RnaCorRecord
@@ -31,8 +32,10 @@ def require_cup(allocation: Allocation) -> str:
     (409 ``cup_required``): the payments call it before paying anything."""
     if allocation.cup is None:
         raise CupRequired(
-            "A CUP is required before the first payment: record the project's CUP on the "
-            "allocation first.",
+            msg(
+                "A CUP is required before the first payment: record the project's CUP on "
+                "the allocation first."
+            ),
             allocation_id=allocation.id,
         )
     return allocation.cup
@@ -41,7 +44,7 @@ def require_cup(allocation: Allocation) -> str:
 def _active(allocation: Allocation, attempted: str) -> None:
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "Only an active allocation's grant act can be recorded.",
+            msg("Only an active allocation's grant act can be recorded."),
             current_status=allocation.status,
             attempted=attempted,
         )
@@ -56,7 +59,7 @@ async def record_cup(
     holder = await repo.active_allocation_with_cup(session, data.cup, other_than=allocation.id)
     if holder is not None:
         raise CupTaken(
-            f"CUP {data.cup} is already recorded on another active allocation.",
+            msg("CUP {cup} is already recorded on another active allocation.", cup=data.cup),
             cup=data.cup,
             allocation_id=holder,
         )
@@ -83,7 +86,9 @@ async def record_rna_cor(
     holder = await repo.allocation_with_rna_cor(session, data.rna_cor, other_than=allocation.id)
     if holder is not None:
         raise RnaCorTaken(
-            f"RNA COR {data.rna_cor} is already recorded on another allocation.",
+            msg(
+                "RNA COR {rna_cor} is already recorded on another allocation.", rna_cor=data.rna_cor
+            ),
             rna_cor=data.rna_cor,
             allocation_id=holder,
         )

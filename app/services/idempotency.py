@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import IdempotencyKeyReused, IdempotencyRequestInFlight
+from app.core.i18n import msg
 from app.models.idempotency import IdempotencyKey
 from app.repositories import idempotency as repo
 
@@ -49,8 +50,11 @@ async def recall(
             stored = await repo.find(session, actor, key, now)
             if stored is None:
                 raise IdempotencyRequestInFlight(
-                    "A request with this Idempotency-Key is still being processed; "
-                    f"retry in {IN_FLIGHT_RETRY_AFTER} second(s).",
+                    msg(
+                        "A request with this Idempotency-Key is still being processed; retry in "
+                        "{IN_FLIGHT_RETRY_AFTER} second(s).",
+                        IN_FLIGHT_RETRY_AFTER=IN_FLIGHT_RETRY_AFTER,
+                    ),
                     retry_after=IN_FLIGHT_RETRY_AFTER,
                 )
         else:
@@ -60,7 +64,7 @@ async def recall(
         return None
     if stored.request_hash != request_hash:
         raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used with a different request; use a new key."
+            msg("This Idempotency-Key was already used with a different request; use a new key.")
         )
     return StoredResponse(stored.response_status, stored.response_body, stored.response_headers)
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound, SigningKeyUnavailable
+from app.core.i18n import msg
 from app.core.security import (
     SigningKey,
     SigningKeyUndecryptable,
@@ -81,11 +82,11 @@ async def retire_signing_key(session: AsyncSession, *, kid: str) -> SigningKeyRo
     keys = await repo.signing_keys(session, include_retired=True)
     row = next((k for k in keys if k.kid == kid), None)
     if row is None:
-        raise NotFound(f"No signing key {kid}.")
+        raise NotFound(msg("No signing key {kid}.", kid=kid))
     if row.retired_at is not None:
         return row
     if [k.kid for k in keys if k.retired_at is None] == [kid]:
-        raise Conflict("This is the only active key: rotate first, then retire it.")
+        raise Conflict(msg("This is the only active key: rotate first, then retire it."))
     before = audit.snapshot(row)
     row.retired_at = datetime.now(UTC)
     await session.flush()
@@ -110,8 +111,10 @@ async def current_signing_key(session: AsyncSession, *, secret: str) -> SigningK
         # A misconfiguration, not a bug: one line for the operator, a 503 for the caller.
         log.error("%s", error)
         raise SigningKeyUnavailable(
-            "The service cannot sign tokens until its signing keys are rotated "
-            "(wecare keys rotate) or its secret is restored.",
+            msg(
+                "The service cannot sign tokens until its signing keys are rotated "
+                "(wecare keys rotate) or its secret is restored."
+            ),
             retry_after=SIGNING_KEY_RETRY_AFTER,
         ) from None
 

@@ -48,6 +48,7 @@ from app.core.errors import (
     RepaymentDateOutOfRange,
     RepaymentExceedsInstalment,
 )
+from app.core.i18n import msg
 from app.core.money import CENT, ZERO
 from app.models.allocation import Allocation
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
@@ -98,8 +99,12 @@ def plan_loan(measure: Measure, amount: Decimal) -> LoanPlan | None:
     loan_terms = terms.loan_terms()
     if loan_terms is None or terms.loan_share_bp is None:
         raise MixedTermsNotSet(
-            f"Measure {measure.code} is a mixed instrument whose terms are not all set; the "
-            "region sets them (PATCH /api/v1/measures/{id}) before a grant is made.",
+            msg(
+                "Measure {measure_code} is a mixed instrument whose terms are not all "
+                "set; the region sets them (PATCH /api/v1/measures/{{id}}) before a "
+                "grant is made.",
+                measure_code=measure.code,
+            ),
             missing=terms.missing(),
         )
     loan, grant = split(amount, terms.loan_share_bp)
@@ -160,7 +165,7 @@ async def before_revocation(session: AsyncSession, allocation: Allocation) -> No
         return
     if await repo.has_repayments(session, loan.id):  # interest only, too
         raise LoanRepaidInPart(
-            "The allocation's loan has received repayments: it is recovered, not revoked.",
+            msg("The allocation's loan has received repayments: it is recovered, not revoked."),
             repaid=loan.repaid,
             principal=loan.principal,
         )
@@ -188,10 +193,15 @@ async def _loan(
         session, allocation_id, visibility.allocations(principal)
     )
     if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
+        raise NotFound(msg("No allocation {allocation_id}.", allocation_id=allocation_id))
     loan = await repo.loan_of(session, allocation.id)
     if loan is None:
-        raise NotFound(f"Allocation {allocation_id} has no loan (its measure is not mixed).")
+        raise NotFound(
+            msg(
+                "Allocation {allocation_id} has no loan (its measure is not mixed).",
+                allocation_id=allocation_id,
+            )
+        )
     return allocation, loan
 
 
@@ -238,7 +248,11 @@ async def read_repayment(session: AsyncSession, repayment: LoanRepayment) -> Rep
 
 def _over(row: LoanInstalment, amount: Decimal) -> RepaymentExceedsInstalment:
     return RepaymentExceedsInstalment(
-        f"Instalment {row.number} has {row.amount - row.paid} left to pay.",
+        msg(
+            "Instalment {number} has {outstanding} left to pay.",
+            number=row.number,
+            outstanding=row.amount - row.paid,
+        ),
         instalment=row.number,
         due=row.amount,
         paid=row.paid,
@@ -258,16 +272,16 @@ async def record_repayment(
     await session.refresh(allocation)  # as committed now that the loan is ours
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "Repayments are recorded on an active allocation's loan.",
+            msg("Repayments are recorded on an active allocation's loan."),
             current_status=allocation.status,
             attempted="repay",
         )
     row = await repo.instalment(session, loan.id, data.instalment)
     if row is None:
-        raise NotFound(f"The loan has no instalment {data.instalment}.")
+        raise NotFound(msg("The loan has no instalment {instalment}.", instalment=data.instalment))
     if not loan.starts_on <= data.paid_on <= clock.today():
         raise RepaymentDateOutOfRange(
-            "paid_on must fall between the loan's start and today.",
+            msg("paid_on must fall between the loan's start and today."),
             starts_on=loan.starts_on,
             today=clock.today(),
             paid_on=data.paid_on,
@@ -326,9 +340,14 @@ async def list_repayments(
         session, allocation_id, visibility.funding_records(principal)
     )
     if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
+        raise NotFound(msg("No allocation {allocation_id}.", allocation_id=allocation_id))
     loan = await repo.loan_of(session, allocation.id)
     if loan is None:
-        raise NotFound(f"Allocation {allocation_id} has no loan (its measure is not mixed).")
+        raise NotFound(
+            msg(
+                "Allocation {allocation_id} has no loan (its measure is not mixed).",
+                allocation_id=allocation_id,
+            )
+        )
     rows = partial(repo.page_repayments, session, loan_id=loan.id)
     return await REPAYMENT_ORDER.page_of(query, rows, RepaymentRead.model_validate)

@@ -18,6 +18,7 @@ from app.core.errors import (
     OrganisationInLiveApplication,
     ReasonRequired,
 )
+from app.core.i18n import msg
 from app.db.base import utcnow
 from app.models.auth import UserMembership
 from app.models.district import District
@@ -92,7 +93,7 @@ async def load_organisation(
         session, organisation_id, visibility.organisations(principal)
     )
     if organisation is None:
-        raise NotFound(f"No organisation {organisation_id}.")
+        raise NotFound(msg("No organisation {organisation_id}.", organisation_id=organisation_id))
     return organisation
 
 
@@ -110,7 +111,7 @@ async def get_organisation(
     if visibility.sees_organisation(principal, organisation_id):
         row = await repo.organisation_row(session, organisation_id)
     if row is None:
-        raise NotFound(f"No organisation {organisation_id}.")
+        raise NotFound(msg("No organisation {organisation_id}.", organisation_id=organisation_id))
     return read_json(organisation_item(row))
 
 
@@ -132,8 +133,10 @@ async def create_organisation(
     """Register an organisation; an applicant who registers it acts for it from now on."""
     if await repo.identifiers_taken(session, data.tax_code, data.vat_number):
         raise OrganisationExists(
-            "An organisation with this tax code or VAT number is already registered; "
-            "ask its users to add you."
+            msg(
+                "An organisation with this tax code or VAT number is already registered; "
+                "ask its users to add you."
+            )
         )
     organisation = Organisation(id=uuid.uuid4(), **data.model_dump())
     session.add(organisation)
@@ -159,7 +162,7 @@ async def update_organisation(
     principal: Principal,
 ) -> Organisation:
     if not _acts_for(principal, organisation.id):
-        raise Forbidden("Only the organisation's own users or an administrator may change it.")
+        raise Forbidden(msg("Only the organisation's own users or an administrator may change it."))
     # Lock first: a submission judging this organisation either committed (its application
     # is live below) or waits for this change and judges the new details.
     await repo.lock_organisation(session, organisation.id)
@@ -178,8 +181,12 @@ async def update_organisation(
         live = await application_repo.live_application_of_organisation(session, organisation.id)
         if live is not None:
             raise OrganisationInLiveApplication(
-                f"Organisation {organisation.legal_name} takes part in a live application: "
-                f"{', '.join(frozen)} cannot change while it is live.",
+                msg(
+                    "Organisation {legal_name} takes part in a live application: {frozen} "
+                    "cannot change while it is live.",
+                    legal_name=organisation.legal_name,
+                    frozen=", ".join(frozen),
+                ),
                 fields=frozen,
                 application_id=live,
             )
@@ -224,7 +231,7 @@ async def load_partnership(
         session, partnership_id, visibility.partnerships(principal)
     )
     if partnership is None:
-        raise NotFound(f"No partnership {partnership_id}.")
+        raise NotFound(msg("No partnership {partnership_id}.", partnership_id=partnership_id))
     return partnership
 
 
@@ -271,12 +278,12 @@ async def _require_nameable(
     )
     missing = [str(i) for i in wanted if i not in found]
     if missing:
-        raise NotFound(f"No organisation {', '.join(missing)}.")
+        raise NotFound(msg("No organisation {missing}.", missing=", ".join(missing)))
 
 
 async def _require_district(session: AsyncSession, district_id: uuid.UUID | None) -> None:
     if district_id is not None and await session.get(District, district_id) is None:
-        raise NotFound(f"No district {district_id}.")
+        raise NotFound(msg("No district {district_id}.", district_id=district_id))
 
 
 async def create_partnership(
@@ -286,7 +293,9 @@ async def create_partnership(
     (forming it is the lead's act). Partners are accepted when they are the caller's own
     organisations, invited otherwise."""
     if not _acts_for(principal, data.lead_organisation_id):
-        raise Forbidden("You can form partnerships only with one of your organisations as lead.")
+        raise Forbidden(
+            msg("You can form partnerships only with one of your organisations as lead.")
+        )
     await _require_nameable(session, principal, [data.lead_organisation_id])
     await _require_nameable(session, principal, data.partner_organisation_ids)
     await _require_district(session, data.district_id)
@@ -332,7 +341,7 @@ async def _require_members_open(session: AsyncSession, partnership_id: uuid.UUID
     """Call with the partnership locked FOR UPDATE: a submission holds it FOR SHARE, so it
     either committed (found here) or waits for this change and judges the new members."""
     if await repo.partnership_has_applications(session, partnership_id):
-        raise Conflict("The members are frozen once the partnership has submitted.")
+        raise Conflict(msg("The members are frozen once the partnership has submitted."))
 
 
 async def update_partnership(
@@ -345,7 +354,9 @@ async def update_partnership(
     members = await _members(session, partnership)
     lead = _lead_of(members)
     if not _acts_for(principal, lead):
-        raise Forbidden("Only the lead's users or an administrator may change the partnership.")
+        raise Forbidden(
+            msg("Only the lead's users or an administrator may change the partnership.")
+        )
     if data.partner_organisation_ids is not None:
         await repo.lock_partnership(session, partnership.id)
     before = _partnership_state(partnership, members)
@@ -359,7 +370,7 @@ async def update_partnership(
     if data.partner_organisation_ids is not None:
         partners = data.partner_organisation_ids
         if lead in partners or len(set(partners)) != len(partners):
-            raise Conflict("Partners must be distinct and must not include the lead.")
+            raise Conflict(msg("Partners must be distinct and must not include the lead."))
         await _require_members_open(session, partnership.id)
         current = {
             m.organisation_id: m
@@ -402,18 +413,20 @@ async def invite_member(
     partnership = await load_partnership(session, partnership_id, principal)
     lead = _lead_of(await _members(session, partnership))
     if not _acts_for(principal, lead):
-        raise Forbidden("Only the lead's users or an administrator may invite.")
+        raise Forbidden(msg("Only the lead's users or an administrator may invite."))
     await repo.lock_partnership(session, partnership.id)
     await _require_members_open(session, partnership.id)
     organisation = await repo.get_organisation_by_tax_code(session, data.tax_code)
     if organisation is None:
         # Whether a tax code is registered is no secret of the invitation's: registering
         # it again answers organisation_exists. Its record stays unseen either way.
-        raise NotFound(f"No organisation is registered with tax code {data.tax_code}.")
+        raise NotFound(
+            msg("No organisation is registered with tax code {tax_code}.", tax_code=data.tax_code)
+        )
     current = (await repo.members_of(session, [partnership.id], fresh=True))[partnership.id]
     if any(m.organisation_id == organisation.id for m in current):
         raise Conflict(
-            "This organisation is already a member of the partnership, or invited.",
+            msg("This organisation is already a member of the partnership, or invited."),
             organisation_id=organisation.id,
         )
     before = _partnership_state(partnership, current)
@@ -454,7 +467,13 @@ async def load_membership(
     )
     partnership = await session.get(Partnership, partnership_id) if member else None
     if member is None or partnership is None:
-        raise NotFound(f"No member {organisation_id} of partnership {partnership_id}.")
+        raise NotFound(
+            msg(
+                "No member {organisation_id} of partnership {partnership_id}.",
+                organisation_id=organisation_id,
+                partnership_id=partnership_id,
+            )
+        )
     return Membership(partnership, await _lead(session, partnership_id), member)
 
 
@@ -478,11 +497,13 @@ def _consent_reason(principal: Principal, member: PartnershipMember, reason: str
     if _own(principal, member.organisation_id) and principal.role is Role.APPLICANT:
         return
     if not principal.is_region:
-        raise Forbidden("Only the invited organisation's users (or the region) may decide.")
+        raise Forbidden(msg("Only the invited organisation's users (or the region) may decide."))
     if reason is None:
         raise ReasonRequired(
-            "The region accepts or declines for an organisation only with a reason, "
-            "recorded in the audit trail.",
+            msg(
+                "The region accepts or declines for an organisation only with a reason, "
+                "recorded in the audit trail."
+            ),
             field="reason",
         )
 
@@ -495,10 +516,20 @@ async def _locked_invitation(
     await repo.lock_partnership(session, partnership.id)
     fresh = await repo.get_member(session, partnership.id, member.organisation_id, fresh=True)
     if fresh is None:
-        raise NotFound(f"No member {member.organisation_id} of partnership {partnership.id}.")
+        raise NotFound(
+            msg(
+                "No member {organisation_id} of partnership {partnership_id}.",
+                organisation_id=member.organisation_id,
+                partnership_id=partnership.id,
+            )
+        )
     if fresh.status is not MemberStatus.INVITED:
         raise Conflict(
-            f"Only a pending invitation can be {action}; this organisation is {fresh.status}.",
+            msg(
+                "Only a pending invitation can be {action}; this organisation is {fresh_status}.",
+                action=action,
+                fresh_status=fresh.status,
+            ),
             current_status=fresh.status,
         )
     await _require_members_open(session, partnership.id)
@@ -517,7 +548,7 @@ async def accept_membership(
     partnership, _, member = membership
     data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
-    current = await _locked_invitation(session, partnership, member, "accepted")
+    current = await _locked_invitation(session, partnership, member, msg("accepted"))
     before = _partnership_state(partnership, current)
     member.status = MemberStatus.ACCEPTED
     partnership.updated_at = utcnow()
@@ -545,7 +576,7 @@ async def decline_membership(
     partnership, _, member = membership
     data = data or MembershipDecision()
     _consent_reason(principal, member, data.reason)
-    current = await _locked_invitation(session, partnership, member, "declined")
+    current = await _locked_invitation(session, partnership, member, msg("declined"))
     before = _partnership_state(partnership, current)
     await repo.delete_partners(session, partnership.id, [member.organisation_id])
     partnership.updated_at = utcnow()

@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy.orm import QueryableAttribute
 
 from app.core.errors import InvalidInput
+from app.core.i18n import msg
 from app.repositories.paging import Order
 from app.schemas.page import Page, PageQuery
 
@@ -33,7 +34,7 @@ _MAX_BIGINT = 2**63 - 1
 
 
 def _invalid() -> InvalidInput:
-    return InvalidInput("The cursor is not valid; start again without it.", parameter="cursor")
+    return InvalidInput(msg("The cursor is not valid; start again without it."), parameter="cursor")
 
 
 def encode_cursor(*key: object) -> str:

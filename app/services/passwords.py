@@ -21,6 +21,7 @@ import anyio.to_thread
 from app.core import security
 from app.core.config import Settings
 from app.core.errors import PasswordHashingBusy
+from app.core.i18n import msg
 
 # One gate per event loop (a semaphore belongs to the loop it was first awaited on) and
 # configured size: in production one of each per worker process.
@@ -57,7 +58,10 @@ async def _in_thread(settings: Settings | None, work: Callable[[], T]) -> T:
     except TimeoutError:
         retry_after = max(1, math.ceil(wait))
         raise PasswordHashingBusy(
-            f"Too many password checks are running; retry in {retry_after} seconds.",
+            msg(
+                "Too many password checks are running; retry in {retry_after} seconds.",
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
         ) from None
     try:

@@ -59,6 +59,7 @@ from app.core.errors import (
     SegregationOfDuties,
     UnknownCostCategory,
 )
+from app.core.i18n import msg
 from app.models.allocation import Allocation
 from app.models.call import Call
 from app.models.payment import ClaimLine, ExpenditureClaim, Payment, PaymentTerms
@@ -99,7 +100,7 @@ async def _load(
 ) -> Allocation:
     allocation = await session.scalar(repo.select_allocation(allocation_id, visible))
     if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
+        raise NotFound(msg("No allocation {allocation_id}.", allocation_id=allocation_id))
     return allocation
 
 
@@ -166,15 +167,18 @@ async def get_funding(
 async def _as_beneficiary(
     session: AsyncSession, allocation: Allocation, principal: Principal, action: str
 ) -> None:
+    """``action`` completes "may ...": pass it marked (``msg("accept the grant")``)."""
     organisations = await repo.beneficiary_organisations(session, allocation.application_id)
     if not any(principal.acts_for(org) for org in organisations):
-        raise Forbidden(f"Only a user of the beneficiary organisation may {action}.")
+        raise Forbidden(
+            msg("Only a user of the beneficiary organisation may {action}.", action=action)
+        )
 
 
 def _must_be_active(allocation: Allocation, attempted: str) -> None:
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "The grant is not active.", current_status=allocation.status, attempted=attempted
+            msg("The grant is not active."), current_status=allocation.status, attempted=attempted
         )
 
 
@@ -185,22 +189,24 @@ async def accept_grant(
     session: AsyncSession, allocation: Allocation, *, data: AcceptanceRequest, principal: Principal
 ) -> Allocation:
     """The beneficiary accepts the grant on ``data.accepted_on``, by the deadline."""
-    await _as_beneficiary(session, allocation, principal, "accept the grant")
+    await _as_beneficiary(session, allocation, principal, msg("accept the grant"))
     _must_be_active(allocation, "accept")
     if allocation.accepted_at is not None:
-        raise AlreadyAccepted("The grant is already accepted.", accepted_on=allocation.accepted_on)
+        raise AlreadyAccepted(
+            msg("The grant is already accepted."), accepted_on=allocation.accepted_on
+        )
     now = datetime.now(UTC)
     deadline = _deadline(allocation, await _terms(session, allocation.measure_id))
     if deadline is not None and now > deadline:
         raise AcceptanceDeadlinePassed(
-            f"The grant had to be accepted by {clock.day_of(deadline)}.",
+            msg("The grant had to be accepted by {deadline}.", deadline=clock.day_of(deadline)),
             deadline=clock.day_of(deadline),
             granted_at=allocation.granted_at,
         )
     granted_on = clock.day_of(allocation.granted_at)
     if not granted_on <= data.accepted_on <= clock.day_of(now):
         raise DateOutOfRange(
-            "The acceptance is dated between the grant and today.",
+            msg("The acceptance is dated between the grant and today."),
             accepted_on=data.accepted_on,
             granted_on=granted_on,
             today=clock.day_of(now),
@@ -217,7 +223,9 @@ async def accept_grant(
     await session.refresh(allocation)
     if not accepted:  # lapsed or accepted meanwhile: the row says which
         _must_be_active(allocation, "accept")
-        raise AlreadyAccepted("The grant is already accepted.", accepted_on=allocation.accepted_on)
+        raise AlreadyAccepted(
+            msg("The grant is already accepted."), accepted_on=allocation.accepted_on
+        )
     await audit.record(
         session,
         action="allocation.accept",
@@ -308,10 +316,10 @@ def _project_period(allocation: Allocation) -> tuple[date, date]:
 def _open_for_funding(allocation: Allocation, attempted: str) -> None:
     _must_be_active(allocation, attempted)
     if allocation.accepted_at is None:
-        raise NotAccepted("The beneficiary has not accepted the grant.", attempted=attempted)
+        raise NotAccepted(msg("The beneficiary has not accepted the grant."), attempted=attempted)
     if allocation.completed_at is not None:
         raise FundingCompleted(
-            "The balance is paid: the project is closed.", completed_at=allocation.completed_at
+            msg("The balance is paid: the project is closed."), completed_at=allocation.completed_at
         )
 
 
@@ -319,19 +327,19 @@ async def file_claim(
     session: AsyncSession, allocation: Allocation, *, data: ClaimCreate, principal: Principal
 ) -> ExpenditureClaim:
     """A draft claim with its lines, by the beneficiary of an accepted grant."""
-    await _as_beneficiary(session, allocation, principal, "file an expenditure claim")
+    await _as_beneficiary(session, allocation, principal, msg("file an expenditure claim"))
     _open_for_funding(allocation, "claim")
     terms = await _terms(session, allocation.measure_id)
     categories = list(terms.cost_categories) if terms else []
     if not categories:
         raise PaymentTermsNotGiven(
-            "The measure's cost categories are not set: no claim can be filed yet.",
+            msg("The measure's cost categories are not set: no claim can be filed yet."),
             term="cost_categories",
         )
     start, end = _project_period(allocation)
     if data.period_start < start or data.period_end > end:
         raise OutsideProjectPeriod(
-            "The claim's period lies outside the project's.",
+            msg("The claim's period lies outside the project's."),
             project_start=start,
             project_end=end,
             period_start=data.period_start,
@@ -340,13 +348,21 @@ async def file_claim(
     for number, line in enumerate(data.lines, start=1):
         if line.cost_category not in categories:
             raise UnknownCostCategory(
-                f"Line {number}: {line.cost_category!r} is not a cost category of the measure.",
+                msg(
+                    "Line {number}: {cost_category!r} is not a cost category of the measure.",
+                    number=number,
+                    cost_category=line.cost_category,
+                ),
                 line=number,
                 cost_categories=categories,
             )
         if not data.period_start <= line.spent_on <= data.period_end:
             raise OutsideProjectPeriod(
-                f"Line {number}: {line.spent_on} is outside the claim's period.",
+                msg(
+                    "Line {number}: {spent_on} is outside the claim's period.",
+                    number=number,
+                    spent_on=line.spent_on,
+                ),
                 line=number,
                 period_start=data.period_start,
                 period_end=data.period_end,
@@ -402,7 +418,7 @@ async def load_claim(
 ) -> ExpenditureClaim:
     claim = await repo.get_claim(session, claim_id, visibility.funding_records(principal))
     if claim is None:
-        raise NotFound(f"No claim {claim_id}.")
+        raise NotFound(msg("No claim {claim_id}.", claim_id=claim_id))
     return claim
 
 
@@ -444,17 +460,17 @@ async def submit_claim(
 ) -> ExpenditureClaim:
     """Draft -> submitted: the claim is fixed, and counts as claimed on the grant."""
     allocation = await _allocation_of(session, claim.allocation_id)
-    await _as_beneficiary(session, allocation, principal, "submit the claim")
+    await _as_beneficiary(session, allocation, principal, msg("submit the claim"))
     if claim.status != ClaimStatus.DRAFT:
-        raise ClaimNotDraft("The claim is already submitted.", status=claim.status)
+        raise ClaimNotDraft(msg("The claim is already submitted."), status=claim.status)
     _open_for_funding(allocation, "claim")
     before = audit.snapshot(claim)
     if not await repo.submit_claim(session, claim.id, at=datetime.now(UTC), by=principal.actor):
-        raise ClaimNotDraft("The claim was submitted meanwhile.", status=ClaimStatus.SUBMITTED)
+        raise ClaimNotDraft(msg("The claim was submitted meanwhile."), status=ClaimStatus.SUBMITTED)
     if not await repo.add_to_claimed(session, allocation.id, claim.amount):
         await session.refresh(allocation)
         _open_for_funding(allocation, "claim")
-        raise Conflict("The grant changed meanwhile; retry.")
+        raise Conflict(msg("The grant changed meanwhile; retry."))
     if not await repo.add_to_totals(
         session,
         programme_id=allocation.programme_id,
@@ -462,7 +478,7 @@ async def submit_claim(
         call_id=allocation.call_id,
         claimed=claim.amount,
     ):
-        raise Conflict("A counter of the call, measure or programme refused the claim.")
+        raise Conflict(msg("A counter of the call, measure or programme refused the claim."))
     await session.refresh(claim)
     await session.refresh(allocation)
     await audit.record(
@@ -485,7 +501,9 @@ async def load_line(
     claim = await load_claim(session, claim_id, principal)
     line = await repo.get_line(session, claim.id, number)
     if line is None:
-        raise NotFound(f"Claim {claim_id} has no line {number}.")
+        raise NotFound(
+            msg("Claim {claim_id} has no line {number}.", claim_id=claim_id, number=number)
+        )
     return line
 
 
@@ -508,7 +526,7 @@ def _verified_of(line: ClaimLine, data: LineCheck) -> Decimal:
     assert data.cut is not None
     if data.cut >= line.amount:
         raise CutNotBelowAmount(
-            "A cut removes less than the line's amount (refuse the line to remove all of it).",
+            msg("A cut removes less than the line's amount (refuse the line to remove all of it)."),
             amount=line.amount,
             cut=data.cut,
         )
@@ -522,9 +540,9 @@ async def check_line(
     claim = await session.get(ExpenditureClaim, line.claim_id)
     assert claim is not None
     if claim.status != ClaimStatus.SUBMITTED:
-        raise ClaimNotSubmitted("Only a submitted claim is checked.", status=claim.status)
+        raise ClaimNotSubmitted(msg("Only a submitted claim is checked."), status=claim.status)
     if line.outcome != LineOutcome.PENDING:
-        raise LineAlreadyChecked("The line is already checked.", outcome=line.outcome)
+        raise LineAlreadyChecked(msg("The line is already checked."), outcome=line.outcome)
     allocation = await _allocation_of(session, line.allocation_id)
     _must_be_active(allocation, "check")
     verified = _verified_of(line, data)
@@ -539,19 +557,21 @@ async def check_line(
         at=datetime.now(UTC),
         by=principal.actor,
     ):
-        raise LineAlreadyChecked("The line was checked meanwhile.")
+        raise LineAlreadyChecked(msg("The line was checked meanwhile."))
     if not await repo.add_to_claim_verified(session, claim.id, verified):
-        raise Conflict("The claim changed meanwhile; retry.")
+        raise Conflict(msg("The claim changed meanwhile; retry."))
     # The allocation's row lock: payments of this grant wait here, so the question below
     # sees every payment committed before it.
     if not await repo.add_to_verified(session, allocation.id, verified):
         await session.refresh(allocation)
         _must_be_active(allocation, "check")
-        raise Conflict("The grant changed meanwhile; retry.")
+        raise Conflict(msg("The grant changed meanwhile; retry."))
     if await repo.authorised_a_payment_on_checks(session, allocation.id, principal.actor):
         raise SegregationOfDuties(
-            "You authorised a payment of this grant on verified expenditure: another officer "
-            "checks its claims.",
+            msg(
+                "You authorised a payment of this grant on verified expenditure: another "
+                "officer checks its claims."
+            ),
             allocation_id=allocation.id,
         )
     if not await repo.add_to_totals(
@@ -561,7 +581,7 @@ async def check_line(
         call_id=allocation.call_id,
         verified=verified,
     ):
-        raise Conflict("A counter of the call, measure or programme refused the check.")
+        raise Conflict(msg("A counter of the call, measure or programme refused the check."))
     await session.refresh(line)
     await session.refresh(claim)
     await session.refresh(allocation)
@@ -592,28 +612,31 @@ def check_payable(
     if kind is PaymentKind.ADVANCE:
         if terms is None or terms.advance_share_pct is None:
             raise PaymentTermsNotGiven(
-                "The measure's advance share is not set: no advance is paid yet.",
+                msg("The measure's advance share is not set: no advance is paid yet."),
                 term="advance_share_pct",
             )
         if call.advance_guarantee_required is None:
             raise PaymentTermsNotGiven(
-                "Whether the call requires a guarantee before the advance is not set.",
+                msg("Whether the call requires a guarantee before the advance is not set."),
                 term="advance_guarantee_required",
             )
         if call.advance_guarantee_required and allocation.guarantee_reference is None:
             raise GuaranteeRequired(
-                "The call requires a guarantee, recorded with the acceptance, before the advance."
+                msg(
+                    "The call requires a guarantee, recorded with the acceptance, before the "
+                    "advance."
+                )
             )
     if kind is PaymentKind.INTERIM:
         if terms is None or not terms.interim_payments:
             raise PaymentTermsNotGiven(
-                "The measure makes no interim payments (or they are not set).",
+                msg("The measure makes no interim payments (or they are not set)."),
                 term="interim_payments",
                 interim_payments=None if terms is None else terms.interim_payments,
             )
         if terms.retention_share_pct is None:
             raise PaymentTermsNotGiven(
-                "The measure's retention is not set: no interim payment is made yet.",
+                msg("The measure's retention is not set: no interim payment is made yet."),
                 term="retention_share_pct",
             )
 
@@ -639,13 +662,13 @@ def _payment_refusal(
     figures = {"grant": allocation.amount, "paid": paid, "requested": amount}
     if paid + amount > allocation.amount:
         return PaidBeyondGrant(
-            f"Paying {amount} would exceed the grant.",
+            msg("Paying {amount} would exceed the grant.", amount=amount),
             **figures,
             available=allocation.amount - paid,
         )
     if paid + amount > ceiling:
         return RetentionWithheld(
-            f"Paying {amount} would pay the retention before the balance.",
+            msg("Paying {amount} would pay the retention before the balance.", amount=amount),
             **figures,
             retention=allocation.amount - ceiling,
             available=ceiling - paid,
@@ -653,7 +676,7 @@ def _payment_refusal(
     if kind is PaymentKind.ADVANCE:
         assert advance_cap is not None
         return AdvanceShareExceeded(
-            f"An advance of {amount} would exceed the advance share.",
+            msg("An advance of {amount} would exceed the advance share.", amount=amount),
             **figures,
             cap=advance_cap,
             advanced=allocation.advanced,
@@ -661,8 +684,12 @@ def _payment_refusal(
         )
     limit = allocation.verified + (allocation.advanced if kind is PaymentKind.INTERIM else 0)
     return PaidBeyondVerified(
-        f"Paying {amount} would exceed the verified expenditure"
-        + (" plus the advances." if kind is PaymentKind.INTERIM else "."),
+        msg(
+            "Paying {amount} would exceed the verified expenditure plus the advances.",
+            amount=amount,
+        )
+        if kind is PaymentKind.INTERIM
+        else msg("Paying {amount} would exceed the verified expenditure.", amount=amount),
         **figures,
         verified=allocation.verified,
         advanced=allocation.advanced,
@@ -680,7 +707,7 @@ async def make_payment(
     check_payable(allocation, call, terms, data.kind)
     if data.paid_on > clock.today() or data.paid_on < (allocation.accepted_on or data.paid_on):
         raise DateOutOfRange(
-            "A payment is dated between the acceptance and today.",
+            msg("A payment is dated between the acceptance and today."),
             paid_on=data.paid_on,
             accepted_on=allocation.accepted_on,
             today=clock.today(),
@@ -703,8 +730,10 @@ async def make_payment(
         session, allocation.id, principal.actor
     ):
         raise SegregationOfDuties(
-            "You checked expenditure of this grant: another officer authorises its payments "
-            "on verified expenditure.",
+            msg(
+                "You checked expenditure of this grant: another officer authorises its "
+                "payments on verified expenditure."
+            ),
             allocation_id=allocation.id,
         )
     if not await repo.add_to_totals(
@@ -715,7 +744,7 @@ async def make_payment(
         advanced=data.amount if data.kind is PaymentKind.ADVANCE else Decimal("0.00"),
         paid=data.amount,
     ):
-        raise Conflict("A counter of the call, measure or programme refused the payment.")
+        raise Conflict(msg("A counter of the call, measure or programme refused the payment."))
     payment = Payment(
         id=uuid.uuid4(),
         allocation_id=allocation.id,
@@ -755,7 +784,7 @@ async def get_payment(
 ) -> PaymentRead:
     payment = await repo.get_payment(session, payment_id, visibility.funding_records(principal))
     if payment is None:
-        raise NotFound(f"No payment {payment_id}.")
+        raise NotFound(msg("No payment {payment_id}.", payment_id=payment_id))
     return PaymentRead.model_validate(payment)
 
 

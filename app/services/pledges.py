@@ -21,6 +21,7 @@ from app.core.errors import (
     NotAFoundation,
     NotFound,
 )
+from app.core.i18n import msg
 from app.models.organisation import Organisation
 from app.models.pledge import Pledge
 from app.repositories import pledges as repo
@@ -66,7 +67,13 @@ async def load_pledge(
         session, organisation_id, pledge_id, visibility.pledges(principal)
     )
     if pledge is None:
-        raise NotFound(f"No pledge {pledge_id} of organisation {organisation_id}.")
+        raise NotFound(
+            msg(
+                "No pledge {pledge_id} of organisation {organisation_id}.",
+                pledge_id=pledge_id,
+                organisation_id=organisation_id,
+            )
+        )
     return pledge
 
 
@@ -84,13 +91,13 @@ async def get_pledge(
 
 def _require_acts_for(principal: Principal, organisation_id: uuid.UUID) -> None:
     if not principal.acts_for(organisation_id):
-        raise Forbidden("Only the foundation's own client or an administrator may do this.")
+        raise Forbidden(msg("Only the foundation's own client or an administrator may do this."))
 
 
 def _require_active(pledge: Pledge, attempted: str) -> None:
     if pledge.status is not PledgeStatus.ACTIVE:
         raise IllegalTransition(
-            "Only an active pledge can be changed or withdrawn.",
+            msg("Only an active pledge can be changed or withdrawn."),
             current_status=pledge.status,
             attempted=attempted,
         )
@@ -102,14 +109,22 @@ async def create_pledge(
     _require_acts_for(principal, organisation.id)
     if organisation.legal_nature is not LegalNature.FOUNDATION:
         raise NotAFoundation(
-            f"Organisation {organisation.id} is a {organisation.legal_nature}, not a foundation.",
+            msg(
+                "Organisation {organisation_id} is a {legal_nature}, not a foundation.",
+                organisation_id=organisation.id,
+                legal_nature=organisation.legal_nature,
+            ),
             legal_nature=organisation.legal_nature,
         )
     call = await load_call(session, data.call_id, principal)  # a draft is 404 to a partner
     status = await repo.call_status_for_pledge(session, call.id)
     if status is not CallStatus.PUBLISHED:
         raise CallNotOpenForPledges(
-            f"Call {call.code} is {status}: pledges go to published calls that are not closed.",
+            msg(
+                "Call {call_code} is {status}: pledges go to published calls that are not closed.",
+                call_code=call.code,
+                status=status,
+            ),
             call_status=status,
         )
     pledge = Pledge(

@@ -23,6 +23,7 @@ from app.core.errors import (
     NotMixedInstrument,
     ProgrammeMeasuresBudgetExceeded,
 )
+from app.core.i18n import msg
 from app.core.money import ZERO
 from app.db.guards import violated_constraint
 from app.models.programme import Measure, Programme
@@ -61,7 +62,7 @@ async def list_programmes(
 
 
 async def load_programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme:
-    return await load(session, Programme, programme_id, "programme")
+    return await load(session, Programme, programme_id, msg("programme"))
 
 
 async def read_programme(session: AsyncSession, programme: Programme) -> ProgrammeRead:
@@ -75,7 +76,7 @@ async def get_programme(
     formatted without a model (the same bytes as ProgrammeRead)."""
     row = await repo.programme_row(session, programme_id)
     if row is None:
-        raise NotFound(f"No programme {programme_id}.")
+        raise NotFound(msg("No programme {programme_id}.", programme_id=programme_id))
     return read_json(programme_item(row))
 
 
@@ -94,7 +95,7 @@ async def list_measures(
 
 
 async def load_measure(session: AsyncSession, measure_id: uuid.UUID) -> Measure:
-    return await load(session, Measure, measure_id, "measure")
+    return await load(session, Measure, measure_id, msg("measure"))
 
 
 async def read_measure(session: AsyncSession, measure: Measure) -> MeasureRead:
@@ -111,7 +112,7 @@ async def get_measure(
 
 async def create_programme(session: AsyncSession, *, data: ProgrammeCreate) -> Programme:
     if await repo.get_programme_by_code(session, data.code) is not None:
-        raise Conflict(f"A programme with code {data.code} exists.")
+        raise Conflict(msg("A programme with code {data_code} exists.", data_code=data.code))
     programme = Programme(
         id=uuid.uuid4(),
         **data.model_dump(),
@@ -167,7 +168,11 @@ async def lowering_caps(
 def _programme_below(programme: Programme, requested: object) -> BudgetBelowAllocated:
     floor = max(programme.allocated, programme.measures_budget)
     return BudgetBelowAllocated(
-        f"The total cannot go below {floor}: that much is already given to measures or allocated.",
+        msg(
+            "The total cannot go below {floor}: that much is already given to "
+            "measures or allocated.",
+            floor=floor,
+        ),
         allocated=programme.allocated,
         measures_budget=programme.measures_budget,
         requested=requested,
@@ -205,7 +210,10 @@ async def update_programme(
 
 def _budget_refused(programme: Programme, requested: Decimal) -> ProgrammeMeasuresBudgetExceeded:
     return ProgrammeMeasuresBudgetExceeded(
-        f"The measures' budgets would exceed the total of programme {programme.code}.",
+        msg(
+            "The measures' budgets would exceed the total of programme {programme_code}.",
+            programme_code=programme.code,
+        ),
         cap=programme.total_budget,
         allocated=programme.measures_budget,
         requested=requested,
@@ -217,7 +225,13 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
     """Create a measure with its lines, phases and themes, reserving its budget (rule 1)."""
     programme = await load_programme(session, data.programme_id)
     if any(m.code == data.code for m in await repo.list_measures(session, programme.id)):
-        raise Conflict(f"Programme {programme.code} already has a measure {data.code}.")
+        raise Conflict(
+            msg(
+                "Programme {programme_code} already has a measure {data_code}.",
+                programme_code=programme.code,
+                data_code=data.code,
+            )
+        )
     spec = MeasureSpec.model_validate(data.model_dump(exclude={"programme_id"}))
     if not await budgets.add_to_measures_budget(session, programme.id, spec.budget):
         await session.refresh(programme)
@@ -238,7 +252,11 @@ async def create_measure(session: AsyncSession, *, data: MeasureCreate) -> Measu
 
 def _measure_below(measure: Measure, requested: object) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Measure {measure.code} has {measure.allocated} allocated.",
+        msg(
+            "Measure {measure_code} has {allocated} allocated.",
+            measure_code=measure.code,
+            allocated=measure.allocated,
+        ),
         allocated=measure.allocated,
         requested=requested,
     )
@@ -246,7 +264,11 @@ def _measure_below(measure: Measure, requested: object) -> BudgetBelowAllocated:
 
 def _measure_full(measure: Measure, requested: int) -> BudgetBelowAllocated:
     return BudgetBelowAllocated(
-        f"Measure {measure.code} already funds {measure.funded_projects} projects.",
+        msg(
+            "Measure {measure_code} already funds {funded_projects} projects.",
+            measure_code=measure.code,
+            funded_projects=measure.funded_projects,
+        ),
         funded_projects=measure.funded_projects,
         requested=requested,
     )
@@ -273,7 +295,11 @@ async def update_measure(
                 raise _measure_below(measure, data.budget)
             if new < measure.calls_budget:
                 raise MeasureCallsBudgetExceeded(
-                    f"The calls of measure {measure.code} already share {measure.calls_budget}.",
+                    msg(
+                        "The calls of measure {measure_code} already share {calls_budget}.",
+                        measure_code=measure.code,
+                        calls_budget=measure.calls_budget,
+                    ),
                     cap=data.budget,
                     requested=measure.calls_budget,
                 )
@@ -291,8 +317,11 @@ async def update_measure(
         if data.mixed_terms is not None:
             if measure.instrument != Instrument.MIXED:
                 raise NotMixedInstrument(
-                    f"Measure {measure.code} is a {measure.instrument} measure: it has no "
-                    "loan terms.",
+                    msg(
+                        "Measure {measure_code} is a {instrument} measure: it has no loan terms.",
+                        measure_code=measure.code,
+                        instrument=measure.instrument,
+                    ),
                     instrument=measure.instrument,
                 )
             measure.loan_terms = data.mixed_terms.model_dump(mode="json")

@@ -48,6 +48,7 @@ from app.core.errors import (
     ProgrammeBudgetExceeded,
     RankingReplaced,
 )
+from app.core.i18n import msg
 from app.db.guards import violated_constraint
 from app.models.allocation import Allocation
 from app.models.call import Call
@@ -77,8 +78,12 @@ async def allocate(
     assert latest is not None  # the version itself is published
     if latest.id != ranking.id:
         raise RankingReplaced(
-            f"Version {version} of the ranking is replaced by version {latest.version}: "
-            "grants follow the latest version.",
+            msg(
+                "Version {version} of the ranking is replaced by version "
+                "{latest_version}: grants follow the latest version.",
+                version=version,
+                latest_version=latest.version,
+            ),
             version=version,
             latest_version=latest.version,
         )

@@ -47,6 +47,7 @@ from app.core.domain import (
     TieBreakKind,
 )
 from app.core.errors import NotFound, RankingNotReady, ScoringGridUnavailable
+from app.core.i18n import msg
 from app.core.identity import is_legal_entity_tax_code
 from app.models.call import Call
 from app.models.ranking import Ranking, RankingEntry
@@ -230,15 +231,21 @@ async def _complete_grid(
     found = (await scoring_repo.grids_of(session, [call.id])).get(call.id)
     if found is None or call.selection_method is not SelectionMethod.RANKING:
         raise ScoringGridUnavailable(
-            f"Call {call.code} has no scoring grid: it does not select by ranking, or its "
-            "grid is not set yet.",
+            msg(
+                "Call {call_code} has no scoring grid: it does not select by ranking, or "
+                "its grid is not set yet.",
+                call_code=call.code,
+            ),
             call_id=str(call.id),
         )
     missing = missing_figures(*found)
     if missing:
         raise ScoringGridUnavailable(
-            f"The scoring grid of call {call.code} is incomplete (figures not given by the "
-            "source): no ranking until an officer completes it.",
+            msg(
+                "The scoring grid of call {call_code} is incomplete (figures not given "
+                "by the source): no ranking until an officer completes it.",
+                call_code=call.code,
+            ),
             call_id=str(call.id),
             missing=missing,
         )
@@ -281,7 +288,7 @@ async def load_draft(
     """The draft ranking: the region's only (404 for anyone else, as a draft call is).
     ``lock`` first locks the call's row, so publications of one call queue (PostgreSQL)."""
     if not principal.has(Scope.CALLS_WRITE):
-        raise NotFound(f"No draft ranking of call {call_id}.")
+        raise NotFound(msg("No draft ranking of call {call_id}.", call_id=call_id))
     call = await load_call(session, call_id, principal)
     if lock:
         await repo.lock_call(session, call.id)
@@ -301,8 +308,11 @@ async def publish(
     """Freeze the draft as the call's next version, replacing the latest one (audited)."""
     if draft.read.awaiting_scores:
         raise RankingNotReady(
-            f"{len(draft.read.awaiting_scores)} application(s) under review still await "
-            "their reviewers' scores.",
+            msg(
+                "{awaiting_scores_count} application(s) under review still await their "
+                "reviewers' scores.",
+                awaiting_scores_count=len(draft.read.awaiting_scores),
+            ),
             awaiting=[str(a.application_id) for a in draft.read.awaiting_scores],
         )
     latest = await repo.latest(session, draft.call.id)
@@ -396,7 +406,13 @@ async def load_ranking(
     call = await load_call(session, call_id, principal)
     ranking = await repo.get_version(session, call.id, version)
     if ranking is None:
-        raise NotFound(f"Call {call.code} has no published ranking version {version}.")
+        raise NotFound(
+            msg(
+                "Call {call_code} has no published ranking version {version}.",
+                call_code=call.code,
+                version=version,
+            )
+        )
     return ranking
 
 

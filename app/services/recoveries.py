@@ -39,6 +39,7 @@ from app.core.errors import (
     RecoveredBeyondDue,
     ReductionNotBelowGrant,
 )
+from app.core.i18n import msg
 from app.core.money import ZERO
 from app.models.allocation import Allocation
 from app.models.payment import Recovery, RecoveryReceipt
@@ -119,19 +120,23 @@ async def reduce_allocation(
     0, less than it was); what was paid beyond it becomes a recovery (the rule above)."""
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "Only an active allocation can be reduced.",
+            msg("Only an active allocation can be reduced."),
             current_status=allocation.status,
             attempted="reduce",
         )
     if not ZERO < amount < allocation.amount:
         raise ReductionNotBelowGrant(
-            f"The new amount must be more than 0 and less than the grant of {allocation.amount}.",
+            msg(
+                "The new amount must be more than 0 and less than the grant of "
+                "{allocation_amount}.",
+                allocation_amount=allocation.amount,
+            ),
             amount=allocation.amount,
             requested=amount,
         )
     if await loans_repo.loan_of(session, allocation.id) is not None:
         raise IllegalTransition(
-            "A mixed grant's loan and grant parts are fixed: revoke it instead.",
+            msg("A mixed grant's loan and grant parts are fixed: revoke it instead."),
             current_status=allocation.status,
             attempted="reduce",
         )
@@ -140,7 +145,7 @@ async def reduce_allocation(
     # computed from what is paid now (a payment does not move the version).
     await session.refresh(allocation, with_for_update=True)
     if allocation.version != seen or allocation.status != AllocationStatus.ACTIVE:
-        raise Conflict("The allocation changed meanwhile; read it again.")
+        raise Conflict(msg("The allocation changed meanwhile; read it again."))
     before = audit.snapshot(allocation)
     await settle_revocation(session, allocation, kept=amount, total=False, principal=principal)
     allocation.amount = amount
@@ -175,7 +180,7 @@ async def load_recovery(
 ) -> Recovery:
     recovery = await repo.get_recovery(session, recovery_id, visibility.funding_records(principal))
     if recovery is None:
-        raise NotFound(f"No recovery {recovery_id}.")
+        raise NotFound(msg("No recovery {recovery_id}.", recovery_id=recovery_id))
     return recovery
 
 
@@ -205,7 +210,7 @@ async def record_recovered(
     created = clock.day_of(recovery.created_at)
     if not created <= data.received_on <= clock.today():
         raise DateOutOfRange(
-            "An amount recovered is dated between the recovery and today.",
+            msg("An amount recovered is dated between the recovery and today."),
             received_on=data.received_on,
             opened_on=created,
             today=clock.today(),
@@ -214,7 +219,9 @@ async def record_recovered(
     if not await repo.recover_on(session, recovery.id, data.amount):
         await session.refresh(recovery)
         raise RecoveredBeyondDue(
-            f"Recovering {data.amount} would recover more than is due.",
+            msg(
+                "Recovering {data_amount} would recover more than is due.", data_amount=data.amount
+            ),
             due=recovery.due,
             recovered=recovery.recovered,
             requested=data.amount,
@@ -228,7 +235,9 @@ async def record_recovered(
         call_id=allocation.call_id,
         amount=data.amount,
     ):
-        raise Conflict("A counter of the grant, call, measure or programme refused the amount.")
+        raise Conflict(
+            msg("A counter of the grant, call, measure or programme refused the amount.")
+        )
     receipt = RecoveryReceipt(
         id=uuid.uuid4(),
         recovery_id=recovery.id,

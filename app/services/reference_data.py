@@ -27,6 +27,7 @@ from app.core.errors import (
     MeasureCallsBudgetExceeded,
     ProgrammeMeasuresBudgetExceeded,
 )
+from app.core.i18n import msg
 from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
@@ -66,14 +67,18 @@ def read_reference_file(path: Path) -> ReferenceDataFile:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise InvalidReferenceData(f"Cannot read {path}: {error}") from error
+        raise InvalidReferenceData(
+            msg("Cannot read {path}: {error}", path=path, error=error)
+        ) from error
     try:
         return ReferenceDataFile.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
-        raise InvalidReferenceData(f"{path.name} is not valid: {problems}") from error
+        raise InvalidReferenceData(
+            msg("{path_name} is not valid: {problems}", path_name=path.name, problems=problems)
+        ) from error
 
 
 def _eligibility(spec: EligibilitySpec | None) -> dict[str, Any]:
@@ -146,15 +151,25 @@ def _check_caps(
     budgeted = sum(in_file.values(), others)
     if budgeted > total:
         raise ProgrammeMeasuresBudgetExceeded(
-            f"The measures' budgets ({budgeted}) exceed the total of programme "
-            f"{spec.code} ({spec.total_budget}).",
+            msg(
+                "The measures' budgets ({budgeted}) exceed the total of programme "
+                "{spec_code} ({total_budget}).",
+                budgeted=budgeted,
+                spec_code=spec.code,
+                total_budget=spec.total_budget,
+            ),
             cap=total,
             requested=budgeted,
         )
     if programme is not None and total < programme.allocated:
         raise BudgetBelowAllocated(
-            f"Programme {spec.code}: total {spec.total_budget} is below what is already "
-            f"allocated ({programme.allocated}).",
+            msg(
+                "Programme {spec_code}: total {total_budget} is below what is already "
+                "allocated ({allocated}).",
+                spec_code=spec.code,
+                total_budget=spec.total_budget,
+                allocated=programme.allocated,
+            ),
             allocated=programme.allocated,
             requested=spec.total_budget,
         )
@@ -163,16 +178,26 @@ def _check_caps(
         shares = sum((c.budget for c in spec.calls if c.measure == measure.code), ZERO)
         if shares > measure.budget:
             raise MeasureCallsBudgetExceeded(
-                f"The calls of measure {measure.code} share {shares}, more than its "
-                f"budget of {measure.budget}.",
+                msg(
+                    "The calls of measure {measure_code} share {shares}, more than its "
+                    "budget of {budget}.",
+                    measure_code=measure.code,
+                    shares=shares,
+                    budget=measure.budget,
+                ),
                 cap=measure.budget,
                 requested=shares,
             )
         current = existing.get(measure.code)
         if current is not None and measure.budget < current.allocated:
             raise BudgetBelowAllocated(
-                f"Measure {measure.code}: budget {measure.budget} is below what is already "
-                f"allocated ({current.allocated}).",
+                msg(
+                    "Measure {measure_code}: budget {budget} is below what is already "
+                    "allocated ({allocated}).",
+                    measure_code=measure.code,
+                    budget=measure.budget,
+                    allocated=current.allocated,
+                ),
                 allocated=current.allocated,
                 requested=measure.budget,
             )
@@ -412,8 +437,11 @@ async def write_call(
         # Call codes are unique across programmes; moving a call would move its grants out
         # of the counters of the measure (and programme) that hold them.
         raise InvalidReferenceData(
-            f"Call code {spec.code} already belongs to another measure; call codes are "
-            "unique across programmes and a call never changes measure."
+            msg(
+                "Call code {spec_code} already belongs to another measure; call codes "
+                "are unique across programmes and a call never changes measure.",
+                spec_code=spec.code,
+            )
         )
     call = await loader.upsert(
         Call,

@@ -28,6 +28,7 @@ from app.core.errors import (
     ReviewersComplete,
     ScoreOutOfRange,
 )
+from app.core.i18n import msg
 from app.models.application import Application
 from app.models.auth import UserAccount
 from app.models.review import Review
@@ -93,7 +94,13 @@ async def load_review(
         session, application.id, review_id, visibility.reviews(principal)
     )
     if review is None:
-        raise NotFound(f"No review {review_id} of application {application.id}.")
+        raise NotFound(
+            msg(
+                "No review {review_id} of application {application_id}.",
+                review_id=review_id,
+                application_id=application.id,
+            )
+        )
     return ApplicationReview(application, review)
 
 
@@ -130,8 +137,11 @@ async def _refuse_conflict(
     shared = await scoring_repo.shared_organisations(session, application, reviewer_id)
     if shared:
         raise ReviewerConflictOfInterest(
-            f"The reviewer acts for {shared[0].legal_name}, an organisation in this "
-            "application: they cannot review it.",
+            msg(
+                "The reviewer acts for {legal_name}, an organisation in this "
+                "application: they cannot review it.",
+                legal_name=shared[0].legal_name,
+            ),
             reviewer_id=str(reviewer_id),
             organisations=[{"id": str(o.id), "legal_name": o.legal_name} for o in shared],
         )
@@ -149,7 +159,11 @@ async def _within_reviewers_per_application(
     assigned = await repo.lock_and_count(session, application.id)
     if assigned >= limit:
         raise ReviewersComplete(
-            f"The application has {assigned} reviewers; its call's grid asks for {limit}.",
+            msg(
+                "The application has {assigned} reviewers; its call's grid asks for {limit}.",
+                assigned=assigned,
+                limit=limit,
+            ),
             reviewers_per_application=limit,
             assigned=assigned,
         )
@@ -162,20 +176,23 @@ async def assign_reviewer(
     application = await load_application(session, application_id, principal)
     if application.status not in ASSIGNABLE:
         raise ApplicationNotInReview(
-            "Reviewers are assigned to submitted applications or to those under review.",
+            msg("Reviewers are assigned to submitted applications or to those under review."),
             current_status=application.status,
             attempted="assign-reviewer",
         )
     account = await session.get(UserAccount, data.reviewer_id)
     if account is None or account.role is not Role.REVIEWER or not account.active:
         raise NotAReviewer(
-            f"User {data.reviewer_id} is not an active user with the reviewer role.",
+            msg(
+                "User {reviewer_id} is not an active user with the reviewer role.",
+                reviewer_id=data.reviewer_id,
+            ),
             reviewer_id=str(data.reviewer_id),
         )
     await _refuse_conflict(session, application, account.id)
     if await repo.is_assigned(session, application.id, account.id):
         raise ReviewerAlreadyAssigned(
-            "This reviewer is already assigned to the application.",
+            msg("This reviewer is already assigned to the application."),
             reviewer_id=str(account.id),
         )
     await _within_reviewers_per_application(session, application)
@@ -204,10 +221,10 @@ async def declare_no_conflict(
     scoring it. The first declaration's time is kept; declaring again changes nothing."""
     application, review = found.application, found.review
     if principal.id != review.reviewer_id:
-        raise Forbidden("Only the assigned reviewer declares for this review.")
+        raise Forbidden(msg("Only the assigned reviewer declares for this review."))
     if application.status not in ASSIGNABLE:
         raise ApplicationNotInReview(
-            "Declarations are made while the application awaits or is in its review.",
+            msg("Declarations are made while the application awaits or is in its review."),
             current_status=application.status,
             attempted="declare-no-conflict",
         )
@@ -238,7 +255,7 @@ def _check_scores(data: ReviewScoreInput, criteria: list[ScoringCriterion]) -> N
     missing = [code for code in codes if code not in given]
     if repeated or unknown or missing:
         raise InvalidInput(
-            "Score every criterion of the call's grid exactly once.",
+            msg("Score every criterion of the call's grid exactly once."),
             field="scores",
             missing=missing,
             unknown=unknown,
@@ -250,7 +267,11 @@ def _check_scores(data: ReviewScoreInput, criteria: list[ScoringCriterion]) -> N
         assert top is not None  # the grid is complete (scoring.lock_for_scoring)
         if item.score > top:
             raise ScoreOutOfRange(
-                f"Criterion {item.criterion} is scored from 0 to {top}.",
+                msg(
+                    "Criterion {criterion} is scored from 0 to {top}.",
+                    criterion=item.criterion,
+                    top=top,
+                ),
                 field=f"scores[{index}].score",
                 criterion=item.criterion,
                 score=item.score,
@@ -266,17 +287,19 @@ async def score_review(
     locks its grid."""
     application, review = found.application, found.review
     if principal.id != review.reviewer_id:
-        raise Forbidden("Only the assigned reviewer scores this review.")
+        raise Forbidden(msg("Only the assigned reviewer scores this review."))
     if application.status is not ApplicationStatus.UNDER_REVIEW:
         raise ApplicationNotInReview(
-            "Reviews are scored while the application is under review.",
+            msg("Reviews are scored while the application is under review."),
             current_status=application.status,
             attempted="score",
         )
     if review.conflict_declared_at is None:
         raise ConflictNotDeclared(
-            "Declare that you have no conflict of interest with this application before "
-            "scoring it (POST .../declare-no-conflict).",
+            msg(
+                "Declare that you have no conflict of interest with this application "
+                "before scoring it (POST .../declare-no-conflict)."
+            ),
             review_id=str(review.id),
         )
     now = datetime.now(UTC)
@@ -313,7 +336,7 @@ async def unassign_reviewer(session: AsyncSession, found: ApplicationReview) -> 
     review = found.review
     if review.scored_at is not None:
         raise ReviewAlreadyScored(
-            "The reviewer has scored this application; the review cannot be removed.",
+            msg("The reviewer has scored this application; the review cannot be removed."),
             scored_at=review.scored_at,
         )
     before = audit.snapshot(review)

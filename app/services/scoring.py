@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import SelectionMethod
 from app.core.errors import InvalidInput, ScoringGridLocked, ScoringGridUnavailable
+from app.core.i18n import msg
 from app.db.base import utcnow
 from app.models.call import Call
 from app.models.scoring import ScoringCriterion, ScoringGrid
@@ -51,8 +52,12 @@ def require_ranking(call: Call, spec: ScoringGridSpec | None) -> None:
     """Only a call that selects by ranking (``ranking``, a graduatoria) has a grid."""
     if spec is not None and call.selection_method is not SelectionMethod.RANKING:
         raise InvalidInput(
-            f"Call {call.code} selects by {call.selection_method}: only a ranking "
-            "(ranking) call has a scoring grid.",
+            msg(
+                "Call {call_code} selects by {selection_method}: only a ranking "
+                "(ranking) call has a scoring grid.",
+                call_code=call.code,
+                selection_method=call.selection_method,
+            ),
             field="scoring_grid",
             selection_method=call.selection_method,
         )
@@ -78,8 +83,11 @@ async def set_grid(session: AsyncSession, call: Call, spec: ScoringGridSpec) -> 
     ):
         locked = (await repo.grids_of(session, [call.id], fresh=True))[call.id][0]
         raise ScoringGridLocked(
-            f"The scoring grid of call {call.code} was locked by its first score; it cannot "
-            "change.",
+            msg(
+                "The scoring grid of call {call_code} was locked by its first score; it "
+                "cannot change.",
+                call_code=call.code,
+            ),
             field="scoring_grid",
             locked_at=locked.locked_at,
         )
@@ -132,8 +140,10 @@ async def lock_for_scoring(session: AsyncSession, call_id: uuid.UUID, now: datet
     found = (await repo.grids_of(session, [call_id])).get(call_id)
     if found is None:
         raise ScoringGridUnavailable(
-            "The application's call has no scoring grid: it does not select by ranking, or "
-            "its grid is not set yet.",
+            msg(
+                "The application's call has no scoring grid: it does not select by "
+                "ranking, or its grid is not set yet."
+            ),
             call_id=str(call_id),
         )
     await repo.lock_grid(session, found[0].id, now)
@@ -141,8 +151,10 @@ async def lock_for_scoring(session: AsyncSession, call_id: uuid.UUID, now: datet
     missing = missing_figures(grid, criteria)
     if missing:
         raise ScoringGridUnavailable(
-            "The call's scoring grid is incomplete (figures not given by the source): "
-            "nobody scores on it until an officer completes it.",
+            msg(
+                "The call's scoring grid is incomplete (figures not given by the "
+                "source): nobody scores on it until an officer completes it."
+            ),
             call_id=str(call_id),
             missing=missing,
         )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.domain import DeclarationKind
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.i18n import msg
 from app.models.state_aid import StateAidDeclaration
 from app.repositories import state_aid as aid_repo
 from app.repositories import state_aid_declarations as repo
@@ -61,7 +62,13 @@ async def load_declaration(
         session, organisation_id, declaration_id, visibility.state_aid_declarations(principal)
     )
     if declaration is None:
-        raise NotFound(f"No declaration {declaration_id} of organisation {organisation_id}.")
+        raise NotFound(
+            msg(
+                "No declaration {declaration_id} of organisation {organisation_id}.",
+                declaration_id=declaration_id,
+                organisation_id=organisation_id,
+            )
+        )
     return declaration
 
 
@@ -93,13 +100,14 @@ async def declare(
     any): 409 when the link is declared already, 422 for a link to itself."""
     organisation = await load_organisation(session, organisation_id, principal)
     if not principal.acts_for(organisation.id):
-        raise Forbidden("Only the organisation's own users or an administrator may declare.")
+        raise Forbidden(msg("Only the organisation's own users or an administrator may declare."))
     linked = None
     if data.kind is DeclarationKind.LINKED_UNDERTAKING:
         assert data.linked_tax_code is not None
         if data.linked_tax_code == organisation.tax_code:
             raise InvalidInput(
-                "An organisation is not linked to itself.", linked_tax_code=data.linked_tax_code
+                msg("An organisation is not linked to itself."),
+                linked_tax_code=data.linked_tax_code,
             )
         linked = await aid_repo.organisation_with_tax_code(session, data.linked_tax_code)
     await aid_repo.lock_undertakings(
@@ -109,7 +117,10 @@ async def declare(
         declared = await repo.link_declared(session, organisation.id, data.linked_tax_code)
         if declared is not None:
             raise Conflict(
-                f"The link to {data.linked_tax_code} is declared already.",
+                msg(
+                    "The link to {linked_tax_code} is declared already.",
+                    linked_tax_code=data.linked_tax_code,
+                ),
                 declaration_id=declared,
             )
     declaration = StateAidDeclaration(

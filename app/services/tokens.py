@@ -14,6 +14,7 @@ from app.core import metrics
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal
 from app.core.config import Settings
 from app.core.errors import Unauthenticated
+from app.core.i18n import msg
 from app.core.security import (
     AccessTokenClaims,
     InvalidAccessToken,
@@ -133,10 +134,12 @@ async def principal_from_token(
         _check_revocation(token_revoked=facts.token_revoked, session_revoked=facts.session_revoked)
     except InvalidAccessToken as error:
         log.info("access token refused: %s", error)
-        raise Unauthenticated("The access token is not valid.", error="invalid_token") from error
+        raise Unauthenticated(
+            msg("The access token is not valid."), error="invalid_token"
+        ) from error
     if claims.client_id == FIRST_PARTY_CLIENT_ID:
         if facts.id is None or not facts.active or facts.role is None:
-            raise Unauthenticated("The account is not active.", error="invalid_token")
+            raise Unauthenticated(msg("The account is not active."), error="invalid_token")
         return Principal(
             kind="user",
             id=facts.id,
@@ -151,7 +154,7 @@ async def principal_from_token(
             password_change_required=facts.must_change_password,
         )
     if facts.id is None or not facts.active or claims.subject != facts.client_id:
-        raise Unauthenticated("The client is not active.", error="invalid_token")
+        raise Unauthenticated(msg("The client is not active."), error="invalid_token")
     return Principal(
         kind="client",
         id=facts.id,

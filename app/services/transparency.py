@@ -22,6 +22,7 @@ from app.core.auth import Principal
 from app.core.cofinancing import SOURCES, Shares, split
 from app.core.domain import Instrument, SelectionMethod
 from app.core.errors import InvalidInput, NotFound
+from app.core.i18n import msg
 from app.core.identity import is_legal_entity_tax_code
 from app.core.money import ZERO
 from app.models.allocation import Allocation
@@ -98,11 +99,13 @@ def grant_filters(
     (Europe/Rome, app/core/clock.py), both bounds included."""
     if awarded_from is not None and awarded_to is not None and awarded_from > awarded_to:
         raise InvalidInput(
-            "awarded_from is after awarded_to.", awarded_from=awarded_from, awarded_to=awarded_to
+            msg("awarded_from is after awarded_to."),
+            awarded_from=awarded_from,
+            awarded_to=awarded_to,
         )
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise InvalidInput(
-            "min_amount is more than max_amount.", min_amount=min_amount, max_amount=max_amount
+            msg("min_amount is more than max_amount."), min_amount=min_amount, max_amount=max_amount
         )
     return GrantFilters(
         programme_id=programme_id,
@@ -180,7 +183,7 @@ async def get_grant(
 ) -> PublishedGrantRead:
     row = await repo.get_grant(session, allocation_id)
     if row is None:
-        raise NotFound(f"No published grant {allocation_id}.")
+        raise NotFound(msg("No published grant {allocation_id}.", allocation_id=allocation_id))
     return published_grant(row, base_url=base_url)
 
 
@@ -258,8 +261,10 @@ async def giving_package(
     ]
     if not grants:
         raise NotFound(
-            "No grants are published yet, or none matches the filters: a 360Giving package "
-            "holds at least one grant."
+            msg(
+                "No grants are published yet, or none matches the filters: a 360Giving "
+                "package holds at least one grant."
+            )
         )
     return GivingPackage(
         grants=grants,

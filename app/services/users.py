@@ -32,6 +32,7 @@ from app.core.errors import (
     Unauthenticated,
     WrongPassword,
 )
+from app.core.i18n import msg
 from app.core.security import fingerprint, new_opaque_token
 from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembership
 from app.models.organisation import Organisation
@@ -88,7 +89,7 @@ async def list_users(
 
 
 async def load_user(session: AsyncSession, user_id: uuid.UUID) -> UserAccount:
-    return await load(session, UserAccount, user_id, "user")
+    return await load(session, UserAccount, user_id, msg("user"))
 
 
 async def read_user(session: AsyncSession, user: UserAccount) -> UserRead:
@@ -104,10 +105,10 @@ async def get_current_user(session: AsyncSession, principal: Principal) -> UserR
     """The account behind a user's access token (its organisations as the token's principal
     has them); a client's token has none."""
     if principal.kind != "user" or principal.id is None:
-        raise Forbidden("Client tokens have no user account.")
+        raise Forbidden(msg("Client tokens have no user account."))
     user = await repo.get_user(session, principal.id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(msg("No such user."))
     return user_read(user, sorted(principal.organisation_ids))
 
 
@@ -115,7 +116,7 @@ async def organisation_named(session: AsyncSession, tax_code: str) -> uuid.UUID:
     """The organisation an account or a client acts for, named by its tax code (the CLI)."""
     organisation = await applicant_repo.get_organisation_by_tax_code(session, tax_code)
     if organisation is None:
-        raise NotFound(f"No organisation with tax code {tax_code}.")
+        raise NotFound(msg("No organisation with tax code {tax_code}.", tax_code=tax_code))
     return organisation.id
 
 
@@ -144,9 +145,9 @@ async def create_user(
         # The login's own rule: an address that could never log in is refused here too.
         email = normalise_email(email_address(email.strip()))
     except ValueError:
-        raise InvalidInput(f"{email!r} is not a valid e-mail address.") from None
+        raise InvalidInput(msg("{email!r} is not a valid e-mail address.", email=email)) from None
     if await repo.get_user_by_email(session, email) is not None:
-        raise Conflict(f"An account for {email} already exists.")
+        raise Conflict(msg("An account for {email} already exists.", email=email))
     await _require_organisations(session, organisation_ids)
     password_hash = await passwords.hash_password(settings, password)
     user = UserAccount(
@@ -199,7 +200,9 @@ async def create_first_administrator(
 async def _require_organisations(session: AsyncSession, organisation_ids: list[uuid.UUID]) -> None:
     for organisation_id in organisation_ids:
         if await session.get(Organisation, organisation_id) is None:
-            raise NotFound(f"No organisation {organisation_id}.")
+            raise NotFound(
+                msg("No organisation {organisation_id}.", organisation_id=organisation_id)
+            )
 
 
 async def update_user(
@@ -212,8 +215,10 @@ async def update_user(
         data.active is False or (data.role is not None and data.role is not user.role)
     ):
         raise Conflict(
-            "You cannot deactivate your own account or change your own role: ask another "
-            "administrator, so that the region never locks itself out."
+            msg(
+                "You cannot deactivate your own account or change your own role: ask "
+                "another administrator, so that the region never locks itself out."
+            )
         )
     current = (await repo.memberships(session, [user.id]))[user.id]
     before = _audited(user, current)
@@ -295,7 +300,10 @@ async def check_login_rate(
         retry_after = _retry_after(oldest, window, now)
         metrics.LOGIN_FAILURES.labels(rule=TooManyLoginAttempts.rule).inc()
         raise TooManyLoginAttempts(
-            f"Too many failed logins for this account; retry in {retry_after} seconds.",
+            msg(
+                "Too many failed logins for this account; retry in {retry_after} seconds.",
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
         )
     failures, oldest = await repo.count_login_failures(session, since, address=address)
@@ -303,7 +311,10 @@ async def check_login_rate(
         retry_after = _retry_after(oldest, window, now)
         metrics.LOGIN_FAILURES.labels(rule=TooManyLoginAttempts.rule).inc()
         raise TooManyLoginAttempts(
-            f"Too many failed logins from this address; retry in {retry_after} seconds.",
+            msg(
+                "Too many failed logins from this address; retry in {retry_after} seconds.",
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
         )
 
@@ -337,7 +348,7 @@ async def login(
         settings, password, user.password_hash if user else None
     )
     if user is None or not valid or not user.active:
-        raise InvalidCredentials("Wrong e-mail or password.")
+        raise InvalidCredentials(msg("Wrong e-mail or password."))
     await repo.clear_login_failures(session, email, address)
     pair = await _issue_pair(session, settings, user, family_id=uuid.uuid4(), grant="password")
     await audit.record(
@@ -355,12 +366,12 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     row = await repo.get_refresh_token(session, fingerprint(refresh_token))
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
-        raise Unauthenticated("The refresh token is not valid.", error="invalid_grant")
+        raise Unauthenticated(msg("The refresh token is not valid."), error="invalid_grant")
     if row.used_at is not None:
         await _replayed(session, row, now)
     user = await repo.get_user(session, row.user_id)
     if user is None or not user.active:
-        raise Unauthenticated("The account is not active.", error="invalid_grant")
+        raise Unauthenticated(msg("The account is not active."), error="invalid_grant")
     if not await repo.claim_refresh_token(session, row.id, now):
         # A parallel refresh with the same token got there first: a replay all the same.
         await _replayed(session, row, now)
@@ -388,7 +399,7 @@ async def _replayed(session: AsyncSession, row: RefreshToken, now: datetime) -> 
         reason="a rotated refresh token was presented again; its session is revoked",
     )
     raise RefreshTokenReplayed(
-        "The refresh token was already used; the session is revoked.", error="invalid_grant"
+        msg("The refresh token was already used; the session is revoked."), error="invalid_grant"
     )
 
 
@@ -405,16 +416,16 @@ async def change_password(
     ends (this one too) and a new one starts, with the role's scopes if the change was
     required. A wrong current password is a failed login: counted, and throttled alike."""
     if principal.kind != "user" or principal.id is None:
-        raise Forbidden("Only user accounts have passwords.")
+        raise Forbidden(msg("Only user accounts have passwords."))
     user = await load_user(session, principal.id)
     await repo.lock_login(session, user.email)
     await check_login_rate(session, settings, email=user.email, address=address)
     if new_password == current_password:
         raise InvalidInput(
-            "The new password must differ from the current one.", field="new_password"
+            msg("The new password must differ from the current one."), field="new_password"
         )
     if not await passwords.verify_password(settings, current_password, user.password_hash):
-        raise WrongPassword("The current password is wrong.")
+        raise WrongPassword(msg("The current password is wrong."))
     organisations = sorted(principal.organisation_ids)
     before = _audited(user, organisations)
     user.password_hash = await passwords.hash_password(settings, new_password)

@@ -25,6 +25,7 @@ from standardwebhooks import Webhook
 
 from app.core.config import Settings
 from app.core.errors import WebhookUrlRefused
+from app.core.i18n import msg
 
 MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of an answer
 KEPT_RESPONSE_CHARS = 1024  # the delivery log keeps this much of it
@@ -47,27 +48,30 @@ def check_url(url: str, settings: Settings) -> tuple[str, str, int]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise WebhookUrlRefused(f"Not a URL: {error}.") from error
+        raise WebhookUrlRefused(msg("Not a URL: {error}.", error=error)) from error
     production = settings.environment == "production"
     allowed = ("https",) if production else ("https", "http")
     if parts.scheme not in allowed:
         raise WebhookUrlRefused(
-            f"The URL's scheme must be {' or '.join(allowed)}.", allowed_schemes=list(allowed)
+            msg("The URL's scheme must be {allowed}.", allowed=" or ".join(allowed)),
+            allowed_schemes=list(allowed),
         )
     if not parts.hostname:
-        raise WebhookUrlRefused("The URL names no host.")
+        raise WebhookUrlRefused(msg("The URL names no host."))
     if parts.username is not None or parts.password is not None:
-        raise WebhookUrlRefused("The URL must not carry credentials.")
+        raise WebhookUrlRefused(msg("The URL must not carry credentials."))
     if parts.fragment:
-        raise WebhookUrlRefused("The URL must not carry a fragment.")
+        raise WebhookUrlRefused(msg("The URL must not carry a fragment."))
     try:
         literal = ipaddress.ip_address(parts.hostname)
     except ValueError:
         literal = None  # a name: checked after resolution, at each delivery
     if literal is not None and not address_allowed(literal, settings):
         raise WebhookUrlRefused(
-            "The URL names an address the service does not call (loopback, private, "
-            "link-local or metadata).",
+            msg(
+                "The URL names an address the service does not call (loopback, private, "
+                "link-local or metadata)."
+            ),
             addresses=[str(literal)],
         )
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
@@ -95,15 +99,18 @@ async def resolve(host: str, port: int, settings: Settings) -> IPAddress:
                 host, port, type=socket.SOCK_STREAM
             )
         except OSError as error:
-            raise WebhookUrlRefused(f"The host {host} does not resolve.") from error
+            raise WebhookUrlRefused(msg("The host {host} does not resolve.", host=host)) from error
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses:
-        raise WebhookUrlRefused(f"The host {host} does not resolve.")
+        raise WebhookUrlRefused(msg("The host {host} does not resolve.", host=host))
     refused = [str(a) for a in addresses if not address_allowed(a, settings)]
     if refused:
         raise WebhookUrlRefused(
-            f"The host {host} resolves to an address the service does not call "
-            "(loopback, private, link-local or metadata).",
+            msg(
+                "The host {host} resolves to an address the service does not call "
+                "(loopback, private, link-local or metadata).",
+                host=host,
+            ),
             addresses=refused,
         )
     return addresses[0]

@@ -18,6 +18,7 @@ from app.core.auth import Principal
 from app.core.config import Settings
 from app.core.context import SYSTEM
 from app.core.errors import NotFound, WebhookEventNotVisible
+from app.core.i18n import msg
 from app.core.security import encrypt_webhook_secret, new_webhook_secret
 from app.models.webhook import WebhookAttempt, WebhookSubscription
 from app.repositories import webhooks as repo
@@ -64,7 +65,10 @@ def _check_event_types(principal: Principal, event_types: Sequence[str]) -> None
     ]
     if hidden:
         raise WebhookEventNotVisible(
-            f"Your credentials may not read these events: {', '.join(sorted(hidden))}.",
+            msg(
+                "Your credentials may not read these events: {hidden}.",
+                hidden=", ".join(sorted(hidden)),
+            ),
             event_types=sorted(hidden),
         )
 
@@ -83,7 +87,9 @@ async def load_subscription(
     """The subscription, or 404 (another client's too)."""
     found = await session.get(WebhookSubscription, subscription_id)
     if found is None or not _owns(principal, found):
-        raise NotFound(f"No webhook subscription {subscription_id}.")
+        raise NotFound(
+            msg("No webhook subscription {subscription_id}.", subscription_id=subscription_id)
+        )
     return found
 
 

@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.core.logging import get_logger
 from app.db.session import Database
 from app.main import create_app
+from tests import ENGLISH
 from tests.actors import Actor, client_actor
 from tests.observability import json_lines, records_of, rendered
 
@@ -39,7 +40,9 @@ def probe_app(settings: Settings, database: Database, log_format: str) -> FastAP
 
 async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         yield client
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
+from tests import ENGLISH
 from tests.conftest import create_database, own_database
 
 LOGIN = {"email": "officer@example.org", "password": "not-the-password"}
@@ -30,7 +31,9 @@ LOGIN = {"email": "officer@example.org", "password": "not-the-password"}
 async def serving(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://t"
+    ) as client:
         yield client
 
 

@@ -67,6 +67,7 @@ from app.services.clients import register_client
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
 from app.services.tokens import issue_token
 from app.services.users import create_user
+from tests import ENGLISH
 from tests.actors import make_organisation, tax_code
 from tests.world import (
     GRID,
@@ -417,7 +418,9 @@ def _aim_at_the_world(
 
 async def _current_etag(path: str, headers: dict[str, str]) -> str | None:
     transport = httpx.ASGITransport(app=APP)  # no lifespan: the app stays up
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         read = await client.get(path, headers=headers)
     etag: str | None = read.headers.get("etag")
     return etag

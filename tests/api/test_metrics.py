@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.core.metrics import POOL_IN_USE, POOL_OVERFLOW, POOL_WAITING, forget_dead_workers
 from app.db.session import Database, create_engine
 from app.main import create_app
+from tests import ENGLISH
 from tests.actors import PASSWORD, Actor, client_actor, user_actor
 from tests.api.v1.flows import grant, problem
 from tests.observability import METRICS_TOKEN, moved, parse_samples, scrape, value
@@ -87,7 +88,9 @@ class TestProtection:
         assert Settings().metrics == "off"
         default = create_app(settings, database)
         transport = httpx.ASGITransport(app=default)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://t"
+        ) as client:
             response = await client.get("/metrics", headers={"Authorization": "Bearer x"})
         assert_not_found(response)
 
@@ -251,7 +254,9 @@ class TestOwnPort:
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://metrics") as client,
+            httpx.AsyncClient(
+                headers=ENGLISH, transport=transport, base_url="http://metrics"
+            ) as client,
         ):
             yield client
 
@@ -299,7 +304,9 @@ def test_any_other_authorization_is_a_401_problem(
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=metered_app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://t"
+        ) as client:
             return await client.get(
                 "/metrics", headers={"Authorization": authorization}, params=query
             )

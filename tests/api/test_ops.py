@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.services import keys
+from tests import ENGLISH
 from tests.actors import PASSWORD, user_actor
 
 
@@ -24,7 +25,9 @@ async def _get(app_settings: Settings, path: str) -> httpx.Response:
     app = create_app(app_settings, database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://t"
+        ) as client:
             return await client.get(path)
     finally:
         await database.dispose()

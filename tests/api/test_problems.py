@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.core.config import Settings
 from app.core.errors import Conflict
 from app.main import create_app
+from tests import ENGLISH
 
 PROBLEM = "application/problem+json"
 
@@ -45,7 +46,9 @@ async def probe(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         raise Conflict("Budget exhausted.", cap="100.00", requested="150.00")
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         yield client
 
 
@@ -62,7 +65,9 @@ async def cors_probe(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         raise Boom("secret internal detail")
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         yield client
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Query
 from app.api.problems import install_problem_handlers
 from app.api.query import QueryModel
 from app.schemas.application import AllocationQuery
+from tests import ENGLISH
 
 allocation_query = QueryModel(AllocationQuery)
 
@@ -42,7 +43,9 @@ def test_the_parameters_are_documented_as_fastapi_documents_them() -> None:
 
 async def test_values_and_refusals_are_the_same() -> None:
     transport = httpx.ASGITransport(app=_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://t"
+    ) as client:
         for query in (
             "",
             "limit=7&include_total=true&status=revoked&min_amount=1.5&unknown=x",

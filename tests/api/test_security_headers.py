@@ -14,12 +14,13 @@ from app.core.auth import Role
 from app.core.config import Settings
 from app.db.session import Database
 from app.main import create_app
+from tests import ENGLISH
 from tests.actors import user_actor
 
 
 def _client(settings: Settings, database: Database) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(settings, database), raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://t")
+    return httpx.AsyncClient(headers=ENGLISH, transport=transport, base_url="http://t")
 
 
 async def test_every_response_is_nosniff(client: httpx.AsyncClient) -> None:

@@ -32,7 +32,7 @@ from app.core.domain import DeclarationKind, DeMinimisRegulation, StateAidRegime
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
 from app.models.state_aid import StateAidDeclaration
 from app.repositories.consistency import differences
-from tests import world
+from tests import ENGLISH, world
 from tests.actors import make_organisation, tax_code
 from tests.live import StormServer, storm_server
 
@@ -124,7 +124,7 @@ async def test_de_minimis_storm(live: StormServer) -> None:
 
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=GRANTS, max_keepalive_connections=0)
-    headers = {"Authorization": f"Bearer {live.token}"}
+    headers = {**ENGLISH, "Authorization": f"Bearer {live.token}"}
     async with httpx.AsyncClient(
         base_url=live.base, limits=limits, timeout=120, headers=headers
     ) as client:

@@ -35,7 +35,7 @@ from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.repositories.consistency import differences
 from app.services.audit import verify_chain
-from tests import world
+from tests import ENGLISH, world
 from tests.actors import make_organisation, tax_code
 from tests.conftest import BACKENDS
 from tests.live import StormServer, storm_server
@@ -208,7 +208,7 @@ async def test_first_come_storm(live: StormServer) -> None:
 
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=SUBMISSIONS + WITHDRAWALS, max_keepalive_connections=0)
-    headers = {"Authorization": f"Bearer {live.token}"}
+    headers = {**ENGLISH, "Authorization": f"Bearer {live.token}"}
     async with httpx.AsyncClient(
         base_url=live.base, limits=limits, timeout=120, headers=headers
     ) as client:

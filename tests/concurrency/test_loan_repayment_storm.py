@@ -30,7 +30,7 @@ from app.repositories.consistency import differences
 from app.schemas.application import AllocationCreate
 from app.services.allocations import grant_allocation
 from app.services.audit import verify_chain
-from tests import world
+from tests import ENGLISH, world
 from tests.live import StormServer, storm_server
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ async def test_concurrent_repayments_never_exceed_what_is_lent(live: StormServer
     numbers = [n for _ in range(PER_INSTALMENT) for n in sorted(due)]  # interleaved
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=len(numbers), max_keepalive_connections=0)
-    headers = {"Authorization": f"Bearer {live.token}"}
+    headers = {**ENGLISH, "Authorization": f"Bearer {live.token}"}
     async with httpx.AsyncClient(
         base_url=live.base, limits=limits, timeout=120, headers=headers
     ) as client:

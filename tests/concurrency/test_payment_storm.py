@@ -32,6 +32,7 @@ from app.core.auth import Role
 from app.core.domain import PaymentKind
 from app.models import Allocation, ClaimLine, Payment
 from app.repositories.consistency import differences
+from tests import ENGLISH
 from tests.live import StormServer, storm_server
 from tests.world import funded
 
@@ -101,7 +102,9 @@ async def _storm(
 ) -> list[Sent]:
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=live.base, limits=limits, timeout=120) as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, base_url=live.base, limits=limits, timeout=120
+    ) as client:
         warm = [client.get("/api/v1/programmes") for _ in range(60)]
         await asyncio.gather(*warm)
         tasks = [
@@ -161,7 +164,7 @@ async def test_400_payments_on_one_grant(live: StormServer) -> None:
     async with live.database.session(write=True) as session:
         grant = await funded(session, code=f"PS-{uuid.uuid4().hex[:6]}", accept=True)
     allocation = str(grant.allocation.id)
-    async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+    async with httpx.AsyncClient(headers=ENGLISH, base_url=live.base, timeout=60) as client:
         claim = await _verified_claim(client, live, allocation, 1, "10000.00")
         checker = {"Authorization": f"Bearer {live.tokens['checker']}", "If-Match": "*"}
         checked = await client.post(
@@ -196,7 +199,7 @@ async def test_checks_and_payments_on_one_claim(live: StormServer) -> None:
     async with live.database.session(write=True) as session:
         grant = await funded(session, code=f"PC-{uuid.uuid4().hex[:6]}", accept=True, n=2)
     allocation = str(grant.allocation.id)
-    async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+    async with httpx.AsyncClient(headers=ENGLISH, base_url=live.base, timeout=60) as client:
         claim = await _verified_claim(client, live, allocation, 100, "100.00")
     pay = f"/api/v1/allocations/{allocation}/payments"
     requests: list[tuple[str, str, dict[str, object], str]] = []

@@ -24,6 +24,7 @@ from app.core.auth import Role
 from app.models import Allocation, Call
 from app.models.allocation import ACTIVE_ALLOCATION
 from app.repositories.consistency import differences
+from tests import ENGLISH
 from tests.live import StormServer, storm_server
 from tests.world import approved, budget, ranked
 
@@ -53,7 +54,7 @@ async def test_the_run_and_single_grants_at_once_over_http(live: StormServer) ->
         ]
         await ranked(arrange, world, made)
     call_id = world.call.id
-    headers = {"Authorization": f"Bearer {live.token}"}
+    headers = {**ENGLISH, "Authorization": f"Bearer {live.token}"}
     start = asyncio.Event()
 
     async with httpx.AsyncClient(base_url=live.base, timeout=60, headers=headers) as client:

@@ -25,6 +25,7 @@ from app.core.auth import Role
 from app.models import Allocation, Call, Recovery
 from app.repositories import payments as payments_repo
 from app.repositories.consistency import differences
+from tests import ENGLISH
 from tests.live import StormServer, storm_server
 from tests.world import funded
 
@@ -72,7 +73,7 @@ async def test_400_recoveries_on_one_recovery(live: StormServer) -> None:
         grant = await funded(session, code=f"RS-{uuid.uuid4().hex[:6]}", accept=True)
     allocation = f"/api/v1/allocations/{grant.allocation.id}"
     admin = {"Authorization": f"Bearer {live.token}"}
-    async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+    async with httpx.AsyncClient(headers=ENGLISH, base_url=live.base, timeout=60) as client:
         body = {
             "kind": "advance",
             "amount": "30000.00",
@@ -93,7 +94,9 @@ async def test_400_recoveries_on_one_recovery(live: StormServer) -> None:
 
     barrier = asyncio.Event()
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=live.base, limits=limits, timeout=120) as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, base_url=live.base, limits=limits, timeout=120
+    ) as client:
         await asyncio.gather(*(client.get("/api/v1/programmes") for _ in range(60)))
         tasks = [asyncio.create_task(_send(client, barrier, path, live.token)) for _ in range(400)]
         await asyncio.sleep(0.2)

@@ -27,6 +27,7 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.schemas.application import AllocationCreate
 from app.services import allocations
+from tests import ENGLISH
 from tests.conftest import BACKENDS, own_database
 from tests.world import approved, budget
 
@@ -76,7 +77,9 @@ async def test_a_grant_committed_during_the_report_is_in_all_figures_or_none(
     )
     app = create_app(Settings(database_url=str(reader.engine.url)), reader)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://t"
+    ) as client:
         report = (await client.get(f"/api/v1/programmes/{programme_id}/report")).json()
         after = (await client.get(f"/api/v1/programmes/{programme_id}/report")).json()
 

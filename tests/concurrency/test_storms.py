@@ -35,7 +35,7 @@ from app.models.call import Call
 from app.models.programme import Measure, Programme
 from app.repositories.consistency import differences
 from app.services.audit import verify_chain
-from tests import world
+from tests import ENGLISH, world
 from tests.actors import make_organisation, tax_code
 from tests.conftest import BACKENDS
 from tests.live import StormServer, storm_server
@@ -171,7 +171,7 @@ async def _storm(live: StormServer, application_ids: Sequence[uuid.UUID], amount
     everyone_waiting = asyncio.Event()
     waiting = 0
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
-    headers = {"Authorization": f"Bearer {live.token}"}
+    headers = {**ENGLISH, "Authorization": f"Bearer {live.token}"}
     async with httpx.AsyncClient(
         base_url=live.base, limits=limits, timeout=120, headers=headers
     ) as client:

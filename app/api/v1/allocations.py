@@ -12,7 +12,7 @@ from app.api.deps import OPTIONAL_AUTH, OptionalPrincipal, SessionDep, require
 from app.api.dry_run import DryRunFlag, dry_run_response
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.problems import problem_responses
+from app.api.problems import language_of, problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.schemas.application import (
@@ -79,6 +79,7 @@ async def get_allocation(
 )
 async def create_allocation(
     body: AllocationCreate,
+    request: Request,
     session: SessionDep,
     principal: Granter,
     idempotency: IdempotencyDep,
@@ -90,7 +91,8 @@ async def create_allocation(
     amount fits), granting nothing; an Idempotency-Key is neither replayed nor stored."""
     if dry_run:
         report = await service.dry_run_grant(session, data=body, principal=principal)
-        return Response(report.model_dump_json(), media_type="application/json")
+        localised = report.in_language(language_of(request.scope))
+        return Response(localised.model_dump_json(), media_type="application/json")
     return await idempotency.create(
         principal,
         make=lambda: service.grant_allocation(session, data=body, principal=principal),

@@ -13,7 +13,7 @@ from app.api.deps import SessionDep, require
 from app.api.dry_run import DryRunFlag, precondition_finding
 from app.api.etag import ETAG_HEADER, change, json_with_etag, with_etag
 from app.api.idempotency import IdempotencyDep
-from app.api.problems import problem_responses
+from app.api.problems import language_of, problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.schemas.application import (
@@ -186,12 +186,13 @@ async def _dry_run_submit(
     subject = await service.load_submission_subject(session, application_id, principal)
     current = await service.read_application(session, subject.application)
     with_etag(response, current)
-    return await service.dry_run_submission(
+    report = await service.dry_run_submission(
         session,
         subject,
         principal=principal,
         precondition=precondition_finding(request, current),
     )
+    return report.in_language(language_of(request.scope))
 
 
 def _submit_endpoint(scope: str) -> Callable[..., Awaitable[ApplicationRead | Response]]:

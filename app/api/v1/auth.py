@@ -14,6 +14,7 @@ from app.api.deps import (
 )
 from app.api.problems import problem_responses, render_domain_error
 from app.core.errors import Forbidden, InvalidCredentials, RefreshTokenReplayed, WrongPassword
+from app.core.i18n import msg
 from app.schemas.auth import (
     LoginRequest,
     LogoutRequest,
@@ -91,7 +92,7 @@ async def logout(
     """Revoke the access token in use and its session's refresh tokens (the body is
     optional: a refresh token given there has its session revoked too)."""
     if principal.kind != "user":
-        raise Forbidden("Only user sessions log out; clients revoke tokens at /oauth/revoke.")
+        raise Forbidden(msg("Only user sessions log out; clients revoke tokens at /oauth/revoke."))
     await user_service.logout(
         session, principal=principal, refresh_token=body.refresh_token if body else None
     )

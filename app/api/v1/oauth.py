@@ -20,11 +20,13 @@ from app.api.deps import (
 from app.api.problems import (
     OAUTH_HEADERS,
     delay_refusal,
+    language_of,
     oauth_error_response,
     problem_responses,
 )
 from app.core.context import Actor, actor_var
 from app.core.errors import OAuthProtocolError
+from app.core.i18n import msg
 from app.schemas.auth import IntrospectionResponse, OAuthError, TokenResponse
 from app.services import clients as client_service
 from app.services import tokens as token_service
@@ -89,18 +91,24 @@ async def _read_form(request: Request) -> dict[str, str]:
     """Parse a urlencoded body strictly: right media type, UTF-8, no repeated parameter."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM:
-        raise OAuthProtocolError("invalid_request", f"The request body must be {FORM}.")
+        raise OAuthProtocolError(
+            "invalid_request", msg("The request body must be {FORM}.", FORM=FORM)
+        )
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise OAuthProtocolError("invalid_request", "The request body is too large.")
+        raise OAuthProtocolError("invalid_request", msg("The request body is too large."))
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError) as error:
-        raise OAuthProtocolError("invalid_request", "The request body is malformed.") from error
+        raise OAuthProtocolError(
+            "invalid_request", msg("The request body is malformed.")
+        ) from error
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise OAuthProtocolError("invalid_request", f"Parameter {name} is repeated.")
+            raise OAuthProtocolError(
+                "invalid_request", msg("Parameter {name} is repeated.", name=name)
+            )
         form[name] = value
     return form
 
@@ -126,7 +134,7 @@ async def _authenticate(
             raise
         await client_service.record_client_auth_failure(session, address)
         delay_refusal(request)
-        return oauth_error_response(refused)
+        return oauth_error_response(refused, language=language_of(request.scope))
     actor_var.set(Actor("client", client.client_id))
     return client
 
@@ -144,22 +152,24 @@ async def _client_of(
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
             raise OAuthProtocolError(
-                "invalid_client", "Use HTTP Basic.", status=401, basic_auth=True
+                "invalid_client", msg("Use HTTP Basic."), status=401, basic_auth=True
             )
         if posted:
-            raise OAuthProtocolError("invalid_request", "Use one client authentication method.")
+            raise OAuthProtocolError(
+                "invalid_request", msg("Use one client authentication method.")
+            )
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except ValueError as error:
             # binascii.Error (bad base64), UnicodeDecodeError, and the plain ValueError that
             # b64decode raises for a non-ASCII header (Starlette decodes headers as Latin-1).
             raise OAuthProtocolError(
-                "invalid_client", "Malformed Basic credentials.", status=401, basic_auth=True
+                "invalid_client", msg("Malformed Basic credentials."), status=401, basic_auth=True
             ) from error
         raw_id, sep, raw_secret = decoded.partition(":")
         if not sep:
             raise OAuthProtocolError(
-                "invalid_client", "Malformed Basic credentials.", status=401, basic_auth=True
+                "invalid_client", msg("Malformed Basic credentials."), status=401, basic_auth=True
             )
         # RFC 6749 section 2.3.1: id and secret are form-urlencoded before base64.
         return await client_service.authenticate_client(
@@ -180,7 +190,7 @@ async def _client_of(
             address=address,
         )
     raise OAuthProtocolError(
-        "invalid_client", "Client authentication is required.", status=401, basic_auth=True
+        "invalid_client", msg("Client authentication is required."), status=401, basic_auth=True
     )
 
 
@@ -205,17 +215,17 @@ async def issue_token(
     form = await _read_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
-        raise OAuthProtocolError("invalid_request", "grant_type is required.")
+        raise OAuthProtocolError("invalid_request", msg("grant_type is required."))
     client = await _authenticate(request, session, settings, address, form)
     if isinstance(client, Response):
         return client
     if grant_type != "client_credentials":
         raise OAuthProtocolError(
-            "unsupported_grant_type", "Only the client_credentials grant is supported."
+            "unsupported_grant_type", msg("Only the client_credentials grant is supported.")
         )
     if not client.scopes:
         raise OAuthProtocolError(
-            "unauthorized_client", "This client is not authorised for any scope."
+            "unauthorized_client", msg("This client is not authorised for any scope.")
         )
     issued = await client_service.grant_client_credentials(
         session, settings, client=client, scope=form.get("scope")
@@ -243,7 +253,7 @@ async def _token_of_client(
         return client
     token = form.get("token")
     if not token:
-        raise OAuthProtocolError("invalid_request", "token is required.")
+        raise OAuthProtocolError("invalid_request", msg("token is required."))
     return client, token
 
 

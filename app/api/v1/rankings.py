@@ -20,7 +20,7 @@ from app.api.deps import (
 )
 from app.api.etag import read_with_etag, require_if_match
 from app.api.idempotency import IdempotencyDep
-from app.api.problems import problem_responses
+from app.api.problems import language_of, problem_responses
 from app.api.query import QueryModel
 from app.api.v1.transparency import CSV_MEDIA_TYPE, spreadsheet_safe
 from app.core.auth import Principal, Scope
@@ -177,6 +177,7 @@ async def get_ranking(
 async def allocate_ranking(
     call_id: CallId,
     version: Version,
+    request: Request,
     session: SessionDep,
     principal: Granter,
     idempotency: IdempotencyDep,
@@ -190,7 +191,8 @@ async def allocate_ranking(
     newer version replaces this one."""
 
     async def read(report: RankingAllocationReport) -> RankingAllocationReport:
-        return report
+        # In the language of the request that ran it: a retry replays these very bytes.
+        return report.in_language(language_of(request.scope))
 
     return await idempotency.create(
         principal,

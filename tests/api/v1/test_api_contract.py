@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.models import Organisation
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
+from tests import ENGLISH
 from tests.actors import Actor, tax_code, user_actor
 from tests.api.v1.flows import Api, organisation
 from tests.conftest import own_database
@@ -175,7 +176,9 @@ class TestIdempotency:
             transport = httpx.ASGITransport(
                 app=create_app(settings, database), raise_app_exceptions=False
             )
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(
+                headers=ENGLISH, transport=transport, base_url="http://t"
+            ) as client:
                 first = await client.post(
                     "/api/v1/organisations", json=org_body(9), headers=headers
                 )
@@ -205,7 +208,9 @@ class TestIdempotency:
             transport = httpx.ASGITransport(
                 app=create_app(settings, database), raise_app_exceptions=False
             )
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(
+                headers=ENGLISH, transport=transport, base_url="http://t"
+            ) as client:
                 headers = {**admin.headers, "Idempotency-Key": "storm-of-retries-0010"}
                 body = org_body(10)
                 first = await client.post("/api/v1/organisations", json=body, headers=headers)

@@ -21,6 +21,7 @@ from app.models import AuditEvent, Organisation
 from app.repositories import audit as audit_repo
 from app.services import audit
 from app.services.audit import verify_chain
+from tests import ENGLISH
 from tests.actors import Actor, tax_code, user_actor
 from tests.conftest import BACKENDS, own_database
 
@@ -50,7 +51,9 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         transport = httpx.ASGITransport(
             app=create_app(settings, database), raise_app_exceptions=False
         )
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://testserver"
+        ) as client:
             yield Live(database, client, admin)
 
 

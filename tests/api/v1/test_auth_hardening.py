@@ -27,6 +27,7 @@ from app.main import create_app
 from app.models.audit import AuditEvent
 from app.models.auth import OAuthClient
 from app.services import passwords
+from tests import ENGLISH
 from tests.actors import PASSWORD, Actor, client_actor, user_actor
 from tests.conftest import create_database
 from tests.live import live_server
@@ -41,7 +42,9 @@ OWNER = "198.51.100.7"
 async def client_at(app: FastAPI, address: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client whose requests come from ``address`` (the socket peer the server sees)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 4321))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
         yield client
 
 
@@ -289,7 +292,7 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
     }
     try:
         with live_server(url, tmp_path, environment=environment) as base:
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            async with httpx.AsyncClient(headers=ENGLISH, base_url=base, timeout=30) as client:
                 statuses = [
                     (
                         await client.post(

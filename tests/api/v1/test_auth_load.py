@@ -34,6 +34,7 @@ from app.core.config import Settings
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
+from tests import ENGLISH
 from tests.conftest import BACKENDS, create_database
 from tests.live import live_server
 
@@ -77,7 +78,9 @@ def _storm(base: str, go: EventType, stop: EventType, inflight: Any, results: An
     async def run() -> Counter[int]:
         statuses: Counter[int] = Counter()
         limits = httpx.Limits(max_connections=STORM, keepalive_expiry=KEEPALIVE_EXPIRY)
-        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, base_url=base, timeout=120, limits=limits
+        ) as client:
             await asyncio.gather(*(attack(client, worker, statuses) for worker in range(STORM)))
         return statuses
 
@@ -138,7 +141,9 @@ async def test_a_public_read_keeps_its_latency_under_a_bogus_token_storm(server:
     loaded: list[float] = []
     try:
         limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
-        async with httpx.AsyncClient(base_url=server, timeout=120, limits=limits) as reader:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, base_url=server, timeout=120, limits=limits
+        ) as reader:
             await _timed_reads(reader, samples=10)  # warm up: connection, caches
             for _ in range(PHASES):
                 idle += await _timed_reads(reader, seconds=PHASE_SECONDS)

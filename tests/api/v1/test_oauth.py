@@ -26,6 +26,7 @@ from app.models.audit import AuditEvent
 from app.models.auth import OAuthClient, SigningKeyRow
 from app.services.clients import register_client
 from app.services.keys import current_signing_key, retire_signing_key, rotate_signing_key
+from tests import ENGLISH
 from tests.actors import Actor, client_actor, make_organisation
 from tests.oauth import TOKEN, basic, count_client_secret_checks
 
@@ -301,7 +302,9 @@ class TestRevocationAndIntrospection:
         # the same database.
         other: FastAPI = create_app(settings, database)
         transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://w2") as worker2:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://w2"
+        ) as worker2:
             assert (await worker2.get(ME, headers=bearer)).status_code == 403  # valid, but a client
             assert partner.client_id
             assert partner.client_secret

@@ -12,6 +12,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from app.core.config import Settings
 from app.db.session import Database, create_engine
 from app.services.clients import register_client
+from tests import ENGLISH
 from tests.conftest import BACKENDS, migrated_database
 from tests.live import live_server
 
@@ -46,7 +47,9 @@ async def test_authlib_client_credentials_against_the_running_server(
             name="Fondazione Compagnia di San Paolo",
             scopes=["allocations:read"],
         )
-    async with httpx.AsyncClient() as plain:
+    async with httpx.AsyncClient(
+        headers=ENGLISH,
+    ) as plain:
         metadata = (await plain.get(f"{base}/.well-known/oauth-authorization-server")).json()
     async with AsyncOAuth2Client(
         client_id=registered.client.client_id,

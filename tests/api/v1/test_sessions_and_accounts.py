@@ -25,6 +25,7 @@ from app.models.audit import AuditEvent
 from app.models.auth import LoginFailure, OAuthClient
 from app.services import users as user_service
 from app.services.users import create_user
+from tests import ENGLISH
 from tests.actors import PASSWORD, Actor, make_organisation, user_actor
 from tests.conftest import BACKENDS, create_database
 from tests.live import live_server
@@ -85,7 +86,9 @@ class TestLogin:
         assert count == settings.login_max_failures
         other: FastAPI = create_app(settings, database)  # another worker
         transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://w2") as worker2:
+        async with httpx.AsyncClient(
+            headers=ENGLISH, transport=transport, base_url="http://w2"
+        ) as worker2:
             limited = await login(worker2, "officer@example.org")  # even the right password
         assert limited.status_code == 429
         assert limited.json()["rule"] == "too_many_login_attempts"
@@ -283,7 +286,7 @@ class TestRaces:
         (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE)."""
         email = await _account(live)
         attempts = 12
-        async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+        async with httpx.AsyncClient(headers=ENGLISH, base_url=live.base, timeout=60) as client:
             responses = await asyncio.gather(
                 *(login(client, email, f"wrong {n}") for n in range(attempts))
             )
@@ -293,7 +296,7 @@ class TestRaces:
 
     async def test_parallel_refreshes_with_one_token_let_one_through(self, live: Live) -> None:
         email = await _account(live)
-        async with httpx.AsyncClient(base_url=live.base, timeout=60) as client:
+        async with httpx.AsyncClient(headers=ENGLISH, base_url=live.base, timeout=60) as client:
             tokens = (await login(client, email)).json()
             body = {"refresh_token": tokens["refresh_token"]}
             responses = await asyncio.gather(
