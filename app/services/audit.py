@@ -36,7 +36,7 @@ from app.models.audit import GENESIS_HASH, AuditEvent
 from app.repositories import audit as repo
 from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead
 from app.schemas.page import Page
-from app.services import webhook_events
+from app.services import email_events, webhook_events
 from app.services.paging import SortKey
 
 # Never copied into the trail: secrets and their hashes.
@@ -161,6 +161,14 @@ async def record(
         entity_id=event.entity_id,
         occurred_at=event.occurred_at,
         after=after,
+    )
+    email_events.enqueue(  # its e-mail outbox row, if the action gives a notice
+        session,
+        action=action,
+        seq=event.seq,
+        entity_type=entity_type,
+        entity_id=event.entity_id,
+        occurred_at=event.occurred_at,
     )
     return event
 
