@@ -29,6 +29,7 @@ def message_of(
     body: str,
     message_id: str,
     language: str,
+    kind: str,
     created_at: datetime,
 ) -> EmailMessage:
     """The e-mail as sent, the same bytes on every retry: its Message-ID and Date come from
@@ -41,9 +42,10 @@ def message_of(
     message["Date"] = format_datetime(
         created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
     )
-    message["Content-Language"] = language
+    message["X-Wecare-Notice"] = kind  # for the recipient's filters
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     message.set_content(body, charset="utf-8")
+    message["Content-Language"] = language  # after set_content, which drops Content-*
     return message
 
 

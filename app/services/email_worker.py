@@ -140,6 +140,7 @@ class ClaimedEmail:
     body: str
     message_id: str
     language: str
+    kind: str
     created_at: datetime
 
 
@@ -161,6 +162,7 @@ async def claim(session: AsyncSession, settings: Settings, *, limit: int) -> lis
                 delivery.body,
                 delivery.message_id,
                 delivery.language,
+                delivery.kind,
                 delivery.created_at,
             )
         )
@@ -196,6 +198,7 @@ async def send_claimed(claimed: ClaimedEmail, settings: Settings) -> SendOutcome
         body=claimed.body,
         message_id=claimed.message_id,
         language=claimed.language,
+        kind=claimed.kind,
         created_at=claimed.created_at,
     )
     return await send(message, settings)
