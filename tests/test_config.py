@@ -118,3 +118,10 @@ def test_smtp_is_off_by_default_and_needs_a_sender_when_on() -> None:
         )
     on = Settings(smtp_host="smtp.example.org", smtp_sender="a@example.org", smtp_port=465)
     assert (on.smtp_configured, on.smtp_security, on.smtp_port) == (True, "starttls", 465)
+
+
+def test_empty_smtp_variables_are_unset() -> None:
+    """An env file with `WECARE_SMTP_HOST=` and the rest empty leaves e-mails off."""
+    settings = Settings(smtp_host="", smtp_sender="", smtp_username="", smtp_password="")  # type: ignore[arg-type]
+    assert not settings.smtp_configured
+    assert (settings.smtp_username, settings.smtp_password) == (None, None)

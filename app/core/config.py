@@ -223,6 +223,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("smtp_host", "smtp_username", "smtp_password", "smtp_sender", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable (`WECARE_SMTP_HOST=` in an env file) is no value: e-mails off.
+        return None if value == "" else value
+
     @property
     def smtp_configured(self) -> bool:
         """Whether e-mails are sent at all (a host and a sender address)."""
