@@ -25,16 +25,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 WHEN = sa.DateTime(timezone=True)
+LANGUAGE_CHECK = "user_account_language_known_check"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("language", sa.String(length=2), server_default="it", nullable=False)
+    # Added in place, not by rebuilding user_account (SQLite's batch mode drops and
+    # recreates the table, which its foreign keys refuse once accounts are referenced).
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "ALTER TABLE user_account ADD COLUMN language VARCHAR(2) DEFAULT 'it' NOT NULL "
+            f"CONSTRAINT {LANGUAGE_CHECK} CHECK (language IN ('it', 'en'))"
         )
-        batch_op.create_check_constraint(
-            op.f("user_account_language_known_check"), "language IN ('it', 'en')"
+    else:
+        op.add_column(
+            "user_account",
+            sa.Column("language", sa.String(length=2), server_default="it", nullable=False),
         )
+        op.create_check_constraint(op.f(LANGUAGE_CHECK), "user_account", "language IN ('it', 'en')")
     op.create_table(
         "notification_opt_out",
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -108,6 +115,9 @@ def downgrade() -> None:
     op.drop_index("email_delivery_due_idx", table_name="email_delivery")
     op.drop_table("email_delivery")
     op.drop_table("notification_opt_out")
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("user_account_language_known_check"), type_="check")
-        batch_op.drop_column("language")
+    if op.get_bind().dialect.name == "sqlite":
+        # A column-level CHECK goes with its column (SQLite 3.35+ drops it in place).
+        op.execute("ALTER TABLE user_account DROP COLUMN language")
+    else:
+        op.drop_constraint(op.f(LANGUAGE_CHECK), "user_account", type_="check")
+        op.drop_column("user_account", "language")
