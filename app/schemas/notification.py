@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from app.core.notices import NoticeKind
+from app.core.notices import LEGALLY_REQUIRED, NoticeKind
 
 Language = Literal["it", "en"]
+# The kinds an account may refuse, as the document lists them (the service refuses the
+# others with 422, the way app.schemas.auth documents a client's grantable scopes).
+_REFUSABLE: list[JsonValue] = [str(k) for k in NoticeKind if k not in LEGALLY_REQUIRED]
 
 
 class NotificationPreferenceRead(BaseModel):
@@ -36,4 +39,5 @@ class NotificationPreferencesUpdate(BaseModel):
         max_length=len(NoticeKind),
         description="The kinds not to receive (replaces the list); a legally required kind "
         "is refused (422).",
+        json_schema_extra={"items": {"type": "string", "enum": _REFUSABLE}},
     )
