@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from app.services import (
     clients,
     consistency,
     demo,
+    email_worker,
     housekeeping,
     keys,
     users,
@@ -495,10 +497,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """Deliver webhooks until SIGTERM or SIGINT: the round in progress finishes (its sends
-    and their records), then the process exits 0. Several may run on PostgreSQL."""
+    """Deliver webhooks and e-mails until SIGTERM or SIGINT: the round in progress finishes
+    (its sends and their records), then the process exits 0. Several may run on PostgreSQL."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.effective_log_format)
+    emails = email_worker.EmailStats()
 
     async def run() -> webhook_worker.WorkerStats:
         stop = asyncio.Event()
@@ -510,15 +513,22 @@ def _worker(args: argparse.Namespace) -> int:
             if args.once:
                 stats = webhook_worker.WorkerStats()
                 await webhook_worker.run_once(database, settings, stats)
+                await email_worker.run_once(database, settings, emails)
                 return stats
-            return await webhook_worker.run(database, settings, stop)
+            return await webhook_worker.run(
+                database,
+                settings,
+                stop,
+                also=partial(email_worker.run_once, database, settings, emails),
+            )
         finally:
             await database.dispose()
 
     stats = asyncio.run(run())
     print(  # noqa: T201
         f"wecare worker: stopped after {stats.rounds} rounds, {stats.attempts} attempts, "
-        f"{stats.delivered} delivered"
+        f"{stats.delivered} delivered, {emails.sent} e-mails sent"
+        + ("" if settings.smtp_configured else " (SMTP not configured: e-mails off)")
     )
     return 0
 

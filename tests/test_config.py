@@ -101,3 +101,27 @@ def test_a_webhook_lease_must_outlast_a_delivery() -> None:
     with pytest.raises(ValidationError, match="WEBHOOK_LEASE_SECONDS"):
         Settings(webhook_timeout_seconds=10, webhook_lease_seconds=10)
     assert Settings(webhook_timeout_seconds=5, webhook_lease_seconds=6).webhook_lease_seconds == 6
+
+
+def test_smtp_is_off_by_default_and_needs_a_sender_when_on() -> None:
+    assert not Settings().smtp_configured
+    with pytest.raises(ValidationError, match="WECARE_SMTP_SENDER"):
+        Settings(smtp_host="smtp.example.org")
+    with pytest.raises(ValidationError, match="go together"):
+        Settings(smtp_host="smtp.example.org", smtp_sender="a@example.org", smtp_username="u")
+    with pytest.raises(ValidationError, match="WECARE_SMTP_TIMEOUT_SECONDS"):
+        Settings(
+            smtp_host="smtp.example.org",
+            smtp_sender="a@example.org",
+            smtp_timeout_seconds=30,
+            webhook_lease_seconds=20,
+        )
+    on = Settings(smtp_host="smtp.example.org", smtp_sender="a@example.org", smtp_port=465)
+    assert (on.smtp_configured, on.smtp_security, on.smtp_port) == (True, "starttls", 465)
+
+
+def test_empty_smtp_variables_are_unset() -> None:
+    """An env file with `WECARE_SMTP_HOST=` and the rest empty leaves e-mails off."""
+    settings = Settings(smtp_host="", smtp_sender="", smtp_username="", smtp_password="")  # type: ignore[arg-type]
+    assert not settings.smtp_configured
+    assert (settings.smtp_username, settings.smtp_password) == (None, None)

@@ -274,3 +274,14 @@ async def get_authenticated(principal: OptionalPrincipal) -> Principal:
 
 # Any authenticated caller, whatever its scopes.
 AuthenticatedPrincipal = Annotated[Principal, Depends(get_authenticated)]
+
+
+async def get_account_holder(principal: AuthenticatedPrincipal) -> Principal:
+    """A user's token: a route about one's own account refuses a client's (403) before it
+    reads the body."""
+    if principal.kind != "user":
+        raise Forbidden(msg("Client tokens have no user account."))
+    return principal
+
+
+AccountHolder = Annotated[Principal, Depends(get_account_holder)]

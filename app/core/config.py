@@ -57,6 +57,7 @@ LogFormat = Literal["json", "text"]
 # listener of its own (WECARE_METRICS_HOST:WECARE_METRICS_PORT) that the proxy never routes.
 MetricsMode = Literal["off", "bearer", "port"]
 MIN_METRICS_TOKEN_LENGTH = 32
+SmtpSecurity = Literal["starttls", "tls", "none"]
 
 
 class Settings(BaseSettings):
@@ -139,6 +140,22 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     webhook_concurrency: int = Field(default=8, ge=1, le=256)
 
+    # E-mail notifications over SMTP (`wecare worker`, README "E-mail notifications").
+    # Unset host: no e-mail is sent, and the worker drops the e-mail outbox rows.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65_535)
+    smtp_security: SmtpSecurity = Field(
+        default="starttls",
+        description="starttls: plain connection upgraded by STARTTLS (port 587); tls: "
+        "implicit TLS (port 465); none: no encryption (a relay on loopback only).",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str | None = Field(
+        default=None, description="The From address, e.g. wecare@regione.piemonte.it."
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
     # Operations: logs and metrics (README "Logs and metrics").
     log_format: LogFormat | None = Field(
         default=None, description="json or text; unset: json in production, text otherwise."
@@ -206,6 +223,31 @@ class Settings(BaseSettings):
                 "WECARE_METRICS=bearer needs WECARE_METRICS_TOKEN: a random value of at least "
                 f"{MIN_METRICS_TOKEN_LENGTH} characters (an estimated "
                 f"{MIN_SECRET_ENTROPY_BITS} bits); generate one as WECARE_SECRET_KEY"
+            )
+        return self
+
+    @field_validator("smtp_host", "smtp_username", "smtp_password", "smtp_sender", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable (`WECARE_SMTP_HOST=` in an env file) is no value: e-mails off.
+        return None if value == "" else value
+
+    @property
+    def smtp_configured(self) -> bool:
+        """Whether e-mails are sent at all (a host and a sender address)."""
+        return bool(self.smtp_host)
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_sender(self) -> Settings:
+        if self.smtp_host and not self.smtp_sender:
+            raise ValueError("WECARE_SMTP_HOST needs WECARE_SMTP_SENDER (the From address)")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("WECARE_SMTP_USERNAME and WECARE_SMTP_PASSWORD go together")
+        # E-mails share the webhooks' lease: a lease shorter than a send would let a second
+        # worker send the same e-mail while the first still waits for the server.
+        if self.smtp_host and self.webhook_lease_seconds <= self.smtp_timeout_seconds:
+            raise ValueError(
+                "WECARE_WEBHOOK_LEASE_SECONDS must be longer than WECARE_SMTP_TIMEOUT_SECONDS"
             )
         return self
 

@@ -17,6 +17,7 @@ from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
+from app.models.notification import EmailDelivery, NotificationOptOut
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.payment import (
     ClaimLine,
@@ -46,6 +47,7 @@ __all__ = [
     "ClaimLine",
     "ClientAuthFailure",
     "District",
+    "EmailDelivery",
     "ExpenditureClaim",
     "IdempotencyKey",
     "Loan",
@@ -55,6 +57,7 @@ __all__ = [
     "Measure",
     "MeasureLine",
     "MeasurePhase",
+    "NotificationOptOut",
     "OAuthClient",
     "Organisation",
     "OutboxMessage",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.auth import Role
@@ -16,6 +16,7 @@ from app.models.mixins import IdMixin, TimestampsMixin, VersionedMixin
 
 class UserAccount(IdMixin, TimestampsMixin, VersionedMixin, Base):
     __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint("language IN ('it', 'en')", name="language_known"),)
 
     email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
     display_name: Mapped[str] = mapped_column(String(200))
@@ -27,6 +28,8 @@ class UserAccount(IdMixin, TimestampsMixin, VersionedMixin, Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # The language of the e-mails the account receives (Italian, the region's, by default).
+    language: Mapped[str] = mapped_column(String(2), default="it", server_default="it")
 
 
 class UserMembership(Base):

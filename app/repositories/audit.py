@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -134,33 +135,47 @@ def moved_head(event: CTE) -> Update:
     )
 
 
-# The event's outbox row (app.services.webhook_events.outbox_row), bound as :outbox_<column>,
-# carrying the event's seq.
+# The event's outbox rows (a webhook's, an e-mail's: app.services.audit.pending), the n-th
+# bound as :outbox<n>_<column>, each carrying the event's seq.
 OUTBOX_GIVEN = ("channel", "kind", "entity_type", "entity_id", "audience", "occurred_at")
+MAX_OUTBOX_ROWS = 2
 
 
-def queued_outbox(event: CTE) -> Insert:
-    """The event's outbox row, inserted with it (the same statement)."""
-    row = select(
-        *(bindparam(f"outbox_{name}", type_=_OUTBOX.c[name].type) for name in OUTBOX_GIVEN),
-        event.c.seq,
-    )
-    return insert(_OUTBOX).from_select([*OUTBOX_GIVEN, "audit_seq"], row).returning(_OUTBOX.c.id)
+def queued_outbox(event: CTE, rows: int) -> Insert:
+    """The event's ``rows`` outbox rows (at least one), inserted with it (the same
+    statement), in their order."""
+    selects = [
+        select(
+            *(bindparam(f"outbox{n}_{name}", type_=_OUTBOX.c[name].type) for name in OUTBOX_GIVEN),
+            event.c.seq,
+        )
+        for n in range(rows)
+    ]
+    source = selects[0] if rows == 1 else union_all(*selects)
+    return insert(_OUTBOX).from_select([*OUTBOX_GIVEN, "audit_seq"], source).returning(_OUTBOX.c.id)
 
 
-def _append_statement(*, outbox: bool) -> Update:
+def _append_statement(outbox_rows: int) -> Update:
     """PostgreSQL: lock the head, insert the next event chained from it, move the head onto
-    it (and queue the event's outbox row), in one statement. Each step reads the one before
+    it (and queue the event's outbox rows), in one statement. Each step reads the one before
     (the head's lock first), and the head's guard finds the event inserted."""
     event = appended_event()
     moved = moved_head(event)
-    if outbox:
-        queued = queued_outbox(event).cte("queued_outbox")
+    if outbox_rows:
+        queued = queued_outbox(event, outbox_rows).cte("queued_outbox")
         moved = moved.where(exists(select(queued.c.id)))
     return moved.returning(event.c.seq, event.c.prev_hash, event.c.hash)
 
 
-_APPEND = {outbox: _append_statement(outbox=outbox) for outbox in (False, True)}
+_APPEND = tuple(_append_statement(rows) for rows in range(MAX_OUTBOX_ROWS + 1))
+
+
+class EventParameters(NamedTuple):
+    """The bind parameters of :func:`appended_event` and of :func:`queued_outbox`, and how
+    many outbox rows they bind (which statement takes them)."""
+
+    values: dict[str, Any]
+    outbox_rows: int
 
 
 def event_parameters(
@@ -168,21 +183,18 @@ def event_parameters(
     *,
     content_head: str,
     content_middle: str,
-    outbox: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The bind parameters of :func:`appended_event` (and of :func:`queued_outbox`)."""
-    params = {f"event_{name}": given[name] for name in GIVEN}
-    params |= {"content_head": content_head, "content_middle": content_middle}
-    if outbox is not None:
-        params |= {f"outbox_{name}": outbox[name] for name in OUTBOX_GIVEN}
-    return params
+    outbox: Sequence[dict[str, Any]],
+) -> EventParameters:
+    values = {f"event_{name}": given[name] for name in GIVEN}
+    values |= {"content_head": content_head, "content_middle": content_middle}
+    for n, row in enumerate(outbox):
+        values |= {f"outbox{n}_{name}": row[name] for name in OUTBOX_GIVEN}
+    return EventParameters(values, len(outbox))
 
 
-async def append(session: AsyncSession, params: dict[str, Any]) -> tuple[int, str, str]:
-    """Append one event on PostgreSQL (``params``: :func:`event_parameters`); its seq,
-    prev_hash and hash."""
-    statement = _APPEND["outbox_kind" in params]
-    row = (await session.execute(statement, params)).one()
+async def append(session: AsyncSession, event: EventParameters) -> tuple[int, str, str]:
+    """Append one event on PostgreSQL; its seq, prev_hash and hash."""
+    row = (await session.execute(_APPEND[event.outbox_rows], event.values)).one()
     return int(row[0]), str(row[1]), str(row[2])
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     select,
     true,
     update,
@@ -136,14 +137,15 @@ _GRANT_CALL = _reserve(
 _ALLOCATION_ROW = select(*(bindparam(f"new_{c.name}", type_=c.type) for c in _ALLOCATION.c))
 
 
-def _grant_statement(*, audited: bool) -> Select[Any]:
+def _grant_statement(outbox_rows: int | None) -> Select[Any]:
     """PostgreSQL: the grant's writes in one statement, one round trip. Each step runs only
     if the one before changed its row (the EXISTS on the previous CTE), which also keeps
     the lock order programme -> measure -> call -> allocation's unique indexes -> the audit
     head. The allocation is inserted ``ON CONFLICT DO NOTHING``: where a concurrent grant
     committed the application's allocation or the district's project meanwhile (its index
     entry is waited for), nothing is inserted and the caller says which, with the figures.
-    ``audited``: the grant's audit event is appended (and its outbox row queued) in the
+    ``outbox_rows`` (None: not audited here): the grant's audit event is appended (and its
+    outbox rows queued) in the
     same statement, once the allocation is inserted, so that the counters' locks are held
     for this one statement and the COMMIT that follows, never across the event loop's
     turns between statements. Returns which steps changed their row, the allocation's id
@@ -179,20 +181,21 @@ def _grant_statement(*, audited: bool) -> Select[Any]:
         changed(call),
         select(allocation.c.id).scalar_subquery(),
     ]
-    if audited:
+    if outbox_rows is not None:
         event = audit.appended_event(after=exists(select(allocation.c.id)))
         head = audit.moved_head(event).returning(event.c.seq).cte("moved_head")
-        queued = audit.queued_outbox(event).cte("queued_outbox")
         columns += [
             select(head.c.seq).scalar_subquery(),
             select(event.c.prev_hash).scalar_subquery(),
             select(event.c.hash).scalar_subquery(),
-            changed(queued),
+            changed(audit.queued_outbox(event, outbox_rows).cte("queued_outbox"))
+            if outbox_rows
+            else literal(0),
         ]
     return select(*columns, select(programme.c.locked_at).scalar_subquery())
 
 
-_GRANT = {audited: _grant_statement(audited=audited) for audited in (False, True)}
+_GRANT = {rows: _grant_statement(rows) for rows in (None, *range(audit.MAX_OUTBOX_ROWS + 1))}
 _INSERT_ALLOCATION_SQLITE = (
     sqlite.insert(_ALLOCATION)
     # SQLite parses ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE on the SELECT.
@@ -225,13 +228,13 @@ async def write_grant(
     *,
     allocation: dict[str, Any],
     released: Decimal,
-    event: dict[str, Any] | None = None,
+    event: audit.EventParameters | None = None,
 ) -> GrantWrites:
     """Move the programme's, the measure's and the call's counters and insert the
     ``allocation`` (its row by column name), each only if every step before it succeeded:
     one statement on PostgreSQL; on SQLite, whose write transaction already holds the
     database's lock, one per step. ``event`` (PostgreSQL only: the bind parameters of the
-    audit append, with an outbox row): the grant's audit event, appended in the same
+    audit append, with its outbox rows): the grant's audit event, appended in the same
     statement once the allocation is inserted."""
     values = {f"new_{name}": value for name, value in allocation.items()}
     values |= {
@@ -244,15 +247,15 @@ async def write_grant(
     }
     steps: list[bool] = []
     if session.get_bind().dialect.name == "postgresql":
-        audited = event is not None
-        row = (await session.execute(_GRANT[audited], values | (event or {}))).one()
+        grant = _GRANT[None if event is None else event.outbox_rows]
+        row = (await session.execute(grant, values | (event.values if event else {}))).one()
         if (locked_at := row[-1]) is not None:  # observed at COMMIT (app.db.session)
             mark_critical_section(session, locked_at.timestamp())
         steps = [row[0] == 1, row[1] == 1, row[2] == 1]
         inserted = row[3] is not None
-        if audited and inserted:
+        if event is not None and inserted:
             assert row[4] is not None, "the event is appended once the allocation is"
-            assert row[7] == 1, "with its outbox row"
+            assert row[7] == event.outbox_rows, "with its outbox rows"
             appended = (int(row[4]), str(row[5]), str(row[6]))
             return GrantWrites(None, True, appended)
     else:

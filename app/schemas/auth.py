@@ -208,6 +208,9 @@ class UserUpdate(_In):
     organisation_ids: list[uuid.UUID] | None = Field(
         default=None, max_length=100, description="Replaces the organisations it acts for."
     )
+    language: Literal["it", "en"] | None = Field(
+        default=None, description="The language of the e-mails the account receives."
+    )
 
 
 class UserRead(BaseModel):
@@ -220,7 +223,19 @@ class UserRead(BaseModel):
         description="true until the account replaces the one-time password it was given.",
     )
     organisation_ids: list[uuid.UUID]
+    language: Literal["it", "en"] = Field(
+        description="The language of the e-mails the account receives (it by default)."
+    )
     created_at: datetime
+
+
+class UserSelfUpdate(_In):
+    """What an account changes of itself (its password has its own route)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"language": "en"}]})
+    language: Literal["it", "en"] = Field(
+        description="The language of the e-mails the account receives."
+    )
 
 
 def user_read(user: UserAccount, organisation_ids: list[uuid.UUID]) -> UserRead:

@@ -33,10 +33,11 @@ from app.core.security import (
 )
 from app.db.types import Money
 from app.models.audit import GENESIS_HASH, AuditEvent
+from app.models.webhook import OutboxMessage
 from app.repositories import audit as repo
 from app.schemas.audit import AuditEventQuery, AuditEventRead, AuditHeadRead
 from app.schemas.page import Page
-from app.services import webhook_events
+from app.services import email_events, webhook_events
 from app.services.paging import SortKey
 
 # Never copied into the trail: secrets and their hashes.
@@ -113,12 +114,13 @@ def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class PendingEvent:
     """An event built but not yet appended (its seq, prev_hash and hash are the chain's,
-    known under the head's lock), and its outbox row if it has one."""
+    known under the head's lock), and its outbox rows: a webhook's, an e-mail's, either,
+    both or none."""
 
     event: AuditEvent
-    outbox: dict[str, Any] | None
+    outbox: tuple[dict[str, Any], ...]
 
-    def parameters(self) -> dict[str, Any]:
+    def parameters(self) -> repo.EventParameters:
         """PostgreSQL: the bind parameters of the append (app.repositories.audit)."""
         given = {name: getattr(self.event, name) for name in repo.GIVEN}
         return repo.event_parameters(
@@ -163,14 +165,22 @@ def pending(**change: Unpack[Change]) -> PendingEvent:
         after=canonical(after) if after is not None else None,
         reason=change.get("reason"),
     )
-    outbox = webhook_events.outbox_row(
-        action=action,
-        entity_type=entity_type,
-        entity_id=event.entity_id,
-        occurred_at=event.occurred_at,
-        after=after,
+    rows = (
+        webhook_events.outbox_row(
+            action=action,
+            entity_type=entity_type,
+            entity_id=event.entity_id,
+            occurred_at=event.occurred_at,
+            after=after,
+        ),
+        email_events.outbox_row(
+            action=action,
+            entity_type=entity_type,
+            entity_id=event.entity_id,
+            occurred_at=event.occurred_at,
+        ),
     )
-    return PendingEvent(event, outbox)
+    return PendingEvent(event, tuple(row for row in rows if row is not None))
 
 
 async def record(session: AsyncSession, **change: Unpack[Change]) -> AuditEvent:
@@ -194,7 +204,8 @@ async def append_pending(session: AsyncSession, waiting: PendingEvent) -> AuditE
     session.add(event)
     await session.flush()
     await repo.set_head(session, seq=event.seq, digest=event.hash)
-    webhook_events.enqueue(session, waiting.outbox, seq=event.seq)  # flushed at COMMIT
+    # Its outbox rows (webhooks, e-mails), flushed at COMMIT.
+    session.add_all(OutboxMessage(audit_seq=event.seq, **row) for row in waiting.outbox)
     return event
 
 

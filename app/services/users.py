@@ -38,7 +38,14 @@ from app.models.auth import LoginFailure, RefreshToken, UserAccount, UserMembers
 from app.models.organisation import Organisation
 from app.repositories import applicants as applicant_repo
 from app.repositories import auth as repo
-from app.schemas.auth import UserQuery, UserRead, UserUpdate, email_address, user_read
+from app.schemas.auth import (
+    UserQuery,
+    UserRead,
+    UserSelfUpdate,
+    UserUpdate,
+    email_address,
+    user_read,
+)
 from app.schemas.page import Page
 from app.services import audit, passwords
 from app.services.lookup import load
@@ -110,6 +117,29 @@ async def get_current_user(session: AsyncSession, principal: Principal) -> UserR
     if user is None:
         raise NotFound(msg("No such user."))
     return user_read(user, sorted(principal.organisation_ids))
+
+
+async def update_own_account(
+    session: AsyncSession, principal: Principal, data: UserSelfUpdate
+) -> UserRead:
+    """Change what an account may change of itself: the language of its e-mails (one audit
+    event, the account before and after)."""
+    if principal.kind != "user" or principal.id is None:
+        raise Forbidden(msg("Client tokens have no user account."))
+    user = await load_user(session, principal.id)
+    organisations = sorted(principal.organisation_ids)
+    before = _audited(user, organisations)
+    user.language = data.language
+    await session.flush()
+    await audit.record(
+        session,
+        action="user.set_language",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after=_audited(user, organisations),
+    )
+    return user_read(user, organisations)
 
 
 async def organisation_named(session: AsyncSession, tax_code: str) -> uuid.UUID:
@@ -226,6 +256,8 @@ async def update_user(
         user.display_name = data.display_name
     if data.role is not None:
         user.role = data.role
+    if data.language is not None:
+        user.language = data.language
     if data.active is not None:
         user.active = data.active
         if not data.active:

@@ -1,8 +1,9 @@
 """Which audit events become webhook events, and who may see each.
 
-``audit.record`` calls :func:`enqueue` for every event it appends: a dictionary look-up,
-and for the few actions of interest one more INSERT in the flush the trail already makes.
-The outbox row carries the event's chain sequence number; the worker fans it out.
+``audit.record`` asks :func:`outbox_row` for every event it appends: a dictionary look-up,
+and for the few actions of interest one outbox row written with the event (on PostgreSQL by
+the append's own statement). The row carries the event's chain sequence number; the worker
+fans it out.
 
 Visibility (the same as the API's, read conservatively; README "Webhooks"):
 
@@ -29,10 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.core.auth import Role, Scope
-from app.models.webhook import OutboxMessage
 
 WEBHOOK_CHANNEL = "webhook"
 
@@ -100,7 +98,7 @@ def outbox_row(
 ) -> dict[str, Any] | None:
     """The event's outbox row but its seq, if it is one of interest (a dictionary look-up
     for every other action): on PostgreSQL inserted by the audit append's own statement
-    (app.repositories.audit.queued_outbox), elsewhere by :func:`enqueue`."""
+    (app.repositories.audit.queued_outbox), elsewhere by app.services.audit.append_pending."""
     kind = EVENT_TYPE_OF_ACTION.get(action)
     if kind is None:
         return None
@@ -112,12 +110,6 @@ def outbox_row(
         "audience": audience_of(action, entity_id, after),
         "occurred_at": occurred_at,
     }
-
-
-def enqueue(session: AsyncSession, row: dict[str, Any] | None, *, seq: int) -> None:
-    """Add the event's outbox row (:func:`outbox_row`) to the session, flushed at COMMIT."""
-    if row is not None:
-        session.add(OutboxMessage(audit_seq=seq, **row))
 
 
 def may_see(

@@ -26,6 +26,7 @@ import logging
 import random
 import secrets as random_tokens
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -311,10 +312,16 @@ async def _send(item: Claimed, settings: Settings) -> Outcome:
 
 
 async def run(
-    database: Database, settings: Settings, stop: asyncio.Event, stats: WorkerStats | None = None
+    database: Database,
+    settings: Settings,
+    stop: asyncio.Event,
+    stats: WorkerStats | None = None,
+    *,
+    also: Callable[[], Awaitable[int]] | None = None,
 ) -> WorkerStats:
     """Rounds until ``stop`` is set: a round in progress finishes (its sends and their
-    records), then the loop ends. Idle, it waits ``webhook_poll_seconds`` between rounds."""
+    records), then the loop ends. Idle, it waits ``webhook_poll_seconds`` between rounds.
+    ``also``: another outbox consumer's round (the e-mails), run after each of ours."""
     stats = stats or WorkerStats()
     while not stop.is_set():
         try:
@@ -322,6 +329,11 @@ async def run(
         except Exception:  # a database hiccup must not end the worker: log, wait, go on
             log.exception("webhook worker round failed")
             sent = 0
+        if also is not None:
+            try:
+                sent += await also()
+            except Exception:
+                log.exception("e-mail worker round failed")
         if sent == 0 and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.webhook_poll_seconds)

@@ -287,6 +287,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/users"): Route(ADMIN, made("user.create")),
     ("GET", "/api/v1/users"): Route(ADMIN),
     ("GET", "/api/v1/users/me"): Route(USERS),
+    ("PATCH", "/api/v1/users/me"): Route(USERS, changed("user.set_language")),
+    ("GET", "/api/v1/users/me/notification-preferences"): Route(USERS),
+    ("PUT", "/api/v1/users/me/notification-preferences"): Route(
+        USERS, changed("notification_preferences.update")
+    ),
     ("GET", "/api/v1/users/{user_id}"): Route(ADMIN),
     ("PATCH", "/api/v1/users/{user_id}"): Route(ADMIN, changed("user.update")),
     ("POST", "/api/v1/clients"): Route(ADMIN, made("client.create", "oauth_client")),

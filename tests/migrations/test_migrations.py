@@ -695,3 +695,41 @@ async def test_0025_webhooks_down_and_up(scratch_engine: AsyncEngine) -> None:
                 await conn.execute(
                     text(row), {"id": str(uuid.uuid4()), "status": status, "now": now}
                 )
+
+
+async def test_0026_email_notifications_down_and_up(scratch_engine: AsyncEngine) -> None:
+    """Down: the opt-outs, the e-mail log and the account's language go, every other guard
+    stays. Up: they are back; existing accounts are Italian, and a language or an e-mail
+    status outside the known ones is refused."""
+    email_tables = {"notification_opt_out", "email_delivery"}
+    await migrations.upgrade(scratch_engine, "0026")
+    async with scratch_engine.connect() as conn:
+        at_head = await conn.run_sync(_guard_names)
+        assert email_tables <= await conn.run_sync(_tables)
+    await migrations.downgrade(scratch_engine, "0025")
+    async with scratch_engine.connect() as conn:
+        assert not email_tables & await conn.run_sync(_tables)
+        ours = at_head - await conn.run_sync(_guard_names)
+    assert all(
+        name.startswith((*email_tables, "user_account_language", "sqlite_autoindex_"))
+        for name in ours
+    ), ours
+    now = datetime.now(UTC)
+    user = str(uuid.uuid4())
+    async with scratch_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO user_account (id, email, display_name, password_hash, role, "
+                "active, must_change_password, created_at, updated_at, version) VALUES "
+                "(:id, 'old@example.org', 'Old', 'x', 'officer', true, false, :now, :now, 1)"
+            ),
+            {"id": user, "now": now},
+        )
+    await migrations.upgrade(scratch_engine, "0026")
+    async with scratch_engine.connect() as conn:
+        assert await conn.run_sync(_guard_names) == at_head
+        language = text("SELECT language FROM user_account WHERE email = 'old@example.org'")
+        assert (await conn.execute(language)).scalar_one() == "it"
+    with pytest.raises(IntegrityError):
+        async with scratch_engine.begin() as conn:
+            await conn.execute(text("UPDATE user_account SET language = 'de'"))

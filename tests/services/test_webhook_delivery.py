@@ -93,7 +93,9 @@ async def drain(database: Database, settings: Settings, rounds: int = 50) -> Non
                 undispatched = await session.scalar(
                     select(func.count())
                     .select_from(OutboxMessage)
-                    .where(OutboxMessage.dispatched_at.is_(None))
+                    .where(
+                        OutboxMessage.channel == "webhook", OutboxMessage.dispatched_at.is_(None)
+                    )
                 )
             if not pending and not undispatched:
                 return

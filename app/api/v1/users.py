@@ -8,14 +8,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, Security
 
-from app.api.deps import AuthenticatedPrincipal, SessionDep, SettingsDep, get_principal
+from app.api.deps import (
+    AccountHolder,
+    AuthenticatedPrincipal,
+    SessionDep,
+    SettingsDep,
+    get_principal,
+)
 from app.api.etag import change, read_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
-from app.schemas.auth import UserCreate, UserQuery, UserRead, UserUpdate
+from app.schemas.auth import UserCreate, UserQuery, UserRead, UserSelfUpdate, UserUpdate
+from app.schemas.notification import NotificationPreferencesRead, NotificationPreferencesUpdate
 from app.schemas.page import Page
+from app.services import notifications
 from app.services import users as service
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -76,6 +84,40 @@ async def list_users(
 async def get_current_user(session: SessionDep, principal: AuthenticatedPrincipal) -> UserRead:
     """Return the account behind the access token."""
     return await service.get_current_user(session, principal)
+
+
+@router.patch("/me", summary="Change my account", responses=problem_responses(401, 403, 422))
+async def update_current_user(
+    body: UserSelfUpdate, session: SessionDep, principal: AccountHolder
+) -> UserRead:
+    """Change the language of the e-mails your account receives (it or en)."""
+    return await service.update_own_account(session, principal, body)
+
+
+@router.get(
+    "/me/notification-preferences",
+    summary="Read my notification preferences",
+    responses=problem_responses(401, 403),
+)
+async def get_notification_preferences(
+    session: SessionDep, principal: AccountHolder
+) -> NotificationPreferencesRead:
+    """List every kind of e-mail notice, whether you receive it and whether the law requires
+    it (a required one cannot be turned off), and the language of your e-mails."""
+    return await notifications.get_preferences(session, principal)
+
+
+@router.put(
+    "/me/notification-preferences",
+    summary="Change my notification preferences",
+    responses=problem_responses(401, 403, 422),
+)
+async def update_notification_preferences(
+    body: NotificationPreferencesUpdate, session: SessionDep, principal: AccountHolder
+) -> NotificationPreferencesRead:
+    """Replace the kinds of e-mail notice you do not want; a legally required kind (a
+    decision on the application, the grant or its revocation) is refused with 422."""
+    return await notifications.update_preferences(session, principal, body)
 
 
 # The path converter keeps /users/me its own route: /users/{user_id} without it also matched

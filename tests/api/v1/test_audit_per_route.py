@@ -640,6 +640,20 @@ async def _user_update(w: World) -> Request:
     return Request("PATCH", path, admin, json={"display_name": "Rinominato"}, headers=headers)
 
 
+async def _user_set_language(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    return Request(
+        "PATCH", "/api/v1/users/me", applicant, json={"language": "en"}, entity_id=str(applicant.id)
+    )
+
+
+async def _notification_preferences_update(w: World) -> Request:
+    officer = await w.actor("officer")
+    body = {"opted_out": ["new_claim"]}
+    path = "/api/v1/users/me/notification-preferences"
+    return Request("PUT", path, officer, json=body, entity_id=str(officer.id))
+
+
 async def _checkpoint_create(w: World) -> Request:
     admin = await w.actor("administrator")
     # The checkpoint is named by the sequence number it signs: the head before the request.
@@ -902,6 +916,8 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "user.password_change": _password_change,
     "user.create": _user_create,
     "user.update": _user_update,
+    "user.set_language": _user_set_language,
+    "notification_preferences.update": _notification_preferences_update,
     "client.create": _client_create,
     "audit_checkpoint.create": _checkpoint_create,
     "client.deactivate": _client_deactivate,
