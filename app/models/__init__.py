@@ -15,6 +15,7 @@ from app.models.auth import (
 )
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
+from app.models.document import Document, DocumentKind
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
@@ -46,6 +47,8 @@ __all__ = [
     "ClaimLine",
     "ClientAuthFailure",
     "District",
+    "Document",
+    "DocumentKind",
     "ExpenditureClaim",
     "IdempotencyKey",
     "Loan",
