@@ -279,9 +279,12 @@ class S3Storage:
                 if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     raise StoredFileMissing(key) from error
                 raise
-            async with got["Body"] as body:
-                while chunk := await body.read(READ_CHUNK_BYTES):
+            body = got["Body"]
+            try:
+                async for chunk in body.iter_chunks(READ_CHUNK_BYTES):
                     yield chunk
+            finally:
+                body.close()
 
     async def delete(self, key: str) -> None:
         async with self.client() as s3:

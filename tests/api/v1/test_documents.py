@@ -7,6 +7,7 @@ limit, without reading it), type detection, immutability after submission, visib
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import tracemalloc
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,7 +84,7 @@ def storage_settings(
             "s3_addressing_style": "path",
             "s3_server_side_encryption": "AES256",
             "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
+            "s3_secret_access_key": SecretStr("testing"),
         }
     )
 
@@ -512,8 +514,9 @@ class TestSubmission:
 
         dry = await docs.post(f"{path}/submit?dry_run=true", headers=await if_match())
         assert dry.status_code == 200, dry.text
-        found = [f for f in dry.json()["findings"] if f["rule"] == "required_documents_missing"]
-        assert found[0]["missing_kinds"] == ["budget"]
+        assert dry.json()["would_succeed"] is False
+        found = [f for f in dry.json()["violations"] if f["rule"] == "required_documents_missing"]
+        assert found[0]["figures"]["missing_kinds"] == ["budget"]
         refused = await docs.post(f"{path}/submit", headers=await if_match())
         assert refused.status_code == 409, refused.text
         assert refused.json()["rule"] == "required_documents_missing"
@@ -530,8 +533,8 @@ class TestSubmission:
             )
         )
         assert event is not None
-        assert event.after is not None
-        assert event.after["documents"] == [
+        after = json.loads(event.after) if isinstance(event.after, str) else event.after
+        assert after["documents"] == [
             {"id": made.json()["id"], "kind": "budget", "size_bytes": len(PDF), "sha256": sha(PDF)}
         ]
 
