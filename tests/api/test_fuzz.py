@@ -29,6 +29,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
@@ -36,6 +37,7 @@ from app.core.config import Settings
 from app.core.domain import (
     ApplicationStatus,
     DeclarationKind,
+    DocumentOwner,
     Instrument,
     LegalNature,
     MemberRole,
@@ -44,10 +46,13 @@ from app.core.domain import (
     PaymentKind,
     PledgeStatus,
 )
+from app.core.storage import storage_for
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.models import (
+    Document,
+    DocumentKind,
     Partnership,
     PartnershipMember,
     PaymentTerms,
@@ -150,6 +155,7 @@ def excused(response: httpx.Response | Any) -> str | None:
 _DIRECTORY = Path(tempfile.mkdtemp(prefix="wecare-fuzz-"))
 SETTINGS = Settings(
     database_url=f"sqlite+aiosqlite:///{_DIRECTORY / 'fuzz.sqlite3'}",
+    document_dir=_DIRECTORY / "documents",
     auth_failure_delay_seconds=0,  # refused credentials are answered at once
 )
 # The synchronous test client runs each request on a new event loop: no connection pooling.
@@ -317,6 +323,7 @@ async def _world(session: Any) -> dict[str, str]:
     # A signed checkpoint, so that the newest is a 200 and the list has a page to walk.
     await create_checkpoint(session, secret=SETTINGS.secret, issuer=SETTINGS.issuer)
     in_line = await first_come_in_line(session)  # submissions reach the reservations and list
+    decree = await _decree(session, w.measure.id, w.call.id)
     await session.flush()
     ids = {
         "programme_id": w.programme.id,
@@ -338,8 +345,45 @@ async def _world(session: Any) -> dict[str, str]:
         "payment_id": payment.id,
         "recovery_id": recovery.id,
         "subscription_id": hook.id,
+        "document_id": decree.id,
     }
     return {name: str(value) for name, value in ids.items()}
+
+
+async def _decree(session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UUID) -> Document:
+    """A call's decree, stored, so that reads and downloads reach a real file."""
+    kind = DocumentKind(
+        id=uuid.uuid4(),
+        measure_id=measure_id,
+        owner_type=DocumentOwner.CALL,
+        code="decree",
+        ordinal=1,
+        title_it="Determinazione",
+        title_en="Decree",
+        required=False,
+        media_types=["application/pdf"],
+    )
+    session.add(kind)
+    data = b"%PDF-1.7\n" + b"0" * 4000
+    document = Document(
+        id=uuid.uuid4(),
+        owner_type=DocumentOwner.CALL,
+        owner_id=call_id,
+        kind_id=kind.id,
+        kind=kind.code,
+        file_name="Determinazione n. 1.pdf",
+        storage_key=f"call/{call_id}/decree.pdf",
+        media_type="application/pdf",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by="system",
+        created_at=datetime.now(UTC),
+    )
+    session.add(document)
+    writer = await storage_for(SETTINGS).writer(document.storage_key, document.media_type)
+    await writer.write(data)
+    await writer.commit()
+    return document
 
 
 async def _prepare() -> tuple[str, dict[str, str]]:

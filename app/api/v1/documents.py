@@ -27,8 +27,9 @@ from app.api.etag import read_with_etag, remove
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
+from app.core.auth import Principal, Scope
 from app.core.config import Settings
-from app.core.errors import DocumentBodyInvalid, DocumentTooLarge
+from app.core.errors import DocumentBodyInvalid, DocumentTooLarge, InsufficientScope
 from app.core.storage import Storage, StorageWriter, content_disposition
 from app.schemas.document import DocumentQuery, DocumentRead, DocumentUploadTarget
 from app.schemas.page import Page
@@ -68,6 +69,20 @@ UPLOAD_BODY: dict[str, Any] = {
     }
 }
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+async def get_document_writer(principal: AuthenticatedPrincipal) -> Principal:
+    """A caller who may attach documents to something: applications:write (an applicant's
+    drafts) or calls:write (the region's calls and rankings); the owner decides further."""
+    if not (principal.has(Scope.APPLICATIONS_WRITE) or principal.has(Scope.CALLS_WRITE)):
+        raise InsufficientScope(
+            "Documents are attached with the scope applications:write or calls:write.",
+            required=[Scope.APPLICATIONS_WRITE, Scope.CALLS_WRITE],
+        )
+    return principal
+
+
+DocumentWriter = Annotated[Principal, Depends(get_document_writer)]
 
 
 def _etag(sha256: str) -> str:
@@ -215,12 +230,12 @@ def _upload_hash(request: Request, file_name: str, sha256: str) -> str:
     openapi_extra=target_query.openapi(**UPLOAD_BODY),
 )
 async def upload_document(
+    principal: DocumentWriter,
     request: Request,
     target: Annotated[DocumentUploadTarget, Depends(target_query)],
     session: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,
-    principal: AuthenticatedPrincipal,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Attach a file to a draft application or claim (its applicant), or to a call or
@@ -429,10 +444,10 @@ async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
 async def delete_document(
+    principal: DocumentWriter,
     document_id: DocumentId,
     request: Request,
     session: SessionDep,
-    principal: AuthenticatedPrincipal,
 ) -> Response:
     """Delete a document of a draft application or claim, or of a draft call (409 once
     submitted or published; If-Match required). The stored file goes after the commit."""

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -533,7 +533,8 @@ class TestSubmission:
             )
         )
         assert event is not None
-        after = json.loads(event.after) if isinstance(event.after, str) else event.after
+        assert event.after is not None
+        after = json.loads(event.after)
         assert after["documents"] == [
             {"id": made.json()["id"], "kind": "budget", "size_bytes": len(PDF), "sha256": sha(PDF)}
         ]
