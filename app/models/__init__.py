@@ -15,7 +15,7 @@ from app.models.auth import (
 )
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
-from app.models.document import Document, DocumentKind
+from app.models.document import Document, DocumentKind, DocumentRetention
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
@@ -49,6 +49,7 @@ __all__ = [
     "District",
     "Document",
     "DocumentKind",
+    "DocumentRetention",
     "ExpenditureClaim",
     "IdempotencyKey",
     "Loan",

@@ -19,6 +19,19 @@ from app.db.types import json_type, str_enum
 from app.models.mixins import IdMixin
 
 
+class DocumentRetention(IdMixin, Base):
+    """A programme's document retention, from its data: the years its documents are kept
+    after it closes; None (the default) never deletes them (structural-fund documents are
+    kept for years, and the WECARE source gives no term). Its own row, not a programme
+    column: what the documents need stays beside them."""
+
+    __tablename__ = "document_retention"
+    __table_args__ = (CheckConstraint("years IS NULL OR years >= 1", name="years_positive"),)
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), unique=True)
+    years: Mapped[int | None] = mapped_column(Integer)
+
+
 class DocumentKind(IdMixin, Base):
     """A kind of document a measure's data allows for one owner type: whether an
     application (or claim) must have one before it is submitted, how many, how large and

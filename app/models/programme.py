@@ -69,9 +69,6 @@ class Programme(IdMixin, TimestampsMixin, VersionedMixin, FundingCountersMixin, 
     approved_on: Mapped[date | None] = mapped_column(Date)
     principles: Mapped[list[dict[str, str]]] = mapped_column(json_type(), default=list)
     reference_data_version: Mapped[str | None] = mapped_column(String(40))
-    # Years its documents are kept after the programme closes; None: never deleted (the
-    # default: structural-fund documents are kept for years, and the source gives no term).
-    document_retention_years: Mapped[int | None] = mapped_column(Integer)
 
     total_budget: Mapped[Decimal] = mapped_column("total_budget_cents", Money)
     # Counters: sum of the measures' budgets, sum of active allocations, funded projects.

@@ -12,7 +12,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.db.driver import PreparedRead
 from app.db.types import cents
-from app.models.document import DocumentKind
+from app.models.document import DocumentKind, DocumentRetention
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories.paging import Order, keyset
@@ -183,3 +183,11 @@ async def list_document_kinds(session: AsyncSession, measure_id: uuid.UUID) -> l
         .order_by(DocumentKind.ordinal)
     )
     return list(rows)
+
+
+async def get_document_retention(
+    session: AsyncSession, programme_id: uuid.UUID
+) -> DocumentRetention | None:
+    return await session.scalar(
+        select(DocumentRetention).where(DocumentRetention.programme_id == programme_id)
+    )

@@ -30,7 +30,7 @@ from app.core.errors import (
 from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
-from app.models.document import DocumentKind
+from app.models.document import DocumentKind, DocumentRetention
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories import calls as call_repo
@@ -212,10 +212,14 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
             "approved_on": spec.approved_on,
             "principles": [p.model_dump() for p in spec.principles],
             "reference_data_version": data.data_version,
-            "document_retention_years": spec.document_retention_years,
             "total_budget": spec.total_budget,
             "measures_budget": budgeted,
         },
+    )
+    await loader.upsert(
+        DocumentRetention,
+        await repo.get_document_retention(loader.session, programme.id),
+        {"programme_id": programme.id, "years": spec.document_retention_years},
     )
     by_code = {m.code: m for m in measures}
     loaded: dict[str, Measure] = {}

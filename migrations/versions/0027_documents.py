@@ -3,9 +3,10 @@ programme's document retention.
 
 - ``document_kind``: per measure and owner type (application, claim, call, ranking).
 - ``document``: one stored file (its storage key, media type, size, SHA-256, uploader).
-- ``programme.document_retention_years``: null, the default, keeps documents for ever.
+- ``document_retention``: a programme's years of retention; null, the default, keeps its
+  documents for ever.
 
-New tables and a nullable column: nothing to carry over, the downgrade drops them.
+New tables only: nothing to carry over, the downgrade drops them.
 
 Revision ID: 0027
 Revises: 0025
@@ -29,8 +30,20 @@ OWNERS = "'application', 'claim', 'call', 'ranking'"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("programme") as batch:
-        batch.add_column(sa.Column("document_retention_years", sa.Integer(), nullable=True))
+    op.create_table(
+        "document_retention",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("programme_id", sa.Uuid(), nullable=False),
+        sa.Column("years", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "years IS NULL OR years >= 1", name=op.f("document_retention_years_positive_check")
+        ),
+        sa.ForeignKeyConstraint(
+            ["programme_id"], ["programme.id"], name=op.f("document_retention_programme_id_fkey")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("document_retention_pkey")),
+        sa.UniqueConstraint("programme_id", name=op.f("document_retention_programme_id_key")),
+    )
     op.create_table(
         "document_kind",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -49,10 +62,12 @@ def upgrade() -> None:
             f"owner_type IN ({OWNERS})", name=op.f("document_kind_document_kind_owner_check")
         ),
         sa.CheckConstraint(
-            "max_count IS NULL OR max_count >= 1", name=op.f("document_kind_max_count_positive_check")
+            "max_count IS NULL OR max_count >= 1",
+            name=op.f("document_kind_max_count_positive_check"),
         ),
         sa.CheckConstraint(
-            "max_bytes IS NULL OR max_bytes >= 1", name=op.f("document_kind_max_bytes_positive_check")
+            "max_bytes IS NULL OR max_bytes >= 1",
+            name=op.f("document_kind_max_bytes_positive_check"),
         ),
         sa.ForeignKeyConstraint(
             ["measure_id"], ["measure.id"], name=op.f("document_kind_measure_id_fkey")
@@ -99,5 +114,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("document")
     op.drop_table("document_kind")
-    with op.batch_alter_table("programme") as batch:
-        batch.drop_column("document_retention_years")
+    op.drop_table("document_retention")

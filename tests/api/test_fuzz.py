@@ -364,6 +364,7 @@ async def _decree(session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UU
         media_types=["application/pdf"],
     )
     session.add(kind)
+    await session.flush()
     data = b"%PDF-1.7\n" + b"0" * 4000
     document = Document(
         id=uuid.uuid4(),
