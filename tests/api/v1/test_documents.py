@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStatus, DocumentOwner
@@ -33,7 +34,7 @@ from app.main import create_app
 from app.models import AuditEvent, Document, DocumentKind
 from app.services import documents
 from tests.actors import Actor, make_organisation, tax_code, user_actor
-from tests.world import Budget, application, budget, open_window
+from tests.world import Budget, application, budget, funded, open_window
 
 DOCS = "/api/v1/documents"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n" + b"0" * 2000
@@ -629,3 +630,67 @@ class TestPrune:
         assert len(keys) == 1
         assert await count(session, Document) == 1
         assert await count(session, AuditEvent, action="document.prune") == 1
+
+
+class TestClaims:
+    async def test_a_claims_required_invoice_is_checked_hashed_and_fixed_at_submission(
+        self, docs: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        grant = await funded(session, code=f"C{uuid.uuid4().hex[:4]}", accept=True)
+        await kind(
+            session,
+            grant.world,
+            "invoice",
+            DocumentOwner.CLAIM,
+            ["application/pdf"],
+            required=True,
+        )
+        beneficiary = await user_actor(
+            session, settings, Role.APPLICANT, organisation_ids=[grant.organisation_id]
+        )
+        stranger = await user_actor(session, settings, Role.APPLICANT)
+        granted_on = clock.day_of(grant.allocation.granted_at)
+        body = {
+            "period_start": granted_on.isoformat(),
+            "period_end": clock.today().isoformat(),
+            "lines": [
+                {
+                    "cost_category": "staff",
+                    "amount": "100.00",
+                    "document_reference": "FATT-1",
+                    "spent_on": clock.today().isoformat(),
+                }
+            ],
+        }
+        made = await docs.post(
+            f"/api/v1/allocations/{grant.allocation.id}/claims",
+            json=body,
+            headers=beneficiary.headers,
+        )
+        assert made.status_code == 201, made.text
+        claim = f"/api/v1/claims/{made.json()['id']}"
+        target = f"owner_type=claim&owner_id={made.json()['id']}&kind=invoice"
+
+        async def submit() -> httpx.Response:
+            read = await docs.get(claim, headers=beneficiary.headers)
+            headers = {**beneficiary.headers, "If-Match": read.headers["etag"]}
+            return await docs.post(f"{claim}/submit", headers=headers)
+
+        refused = await submit()
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["missing_kinds"] == ["invoice"]
+        theirs = await upload(docs, stranger, target, "fattura.pdf", PDF)
+        assert theirs.status_code == 404
+        invoice = await upload(docs, beneficiary, target, "fattura n. 1.pdf", PDF)
+        assert invoice.status_code == 201, invoice.text
+        assert (await submit()).status_code == 200
+        event = await session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "claim.submit", AuditEvent.entity_id == made.json()["id"]
+            )
+        )
+        assert event is not None
+        assert event.after is not None
+        assert [d["sha256"] for d in json.loads(event.after)["documents"]] == [sha(PDF)]
+        late = await upload(docs, beneficiary, target, "fattura 2.pdf", PDF + b"2")
+        assert (late.status_code, late.json()["rule"]) == (409, "document_owner_locked")
