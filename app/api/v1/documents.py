@@ -25,7 +25,7 @@ from app.api.deps import (
 )
 from app.api.etag import read_with_etag, remove
 from app.api.idempotency import IdempotencyDep
-from app.api.problems import problem_responses
+from app.api.problems import problem_response, problem_responses
 from app.api.query import QueryModel
 from app.core.auth import Principal, Scope
 from app.core.config import Settings
@@ -366,10 +366,7 @@ _HEADER = {"schema": {"type": "string"}}
             "description": "S3 storage with WECARE_S3_PRESIGN_SECONDS: a presigned URL.",
             "headers": {"Location": _HEADER},
         },
-        416: {
-            "description": "The range starts past the end of the file.",
-            "headers": {"Content-Range": _HEADER},
-        },
+        416: {**problem_responses(416)[416], "headers": {"Content-Range": _HEADER}},
         **problem_responses(401, 403, 404, 422),
     },
     openapi_extra=OPTIONAL_AUTH,
@@ -409,7 +406,13 @@ async def _serve(
     if if_range is not None and if_range != headers["ETag"]:
         wanted = None  # the client's copy is another version: the whole file
     if wanted == "unsatisfiable":
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        return problem_response(
+            status=416,
+            slug="range_not_satisfiable",
+            detail=f"The range starts past the end of the file ({size} bytes).",
+            instance=request.url.path,
+            headers={"Content-Range": f"bytes */{size}"},
+        )
     status, first, last = 200, 0, size - 1
     if isinstance(wanted, tuple):
         status, (first, last) = 206, wanted

@@ -295,6 +295,7 @@ class TestUploadAndDownload:
         )
         assert past.status_code == 416
         assert past.headers["content-range"] == f"bytes */{len(PDF)}"
+        assert past.json()["rule"] == "range_not_satisfiable"
         stale = await docs.get(
             content,
             headers={**desk.applicant.headers, "Range": "bytes=0-3", "If-Range": '"other"'},
