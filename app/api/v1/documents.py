@@ -412,6 +412,7 @@ async def _serve(
             detail=f"The range starts past the end of the file ({size} bytes).",
             instance=request.url.path,
             headers={"Content-Range": f"bytes */{size}"},
+            extra={"rule": "range_not_satisfiable", "size_bytes": size},
         )
     status, first, last = 200, 0, size - 1
     if isinstance(wanted, tuple):
