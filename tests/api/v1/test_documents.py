@@ -400,7 +400,7 @@ class TestSizeLimits:
         assert r.json()["rule"] == "document_too_large"
         assert sent < LIMIT + 4 * len(chunk), sent  # read up to the limit, not the 2 GiB
         assert peak < 16 * 1024 * 1024, peak
-        assert elapsed < 20, elapsed
+        assert elapsed < 60, elapsed  # 4 s alone, 17 s on a loaded machine (tracemalloc on)
         assert await count(session, Document) == 0
         assert await stored_objects(docs_app.state.storage) == []
 
