@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from app.core.auth import CLIENT_GRANTABLE_SCOPES, Role
 from app.core.config import Settings, get_settings
 from app.core.errors import DomainError
 from app.core.logging import configure_logging
+from app.core.storage import storage_for
 from app.db import migrations, roles
 from app.db.session import Database, create_engine
 from app.services import (
@@ -36,6 +38,7 @@ from app.services import (
     clients,
     consistency,
     demo,
+    documents,
     email_worker,
     housekeeping,
     keys,
@@ -308,11 +311,52 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    keys: list[str] = []
+
     async def work(session: AsyncSession) -> str:
-        deleted = await housekeeping.prune(session, get_settings())
+        deleted = await housekeeping.prune(session, settings)
+        # Abandoned uploads only: documents of drafts untouched for the setting's delay.
+        # Nothing submitted, no call's or ranking's act (retention: README "Documents").
+        keys.extend(
+            await documents.prune_abandoned(
+                session, older_than=timedelta(days=settings.document_prune_after_days)
+            )
+        )
+        deleted["document"] = len(keys)
         return "deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items())
 
-    return _in_transaction(work)
+    status = _in_transaction(work)
+    if status == 0 and keys:  # the rows are gone (committed): now their files
+
+        async def drop() -> None:
+            storage = storage_for(settings)
+            for key in keys:
+                await storage.delete(key)
+
+        asyncio.run(drop())
+    return status
+
+
+def _documents_verify(args: argparse.Namespace) -> int:
+    """Re-hash every stored document; exit 1 naming each missing or differing file."""
+    settings = get_settings()
+
+    async def run() -> documents.Verification:
+        database = Database(create_engine(settings))
+        try:
+            async with database.session(write=False) as session:
+                return await documents.verify_stored(session, storage_for(settings))
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(run())
+    for line in found.problems:
+        print(f"DOCUMENT {line}", file=sys.stderr)  # noqa: T201
+    if found.problems:
+        return 1
+    print(f"{found.checked} documents: every stored file matches its SHA-256")  # noqa: T201
+    return 0
 
 
 def _lapse(args: argparse.Namespace) -> int:
@@ -637,6 +681,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="lapse every grant not accepted by its measure's deadline (audited; its money "
         "returns to the call); run it daily, as prune",
     ).set_defaults(handler=_lapse)
+    document_commands = commands.add_parser("documents", help="stored documents")
+    document_commands.add_subparsers(dest="documents", required=True).add_parser(
+        "verify", help="re-hash every stored document; name those missing or differing"
+    ).set_defaults(handler=_documents_verify)
     check = commands.add_parser("check", help="verify every budget counter against its rows")
     check.set_defaults(handler=_check)
 

@@ -34,10 +34,12 @@ from app.api.problems import (
     problem_responses,
     use_problem_media_type,
 )
+from app.api.v1.documents import MULTIPART_OVERHEAD_BYTES, UPLOAD_PATH
 from app.core import collector
 from app.core.config import Settings, get_settings
 from app.core.i18n import load_catalogues
 from app.core.logging import configure_logging
+from app.core.storage import storage_for
 from app.db.session import Database, create_engine
 from app.services.checkpoints import run_periodic_checkpoints
 from app.services.keys import PublicKeyCache, ensure_signing_key_at_start
@@ -204,6 +206,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.storage = storage_for(settings)
     app.state.key_cache = PublicKeyCache(settings.signing_key_cache_seconds, secret=settings.secret)
 
     install_problem_handlers(app)
@@ -218,7 +221,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Last added runs first. Outermost the request id, so that every response carries it;
     # then CORS, so that the last-resort 500 inside it is readable by a browser too.
     app.add_middleware(RefusalDelayMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # The upload streams to storage and checks its kind's limit itself; this bounds the
+        # multipart envelope around the largest file the service takes.
+        larger={("POST", UPLOAD_PATH): settings.document_max_bytes + MULTIPART_OVERHEAD_BYTES},
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(

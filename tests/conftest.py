@@ -241,12 +241,14 @@ async def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Keys are reloaded on every request so that rotation and retirement show at once.
     # Refused credential checks are answered at once (their delay has a test of its own).
     return Settings(
         database_url=database_url,
         max_body_bytes=64 * 1024,
+        # Documents go to a directory of the run's own, never the checkout's ./var/.
+        document_dir=tmp_path_factory.mktemp("documents"),
         signing_key_cache_seconds=0,
         auth_failure_delay_seconds=0,
     )

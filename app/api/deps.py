@@ -60,12 +60,24 @@ def is_dry_run(request: Request) -> bool:
         return False  # the route answers 422
 
 
+def streams_before_writing(request: Request) -> bool:
+    """A route that reads, then streams a body, then writes in a session of its own (the
+    document upload): its request session only reads, so that no write transaction (on
+    SQLite, the database's write lock) is held while the bytes arrive."""
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return bool(getattr(endpoint, "streams_before_writing", False))
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, before the response.
     A dry run reads as a GET does (PostgreSQL: autocommit, no BEGIN/COMMIT; SQLite: BEGIN,
     not BEGIN IMMEDIATE, so no write lock): it locks nothing and writes nothing."""
     database: Database = request.app.state.database
-    write = request.method not in SAFE_METHODS and not is_dry_run(request)
+    write = (
+        request.method not in SAFE_METHODS
+        and not is_dry_run(request)
+        and not streams_before_writing(request)
+    )
     async with database.session(write=write) as session:
         yield session
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import SessionDep
 from app.api.etag import etag_of
@@ -47,15 +48,23 @@ class Idempotency:
         )
         return hashlib.sha256(material).hexdigest()
 
-    async def replay(self, principal: Principal) -> Response | None:
-        """The stored response when this is a retry, else None (go on and act)."""
+    async def replay(
+        self,
+        principal: Principal,
+        *,
+        session: AsyncSession | None = None,
+        request_hash: str | None = None,
+    ) -> Response | None:
+        """The stored response when this is a retry, else None (go on and act).
+        ``session`` and ``request_hash``: a streamed upload's own write session and the
+        hash of what it received (its body is never held whole)."""
         if self.key is None:
             return None
         stored = await service.recall(
-            self.session,
+            session or self.session,
             actor=principal.actor,
             key=self.key,
-            request_hash=await self._request_hash(),
+            request_hash=request_hash or await self._request_hash(),
         )
         if stored is None:
             return None
@@ -71,6 +80,8 @@ class Idempotency:
         *,
         status: int = 201,
         headers: dict[str, str] | None = None,
+        session: AsyncSession | None = None,
+        request_hash: str | None = None,
     ) -> Response:
         """The response with the created resource's ETag, stored under the key in the
         request's transaction (a replay carries the same ETag, ready for If-Match)."""
@@ -78,10 +89,10 @@ class Idempotency:
         headers = {**(headers or {}), "ETag": etag_of(body)}
         if self.key is not None:
             await service.remember(
-                self.session,
+                session or self.session,
                 actor=principal.actor,
                 key=self.key,
-                request_hash=await self._request_hash(),
+                request_hash=request_hash or await self._request_hash(),
                 response=service.StoredResponse(status, text, headers),
             )
         return Response(text, status_code=status, headers=headers, media_type="application/json")

@@ -310,21 +310,30 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed."""
+    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    ``larger``: (method, path) pairs with a limit of their own: the document upload, which
+    streams its body to storage and checks its kind's limit as it reads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        larger: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = msg(
-            "The request body exceeds the limit of {max_bytes} bytes.", max_bytes=self.max_bytes
-        )
+        limit = self.larger.get((scope["method"], scope["path"]), self.max_bytes)
+        detail = msg("The request body exceeds the limit of {max_bytes} bytes.", max_bytes=limit)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             response = problem_response(
                 status=413,
                 language=language_of(scope),
@@ -340,7 +349,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # An HTTPException passes through FastAPI's body parsing untouched
                     # and is rendered by the problem handler.
                     raise HTTPException(413, detail=detail)

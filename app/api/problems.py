@@ -358,6 +358,8 @@ _DESCRIPTIONS = {
     409: "The request conflicts with the current state of the programme.",
     412: "The If-Match precondition failed.",
     413: "The request body is too large.",
+    415: "The document's content is not a type its kind allows, or not its extension's.",
+    416: "The requested range is not satisfiable.",
     422: "The request is not valid.",
     428: "An If-Match header is required.",
     500: "Unexpected server error (quote the X-Request-ID).",

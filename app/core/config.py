@@ -156,6 +156,40 @@ class Settings(BaseSettings):
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    # Documents (README "Documents").
+    document_storage: Literal["local", "s3"] = "local"
+    document_dir: Path = Field(
+        default=Path("./var/documents"), description="local storage: the files' directory."
+    )
+    document_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="The global cap of one uploaded file; a kind's own limit may be lower.",
+    )
+    document_prune_after_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="`wecare prune` removes documents of draft applications and claims left "
+        "untouched this long (abandoned uploads).",
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "eu-south-1"
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "auto"
+    s3_server_side_encryption: Literal["", "AES256", "aws:kms"] = ""
+    s3_sse_kms_key_id: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_presign_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="S3: > 0 answers a download with a redirect to a presigned URL valid "
+        "this long; 0 streams the bytes through the service.",
+    )
+
     # Operations: logs and metrics (README "Logs and metrics").
     log_format: LogFormat | None = Field(
         default=None, description="json or text; unset: json in production, text otherwise."
@@ -211,6 +245,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> Settings:
+        if self.document_storage == "s3" and not self.s3_bucket:
+            raise ValueError("WECARE_DOCUMENT_STORAGE=s3 needs WECARE_S3_BUCKET")
+        return self
 
     @model_validator(mode="after")
     def _metrics_token_when_bearer(self) -> Settings:

@@ -210,3 +210,13 @@ class LineOutcome(StrEnum):
     ACCEPTED = "accepted"
     CUT = "cut"  # accepted less an amount, with a reason
     REFUSED = "refused"  # nothing accepted, with a reason
+
+
+class DocumentOwner(StrEnum):
+    """What a document belongs to (issue 19). Call and ranking documents (decrees) are
+    public; the others are seen as their owner is."""
+
+    APPLICATION = "application"
+    CLAIM = "claim"
+    CALL = "call"
+    RANKING = "ranking"

@@ -796,3 +796,52 @@ class WebhookEventNotVisible(DomainError):
 
     status = 403
     rule = "webhook_event_not_visible"
+
+
+# Documents (issue 19).
+class DocumentTooLarge(DomainError):
+    status = 413
+    rule = "document_too_large"
+    title = "The document is larger than its kind allows"
+
+
+class DocumentTypeNotAllowed(DomainError):
+    status = 415
+    rule = "document_type_not_allowed"
+    title = "The document's content is not a type its kind allows"
+
+
+class DocumentExtensionMismatch(DomainError):
+    status = 415
+    rule = "document_extension_mismatch"
+    title = "The file name's extension does not match the document's content"
+
+
+class DocumentKindUnknown(DomainError):
+    status = 422
+    rule = "document_kind_unknown"
+    title = "The owner's measure has no such kind of document"
+
+
+class DocumentCountReached(DomainError):
+    status = 409
+    rule = "document_count_reached"
+    title = "The owner already has as many documents of this kind as allowed"
+
+
+class DocumentOwnerLocked(DomainError):
+    status = 409
+    rule = "document_owner_locked"
+    title = "The owner is submitted: its documents can no longer change"
+
+
+class RequiredDocumentsMissing(DomainError):
+    status = 409
+    rule = "required_documents_missing"
+    title = "Required documents are missing"
+
+
+class DocumentBodyInvalid(DomainError):
+    status = 422
+    rule = "document_body_invalid"
+    title = "The upload is not a multipart/form-data body with one file"

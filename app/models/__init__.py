@@ -15,6 +15,7 @@ from app.models.auth import (
 )
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
+from app.models.document import Document, DocumentKind, DocumentRetention
 from app.models.idempotency import IdempotencyKey
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.notification import EmailDelivery, NotificationOptOut
@@ -47,6 +48,9 @@ __all__ = [
     "ClaimLine",
     "ClientAuthFailure",
     "District",
+    "Document",
+    "DocumentKind",
+    "DocumentRetention",
     "EmailDelivery",
     "ExpenditureClaim",
     "IdempotencyKey",

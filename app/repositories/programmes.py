@@ -12,6 +12,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.db.driver import PreparedRead
 from app.db.types import cents
+from app.models.document import DocumentKind, DocumentRetention
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories.paging import Order, keyset
@@ -173,3 +174,20 @@ async def get_thematic_area(
 
 async def get_payment_terms(session: AsyncSession, measure_id: uuid.UUID) -> PaymentTerms | None:
     return await session.scalar(select(PaymentTerms).where(PaymentTerms.measure_id == measure_id))
+
+
+async def list_document_kinds(session: AsyncSession, measure_id: uuid.UUID) -> list[DocumentKind]:
+    rows = await session.scalars(
+        select(DocumentKind)
+        .where(DocumentKind.measure_id == measure_id)
+        .order_by(DocumentKind.ordinal)
+    )
+    return list(rows)
+
+
+async def get_document_retention(
+    session: AsyncSession, programme_id: uuid.UUID
+) -> DocumentRetention | None:
+    return await session.scalar(
+        select(DocumentRetention).where(DocumentRetention.programme_id == programme_id)
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
@@ -19,6 +20,7 @@ from app.core.domain import (
     ApplicantForm,
     CallStatus,
     DeMinimisRegulation,
+    DocumentOwner,
     Fund,
     GracePayment,
     Instrument,
@@ -275,6 +277,45 @@ class PaymentTermsSpec(_Spec):
         return self
 
 
+# The media types a document kind may allow: those the service can recognise from the
+# content (app/services/document_types.py), no others.
+DocumentMediaType = Literal[
+    "application/pdf",
+    "application/pkcs7-mime",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "text/csv",
+]
+
+
+class DocumentKindSpec(_Spec):
+    """A kind of document a measure's applications, claims, calls or rankings carry (issue
+    19). A null count or size: not given by the source (no limit but the service's cap)."""
+
+    code: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9_]+$")
+    owner: DocumentOwner
+    title: Text
+    required: bool = Field(
+        default=False, description="An application or claim is not submitted without one."
+    )
+    max_count: int | None = Field(default=None, ge=1, le=1000)
+    max_bytes: int | None = Field(default=None, ge=1)
+    media_types: list[DocumentMediaType] = Field(min_length=1)
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _required_for_filed_owners(self) -> DocumentKindSpec:
+        if self.required and self.owner not in (DocumentOwner.APPLICATION, DocumentOwner.CLAIM):
+            raise ValueError(
+                f"document kind {self.code}: only application and claim kinds "
+                "can be required (they are checked at submission)"
+            )
+        return self
+
+
 class MeasureSpec(_Spec):
     code: str = Code
     fund: Fund
@@ -311,6 +352,12 @@ class MeasureSpec(_Spec):
         "categories; absent: none given.",
     )
 
+    document_kinds: list[DocumentKindSpec] = Field(
+        default_factory=list,
+        description="The documents its applications, claims, calls and rankings carry; "
+        "none: no document can be uploaded to them.",
+    )
+
     instrument: Instrument = Instrument.GRANT
     mixed_terms: MixedTerms | None = Field(
         default=None, description="A mixed instrument's terms (required for one, else none)."
@@ -320,6 +367,13 @@ class MeasureSpec(_Spec):
         description="The EU, national and regional shares; null: not given by the source "
         "(the region sets them, PATCH /api/v1/measures/{id}; a reload keeps what it set).",
     )
+
+    @model_validator(mode="after")
+    def _unique_document_kinds(self) -> MeasureSpec:
+        seen = [(k.owner, k.code) for k in self.document_kinds]
+        if len(set(seen)) != len(seen):
+            raise ValueError(f"measure {self.code}: document kinds repeat an owner and code")
+        return self
 
     @model_validator(mode="after")
     def _gber_article_for_block_exemption(self) -> MeasureSpec:
@@ -429,6 +483,13 @@ class ProgrammeSpec(_Spec):
     legal_basis: str = Field(min_length=1, max_length=1000)
     approved_on: date | None = None
     principles: list[Text] = Field(default_factory=list)
+    document_retention_years: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Years the documents are kept after the programme closes; null (the "
+        "default): never deleted.",
+    )
     measures: list[MeasureSpec] = Field(min_length=1)
     calls: list[CallSpec] = Field(default_factory=list)
 

@@ -16,6 +16,7 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     CallStatus,
+    DocumentOwner,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -54,7 +55,7 @@ from app.schemas.application import (
 from app.schemas.common import ReadJson, read_json
 from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
-from app.services import audit, first_come
+from app.services import audit, document_rules, first_come
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -199,6 +200,14 @@ def _require_acts_for(principal: Principal, lead: uuid.UUID) -> None:
         return
     if principal.role is not Role.APPLICANT or lead not in principal.organisation_ids:
         raise Forbidden(msg("Only the applicant's lead organisation may do this."))
+
+
+async def require_lead(
+    session: AsyncSession, principal: Principal, application: Application
+) -> None:
+    """403 unless the caller acts for the applicant's lead (or is an administrator)."""
+    lead, _ = await _applicant_organisations(session, application)
+    _require_acts_for(principal, lead)
 
 
 async def _resolve_line(
@@ -547,6 +556,11 @@ async def _check_submission(
         findings.extend(
             await _check_participation(session, application, call, applicant, rules.limits)
         )
+    missing = await document_rules.missing_required(
+        session, DocumentOwner.APPLICATION, application.id, application.measure_id
+    )
+    if missing is not None:
+        findings.append(missing)
     return findings
 
 
@@ -655,13 +669,19 @@ async def move_application(
         await first_come.reserve_on_submit(session, call, application)
     elif call is not None and transition.target in _RELEASING:
         await first_come.release_on_exit(session, call, application)
+    after = audit.snapshot(application)
+    if action == "submit":
+        # The documents as submitted: their hashes are in the chained trail from now on.
+        after["documents"] = await document_rules.submitted_documents(
+            session, DocumentOwner.APPLICATION, application.id
+        )
     await audit.record(
         session,
         action=f"application.{action}",
         entity_type="application",
         entity_id=application.id,
         before=before,
-        after=audit.snapshot(application),
+        after=after,
     )
     return application
 

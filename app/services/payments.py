@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.auth import Principal
-from app.core.domain import AllocationStatus, ClaimStatus, LineOutcome, PaymentKind
+from app.core.domain import (
+    AllocationStatus,
+    ClaimStatus,
+    DocumentOwner,
+    LineOutcome,
+    PaymentKind,
+)
 from app.core.errors import (
     AcceptanceDeadlinePassed,
     AdvanceShareExceeded,
@@ -78,7 +84,7 @@ from app.schemas.payment import (
     PaymentQuery,
     PaymentRead,
 )
-from app.services import audit, first_come, grant_act, loans
+from app.services import audit, document_rules, first_come, grant_act, loans
 from app.services.paging import SortKey
 
 CENT = Decimal("0.01")
@@ -173,6 +179,13 @@ async def _as_beneficiary(
         raise Forbidden(
             msg("Only a user of the beneficiary organisation may {action}.", action=action)
         )
+
+
+async def require_beneficiary(
+    session: AsyncSession, principal: Principal, allocation: Allocation
+) -> None:
+    """403 unless the caller acts for the grant's beneficiary (documents of its claims)."""
+    await _as_beneficiary(session, allocation, principal, "attach documents to its claims")
 
 
 def _must_be_active(allocation: Allocation, attempted: str) -> None:
@@ -464,6 +477,11 @@ async def submit_claim(
     if claim.status != ClaimStatus.DRAFT:
         raise ClaimNotDraft(msg("The claim is already submitted."), status=claim.status)
     _open_for_funding(allocation, "claim")
+    missing = await document_rules.missing_required(
+        session, DocumentOwner.CLAIM, claim.id, allocation.measure_id
+    )
+    if missing is not None:
+        raise missing
     before = audit.snapshot(claim)
     if not await repo.submit_claim(session, claim.id, at=datetime.now(UTC), by=principal.actor):
         raise ClaimNotDraft(msg("The claim was submitted meanwhile."), status=ClaimStatus.SUBMITTED)
@@ -487,7 +505,12 @@ async def submit_claim(
         entity_type="expenditure_claim",
         entity_id=claim.id,
         before=before,
-        after=audit.snapshot(claim),
+        after={
+            **audit.snapshot(claim),
+            "documents": await document_rules.submitted_documents(
+                session, DocumentOwner.CLAIM, claim.id
+            ),
+        },
     )
     return claim
 

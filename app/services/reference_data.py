@@ -31,6 +31,7 @@ from app.core.i18n import msg
 from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
+from app.models.document import DocumentKind, DocumentRetention
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories import calls as call_repo
@@ -240,6 +241,11 @@ async def load_reference_data(session: AsyncSession, data: ReferenceDataFile) ->
             "measures_budget": budgeted,
         },
     )
+    await loader.upsert(
+        DocumentRetention,
+        await repo.get_document_retention(loader.session, programme.id),
+        {"programme_id": programme.id, "years": spec.document_retention_years},
+    )
     by_code = {m.code: m for m in measures}
     loaded: dict[str, Measure] = {}
     lines: dict[tuple[str, int], MeasureLine] = {}
@@ -393,6 +399,30 @@ async def write_measure(
             "cost_categories": list(terms.cost_categories),
             "recovery_days": terms.recovery_days,
         },
+    )
+    await loader.upsert_children(
+        DocumentKind,
+        lambda: repo.list_document_kinds(loader.session, measure.id),
+        lambda row: (row.owner_type, row.code),
+        (
+            (
+                (kind.owner, kind.code),
+                {
+                    "measure_id": measure.id,
+                    "owner_type": kind.owner,
+                    "code": kind.code,
+                    "ordinal": ordinal,
+                    "title_it": kind.title.it,
+                    "title_en": kind.title.en,
+                    "required": kind.required,
+                    "max_count": kind.max_count,
+                    "max_bytes": kind.max_bytes,
+                    "media_types": list(kind.media_types),
+                    "note": kind.note,
+                },
+            )
+            for ordinal, kind in enumerate(spec.document_kinds, start=1)
+        ),
     )
     return measure
 

@@ -33,6 +33,9 @@ PLEDGE_READERS = frozenset({"administrator", "officer", "client"})
 PLEDGE_WRITERS = frozenset({"administrator", "client"})
 # Administrators and partner clients holding webhooks:write (a client: its own only).
 WEBHOOK_OWNERS = frozenset({"administrator", "client"})
+# Documents: applicants attach to their drafts, the region to calls and rankings (the owner
+# decides further: another party's owner is 404, a submitted one 409).
+DOCUMENT_WRITERS = frozenset({"administrator", "officer", "applicant"})
 # OAuth endpoints authenticate the client itself (Basic or client_secret_post), never a
 # bearer token: without client credentials every caller is refused.
 CLIENT_CREDENTIALS = "client-credentials"
@@ -318,6 +321,15 @@ ROUTES: dict[tuple[str, str], Route] = {
         WEBHOOK_OWNERS, changed("webhook_subscription.replay")
     ),
     ("GET", "/api/v1/webhooks/subscriptions/{subscription_id}/attempts"): Route(WEBHOOK_OWNERS),
+    # Documents (issue 19): reads follow the owner's visibility (a call's or ranking's acts
+    # are public); the upload and the deletion need applications:write or calls:write.
+    ("POST", "/api/v1/documents"): Route(DOCUMENT_WRITERS, made("document.upload")),
+    ("GET", "/api/v1/documents"): Route(PUBLIC),
+    ("GET", "/api/v1/documents/{document_id}"): Route(PUBLIC),
+    ("GET", "/api/v1/documents/{document_id}/content"): Route(PUBLIC),
+    ("DELETE", "/api/v1/documents/{document_id}"): Route(
+        DOCUMENT_WRITERS, changed("document.delete")
+    ),
 }
 
 

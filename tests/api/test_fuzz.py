@@ -29,6 +29,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.auth import FIRST_PARTY_CLIENT_ID, ROLE_SCOPES, Principal, Role
@@ -36,6 +37,7 @@ from app.core.config import Settings
 from app.core.domain import (
     ApplicationStatus,
     DeclarationKind,
+    DocumentOwner,
     Instrument,
     LegalNature,
     MemberRole,
@@ -44,10 +46,13 @@ from app.core.domain import (
     PaymentKind,
     PledgeStatus,
 )
+from app.core.storage import storage_for
 from app.db import migrations
 from app.db.session import Database, create_engine
 from app.main import create_app
 from app.models import (
+    Document,
+    DocumentKind,
     Partnership,
     PartnershipMember,
     PaymentTerms,
@@ -93,7 +98,10 @@ _SPARE: list[str] = []
 # document cannot state. Validation that JSON Schema cannot express: cross-field rules
 # (value_error: an end before its start, requested above the total cost) and check digits
 # (a tax code or VAT number of the right form whose control character is wrong).
-BEYOND_JSON_SCHEMA = {"value_error", "invalid_tax_code", "invalid_vat_number"}
+# And a string of whitespace only ("\u0085"): it meets minLength, but request bodies strip
+# their strings (app.schemas.common.Input), and empty it is too short; a schema-valid body can
+# be refused with string_too_short for no other reason.
+BEYOND_JSON_SCHEMA = {"value_error", "invalid_tax_code", "invalid_vat_number", "string_too_short"}
 # Rules of the programme that answer 422 to well-formed data: they judge it against the
 # rows it names, which a schema cannot know.
 RULES_ON_THE_DATA = {
@@ -151,6 +159,7 @@ def excused(response: httpx.Response | Any) -> str | None:
 _DIRECTORY = Path(tempfile.mkdtemp(prefix="wecare-fuzz-"))
 SETTINGS = Settings(
     database_url=f"sqlite+aiosqlite:///{_DIRECTORY / 'fuzz.sqlite3'}",
+    document_dir=_DIRECTORY / "documents",
     auth_failure_delay_seconds=0,  # refused credentials are answered at once
 )
 # The synchronous test client runs each request on a new event loop: no connection pooling.
@@ -318,6 +327,7 @@ async def _world(session: Any) -> dict[str, str]:
     # A signed checkpoint, so that the newest is a 200 and the list has a page to walk.
     await create_checkpoint(session, secret=SETTINGS.secret, issuer=SETTINGS.issuer)
     in_line = await first_come_in_line(session)  # submissions reach the reservations and list
+    decree = await _decree(session, w.measure.id, w.call.id)
     await session.flush()
     ids = {
         "programme_id": w.programme.id,
@@ -339,8 +349,46 @@ async def _world(session: Any) -> dict[str, str]:
         "payment_id": payment.id,
         "recovery_id": recovery.id,
         "subscription_id": hook.id,
+        "document_id": decree.id,
     }
     return {name: str(value) for name, value in ids.items()}
+
+
+async def _decree(session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UUID) -> Document:
+    """A call's decree, stored, so that reads and downloads reach a real file."""
+    kind = DocumentKind(
+        id=uuid.uuid4(),
+        measure_id=measure_id,
+        owner_type=DocumentOwner.CALL,
+        code="decree",
+        ordinal=1,
+        title_it="Determinazione",
+        title_en="Decree",
+        required=False,
+        media_types=["application/pdf"],
+    )
+    session.add(kind)
+    await session.flush()
+    data = b"%PDF-1.7\n" + b"0" * 4000
+    document = Document(
+        id=uuid.uuid4(),
+        owner_type=DocumentOwner.CALL,
+        owner_id=call_id,
+        kind_id=kind.id,
+        kind=kind.code,
+        file_name="Determinazione n. 1.pdf",
+        storage_key=f"call/{call_id}/decree.pdf",
+        media_type="application/pdf",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by="system",
+        created_at=datetime.now(UTC),
+    )
+    session.add(document)
+    writer = await storage_for(SETTINGS).writer(document.storage_key, document.media_type)
+    await writer.write(data)
+    await writer.commit()
+    return document
 
 
 async def _prepare() -> tuple[str, dict[str, str]]:

@@ -11,6 +11,7 @@ from app.api.v1 import (
     calls,
     clients,
     districts,
+    documents,
     loans,
     measures,
     oauth,
@@ -55,5 +56,6 @@ for module in (
     users,
     clients,
     webhooks,
+    documents,
 ):
     router.include_router(module.router)

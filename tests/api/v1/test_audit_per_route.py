@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
-from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus
-from app.models import AuditEvent, AuditHead
+from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, DocumentOwner
+from app.models import AuditEvent, AuditHead, DocumentKind
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -119,6 +119,7 @@ class Request:
     actor: Actor | None
     json: Any = None
     form: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     expect: int = 200
     entity_id: str | None = None
@@ -869,6 +870,51 @@ async def _webhook_replay(w: World) -> Request:
     return Request("POST", f"{path}/replay", admin, json={"from_sequence": 1}, headers=headers)
 
 
+DOCS = "/api/v1/documents"
+PDF = b"%PDF-1.7\n" + b"0" * 100
+
+
+async def _document_target(w: World) -> tuple[Actor, str]:
+    """A draft application of the applicant's, whose measure allows a PDF annex."""
+    application = await w.application(ApplicationStatus.DRAFT, ApplicationStage.SINGLE)
+    world = await w.budget()
+    w.session.add(
+        DocumentKind(
+            id=uuid.uuid4(),
+            measure_id=world.measure.id,
+            owner_type=DocumentOwner.APPLICATION,
+            code="annex",
+            ordinal=1,
+            title_it="Allegato",
+            title_en="Annex",
+            required=False,
+            media_types=["application/pdf"],
+        )
+    )
+    await w.session.flush()
+    query = f"owner_type=application&owner_id={application}&kind=annex"
+    return await w.actor("applicant"), query
+
+
+async def _document_upload(w: World) -> Request:
+    applicant, query = await _document_target(w)
+    files = {"file": ("allegato.pdf", PDF)}
+    return Request("POST", f"{DOCS}?{query}", applicant, files=files, expect=201)
+
+
+async def _document_delete(w: World) -> Request:
+    applicant, query = await _document_target(w)
+    made = await w.client.post(
+        f"{DOCS}?{query}", files={"file": ("a.pdf", PDF)}, headers=applicant.headers
+    )
+    assert made.status_code == 201, made.text
+    path = f"{DOCS}/{made.json()['id']}"
+    headers = await w.etag(path, applicant)
+    return Request(
+        "DELETE", path, applicant, headers=headers, expect=204, entity_id=made.json()["id"]
+    )
+
+
 S, PRE = ApplicationStatus, ApplicationStage.PRELIMINARY
 ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "programme.create": _programme_create,
@@ -936,6 +982,8 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "webhook_subscription.delete": _webhook_delete,
     "webhook_subscription.rotate_secret": _webhook_rotate,
     "webhook_subscription.replay": _webhook_replay,
+    "document.upload": _document_upload,
+    "document.delete": _document_delete,
 }
 # Every change's event and the changes that write none, as tests/api/routes.py lists them.
 CASES: dict[tuple[str, str], Event] = {k: r.event for k, r in ROUTES.items() if r.event}
@@ -943,7 +991,7 @@ EXEMPT: dict[tuple[str, str], str] = {k: r.no_event for k, r in ROUTES.items() i
 # Events that carry no entity snapshot at all (a session is not an entity's state).
 NO_STATE = frozenset({"auth.login", "auth.refresh", "auth.logout", "token.revoke"})
 # Events of a deletion: the state before, nothing after.
-DELETIONS = frozenset({"review.unassign", "webhook_subscription.delete"})
+DELETIONS = frozenset({"review.unassign", "webhook_subscription.delete", "document.delete"})
 
 
 def test_every_mutating_route_has_a_case_or_a_reason(app: FastAPI) -> None:
@@ -983,7 +1031,12 @@ async def test_the_route_writes_exactly_one_event(
 
     headers = {**(request.actor.headers if request.actor else {}), **request.headers}
     response = await client.request(
-        request.method, request.path, json=request.json, data=request.form, headers=headers
+        request.method,
+        request.path,
+        json=request.json,
+        data=request.form,
+        files=request.files,
+        headers=headers,
     )
 
     assert response.status_code == request.expect, response.text

@@ -23,6 +23,7 @@ from app.core.domain import (
     ApplicationStatus,
     DeclarationKind,
     DeMinimisRegulation,
+    DocumentOwner,
     LegalNature,
     MemberRole,
     MemberStatus,
@@ -30,6 +31,8 @@ from app.core.domain import (
     PledgeStatus,
 )
 from app.models import (
+    Document,
+    DocumentKind,
     Loan,
     LoanInstalment,
     Partnership,
@@ -154,7 +157,46 @@ async def world(
         "programme_id": w.programme.id,
         **await _after_the_grant(client, session, admin),
         **await _webhooks(client, session, admin),
+        **await _documents(session, w.measure.id, w.call.id),
     }
+
+
+async def _documents(
+    session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UUID
+) -> dict[str, Any]:
+    """ROWS documents of the call (their rows: the list reads no file)."""
+    kind = DocumentKind(
+        id=uuid.uuid4(),
+        measure_id=measure_id,
+        owner_type=DocumentOwner.CALL,
+        code="decree",
+        ordinal=1,
+        title_it="Determinazione",
+        title_en="Decree",
+        required=False,
+        media_types=["application/pdf"],
+    )
+    session.add(kind)
+    await session.flush()
+    for n in range(ROWS):
+        session.add(
+            Document(
+                id=uuid.uuid4(),
+                owner_type=DocumentOwner.CALL,
+                owner_id=call_id,
+                kind_id=kind.id,
+                kind="decree",
+                file_name=f"Determinazione {n}.pdf",
+                storage_key=f"call/{call_id}/{n}.pdf",
+                media_type="application/pdf",
+                size_bytes=10,
+                sha256=f"{n:064x}",
+                uploaded_by="system",
+                created_at=datetime.now(UTC) + timedelta(microseconds=n),
+            )
+        )
+    await session.flush()
+    return {"documents_owner": {"owner_type": "call", "owner_id": str(call_id)}}
 
 
 async def _after_the_grant(
@@ -302,7 +344,10 @@ LISTS = {
     "/api/v1/recoveries/{recovery_id}/receipts",
     "/api/v1/webhooks/subscriptions",
     "/api/v1/webhooks/subscriptions/{subscription_id}/attempts",
+    "/api/v1/documents",
 }
+# Lists that name their owner in the query string: the world's parameters for them.
+OWNER_QUERIES = {"/api/v1/documents": "documents_owner"}
 
 
 def test_every_list_is_measured(app: FastAPI) -> None:
@@ -319,8 +364,9 @@ async def test_queries_do_not_grow_with_the_page_size(
         costs, sizes = [], []
         for limit in (1, 3, 100):
             with counting(connection) as statements:
+                owner = world[OWNER_QUERIES[template]] if template in OWNER_QUERIES else {}
                 response = await client.get(
-                    path, params={"limit": limit}, headers=world["admin"].headers
+                    path, params={**owner, "limit": limit}, headers=world["admin"].headers
                 )
             assert response.status_code == 200, f"{path}: {response.text}"
             sizes.append(len(response.json()["items"]))
