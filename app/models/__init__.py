@@ -16,6 +16,12 @@ from app.models.auth import (
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
 from app.models.idempotency import IdempotencyKey
+from app.models.indicator import (
+    Indicator,
+    IndicatorTargets,
+    MonitoringReport,
+    ProjectSchedule,
+)
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.organisation import Organisation, Partnership, PartnershipMember
 from app.models.payment import (
@@ -48,6 +54,8 @@ __all__ = [
     "District",
     "ExpenditureClaim",
     "IdempotencyKey",
+    "Indicator",
+    "IndicatorTargets",
     "Loan",
     "LoanInstalment",
     "LoanRepayment",
@@ -55,6 +63,7 @@ __all__ = [
     "Measure",
     "MeasureLine",
     "MeasurePhase",
+    "MonitoringReport",
     "OAuthClient",
     "Organisation",
     "OutboxMessage",
@@ -64,6 +73,7 @@ __all__ = [
     "PaymentTerms",
     "Pledge",
     "Programme",
+    "ProjectSchedule",
     "Ranking",
     "RankingEntry",
     "Recovery",

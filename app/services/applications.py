@@ -53,7 +53,7 @@ from app.schemas.application import (
 from app.schemas.common import ReadJson, read_json
 from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
-from app.services import audit, first_come
+from app.services import audit, first_come, indicator_rules
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -176,6 +176,15 @@ async def get_application(
     if row is None:
         raise NotFound(f"No application {application_id}.")
     return read_json(application_item(row))
+
+
+async def require_lead(
+    session: AsyncSession, application: Application, principal: Principal
+) -> None:
+    """Refuse (403) anyone but the applicant's lead organisation's users (or an
+    administrator)."""
+    lead, _ = await _applicant_organisations(session, application)
+    _require_acts_for(principal, lead)
 
 
 async def _applicant_organisations(
@@ -499,6 +508,12 @@ async def _check_submission(
         findings.extend(
             await _check_participation(session, application, call, applicant, rules.limits)
         )
+    if (
+        targets := await indicator_rules.missing_targets(
+            session, application.id, application.measure_id
+        )
+    ) is not None:
+        findings.append(targets)
     return findings
 
 
