@@ -90,6 +90,12 @@ def indicator_read(indicator: Indicator) -> IndicatorRead:
     )
 
 
+def _state(row: IndicatorTargets | ProjectSchedule) -> dict[str, Any]:
+    """A part of an application or a grant as its event records it: the row's own id
+    left out (the event names the application or the grant)."""
+    return {k: v for k, v in audit.snapshot(row).items() if k != "id"}
+
+
 # Targets.
 
 
@@ -136,7 +142,7 @@ async def set_targets(
         await repo.list_indicators(session, application.measure_id), figures, complete=False
     )
     targets = await repo.get_targets(session, application.id)
-    before = audit.snapshot(targets) if targets is not None else None
+    before = _state(targets) if targets is not None else None
     if targets is None:
         targets = IndicatorTargets(
             id=uuid.uuid4(), application_id=application.id, figures=figures, set_by=principal.actor
@@ -151,7 +157,7 @@ async def set_targets(
         entity_type="application",
         entity_id=application.id,
         before=before,
-        after=audit.snapshot(targets),
+        after=_state(targets),
     )
     return await _targets_read(session, application.id, application.measure_id)
 
@@ -210,7 +216,7 @@ async def set_schedule(
     allocation = await _load_allocation(session, allocation_id, principal)
     _must_be_active(allocation, "set_project_dates")
     schedule = await repo.get_schedule(session, allocation.id)
-    before = audit.snapshot(schedule) if schedule is not None else None
+    before = _state(schedule) if schedule is not None else None
     values = data.model_dump()
     if schedule is None:
         schedule = ProjectSchedule(id=uuid.uuid4(), allocation_id=allocation.id, **values)
@@ -225,7 +231,7 @@ async def set_schedule(
         entity_type="allocation",
         entity_id=allocation.id,
         before=before,
-        after=audit.snapshot(schedule),
+        after=_state(schedule),
     )
     accepted = await repo.final_accepted(session, allocation.id)
     return _schedule_read(schedule, accepted, clock.today())

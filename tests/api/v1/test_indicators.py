@@ -405,16 +405,17 @@ def _expected(projects: list[list[tuple[int, str, int, tuple[int, int, int]]]]) 
     totals: dict[Any, int] = {}
     for reports in projects:
         best: dict[int, tuple[int, tuple[int, int, int]]] = {}
-        revision_of: dict[int, int] = {}
         for period, status, visits, people in reports:
-            revision_of[period] = revision_of.get(period, 0) + 1
             if status == "accepted":
                 best[period] = (visits, people)  # later revisions come later
         if not best:
             continue
         visits_sum = sum(v for v, _ in best.values())
         latest_people = best[max(best)][1]
-        cells = {("VISITS", None): visits_sum, ("PEOPLE", None): sum(latest_people)}
+        cells: dict[tuple[str, str | None], int] = {
+            ("VISITS", None): visits_sum,
+            ("PEOPLE", None): sum(latest_people),
+        }
         for band, value in zip(AGE_BANDS, latest_people, strict=True):
             cells[("PEOPLE", band)] = value
         for key, value in cells.items():
