@@ -37,6 +37,7 @@ from app.models import (
     District,
     Indicator,
     Measure,
+    MonitoringTerms,
     Organisation,
     Partnership,
     PartnershipMember,
@@ -646,7 +647,9 @@ async def with_indicators(
     session: AsyncSession, measure: Measure, *, period_months: int | None = 3
 ) -> dict[str, Indicator]:
     """The made-up indicators on ``measure``, reported every ``period_months``."""
-    measure.monitoring_period_months = period_months
+    session.add(
+        MonitoringTerms(id=uuid.uuid4(), measure_id=measure.id, period_months=period_months)
+    )
     specs = [
         ("VISITS", Accumulation.PER_PERIOD, [], True, 1, IndicatorKind.OUTPUT),
         (

@@ -20,6 +20,7 @@ from app.models.indicator import (
     Indicator,
     IndicatorTargets,
     MonitoringReport,
+    MonitoringTerms,
     ProjectSchedule,
 )
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
@@ -64,6 +65,7 @@ __all__ = [
     "MeasureLine",
     "MeasurePhase",
     "MonitoringReport",
+    "MonitoringTerms",
     "OAuthClient",
     "Organisation",
     "OutboxMessage",

@@ -57,6 +57,19 @@ class Indicator(IdMixin, Base):
     note: Mapped[str | None] = mapped_column(String(2000))
 
 
+class MonitoringTerms(IdMixin, Base):
+    """A measure's monitoring rule: months between a funded project's reports; null: not
+    given by the source (no report is filed until the region sets it in the data)."""
+
+    __tablename__ = "monitoring_terms"
+    __table_args__ = (
+        CheckConstraint("period_months IS NULL OR period_months >= 1", name="period_positive"),
+    )
+
+    measure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("measure.id"), unique=True)
+    period_months: Mapped[int | None] = mapped_column(Integer)
+
+
 class IndicatorTargets(IdMixin, TimestampsMixin, VersionedMixin, Base):
     """The targets an application sets for its measure's indicators (one set, replaced
     while the application is a draft)."""

@@ -185,9 +185,6 @@ class Measure(
     eu_share_bp: Mapped[int | None] = mapped_column(Integer)
     national_share_bp: Mapped[int | None] = mapped_column(Integer)
     regional_share_bp: Mapped[int | None] = mapped_column(Integer)
-    # Issue 20: months between a funded project's monitoring reports; null: not given by
-    # the source (no report is filed until the region sets it in the reference data).
-    monitoring_period_months: Mapped[int | None] = mapped_column(Integer)
 
     programme: Mapped[Programme] = relationship(back_populates="measures", lazy="raise")
     lines: Mapped[list[MeasureLine]] = relationship(

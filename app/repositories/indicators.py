@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import ReportStatus
 from app.models.allocation import ACTIVE_ALLOCATION, Allocation
-from app.models.indicator import Indicator, IndicatorTargets, MonitoringReport, ProjectSchedule
+from app.models.indicator import (
+    Indicator,
+    IndicatorTargets,
+    MonitoringReport,
+    MonitoringTerms,
+    ProjectSchedule,
+)
 from app.models.programme import Measure
 from app.repositories.paging import Order, keyset
 
@@ -35,6 +41,14 @@ async def indicators_of_programme(
         .order_by(Measure.ordinal, Indicator.ordinal)
     )
     return rows.all()
+
+
+async def get_monitoring_terms(
+    session: AsyncSession, measure_id: uuid.UUID
+) -> MonitoringTerms | None:
+    return await session.scalar(
+        select(MonitoringTerms).where(MonitoringTerms.measure_id == measure_id)
+    )
 
 
 async def get_targets(session: AsyncSession, application_id: uuid.UUID) -> IndicatorTargets | None:

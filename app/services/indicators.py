@@ -306,7 +306,9 @@ async def file_report(
     _must_be_active(allocation, "file_report")
     measure = await session.get(Measure, allocation.measure_id)
     assert measure is not None
-    if measure.monitoring_period_months is None:
+    terms = await repo.get_monitoring_terms(session, measure.id)
+    months = terms.period_months if terms is not None else None
+    if months is None:
         raise MonitoringPeriodNotGiven(
             f"Measure {measure.code}'s monitoring period is not given by the source and not "
             "yet set: no report can be filed.",
@@ -315,7 +317,7 @@ async def file_report(
     schedule = await repo.get_schedule(session, allocation.id)
     if schedule is None:
         raise ProjectDatesNotSet("The region has not recorded the project's dates yet.")
-    start, end = period_bounds(schedule, measure.monitoring_period_months, data.period)
+    start, end = period_bounds(schedule, months, data.period)
     if start > end or start > clock.today():
         raise ReportPeriodInvalid(
             f"Period {data.period} has not started or lies past the project's end.",

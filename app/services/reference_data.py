@@ -30,7 +30,7 @@ from app.core.errors import (
 from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
-from app.models.indicator import Indicator
+from app.models.indicator import Indicator, MonitoringTerms
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories import calls as call_repo
@@ -317,8 +317,12 @@ async def write_measure(
             "loan_terms": _loan_terms(existing, spec),
             **_cofinancing(existing, spec),
             **_eligibility(spec.eligibility),
-            "monitoring_period_months": spec.monitoring_period_months,
         },
+    )
+    await loader.upsert(
+        MonitoringTerms,
+        await indicator_repo.get_monitoring_terms(loader.session, measure.id),
+        {"measure_id": measure.id, "period_months": spec.monitoring_period_months},
     )
     await loader.upsert_children(
         Indicator,

@@ -4,11 +4,10 @@
 - ``indicator_targets``: the targets an application sets (one JSON document of figures).
 - ``project_schedule``: a funded project's start, planned end and actual end.
 - ``monitoring_report``: a funded project's periodic reports, one row per revision.
-- ``measure.monitoring_period_months``: the reporting period (null: not given by the
-  source). A plain ALTER TABLE on both databases, as 0024: SQLite's batch mode would
-  rebuild the table and lose its triggers.
+- ``monitoring_terms``: a measure's reporting period in months (null: not given by the
+  source). A table of its own, as ``payment_terms``: ``measure`` keeps its columns.
 
-New tables and one nullable column: nothing to carry over; the downgrade drops them.
+New tables only: nothing to carry over; the downgrade drops them.
 
 Revision ID: 0028
 Revises: 0025
@@ -192,11 +191,25 @@ def upgrade() -> None:
             "project_schedule_created_at_id_idx", ["created_at", "id"], unique=False
         )
 
-    op.add_column("measure", sa.Column("monitoring_period_months", sa.Integer(), nullable=True))
+    op.create_table(
+        "monitoring_terms",
+        sa.Column("measure_id", sa.Uuid(), nullable=False),
+        sa.Column("period_months", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.CheckConstraint(
+            "period_months IS NULL OR period_months >= 1",
+            name=op.f("monitoring_terms_period_positive_check"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["measure_id"], ["measure.id"], name=op.f("monitoring_terms_measure_id_fkey")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("monitoring_terms_pkey")),
+        sa.UniqueConstraint("measure_id", name=op.f("monitoring_terms_measure_id_key")),
+    )
 
 
 def downgrade() -> None:
-    op.execute('ALTER TABLE "measure" DROP COLUMN monitoring_period_months')
+    op.drop_table("monitoring_terms")
 
     with op.batch_alter_table("project_schedule", schema=None) as batch_op:
         batch_op.drop_index("project_schedule_created_at_id_idx")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.v1.indicators import CSV_HEADER
@@ -32,6 +32,7 @@ from app.models import (
     IndicatorTargets,
     Measure,
     MonitoringReport,
+    MonitoringTerms,
 )
 from app.services.indicators import suppress
 from app.services.reference_data import WECARE_FILE, load_reference_data, read_reference_file
@@ -61,7 +62,11 @@ class TestReferenceData:
         await load_reference_data(session, data)
         care = await session.scalar(select(Measure).where(Measure.code == "CARE"))
         assert care is not None
-        assert care.monitoring_period_months == 3
+        terms = await session.scalar(
+            select(MonitoringTerms).where(MonitoringTerms.measure_id == care.id)
+        )
+        assert terms is not None
+        assert terms.period_months == 3
         rows = (
             await session.scalars(
                 select(Indicator).where(Indicator.measure_id == care.id).order_by(Indicator.ordinal)
@@ -364,8 +369,11 @@ class TestReports:
     async def test_no_report_until_the_measure_s_period_is_set(
         self, desk: Desk, session: AsyncSession
     ) -> None:
-        desk.grant.world.measure.monitoring_period_months = None
-        await session.flush()
+        await session.execute(
+            update(MonitoringTerms)
+            .where(MonitoringTerms.measure_id == desk.grant.world.measure.id)
+            .values(period_months=None)
+        )
         await desk.dates(clock.today(), clock.today() + timedelta(days=30))
         problem(await desk.file(), 409, "monitoring_period_not_given")
 
