@@ -15,7 +15,8 @@ from app.schemas.page import PageQuery
 from app.schemas.payment import Day
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# Strict: a count is a JSON integer, never "3" or true (as app.schemas.common.JsonScalars).
+Count = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
 
 
 class IndicatorFigure(BaseModel):

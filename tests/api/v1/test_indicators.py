@@ -301,11 +301,18 @@ class TestReports:
         stranger = desk.people["stranger"].headers
         path = f"/api/v1/monitoring-reports/{one['id']}"
         problem(await desk.client.get(path, headers=stranger), 404, "not_found")
-        problem(
-            await desk.client.get(f"{desk.allocation}/monitoring-reports", headers=stranger),
-            404,
-            "not_found",
+        for elsewhere in ("monitoring-reports", "project-dates"):
+            problem(
+                await desk.client.get(f"{desk.allocation}/{elsewhere}", headers=stranger),
+                404,
+                "not_found",
+            )
+        stranger_filing = await desk.client.post(
+            f"{desk.allocation}/monitoring-reports",
+            json={"period": 1, "figures": {}, "narrative": "x", "narrative_language": "en"},
+            headers=stranger,
         )
+        problem(stranger_filing, 404, "not_found")
 
         second = (await desk.file(visits=5)).json()  # a correction: the next revision
         assert (second["period"], second["revision"]) == (1, 2)
