@@ -794,7 +794,7 @@ class IndicatorValuesInvalid(DomainError):
     """Targets or values name an indicator or a breakdown category the measure does not
     define, or a breakdown's categories do not add up to the indicator's total."""
 
-    status = 422
+    status = 409  # the documented shape, but the measure's data disagrees
     rule = "indicator_values_invalid"
     title = "The indicator figures do not fit the measure's definitions"
 

@@ -7,7 +7,15 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from app.core.domain import Accumulation, IndicatorKind, NarrativeLanguage, ReportStatus
 from app.schemas.common import Input, Output
@@ -15,8 +23,16 @@ from app.schemas.page import PageQuery
 from app.schemas.payment import Day
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-# Strict: a count is a JSON integer, never "3" or true (as app.schemas.common.JsonScalars).
-Count = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
+
+
+def _json_integer(value: object) -> object:
+    # As app.schemas.common.JsonScalars: "3" and true are not JSON integers (3.0 is).
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a JSON integer")
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=1_000_000_000), BeforeValidator(_json_integer)]
 
 
 class IndicatorFigure(BaseModel):

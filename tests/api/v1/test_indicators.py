@@ -202,7 +202,7 @@ class TestTargets:
         response = await client.put(
             f"{path}/indicator-targets", json={"figures": body}, headers=user.headers
         )
-        problem(response, 422, "indicator_values_invalid")
+        problem(response, 409, "indicator_values_invalid")
         read = await client.get(f"{path}/indicator-targets", headers=user.headers)
         assert read.json()["figures"] == {}
 
@@ -370,7 +370,7 @@ class TestReports:
             json=body,
             headers=desk.people["beneficiary"].headers,
         )
-        problem(missing, 422, "indicator_values_invalid")
+        problem(missing, 409, "indicator_values_invalid")
         assert await session.scalar(select(func.count()).select_from(MonitoringReport)) == 0
 
     async def test_no_report_until_the_measure_s_period_is_set(
