@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.auth import Principal, Role
 from app.core.domain import (
+    Accumulation,
     ApplicationStage,
     ApplicationStatus,
     CallStatus,
     Fund,
+    IndicatorKind,
     Instrument,
     LegalNature,
     MemberRole,
@@ -33,7 +35,9 @@ from app.models import (
     Call,
     CallPhase,
     District,
+    Indicator,
     Measure,
+    MonitoringTerms,
     Organisation,
     Partnership,
     PartnershipMember,
@@ -631,3 +635,56 @@ async def funded(
         )
     assert made.applicant_organisation_id is not None
     return Funded(world, made, allocation, made.applicant_organisation_id)
+
+
+# Made-up indicators (those of tests/data/second_programme.yaml's CARE): a per-period
+# count, a cumulative one broken down by age band (small cells below 3 hidden in public),
+# and a result nobody must set a target for.
+AGE_BANDS = ["under_18", "adult", "over_65"]
+
+
+async def with_indicators(
+    session: AsyncSession, measure: Measure, *, period_months: int | None = 3
+) -> dict[str, Indicator]:
+    """The made-up indicators on ``measure``, reported every ``period_months``."""
+    session.add(
+        MonitoringTerms(id=uuid.uuid4(), measure_id=measure.id, period_months=period_months)
+    )
+    specs = [
+        ("VISITS", Accumulation.PER_PERIOD, [], True, 1, IndicatorKind.OUTPUT),
+        (
+            "PEOPLE",
+            Accumulation.CUMULATIVE,
+            [{"code": "age_band", "title": {"it": "Età", "en": "Age"}, "categories": AGE_BANDS}],
+            True,
+            3,
+            IndicatorKind.OUTPUT,
+        ),
+        ("KEPT", Accumulation.CUMULATIVE, [], False, 1, IndicatorKind.RESULT),
+    ]
+    made = {}
+    for ordinal, (name, accumulation, breakdowns, required, threshold, kind) in enumerate(
+        specs, start=1
+    ):
+        indicator = Indicator(
+            id=uuid.uuid4(),
+            measure_id=measure.id,
+            ordinal=ordinal,
+            code=f"{measure.code}-{name}",
+            eu_code=None,
+            eu_code_basis=None,
+            name_it=name.lower(),
+            name_en=name.lower(),
+            unit_it="n",
+            unit_en="n",
+            kind=kind,
+            accumulation=accumulation,
+            breakdowns=breakdowns,
+            target_required=required,
+            suppress_below=threshold,
+            note=None,
+        )
+        session.add(indicator)
+        made[name] = indicator
+    await session.flush()
+    return made

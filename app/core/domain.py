@@ -220,3 +220,31 @@ class DocumentOwner(StrEnum):
     CLAIM = "claim"
     CALL = "call"
     RANKING = "ranking"
+
+
+class IndicatorKind(StrEnum):
+    """An indicator counts what a project delivers (output) or what changes (result)."""
+
+    OUTPUT = "output"
+    RESULT = "result"
+
+
+class Accumulation(StrEnum):
+    """How a project's periodic values add up: a cumulative value already includes the
+    earlier periods (the latest counts); a per-period value is the period's own (they sum)."""
+
+    CUMULATIVE = "cumulative"
+    PER_PERIOD = "per_period"
+
+
+class ReportStatus(StrEnum):
+    """The officer's check of one version of a monitoring report."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"  # with a reason; the beneficiary files a new version
+
+
+class NarrativeLanguage(StrEnum):
+    IT = "it"
+    EN = "en"

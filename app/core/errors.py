@@ -783,6 +783,62 @@ def all_problem_types() -> dict[str, type[DomainError]]:
     return found
 
 
+# Issue 20: indicators, targets, project dates and monitoring reports.
+
+
+class IndicatorTargetsMissing(DomainError):
+    """A submission sets a target for each indicator its measure requires one for."""
+
+    status = 409
+    rule = "indicator_targets_missing"
+    title = "Targets are missing for indicators the measure requires"
+
+
+class IndicatorValuesInvalid(DomainError):
+    """Targets or values name an indicator or a breakdown category the measure does not
+    define, or a breakdown's categories do not add up to the indicator's total."""
+
+    status = 409  # the documented shape, but the measure's data disagrees
+    rule = "indicator_values_invalid"
+    title = "The indicator figures do not fit the measure's definitions"
+
+
+class MonitoringPeriodNotGiven(DomainError):
+    """The measure's reporting period is not given by the source and not yet set."""
+
+    status = 409
+    rule = "monitoring_period_not_given"
+    title = "The measure's monitoring period is not set"
+
+
+class ProjectDatesNotSet(DomainError):
+    status = 409
+    rule = "project_dates_not_set"
+    title = "The project's dates are not recorded"
+
+
+class ReportPeriodInvalid(DomainError):
+    """A report is for a period that has started, within the project's dates."""
+
+    status = 422
+    rule = "report_period_invalid"
+    title = "The report's period is not one of the project's started periods"
+
+
+class ReportAlreadyChecked(DomainError):
+    status = 409
+    rule = "monitoring_report_already_checked"
+    title = "The report version has already been checked"
+
+
+class ReportSuperseded(DomainError):
+    """Only the latest version of a period's report is checked; older ones are kept."""
+
+    status = 409
+    rule = "monitoring_report_superseded"
+    title = "A newer version of the report exists"
+
+
 class WebhookUrlRefused(DomainError):
     """A webhook URL the service will not call: not https in production, credentials in
     it, or a host that resolves to a loopback, private, link-local or metadata address."""

@@ -17,6 +17,13 @@ from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.district import District
 from app.models.document import Document, DocumentKind, DocumentRetention
 from app.models.idempotency import IdempotencyKey
+from app.models.indicator import (
+    Indicator,
+    IndicatorTargets,
+    MonitoringReport,
+    MonitoringTerms,
+    ProjectSchedule,
+)
 from app.models.loan import Loan, LoanInstalment, LoanRepayment
 from app.models.notification import EmailDelivery, NotificationOptOut
 from app.models.organisation import Organisation, Partnership, PartnershipMember
@@ -54,6 +61,8 @@ __all__ = [
     "EmailDelivery",
     "ExpenditureClaim",
     "IdempotencyKey",
+    "Indicator",
+    "IndicatorTargets",
     "Loan",
     "LoanInstalment",
     "LoanRepayment",
@@ -61,6 +70,8 @@ __all__ = [
     "Measure",
     "MeasureLine",
     "MeasurePhase",
+    "MonitoringReport",
+    "MonitoringTerms",
     "NotificationOptOut",
     "OAuthClient",
     "Organisation",
@@ -71,6 +82,7 @@ __all__ = [
     "PaymentTerms",
     "Pledge",
     "Programme",
+    "ProjectSchedule",
     "Ranking",
     "RankingEntry",
     "Recovery",

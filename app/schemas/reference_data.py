@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 from app.core.amortisation import REPAYMENTS_PER_YEAR, LoanTerms
 from app.core.cofinancing import BASIS, Shares
 from app.core.domain import (
+    Accumulation,
     Amortisation,
     ApplicantForm,
     CallStatus,
@@ -23,6 +24,7 @@ from app.core.domain import (
     DocumentOwner,
     Fund,
     GracePayment,
+    IndicatorKind,
     Instrument,
     LegalNature,
     PhaseKind,
@@ -316,6 +318,58 @@ class DocumentKindSpec(_Spec):
         return self
 
 
+class BreakdownSpec(_Spec):
+    """A breakdown of an indicator's total (e.g. gender: women, men, other): every category
+    is given, and they add up to the total."""
+
+    code: str = Code
+    title: Text
+    categories: list[str] = Field(min_length=2, max_length=20)
+
+    @model_validator(mode="after")
+    def _categories(self) -> BreakdownSpec:
+        for category in self.categories:
+            if not 1 <= len(category) <= 40 or not category.replace("_", "").isalnum():
+                raise ValueError(
+                    f"breakdown {self.code}: category {category!r}: letters, digits, _"
+                )
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"breakdown {self.code}: categories must be unique")
+        return self
+
+
+class IndicatorSpec(_Spec):
+    """One indicator of a measure (issue 20). ``code`` is unique in the programme: the EU
+    common indicator's code where one applies, else the programme's own; ``eu_code`` names
+    the common indicator and ``eu_code_basis`` the act that defines it (null: none applies,
+    or not given by the source)."""
+
+    code: str = Code
+    eu_code: str | None = Field(default=None, min_length=1, max_length=20)
+    eu_code_basis: str | None = Field(default=None, min_length=1, max_length=300)
+    name: Text
+    unit: Text
+    kind: IndicatorKind
+    accumulation: Accumulation
+    breakdowns: list[BreakdownSpec] = Field(default_factory=list, max_length=5)
+    target_required: bool
+    suppress_below: int = Field(
+        ge=1,
+        le=1000,
+        description="Public totals hide a breakdown's cell below this count (small cells "
+        "could identify a person).",
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> IndicatorSpec:
+        if (self.eu_code is None) != (self.eu_code_basis is None):
+            raise ValueError(f"indicator {self.code}: eu_code and eu_code_basis go together")
+        if len({b.code for b in self.breakdowns}) != len(self.breakdowns):
+            raise ValueError(f"indicator {self.code}: breakdown codes must be unique")
+        return self
+
+
 class MeasureSpec(_Spec):
     code: str = Code
     fund: Fund
@@ -366,6 +420,14 @@ class MeasureSpec(_Spec):
         default=None,
         description="The EU, national and regional shares; null: not given by the source "
         "(the region sets them, PATCH /api/v1/measures/{id}; a reload keeps what it set).",
+    )
+    indicators: list[IndicatorSpec] = Field(default_factory=list, max_length=50)
+    monitoring_period_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=36,
+        description="A funded project files a monitoring report every this many months from "
+        "its start; null: not given by the source (no report is filed until it is set).",
     )
 
     @model_validator(mode="after")
@@ -506,6 +568,9 @@ class ProgrammeSpec(_Spec):
                 raise ValueError(f"call {call.code}: {call.measure} has no line {call.line}")
         if len({c.code for c in self.calls}) != len(self.calls):
             raise ValueError("call codes must be unique")
+        indicator_codes = [i.code for m in self.measures for i in m.indicators]
+        if len(set(indicator_codes)) != len(indicator_codes):
+            raise ValueError("indicator codes must be unique in the programme")
         return self
 
     @property

@@ -55,7 +55,7 @@ from app.schemas.application import (
 from app.schemas.common import ReadJson, read_json
 from app.schemas.dry_run import DryRunReport
 from app.schemas.page import Page
-from app.services import audit, document_rules, first_come
+from app.services import audit, document_rules, first_come, indicator_rules
 from app.services.eligibility import (
     ApplicantFacts,
     EligibilityRules,
@@ -180,6 +180,15 @@ async def get_application(
     return read_json(application_item(row))
 
 
+async def require_lead(
+    session: AsyncSession, application: Application, principal: Principal
+) -> None:
+    """Refuse (403) anyone but the applicant's lead organisation's users (or an
+    administrator)."""
+    lead, _ = await _applicant_organisations(session, application)
+    _require_acts_for(principal, lead)
+
+
 async def _applicant_organisations(
     session: AsyncSession, application: Application
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
@@ -200,14 +209,6 @@ def _require_acts_for(principal: Principal, lead: uuid.UUID) -> None:
         return
     if principal.role is not Role.APPLICANT or lead not in principal.organisation_ids:
         raise Forbidden(msg("Only the applicant's lead organisation may do this."))
-
-
-async def require_lead(
-    session: AsyncSession, principal: Principal, application: Application
-) -> None:
-    """403 unless the caller acts for the applicant's lead (or is an administrator)."""
-    lead, _ = await _applicant_organisations(session, application)
-    _require_acts_for(principal, lead)
 
 
 async def _resolve_line(
@@ -561,6 +562,12 @@ async def _check_submission(
     )
     if missing is not None:
         findings.append(missing)
+    if (
+        targets := await indicator_rules.missing_targets(
+            session, application.id, application.measure_id
+        )
+    ) is not None:
+        findings.append(targets)
     return findings
 
 

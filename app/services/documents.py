@@ -87,7 +87,7 @@ async def load_owner(
         _need(principal, Scope.APPLICATIONS_WRITE if write else Scope.APPLICATIONS_READ)
         application = await applications.load_application(session, owner_id, principal)
         if write:
-            await applications.require_lead(session, principal, application)
+            await applications.require_lead(session, application, principal)
         if lock:
             await _lock(session, Application, application.id)
         locked = (

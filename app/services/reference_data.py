@@ -32,9 +32,11 @@ from app.core.money import ZERO
 from app.db.base import Base
 from app.models.call import Call, CallParticipationLimit, CallPhase
 from app.models.document import DocumentKind, DocumentRetention
+from app.models.indicator import Indicator, MonitoringTerms
 from app.models.payment import PaymentTerms
 from app.models.programme import Measure, MeasureLine, MeasurePhase, Programme, ThematicArea
 from app.repositories import calls as call_repo
+from app.repositories import indicators as indicator_repo
 from app.repositories import programmes as repo
 from app.schemas.reference_data import (
     CallSpec,
@@ -347,6 +349,39 @@ async def write_measure(
             **_cofinancing(existing, spec),
             **_eligibility(spec.eligibility),
         },
+    )
+    await loader.upsert(
+        MonitoringTerms,
+        await indicator_repo.get_monitoring_terms(loader.session, measure.id),
+        {"measure_id": measure.id, "period_months": spec.monitoring_period_months},
+    )
+    await loader.upsert_children(
+        Indicator,
+        lambda: indicator_repo.list_indicators(loader.session, measure.id),
+        lambda row: row.code,
+        (
+            (
+                indicator.code,
+                {
+                    "measure_id": measure.id,
+                    "ordinal": ordinal,
+                    "code": indicator.code,
+                    "eu_code": indicator.eu_code,
+                    "eu_code_basis": indicator.eu_code_basis,
+                    "name_it": indicator.name.it,
+                    "name_en": indicator.name.en,
+                    "unit_it": indicator.unit.it,
+                    "unit_en": indicator.unit.en,
+                    "kind": indicator.kind,
+                    "accumulation": indicator.accumulation,
+                    "breakdowns": [b.model_dump(mode="json") for b in indicator.breakdowns],
+                    "target_required": indicator.target_required,
+                    "suppress_below": indicator.suppress_below,
+                    "note": indicator.note,
+                },
+            )
+            for ordinal, indicator in enumerate(spec.indicators, start=1)
+        ),
     )
     await loader.upsert_children(
         MeasurePhase,

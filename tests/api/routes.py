@@ -204,6 +204,29 @@ ROUTES: dict[tuple[str, str], Route] = {
         "GET",
         "/api/v1/organisations/{organisation_id}/state-aid-declarations/{declaration_id}",
     ): Route(ORGANISATION_READERS),
+    # Indicators (issue 20): targets are set on the applicant's draft; project dates, reports
+    # and their checks are the region's and the beneficiary's (404 to other users); the
+    # programme's totals are the region's; a measure's public totals are anyone's.
+    ("GET", "/api/v1/applications/{application_id}/indicator-targets"): Route(USERS),
+    ("PUT", "/api/v1/applications/{application_id}/indicator-targets"): Route(
+        APPLICANTS, made("application.set_indicator_targets", "application")
+    ),
+    ("GET", "/api/v1/allocations/{allocation_id}/project-dates"): Route(USERS),
+    ("PUT", "/api/v1/allocations/{allocation_id}/project-dates"): Route(
+        REGION, made("allocation.set_project_dates", "allocation")
+    ),
+    ("GET", "/api/v1/project-dates"): Route(REGION),
+    ("POST", "/api/v1/allocations/{allocation_id}/monitoring-reports"): Route(
+        APPLICANTS, made("monitoring_report.file", "monitoring_report")
+    ),
+    ("GET", "/api/v1/allocations/{allocation_id}/monitoring-reports"): Route(USERS),
+    ("GET", "/api/v1/monitoring-reports/{report_id}"): Route(USERS),
+    ("POST", "/api/v1/monitoring-reports/{report_id}/check"): Route(
+        REGION, changed("monitoring_report.check", "monitoring_report")
+    ),
+    ("GET", "/api/v1/programmes/{programme_id}/indicators"): Route(REGION),
+    ("GET", "/api/v1/programmes/{programme_id}/indicators.csv"): Route(REGION),
+    ("GET", "/api/v1/measures/{measure_id}/indicators"): Route(PUBLIC),
     ("GET", "/api/v1/allocations"): Route(PUBLIC),
     ("GET", "/api/v1/allocations/{allocation_id}"): Route(PUBLIC),
     ("POST", "/api/v1/allocations"): Route(REGION, made("allocation.grant")),

@@ -27,7 +27,7 @@ from app.core import clock
 from app.core.auth import Role
 from app.core.config import Settings
 from app.core.domain import ApplicationStage, ApplicationStatus, CallStatus, DocumentOwner
-from app.models import AuditEvent, AuditHead, DocumentKind
+from app.models import Allocation, AuditEvent, AuditHead, DocumentKind, Measure
 from tests.actors import (
     PASSWORD,
     TAX_CODES,
@@ -49,6 +49,7 @@ from tests.world import (
     open_window,
     scores,
     with_grid,
+    with_indicators,
 )
 
 
@@ -577,6 +578,90 @@ async def _recovery_receive(w: World) -> Request:
     )
 
 
+async def _indicator_targets_set(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    application_id = await w.application(ApplicationStatus.DRAFT, ApplicationStage.SINGLE)
+    measure = (await w.budget()).measure
+    await with_indicators(w.session, measure)
+    body = {"figures": {f"{measure.code}-VISITS": {"total": 10}}}
+    return Request(
+        "PUT",
+        f"/api/v1/applications/{application_id}/indicator-targets",
+        applicant,
+        json=body,
+        entity_id=application_id,
+    )
+
+
+def _project_dates() -> dict[str, str]:
+    today = clock.today()
+    return {
+        "starts_on": today.isoformat(),
+        "planned_end_on": (today + timedelta(days=90)).isoformat(),
+    }
+
+
+async def _project_dates_set(w: World) -> Request:
+    officer = await w.actor("officer")
+    path = await _funded_for_applicant(w, accept=False, n=8)
+    return Request(
+        "PUT",
+        f"{path}/project-dates",
+        officer,
+        json=_project_dates(),
+        entity_id=path.rsplit("/", 1)[1],
+    )
+
+
+async def _monitored(w: World, n: int) -> tuple[str, dict[str, Any]]:
+    """A grant of the applicant's on a measure with indicators, its dates recorded: its path
+    and a report's body."""
+    officer = await w.actor("officer")
+    path = await _funded_for_applicant(w, accept=False, n=n)
+    allocation = await w.session.get(Allocation, uuid.UUID(path.rsplit("/", 1)[1]))
+    assert allocation is not None
+    measure = await w.session.get(Measure, allocation.measure_id)
+    assert measure is not None
+    await with_indicators(w.session, measure)
+    dates = await w.client.put(
+        f"{path}/project-dates", json=_project_dates(), headers=officer.headers
+    )
+    assert dates.status_code == 200, dates.text
+    people = {"under_18": 1, "adult": 1, "over_65": 1}
+    body = {
+        "period": 1,
+        "figures": {
+            f"{measure.code}-VISITS": {"total": 2},
+            f"{measure.code}-PEOPLE": {"total": 3, "breakdowns": {"age_band": people}},
+            f"{measure.code}-KEPT": {"total": 0},
+        },
+        "narrative": "Avviato.",
+        "narrative_language": "it",
+    }
+    return path, body
+
+
+async def _report_file(w: World) -> Request:
+    applicant = await w.actor("applicant")
+    path, body = await _monitored(w, 9)
+    return Request("POST", f"{path}/monitoring-reports", applicant, json=body, expect=201)
+
+
+async def _report_check(w: World) -> Request:
+    applicant, officer = await w.actor("applicant"), await w.actor("officer")
+    path, body = await _monitored(w, 10)
+    report = await w.created(f"{path}/monitoring-reports", applicant, body)
+    target = f"/api/v1/monitoring-reports/{report}"
+    return Request(
+        "POST",
+        f"{target}/check",
+        officer,
+        json={"outcome": "accepted"},
+        headers=await w.etag(target, officer),
+        entity_id=report,
+    )
+
+
 async def _login_body(w: World) -> tuple[Actor, dict[str, str]]:
     email = f"login-{uuid.uuid4().hex[:6]}@example.org"
     user = await user_actor(w.session, w.settings, Role.OFFICER, email=email)
@@ -984,6 +1069,10 @@ ARRANGE: dict[str, Callable[[World], Awaitable[Request]]] = {
     "webhook_subscription.replay": _webhook_replay,
     "document.upload": _document_upload,
     "document.delete": _document_delete,
+    "application.set_indicator_targets": _indicator_targets_set,
+    "allocation.set_project_dates": _project_dates_set,
+    "monitoring_report.file": _report_file,
+    "monitoring_report.check": _report_check,
 }
 # Every change's event and the changes that write none, as tests/api/routes.py lists them.
 CASES: dict[tuple[str, str], Event] = {k: r.event for k, r in ROUTES.items() if r.event}

@@ -27,18 +27,23 @@ from app.core.domain import (
     LegalNature,
     MemberRole,
     MemberStatus,
+    NarrativeLanguage,
     PartnershipForm,
     PledgeStatus,
+    ReportStatus,
 )
 from app.models import (
+    Allocation,
     Document,
     DocumentKind,
     Loan,
     LoanInstalment,
+    MonitoringReport,
     Partnership,
     PartnershipMember,
     PaymentTerms,
     Pledge,
+    ProjectSchedule,
     Ranking,
     Review,
     StateAidDeclaration,
@@ -149,7 +154,7 @@ async def world(
         await session.flush()
         replaced = ranking.id
     await session.flush()
-    return {
+    made = {
         "admin": admin,
         "call_id": w.call.id,
         "application_id": reviewed.id,
@@ -159,6 +164,43 @@ async def world(
         **await _webhooks(client, session, admin),
         **await _documents(session, w.measure.id, w.call.id),
     }
+    await _monitoring(session, made["allocation_id"])
+    return made
+
+
+async def _monitoring(session: AsyncSession, allocation_id: uuid.UUID) -> None:
+    """More than ROWS funded projects' dates, and ROWS report revisions of the grant whose
+    claims are listed."""
+    today = clock.today()
+    grants = list(await session.scalars(select(Allocation).order_by(Allocation.granted_at)))
+    for grant in grants[: ROWS + 1]:
+        session.add(
+            ProjectSchedule(
+                id=uuid.uuid4(),
+                allocation_id=grant.id,
+                starts_on=today - timedelta(days=100),
+                planned_end_on=today - timedelta(days=1),
+            )
+        )
+    for revision in range(1, ROWS + 1):
+        session.add(
+            MonitoringReport(
+                id=uuid.uuid4(),
+                allocation_id=allocation_id,
+                period=1,
+                revision=revision,
+                period_start=today,
+                period_end=today,
+                final=False,
+                figures={},
+                milestones=[],
+                narrative="-",
+                narrative_language=NarrativeLanguage.IT,
+                status=ReportStatus.PENDING,
+                filed_by="test",
+            )
+        )
+    await session.flush()
 
 
 async def _documents(
@@ -345,6 +387,8 @@ LISTS = {
     "/api/v1/webhooks/subscriptions",
     "/api/v1/webhooks/subscriptions/{subscription_id}/attempts",
     "/api/v1/documents",
+    "/api/v1/allocations/{allocation_id}/monitoring-reports",
+    "/api/v1/project-dates",
 }
 # Lists that name their owner in the query string: the world's parameters for them.
 OWNER_QUERIES = {"/api/v1/documents": "documents_owner"}
