@@ -791,7 +791,7 @@ class IndicatorTargetsMissing(DomainError):
 
     status = 409
     rule = "indicator_targets_missing"
-    title = "Targets are missing for indicators the measure requires"
+    title = N_("Targets are missing for indicators the measure requires")
 
 
 class IndicatorValuesInvalid(DomainError):
@@ -800,7 +800,7 @@ class IndicatorValuesInvalid(DomainError):
 
     status = 409  # the documented shape, but the measure's data disagrees
     rule = "indicator_values_invalid"
-    title = "The indicator figures do not fit the measure's definitions"
+    title = N_("The indicator figures do not fit the measure's definitions")
 
 
 class MonitoringPeriodNotGiven(DomainError):
@@ -808,13 +808,13 @@ class MonitoringPeriodNotGiven(DomainError):
 
     status = 409
     rule = "monitoring_period_not_given"
-    title = "The measure's monitoring period is not set"
+    title = N_("The measure's monitoring period is not set")
 
 
 class ProjectDatesNotSet(DomainError):
     status = 409
     rule = "project_dates_not_set"
-    title = "The project's dates are not recorded"
+    title = N_("The project's dates are not recorded")
 
 
 class ReportPeriodInvalid(DomainError):
@@ -822,13 +822,13 @@ class ReportPeriodInvalid(DomainError):
 
     status = 422
     rule = "report_period_invalid"
-    title = "The report's period is not one of the project's started periods"
+    title = N_("The report's period is not one of the project's started periods")
 
 
 class ReportAlreadyChecked(DomainError):
     status = 409
     rule = "monitoring_report_already_checked"
-    title = "The report version has already been checked"
+    title = N_("The report version has already been checked")
 
 
 class ReportSuperseded(DomainError):
@@ -836,7 +836,7 @@ class ReportSuperseded(DomainError):
 
     status = 409
     rule = "monitoring_report_superseded"
-    title = "A newer version of the report exists"
+    title = N_("A newer version of the report exists")
 
 
 class WebhookUrlRefused(DomainError):
@@ -858,46 +858,46 @@ class WebhookEventNotVisible(DomainError):
 class DocumentTooLarge(DomainError):
     status = 413
     rule = "document_too_large"
-    title = "The document is larger than its kind allows"
+    title = N_("The document is larger than its kind allows")
 
 
 class DocumentTypeNotAllowed(DomainError):
     status = 415
     rule = "document_type_not_allowed"
-    title = "The document's content is not a type its kind allows"
+    title = N_("The document's content is not a type its kind allows")
 
 
 class DocumentExtensionMismatch(DomainError):
     status = 415
     rule = "document_extension_mismatch"
-    title = "The file name's extension does not match the document's content"
+    title = N_("The file name's extension does not match the document's content")
 
 
 class DocumentKindUnknown(DomainError):
     status = 422
     rule = "document_kind_unknown"
-    title = "The owner's measure has no such kind of document"
+    title = N_("The owner's measure has no such kind of document")
 
 
 class DocumentCountReached(DomainError):
     status = 409
     rule = "document_count_reached"
-    title = "The owner already has as many documents of this kind as allowed"
+    title = N_("The owner already has as many documents of this kind as allowed")
 
 
 class DocumentOwnerLocked(DomainError):
     status = 409
     rule = "document_owner_locked"
-    title = "The owner is submitted: its documents can no longer change"
+    title = N_("The owner is submitted: its documents can no longer change")
 
 
 class RequiredDocumentsMissing(DomainError):
     status = 409
     rule = "required_documents_missing"
-    title = "Required documents are missing"
+    title = N_("Required documents are missing")
 
 
 class DocumentBodyInvalid(DomainError):
     status = 422
     rule = "document_body_invalid"
-    title = "The upload is not a multipart/form-data body with one file"
+    title = N_("The upload is not a multipart/form-data body with one file")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.domain import DocumentOwner
 from app.core.errors import RequiredDocumentsMissing
+from app.core.i18n import msg
 from app.repositories import documents as repo
 
 
@@ -20,7 +21,11 @@ async def missing_required(
     if not missing:
         return None
     return RequiredDocumentsMissing(
-        f"The {owner_type} lacks required documents of kind(s): {', '.join(missing)}.",
+        msg(
+            "The {owner_type} lacks required documents of kind(s): {kinds}.",
+            owner_type=owner_type,
+            kinds=", ".join(missing),
+        ),
         missing_kinds=missing,
     )
 

@@ -36,6 +36,7 @@ from app.core.errors import (
     NotFound,
     Unauthenticated,
 )
+from app.core.i18n import msg
 from app.core.storage import Storage, StoredFileMissing
 from app.models.allocation import Allocation
 from app.models.application import Application
@@ -67,9 +68,12 @@ class Owner:
 
 def _need(principal: Principal, scope: str) -> None:
     if principal.kind == "anonymous":
-        raise Unauthenticated("This operation requires an access token.")
+        raise Unauthenticated(msg("This operation requires an access token."))
     if not principal.has(scope):
-        raise InsufficientScope(f"The access token lacks the scope(s): {scope}.", required=[scope])
+        raise InsufficientScope(
+            msg("The access token lacks the scope(s): {missing}.", missing=scope),
+            required=[scope],
+        )
 
 
 async def load_owner(
@@ -93,7 +97,11 @@ async def load_owner(
         locked = (
             None
             if application.status is ApplicationStatus.DRAFT
-            else f"Application {application.id} is {application.status}."
+            else msg(
+                "Application {application_id} is {status}.",
+                application_id=application.id,
+                status=application.status,
+            )
         )
         return Owner(owner_type, application.id, application.measure_id, locked)
     if owner_type is DocumentOwner.CLAIM:
@@ -106,7 +114,9 @@ async def load_owner(
         if lock:
             await _lock(session, ExpenditureClaim, claim.id)
         locked = (
-            None if claim.status is ClaimStatus.DRAFT else f"Claim {claim.id} is {claim.status}."
+            None
+            if claim.status is ClaimStatus.DRAFT
+            else msg("Claim {claim_id} is {status}.", claim_id=claim.id, status=claim.status)
         )
         return Owner(owner_type, claim.id, allocation.measure_id, locked)
     if write:
@@ -116,12 +126,12 @@ async def load_owner(
         fixed = (
             None
             if call.status is CallStatus.DRAFT
-            else f"Call {call.code} is published: its acts stay."
+            else msg("Call {call_code} is published: its acts stay.", call_code=call.code)
         )
         return Owner(owner_type, call.id, call.measure_id, None, fixed)
     ranking = await session.get(Ranking, owner_id)
     if ranking is None:
-        raise NotFound(f"No ranking {owner_id}.")
+        raise NotFound(msg("No ranking {ranking_id}.", ranking_id=owner_id))
     call = await calls.load_call(session, ranking.call_id, principal)
     return Owner(
         owner_type,
@@ -159,20 +169,33 @@ async def _kind(session: AsyncSession, owner: Owner, code: str) -> DocumentKind:
     kind = await repo.kind_of(session, owner.measure_id, owner.type, code)
     if kind is None:
         raise DocumentKindUnknown(
-            f"The measure's data has no {owner.type} document kind {code!r}.", kind=code
+            msg(
+                "The measure's data has no {owner_type} document kind {kind}.",
+                owner_type=owner.type,
+                kind=repr(code),
+            ),
+            kind=code,
         )
     return kind
 
 
 async def _check_room(session: AsyncSession, owner: Owner, kind: DocumentKind) -> None:
     if owner.locked is not None:
-        raise DocumentOwnerLocked(f"{owner.locked} Its documents can no longer change.")
+        raise DocumentOwnerLocked(
+            msg("{refusal} Its documents can no longer change.", refusal=owner.locked)
+        )
     if kind.max_count is not None:
         taken = await repo.count_of_kind(session, owner.type, owner.id, kind.id)
         if taken >= kind.max_count:
             raise DocumentCountReached(
-                f"The {owner.type} already has {taken} document(s) of kind {kind.code} "
-                f"(at most {kind.max_count}).",
+                msg(
+                    "The {owner_type} already has {taken} document(s) of kind {kind} "
+                    "(at most {max_count}).",
+                    owner_type=owner.type,
+                    taken=taken,
+                    kind=kind.code,
+                    max_count=kind.max_count,
+                ),
                 kind=kind.code,
                 max_count=kind.max_count,
                 taken=taken,
@@ -200,9 +223,11 @@ def clean_file_name(sent: str) -> str:
     name = unicodedata.normalize("NFC", sent).replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("", name).strip()
     if not name or name in (".", ".."):
-        raise DocumentBodyInvalid("The file part has no file name.")
+        raise DocumentBodyInvalid(msg("The file part has no file name."))
     if len(name) > 255:
-        raise DocumentBodyInvalid("The file name is longer than 255 characters.", length=len(name))
+        raise DocumentBodyInvalid(
+            msg("The file name is longer than 255 characters."), length=len(name)
+        )
     return name
 
 
@@ -223,8 +248,11 @@ class UploadCheck:
         self.size += len(chunk)
         if self.size > self.plan.limit_bytes:
             raise DocumentTooLarge(
-                f"The document exceeds the limit of {self.plan.limit_bytes} bytes for kind "
-                f"{self.plan.kind.code}.",
+                msg(
+                    "The document exceeds the limit of {limit_bytes} bytes for kind {kind}.",
+                    limit_bytes=self.plan.limit_bytes,
+                    kind=self.plan.kind.code,
+                ),
                 limit_bytes=self.plan.limit_bytes,
                 kind=self.plan.kind.code,
             )
@@ -245,8 +273,12 @@ class UploadCheck:
         detected = document_types.detect(self.head, self.file_name)
         if detected is None or detected not in kind.media_types:
             raise DocumentTypeNotAllowed(
-                f"Kind {kind.code} accepts {', '.join(kind.media_types)}; the content is "
-                f"{detected or 'none of the recognised types'}.",
+                msg(
+                    "Kind {kind} accepts {allowed}; the content is {detected}.",
+                    kind=kind.code,
+                    allowed=", ".join(kind.media_types),
+                    detected=detected or msg("none of the recognised types"),
+                ),
                 detected=detected,
                 allowed=list(kind.media_types),
             )
@@ -254,8 +286,13 @@ class UploadCheck:
         expected = document_types.EXTENSIONS[detected]
         if extension not in expected:
             raise DocumentExtensionMismatch(
-                f"The content is {detected}, but the file name ends in "
-                f"{extension or 'no extension'} (expected {' or '.join(expected)}).",
+                msg(
+                    "The content is {detected}, but the file name ends in {extension} "
+                    "(expected {expected}).",
+                    detected=detected,
+                    extension=extension or msg("no extension"),
+                    expected=" or ".join(expected),
+                ),
                 detected=detected,
                 extension=extension or None,
                 expected=list(expected),
@@ -328,11 +365,11 @@ async def load_document(
     otherwise 404, like a missing one."""
     document = await session.get(Document, document_id)
     if document is None:
-        raise NotFound(f"No document {document_id}.")
+        raise NotFound(msg("No document {document_id}.", document_id=document_id))
     try:
         await load_owner(session, principal, document.owner_type, document.owner_id, write=False)
     except NotFound as error:
-        raise NotFound(f"No document {document_id}.") from error
+        raise NotFound(msg("No document {document_id}.", document_id=document_id)) from error
     return document
 
 
@@ -369,7 +406,9 @@ async def delete_document(
     )
     refusal = owner.locked or owner.fixed
     if refusal is not None:
-        raise DocumentOwnerLocked(f"{refusal} Its documents can no longer change.")
+        raise DocumentOwnerLocked(
+            msg("{refusal} Its documents can no longer change.", refusal=refusal)
+        )
     before = audit.snapshot(document)
     await repo.delete_document(session, document.id)
     await audit.record(

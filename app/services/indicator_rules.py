@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import IndicatorTargetsMissing, IndicatorValuesInvalid
+from app.core.i18n import msg
 from app.models.indicator import Indicator
 from app.repositories import indicators as repo
 
@@ -29,13 +30,16 @@ def check_figures(
     unknown = sorted(set(figures) - set(defined))
     if unknown:
         raise IndicatorValuesInvalid(
-            f"The measure has no indicator {', '.join(unknown)}.",
+            msg("The measure has no indicator {codes}.", codes=", ".join(unknown)),
             unknown=unknown,
             indicators=sorted(defined),
         )
     if complete and (absent := [code for code in defined if code not in figures]):
         raise IndicatorValuesInvalid(
-            f"A report gives every indicator of the measure; missing: {', '.join(absent)}.",
+            msg(
+                "A report gives every indicator of the measure; missing: {codes}.",
+                codes=", ".join(absent),
+            ),
             missing=absent,
         )
     for code, figure in figures.items():
@@ -43,30 +47,49 @@ def check_figures(
         given: Mapping[str, Mapping[str, int]] = figure["breakdowns"]
         if extra := sorted(set(given) - set(wanted)):
             raise IndicatorValuesInvalid(
-                f"Indicator {code} has no breakdown {', '.join(extra)}.",
+                msg(
+                    "Indicator {code} has no breakdown {breakdowns}.",
+                    code=code,
+                    breakdowns=", ".join(extra),
+                ),
                 indicator=code,
                 unknown=extra,
                 breakdowns=sorted(wanted),
             )
         if complete and (absent := [b for b in wanted if b not in given]):
             raise IndicatorValuesInvalid(
-                f"Indicator {code}: a report gives every breakdown; missing: {', '.join(absent)}.",
+                msg(
+                    "Indicator {code}: a report gives every breakdown; missing: {breakdowns}.",
+                    code=code,
+                    breakdowns=", ".join(absent),
+                ),
                 indicator=code,
                 missing=absent,
             )
         for breakdown, cells in given.items():
             if set(cells) != set(wanted[breakdown]):
                 raise IndicatorValuesInvalid(
-                    f"Indicator {code}: breakdown {breakdown} gives exactly the categories "
-                    f"{', '.join(wanted[breakdown])}.",
+                    msg(
+                        "Indicator {code}: breakdown {breakdown} gives exactly the categories "
+                        "{categories}.",
+                        code=code,
+                        breakdown=breakdown,
+                        categories=", ".join(wanted[breakdown]),
+                    ),
                     indicator=code,
                     breakdown=breakdown,
                     categories=wanted[breakdown],
                 )
             if (summed := sum(cells.values())) != figure["total"]:
                 raise IndicatorValuesInvalid(
-                    f"Indicator {code}: breakdown {breakdown} adds up to {summed}, not the "
-                    f"total {figure['total']}.",
+                    msg(
+                        "Indicator {code}: breakdown {breakdown} adds up to {summed}, not the "
+                        "total {total}.",
+                        code=code,
+                        breakdown=breakdown,
+                        summed=summed,
+                        total=figure["total"],
+                    ),
                     indicator=code,
                     breakdown=breakdown,
                     total=figure["total"],
@@ -91,5 +114,6 @@ async def missing_targets(
     if not missing:
         return None
     return IndicatorTargetsMissing(
-        f"Set a target for {', '.join(missing)} before submitting.", missing=missing
+        msg("Set a target for {codes} before submitting.", codes=", ".join(missing)),
+        missing=missing,
     )

@@ -30,6 +30,7 @@ from app.core.errors import (
     ReportPeriodInvalid,
     ReportSuperseded,
 )
+from app.core.i18n import msg
 from app.models.allocation import Allocation
 from app.models.indicator import Indicator, IndicatorTargets, MonitoringReport, ProjectSchedule
 from app.models.programme import Measure, Programme
@@ -133,7 +134,7 @@ async def set_targets(
     await applications.require_lead(session, application, principal)
     if application.status != ApplicationStatus.DRAFT:
         raise IllegalTransition(
-            "Targets are set on a draft only.",
+            msg("Targets are set on a draft only."),
             current_status=application.status,
             attempted="set_targets",
         )
@@ -174,14 +175,16 @@ async def _load_allocation(
         payment_repo.select_allocation(allocation_id, visibility.funding_records(principal))
     )
     if allocation is None:
-        raise NotFound(f"No allocation {allocation_id}.")
+        raise NotFound(msg("No allocation {allocation_id}.", allocation_id=allocation_id))
     return allocation
 
 
 def _must_be_active(allocation: Allocation, attempted: str) -> None:
     if allocation.status != AllocationStatus.ACTIVE:
         raise IllegalTransition(
-            "The grant is not active.", current_status=allocation.status, attempted=attempted
+            msg("The grant is not active."),
+            current_status=allocation.status,
+            attempted=attempted,
         )
 
 
@@ -202,7 +205,12 @@ async def get_schedule(
     allocation = await _load_allocation(session, allocation_id, principal)
     schedule = await repo.get_schedule(session, allocation.id)
     if schedule is None:
-        raise NotFound(f"The dates of allocation {allocation_id} are not recorded.")
+        raise NotFound(
+            msg(
+                "The dates of allocation {allocation_id} are not recorded.",
+                allocation_id=allocation_id,
+            )
+        )
     accepted = await repo.final_accepted(session, allocation.id)
     return _schedule_read(schedule, accepted, clock.today())
 
@@ -212,7 +220,7 @@ async def set_schedule(
 ) -> ScheduleRead:
     """Record (or correct) a funded project's start, planned end and actual end."""
     if not principal.is_region:
-        raise Forbidden("Only the region records a project's dates.")
+        raise Forbidden(msg("Only the region records a project's dates."))
     allocation = await _load_allocation(session, allocation_id, principal)
     _must_be_active(allocation, "set_project_dates")
     schedule = await repo.get_schedule(session, allocation.id)
@@ -243,7 +251,7 @@ async def list_schedules(
     """The funded projects' dates, oldest recorded first; ``overdue``: only those past their
     planned end (today, Europe/Rome) without an accepted final report. The region's."""
     if not principal.is_region:
-        raise Forbidden("The projects' monitoring list is the region's.")
+        raise Forbidden(msg("The projects' monitoring list is the region's."))
     today = clock.today()
     rows = await SCHEDULE_ORDER.fetch(
         query,
@@ -293,7 +301,9 @@ async def _beneficiary(
 ) -> None:
     organisations = await payment_repo.beneficiary_organisations(session, allocation.application_id)
     if not any(principal.acts_for(org) for org in organisations):
-        raise Forbidden(f"Only a user of the beneficiary organisation may {action}.")
+        raise Forbidden(
+            msg("Only a user of the beneficiary organisation may {action}.", action=action)
+        )
 
 
 async def file_report(
@@ -302,7 +312,7 @@ async def file_report(
     """File a period's report, or a correction of it: the next revision (earlier ones are
     kept as filed)."""
     allocation = await _load_allocation(session, allocation_id, principal)
-    await _beneficiary(session, allocation, principal, "file a monitoring report")
+    await _beneficiary(session, allocation, principal, msg("file a monitoring report"))
     _must_be_active(allocation, "file_report")
     measure = await session.get(Measure, allocation.measure_id)
     assert measure is not None
@@ -310,17 +320,23 @@ async def file_report(
     months = terms.period_months if terms is not None else None
     if months is None:
         raise MonitoringPeriodNotGiven(
-            f"Measure {measure.code}'s monitoring period is not given by the source and not "
-            "yet set: no report can be filed.",
+            msg(
+                "Measure {measure}'s monitoring period is not given by the source and not "
+                "yet set: no report can be filed.",
+                measure=measure.code,
+            ),
             measure=measure.code,
         )
     schedule = await repo.get_schedule(session, allocation.id)
     if schedule is None:
-        raise ProjectDatesNotSet("The region has not recorded the project's dates yet.")
+        raise ProjectDatesNotSet(msg("The region has not recorded the project's dates yet."))
     start, end = period_bounds(schedule, months, data.period)
     if start > end or start > clock.today():
         raise ReportPeriodInvalid(
-            f"Period {data.period} has not started or lies past the project's end.",
+            msg(
+                "Period {period} has not started or lies past the project's end.",
+                period=data.period,
+            ),
             period=data.period,
             period_start=start,
             project_end=schedule.actual_end_on or schedule.planned_end_on,
@@ -351,7 +367,11 @@ async def file_report(
             await session.flush()
     except IntegrityError as error:  # a concurrent filing took this revision number
         raise Conflict(
-            f"Revision {revision} of period {data.period} was filed meanwhile; file again.",
+            msg(
+                "Revision {revision} of period {period} was filed meanwhile; file again.",
+                revision=revision,
+                period=data.period,
+            ),
             period=data.period,
             revision=revision,
         ) from error
@@ -370,7 +390,7 @@ async def load_report(
 ) -> MonitoringReport:
     report = await repo.get_report(session, report_id, visibility.funding_records(principal))
     if report is None:
-        raise NotFound(f"No monitoring report {report_id}.")
+        raise NotFound(msg("No monitoring report {report_id}.", report_id=report_id))
     return report
 
 
@@ -389,15 +409,24 @@ async def check_report(
 ) -> MonitoringReport:
     """Accept the latest revision of a period's report, or return it with a reason."""
     if not principal.is_region:
-        raise Forbidden("Only the region's officers check monitoring reports.")
+        raise Forbidden(msg("Only the region's officers check monitoring reports."))
     if report.status != ReportStatus.PENDING:
         raise ReportAlreadyChecked(
-            f"Revision {report.revision} is already {report.status}.", status=report.status
+            msg(
+                "Revision {revision} is already {status}.",
+                revision=report.revision,
+                status=report.status,
+            ),
+            status=report.status,
         )
     latest = await repo.last_revision(session, report.allocation_id, report.period)
     if latest != report.revision:
         raise ReportSuperseded(
-            f"Revision {latest} of period {report.period} replaces this one.",
+            msg(
+                "Revision {latest} of period {period} replaces this one.",
+                latest=latest,
+                period=report.period,
+            ),
             revision=report.revision,
             latest=latest,
         )
@@ -525,10 +554,10 @@ async def programme_totals(
     """Target against achieved per group (measure, call or district), indicator and cell:
     the targets of the active grants, and what their accepted reports give. The region's."""
     if not principal.is_region:
-        raise Forbidden("The programme's indicator totals are the region's.")
+        raise Forbidden(msg("The programme's indicator totals are the region's."))
     programme = await session.get(Programme, programme_id)
     if programme is None:
-        raise NotFound(f"No programme {programme_id}.")
+        raise NotFound(msg("No programme {programme_id}.", programme_id=programme_id))
     groups, indicators = await _totals(session, programme.id, by, None)
     measures = {m.id: m for m in await programme_repo.list_measures(session, programme.id)}
     codes: dict[Any, str] = {m_id: m.code for m_id, m in measures.items()}
@@ -593,7 +622,7 @@ async def public_totals(session: AsyncSession, measure_id: uuid.UUID) -> PublicI
     cells below the indicator's threshold suppressed."""
     measure = await session.get(Measure, measure_id)
     if measure is None:
-        raise NotFound(f"No measure {measure_id}.")
+        raise NotFound(msg("No measure {measure_id}.", measure_id=measure_id))
     groups, _ = await _totals(session, measure.programme_id, "measure", measure.id)
     achieved = groups[measure.id].achieved if measure.id in groups else {}
     indicators = await repo.list_indicators(session, measure.id)

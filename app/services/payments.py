@@ -185,7 +185,7 @@ async def require_beneficiary(
     session: AsyncSession, principal: Principal, allocation: Allocation
 ) -> None:
     """403 unless the caller acts for the grant's beneficiary (documents of its claims)."""
-    await _as_beneficiary(session, allocation, principal, "attach documents to its claims")
+    await _as_beneficiary(session, allocation, principal, msg("attach documents to its claims"))
 
 
 def _must_be_active(allocation: Allocation, attempted: str) -> None:

@@ -77,7 +77,7 @@ async def get_document_writer(principal: AuthenticatedPrincipal) -> Principal:
     drafts) or calls:write (the region's calls and rankings); the owner decides further."""
     if not (principal.has(Scope.APPLICATIONS_WRITE) or principal.has(Scope.CALLS_WRITE)):
         raise InsufficientScope(
-            "Documents are attached with the scope applications:write or calls:write.",
+            msg("Documents are attached with the scope applications:write or calls:write."),
             required=[Scope.APPLICATIONS_WRITE, Scope.CALLS_WRITE],
         )
     return principal
@@ -106,12 +106,17 @@ async def _receive(
     kind, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise DocumentBodyInvalid("The upload must be multipart/form-data with a boundary.")
+        raise DocumentBodyInvalid(msg("The upload must be multipart/form-data with a boundary."))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > plan.limit_bytes + MULTIPART_OVERHEAD_BYTES:
         raise DocumentTooLarge(
-            f"The body declares {declared} bytes, over the limit of {plan.limit_bytes} bytes "
-            f"for kind {plan.kind.code}.",
+            msg(
+                "The body declares {declared} bytes, over the limit of {limit_bytes} bytes "
+                "for kind {kind}.",
+                declared=declared,
+                limit_bytes=plan.limit_bytes,
+                kind=plan.kind.code,
+            ),
             limit_bytes=plan.limit_bytes,
             kind=plan.kind.code,
         )
@@ -161,11 +166,13 @@ async def _receive(
             try:
                 parser.write(chunk)
             except ValueError as error:  # python-multipart's own MultipartParseError
-                raise DocumentBodyInvalid(f"The multipart body is malformed: {error}.") from None
+                raise DocumentBodyInvalid(
+                    msg("The multipart body is malformed: {error}.", error=str(error))
+                ) from None
             for event, value in events:
                 if event == "begin":
                     if done:
-                        raise DocumentBodyInvalid("The upload takes one part, `file`, only.")
+                        raise DocumentBodyInvalid(msg("The upload takes one part, `file`, only."))
                     part = _Part()
                 elif event == "field":
                     part.field += value
@@ -179,7 +186,7 @@ async def _receive(
                     name, sent = disposition.get(b"name"), disposition.get(b"filename")
                     if name != b"file" or sent is None:
                         raise DocumentBodyInvalid(
-                            "The upload takes one part, named `file`, with a file name."
+                            msg("The upload takes one part, named `file`, with a file name.")
                         )
                     check = UploadCheck(plan, service.clean_file_name(sent.decode("utf-8")))
                 elif event == "data":
@@ -202,7 +209,7 @@ async def _receive(
             events.clear()
         parser.finalize()
         if check is None or writer is None or not (done and finished):
-            raise DocumentBodyInvalid("The multipart body ended before its `file` part did.")
+            raise DocumentBodyInvalid(msg("The multipart body ended before its `file` part did."))
         await writer.commit()
     except BaseException:
         if writer is not None:
