@@ -16,7 +16,7 @@ from app.core.domain import ApplicationStage, ApplicationStatus, ProfitStatus, S
 from app.core.domain import LegalNature as N
 from app.core.errors import Ineligible, MeasureProjectCapReached, ParticipationLimitReached
 from app.core.money import parse_amount
-from app.models import Application, Call, District, Measure, MeasureLine
+from app.models import Application, Call, District, IndicatorTargets, Measure, MeasureLine
 from app.schemas.application import AllocationCreate
 from app.services import applications as applications_service
 from app.services.allocations import grant_allocation
@@ -307,6 +307,8 @@ class TestSecondProgramme:
 
 
 REGION = Principal(kind="user", id=uuid.uuid4(), role=Role.ADMINISTRATOR)
+# The indicators TEST-CARE-2030's measure asks a target for (tests/data/second_programme.yaml).
+CARE_INDICATORS = ("CARE-VISITS", "CARE-PEOPLE")
 
 
 class _FixedClock(datetime):
@@ -364,5 +366,15 @@ async def _care_application(
         status=status,
     )
     session.add(application)
+    await session.flush()
+    # CARE requires a target for each of its indicators at submission (issue 20).
+    session.add(
+        IndicatorTargets(
+            id=uuid.uuid4(),
+            application_id=application.id,
+            figures={code: {"total": 10, "breakdowns": {}} for code in CARE_INDICATORS},
+            set_by="test",
+        )
+    )
     await session.flush()
     return application
