@@ -99,7 +99,7 @@ def test_the_command(
         assert main(["prune"]) == 0
         assert capsys.readouterr().out.strip() == (
             "deleted 0 idempotency_key, 0 revoked_token, 0 refresh_token, 0 login_failure, "
-            "0 client_auth_failure"
+            "0 client_auth_failure, 0 document"
         )
     finally:
         get_settings.cache_clear()
