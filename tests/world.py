@@ -18,6 +18,7 @@ from app.core.domain import (
     ApplicationStage,
     ApplicationStatus,
     CallStatus,
+    DocumentOwner,
     Fund,
     IndicatorKind,
     Instrument,
@@ -35,6 +36,7 @@ from app.models import (
     Call,
     CallPhase,
     District,
+    DocumentKind,
     Indicator,
     Measure,
     MonitoringTerms,
@@ -688,3 +690,21 @@ async def with_indicators(
         made[name] = indicator
     await session.flush()
     return made
+
+
+async def decree_kind(session: AsyncSession, measure_id: uuid.UUID) -> DocumentKind:
+    """A measure's kind of call document, a decree (PDF), as a measure's data defines one."""
+    kind = DocumentKind(
+        id=uuid.uuid4(),
+        measure_id=measure_id,
+        owner_type=DocumentOwner.CALL,
+        code="decree",
+        ordinal=1,
+        title_it="Determinazione",
+        title_en="Decree",
+        required=False,
+        media_types=["application/pdf"],
+    )
+    session.add(kind)
+    await session.flush()
+    return kind

@@ -52,7 +52,6 @@ from app.db.session import Database, create_engine
 from app.main import create_app
 from app.models import (
     Document,
-    DocumentKind,
     Partnership,
     PartnershipMember,
     PaymentTerms,
@@ -80,6 +79,7 @@ from tests.world import (
     PAYMENT_TERMS,
     approved,
     budget,
+    decree_kind,
     district,
     euros,
     first_come_in_line,
@@ -356,19 +356,7 @@ async def _world(session: Any) -> dict[str, str]:
 
 async def _decree(session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UUID) -> Document:
     """A call's decree, stored, so that reads and downloads reach a real file."""
-    kind = DocumentKind(
-        id=uuid.uuid4(),
-        measure_id=measure_id,
-        owner_type=DocumentOwner.CALL,
-        code="decree",
-        ordinal=1,
-        title_it="Determinazione",
-        title_en="Decree",
-        required=False,
-        media_types=["application/pdf"],
-    )
-    session.add(kind)
-    await session.flush()
+    kind = await decree_kind(session, measure_id)
     data = b"%PDF-1.7\n" + b"0" * 4000
     document = Document(
         id=uuid.uuid4(),

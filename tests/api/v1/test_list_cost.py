@@ -35,7 +35,6 @@ from app.core.domain import (
 from app.models import (
     Allocation,
     Document,
-    DocumentKind,
     Loan,
     LoanInstalment,
     MonitoringReport,
@@ -55,7 +54,16 @@ from app.services.checkpoints import create_checkpoint
 from app.services.clients import register_client
 from tests.actors import Actor, make_organisation, tax_code, user_actor
 from tests.statements import counting, queries
-from tests.world import PAYMENT_TERMS, approved, budget, district, euros, funded, mixed
+from tests.world import (
+    PAYMENT_TERMS,
+    approved,
+    budget,
+    decree_kind,
+    district,
+    euros,
+    funded,
+    mixed,
+)
 
 ROWS = 6
 
@@ -207,19 +215,7 @@ async def _documents(
     session: AsyncSession, measure_id: uuid.UUID, call_id: uuid.UUID
 ) -> dict[str, Any]:
     """ROWS documents of the call (their rows: the list reads no file)."""
-    kind = DocumentKind(
-        id=uuid.uuid4(),
-        measure_id=measure_id,
-        owner_type=DocumentOwner.CALL,
-        code="decree",
-        ordinal=1,
-        title_it="Determinazione",
-        title_en="Decree",
-        required=False,
-        media_types=["application/pdf"],
-    )
-    session.add(kind)
-    await session.flush()
+    kind = await decree_kind(session, measure_id)
     for n in range(ROWS):
         session.add(
             Document(
