@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.api import metrics as metrics_api
-from app.api import ops, wellknown
+from app.api import ops, thin, wellknown
 from app.api import v1 as api_v1
 from app.api.deps import document_bearer_scheme
 from app.api.etag import ETAG_HEADER, IF_MATCH_PARAMETER
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_problem_handlers(app)
     app.include_router(api_v1.router)  # first: the API's traffic is matched before the probes
+    thin.install(app, api_v1.THIN_READS)  # ahead of it, the anonymous reads it serves thinly
     app.include_router(ops.router)
     app.include_router(wellknown.router)
     if settings.docs_enabled:

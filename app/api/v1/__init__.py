@@ -61,3 +61,6 @@ for module in (
     documents,
 ):
     router.include_router(module.router)
+
+# Served ahead of the router for anonymous GETs (app.api.thin): the busiest reads by id.
+THIN_READS = (programmes.THIN_READ,)

@@ -7,12 +7,14 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CHECKS_OPTIONAL_TOKEN, OPTIONAL_AUTH, SessionDep, require
 from app.api.etag import change, json_with_etag
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import problem_responses
 from app.api.query import QueryModel
+from app.api.thin import ThinReadSpec
 from app.core.auth import ANONYMOUS, Principal, Scope
 from app.schemas.page import Page
 from app.schemas.programme import ProgrammeCreate, ProgrammeQuery, ProgrammeRead, ProgrammeUpdate
@@ -49,7 +51,15 @@ async def list_programmes(
 )
 async def get_programme(programme_id: ProgrammeId, session: SessionDep) -> Response:
     """Return a programme with its budget, allocated and available amounts. Public."""
+    return await read_programme(session, programme_id)
+
+
+async def read_programme(session: AsyncSession, programme_id: uuid.UUID) -> Response:
     return json_with_etag(await service.get_programme(session, ANONYMOUS, programme_id))
+
+
+# Anonymous reads of one programme skip FastAPI's per-request work (app.api.thin).
+THIN_READ = ThinReadSpec(get_programme, "programme_id", read_programme)
 
 
 @router.post(
