@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -217,16 +216,21 @@ async def test_a_database_that_was_never_migrated_is_503_naming_the_upgrade(
 
 
 async def test_a_real_bug_is_still_a_500_with_its_traceback(
-    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An OSError of our own (not the driver's socket) is a bug, not an outage."""
+    app = create_app(settings, database)  # its own: the route below is added to it
 
     @app.get("/broken")
     async def broken() -> None:
         Path("/nonexistent/dir/file").read_text()  # noqa: ASYNC240 (the bug on purpose)
 
     caplog.set_level(logging.INFO)
-    response = await client.get("/broken")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
+        response = await client.get("/broken")
     assert response.status_code == 500
     assert "retry-after" not in response.headers
     assert any(r.exc_info for r in caplog.records)
