@@ -44,18 +44,6 @@ def mark_critical_section(session: AsyncSession, locked_at: float | None = None)
     session.info.setdefault(CRITICAL_SECTION_START, time.time() if locked_at is None else locked_at)
 
 
-async def commit(session: AsyncSession) -> None:
-    """Commit the unit of work (if it began one) and observe its critical section, if it
-    took a hot counter row's lock. Database.session calls it when the block ends; a unit of
-    work whose last write is done may call it sooner (app.services.allocations: a grant on
-    PostgreSQL, so that the counters' locks are not held while its answer is built)."""
-    if session.in_transaction():
-        await session.commit()
-    locked_since = session.info.pop(CRITICAL_SECTION_START, None)
-    if locked_since is not None:
-        metrics.record_grant_critical_section(max(0.0, time.time() - locked_since))
-
-
 def create_engine(
     settings: Settings, *, pooled: bool = True, request_timeouts: bool = True
 ) -> AsyncEngine:
@@ -186,7 +174,11 @@ class Database:
         # begins on first use and commits here. Leaving the block on an error rolls back.
         async with maker() as session:
             yield session
-            await commit(session)
+            if session.in_transaction():
+                await session.commit()
+            locked_since = session.info.pop(CRITICAL_SECTION_START, None)
+            if locked_since is not None:
+                metrics.record_grant_critical_section(max(0.0, time.time() - locked_since))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -6,11 +6,10 @@ funded project per district. Any refusal leaves nothing written: the request's
 transaction rolls back whatever counter already moved.
 
 A grant (issue 17) reads everything its rules need in one statement and refuses what that
-read decides without taking any lock; then, on PostgreSQL, moves the three counters,
-inserts the allocation and appends the audit event (with its outbox rows) in one statement
-(app.repositories.budgets.write_grant), and commits: the programme's row, which every grant
-of the programme queues on, is held for that statement and its COMMIT. The grant route
-commits before it builds its answer when nothing follows the grant (``last_write``).
+read decides without taking any lock; then, on PostgreSQL, moves the three counters and
+inserts the allocation in one statement (app.repositories.budgets.write_grant), appends
+the audit event in one more, and commits: the programme's row, which every grant of the
+programme queues on, is held for those two statements only.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ from app.core.errors import (
 )
 from app.core.i18n import msg
 from app.db.guards import violated_constraint
-from app.db.session import commit
 from app.models.allocation import Allocation
 from app.models.application import Application
 from app.models.call import Call
@@ -363,23 +361,14 @@ async def dry_run_grant(
 
 
 async def grant_allocation(
-    session: AsyncSession,
-    *,
-    data: AllocationCreate,
-    principal: Principal,
-    last_write: bool = False,
+    session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
     """Grant funding to an approved application within every cap, or raise and write nothing.
-
-    ``last_write``: the caller, which owns the unit of work, writes nothing after the grant
-    (the grant route without an Idempotency-Key; never a ranking run's loop): where the grant
-    is one statement (PostgreSQL, no first-come line, no loan), it is committed as soon as
-    it is written, so that the counters' locks span that statement and its COMMIT only.
 
     Counted (``wecare_grants_total``): accepted, or refused by the rule that refused it,
     a database guard's included (the rule its constraint maps to, as the answer says)."""
     try:
-        allocation = await _grant(session, data=data, principal=principal, last_write=last_write)
+        allocation = await _grant(session, data=data, principal=principal)
     except DomainError as refused:
         metrics.record_grant_refused(refused.rule)
         raise
@@ -479,7 +468,7 @@ def _new_allocation(
 
 
 async def _grant(
-    session: AsyncSession, *, data: AllocationCreate, principal: Principal, last_write: bool
+    session: AsyncSession, *, data: AllocationCreate, principal: Principal
 ) -> Allocation:
     # 1. One read, no lock: the application, its measure, programme and call, and the
     # allocations that would stand in the way. Every refusal decidable from it is made here.
@@ -565,10 +554,6 @@ async def _grant(
     session.add(allocation)  # persistent as inserted: nothing left for the unit of work
     if writes.appended is not None:
         event.appended(*writes.appended)
-        if last_write:
-            # Building the answer takes this worker's event loop, which under load many
-            # other requests share: the counters' locks need not wait for it.
-            await commit(session)
         return allocation
     await first_come.after_grant(session, call, application, amount)
     if loan is not None:  # mixed instrument: the loan part, its schedule, the fund's lent

@@ -95,10 +95,7 @@ async def create_allocation(
         return Response(localised.model_dump_json(), media_type="application/json")
     return await idempotency.create(
         principal,
-        # Unkeyed, the grant is this request's last write (a key's answer is stored after it).
-        make=lambda: service.grant_allocation(
-            session, data=body, principal=principal, last_write=idempotency.key is None
-        ),
+        make=lambda: service.grant_allocation(session, data=body, principal=principal),
         read=partial(service.read_allocation, session),
         location=lambda read: f"/api/v1/allocations/{read.id}",
     )

@@ -7,14 +7,9 @@ Counted as bench/statements.py counts them (``before_cursor_execute``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.models.allocation import Allocation
-from app.services import allocations
 from tests.actors import Actor
 from tests.statements import counting, queries
 from tests.world import approved, budget, district
@@ -97,63 +92,3 @@ class TestGrantStatements:
             assert response.json()["rule"] == rule
             _, own = _split(statements)
             assert len(own) == 1, own  # the read; no UPDATE, no lock
-
-
-class TestGrantCommit:
-    """Where the grant is one statement (PostgreSQL), the route commits it as soon as it is
-    written, before building the answer: the counters' locks span that statement and its
-    COMMIT, never the event loop's turns that the answer waits for. Not where something is
-    written after it: a keyed request stores its answer in the same transaction."""
-
-    async def _in_transaction_when_answered(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        officer: Actor,
-        monkeypatch: pytest.MonkeyPatch,
-        headers: dict[str, str],
-    ) -> bool:
-        world = await budget(session, total=1_000_000)
-        application = await approved(session, world, requested=1_000)
-        seen: list[bool] = []
-        read = allocations.read_allocation
-
-        async def observed(request_session: AsyncSession, allocation: Allocation) -> Any:
-            seen.append(request_session.in_transaction())
-            return await read(request_session, allocation)
-
-        monkeypatch.setattr(allocations, "read_allocation", observed)
-        response = await client.post(
-            GRANT,
-            json={"application_id": str(application.id), "amount": "1000.00"},
-            headers={**officer.headers, **headers},
-        )
-        assert response.status_code == 201, response.text
-        assert len(seen) == 1
-        return seen[0]
-
-    async def test_an_unkeyed_grant_commits_before_its_answer(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        connection: AsyncConnection,
-        officer: Actor,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        pending = await self._in_transaction_when_answered(
-            client, session, officer, monkeypatch, headers={}
-        )
-        # SQLite's grant is several statements under BEGIN IMMEDIATE: committed at the end.
-        assert pending is (connection.dialect.name != "postgresql")
-
-    async def test_a_keyed_grant_commits_with_its_stored_answer(
-        self,
-        client: httpx.AsyncClient,
-        session: AsyncSession,
-        officer: Actor,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        pending = await self._in_transaction_when_answered(
-            client, session, officer, monkeypatch, headers={"Idempotency-Key": "grant-commit-1"}
-        )
-        assert pending is True
