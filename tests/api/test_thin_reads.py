@@ -1,12 +1,12 @@
-"""Thin reads (app.api.thin): an anonymous GET of one programme is served ahead of FastAPI's
-routing and dependencies, with the documented route's bytes, headers and errors; anything
-else falls through to the documented route as before."""
+"""Thin reads (app.api.thin): anonymous GETs of one programme and of the allocation list are
+served ahead of FastAPI's routing and dependencies, with the documented routes' bytes,
+headers and errors; anything else falls through to the documented route as before."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -15,12 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import get_session
 from app.api.thin import ThinRead
+from app.core.config import Settings
+from app.db.session import Database
+from app.main import create_app
+from tests import ENGLISH
 from tests.actors import Actor
 from tests.observability import json_lines, records_of
-from tests.world import budget
+from tests.world import approved, budget
 
-PATH = "/api/v1/programmes/{}"
-TEMPLATE = "/api/v1/programmes/{programme_id}"
+PROGRAMME = "/api/v1/programmes/{}"
+ALLOCATIONS = "/api/v1/allocations"
+TEMPLATES = ("/api/v1/allocations", "/api/v1/programmes/{programme_id}")
 
 
 async def _no_session() -> AsyncSession:
@@ -28,75 +33,99 @@ async def _no_session() -> AsyncSession:
 
 
 @pytest.fixture
-def without_fastapi_sessions(app: FastAPI) -> Iterator[None]:
-    """Any request that FastAPI's dependencies serve fails; a thin read does not use them."""
-    app.dependency_overrides[get_session] = _no_session
-    yield
-    app.dependency_overrides.pop(get_session)
+async def documented(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app without its thin reads: every request takes the documented route."""
+    app = create_app(settings, database)
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, ThinRead)]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        headers=ENGLISH, transport=transport, base_url="http://testserver"
+    ) as client:
+        yield client
 
 
-def _same_headers(response: httpx.Response) -> dict[str, str]:
-    """The headers both paths set alike (not the request id or, with a token, no-store)."""
-    kept = ("content-type", "etag", "content-language", "vary", "x-content-type-options")
-    return {name: response.headers[name] for name in kept}
+async def _three_grants(
+    client: httpx.AsyncClient, session: AsyncSession, officer: Actor
+) -> uuid.UUID:
+    world = await budget(session, total=1_000_000)
+    for n in range(3):
+        application = await approved(session, world, requested=1_000, n=n)
+        granted = await client.post(
+            ALLOCATIONS,
+            json={"application_id": str(application.id), "amount": "1000.00"},
+            headers=officer.headers,
+        )
+        assert granted.status_code == 201, granted.text
+    return world.programme.id
+
+
+def _same(thin: httpx.Response, documented: httpx.Response) -> None:
+    assert thin.status_code == documented.status_code
+    assert thin.content == documented.content
+    for name, value in documented.headers.items():
+        if name not in ("x-request-id", "content-length"):
+            assert thin.headers.get(name) == value, name
+    assert thin.headers["x-request-id"]
 
 
 class TestThinRead:
-    async def test_an_anonymous_read_skips_fastapi_and_answers_the_same_bytes(
+    async def test_anonymous_reads_skip_fastapi_and_answer_the_same(
         self,
         app: FastAPI,
         client: httpx.AsyncClient,
+        documented: httpx.AsyncClient,
         session: AsyncSession,
         officer: Actor,
     ) -> None:
-        world = await budget(session, total=1_000_000)
-        path = PATH.format(world.programme.id)
-        documented = await client.get(path, headers=officer.headers)  # the token: FastAPI
-        assert documented.status_code == 200, documented.text
+        programme_id = await _three_grants(client, session, officer)
+        first = (await documented.get(ALLOCATIONS, params={"limit": 2})).json()
+        assert len(first["items"]) == 2
+        assert first["next_cursor"]
+        reads = [
+            (PROGRAMME.format(programme_id), None),
+            (ALLOCATIONS, {"limit": 2}),
+            (ALLOCATIONS, {"limit": 2, "cursor": first["next_cursor"]}),
+            (ALLOCATIONS, {"programme_id": str(programme_id), "include_total": "true"}),
+        ]
         app.dependency_overrides[get_session] = _no_session
         try:
-            thin = await client.get(path)
-            # The same read with a token goes through FastAPI's dependencies: it fails.
-            assert (await client.get(path, headers=officer.headers)).status_code == 500
+            for path, params in reads:
+                thin = await client.get(path, params=params)
+                assert thin.status_code == 200, thin.text
+                _same(thin, await documented.get(path, params=params))
+                # The same read with a token takes FastAPI's dependencies: it fails here.
+                tokened = await client.get(path, params=params, headers=officer.headers)
+                assert tokened.status_code == 500
         finally:
             app.dependency_overrides.pop(get_session)
-        assert thin.status_code == 200, thin.text
-        assert thin.content == documented.content
-        assert _same_headers(thin) == _same_headers(documented)
-        assert thin.headers["etag"]
-        assert "cache-control" not in thin.headers  # anonymous: cacheable by its ETag
-        assert thin.headers["x-request-id"]
 
-    @pytest.mark.usefixtures("without_fastapi_sessions")
-    async def test_an_unknown_programme_is_the_same_404_problem_in_the_callers_language(
-        self, client: httpx.AsyncClient
-    ) -> None:
-        missing = uuid.uuid4()
-        response = await client.get(PATH.format(missing), headers={"Accept-Language": "it"})
-        assert response.status_code == 404
-        assert response.headers["content-type"] == "application/problem+json"
-        assert response.headers["content-language"] == "it"
-        problem = response.json()
-        assert problem["detail"] == f"Programma {missing} inesistente."
-        assert problem["instance"] == PATH.format(missing)
-
-    async def test_what_it_does_not_serve_falls_through_to_the_documented_route(
-        self, client: httpx.AsyncClient, session: AsyncSession
+    async def test_refusals_are_the_documented_routes(
+        self, client: httpx.AsyncClient, documented: httpx.AsyncClient, session: AsyncSession
     ) -> None:
         world = await budget(session, total=1_000_000)
-        not_an_id = await client.get(PATH.format("not-a-uuid"))
-        assert not_an_id.status_code == 422
-        assert not_an_id.json()["rule"] == "validation_error"
-        bad_token = await client.get(
-            PATH.format(world.programme.id), headers={"Authorization": "Bearer not-a-token"}
-        )
-        assert bad_token.status_code == 401
-        head = await client.head(PATH.format(world.programme.id))
-        assert head.status_code == 405
-        assert head.headers["allow"] == "GET, PATCH"
+        here = PROGRAMME.format(world.programme.id)
+        refused = [
+            (PROGRAMME.format(uuid.uuid4()), None, {"Accept-Language": "it"}, 404),
+            (PROGRAMME.format("not-a-uuid"), None, {}, 422),
+            (ALLOCATIONS, {"limit": 0}, {}, 422),
+            (ALLOCATIONS, {"status": "granted-maybe"}, {"Accept-Language": "it"}, 422),
+            (ALLOCATIONS, {"cursor": "not-a-cursor"}, {}, 422),  # refused by the service
+            (here, None, {"Authorization": "Bearer not-a-token"}, 401),
+            (ALLOCATIONS, None, {"Authorization": "Bearer not-a-token"}, 401),
+        ]
+        for path, params, headers, status in refused:
+            thin = await client.get(path, params=params, headers=headers)
+            assert thin.status_code == status, (path, params, thin.text)
+            assert thin.headers["content-type"] == "application/problem+json"
+            expected = await documented.get(path, params=params, headers=headers)
+            assert thin.json() | {"instance": None} == expected.json() | {"instance": None}
+        for path in (here, ALLOCATIONS):
+            head = await client.head(path)
+            assert head.status_code == 405
+            assert head.headers["allow"] == (await documented.head(path)).headers["allow"]
 
     @pytest.mark.one_backend("sqlite")
-    async def test_its_access_line_names_the_documented_template(
+    async def test_their_access_lines_name_the_documented_templates(
         self,
         client: httpx.AsyncClient,
         session: AsyncSession,
@@ -104,13 +133,15 @@ class TestThinRead:
     ) -> None:
         world = await budget(session, total=1_000_000)
         caplog.set_level(logging.INFO)
-        response = await client.get(PATH.format(world.programme.id))
-        assert response.status_code == 200
-        (line,) = json_lines(records_of(caplog, "app.access"))
-        assert line["route"] == TEMPLATE
-        assert line["principal_kind"] == "anonymous"
+        for path in (ALLOCATIONS, PROGRAMME.format(world.programme.id)):
+            assert (await client.get(path)).status_code == 200
+        lines = json_lines(records_of(caplog, "app.access"))
+        assert [line["route"] for line in lines] == list(TEMPLATES)
+        assert {line["principal_kind"] for line in lines} == {"anonymous"}
 
-    def test_it_is_matched_before_every_documented_route(self, app: FastAPI) -> None:
-        first = app.router.routes[0]
-        assert isinstance(first, ThinRead)
-        assert first.path_format == TEMPLATE
+    def test_they_are_matched_before_every_documented_route(self, app: FastAPI) -> None:
+        thin = app.router.routes[: len(TEMPLATES)]
+        assert all(isinstance(route, ThinRead) for route in thin)
+        assert tuple(route.path_format for route in thin if isinstance(route, ThinRead)) == (
+            TEMPLATES
+        )

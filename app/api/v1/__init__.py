@@ -63,4 +63,4 @@ for module in (
     router.include_router(module.router)
 
 # Served ahead of the router for anonymous GETs (app.api.thin): the busiest reads by id.
-THIN_READS = (programmes.THIN_READ,)
+THIN_READS = (allocations.THIN_READ, programmes.THIN_READ)

@@ -59,7 +59,7 @@ async def read_programme(session: AsyncSession, programme_id: uuid.UUID) -> Resp
 
 
 # Anonymous reads of one programme skip FastAPI's per-request work (app.api.thin).
-THIN_READ = ThinReadSpec(get_programme, "programme_id", read_programme)
+THIN_READ = ThinReadSpec(get_programme, read_programme, parameter="programme_id")
 
 
 @router.post(
