@@ -11,6 +11,7 @@ costs about 2.4 times this one's CPU per request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Query, Request
@@ -43,9 +44,13 @@ class QueryModel(Generic[M]):
         """``openapi_extra`` for the route: these parameters (and anything else given)."""
         return {"parameters": self.parameters, **extra}
 
+    def parse(self, query_params: Mapping[str, str]) -> M:
+        """The model of a query string, or pydantic's ValidationError (the route's 422)."""
+        return self.model.model_validate(dict(query_params))
+
     async def __call__(self, request: Request) -> M:
         try:
-            return self.model.model_validate(dict(request.query_params))
+            return self.parse(request.query_params)
         except ValidationError as error:
             raise RequestValidationError(
                 [{**detail, "loc": ("query", *detail["loc"])} for detail in error.errors()]

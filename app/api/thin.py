@@ -85,9 +85,7 @@ class ThinRead(Route):
         else:
             assert self.spec.query is not None
             try:  # as the route's QueryModel dependency reads it
-                query = self.spec.query.model.model_validate(
-                    dict(QueryParams(scope["query_string"]))
-                )
+                query = self.spec.query.parse(QueryParams(scope["query_string"]))
             except ValidationError:
                 return Match.NONE, {}  # the documented route answers its 422
             child[_ARGUMENT] = query

@@ -62,5 +62,5 @@ for module in (
 ):
     router.include_router(module.router)
 
-# Served ahead of the router for anonymous GETs (app.api.thin): the busiest reads by id.
+# Served ahead of the router for anonymous GETs (app.api.thin): the busiest public reads.
 THIN_READS = (allocations.THIN_READ, programmes.THIN_READ)
